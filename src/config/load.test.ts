@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { buildConfig, ConfigError } from './load.js';
+
+const goodEnv = {
+  VAULT_TOKEN: 'root-token-value',
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-of-length',
+  GITHUB_TOKEN: 'ghp_exampletoken',
+  PREVIEWD_ADMIN_TOKEN: 'an-admin-token-long-enough',
+};
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('buildConfig', () => {
+  it('when the file is empty and the environment complete then every default applies', () => {
+    const config = buildConfig({}, goodEnv);
+    expect(config.credentialTtl).toBe(72 * 3600 * 1000);
+    expect(config.env.CONSUL_HTTP_ADDR).toBe('http://127.0.0.1:8500');
+    expect(config.env.GITHUB_API_URL).toBe('https://api.github.com');
+  });
+
+  it('when CONSUL_HTTP_ADDR has no scheme then http is assumed', () => {
+    const config = buildConfig({}, { ...goodEnv, CONSUL_HTTP_ADDR: 'consul.service:8500' });
+    expect(config.env.CONSUL_HTTP_ADDR).toBe('http://consul.service:8500');
+  });
+
+  it('when the file has two mistakes then there are exactly two lines naming the keys', () => {
+    const problems = problemsOf(() => buildConfig({ concurrency: 0, repos: [{ name: 'acme/shop', idleTtl: 'soon' }] }, goodEnv));
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^config: concurrency: .*found 0$/);
+    expect(problems[1]).toMatch(/^config: repos\.0\.idleTtl: expected a duration .*found "soon"$/);
+  });
+
+  it('when a secret is malformed then its value never appears in the problem', () => {
+    const problems = problemsOf(() => buildConfig({}, { ...goodEnv, PREVIEWD_ADMIN_TOKEN: 'short-s3cr3t' }));
+    expect(problems).toEqual(['environment: PREVIEWD_ADMIN_TOKEN: expected at least 16 characters; found a hidden value of 12 characters']);
+    expect(problems.join('\n')).not.toContain('short-s3cr3t');
+  });
+
+  it('when neither a token nor an App is given then GITHUB_TOKEN is named', () => {
+    const { GITHUB_TOKEN: _ignored, ...env } = goodEnv;
+    expect(problemsOf(() => buildConfig({}, env))).toEqual([
+      'environment: GITHUB_TOKEN: expected GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY; found nothing',
+    ]);
+  });
+
+  it('when an unknown key is present then it is refused rather than ignored', () => {
+    const problems = problemsOf(() => buildConfig({ concurency: 4 }, goodEnv));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('concurency');
+  });
+});

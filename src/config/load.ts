@@ -1,0 +1,88 @@
+// Loads and validates configuration. Pure apart from reading the config file:
+// the environment is passed in, so tests and the sandbox never patch process.env.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { envConfigSchema, fileConfigSchema, SECRET_ENV_KEYS, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const SECRET_KEYS = new Set<string>(SECRET_ENV_KEYS);
+
+function describeFound(key: string, input: unknown): string {
+  if (input === undefined) return 'nothing';
+  if (SECRET_KEYS.has(key)) return `a hidden value of ${String(input).length} characters`;
+  const text = typeof input === 'string' ? JSON.stringify(input) : JSON.stringify(input) ?? String(input);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(data: unknown, path: PropertyKey[]): unknown {
+  let value = data;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
+}
+
+// "found" is read from the input at the issue's path, never from zod's issue.input,
+// which for object-level refinements is the whole object, secrets included.
+function issueLines(source: string, data: unknown, issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(root)';
+    const found = describeFound(key, valueAt(data, issue.path));
+    // zod's own texts for type errors already say what was received; keep ours uniform.
+    const expected = issue.message.replace(/^Invalid input: /, '').replace(/, received .*$/, '');
+    return `${source}: ${key}: ${expected}; found ${found}`;
+  });
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`config file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError([`config file ${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`]);
+  }
+}
+
+/**
+ * Validates a parsed config file and the environment together, so an operator sees
+ * every problem at once, one line each, never a secret value.
+ */
+export function buildConfig(fileData: unknown, env: Record<string, string | undefined>, source = 'config'): Config {
+  const file = fileConfigSchema.safeParse(fileData ?? {});
+  // Empty strings in the environment mean "unset", as shells often export KEY=.
+  const cleanedEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const envResult = envConfigSchema.safeParse(cleanedEnv);
+  const problems = [
+    ...(file.success ? [] : issueLines(source, fileData ?? {}, file.error.issues)),
+    ...(envResult.success ? [] : issueLines('environment', cleanedEnv, envResult.error.issues)),
+  ];
+  if (file.success) {
+    const seen = new Set<string>();
+    file.data.repos.forEach((repo, i) => {
+      if (seen.has(repo.name)) problems.push(`${source}: repos.${i}.name: expected each repo once; found "${repo.name}" twice`);
+      seen.add(repo.name);
+    });
+  }
+  if (problems.length > 0 || !file.success || !envResult.success) throw new ConfigError(problems);
+  return { ...file.data, env: envResult.data };
+}
+
+/** Config file path from --config, else PREVIEWD_CONFIG; no file means all defaults. */
+export function loadConfig(options: { configPath?: string | undefined; env: Record<string, string | undefined> }): Config {
+  const path = options.configPath ?? options.env.PREVIEWD_CONFIG;
+  const data = path ? readConfigFile(path) : {};
+  return buildConfig(data, options.env, path ?? 'config');
+}

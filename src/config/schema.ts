@@ -1,0 +1,198 @@
+// The single source of truth for every setting previewd reads. Defaults and the
+// documentation in README.md ("Configuration reference") come from here; `previewd
+// config docs` prints the table generated from the `describe()` texts below.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+const duration = (fallback: string, what: string) =>
+  z
+    .string()
+    .default(fallback)
+    .describe(`${what} (a duration such as "90s", "30m", "72h", "7d")`)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: "expected a duration such as \"72h\"" });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const REPO_NAME = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+const DNS_NAME = /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const IMAGE = /^[a-z0-9][a-z0-9._\-/:]{0,250}$/;
+const IDENT = /^[a-z][a-z0-9_]{0,40}$/;
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+export const repoSchema = z
+  .object({
+    name: z.string().regex(REPO_NAME, 'expected "owner/name"').describe('GitHub repository served, "owner/name"'),
+    templatesDir: z
+      .string()
+      .optional()
+      .describe('directory of this repo\'s own job templates (manifest.json + *.nomad.hcl.hbs); default: job-templates/'),
+    baseDomain: z
+      .string()
+      .regex(DNS_NAME, 'expected a lower-case DNS name')
+      .optional()
+      .describe('base domain of preview hosts for this repo; default: the top-level baseDomain'),
+    images: z
+      .record(z.string().regex(LABEL), z.string().regex(IMAGE, 'expected an image name without tag'))
+      .default({})
+      .describe('image (without tag) per component, e.g. {"api": "ghcr.io/acme/shop-api"}; the tag is the PR head SHA'),
+    database: z
+      .object({
+        mode: z.enum(['template', 'empty']).default('template').describe('clone a template database, or create empty and seed'),
+        template: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('preview_template').describe('template database name'),
+        strategy: z
+          .enum(['FILE_COPY', 'WAL_LOG'])
+          .default('FILE_COPY')
+          .describe('CREATE DATABASE … STRATEGY; FILE_COPY is fastest for large templates (see bench/RESULTS.md)'),
+        seedFile: z.string().optional().describe('SQL file run in a new database in "empty" mode'),
+        terminateTemplateSessions: z
+          .boolean()
+          .default(false)
+          .describe('terminate sessions on the template database when it is busy (off: retry, then fail)'),
+      })
+      .prefault({})
+      .describe('how the PR database is created'),
+    idleTtl: duration('7d', 'an environment with no push for this long is removed by GC'),
+    maxEnvironments: z.number().int().positive().default(20).describe('cap on environments of this repo; GC removes the oldest idle first'),
+    drafts: z.enum(['skip', 'deploy']).default('skip').describe('draft PRs: skipped or deployed'),
+    forks: z
+      .enum(['never', 'label', 'always'])
+      .default('label')
+      .describe('fork PRs: never, only with the opt-in label applied by a maintainer, or always'),
+    optInLabel: z.string().min(1).max(50).default('preview').describe('label that opts a fork PR in (forks: label)'),
+    optOutLabel: z.string().min(1).max(50).default('no-preview').describe('label that opts any PR out'),
+    keepLabel: z.string().min(1).max(50).default('preview-keep').describe('label that exempts an environment from GC'),
+    baseBranches: z.array(z.string().min(1)).default([]).describe('deploy only PRs into these base branches (empty: all)'),
+  })
+  .strict();
+
+export const fileConfigSchema = z
+  .object({
+    instance: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'expected a short lower-case name')
+      .default('previewd')
+      .describe('owner name written into every ownership marker; GC touches only resources carrying it'),
+    baseDomain: z.string().regex(DNS_NAME, 'expected a lower-case DNS name').default('preview.localhost').describe('base domain of preview hosts'),
+    hostPatterns: z
+      .record(z.string().regex(LABEL), z.string().includes('{pr}'))
+      .default({ frontend: 'pr-{pr}.{domain}', api: 'api-pr-{pr}.{domain}' })
+      .describe('host per routable component; {pr} and {domain} are substituted'),
+    publicUrl: z
+      .string()
+      .url()
+      .default('http://127.0.0.1:8080')
+      .describe("previewd's own external URL, used for log_url links to the admin detail"),
+    credentialTtl: duration('72h', 'lifetime of per-PR database logins and Vault secret versions; renewed while the PR is open'),
+    concurrency: z.number().int().min(1).max(64).default(4).describe('environments reconciled in parallel'),
+    deployTimeout: duration('10m', 'bounded wait for a Nomad deployment and Consul routing to become healthy'),
+    repos: z.array(repoSchema).default([]).describe('repositories served'),
+    nomad: z
+      .object({
+        datacenters: z.array(z.string().min(1)).default(['dc1']).describe('datacenters preview jobs run in'),
+        allowedDrivers: z.array(z.string()).default(['docker']).describe('task drivers templates may use'),
+      })
+      .prefault({}),
+    traefik: z
+      .object({
+        entrypoint: z.string().regex(/^[A-Za-z0-9-]+$/).default('websecure').describe('Traefik entry point of preview routers'),
+        certResolver: z.string().regex(/^[A-Za-z0-9-]+$/).default('le').describe('Traefik certificate resolver'),
+      })
+      .prefault({}),
+    vault: z
+      .object({
+        kvMount: z.string().regex(/^[a-z0-9_-]+$/).default('secret').describe('KV v2 mount'),
+        pathPrefix: z.string().regex(/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/).default('previews').describe('path under the mount for PR secrets'),
+        jwtMount: z.string().regex(/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/).default('jwt-nomad').describe("auth mount of Nomad's workload identity"),
+        audience: z.string().default('vault.io').describe('bound audience of workload identity JWTs'),
+      })
+      .prefault({}),
+    database: z
+      .object({
+        namePrefix: z.string().regex(IDENT).default('preview_').describe('prefix of PR database and role names'),
+        loginGroup: z
+          .string()
+          .regex(IDENT)
+          .default('previewd_pr_login')
+          .describe('group role every PR login joins (pg_hba can require scram-sha-256 for +group)'),
+        host: z.string().optional().describe('host PR jobs use to reach Postgres; default: the host of DATABASE_URL'),
+        port: z.number().int().positive().optional().describe('port PR jobs use to reach Postgres; default: that of DATABASE_URL'),
+      })
+      .prefault({}),
+    gc: z
+      .object({
+        interval: duration('10m', 'period of the GC sweep'),
+      })
+      .prefault({}),
+    github: z
+      .object({
+        statusContext: z.string().min(1).max(100).default('previewd/preview').describe('commit status context'),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+const url = (what: string) => z.string().url(`expected a URL (${what})`);
+
+/** Addresses and secrets: from the conventional environment variables only. */
+export const envConfigSchema = z
+  .object({
+    NOMAD_ADDR: url('e.g. http://127.0.0.1:4646').default('http://127.0.0.1:4646'),
+    NOMAD_TOKEN: z.string().optional(),
+    NOMAD_NAMESPACE: z.string().regex(/^[A-Za-z0-9_-]+$/).default('default'),
+    CONSUL_HTTP_ADDR: z
+      .string()
+      .default('127.0.0.1:8500')
+      .transform((v) => (/^https?:\/\//.test(v) ? v : `http://${v}`))
+      .pipe(url('host:port or http(s)://host:port')),
+    CONSUL_HTTP_TOKEN: z.string().optional(),
+    VAULT_ADDR: url('e.g. http://127.0.0.1:8200').default('http://127.0.0.1:8200'),
+    VAULT_TOKEN: z.string().min(1, 'expected a Vault token'),
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').default('redis://127.0.0.1:6379'),
+    GITHUB_WEBHOOK_SECRET: z.string().min(16, 'expected at least 16 characters'),
+    GITHUB_TOKEN: z.string().optional(),
+    GITHUB_APP_ID: z.string().regex(/^\d+$/, 'expected a numeric App ID').optional(),
+    GITHUB_APP_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'expected a PEM private key' }).optional(),
+    GITHUB_API_URL: url('e.g. https://api.github.com').default('https://api.github.com'),
+    PREVIEWD_ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const hasApp = env.GITHUB_APP_ID !== undefined || env.GITHUB_APP_PRIVATE_KEY !== undefined;
+    if (!env.GITHUB_TOKEN && !hasApp) {
+      ctx.addIssue({ code: 'custom', path: ['GITHUB_TOKEN'], message: 'expected GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY' });
+    }
+    if (hasApp && (!env.GITHUB_APP_ID || !env.GITHUB_APP_PRIVATE_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.GITHUB_APP_ID ? 'GITHUB_APP_PRIVATE_KEY' : 'GITHUB_APP_ID'],
+        message: 'expected GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY together',
+      });
+    }
+  });
+
+/** Environment variables whose values must never be printed. */
+export const SECRET_ENV_KEYS = [
+  'NOMAD_TOKEN',
+  'CONSUL_HTTP_TOKEN',
+  'VAULT_TOKEN',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'GITHUB_WEBHOOK_SECRET',
+  'GITHUB_TOKEN',
+  'GITHUB_APP_PRIVATE_KEY',
+  'PREVIEWD_ADMIN_TOKEN',
+] as const;
+
+export type RepoConfig = z.output<typeof repoSchema>;
+export type FileConfig = z.output<typeof fileConfigSchema>;
+export type EnvConfig = z.output<typeof envConfigSchema>;
+export interface Config extends FileConfig {
+  env: EnvConfig;
+}

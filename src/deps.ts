@@ -1,0 +1,44 @@
+// One object of interfaces, built in one composition root (src/cli/compose.ts);
+// tests build it with emulator-backed clients. No DI container, no module singletons.
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import type { ConsulClient } from './consul/types.js';
+import type { PreviewDatabases } from './database/types.js';
+import type { EnvironmentStore } from './environments/types.js';
+import type { GitHubClient } from './github/types.js';
+import type { NomadClient } from './nomad/types.js';
+import type { VaultClient } from './vault/types.js';
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    }),
+};
+
+export interface Deps {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  nomad: NomadClient;
+  consul: ConsulClient;
+  vault: VaultClient;
+  github: GitHubClient;
+  databases: PreviewDatabases;
+  store: EnvironmentStore;
+}

@@ -1,0 +1,82 @@
+// previewd's own state: one row per environment (desired + observed) and an
+// append-only event history, kept in Postgres (see store.ts and migrations/).
+import type { EnvironmentKey } from './naming.js';
+
+export type EnvironmentStatus =
+  | 'pending' // desired recorded, not yet worked on
+  | 'provisioning'
+  | 'ready'
+  | 'degraded' // a step keeps failing transiently; retrying
+  | 'failed' // a permanent failure (bad template, validation); needs a push or an operator
+  | 'tearing_down'
+  | 'removed'; // torn down; the row stays for history
+
+export interface DesiredInput {
+  present: boolean;
+  /** Head SHA to deploy; required when present. */
+  sha: string | null;
+  /** Why (webhook action, "gc: idle", "admin: teardown"...): shown in events. */
+  reason: string;
+  /** pull_request.updated_at: orders webhooks that arrive out of order. */
+  prUpdatedAt: Date;
+  /** synchronize's `before`: a push whose `before` is the SHA we hold is newer even at an equal timestamp. */
+  beforeSha?: string | null;
+  labels?: string[];
+}
+
+export interface EnvironmentRecord {
+  key: EnvironmentKey;
+  envId: string;
+  desiredPresent: boolean;
+  desiredSha: string | null;
+  desiredReason: string;
+  /** Bumped on every accepted desired change or reconcile request; the queue coalesces on it. */
+  desiredGeneration: number;
+  /** The generation the last finished reconcile worked from. */
+  observedGeneration: number;
+  prUpdatedAt: Date;
+  labels: string[];
+  status: EnvironmentStatus;
+  observedSha: string | null;
+  lastError: string | null;
+  /** Per component: "pending" | "running" | "healthy" | "failed" | "stopped". */
+  components: Record<string, string>;
+  /** What exists, by kind (database, role, vaultSecret, vaultPolicy, vaultRole, jobs[]...). */
+  resources: Record<string, unknown>;
+  githubDeploymentId: number | null;
+  githubCommentId: number | null;
+  lastPushAt: Date;
+  readyAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EnvironmentEvent {
+  id: number;
+  at: Date;
+  type: string; // "desired", "step", "step-failed", "ready", "removed", ...
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export type ObservedPatch = Partial<
+  Pick<EnvironmentRecord, 'status' | 'observedSha' | 'lastError' | 'components' | 'resources' | 'githubDeploymentId' | 'githubCommentId' | 'readyAt' | 'observedGeneration'>
+>;
+
+export interface EnvironmentStore {
+  /** Applies the state migrations (idempotent, safe with several replicas). */
+  migrate(): Promise<void>;
+  /**
+   * Records the desired state unless it is older than what is stored (by prUpdatedAt,
+   * then the push chain). Returns whether it was accepted and the generation.
+   */
+  recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }>;
+  /** Asks for another reconcile without changing what is desired (admin redeploy, retry). */
+  requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
+  get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;
+  list(filter?: { repo?: string; status?: EnvironmentStatus; desiredPresent?: boolean }): Promise<EnvironmentRecord[]>;
+  updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void>;
+  appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }): Promise<void>;
+  listEvents(key: EnvironmentKey, limit?: number): Promise<EnvironmentEvent[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,49 @@
+// previewd's view of the GitHub REST API. Only src/github/ knows its wire JSON.
+
+export type DeploymentState = 'error' | 'failure' | 'inactive' | 'in_progress' | 'queued' | 'pending' | 'success';
+export type CommitState = 'pending' | 'success' | 'failure' | 'error';
+
+export interface GitHubDeployment {
+  id: number;
+  sha: string;
+  environment: string;
+  createdAt: string;
+}
+
+export interface PullSummary {
+  number: number;
+  state: 'open' | 'closed';
+  draft: boolean;
+  headSha: string;
+  baseRef: string;
+  headRepoFullName: string | null; // null when the fork was deleted
+  labels: string[];
+  updatedAt: string;
+  merged: boolean;
+}
+
+export interface GitHubClient {
+  /** POST /repos/{o}/{r}/deployments (auto_merge false, required_contexts [], transient, not production). */
+  createDeployment(repo: string, input: { ref: string; environment: string; description: string; payload: Record<string, string> }): Promise<GitHubDeployment>;
+  /** GET /repos/{o}/{r}/deployments?environment=… (all pages, newest first). */
+  listDeployments(repo: string, options: { environment: string; sha?: string }): Promise<GitHubDeployment[]>;
+  /** POST …/deployments/{id}/statuses. */
+  createDeploymentStatus(
+    repo: string,
+    deploymentId: number,
+    input: { state: DeploymentState; description: string; environmentUrl?: string; logUrl?: string; environment?: string },
+  ): Promise<void>;
+  /** GET …/deployments/{id}/statuses → newest state, or null when none. */
+  getLatestDeploymentState(repo: string, deploymentId: number): Promise<DeploymentState | null>;
+  /** POST /repos/{o}/{r}/statuses/{sha}. */
+  createCommitStatus(repo: string, sha: string, input: { state: CommitState; description: string; context: string; targetUrl?: string }): Promise<void>;
+  /** Our own comment on the PR carrying `marker` (author must be previewd's own login), or null. */
+  findComment(repo: string, pr: number, marker: string): Promise<{ id: number; body: string } | null>;
+  createComment(repo: string, pr: number, body: string): Promise<{ id: number }>;
+  /** PATCH; returns false when the comment is gone (404) so the caller can recreate it. */
+  updateComment(repo: string, commentId: number, body: string): Promise<boolean>;
+  /** GET /repos/{o}/{r}/pulls?state=open, every page. */
+  listOpenPulls(repo: string): Promise<PullSummary[]>;
+  /** GET /repos/{o}/{r}/pulls/{n}; null on 404. */
+  getPull(repo: string, pr: number): Promise<PullSummary | null>;
+}

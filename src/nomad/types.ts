@@ -1,0 +1,71 @@
+// previewd's view of Nomad. Only src/nomad/ knows Nomad's wire JSON; everything else
+// uses these types. `NomadJob` stays the API's Job JSON (PascalCase) because previewd
+// passes it from /v1/jobs/parse to /v1/jobs unchanged; read fields with the helpers.
+
+/** Nomad's Job JSON as returned by /v1/jobs/parse (opaque apart from a few fields). */
+export type NomadJob = Record<string, unknown> & { ID: string; Meta?: Record<string, string> | null };
+
+export interface NomadJobStub {
+  id: string;
+  status: 'pending' | 'running' | 'dead' | string;
+  stop: boolean;
+  meta: Record<string, string>;
+  jobModifyIndex: number;
+}
+
+export interface NomadJobState extends NomadJobStub {
+  version: number;
+}
+
+export interface NomadDeployment {
+  id: string;
+  jobId: string;
+  jobVersion: number;
+  status: 'running' | 'paused' | 'failed' | 'successful' | 'cancelled' | 'initializing' | 'pending' | 'blocked' | 'unblocking' | string;
+  statusDescription: string;
+  modifyIndex: number;
+}
+
+export interface NomadTaskEvent {
+  type: string;
+  message: string; // DisplayMessage
+  time: number;
+}
+
+export interface NomadAllocation {
+  id: string;
+  taskGroup: string;
+  jobVersion: number;
+  clientStatus: 'pending' | 'running' | 'complete' | 'failed' | 'lost' | 'unknown' | string;
+  desiredStatus: string;
+  healthy: boolean | null; // DeploymentStatus.Healthy
+  tasks: Record<string, { state: string; failed: boolean; events: NomadTaskEvent[] }>;
+}
+
+export interface BlockingOptions {
+  index?: number; // last X-Nomad-Index seen; > 0 to block
+  waitMs?: number;
+}
+
+export interface NomadClient {
+  /** POST /v1/jobs/parse with Canonicalize: true. HCL errors → UserError. */
+  parseJob(hcl: string): Promise<NomadJob>;
+  /**
+   * POST /v1/jobs. With `enforceIndex` the register only succeeds if the job's
+   * JobModifyIndex still equals it (0 = create only); a mismatch → ConflictError.
+   * Validation failures (500 with a multi-error body) → UserError; other 5xx → TransientError.
+   */
+  registerJob(job: NomadJob, options?: { enforceIndex?: number }): Promise<{ evalId: string; jobModifyIndex: number; warnings: string }>;
+  /** GET /v1/job/:id; null on 404. */
+  getJob(id: string): Promise<NomadJobState | null>;
+  /** GET /v1/jobs?meta=true with an optional ID prefix and bexpr filter. */
+  listJobs(options?: { prefix?: string; filter?: string }): Promise<NomadJobStub[]>;
+  /** DELETE /v1/job/:id (purge when asked). Unknown job is not an error. */
+  stopJob(id: string, options?: { purge?: boolean }): Promise<void>;
+  /** GET /v1/job/:id/deployment as a blocking query; deployment null when the job has none. */
+  getLatestDeployment(jobId: string, options?: BlockingOptions): Promise<{ deployment: NomadDeployment | null; index: number }>;
+  /** GET /v1/job/:id/allocations. */
+  listAllocations(jobId: string): Promise<NomadAllocation[]>;
+  /** GET /v1/status/leader: reachable and has a leader. */
+  ping(): Promise<void>;
+}

@@ -1,0 +1,60 @@
+// Real Postgres and Redis for integration tests. Each caller gets its own database
+// or key prefix, so parallel and repeated runs never interfere; everything made is
+// removed again by the returned cleanup functions.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+
+export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+export function databaseUrl(database: string): string {
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const client = new pg.Client({ connectionString: database ? databaseUrl(database) : PG_ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh database for one test file's state tables; drop() removes it (and any session on it). */
+export async function createTestDatabase(prefix = 'previewd_test'): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${uniqueSuffix()}`;
+  await withAdminClient((c) => c.query(`CREATE DATABASE "${name}"`));
+  return {
+    name,
+    url: databaseUrl(name),
+    drop: () => withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+/** A Redis connection scoped by a unique key prefix; cleanup() deletes every key under it. */
+export async function createTestRedis(): Promise<{ prefix: string; url: string; redis: Redis; cleanup(): Promise<void> }> {
+  const prefix = `previewd-test-${uniqueSuffix()}`;
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  return {
+    prefix,
+    url: TEST_REDIS_URL,
+    redis,
+    cleanup: async () => {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      redis.disconnect();
+    },
+  };
+}
