@@ -35,9 +35,11 @@ function valueAt(data: unknown, path: PropertyKey[]): unknown {
 function issueLines(source: string, data: unknown, issues: z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const key = issue.path.map(String).join('.') || '(root)';
-    const found = describeFound(key, valueAt(data, issue.path));
+    const value = valueAt(data, issue.path);
+    const found = describeFound(key, value);
     // zod's own texts for type errors already say what was received; keep ours uniform.
-    const expected = issue.message.replace(/^Invalid input: /, '').replace(/, received .*$/, '');
+    const message = issue.message.replace(/^(Invalid input|Too small|Too big): /, '').replace(/, received .*$/, '');
+    const expected = value === undefined && issue.code === 'invalid_type' ? `required (${message})` : message;
     return `${source}: ${key}: ${expected}; found ${found}`;
   });
 }
