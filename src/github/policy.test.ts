@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { repoSchema } from '../config/schema.js';
+import { decideDesired, isForkPullRequest, type RepoPolicy } from './policy.js';
+import { parsePullRequestEvent, type PullRequestEvent } from './webhook-payload.js';
+
+const HEAD = 'a'.repeat(40);
+const BEFORE = 'b'.repeat(40);
+
+interface EventOptions {
+  action?: string;
+  draft?: boolean;
+  state?: 'open' | 'closed';
+  merged?: boolean;
+  labels?: string[];
+  headRepo?: string | null;
+  baseRef?: string;
+  label?: string;
+  changes?: Record<string, unknown>;
+}
+
+function event(options: EventOptions = {}): PullRequestEvent {
+  const payload = {
+    action: options.action ?? 'opened',
+    number: 7,
+    ...(options.action === 'synchronize' ? { before: BEFORE, after: HEAD } : {}),
+    ...(options.label !== undefined ? { label: { name: options.label } } : {}),
+    ...(options.changes !== undefined ? { changes: options.changes } : {}),
+    pull_request: {
+      number: 7,
+      state: options.state ?? 'open',
+      draft: options.draft ?? false,
+      merged: options.merged ?? false,
+      updated_at: '2026-01-02T03:04:05Z',
+      labels: (options.labels ?? []).map((name) => ({ name })),
+      head: { sha: HEAD, repo: options.headRepo === null ? null : { full_name: options.headRepo ?? 'acme/shop' } },
+      base: { ref: options.baseRef ?? 'main', repo: { full_name: 'acme/shop' } },
+    },
+    repository: { full_name: 'acme/shop' },
+  };
+  const parsed = parsePullRequestEvent(payload);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.event;
+}
+
+function policy(overrides: Partial<RepoPolicy> = {}): RepoPolicy {
+  return { ...repoSchema.parse({ name: 'acme/shop' }), ...overrides };
+}
+
+type Expect = 'present' | 'absent' | 'ignore';
+
+function outcome(ev: PullRequestEvent, pol: RepoPolicy): Expect {
+  const decision = decideDesired(ev, pol);
+  if (decision.kind === 'ignore') return 'ignore';
+  return decision.input.present ? 'present' : 'absent';
+}
+
+describe('decideDesired', () => {
+  const cases: [string, EventOptions, Partial<RepoPolicy>, Expect][] = [
+    ['when a PR is opened then it is present', {}, {}, 'present'],
+    ['when a PR is reopened then it is present', { action: 'reopened' }, {}, 'present'],
+    ['when a PR gets a push then it is present', { action: 'synchronize' }, {}, 'present'],
+    ['when a draft is opened and drafts are skipped then it is absent', { draft: true }, { drafts: 'skip' }, 'absent'],
+    ['when a draft is opened and drafts deploy then it is present', { draft: true }, { drafts: 'deploy' }, 'present'],
+    ['when a draft becomes ready then it is present', { action: 'ready_for_review' }, {}, 'present'],
+    ['when a PR is converted to draft and drafts are skipped then it is absent', { action: 'converted_to_draft', draft: true }, {}, 'absent'],
+    ['when a PR is converted to draft and drafts deploy then it stays present', { action: 'converted_to_draft', draft: true }, { drafts: 'deploy' }, 'present'],
+    ['when a fork PR has no label under forks=label then it is absent', { headRepo: 'mallory/shop' }, { forks: 'label' }, 'absent'],
+    ['when a fork PR carries the opt-in label under forks=label then it is present', { headRepo: 'mallory/shop', labels: ['preview'] }, { forks: 'label' }, 'present'],
+    ['when a maintainer labels a fork PR then it becomes present', { action: 'labeled', label: 'preview', headRepo: 'mallory/shop', labels: ['preview'] }, {}, 'present'],
+    ['when the opt-in label is removed from a fork PR then it is absent', { action: 'unlabeled', label: 'preview', headRepo: 'mallory/shop', labels: [] }, {}, 'absent'],
+    ['when a fork PR carries the opt-in label under forks=never then it is absent', { headRepo: 'mallory/shop', labels: ['preview'] }, { forks: 'never' }, 'absent'],
+    ['when a fork PR has no label under forks=always then it is present', { headRepo: 'mallory/shop' }, { forks: 'always' }, 'present'],
+    ['when the fork was deleted (head.repo null) then it counts as a fork', { headRepo: null }, { forks: 'label' }, 'absent'],
+    ['when the opt-out label is on the PR then it is absent', { labels: ['no-preview'] }, {}, 'absent'],
+    ['when the opt-out label is on a labelled fork PR then it is absent', { headRepo: 'x/shop', labels: ['preview', 'no-preview'] }, {}, 'absent'],
+    ['when the opt-out label is removed then it is present again', { action: 'unlabeled', label: 'no-preview', labels: [] }, {}, 'present'],
+    ['when a custom opt-in label is applied to a fork then it is present', { action: 'labeled', label: 'deploy-me', headRepo: 'x/shop', labels: ['deploy-me'] }, { optInLabel: 'deploy-me' }, 'present'],
+    ['when the base branch is not configured then it is absent', { baseRef: 'feature' }, { baseBranches: ['main', 'release'] }, 'absent'],
+    ['when the base branch is configured then it is present', { baseRef: 'release' }, { baseBranches: ['main', 'release'] }, 'present'],
+    ['when the base changes to an unconfigured branch then it is absent', { action: 'edited', baseRef: 'dev', changes: { base: { ref: { from: 'main' } } } }, { baseBranches: ['main'] }, 'absent'],
+    ['when the base changes to a configured branch then it is present', { action: 'edited', changes: { base: { ref: { from: 'dev' } } } }, { baseBranches: ['main'] }, 'present'],
+    ['when only the title is edited then it is ignored', { action: 'edited', changes: { title: { from: 'x' } } }, {}, 'ignore'],
+    ['when a PR is merged then it is absent', { action: 'closed', state: 'closed', merged: true }, {}, 'absent'],
+    ['when a PR is closed unmerged then it is absent', { action: 'closed', state: 'closed', merged: false }, {}, 'absent'],
+    ['when a closed PR is labelled with the opt-in label then it stays absent', { action: 'labeled', label: 'preview', state: 'closed', labels: ['preview'] }, {}, 'absent'],
+    ['when an unrelated label is added then it is ignored', { action: 'labeled', label: 'bug', labels: ['bug'] }, {}, 'ignore'],
+    ['when the keep label is added then it is recorded', { action: 'labeled', label: 'preview-keep', labels: ['preview-keep'] }, {}, 'present'],
+    ['when a review is requested then it is ignored', { action: 'review_requested' }, {}, 'ignore'],
+    ['when the action is unknown then it is ignored', { action: 'exploded' }, {}, 'ignore'],
+  ];
+
+  it.each(cases)('%s', (_name, options, overrides, expected) => {
+    expect(outcome(event(options), policy(overrides))).toBe(expected);
+  });
+
+  it('when a push arrives then the input carries head sha, before sha, updated_at and labels', () => {
+    const decision = decideDesired(event({ action: 'synchronize', labels: ['preview-keep', 'preview-keep'] }), policy());
+    expect(decision).toEqual({
+      kind: 'desired',
+      input: {
+        present: true,
+        sha: HEAD,
+        reason: 'pull_request.synchronize',
+        prUpdatedAt: new Date('2026-01-02T03:04:05Z'),
+        beforeSha: BEFORE,
+        labels: ['preview-keep'],
+      },
+    });
+  });
+
+  it('when a merged PR is decided then the reason says it was merged', () => {
+    const decision = decideDesired(event({ action: 'closed', state: 'closed', merged: true }), policy());
+    expect(decision.kind === 'desired' && decision.input.reason).toBe('pull_request.closed: closed: merged');
+  });
+
+  it('when the action text is hostile then the ignore reason does not echo it', () => {
+    const decision = decideDesired(event({ action: '<script>{{x}}' }), policy());
+    expect(decision.kind).toBe('ignore');
+    expect(decision.kind === 'ignore' && decision.reason).not.toMatch(/[<>{}]/);
+  });
+});
+
+describe('isForkPullRequest', () => {
+  it('when head and base repo differ only in case then it is not a fork', () => {
+    expect(isForkPullRequest(event({ headRepo: 'ACME/Shop' }))).toBe(false);
+  });
+  it('when head repo is another owner then it is a fork', () => {
+    expect(isForkPullRequest(event({ headRepo: 'acme-fork/shop' }))).toBe(true);
+  });
+});

@@ -1,0 +1,68 @@
+// The fields of a `pull_request` webhook previewd reads, and nothing more. Every
+// string here is attacker-controlled (anyone can open a PR from a fork), so each one
+// is bounded; unknown fields are dropped by zod and never reach the rest of previewd.
+import { z } from 'zod';
+
+const SHA = /^[0-9a-f]{40}$/;
+// GitHub's own limits: owner ≤ 39, repo ≤ 100 characters; we accept what config accepts.
+const FULL_NAME = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+
+const sha = z.string().regex(SHA, 'expected a 40-character hex SHA');
+const repoRef = z.object({ full_name: z.string().regex(FULL_NAME, 'expected "owner/name"') });
+// GitHub caps label names at 50 characters; the margin tolerates future changes, not junk.
+const label = z.object({ name: z.string().min(1).max(100) });
+
+export const pullRequestEventSchema = z.object({
+  action: z.string().min(1).max(50),
+  number: z.number().int().positive().max(999_999_999),
+  before: sha.optional(),
+  after: sha.optional(),
+  label: label.optional(),
+  changes: z
+    .object({
+      base: z.object({ ref: z.object({ from: z.string().max(1024) }).optional() }).optional(),
+    })
+    .optional(),
+  pull_request: z.object({
+    number: z.number().int().positive().max(999_999_999),
+    state: z.enum(['open', 'closed']),
+    draft: z.boolean().default(false),
+    merged: z.boolean().nullable().optional(),
+    updated_at: z.iso.datetime({ offset: true }),
+    labels: z.array(label).max(200).default([]),
+    head: z.object({ sha, repo: repoRef.nullable() }),
+    base: z.object({ ref: z.string().min(1).max(1024), repo: repoRef }),
+  }),
+  repository: repoRef,
+});
+
+export type PullRequestEvent = z.output<typeof pullRequestEventSchema>;
+
+/** Only the action, read before the full schema so unhandled actions are ignored cheaply. */
+export const actionOnlySchema = z.object({ action: z.string().max(50) });
+
+export type PayloadResult = { ok: true; event: PullRequestEvent } | { ok: false; reason: string };
+
+const MAX_ISSUES = 3;
+
+/**
+ * Validates a parsed `pull_request` payload. The reason names schema paths and
+ * expectations only, never input values, so a hostile payload is not echoed back.
+ */
+export function parsePullRequestEvent(data: unknown): PayloadResult {
+  const result = pullRequestEventSchema.safeParse(data);
+  if (result.success) {
+    if (result.data.number !== result.data.pull_request.number) {
+      return { ok: false, reason: 'number: expected to equal pull_request.number' };
+    }
+    return { ok: true, event: result.data };
+  }
+  const lines = result.error.issues.slice(0, MAX_ISSUES).map((issue) => {
+    // Paths come from our schema (object keys and array indexes), not from input keys.
+    const path = issue.path.map(String).join('.') || '(root)';
+    const expected = issue.message.replace(/^Invalid input: /, '').replace(/, received .*$/, '').slice(0, 80);
+    return `${path}: ${expected}`;
+  });
+  const more = result.error.issues.length > MAX_ISSUES ? ` (+${result.error.issues.length - MAX_ISSUES} more)` : '';
+  return { ok: false, reason: `${lines.join('; ')}${more}` };
+}
