@@ -1,0 +1,295 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { goDuration, parseVaultDuration, pathMatches, startVaultEmulator, type VaultEmulator } from './vault.js';
+
+const ROOT = 'root-token-for-tests';
+let vault: VaultEmulator;
+
+beforeEach(async () => {
+  vault = await startVaultEmulator({ rootToken: ROOT });
+});
+afterEach(async () => {
+  await vault.close();
+});
+
+async function call(method: string, path: string, body?: unknown, token: string | null = ROOT, headers: Record<string, string> = {}) {
+  const res = await fetch(`${vault.url}/v1/${path}`, {
+    method,
+    headers: { ...(token ? { 'X-Vault-Token': token } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : null };
+}
+
+const PR_A_POLICY = `
+path "secret/data/previews/acme-shop-pr-1"     { capabilities = ["read"] }
+path "secret/metadata/previews/acme-shop-pr-1" { capabilities = ["read"] }
+`;
+const PR_B_POLICY = PR_A_POLICY.replaceAll('pr-1', 'pr-2');
+
+describe('vault emulator: tokens and ACL', () => {
+  it('when no token or an unknown token is sent then every path answers 403 permission denied', async () => {
+    for (const token of [null, 'hvs.nope']) {
+      const res = await call('GET', 'secret/data/x', undefined, token);
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({ errors: ['permission denied'] });
+    }
+  });
+
+  it('when the token comes as a Bearer header then it is accepted', async () => {
+    const res = await fetch(`${vault.url}/v1/auth/token/lookup-self`, { headers: { Authorization: `Bearer ${ROOT}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: { policies: string[] } }).data.policies).toEqual(['root']);
+  });
+
+  it("when a token carries only PR A's policy then it reads PR A's secret and is denied PR B's", async () => {
+    await call('PUT', 'sys/policies/acl/previewd-acme-shop-pr-1', { policy: PR_A_POLICY });
+    await call('PUT', 'sys/policies/acl/previewd-acme-shop-pr-2', { policy: PR_B_POLICY });
+    await call('POST', 'secret/data/previews/acme-shop-pr-1', { data: { K: 'a' } });
+    await call('POST', 'secret/data/previews/acme-shop-pr-2', { data: { K: 'b' } });
+
+    const created = await call('POST', 'auth/token/create', { policies: ['previewd-acme-shop-pr-1'], ttl: '1h' });
+    expect(created.status).toBe(200);
+    const tokenA = created.body!['auth'].client_token as string;
+    expect(created.body!['auth'].policies).toEqual(['default', 'previewd-acme-shop-pr-1']);
+
+    const own = await call('GET', 'secret/data/previews/acme-shop-pr-1', undefined, tokenA);
+    expect(own.status).toBe(200);
+    expect(own.body!['data'].data).toEqual({ K: 'a' });
+    const other = await call('GET', 'secret/data/previews/acme-shop-pr-2', undefined, tokenA);
+    expect(other.status).toBe(403);
+    const write = await call('POST', 'secret/data/previews/acme-shop-pr-1', { data: { K: 'x' } }, tokenA);
+    expect(write.status).toBe(403);
+    expect(vault.allowed(['previewd-acme-shop-pr-1'], 'read', 'secret/data/previews/acme-shop-pr-2')).toBe(false);
+  });
+
+  it('when patterns overlap then the most specific wins and deny beats every grant', async () => {
+    await call('PUT', 'sys/policies/acl/p', {
+      policy: `path "secret/data/*" { capabilities = ["read", "list"] }
+path "secret/data/previews/+/locked" { capabilities = ["deny"] }
+path "secret/data/previews/exact" { capabilities = ["create"] }`,
+    });
+    expect(vault.capabilities(['p'], 'secret/data/anything/deep')).toEqual(['list', 'read']);
+    expect(vault.capabilities(['p'], 'secret/data/previews/x/locked')).toEqual(['deny']);
+    expect(vault.capabilities(['p'], 'secret/data/previews/exact')).toEqual(['create']);
+    expect(vault.capabilities(['p'], 'secret/metadata/x')).toEqual([]);
+  });
+
+  it('when a token expires on the emulator clock then it is refused', async () => {
+    const token = vault.createToken([], { ttlSec: 60 });
+    expect((await call('GET', 'auth/token/lookup-self', undefined, token)).status).toBe(200);
+    vault.advance(61_000);
+    expect((await call('GET', 'auth/token/lookup-self', undefined, token)).status).toBe(403);
+  });
+
+  it('when a non-root token asks for a policy it lacks then token create is refused', async () => {
+    await call('PUT', 'sys/policies/acl/maker', { policy: 'path "auth/token/create" { capabilities = ["update"] }' });
+    const maker = vault.createToken(['maker']);
+    const res = await call('POST', 'auth/token/create', { policies: ['root'] }, maker);
+    expect(res.status).toBe(400);
+  });
+
+  it('when glob and segment patterns are matched then + is one segment and * a prefix', () => {
+    const table: [string, string, boolean][] = [
+      ['secret/data/a/*', 'secret/data/a/b/c', true],
+      ['secret/data/a/*', 'secret/data/ab', false],
+      ['secret/data/+/x', 'secret/data/y/x', true],
+      ['secret/data/+/x', 'secret/data/y/z/x', false],
+      ['secret/+/pr-1', 'secret/data/pr-12', false],
+      ['secret/data/pr-1', 'secret/data/pr-1', true],
+      ['secret/data/pr-1', 'secret/data/pr-10', false],
+    ];
+    for (const [pattern, path, expected] of table) expect(pathMatches(pattern, path), `${pattern} vs ${path}`).toBe(expected);
+  });
+});
+
+describe('vault emulator: KV v2', () => {
+  it('when a secret is written twice then versions count up and the envelope has the real fields', async () => {
+    const first = await call('POST', 'secret/data/app/one', { data: { A: '1' } });
+    expect(first.status).toBe(200);
+    expect(first.body!['data'].version).toBe(1);
+    expect(first.body!['request_id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first.body!['warnings']).toBeNull();
+    await call('PUT', 'secret/data/app/one', { data: { A: '2' } });
+    const read = await call('GET', 'secret/data/app/one');
+    expect(read.body!['data']).toMatchObject({ data: { A: '2' }, metadata: { version: 2, destroyed: false, deletion_time: '' } });
+    const v1 = await call('GET', 'secret/data/app/one?version=1');
+    expect(v1.body!['data'].data).toEqual({ A: '1' });
+  });
+
+  it('when data is missing or the path ends in a slash then the write is a 400', async () => {
+    expect(await call('POST', 'secret/data/app/x', { options: {} })).toEqual({ status: 400, body: { errors: ['no data provided'] } });
+    expect((await call('POST', 'secret/data/app/', { data: {} })).body).toEqual({ errors: ["cannot write to a path ending in '/'"] });
+  });
+
+  it('when CAS does not match the current version then the write is refused and nothing changes', async () => {
+    expect((await call('POST', 'secret/data/c', { data: { v: 1 }, options: { cas: 0 } })).status).toBe(200);
+    const again = await call('POST', 'secret/data/c', { data: { v: 2 }, options: { cas: 0 } });
+    expect(again).toEqual({ status: 400, body: { errors: ['check-and-set parameter did not match the current version'] } });
+    expect((await call('POST', 'secret/data/c', { data: { v: 2 }, options: { cas: 1 } })).status).toBe(200);
+    expect(vault.secret('c')?.currentVersion).toBe(2);
+    await call('POST', 'secret/metadata/c', { cas_required: true });
+    expect((await call('POST', 'secret/data/c', { data: { v: 3 } })).body).toEqual({ errors: ['check-and-set parameter required for this call'] });
+  });
+
+  it('when never written then read is 404 with empty errors; when soft-deleted then 404 with the metadata body', async () => {
+    expect(await call('GET', 'secret/data/none')).toEqual({ status: 404, body: { errors: [] } });
+    await call('POST', 'secret/data/gone', { data: { S: 'x' } });
+    expect((await call('DELETE', 'secret/data/gone')).status).toBe(204);
+    const res = await call('GET', 'secret/data/gone');
+    expect(res.status).toBe(404);
+    expect(res.body!['data'].data).toBeNull();
+    expect(res.body!['data'].metadata.deletion_time).not.toBe('');
+    await call('POST', 'secret/undelete/gone', { versions: [1] });
+    expect((await call('GET', 'secret/data/gone')).status).toBe(200);
+    await call('POST', 'secret/destroy/gone', { versions: [1] });
+    const destroyed = await call('GET', 'secret/data/gone');
+    expect(destroyed.status).toBe(404);
+    expect(destroyed.body!['data'].metadata.destroyed).toBe(true);
+  });
+
+  it('when metadata is deleted then every version goes and the next write starts at 1', async () => {
+    await call('POST', 'secret/data/m', { data: { a: '1' } });
+    await call('POST', 'secret/data/m', { data: { a: '2' } });
+    expect((await call('DELETE', 'secret/metadata/m')).status).toBe(204);
+    expect(await call('GET', 'secret/metadata/m')).toEqual({ status: 404, body: { errors: [] } });
+    const again = await call('POST', 'secret/data/m', { data: { a: '3' } });
+    expect(again.body!['data'].version).toBe(1);
+  });
+
+  it('when custom_metadata breaks a limit then the metadata write is a 400 and the old map stays', async () => {
+    await call('POST', 'secret/metadata/cm', { custom_metadata: { owner: 'previewd' } });
+    const tooLong = await call('POST', 'secret/metadata/cm', { custom_metadata: { big: 'x'.repeat(513) } });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body!['errors'][0]).toMatch(/^custom_metadata validation failed/);
+    const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    expect((await call('POST', 'secret/metadata/cm', { custom_metadata: tooMany })).status).toBe(400);
+    expect((await call('POST', 'secret/metadata/cm', { custom_metadata: { n: 5 } })).status).toBe(400);
+    expect(vault.secret('cm')?.customMetadata).toEqual({ owner: 'previewd' });
+  });
+
+  it('when delete_version_after elapses then the version reads as deleted', async () => {
+    await call('POST', 'secret/metadata/ttl', { delete_version_after: '1h', custom_metadata: { a: 'b' } });
+    await call('POST', 'secret/data/ttl', { data: { X: '1' } });
+    const meta = await call('GET', 'secret/metadata/ttl');
+    expect(meta.body!['data']).toMatchObject({ delete_version_after: '1h0m0s', current_version: 1, custom_metadata: { a: 'b' } });
+    expect((await call('GET', 'secret/data/ttl')).status).toBe(200);
+    vault.advance(3_600_001);
+    expect((await call('GET', 'secret/data/ttl')).status).toBe(404);
+  });
+
+  // The LIST verb cannot reach a node:http server (its parser knows a fixed method
+  // set), so the emulator is exercised with Vault's equivalent GET ?list=true|1.
+  it('when listing then GET ?list=true and ?list=1 give children with folder slashes, and empty is 404', async () => {
+    await call('POST', 'secret/data/previews/a', { data: { x: '1' } });
+    await call('POST', 'secret/data/previews/sub/b', { data: { x: '1' } });
+    const viaOne = await call('GET', 'secret/metadata/previews/?list=1');
+    expect(viaOne.body!['data'].keys).toEqual(['a', 'sub/']);
+    const viaTrue = await call('GET', 'secret/metadata/previews?list=true');
+    expect(viaTrue.body!['data'].keys).toEqual(['a', 'sub/']);
+    expect(await call('GET', 'secret/metadata/nothing/?list=true')).toEqual({ status: 404, body: { errors: [] } });
+  });
+
+  it('when a write to a new key needs create and the policy grants only update then it is denied', async () => {
+    await call('PUT', 'sys/policies/acl/upd', { policy: 'path "secret/data/*" { capabilities = ["update"] }' });
+    const token = vault.createToken(['upd']);
+    expect((await call('POST', 'secret/data/new', { data: { a: '1' } }, token)).status).toBe(403);
+    await call('POST', 'secret/data/new', { data: { a: '1' } });
+    expect((await call('POST', 'secret/data/new', { data: { a: '2' } }, token)).status).toBe(200);
+  });
+});
+
+describe('vault emulator: policies, JWT roles, health', () => {
+  it('when a policy is written with upper case then it is stored lower-cased and readable on both endpoints', async () => {
+    expect((await call('PUT', 'sys/policies/acl/PR-One', { policy: PR_A_POLICY })).status).toBe(204);
+    const modern = await call('GET', 'sys/policies/acl/pr-one');
+    expect(modern.body!['data']).toEqual({ name: 'pr-one', policy: PR_A_POLICY });
+    const legacy = await call('GET', 'sys/policy/pr-one');
+    expect(legacy.body!['data'].rules).toBe(PR_A_POLICY);
+    const list = await call('GET', 'sys/policies/acl?list=true');
+    expect(list.body!['data'].keys).toEqual(['default', 'pr-one', 'root']);
+  });
+
+  it('when the legacy endpoint gets rules then it answers 200 with the deprecation warning', async () => {
+    const res = await call('PUT', 'sys/policy/legacy', { name: 'legacy', rules: PR_A_POLICY });
+    expect(res.status).toBe(200);
+    expect(res.body!['warnings']).toEqual(["'rules' is deprecated, please use 'policy' instead"]);
+  });
+
+  it('when the policy is empty, broken HCL or names an unknown capability then it is a 400 and nothing is stored', async () => {
+    expect((await call('PUT', 'sys/policies/acl/bad', { policy: '' })).body).toEqual({ errors: ["'policy' parameter not supplied or empty"] });
+    const broken = await call('PUT', 'sys/policies/acl/bad', { policy: 'path "x" { capabilities = ["read"] ' });
+    expect(broken.status).toBe(400);
+    expect(broken.body!['errors'][0]).toMatch(/^failed to parse policy/);
+    expect((await call('PUT', 'sys/policies/acl/bad', { policy: 'path "x" { capabilities = ["fly"] }' })).status).toBe(400);
+    expect(vault.policy('bad')).toBeNull();
+  });
+
+  it('when a policy is sent base64-encoded then it is decoded', async () => {
+    await call('PUT', 'sys/policies/acl/b64', { policy: Buffer.from(PR_A_POLICY).toString('base64') });
+    expect(vault.policy('b64')).toBe(PR_A_POLICY);
+  });
+
+  it('when default or root is deleted then it is refused; an unknown name deletes fine', async () => {
+    expect((await call('DELETE', 'sys/policies/acl/default')).status).toBe(400);
+    expect((await call('DELETE', 'sys/policies/acl/unknown')).status).toBe(204);
+  });
+
+  it('when a JWT role is valid then it is stored, listed and read back with durations in seconds', async () => {
+    const role = {
+      role_type: 'jwt',
+      bound_audiences: ['vault.io'],
+      bound_claims: { nomad_namespace: 'default', nomad_job_id: ['pr-1-api', 'pr-1-web'] },
+      user_claim: '/nomad_job_id',
+      user_claim_json_pointer: true,
+      claim_mappings: { nomad_job_id: 'nomad_job_id' },
+      token_type: 'service',
+      token_policies: ['previewd-acme-shop-pr-1'],
+      token_period: '30m',
+    };
+    expect((await call('POST', 'auth/jwt-nomad/role/pr-1', role)).status).toBe(204);
+    const read = await call('GET', 'auth/jwt-nomad/role/pr-1');
+    expect(read.body!['data']).toMatchObject({ role_type: 'jwt', token_period: 1800, token_policies: ['previewd-acme-shop-pr-1'] });
+    expect((await call('GET', 'auth/jwt-nomad/role?list=true')).body!['data'].keys).toEqual(['pr-1']);
+    expect((await call('DELETE', 'auth/jwt-nomad/role/pr-1')).status).toBe(204);
+    expect(vault.jwtRole('pr-1')).toBeNull();
+  });
+
+  it('when a JWT role lacks user_claim, bound constraints or has a bad token_type then it is a 400', async () => {
+    const base = { role_type: 'jwt', bound_audiences: ['vault.io'], user_claim: 'sub', token_policies: ['p'] };
+    const bad = [
+      { ...base, user_claim: undefined },
+      { ...base, bound_audiences: [] },
+      { ...base, token_type: 'weird' },
+      { ...base, role_type: undefined },
+      { ...base, bound_claims: { x: { nested: true } } },
+    ];
+    for (const role of bad) expect((await call('POST', 'auth/jwt-nomad/role/r', role)).status, JSON.stringify(role)).toBe(400);
+    expect(vault.jwtRoles()).toEqual({});
+  });
+
+  it('when the auth mount is unknown then the role write is a 404 no handler', async () => {
+    const res = await call('POST', 'auth/nope/role/r', { role_type: 'jwt' });
+    expect(res.status).toBe(404);
+    expect(res.body!['errors'][0]).toContain('no handler for route');
+  });
+
+  it('when sealed then health is 503 without a token and every other path says Vault is sealed', async () => {
+    expect((await call('GET', 'sys/health', undefined, null)).status).toBe(200);
+    vault.sealed = true;
+    const health = await call('GET', 'sys/health', undefined, null);
+    expect(health.status).toBe(503);
+    expect(health.body!['sealed']).toBe(true);
+    expect((await call('GET', 'sys/health?sealedcode=299', undefined, null)).status).toBe(299);
+    expect(await call('GET', 'secret/data/x')).toEqual({ status: 503, body: { errors: ['Vault is sealed'] } });
+  });
+
+  it('when durations are parsed and formatted then they follow Go rules', () => {
+    expect(parseVaultDuration('1h30m')).toBe(5400);
+    expect(parseVaultDuration(90)).toBe(90);
+    expect(parseVaultDuration('soon')).toBeNull();
+    expect(goDuration(0)).toBe('0s');
+    expect(goDuration(604800)).toBe('168h0m0s');
+    expect(goDuration(90)).toBe('1m30s');
+  });
+});
