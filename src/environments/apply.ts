@@ -1,0 +1,361 @@
+// applyPlan: runs a plan's steps against the real systems. Every step is idempotent
+// (create-or-update, absent-is-fine deletes) and re-checks ownership right before it
+// changes anything, so a crash at any point followed by a new reconcile converges.
+import type { Deps } from '../deps.js';
+import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
+import type { NomadAllocation } from '../nomad/types.js';
+import { buildDatabaseUrl, databaseEndpoint, generatePassword, reusablePassword, type Scrubber } from './credentials.js';
+import type { PlannedComponent, RecordedResources, Step } from './model.js';
+import type { EnvironmentNames } from './naming.js';
+import { isOwnedJobMeta } from './observe.js';
+import { describeStep } from './plan.js';
+import { isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderJwtRole, renderPolicy, secretMetadata } from './vault-access.js';
+import { reportReady, reportRemoved, reportStart, type GitHubState, type ReportTiming } from './github-report.js';
+
+export interface RenderedJob extends PlannedComponent {
+  hcl: string;
+}
+
+/** Mutable state threaded through one reconcile's steps (and read back by the caller). */
+export interface ApplyState {
+  password: string | null;
+  components: Record<string, string>;
+  resources: RecordedResources;
+  github: GitHubState;
+}
+
+export interface ApplyContext {
+  deps: Deps;
+  names: EnvironmentNames;
+  sha: string | null;
+  jobs: RenderedJob[];
+  /** The canonical environment for the PR secret, given its DATABASE_URL. */
+  secretData(databaseUrl: string): Promise<Record<string, string>>;
+  /** Grows as secrets become known (the new password); used for every stored/logged text. */
+  scrubber: { scrub: Scrubber; add(secret: string): void };
+  state: ApplyState;
+  /** For the comment's "expires" line. */
+  timing: ReportTiming;
+  onStep?(step: Step): Promise<void>;
+}
+
+/** Thrown when a step fails: says which one, keeps the classified cause. */
+export class StepError extends Error {
+  constructor(
+    readonly step: Step,
+    readonly error: unknown,
+  ) {
+    super(`${step.kind} failed`);
+    this.name = 'StepError';
+  }
+}
+
+/** How long ensureDatabase keeps retrying while the template database is busy. */
+const BUSY_RETRY_MS = 30_000;
+/** Upper bound of one blocking query while waiting for deployments and routing. */
+const MAX_BLOCK_MS = 15_000;
+
+export async function applyPlan(ctx: ApplyContext, plan: Step[]): Promise<void> {
+  for (let i = 0; i < plan.length; ) {
+    const step = plan[i]!;
+    const group = 'group' in step ? step.group : null;
+    let batch = [step];
+    if (group) {
+      // Consecutive steps of one group (jobs of one dependency wave) run in parallel.
+      let j = i + 1;
+      while (j < plan.length && 'group' in plan[j]! && (plan[j] as { group: string }).group === group) j += 1;
+      batch = plan.slice(i, j);
+    }
+    const results = await Promise.allSettled(batch.map((s) => runStep(ctx, s)));
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) throw new StepError(batch[failed]!, (results[failed] as PromiseRejectedResult).reason);
+    i += batch.length;
+  }
+}
+
+async function runStep(ctx: ApplyContext, step: Step): Promise<void> {
+  await applyStep(ctx, step);
+  await ctx.onStep?.(step);
+}
+
+export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
+  const { deps, names } = ctx;
+  const { config } = deps;
+  switch (step.kind) {
+    case 'refuse':
+      if (step.fatal) throw new OwnershipError(`refusing to touch ${step.target}: ${step.reason}`);
+      deps.log.warn({ env: names.id, target: step.target }, 'left a resource that is not ours alone');
+      return;
+    case 'report-start':
+      await reportStart(ctx, step.sha);
+      return;
+    case 'ensure-database': {
+      const repo = config.repos.find((r) => r.name === names.key.repo);
+      await deps.databases.ensureDatabase(step.database, names.id, {
+        mode: step.mode,
+        template: step.template,
+        strategy: step.strategy,
+        seedFile: repo?.database.seedFile,
+        terminateTemplateSessions: repo?.database.terminateTemplateSessions ?? false,
+        busyRetryMs: Math.min(BUSY_RETRY_MS, config.deployTimeout),
+      });
+      ctx.state.resources.database = step.database;
+      return;
+    }
+    case 'ensure-login-role': {
+      const endpoint = databaseEndpoint(config);
+      let password: string | null = null;
+      if (step.keepPassword) {
+        // Running jobs hold the current password: a routine renewal must not break them.
+        const secret = await deps.vault.readSecret(names.vaultPath);
+        if (secret && isOwnedSecretMetadata(secret.customMetadata, config.instance, names.id)) {
+          password = reusablePassword(secret.data, { user: step.role, database: step.database, ...endpoint });
+        }
+      }
+      password ??= generatePassword();
+      ctx.scrubber.add(password);
+      const validUntil = new Date(deps.clock.now().getTime() + config.credentialTtl);
+      await deps.databases.ensureLoginRole(step.role, names.id, step.database, password, validUntil);
+      ctx.state.password = password;
+      ctx.state.resources.role = step.role;
+      ctx.state.resources.credentialsValidUntil = validUntil.toISOString();
+      return;
+    }
+    case 'write-secret': {
+      if (!ctx.state.password) throw new Error('write-secret planned without ensure-login-role before it');
+      const databaseUrl = buildDatabaseUrl({ user: names.role, password: ctx.state.password, database: names.database, ...databaseEndpoint(config) });
+      const data = await ctx.secretData(databaseUrl);
+      const existing = await deps.vault.readSecretMetadata(step.path);
+      if (existing && !isOwnedSecretMetadata(existing.customMetadata, config.instance, names.id)) {
+        throw new OwnershipError(`vault secret ${step.path} exists without our marker`, { system: 'vault' });
+      }
+      await deps.vault.writeSecret(step.path, data, {
+        customMetadata: secretMetadata(config.instance, names.id),
+        deleteVersionAfterMs: config.credentialTtl,
+      });
+      ctx.state.resources.vaultSecret = step.path;
+      return;
+    }
+    case 'ensure-policy': {
+      const existing = await deps.vault.getPolicy(step.name);
+      if (existing !== null && !isOwnedPolicy(existing, config.instance, names.id)) {
+        throw new OwnershipError(`vault policy ${step.name} exists without our marker`, { system: 'vault' });
+      }
+      await deps.vault.putPolicy(step.name, renderPolicy(config, names));
+      ctx.state.resources.vaultPolicy = step.name;
+      return;
+    }
+    case 'ensure-jwt-role': {
+      const existing = await deps.vault.getJwtRole(step.name);
+      if (existing !== null && !isOwnedJwtRole(existing, names)) {
+        throw new OwnershipError(`vault role ${step.name} grants another policy`, { system: 'vault' });
+      }
+      await deps.vault.putJwtRole(step.name, renderJwtRole(config, names, step.jobIds));
+      ctx.state.resources.vaultRole = step.name;
+      return;
+    }
+    case 'register-job':
+      await registerJob(ctx, step);
+      return;
+    case 'watch-deployment':
+      await watchDeployment(ctx, step.component, step.jobId);
+      return;
+    case 'check-routing':
+      await checkRouting(ctx, step.serviceName, step.host);
+      return;
+    case 'report-ready':
+      await reportReady(ctx, step.sha);
+      return;
+    case 'stop-job': {
+      const job = await deps.nomad.getJob(step.jobId);
+      if (job && !isOwnedJobMeta(job.meta, config.instance, names.id)) {
+        throw new OwnershipError(`nomad job ${step.jobId} lacks our marker`, { system: 'nomad' });
+      }
+      if (job) await deps.nomad.stopJob(step.jobId, { purge: true });
+      const component = Object.keys(ctx.state.components).find((c) => names.jobId(c) === step.jobId);
+      if (component) ctx.state.components[component] = 'stopped';
+      return;
+    }
+    case 'deregister-services':
+      await deregisterLeftovers(ctx, step.serviceNames);
+      return;
+    case 'drop-database':
+      await deps.databases.dropDatabase(step.database);
+      delete ctx.state.resources.database;
+      return;
+    case 'drop-role':
+      await deps.databases.dropRole(step.role);
+      delete ctx.state.resources.role;
+      delete ctx.state.resources.credentialsValidUntil;
+      return;
+    case 'destroy-secret': {
+      const meta = await deps.vault.readSecretMetadata(step.path);
+      if (meta && !isOwnedSecretMetadata(meta.customMetadata, config.instance, names.id)) {
+        throw new OwnershipError(`vault secret ${step.path} lacks our marker`, { system: 'vault' });
+      }
+      if (meta) await deps.vault.destroySecret(step.path);
+      delete ctx.state.resources.vaultSecret;
+      return;
+    }
+    case 'delete-policy': {
+      const text = await deps.vault.getPolicy(step.name);
+      if (text !== null && !isOwnedPolicy(text, config.instance, names.id)) {
+        throw new OwnershipError(`vault policy ${step.name} lacks our marker`, { system: 'vault' });
+      }
+      if (text !== null) await deps.vault.deletePolicy(step.name);
+      delete ctx.state.resources.vaultPolicy;
+      return;
+    }
+    case 'delete-jwt-role': {
+      const role = await deps.vault.getJwtRole(step.name);
+      if (role !== null && !isOwnedJwtRole(role, names)) {
+        throw new OwnershipError(`vault role ${step.name} grants another policy`, { system: 'vault' });
+      }
+      if (role !== null) await deps.vault.deleteJwtRole(step.name);
+      delete ctx.state.resources.vaultRole;
+      return;
+    }
+    case 'report-removed':
+      await reportRemoved(ctx);
+      return;
+  }
+}
+
+async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'register-job' }>): Promise<void> {
+  const { deps, names } = ctx;
+  const rendered = ctx.jobs.find((j) => j.component === step.component);
+  if (!rendered) throw new Error(`no rendered job for component ${step.component}`);
+  // Invariant 2, checked where it matters: the spec is about to leave previewd.
+  if (ctx.scrubber.scrub(rendered.hcl) !== rendered.hcl) {
+    throw new UserError(`rendered job ${step.jobId} contains a secret value; refusing to submit it`, { system: 'templates' });
+  }
+  const job = await deps.nomad.parseJob(rendered.hcl);
+  if (job.ID !== step.jobId || !isOwnedJobMeta(job.Meta, deps.config.instance, names.id)) {
+    throw new UserError(`template of ${step.component} must render job "${step.jobId}" with previewd's ownership meta`, { system: 'templates' });
+  }
+  ctx.state.components[step.component] = 'pending';
+  try {
+    await deps.nomad.registerJob(job, { enforceIndex: step.enforceIndex });
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    // Changed since we observed it: look again, once, and only take over what is ours.
+    const current = await deps.nomad.getJob(step.jobId);
+    if (current && !isOwnedJobMeta(current.meta, deps.config.instance, names.id)) {
+      throw new OwnershipError(`nomad job ${step.jobId} was replaced by a job without our marker`, { system: 'nomad', cause: err });
+    }
+    await deps.nomad.registerJob(job, { enforceIndex: current?.jobModifyIndex ?? 0 });
+  }
+  ctx.state.resources.jobs = [...new Set([...(ctx.state.resources.jobs ?? []), step.jobId])].sort();
+}
+
+function remainingMs(ctx: ApplyContext, deadline: number): number {
+  return deadline - ctx.deps.clock.now().getTime();
+}
+
+async function watchDeployment(ctx: ApplyContext, component: string, jobId: string): Promise<void> {
+  const { deps } = ctx;
+  const deadline = deps.clock.now().getTime() + deps.config.deployTimeout;
+  const job = await deps.nomad.getJob(jobId);
+  if (!job) throw new TransientError(`nomad job ${jobId} vanished after it was registered`, { system: 'nomad' });
+  let index = 0;
+  for (;;) {
+    const left = remainingMs(ctx, deadline);
+    const { deployment, index: next } = await deps.nomad.getLatestDeployment(jobId, { index, waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)) });
+    if (deployment && deployment.jobVersion >= job.version) {
+      if (deployment.status === 'successful') {
+        ctx.state.components[component] = 'healthy';
+        return;
+      }
+      if (deployment.status === 'failed') {
+        ctx.state.components[component] = 'failed';
+        const detail = await failureDetail(ctx, jobId, deployment.jobVersion);
+        throw new UserError(ctx.scrubber.scrub(`deployment of ${jobId} failed: ${deployment.statusDescription}${detail}`), { system: 'nomad' });
+      }
+      if (deployment.status === 'cancelled') {
+        throw new TransientError(`deployment of ${jobId} was cancelled: ${deployment.statusDescription}`, { system: 'nomad' });
+      }
+      ctx.state.components[component] = 'running';
+    }
+    if (remainingMs(ctx, deadline) <= 0) {
+      ctx.state.components[component] = 'failed';
+      const detail = await failureDetail(ctx, jobId, job.version);
+      throw new UserError(ctx.scrubber.scrub(`deployment of ${jobId} did not succeed within ${Math.round(deps.config.deployTimeout / 1000)}s${detail}`), {
+        system: 'nomad',
+      });
+    }
+    // A blocking query that did not move (or a server without indexes) must not spin.
+    if (next <= index || next === 0) await deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))));
+    index = next < index ? 0 : next;
+  }
+}
+
+/** "; task api (alloc 1a2b3c4d): Driver Failure: image not found" for the failing allocations. */
+export function describeAllocationFailures(allocations: NomadAllocation[], jobVersion: number): string {
+  const parts: string[] = [];
+  for (const alloc of allocations) {
+    if (alloc.jobVersion !== jobVersion) continue;
+    const bad = alloc.clientStatus === 'failed' || alloc.healthy === false || Object.values(alloc.tasks).some((t) => t.failed);
+    if (!bad) continue;
+    for (const [task, state] of Object.entries(alloc.tasks)) {
+      const events = state.events.filter((e) => e.message || e.type).slice(-3);
+      if (events.length === 0 || (!state.failed && alloc.healthy !== false && alloc.clientStatus !== 'failed')) continue;
+      parts.push(`task ${task} (alloc ${alloc.id.slice(0, 8)}): ${events.map((e) => (e.message ? `${e.type}: ${e.message}` : e.type)).join('; ')}`);
+    }
+  }
+  return parts.length > 0 ? `; ${parts.slice(0, 5).join(' | ')}` : '';
+}
+
+async function failureDetail(ctx: ApplyContext, jobId: string, jobVersion: number): Promise<string> {
+  try {
+    return describeAllocationFailures(await ctx.deps.nomad.listAllocations(jobId), jobVersion);
+  } catch {
+    return ''; // the failure itself is what matters; its detail is best effort
+  }
+}
+
+/** A routing tag set for this host: enabled, and a router whose rule names the host. */
+export function hasRouteFor(tags: string[], host: string): boolean {
+  const enabled = tags.includes('traefik.enable=true');
+  const rule = tags.some((t) => /^traefik\.http\.routers\.[A-Za-z0-9-]+\.rule=/.test(t) && t.includes(`Host(\`${host}\`)`));
+  return enabled && rule;
+}
+
+async function checkRouting(ctx: ApplyContext, serviceName: string, host: string): Promise<void> {
+  const { deps } = ctx;
+  const deadline = deps.clock.now().getTime() + deps.config.deployTimeout;
+  let index = 0;
+  for (;;) {
+    const left = remainingMs(ctx, deadline);
+    const { instances, index: next } = await deps.consul.healthService(serviceName, {
+      passing: true,
+      index: index > 0 ? index : undefined,
+      waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)),
+    });
+    if (instances.some((i) => i.status === 'passing' && hasRouteFor(i.tags, host))) return;
+    if (remainingMs(ctx, deadline) <= 0) {
+      throw new UserError(`no passing instance of ${serviceName} with Traefik tags for ${host} within ${Math.round(deps.config.deployTimeout / 1000)}s`, {
+        system: 'consul',
+      });
+    }
+    if (next <= index || next === 0) await deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))));
+    index = next < index ? 0 : next;
+  }
+}
+
+async function deregisterLeftovers(ctx: ApplyContext, serviceNames: string[]): Promise<void> {
+  const { deps, names } = ctx;
+  for (const name of serviceNames) {
+    const instances = await deps.consul.listServiceInstances(name);
+    for (const instance of instances) {
+      const ours =
+        instance.meta.previewd_managed_by === deps.config.instance ? instance.meta.previewd_env === undefined || instance.meta.previewd_env === names.id : instance.meta['external-source'] === 'nomad';
+      if (!ours) {
+        deps.log.warn({ env: names.id, service: name, serviceId: instance.serviceId }, 'left a consul registration without our marker alone');
+        continue;
+      }
+      await deps.consul.deregisterService(instance.node, instance.serviceId);
+    }
+  }
+}
+
+export { describeStep };

@@ -1,0 +1,130 @@
+// The reconciler's vocabulary: what should exist (desired), what does (observed), and
+// the steps between them. Plain data only; no secret value is ever part of these.
+import type { Config } from '../config/schema.js';
+import type { EnvironmentNames } from './naming.js';
+import type { EnvironmentRecord } from './types.js';
+
+/** Nomad job Meta keys every preview job carries (job-level keys may contain dots). */
+export const JOB_META_MANAGED_BY = 'previewd.managed-by';
+export const JOB_META_ENV = 'previewd.env';
+export const JOB_META_SHA = 'previewd.sha';
+/** Consul service Meta key (no dots allowed there) marking a registration as ours. */
+export const SERVICE_META_MANAGED_BY = 'previewd_managed_by';
+
+export interface DesiredEnvironment {
+  present: boolean;
+  sha: string | null;
+  generation: number;
+  reason: string;
+}
+
+/** What the plan needs to know of a rendered component (a subset of templates' RenderedComponent). */
+export interface PlannedComponent {
+  component: string;
+  jobId: string;
+  serviceName: string;
+  dependsOn: string[];
+  routable: boolean;
+  host: string | null;
+  url: string | null;
+}
+
+export interface ObservedJob {
+  id: string;
+  /** Carries our managed-by marker for this instance and environment. */
+  owned: boolean;
+  stop: boolean;
+  status: string;
+  jobModifyIndex: number;
+  sha: string | null;
+}
+
+export interface ObservedServiceInstance {
+  node: string;
+  serviceId: string;
+  serviceName: string;
+  owned: boolean;
+  status: string;
+}
+
+export interface ObservedOwned {
+  owned: boolean;
+}
+
+export interface ObservedEnvironment {
+  database: ObservedOwned | null;
+  role: ObservedOwned | null;
+  /** From the secret's metadata; `hasData` = a live version exists. */
+  secret: (ObservedOwned & { hasData: boolean }) | null;
+  policy: (ObservedOwned & { upToDate: boolean }) | null;
+  jwtRole: (ObservedOwned & { jobIds: string[] }) | null;
+  /** The expected job IDs that exist, plus any other job marked as this environment's. */
+  jobs: ObservedJob[];
+  /** Consul instances registered under this environment's service names. */
+  services: ObservedServiceInstance[];
+}
+
+export const EMPTY_OBSERVED: ObservedEnvironment = {
+  database: null,
+  role: null,
+  secret: null,
+  policy: null,
+  jwtRole: null,
+  jobs: [],
+  services: [],
+};
+
+export interface PlanContext {
+  config: Pick<Config, 'instance' | 'credentialTtl' | 'repos'>;
+  names: EnvironmentNames;
+  /** The stored record (null when the environment was never recorded). */
+  record: Pick<EnvironmentRecord, 'status' | 'observedSha' | 'observedGeneration' | 'resources' | 'githubDeploymentId'> | null;
+  /** Rendered components in dependency order; [] when desired is absent. */
+  components: PlannedComponent[];
+  now: Date;
+}
+
+export type Step =
+  | { kind: 'refuse'; target: string; reason: string; fatal: boolean }
+  | { kind: 'report-start'; sha: string }
+  | { kind: 'ensure-database'; database: string; mode: 'template' | 'empty'; template: string; strategy: 'FILE_COPY' | 'WAL_LOG' }
+  | { kind: 'ensure-login-role'; role: string; database: string; keepPassword: boolean }
+  | { kind: 'write-secret'; path: string }
+  | { kind: 'ensure-policy'; name: string }
+  | { kind: 'ensure-jwt-role'; name: string; jobIds: string[] }
+  | { kind: 'register-job'; component: string; jobId: string; enforceIndex: number; group: string }
+  | { kind: 'watch-deployment'; component: string; jobId: string; group: string }
+  | { kind: 'check-routing'; component: string; serviceName: string; host: string; group: string }
+  | { kind: 'report-ready'; sha: string }
+  | { kind: 'stop-job'; jobId: string }
+  | { kind: 'deregister-services'; serviceNames: string[] }
+  | { kind: 'drop-database'; database: string }
+  | { kind: 'drop-role'; role: string }
+  | { kind: 'destroy-secret'; path: string }
+  | { kind: 'delete-policy'; name: string }
+  | { kind: 'delete-jwt-role'; name: string }
+  | { kind: 'report-removed' };
+
+export type StepKind = Step['kind'];
+export type Plan = Step[];
+
+/** Resources kept in the store record (EnvironmentRecord.resources). */
+export interface RecordedResources {
+  database?: string;
+  role?: string;
+  vaultSecret?: string;
+  vaultPolicy?: string;
+  vaultRole?: string;
+  jobs?: string[];
+  /** ISO time the current login expires (VALID UNTIL). */
+  credentialsValidUntil?: string;
+  githubDeploymentSha?: string;
+  /** Last state brought to GitHub: "ready:<sha>", "failed:<sha>", "removed". */
+  githubReported?: string;
+  /** The SHA whose deploy failed permanently; not retried until a push or a redeploy. */
+  failedSha?: string;
+}
+
+export function recordedResources(record: { resources: Record<string, unknown> } | null): RecordedResources {
+  return (record?.resources ?? {}) as RecordedResources;
+}

@@ -1,0 +1,89 @@
+// observeEnvironment: what exists of one PR's environment in every layer, each object
+// with its ownership verdict. Read-only; secret values are never part of the result.
+import type { Deps } from '../deps.js';
+import type { NomadJobState, NomadJobStub } from '../nomad/types.js';
+import {
+  JOB_META_ENV,
+  JOB_META_MANAGED_BY,
+  JOB_META_SHA,
+  SERVICE_META_MANAGED_BY,
+  type ObservedEnvironment,
+  type ObservedJob,
+  type ObservedServiceInstance,
+} from './model.js';
+import type { EnvironmentNames } from './naming.js';
+import { boundJobIds, isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderPolicy } from './vault-access.js';
+
+export function isOwnedJobMeta(meta: Record<string, string> | null | undefined, instance: string, envId: string): boolean {
+  return meta?.[JOB_META_MANAGED_BY] === instance && meta?.[JOB_META_ENV] === envId;
+}
+
+function toObservedJob(job: NomadJobStub | NomadJobState, instance: string, envId: string): ObservedJob {
+  return {
+    id: job.id,
+    owned: isOwnedJobMeta(job.meta, instance, envId),
+    stop: job.stop,
+    status: job.status,
+    jobModifyIndex: job.jobModifyIndex,
+    sha: job.meta?.[JOB_META_SHA] ?? null,
+  };
+}
+
+/**
+ * `expectedJobIds`: the job IDs this environment uses or used (rendered components and
+ * those recorded in the store). Jobs found under the environment's ID prefix count only
+ * when their Meta names this environment, since another repo's IDs may share the prefix.
+ */
+export async function observeEnvironment(
+  deps: Pick<Deps, 'config' | 'nomad' | 'consul' | 'vault' | 'databases'>,
+  names: EnvironmentNames,
+  expectedJobIds: string[],
+): Promise<ObservedEnvironment> {
+  const { config } = deps;
+  const instance = config.instance;
+  const envId = names.id;
+
+  const [database, role, secretMeta, policyText, jwtRole, listed, expectedJobs] = await Promise.all([
+    deps.databases.getDatabase(names.database),
+    deps.databases.getRole(names.role),
+    deps.vault.readSecretMetadata(names.vaultPath),
+    deps.vault.getPolicy(names.vaultPolicy),
+    deps.vault.getJwtRole(names.vaultRole),
+    deps.nomad.listJobs({ prefix: `${envId}-` }),
+    Promise.all([...new Set(expectedJobIds)].map((id) => deps.nomad.getJob(id))),
+  ]);
+
+  const jobs = new Map<string, ObservedJob>();
+  for (const job of expectedJobs) if (job) jobs.set(job.id, toObservedJob(job, instance, envId));
+  for (const stub of listed) {
+    if (!jobs.has(stub.id) && isOwnedJobMeta(stub.meta, instance, envId)) jobs.set(stub.id, toObservedJob(stub, instance, envId));
+  }
+
+  const secretOwned = secretMeta !== null && isOwnedSecretMetadata(secretMeta.customMetadata, instance, envId);
+  // Only our own secret is read, and only to learn whether a live version exists.
+  const hasData = secretOwned ? (await deps.vault.readSecret(names.vaultPath)) !== null : false;
+
+  // Service name = job ID for every component; look at both expected and found jobs.
+  const serviceNames = [...new Set([...expectedJobIds, ...jobs.keys()])].sort();
+  const serviceLists = await Promise.all(serviceNames.map((name) => deps.consul.listServiceInstances(name)));
+  const services: ObservedServiceInstance[] = serviceLists.flat().map((s) => ({
+    node: s.node,
+    serviceId: s.serviceId,
+    serviceName: s.serviceName,
+    owned: s.meta[SERVICE_META_MANAGED_BY] === instance || s.meta['external-source'] === 'nomad',
+    status: s.status,
+  }));
+
+  return {
+    database: database ? { owned: database.owned && (database.envId === null || database.envId === envId) } : null,
+    role: role ? { owned: role.owned && (role.envId === null || role.envId === envId) } : null,
+    secret: secretMeta ? { owned: secretOwned, hasData } : null,
+    policy:
+      policyText !== null
+        ? { owned: isOwnedPolicy(policyText, instance, envId), upToDate: policyText.trim() === renderPolicy(config, names).trim() }
+        : null,
+    jwtRole: jwtRole ? { owned: isOwnedJwtRole(jwtRole, names), jobIds: boundJobIds(jwtRole) } : null,
+    jobs: [...jobs.values()].sort((a, b) => a.id.localeCompare(b.id)),
+    services,
+  };
+}

@@ -1,0 +1,236 @@
+// reconcileEnvironment: the whole loop for one PR. Desired (store) → observed (every
+// layer) → plan (pure) → apply, recording status, resources and events as it goes.
+// Teardown is the same loop with desired absent.
+import type { Deps } from '../deps.js';
+import { ConflictError, OwnershipError, TransientError, UserError, type SystemName } from '../errors.js';
+import { applyPlan, StepError, type ApplyContext, type ApplyState, type RenderedJob } from './apply.js';
+import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
+import { reportFailed } from './github-report.js';
+import { recordedResources, type DesiredEnvironment, type Plan, type Step } from './model.js';
+import { environmentNames, keyString, type EnvironmentKey } from './naming.js';
+import { observeEnvironment } from './observe.js';
+import { describePlan, describeStep, planEnvironment } from './plan.js';
+import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from './types.js';
+
+/** Renders a PR's jobs and its canonical secret (templates/ behind a seam, for tests). */
+export interface EnvironmentRenderer {
+  render(deps: Deps, key: EnvironmentKey, sha: string): Promise<RenderedJob[]>;
+  secretData(deps: Deps, key: EnvironmentKey, sha: string, databaseUrl: string): Promise<Record<string, string>>;
+}
+
+export interface ReconcileOptions {
+  /** Plan only: observe and return the plan without changing anything. */
+  dryRun?: boolean;
+  renderer?: EnvironmentRenderer;
+}
+
+export interface ReconcileResult {
+  key: EnvironmentKey;
+  envId: string;
+  desired: DesiredEnvironment | null;
+  plan: Plan;
+  /** describePlan(plan): what was (or, in a dry run, would be) done. */
+  lines: string[];
+  applied: boolean;
+  status: EnvironmentStatus | null;
+}
+
+let defaultRenderer: EnvironmentRenderer | null = null;
+
+/** The templates-backed renderer (loaded lazily so pure users of this module need no templates). */
+async function templatesRenderer(): Promise<EnvironmentRenderer> {
+  defaultRenderer ??= (await import('./render.js')).templatesRenderer;
+  return defaultRenderer;
+}
+
+function desiredOf(record: EnvironmentRecord | null): DesiredEnvironment | null {
+  if (!record) return null;
+  return { present: record.desiredPresent, sha: record.desiredSha, generation: record.desiredGeneration, reason: record.desiredReason };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function statusFor(err: unknown): EnvironmentStatus {
+  return err instanceof UserError ? 'failed' : 'degraded';
+}
+
+export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+  const names = environmentNames(deps.config, key);
+  const record = await deps.store.get(key);
+  const desired = desiredOf(record);
+  const present = desired?.present === true && desired.sha !== null;
+  const sha = present ? desired.sha : (record?.observedSha ?? null);
+  const resources = recordedResources(record);
+  const secrets = new Set(configSecrets(deps.config));
+  let scrub: Scrubber = createScrubber(secrets);
+  const scrubber = {
+    scrub: (text: string) => scrub(text),
+    add(secret: string) {
+      secrets.add(secret);
+      scrub = createScrubber(secrets);
+    },
+  };
+  const renderer = options.renderer ?? (await templatesRenderer());
+  const repoConfig = deps.config.repos.find((r) => r.name === key.repo);
+  const state: ApplyState = {
+    password: null,
+    components: { ...(record?.components ?? {}) },
+    resources: { ...resources },
+    github: {
+      deploymentId: record?.githubDeploymentId ?? null,
+      deploymentSha: resources.githubDeploymentSha ?? null,
+      commentId: record?.githubCommentId ?? null,
+      failures: [],
+    },
+  };
+  const ctx: ApplyContext = {
+    deps,
+    names,
+    sha,
+    jobs: [],
+    secretData: (databaseUrl) => renderer.secretData(deps, key, sha!, databaseUrl),
+    scrubber,
+    state,
+    timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: repoConfig?.idleTtl ?? 7 * 86_400_000 },
+  };
+  const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
+
+  let plan: Plan;
+  try {
+    if (present) ctx.jobs = await renderer.render(deps, key, desired.sha!);
+    const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
+    const observed = await observeEnvironment(deps, names, expectedJobIds);
+    plan = planEnvironment(desired, observed, { config: deps.config, names, record, components: ctx.jobs, now: deps.clock.now() });
+  } catch (err) {
+    // Rendering or observing failed before any change: same classification as a step.
+    if (options.dryRun) throw err;
+    await recordFailure(ctx, record, desired, present, null, err);
+    throw err;
+  }
+  result.plan = plan;
+  result.lines = describePlan(plan);
+  if (options.dryRun) return result;
+
+  if (plan.length === 0) {
+    if (record && desired && record.observedGeneration < desired.generation) {
+      await deps.store.updateObserved(key, { observedGeneration: desired.generation });
+    }
+    return result;
+  }
+
+  const deploys = plan.some((s) => s.kind !== 'report-ready' && s.kind !== 'report-removed' && s.kind !== 'refuse');
+  if (deploys && record) {
+    await deps.store.updateObserved(key, { status: present ? 'provisioning' : 'tearing_down' });
+    await deps.store.appendEvent(key, {
+      type: 'plan',
+      message: present ? `deploying ${sha?.slice(0, 12)}` : 'tearing down',
+      data: { reason: desired?.reason ?? null, steps: result.lines },
+    });
+  }
+  ctx.onStep = async (step: Step) => {
+    if (!record) return;
+    await deps.store.updateObserved(key, progressPatch(state));
+    await deps.store.appendEvent(key, { type: 'step', message: describeStep(step), data: { kind: step.kind } });
+  };
+
+  try {
+    await applyPlan(ctx, plan);
+  } catch (err) {
+    const step = err instanceof StepError ? err.step : null;
+    const cause = err instanceof StepError ? err.error : err;
+    await recordFailure(ctx, record, desired, present, step, cause);
+    throw classify(cause, ctx.scrubber.scrub);
+  }
+
+  result.applied = true;
+  const now = deps.clock.now();
+  const finalStatus: EnvironmentStatus = present ? 'ready' : 'removed';
+  result.status = finalStatus;
+  if (record) {
+    const patch: ObservedPatch = {
+      ...progressPatch(state),
+      status: finalStatus,
+      lastError: null,
+      observedGeneration: desired?.generation ?? record.observedGeneration,
+    };
+    if (present) {
+      patch.observedSha = sha;
+      if (deploys || record.status !== 'ready') patch.readyAt = now;
+      delete state.resources.failedSha;
+      patch.resources = progressPatch(state).resources;
+    } else {
+      patch.components = Object.fromEntries(Object.keys(state.components).map((c) => [c, 'stopped']));
+    }
+    await deps.store.updateObserved(key, patch);
+    if (deploys) {
+      await deps.store.appendEvent(key, { type: present ? 'ready' : 'removed', message: present ? `ready at ${sha?.slice(0, 12)}` : 'environment removed', data: {} });
+    }
+  }
+  if (state.github.failures.length > 0) {
+    // The environment itself is fine; GitHub is told on the retry.
+    const message = `GitHub not up to date: ${state.github.failures[0]}`;
+    if (record) await deps.store.appendEvent(key, { type: 'report-failed', message, data: { failures: state.github.failures.length } });
+    throw new TransientError(message, { system: 'github' });
+  }
+  return result;
+}
+
+function progressPatch(state: ApplyState): ObservedPatch {
+  return {
+    components: { ...state.components },
+    resources: {
+      ...state.resources,
+      ...(state.github.deploymentSha ? { githubDeploymentSha: state.github.deploymentSha } : {}),
+    } as Record<string, unknown>,
+    githubDeploymentId: state.github.deploymentId,
+    githubCommentId: state.github.commentId,
+  };
+}
+
+/** The error the queue sees: the same class, with a scrubbed message, cause kept. */
+function classify(err: unknown, scrub: Scrubber): Error {
+  const message = scrub(errorMessage(err));
+  const system = (err as { system?: SystemName }).system;
+  if (err instanceof OwnershipError) return new OwnershipError(message, { system, cause: err });
+  if (err instanceof UserError) return new UserError(message, { system, cause: err });
+  if (err instanceof ConflictError) return new ConflictError(message, { system, cause: err });
+  if (err instanceof TransientError) return new TransientError(message, { system, cause: err, retryAfterMs: err.retryAfterMs });
+  return err instanceof Error ? err : new Error(message);
+}
+
+async function recordFailure(
+  ctx: ApplyContext,
+  record: EnvironmentRecord | null,
+  desired: DesiredEnvironment | null,
+  present: boolean,
+  step: Step | null,
+  err: unknown,
+): Promise<void> {
+  const { deps, names, state } = ctx;
+  const message = ctx.scrubber.scrub(errorMessage(err));
+  const status = statusFor(err);
+  deps.log.warn({ env: keyString(names.key), step: step?.kind ?? 'prepare', err: { type: (err as Error)?.name ?? 'Error', message } }, 'reconcile step failed');
+  if (present && status === 'failed' && ctx.sha) {
+    // Permanent for this SHA: tell the PR now; a push or a redeploy tries again.
+    state.resources.failedSha = ctx.sha;
+    await reportFailed(ctx, ctx.sha, message);
+  }
+  if (!record) return;
+  try {
+    await deps.store.updateObserved(names.key, {
+      ...progressPatch(state),
+      status,
+      lastError: message,
+      ...(status === 'failed' && desired ? { observedGeneration: desired.generation } : {}),
+    });
+    await deps.store.appendEvent(names.key, {
+      type: 'step-failed',
+      message: step ? `${describeStep(step)}: ${message}` : message,
+      data: { step: step?.kind ?? 'prepare', error: (err as Error)?.name ?? 'Error', status },
+    });
+  } catch (storeErr) {
+    deps.log.warn({ env: keyString(names.key), err: { message: ctx.scrubber.scrub(errorMessage(storeErr)) } }, 'could not record the failure');
+  }
+}
