@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestRedis } from '../../test/support/services.js';
+import { createLogger } from '../log.js';
+import { createPrLocks } from './pr-lock.js';
+
+const log = createLogger({ level: 'silent' });
+const key = { repo: 'acme/shop', pr: 1 };
+let redis: Awaited<ReturnType<typeof createTestRedis>>;
+beforeAll(async () => {
+  redis = await createTestRedis();
+});
+afterAll(async () => {
+  await redis.cleanup();
+});
+
+describe('per-PR lock', () => {
+  it('when a PR lock is held then a second acquire fails, and after release the token increases', async () => {
+    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 2_000, log });
+    const first = await locks.acquire(key);
+    expect(first).not.toBeNull();
+    expect(await locks.acquire(key)).toBeNull();
+    expect(await locks.acquire({ repo: 'acme/shop', pr: 2 })).not.toBeNull();
+    await first!.release();
+    const second = await locks.acquire(key);
+    expect(second!.fencingToken).toBeGreaterThan(first!.fencingToken);
+    await second!.release();
+  });
+
+  it('when a holder keeps running past the TTL then renewal keeps the lock', async () => {
+    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 150, log });
+    const held = await locks.acquire({ repo: 'acme/shop', pr: 3 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(held!.signal.aborted).toBe(false);
+    expect(await locks.holder({ repo: 'acme/shop', pr: 3 })).toBe(held!.fencingToken);
+    await held!.release();
+    expect(await locks.holder({ repo: 'acme/shop', pr: 3 })).toBeNull();
+  });
+
+  it('when the lock is taken over behind the holder then its signal aborts', async () => {
+    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 150, log });
+    const target = { repo: 'acme/shop', pr: 4 };
+    const held = await locks.acquire(target);
+    await redis.redis.set(`${redis.prefix}:lock:acme/shop#4`, '999999');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(held!.signal.aborted).toBe(true);
+    await held!.release();
+    expect(await locks.holder(target)).toBe(999999);
+  });
+});

@@ -1,0 +1,81 @@
+// A per-PR mutex in Redis with a fencing token. BullMQ's deduplication already keeps
+// one job per PR; this lock covers what deduplication cannot: a worker that lost its
+// job lock (stalled: long GC pause, partition) but is still running while another
+// worker picks the same job up, and a parked job retried next to a fresh one.
+// The token increases on every acquisition, so a write carrying an older token can
+// be refused by whoever checks it.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { keyString, type EnvironmentKey } from '../environments/naming.js';
+
+const ACQUIRE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
+return token`;
+
+const EXTEND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export interface HeldLock {
+  readonly fencingToken: number;
+  /** Aborted when the lock is lost (not renewed in time, or taken over). */
+  readonly signal: AbortSignal;
+  release(): Promise<void>;
+}
+
+export interface PrLocks {
+  /** The lock, or null when another worker holds it. */
+  acquire(key: EnvironmentKey): Promise<HeldLock | null>;
+  /** Who holds it now (its fencing token), for tests and the admin view. */
+  holder(key: EnvironmentKey): Promise<number | null>;
+}
+
+export function createPrLocks(options: { redis: Redis; prefix: string; ttlMs: number; log: Logger }): PrLocks {
+  const { redis, prefix, ttlMs, log } = options;
+  const lockKey = (key: EnvironmentKey) => `${prefix}:lock:${keyString(key)}`;
+  const fenceKey = (key: EnvironmentKey) => `${prefix}:fence:${keyString(key)}`;
+
+  return {
+    async acquire(key) {
+      const token = Number(await redis.eval(ACQUIRE, 2, lockKey(key), fenceKey(key), String(ttlMs)));
+      if (!token) return null;
+      const controller = new AbortController();
+      let lastRenewed = Date.now();
+      // Renew at a third of the TTL so one missed renewal still leaves time for the next.
+      const timer = setInterval(() => {
+        redis
+          .eval(EXTEND, 1, lockKey(key), String(token), String(ttlMs))
+          .then((ok) => {
+            if (Number(ok) === 1) lastRenewed = Date.now();
+            else controller.abort(new Error('per-PR lock lost'));
+          })
+          .catch((err: unknown) => {
+            log.warn({ env: keyString(key), err }, 'per-PR lock renewal failed');
+            if (Date.now() - lastRenewed >= ttlMs) controller.abort(new Error('per-PR lock expired'));
+          });
+      }, Math.max(50, Math.floor(ttlMs / 3)));
+      timer.unref();
+      return {
+        fencingToken: token,
+        signal: controller.signal,
+        release: async () => {
+          clearInterval(timer);
+          await redis.eval(RELEASE, 1, lockKey(key), String(token)).catch((err: unknown) => {
+            // It expires on its own; the next worker only waits for the TTL.
+            log.warn({ env: keyString(key), err }, 'per-PR lock release failed');
+          });
+        },
+      };
+    },
+    async holder(key) {
+      const value = await redis.get(lockKey(key));
+      return value === null ? null : Number(value);
+    },
+  };
+}

@@ -1,0 +1,314 @@
+// The durable per-PR work queue, on BullMQ. What it guarantees and how:
+// - one PR never runs twice at once: BullMQ deduplication on the PR key keeps one job
+//   per PR, and a per-PR Redis lock (pr-lock.ts) covers stalled-job takeover and retries
+//   of parked jobs; a job that finds the lock held is put back (delayed) without
+//   spending an attempt;
+// - bursts coalesce: `keepLastIfActive` keeps at most one waiting job per PR, and an
+//   enqueue while the PR's job runs leaves exactly one more run after it (the processor
+//   reads the latest desired state when it starts, so nothing is lost);
+// - different PRs run in parallel up to `concurrency`;
+// - TransientError/ConflictError/network errors retry with exponential backoff and
+//   jitter; UserError/OwnershipError park at once (UnrecoverableError);
+// - a crashed worker's job is found stalled (lock expired) and run again.
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { TransientError } from '../errors.js';
+import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
+import { createPrLocks, type PrLocks } from './pr-lock.js';
+import { backoffDelay, classifyFailure, DEFAULT_BACKOFF, safeErrorMessage, type BackoffOptions } from './retry-policy.js';
+
+export const QUEUE_NAME = 'reconcile';
+const JOB_NAME = 'reconcile';
+const BACKOFF_TYPE = 'previewd';
+
+export interface ReconcileJobData {
+  repo: string;
+  pr: number;
+  reason: string;
+  enqueuedAt: number;
+}
+
+export interface ReconcileContext {
+  /** Increases on every run of this PR; a write carrying an older one is stale. */
+  fencingToken: number;
+  /** Aborted when the per-PR lock is lost or the worker shuts down: stop soon, state is re-read next run. */
+  signal: AbortSignal;
+  /** 1 on the first try. */
+  attempt: number;
+  reason: string;
+  jobId: string;
+}
+
+export type ReconcileProcessor = (key: EnvironmentKey, ctx: ReconcileContext) => Promise<void>;
+
+export interface ReconcileQueueOptions {
+  redisUrl: string;
+  /** Key prefix of this deployment (or test) in Redis. */
+  prefix: string;
+  concurrency: number;
+  process: ReconcileProcessor;
+  log: Logger;
+  backoff?: Partial<BackoffOptions>;
+  /** Tries before a job is parked (default 8). */
+  attempts?: number;
+  /** BullMQ job lock and per-PR lock lifetime; a crashed worker's job is retaken after about this long (default 30 s). */
+  lockDurationMs?: number;
+  /** How often stalled jobs are looked for (default 15 s). */
+  stalledIntervalMs?: number;
+  /** Times a job may stall (crash mid-run) before it is parked (default 3). */
+  maxStalledCount?: number;
+  /** Wait before retrying a job whose PR lock another worker holds (default 1 s). */
+  lockBusyDelayMs?: number;
+  /** Bound on an enqueue, so a Redis outage fails the webhook fast instead of hanging it (default 3 s). */
+  enqueueTimeoutMs?: number;
+  /** Finished jobs kept for inspection (default 1000). */
+  keepCompleted?: number;
+}
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  parked: number;
+  completed: number;
+}
+
+export interface ParkedJob {
+  jobId: string;
+  key: EnvironmentKey;
+  reason: string;
+  /** The last error, scrubbed of secrets. */
+  lastError: string;
+  attemptsMade: number;
+  failedAt: Date | null;
+}
+
+export interface ReconcileQueue {
+  /** Asks for a reconcile of `key`; coalesces with work already waiting for it. */
+  enqueue(key: EnvironmentKey, reason: string): Promise<void>;
+  /** Starts the worker in this process (intake-only processes never call it). */
+  start(): void;
+  /** Stops taking work, lets running jobs finish for up to graceMs, then lets go of the rest (they resume elsewhere). */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  counts(): Promise<QueueCounts>;
+  listParked(limit?: number): Promise<ParkedJob[]>;
+  /** Enqueues a fresh run for a parked job's PR and removes the parked entry. False when not parked. */
+  retryParked(jobId: string): Promise<boolean>;
+  removeParked(jobId: string): Promise<boolean>;
+  /** Stops the worker (if started) and closes every connection. */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+class RetryableFailure extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(message);
+    this.name = 'RetryableFailure';
+    // BullMQ stores the stack next to the reason; ours carries no input values.
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransientError(`${what} timed out after ${ms} ms`, { system: 'redis' })), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQueue {
+  const log = options.log.child({ component: 'queue' });
+  const lockDurationMs = options.lockDurationMs ?? 30_000;
+  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff };
+  const lockBusyDelayMs = options.lockBusyDelayMs ?? 1_000;
+  const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 3_000;
+
+  const onRedisError = (which: string) => (err: Error) => log.warn({ err: { message: err.message }, connection: which }, 'redis connection error');
+  // The producer fails fast (webhooks must answer in time); the worker waits out outages.
+  const queueRedis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+  queueRedis.on('error', onRedisError('queue'));
+  const lockRedis = new Redis(options.redisUrl, { maxRetriesPerRequest: 2 });
+  lockRedis.on('error', onRedisError('locks'));
+  let workerRedis: Redis | null = null;
+
+  const queue = new Queue<ReconcileJobData>(QUEUE_NAME, { connection: queueRedis, prefix: options.prefix });
+  queue.on('error', (err) => log.warn({ err: { message: err.message } }, 'queue error'));
+  const locks: PrLocks = createPrLocks({ redis: lockRedis, prefix: options.prefix, ttlMs: lockDurationMs, log });
+
+  let worker: Worker<ReconcileJobData> | null = null;
+  const shutdown = new AbortController();
+  let closed = false;
+
+  async function runJob(job: Job<ReconcileJobData>, token?: string): Promise<void> {
+    const key: EnvironmentKey = { repo: job.data.repo, pr: job.data.pr };
+    if (!isValidKey(key)) throw new UnrecoverableError('invalid environment key in job data');
+    const lock = await locks.acquire(key);
+    if (lock === null) {
+      // Another worker is still on this PR (a stalled job being retaken): try again shortly.
+      log.info({ env: keyString(key), jobId: job.id }, 'PR busy on another worker; job put back');
+      await job.moveToDelayed(Date.now() + lockBusyDelayMs, token);
+      throw new DelayedError();
+    }
+    const signal = AbortSignal.any([lock.signal, shutdown.signal]);
+    const attempt = job.attemptsMade + 1;
+    const started = Date.now();
+    try {
+      await options.process(key, { fencingToken: lock.fencingToken, signal, attempt, reason: job.data.reason, jobId: job.id ?? '' });
+      log.debug({ env: keyString(key), jobId: job.id, ms: Date.now() - started }, 'reconcile finished');
+    } catch (err) {
+      if (shutdown.signal.aborted && token !== undefined) {
+        // Cut short by shutdown, not a failure: hand it back without spending an attempt.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      const message = safeErrorMessage(err);
+      const kind = classifyFailure(err);
+      log.warn({ env: keyString(key), jobId: job.id, attempt, kind, error: message }, 'reconcile failed');
+      if (kind === 'permanent') throw new UnrecoverableError(message);
+      const retryAfterMs = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+      throw new RetryableFailure(message, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async function enqueue(key: EnvironmentKey, reason: string): Promise<void> {
+    if (!isValidKey(key)) throw new Error(`invalid environment key ${JSON.stringify(key)}`);
+    const data: ReconcileJobData = { repo: key.repo, pr: key.pr, reason: reason.slice(0, 200), enqueuedAt: Date.now() };
+    const add = queue.add(JOB_NAME, data, {
+      deduplication: { id: keyString(key), keepLastIfActive: true, reschedule: true },
+      // `reschedule` with no delay: new desired state cuts a running backoff short.
+      delay: 0,
+      attempts: options.attempts ?? 8,
+      backoff: { type: BACKOFF_TYPE },
+      removeOnComplete: { count: options.keepCompleted ?? 1000 },
+      removeOnFail: false,
+      stackTraceLimit: 1,
+    });
+    try {
+      await withTimeout(add, enqueueTimeoutMs, 'enqueue');
+    } catch (err) {
+      if (err instanceof TransientError) throw err;
+      throw new TransientError('enqueue failed', { system: 'redis', cause: err });
+    }
+  }
+
+  function start(): void {
+    if (worker || closed) return;
+    workerRedis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    workerRedis.on('error', onRedisError('worker'));
+    worker = new Worker<ReconcileJobData>(QUEUE_NAME, (job, token) => runJob(job, token), {
+      connection: workerRedis,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: lockDurationMs,
+      stalledInterval: options.stalledIntervalMs ?? 15_000,
+      maxStalledCount: options.maxStalledCount ?? 3,
+      settings: {
+        backoffStrategy: (attemptsMade, _type, err) =>
+          backoffDelay(attemptsMade, backoff, Math.random, err instanceof RetryableFailure ? err.retryAfterMs : undefined),
+      },
+    });
+    worker.on('error', (err) => log.warn({ err: { message: err.message } }, 'worker error'));
+    worker.on('failed', (job, err) => {
+      if (!job) return;
+      const parked = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (parked) log.error({ env: `${job.data.repo}#${job.data.pr}`, jobId: job.id, error: err.message }, 'reconcile parked');
+    });
+    worker.on('stalled', (jobId) => log.warn({ jobId }, 'reconcile job stalled; retaking it'));
+  }
+
+  async function stop(stopOptions: { graceMs?: number } = {}): Promise<void> {
+    const current = worker;
+    if (!current) return;
+    const graceMs = stopOptions.graceMs ?? 30_000;
+    const closing = current.close(false);
+    if (await settledWithin(closing, graceMs)) return;
+    log.warn({ graceMs }, 'reconciles still running at shutdown; asking them to stop');
+    shutdown.abort(new Error('shutting down'));
+    if (await settledWithin(closing, 2_000)) return;
+    // A processor ignoring its signal: drop the connection. The job keeps its place in
+    // Redis, its lock expires and the next worker retakes it as stalled.
+    log.warn('reconciles ignored the stop signal; leaving them to stalled-job recovery');
+    workerRedis?.disconnect();
+  }
+
+  async function close(closeOptions: { graceMs?: number } = {}): Promise<void> {
+    if (closed) return;
+    closed = true;
+    await stop(closeOptions);
+    await queue.close().catch(() => undefined);
+    queueRedis.disconnect();
+    lockRedis.disconnect();
+    workerRedis?.disconnect();
+  }
+
+  async function counts(): Promise<QueueCounts> {
+    const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+    return {
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      parked: c.failed ?? 0,
+      completed: c.completed ?? 0,
+    };
+  }
+
+  async function getParked(jobId: string): Promise<Job<ReconcileJobData> | null> {
+    if (!/^[A-Za-z0-9:_-]{1,100}$/.test(jobId)) return null;
+    const job = (await queue.getJob(jobId)) as Job<ReconcileJobData> | undefined;
+    if (!job || !(await job.isFailed())) return null;
+    return job;
+  }
+
+  return {
+    enqueue,
+    start,
+    stop,
+    close,
+    counts,
+    async listParked(limit = 100) {
+      const jobs = (await queue.getFailed(0, Math.max(0, limit - 1))) as Job<ReconcileJobData>[];
+      return jobs.map((job) => ({
+        jobId: job.id ?? '',
+        key: { repo: job.data.repo, pr: job.data.pr },
+        reason: job.data.reason,
+        lastError: job.failedReason ?? '',
+        attemptsMade: job.attemptsMade,
+        failedAt: job.finishedOn ? new Date(job.finishedOn) : null,
+      }));
+    },
+    async retryParked(jobId) {
+      const job = await getParked(jobId);
+      if (!job) return false;
+      // A fresh job through enqueue, not job.retry(): it joins the PR's deduplication,
+      // so it can never run beside newer work for the same PR.
+      await enqueue({ repo: job.data.repo, pr: job.data.pr }, `retry of parked job ${jobId}`);
+      await job.remove();
+      return true;
+    },
+    async removeParked(jobId) {
+      const job = await getParked(jobId);
+      if (!job) return false;
+      await job.remove();
+      return true;
+    },
+  };
+}

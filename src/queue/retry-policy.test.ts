@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
+import { backoffDelay, classifyFailure, safeErrorMessage, scrubSecrets } from './retry-policy.js';
+
+describe('classifyFailure', () => {
+  it.each([
+    ['a TransientError', new TransientError('nomad 503'), 'transient'],
+    ['a ConflictError', new ConflictError('modify index moved'), 'transient'],
+    ['a refused connection', Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }), 'transient'],
+    ['a UserError', new UserError('template does not parse'), 'permanent'],
+    ['an OwnershipError', new OwnershipError('job lacks our marker'), 'permanent'],
+  ] as const)('when the failure is %s then it is %s', (_name, err, kind) => {
+    expect(classifyFailure(err)).toBe(kind);
+  });
+});
+
+describe('backoffDelay', () => {
+  const options = { baseMs: 1000, maxMs: 60_000, jitter: 0.5 };
+
+  it('when there is no jitter draw then delays double per attempt up to the cap', () => {
+    const delays = [1, 2, 3, 4, 7, 8, 20].map((attempt) => backoffDelay(attempt, options, () => 0));
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 60_000, 60_000, 60_000]);
+  });
+
+  it('when jitter draws its maximum then the delay shrinks by the jitter fraction', () => {
+    expect(backoffDelay(3, options, () => 1)).toBe(2000);
+  });
+
+  it('when many delays are drawn then they spread across the jitter range', () => {
+    let seed = 1;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const delays = Array.from({ length: 200 }, () => backoffDelay(4, options, random));
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(4000);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(8000);
+    expect(new Set(delays).size).toBeGreaterThan(50);
+  });
+
+  it('when the remote asked for a longer wait then that wait is the floor', () => {
+    expect(backoffDelay(1, options, () => 0, 30_000)).toBe(30_000);
+  });
+});
+
+describe('safeErrorMessage', () => {
+  it('when a message carries a database URL with a password then the password is gone', () => {
+    const text = safeErrorMessage(new TransientError('connect postgres://preview_x:s3cr3t-pw@db:5432/preview_x failed'));
+    expect(text).not.toContain('s3cr3t-pw');
+    expect(text).toContain('TransientError: connect postgres://***@db:5432/preview_x failed');
+  });
+
+  it.each([
+    ['a GitHub token', 'bad credentials for ghs_16C7e42F292c6912E7710c838347Ae178B4a', 'ghs_16C7e42F292c6912E7710c838347Ae178B4a'],
+    ['a Vault token', 'permission denied (token hvs.CAESIJ1234567890abcdef)', 'hvs.CAESIJ1234567890abcdef'],
+    ['a password field', 'login failed: password=hunter2hunter2', 'hunter2hunter2'],
+    ['a bearer header', 'sent Authorization: Bearer abcdefghijklmnop', 'abcdefghijklmnop'],
+  ])('when a message carries %s then it is scrubbed', (_name, message, secret) => {
+    expect(scrubSecrets(message)).not.toContain(secret);
+  });
+
+  it('when a message is long and multi-line then it becomes one bounded line', () => {
+    const text = safeErrorMessage(new Error(`first\nsecond ${'x'.repeat(1000)}`));
+    expect(text.length).toBeLessThanOrEqual(300);
+    expect(text).not.toContain('\n');
+  });
+});

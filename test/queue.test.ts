@@ -1,0 +1,329 @@
+// The reconcile queue against the real Redis: per-PR serial work, coalescing,
+// retries, parking, graceful stop and crash recovery. Each test has its own key prefix.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TransientError, UserError } from '../src/errors.js';
+import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
+import { createLogger } from '../src/log.js';
+import { createPrLocks } from '../src/queue/pr-lock.js';
+import { createReconcileQueue, type ReconcileProcessor, type ReconcileQueue, type ReconcileQueueOptions } from '../src/queue/reconcile-queue.js';
+import { createTestRedis } from './support/services.js';
+
+const log = createLogger({ level: 'silent' });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+let redis: Awaited<ReturnType<typeof createTestRedis>>;
+let queues: ReconcileQueue[];
+
+beforeEach(async () => {
+  redis = await createTestRedis();
+  queues = [];
+});
+
+afterEach(async () => {
+  await Promise.all(queues.map((q) => q.close({ graceMs: 500 })));
+  await redis.cleanup();
+});
+
+function makeQueue(process: ReconcileProcessor, overrides: Partial<ReconcileQueueOptions> = {}): ReconcileQueue {
+  const queue = createReconcileQueue({
+    redisUrl: redis.url,
+    prefix: redis.prefix,
+    concurrency: 4,
+    process,
+    log,
+    backoff: { baseMs: 40, maxMs: 200, jitter: 0.5 },
+    lockDurationMs: 1_000,
+    stalledIntervalMs: 500,
+    lockBusyDelayMs: 100,
+    ...overrides,
+  });
+  queues.push(queue);
+  return queue;
+}
+
+async function idle(queue: ReconcileQueue, timeoutMs = 10_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const c = await queue.counts();
+      return c.waiting + c.active + c.delayed === 0;
+    },
+    timeoutMs,
+    'the queue to drain',
+  );
+}
+
+const pr = (n: number): EnvironmentKey => ({ repo: 'acme/shop', pr: n });
+
+describe('reconcile queue', () => {
+  it('when many enqueues for 5 PRs hit two 4-way workers then no PR ever runs twice at once, yet PRs run in parallel', async () => {
+    const running = new Map<string, number>();
+    let overlaps = 0;
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    let runs = 0;
+    const process: ReconcileProcessor = async (key) => {
+      const id = keyString(key);
+      running.set(id, (running.get(id) ?? 0) + 1);
+      if (running.get(id)! > 1) overlaps++;
+      concurrent++;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      await sleep(15 + Math.random() * 30);
+      concurrent--;
+      running.set(id, running.get(id)! - 1);
+      runs++;
+    };
+    // Two workers with their own connections: the same as two daemon replicas.
+    const a = makeQueue(process);
+    const b = makeQueue(process);
+    a.start();
+    b.start();
+    for (let round = 0; round < 12; round++) {
+      await Promise.all([1, 2, 3, 4, 5].map((n) => (round % 2 ? a : b).enqueue(pr(n), `round ${round}`)));
+      await sleep(10);
+    }
+    await idle(a);
+    expect(overlaps).toBe(0);
+    expect(maxConcurrent).toBeGreaterThanOrEqual(2);
+    expect(runs).toBeGreaterThanOrEqual(5);
+  });
+
+  it('when 50 enqueues for one PR arrive while it runs then it runs at most 3 times and last after the last enqueue', async () => {
+    const starts: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const queue = makeQueue(async () => {
+      starts.push(Date.now());
+      if (starts.length === 1) await gate;
+    });
+    queue.start();
+    await queue.enqueue(pr(1), 'first');
+    await waitFor(() => starts.length === 1, 5_000, 'the first run');
+    let lastEnqueue = 0;
+    for (let i = 0; i < 50; i++) {
+      await queue.enqueue(pr(1), `push ${i}`);
+      lastEnqueue = Date.now();
+    }
+    const during = await queue.counts();
+    release();
+    await waitFor(() => starts.length >= 2, 5_000, 'the follow-up run');
+    await idle(queue);
+    await sleep(200); // room for a wrongly queued extra run to show up
+    expect(during.waiting + during.delayed).toBeLessThanOrEqual(1);
+    expect(starts.length).toBeGreaterThanOrEqual(2);
+    expect(starts.length).toBeLessThanOrEqual(3);
+    expect(starts.at(-1)!).toBeGreaterThanOrEqual(lastEnqueue);
+  });
+
+  it('when a burst arrives before the worker starts then it coalesces to one run', async () => {
+    let runs = 0;
+    const queue = makeQueue(async () => {
+      runs++;
+    });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => queue.enqueue(pr(2), `push ${i}`)));
+    expect((await queue.counts()).waiting).toBe(1);
+    queue.start();
+    await waitFor(() => runs === 1, 5_000, 'the run');
+    await idle(queue);
+    expect(runs).toBe(1);
+  });
+
+  it('when a run fails transiently twice then it is retried with backoff and succeeds', async () => {
+    const attempts: number[] = [];
+    const times: number[] = [];
+    const queue = makeQueue(async (_key, ctx) => {
+      attempts.push(ctx.attempt);
+      times.push(Date.now());
+      if (attempts.length <= 2) throw new TransientError('nomad answered 503', { system: 'nomad' });
+    });
+    queue.start();
+    await queue.enqueue(pr(3), 'opened');
+    await waitFor(() => attempts.length === 3, 5_000, 'three attempts');
+    await idle(queue);
+    const counts = await queue.counts();
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(counts.parked).toBe(0);
+    expect(counts.completed).toBe(1);
+    // Backoff: the second gap is drawn from a larger range than the first (base 40 ms, doubling, jitter 50%).
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(15);
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(35);
+  });
+
+  it('when a run fails permanently then it is parked at once, with its error and no retry', async () => {
+    let runs = 0;
+    const queue = makeQueue(async () => {
+      runs++;
+      throw new UserError('template api.nomad.hcl.hbs: unknown helper "hcl"', { system: 'templates' });
+    });
+    queue.start();
+    await queue.enqueue(pr(4), 'opened');
+    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    await sleep(300);
+    const parked = await queue.listParked();
+    expect(runs).toBe(1);
+    expect(parked).toHaveLength(1);
+    expect(parked[0]).toMatchObject({ key: pr(4), reason: 'opened', attemptsMade: 1 });
+    expect(parked[0]!.lastError).toContain('unknown helper "hcl"');
+  });
+
+  it('when transient failures exhaust the attempts then the job is parked with a scrubbed error', async () => {
+    let runs = 0;
+    const queue = makeQueue(
+      async () => {
+        runs++;
+        throw new TransientError('cannot reach postgres://preview_acme:pa55w0rd-x@db:5432/preview_acme', { system: 'postgres' });
+      },
+      { attempts: 3 },
+    );
+    queue.start();
+    await queue.enqueue(pr(5), 'synchronize');
+    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    const [parked] = await queue.listParked();
+    expect(runs).toBe(3);
+    expect(parked!.lastError).toContain('cannot reach postgres://***@db');
+    expect(parked!.lastError).not.toContain('pa55w0rd-x');
+    const stored = await redis.redis.hgetall(`${redis.prefix}:reconcile:${parked!.jobId}`);
+    expect(JSON.stringify(stored)).not.toContain('pa55w0rd-x');
+  });
+
+  it('when a parked job is retried then its PR runs again and the parked entry is gone', async () => {
+    let fail = true;
+    let runs = 0;
+    const queue = makeQueue(async () => {
+      runs++;
+      if (fail) throw new UserError('bad template');
+    });
+    queue.start();
+    await queue.enqueue(pr(6), 'opened');
+    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    const [parked] = await queue.listParked();
+    fail = false;
+    expect(await queue.retryParked(parked!.jobId)).toBe(true);
+    await waitFor(() => runs === 2, 5_000, 'the retried run');
+    await idle(queue);
+    expect(await queue.listParked()).toEqual([]);
+    expect((await queue.counts()).completed).toBe(1);
+    expect(await queue.retryParked(parked!.jobId)).toBe(false);
+  });
+
+  it('when a parked job is removed then it is no longer listed', async () => {
+    const queue = makeQueue(async () => {
+      throw new UserError('bad');
+    });
+    queue.start();
+    await queue.enqueue(pr(7), 'opened');
+    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    const [parked] = await queue.listParked();
+    expect(await queue.removeParked(parked!.jobId)).toBe(true);
+    expect(await queue.listParked()).toEqual([]);
+    expect(await queue.removeParked('../../etc')).toBe(false);
+  });
+
+  it('when another worker holds the PR lock then the job waits for it without spending an attempt', async () => {
+    let runs = 0;
+    const queue = makeQueue(async (_key, ctx) => {
+      runs++;
+      expect(ctx.attempt).toBe(1);
+    });
+    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 5_000, log });
+    const held = await locks.acquire(pr(8));
+    expect(held).not.toBeNull();
+    queue.start();
+    await queue.enqueue(pr(8), 'opened');
+    await sleep(400);
+    expect(runs).toBe(0);
+    await held!.release();
+    await waitFor(() => runs === 1, 5_000, 'the run after release');
+    await idle(queue);
+    expect((await queue.counts()).completed).toBe(1);
+  });
+
+  it('when the worker stops gracefully then a running job finishes first', async () => {
+    let finished = 0;
+    const queue = makeQueue(async () => {
+      await sleep(300);
+      finished++;
+    });
+    queue.start();
+    await queue.enqueue(pr(9), 'opened');
+    await waitFor(async () => (await queue.counts()).active === 1, 5_000, 'the job to start');
+    await queue.stop({ graceMs: 5_000 });
+    expect(finished).toBe(1);
+    expect((await queue.counts()).completed).toBe(1);
+  });
+
+  it('when a running job outlasts the stop bound then it is handed back and another worker finishes it', async () => {
+    let aborted = 0;
+    const slow = makeQueue(async (_key, ctx) => {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, 60_000);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          aborted++;
+          reject(new Error('aborted'));
+        });
+      });
+    });
+    slow.start();
+    await slow.enqueue(pr(10), 'opened');
+    await waitFor(async () => (await slow.counts()).active === 1, 5_000, 'the job to start');
+    await slow.stop({ graceMs: 100 });
+    expect(aborted).toBe(1);
+    const after = await slow.counts();
+    expect(after.parked).toBe(0);
+    expect(after.completed).toBe(0);
+    let finished = 0;
+    const next = makeQueue(async (_key, ctx) => {
+      expect(ctx.attempt).toBe(1);
+      finished++;
+    });
+    next.start();
+    await waitFor(() => finished === 1, 5_000, 'the other worker to finish it');
+    await idle(next);
+  });
+
+  it('when the worker process is SIGKILLed mid-job then a new worker runs the job to completion exactly once', async () => {
+    const script = fileURLToPath(new URL('./queue-crash-worker.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      env: { ...process.env, REDIS_URL: redis.url, PREFIX: redis.prefix, LOCK_MS: '1000', STALLED_MS: '500' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    try {
+      const producer = makeQueue(async () => undefined);
+      await producer.enqueue(pr(11), 'opened');
+      await waitFor(async () => (await redis.redis.llen(`${redis.prefix}:test:events`)) === 1, 15_000, `the child to start the job (${stderr})`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(await exited).toBe('SIGKILL');
+    const [started] = await redis.redis.lrange(`${redis.prefix}:test:events`, 0, -1);
+    const childToken = Number(/token=(\d+)/.exec(started!)![1]);
+
+    const runs: number[] = [];
+    const recovery = makeQueue(async (_key, ctx) => {
+      runs.push(ctx.fencingToken);
+    });
+    const t0 = Date.now();
+    recovery.start();
+    await waitFor(() => runs.length === 1, 10_000, 'the stalled job to be retaken');
+    await idle(recovery);
+    await sleep(300);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!).toBeGreaterThan(childToken);
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    const counts = await recovery.counts();
+    expect(counts).toMatchObject({ completed: 1, parked: 0, active: 0, waiting: 0 });
+  });
+});
