@@ -62,8 +62,8 @@ const summary = (plan: ReturnType<typeof planGc>) =>
 describe('planGc', () => {
   it('when a PR is missing from the open list and GitHub says closed, merged or gone then it is torn down with that reason', () => {
     const closed = new Map<string, ClosedPull>([
-      ['acme/shop#1', { state: 'closed', merged: false, labels: [] }],
-      ['acme/shop#2', { state: 'closed', merged: true, labels: [] }],
+      ['acme/shop#1', { state: 'closed', merged: false, labels: [], updatedAt: NOW.toISOString() }],
+      ['acme/shop#2', { state: 'closed', merged: true, labels: [], updatedAt: NOW.toISOString() }],
       ['acme/shop#3', null],
     ]);
     const plan = planGc(input({ records: [record('acme/shop', 1), record('acme/shop', 2), record('acme/shop', 3), record('acme/shop', 4)], pulls: new Map([['acme/shop', openList(4)]]), closedPulls: closed }));
@@ -79,7 +79,7 @@ describe('planGc', () => {
           ['acme/shop', { ok: false, error: 'HTTP 502' }],
           ['acme/blog', openList()],
         ]),
-        closedPulls: new Map([['acme/blog#9', { state: 'closed' as const, merged: false, labels: [] }]]),
+        closedPulls: new Map([['acme/blog#9', { state: 'closed' as const, merged: false, labels: [], updatedAt: NOW.toISOString() }]]),
       }),
     );
     expect(summary(plan)).toEqual(['acme/blog#9:closed']);
@@ -93,7 +93,7 @@ describe('planGc', () => {
         pulls: new Map([['acme/shop', openList()]]),
         closedPulls: new Map<string, ClosedPull | { error: string }>([
           ['acme/shop#1', { error: 'timeout' }],
-          ['acme/shop#2', { state: 'open', merged: false, labels: [] }],
+          ['acme/shop#2', { state: 'open', merged: false, labels: [], updatedAt: NOW.toISOString() }],
         ]),
       }),
     );
@@ -105,7 +105,7 @@ describe('planGc', () => {
       input({
         records: [record('acme/shop', 5, { prUpdatedAt: new Date(LISTED.getTime() + 10) })],
         pulls: new Map([['acme/shop', openList()]]),
-        closedPulls: new Map([['acme/shop#5', { state: 'closed' as const, merged: false, labels: [] }]]),
+        closedPulls: new Map([['acme/shop#5', { state: 'closed' as const, merged: false, labels: [], updatedAt: NOW.toISOString() }]]),
       }),
     );
     expect(summary(plan)).toEqual([]);
@@ -202,7 +202,7 @@ describe('planGc', () => {
       input({
         records: [record('acme/shop', 1, { lastPushAt: ago(30 * HOUR) }), record('acme/shop', 2, { lastPushAt: ago(5 * HOUR) }), record('acme/shop', 3, { lastPushAt: ago(2 * HOUR) })],
         pulls: new Map([['acme/shop', openList(1, 2)]]),
-        closedPulls: new Map([['acme/shop#3', { state: 'closed' as const, merged: false, labels: [] }]]),
+        closedPulls: new Map([['acme/shop#3', { state: 'closed' as const, merged: false, labels: [], updatedAt: NOW.toISOString() }]]),
         filter: { olderThanMs: 24 * HOUR },
       }),
     );

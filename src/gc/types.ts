@@ -10,8 +10,9 @@ export interface OwnedResource {
   /** Job ID, Consul service ID, KV path (under the mount), policy/role/database name. */
   name: string;
   envId: string;
-  /** Consul only: the node the service is registered on (needed to deregister it). */
+  /** Consul only: the node the service is registered on, and the service name. */
   node?: string;
+  serviceName?: string;
 }
 
 /** Everything carrying the marker, and the systems that could not be listed (never guessed at). */
@@ -39,7 +40,7 @@ export type RepoPulls =
   | { ok: false; error: string };
 
 /** GitHub's answer for a PR missing from the open list (null = 404, the PR or repo is gone). */
-export type ClosedPull = { state: 'open' | 'closed'; merged: boolean; labels: string[] } | null;
+export type ClosedPull = { state: 'open' | 'closed'; merged: boolean; labels: string[]; updatedAt: string } | null;
 
 export interface GcFilter {
   repo?: string | undefined;
