@@ -1,0 +1,961 @@
+// The one simulated cluster the Nomad and Consul emulators share: a raft-like index,
+// Nomad jobs/evaluations/allocations/deployments, and Consul nodes/services/checks.
+// Allocations move pending → running → healthy on (short, configurable) timers and,
+// while running, their `service` blocks are registered in Consul the way the Nomad
+// client does it (nomad.md §12), so previewd sees routing appear and vanish for real.
+//
+// This module knows no HTTP; nomad.ts and consul.ts translate requests into calls here.
+// Job specs arrive canonicalized and validated (nomad.ts does that).
+import { createHash, randomUUID } from 'node:crypto';
+
+export type Json = Record<string, unknown>;
+export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+export interface TaskFailure {
+  /** Task that fails (a main task, usually). */
+  task: string;
+  /** Task event Type; default `Driver Failure`. */
+  event?: string;
+  /** Task event DisplayMessage. */
+  message: string;
+}
+
+export interface Behaviour {
+  /** pending → running after this many ms (default from the cluster options). */
+  startDelayMs?: number;
+  /** running → checks passing / allocation healthy after this many further ms. */
+  healthyDelayMs?: number;
+  /** Make a task fail when the allocation starts. */
+  fail?: TaskFailure;
+}
+
+export interface JobBehaviour extends Behaviour {
+  /** Per task group overrides (merged over the job-level behaviour). */
+  groups?: Record<string, Behaviour>;
+}
+
+export interface ClusterOptions {
+  startDelayMs?: number;
+  healthyDelayMs?: number;
+  nodeName?: string;
+  nodeAddress?: string;
+  datacenter?: string;
+  now?: () => number;
+}
+
+export interface ConsulService {
+  ID: string;
+  Service: string;
+  Tags: string[];
+  Meta: Record<string, string>;
+  Port: number;
+  Address: string;
+  Node: string;
+  EnableTagOverride: boolean;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+export interface ConsulCheck {
+  Node: string;
+  CheckID: string;
+  Name: string;
+  Status: CheckStatus;
+  Notes: string;
+  Output: string;
+  ServiceID: string;
+  ServiceName: string;
+  ServiceTags: string[];
+  Type: string;
+  Definition: Json;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+export interface ConsulNode {
+  ID: string;
+  Node: string;
+  Address: string;
+  Datacenter: string;
+  TaggedAddresses: Record<string, string>;
+  Meta: Record<string, string>;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+/** What an agent or catalog registration carries once decoded (consul.ts decodes the wire). */
+export interface ServiceRegistration {
+  ID: string;
+  Name: string;
+  Tags: string[];
+  Meta: Record<string, string>;
+  Port: number;
+  Address: string;
+  EnableTagOverride?: boolean;
+  Checks: { CheckID: string; Name: string; Status: CheckStatus; Type: string; Definition: Json; Notes?: string }[];
+}
+
+interface StoredJob {
+  namespace: string;
+  job: Json; // the current version, wire shape
+  versions: Json[];
+}
+
+interface AllocRecord {
+  alloc: Json;
+  job: Json; // job version the allocation runs
+  ports: Record<string, number>;
+  serviceIds: string[];
+  timers: NodeJS.Timeout[];
+}
+
+const terminalClient = new Set(['complete', 'failed', 'lost']);
+const volatileJobFields = ['Status', 'StatusDescription', 'Stable', 'Version', 'CreateIndex', 'ModifyIndex', 'JobModifyIndex', 'SubmitTime'];
+
+function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Json;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+function specOf(job: Json): string {
+  const copy: Json = { ...job };
+  for (const k of volatileJobFields) delete copy[k];
+  return stableStringify(copy);
+}
+
+/** Go's time.Duration String() for whole seconds/ms, enough for check intervals. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const ms = ns / 1e6;
+  if (ms < 1000) return `${ms}ms`;
+  let s = ms / 1000;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+}
+
+/** Consul's service meta rules (structs.ValidateServiceMetadata); null when valid. */
+export function validateServiceMeta(meta: Record<string, string>): string | null {
+  const entries = Object.entries(meta);
+  if (entries.length > 64) return 'Node metadata cannot contain more than 64 key/value pairs';
+  for (const [key, value] of entries) {
+    let problem: string | null = null;
+    if (key === '') problem = 'Key cannot be blank';
+    else if (!/^[a-zA-Z0-9_-]+$/.test(key)) problem = 'Key contains invalid characters';
+    else if (key.length > 128) problem = 'Key is too long (limit: 128 characters)';
+    else if (key.startsWith('consul-')) problem = "Key prefix 'consul-' is reserved for internal use";
+    else if (String(value).length > 512) problem = 'Value is too long (limit: 512 characters)';
+    if (problem) return `Couldn't load metadata pair('${key}', '${value}'): ${problem}`;
+  }
+  return null;
+}
+
+export interface Cluster {
+  readonly options: Required<Omit<ClusterOptions, 'now'>> & { now: () => number };
+  /** Current raft index. */
+  readonly index: number;
+  /** Per job (by ID, all namespaces) behaviour overrides. */
+  readonly behaviour: Map<string, JobBehaviour>;
+  /** Resolves when the index moves past `afterIndex` or after `waitMs` (then false). */
+  waitForIndex(afterIndex: number, waitMs: number): Promise<boolean>;
+
+  // ---- Nomad ----
+  getJob(namespace: string, id: string): Json | undefined;
+  getJobVersions(namespace: string, id: string): Json[];
+  listJobs(namespace?: string): Json[];
+  /** Index a read of this job's data should report (job, allocs or deployments). */
+  jobIndex(namespace: string, id: string, what: 'job' | 'allocs' | 'deployments' | 'jobs'): number;
+  registerJob(namespace: string, job: Json): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
+  stopJob(namespace: string, id: string, purge: boolean): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
+  listAllocations(namespace?: string, jobId?: string): Json[];
+  getAllocation(id: string): Json | undefined;
+  listDeployments(namespace?: string, jobId?: string): Json[];
+  getDeployment(id: string): Json | undefined;
+  getEvaluation(id: string): Json | undefined;
+  evalIndex(): number;
+  deploymentIndex(): number;
+  /** Make a running allocation healthy now (skips the healthy timer). */
+  forceAllocationHealthy(allocId: string): void;
+  /** Fail a task of an allocation now, with a task event. */
+  forceTaskFailure(allocId: string, failure: TaskFailure): void;
+  /** Resolves once the job's latest deployment is terminal (or throws after timeoutMs). */
+  settle(namespace: string, jobId: string, timeoutMs?: number): Promise<Json | null>;
+
+  // ---- Consul ----
+  readonly nodeName: string;
+  listNodes(): ConsulNode[];
+  getNode(name: string): ConsulNode | undefined;
+  listServices(): ConsulService[];
+  listChecks(): ConsulCheck[];
+  serviceIndex(name?: string): number;
+  registerService(node: string, reg: ServiceRegistration): void;
+  /** Returns false when there was no such service on that node. */
+  deregisterService(node: string, serviceId: string): boolean;
+  deregisterCheck(node: string, checkId: string): boolean;
+  ensureNode(name: string, address: string, meta?: Record<string, string>): ConsulNode;
+  deregisterNode(name: string): void;
+  /** Set a check's status (by CheckID, or every check of a service ID). */
+  setCheckStatus(checkOrServiceId: string, status: CheckStatus, output?: string): void;
+
+  /** Cancel every timer (call in afterAll). */
+  close(): void;
+}
+
+export function createCluster(options: ClusterOptions = {}): Cluster {
+  const opts = {
+    startDelayMs: options.startDelayMs ?? 20,
+    healthyDelayMs: options.healthyDelayMs ?? 30,
+    nodeName: options.nodeName ?? 'client-1',
+    nodeAddress: options.nodeAddress ?? '10.0.0.12',
+    datacenter: options.datacenter ?? 'dc1',
+    now: options.now ?? Date.now,
+  };
+  let index = 1;
+  const listeners = new Set<() => void>();
+  const timers = new Set<NodeJS.Timeout>();
+  const behaviour = new Map<string, JobBehaviour>();
+  let closed = false;
+
+  const jobs = new Map<string, StoredJob>();
+  const evals = new Map<string, Json>();
+  const allocs = new Map<string, AllocRecord>();
+  const deployments = new Map<string, Json>();
+  const touched = new Map<string, number>(); // `${what}:${ns}/${id}` → index
+  const tables = { jobs: 1, allocs: 1, deployments: 1, evals: 1, services: 1 };
+  let nextPort = 20000;
+
+  const nodes = new Map<string, ConsulNode>();
+  const services = new Map<string, ConsulService>(); // `${node}/${id}`
+  const checks = new Map<string, ConsulCheck>(); // `${node}/${checkId}`
+  const serviceTouched = new Map<string, number>();
+
+  const nowNs = () => opts.now() * 1e6;
+  const key = (ns: string, id: string) => `${ns}/${id}`;
+
+  function bump(): number {
+    index += 1;
+    const current = [...listeners];
+    listeners.clear();
+    for (const l of current) l();
+    return index;
+  }
+
+  function later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!closed) fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  }
+
+  function touch(what: 'job' | 'allocs' | 'deployments', ns: string, id: string, at: number) {
+    touched.set(`${what}:${key(ns, id)}`, at);
+  }
+
+  // ---------------- Consul side ----------------
+
+  function ensureNode(name: string, address: string, meta: Record<string, string> = {}): ConsulNode {
+    const existing = nodes.get(name);
+    if (existing) {
+      if (existing.Address !== address) {
+        existing.Address = address;
+        existing.ModifyIndex = bump();
+      }
+      return existing;
+    }
+    const at = bump();
+    const node: ConsulNode = {
+      ID: randomUUID(),
+      Node: name,
+      Address: address,
+      Datacenter: opts.datacenter,
+      TaggedAddresses: { lan: address, wan: address },
+      Meta: meta,
+      CreateIndex: at,
+      ModifyIndex: at,
+    };
+    nodes.set(name, node);
+    return node;
+  }
+
+  function touchService(name: string, at: number) {
+    serviceTouched.set(name, at);
+    tables.services = at;
+  }
+
+  function registerService(node: string, reg: ServiceRegistration): void {
+    const at = bump();
+    const k = `${node}/${reg.ID}`;
+    const prev = services.get(k);
+    if (prev && prev.Service !== reg.Name) touchService(prev.Service, at);
+    services.set(k, {
+      ID: reg.ID,
+      Service: reg.Name,
+      Tags: [...reg.Tags],
+      Meta: { ...reg.Meta },
+      Port: reg.Port,
+      Address: reg.Address,
+      Node: node,
+      EnableTagOverride: reg.EnableTagOverride ?? false,
+      CreateIndex: prev?.CreateIndex ?? at,
+      ModifyIndex: at,
+    });
+    // Re-registering replaces the definition, checks included (as the agent does for
+    // checks named in the request; others of the service are kept unless replaced).
+    for (const c of reg.Checks) {
+      const ck = `${node}/${c.CheckID}`;
+      const prevCheck = checks.get(ck);
+      checks.set(ck, {
+        Node: node,
+        CheckID: c.CheckID,
+        Name: c.Name,
+        Status: prevCheck?.Status ?? c.Status,
+        Notes: c.Notes ?? '',
+        Output: prevCheck?.Output ?? '',
+        ServiceID: reg.ID,
+        ServiceName: reg.Name,
+        ServiceTags: [...reg.Tags],
+        Type: c.Type,
+        Definition: c.Definition,
+        CreateIndex: prevCheck?.CreateIndex ?? at,
+        ModifyIndex: at,
+      });
+    }
+    touchService(reg.Name, at);
+  }
+
+  function deregisterService(node: string, serviceId: string): boolean {
+    const k = `${node}/${serviceId}`;
+    const svc = services.get(k);
+    if (!svc) return false;
+    const at = bump();
+    services.delete(k);
+    for (const [ck, c] of checks) if (c.Node === node && c.ServiceID === serviceId) checks.delete(ck);
+    touchService(svc.Service, at);
+    return true;
+  }
+
+  function deregisterCheck(node: string, checkId: string): boolean {
+    const c = checks.get(`${node}/${checkId}`);
+    if (!c) return false;
+    const at = bump();
+    checks.delete(`${node}/${checkId}`);
+    touchService(c.ServiceName || '', at);
+    return true;
+  }
+
+  function deregisterNode(name: string): void {
+    if (!nodes.has(name)) return;
+    for (const s of [...services.values()]) if (s.Node === name) deregisterService(name, s.ID);
+    for (const [ck, c] of checks) if (c.Node === name) checks.delete(ck);
+    nodes.delete(name);
+    tables.services = bump();
+  }
+
+  function setCheckStatus(checkOrServiceId: string, status: CheckStatus, output = ''): void {
+    const matched = [...checks.values()].filter((c) => c.CheckID === checkOrServiceId || c.ServiceID === checkOrServiceId);
+    if (matched.length === 0) throw new Error(`no check or service ${checkOrServiceId}`);
+    const at = bump();
+    for (const c of matched) {
+      c.Status = status;
+      c.Output = output;
+      c.ModifyIndex = at;
+      touchService(c.ServiceName, at);
+    }
+  }
+
+  // The agent's own node, with serfHealth passing, as every real cluster has.
+  const self = ensureNode(opts.nodeName, opts.nodeAddress);
+  checks.set(`${self.Node}/serfHealth`, {
+    Node: self.Node,
+    CheckID: 'serfHealth',
+    Name: 'Serf Health Status',
+    Status: 'passing',
+    Notes: '',
+    Output: 'Agent alive and reachable',
+    ServiceID: '',
+    ServiceName: '',
+    ServiceTags: [],
+    Type: '',
+    Definition: {},
+    CreateIndex: index,
+    ModifyIndex: index,
+  });
+
+  // ---------------- Nomad side ----------------
+
+  function behaviourFor(jobId: string, group: string): Required<Omit<Behaviour, 'fail'>> & { fail?: TaskFailure } {
+    const jb = behaviour.get(jobId) ?? {};
+    const gb = jb.groups?.[group] ?? {};
+    return {
+      startDelayMs: gb.startDelayMs ?? jb.startDelayMs ?? opts.startDelayMs,
+      healthyDelayMs: gb.healthyDelayMs ?? jb.healthyDelayMs ?? opts.healthyDelayMs,
+      fail: gb.fail ?? jb.fail,
+    };
+  }
+
+  function groupsOf(job: Json): Json[] {
+    return (job.TaskGroups as Json[] | null) ?? [];
+  }
+  function tasksOf(group: Json): Json[] {
+    return (group.Tasks as Json[] | null) ?? [];
+  }
+  function isPrestartNonSidecar(task: Json): boolean {
+    const lc = task.Lifecycle as Json | null | undefined;
+    return !!lc && lc.Hook === 'prestart' && !lc.Sidecar;
+  }
+
+  function taskEvent(type: string, message: string): Json {
+    return {
+      Type: type,
+      Time: nowNs(),
+      Message: '',
+      DisplayMessage: message,
+      Details: {},
+      ExitCode: 0,
+      FailsTask: type === 'Driver Failure' || type === 'Setup Failure',
+    };
+  }
+
+  function recomputeJobStatus(ns: string, jobId: string) {
+    const stored = jobs.get(key(ns, jobId));
+    if (!stored) return;
+    const mine = [...allocs.values()].filter((a) => a.alloc.Namespace === ns && a.alloc.JobID === jobId);
+    const live = mine.filter((a) => !terminalClient.has(a.alloc.ClientStatus as string));
+    let status: string;
+    if (live.some((a) => a.alloc.ClientStatus === 'running')) status = 'running';
+    else if (live.length > 0) status = 'pending';
+    else if (stored.job.Stop || groupsOf(stored.job).every((g) => (g.Count as number) === 0)) status = 'dead';
+    else status = mine.length > 0 ? 'dead' : 'pending';
+    if (stored.job.Status !== status) {
+      const at = bump();
+      stored.job.Status = status;
+      stored.job.ModifyIndex = at;
+      touch('job', ns, jobId, at);
+      tables.jobs = at;
+    }
+  }
+
+  function updateAlloc(rec: AllocRecord, changes: Json) {
+    const at = bump();
+    Object.assign(rec.alloc, changes, { ModifyIndex: at, ModifyTime: nowNs() });
+    touch('allocs', rec.alloc.Namespace as string, rec.alloc.JobID as string, at);
+    tables.allocs = at;
+    recomputeJobStatus(rec.alloc.Namespace as string, rec.alloc.JobID as string);
+  }
+
+  function deregisterAllocServices(rec: AllocRecord) {
+    for (const id of rec.serviceIds) deregisterService(opts.nodeName, id);
+    rec.serviceIds = [];
+  }
+
+  function stopAlloc(rec: AllocRecord, description: string) {
+    for (const t of rec.timers) clearTimeout(t);
+    rec.timers = [];
+    deregisterAllocServices(rec);
+    const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
+    for (const st of Object.values(states)) {
+      if (st.State !== 'dead') {
+        st.State = 'dead';
+        st.FinishedAt = new Date(opts.now()).toISOString();
+        (st.Events as Json[]).push(taskEvent('Killed', 'Task successfully killed'));
+      }
+    }
+    const client = terminalClient.has(rec.alloc.ClientStatus as string) ? rec.alloc.ClientStatus : 'complete';
+    updateAlloc(rec, { DesiredStatus: 'stop', DesiredDescription: description, ClientStatus: client, TaskStates: states });
+  }
+
+  function deploymentOf(rec: AllocRecord): Json | undefined {
+    const id = rec.alloc.DeploymentID as string;
+    return id ? deployments.get(id) : undefined;
+  }
+
+  function updateDeployment(dep: Json, changes: Json) {
+    const at = bump();
+    Object.assign(dep, changes, { ModifyIndex: at });
+    touch('deployments', dep.Namespace as string, dep.JobID as string, at);
+    tables.deployments = at;
+  }
+
+  function checkDeploymentDone(dep: Json) {
+    if (dep.Status !== 'running') return;
+    const groups = Object.values(dep.TaskGroups as Record<string, Json>);
+    if (groups.every((g) => (g.HealthyAllocs as number) >= (g.DesiredTotal as number))) {
+      updateDeployment(dep, { Status: 'successful', StatusDescription: 'Deployment completed successfully' });
+      const stored = jobs.get(key(dep.Namespace as string, dep.JobID as string));
+      if (stored && stored.job.Version === dep.JobVersion) {
+        stored.job.Stable = true;
+        const v = stored.versions.find((j) => j.Version === dep.JobVersion);
+        if (v) v.Stable = true;
+      }
+    }
+  }
+
+  function serviceMetaOf(svc: Json): Record<string, string> {
+    return { ...((svc.Meta as Record<string, string> | null) ?? {}), 'external-source': 'nomad' };
+  }
+
+  /** Service registrations the Nomad client would make for this allocation (§12). */
+  function allocServices(rec: AllocRecord): ServiceRegistration[] {
+    const group = groupsOf(rec.job).find((g) => g.Name === rec.alloc.TaskGroup)!;
+    const out: ServiceRegistration[] = [];
+    const add = (svc: Json, taskName: string) => {
+      if ((svc.Provider ?? 'consul') !== 'consul') return;
+      const label = (svc.PortLabel as string) ?? '';
+      const port = rec.ports[label] ?? (/^\d+$/.test(label) ? Number(label) : 0);
+      const id = `_nomad-task-${rec.alloc.ID as string}-${taskName}-${svc.Name as string}-${label}`;
+      const svcChecks = ((svc.Checks as Json[] | null) ?? []).map((c, i) => {
+        const checkId = `_nomad-check-${createHash('sha1').update(`${id}/${i}/${String(c.Name)}`).digest('hex')}`;
+        const checkPort = c.PortLabel ? (rec.ports[c.PortLabel as string] ?? port) : port;
+        const definition: Json = { Interval: goDuration((c.Interval as number) ?? 0), Timeout: goDuration((c.Timeout as number) ?? 0) };
+        if (c.Type === 'http') definition.HTTP = `${(c.Protocol as string) || 'http'}://${opts.nodeAddress}:${checkPort}${(c.Path as string) ?? ''}`;
+        if (c.Type === 'tcp') definition.TCP = `${opts.nodeAddress}:${checkPort}`;
+        return {
+          CheckID: checkId,
+          Name: (c.Name as string) || `service: "${svc.Name as string}" check`,
+          Status: ((c.InitialStatus as CheckStatus) || 'critical') as CheckStatus,
+          Type: (c.Type as string) ?? '',
+          Definition: definition,
+        };
+      });
+      out.push({
+        ID: id,
+        Name: svc.Name as string,
+        Tags: [...((svc.Tags as string[] | null) ?? [])],
+        Meta: serviceMetaOf(svc),
+        Port: port,
+        Address: opts.nodeAddress,
+        Checks: svcChecks,
+      });
+    };
+    for (const svc of (group.Services as Json[] | null) ?? []) add(svc, `group-${group.Name as string}`);
+    for (const task of tasksOf(group)) for (const svc of (task.Services as Json[] | null) ?? []) add(svc, task.Name as string);
+    return out;
+  }
+
+  function failAlloc(rec: AllocRecord, failure: TaskFailure) {
+    for (const t of rec.timers) clearTimeout(t);
+    rec.timers = [];
+    deregisterAllocServices(rec);
+    const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
+    const st = states[failure.task] ?? Object.values(states)[0];
+    if (st) {
+      st.State = 'dead';
+      st.Failed = true;
+      st.FinishedAt = new Date(opts.now()).toISOString();
+      (st.Events as Json[]).push(taskEvent(failure.event ?? 'Driver Failure', failure.message));
+    }
+    for (const other of Object.values(states)) {
+      if (other !== st && other.State !== 'dead') {
+        other.State = 'dead';
+        (other.Events as Json[]).push(taskEvent('Sibling Task Failed', `Task's sibling "${failure.task}" failed`));
+      }
+    }
+    updateAlloc(rec, {
+      ClientStatus: 'failed',
+      ClientDescription: 'Failed tasks',
+      TaskStates: states,
+      DeploymentStatus: { Healthy: false, Timestamp: new Date(opts.now()).toISOString(), Canary: false, ModifyIndex: index },
+    });
+    const dep = deploymentOf(rec);
+    if (dep && dep.Status === 'running') {
+      const tg = (dep.TaskGroups as Record<string, Json>)[rec.alloc.TaskGroup as string];
+      if (tg) tg.UnhealthyAllocs = (tg.UnhealthyAllocs as number) + 1;
+      updateDeployment(dep, { Status: 'failed', StatusDescription: 'Failed due to unhealthy allocations' });
+    }
+  }
+
+  function markHealthy(rec: AllocRecord) {
+    if (rec.alloc.ClientStatus !== 'running' || rec.alloc.DesiredStatus !== 'run') return;
+    const health = (rec.alloc.DeploymentStatus as Json | null)?.Healthy;
+    if (health === true || health === false) return;
+    for (const id of rec.serviceIds) {
+      for (const c of checks.values()) {
+        if (c.ServiceID === id && c.Node === opts.nodeName && c.Status !== 'passing') setCheckStatus(c.CheckID, 'passing', 'HTTP GET: 200 OK');
+      }
+    }
+    if (rec.alloc.JobType === 'batch') {
+      const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
+      for (const st of Object.values(states)) {
+        st.State = 'dead';
+        (st.Events as Json[]).push(taskEvent('Terminated', 'Exit Code: 0'));
+      }
+      deregisterAllocServices(rec);
+      updateAlloc(rec, { ClientStatus: 'complete', TaskStates: states });
+      return;
+    }
+    updateAlloc(rec, { DeploymentStatus: { Healthy: true, Timestamp: new Date(opts.now()).toISOString(), Canary: false, ModifyIndex: index + 1 } });
+    const dep = deploymentOf(rec);
+    if (dep && dep.Status === 'running') {
+      const tg = (dep.TaskGroups as Record<string, Json>)[rec.alloc.TaskGroup as string];
+      if (tg) tg.HealthyAllocs = (tg.HealthyAllocs as number) + 1;
+      updateDeployment(dep, {});
+      checkDeploymentDone(dep);
+    }
+  }
+
+  function startAlloc(rec: AllocRecord) {
+    if (rec.alloc.DesiredStatus !== 'run') return;
+    const group = rec.alloc.TaskGroup as string;
+    const b = behaviourFor(rec.alloc.JobID as string, group);
+    const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
+    const groupSpec = groupsOf(rec.job).find((g) => g.Name === group)!;
+    for (const task of tasksOf(groupSpec)) {
+      const st = states[task.Name as string]!;
+      st.StartedAt = new Date(opts.now()).toISOString();
+      (st.Events as Json[]).push(taskEvent('Started', 'Task started by client'));
+      if (isPrestartNonSidecar(task)) {
+        st.State = 'dead';
+        st.Failed = false;
+        st.FinishedAt = new Date(opts.now()).toISOString();
+        (st.Events as Json[]).push(taskEvent('Terminated', 'Exit Code: 0'));
+      } else st.State = 'running';
+    }
+    updateAlloc(rec, { ClientStatus: 'running', ClientDescription: 'Tasks are running', TaskStates: states });
+
+    if (b.fail) return failAlloc(rec, b.fail);
+
+    // Registering in Consul happens now; Consul refuses invalid service meta, and the
+    // Nomad client then fails the allocation (nomad.md §10: "fails at run time").
+    const regs = allocServices(rec);
+    for (const reg of regs) {
+      const problem = validateServiceMeta(reg.Meta);
+      if (problem) {
+        const mainTask = tasksOf(groupSpec).find((t) => !isPrestartNonSidecar(t));
+        return failAlloc(rec, {
+          task: (mainTask?.Name as string) ?? '',
+          event: 'Setup Failure',
+          message: `failed to setup alloc: pre-run hook "group_services" failed: Unexpected response code: 400 (Invalid Service Meta: ${problem})`,
+        });
+      }
+    }
+    for (const reg of regs) {
+      registerService(opts.nodeName, reg);
+      rec.serviceIds.push(reg.ID);
+    }
+    rec.timers.push(later(b.healthyDelayMs, () => markHealthy(rec)));
+  }
+
+  function placeAlloc(ns: string, job: Json, group: Json, i: number, evalId: string, deploymentId: string): AllocRecord {
+    const at = bump();
+    const id = randomUUID();
+    const ports: Record<string, number> = {};
+    for (const net of (group.Networks as Json[] | null) ?? []) {
+      for (const p of (net.DynamicPorts as Json[] | null) ?? []) ports[p.Label as string] = nextPort++;
+      for (const p of (net.ReservedPorts as Json[] | null) ?? []) ports[p.Label as string] = p.Value as number;
+    }
+    const taskStates: Record<string, Json> = {};
+    for (const task of tasksOf(group)) {
+      taskStates[task.Name as string] = {
+        State: 'pending',
+        Failed: false,
+        Restarts: 0,
+        LastRestart: null,
+        StartedAt: null,
+        FinishedAt: null,
+        Events: [taskEvent('Received', 'Task received by client')],
+      };
+    }
+    const alloc: Json = {
+      ID: id,
+      EvalID: evalId,
+      Name: `${job.ID as string}.${group.Name as string}[${i}]`,
+      Namespace: ns,
+      NodeID: nodes.get(opts.nodeName)?.ID ?? '',
+      NodeName: opts.nodeName,
+      JobID: job.ID,
+      JobType: job.Type,
+      JobVersion: job.Version,
+      TaskGroup: group.Name,
+      DesiredStatus: 'run',
+      DesiredDescription: '',
+      ClientStatus: 'pending',
+      ClientDescription: 'No tasks have started',
+      DesiredTransition: { Migrate: null, Reschedule: null, ForceReschedule: null, NoShutdownDelay: null },
+      TaskStates: taskStates,
+      DeploymentID: deploymentId,
+      DeploymentStatus: null,
+      FollowupEvalID: '',
+      NextAllocation: '',
+      RescheduleTracker: null,
+      PreemptedAllocations: null,
+      PreemptedByAllocation: '',
+      CreateIndex: at,
+      ModifyIndex: at,
+      AllocModifyIndex: at,
+      CreateTime: nowNs(),
+      ModifyTime: nowNs(),
+    };
+    const rec: AllocRecord = { alloc, job, ports, serviceIds: [], timers: [] };
+    allocs.set(id, rec);
+    touch('allocs', ns, job.ID as string, at);
+    tables.allocs = at;
+    const b = behaviourFor(job.ID as string, group.Name as string);
+    rec.timers.push(later(b.startDelayMs, () => startAlloc(rec)));
+    return rec;
+  }
+
+  function createEval(ns: string, job: Json, triggeredBy: string): Json {
+    const at = bump();
+    const ev: Json = {
+      ID: randomUUID(),
+      Namespace: ns,
+      Priority: job.Priority ?? 50,
+      Type: job.Type ?? 'service',
+      TriggeredBy: triggeredBy,
+      JobID: job.ID,
+      JobModifyIndex: job.JobModifyIndex ?? 0,
+      Status: 'pending',
+      StatusDescription: '',
+      NextEval: '',
+      PreviousEval: '',
+      BlockedEval: '',
+      DeploymentID: '',
+      FailedTGAllocs: null,
+      QueuedAllocations: {},
+      SnapshotIndex: 0,
+      CreateIndex: at,
+      ModifyIndex: at,
+      CreateTime: nowNs(),
+      ModifyTime: nowNs(),
+    };
+    evals.set(ev.ID as string, ev);
+    tables.evals = at;
+    return ev;
+  }
+
+  /** The scheduler: make allocations and the deployment match the job's current version. */
+  function schedule(ns: string, jobId: string, ev: Json, newVersion: boolean) {
+    const stored = jobs.get(key(ns, jobId));
+    const live = [...allocs.values()].filter(
+      (a) => a.alloc.Namespace === ns && a.alloc.JobID === jobId && a.alloc.DesiredStatus === 'run' && !terminalClient.has(a.alloc.ClientStatus as string),
+    );
+    const running = [...deployments.values()].filter((d) => d.Namespace === ns && d.JobID === jobId && d.Status === 'running');
+    let deploymentId = '';
+    if (!stored || stored.job.Stop) {
+      for (const d of running) updateDeployment(d, { Status: 'cancelled', StatusDescription: 'Cancelled because job is stopped' });
+      for (const a of live) stopAlloc(a, 'alloc not needed due to job update');
+    } else {
+      const job = stored.job;
+      if (newVersion) {
+        for (const d of running) updateDeployment(d, { Status: 'cancelled', StatusDescription: 'Cancelled due to newer version of job' });
+        for (const a of live) if (a.alloc.JobVersion !== job.Version) stopAlloc(a, 'alloc is being updated due to job update');
+        if (job.Type === 'service') deploymentId = createDeployment(ns, job, ev).ID as string;
+      }
+      for (const group of groupsOf(job)) {
+        const have = live.filter((a) => a.alloc.TaskGroup === group.Name && a.alloc.JobVersion === job.Version && a.alloc.DesiredStatus === 'run');
+        const want = (group.Count as number) ?? 1;
+        for (let i = have.length; i < want; i++) placeAlloc(ns, job, group, i, ev.ID as string, deploymentId);
+        for (const extra of have.slice(want)) stopAlloc(extra, 'alloc not needed due to job update');
+      }
+    }
+    const at = bump();
+    Object.assign(ev, { Status: 'complete', DeploymentID: deploymentId, ModifyIndex: at, ModifyTime: nowNs(), SnapshotIndex: at });
+    tables.evals = at;
+    if (stored) recomputeJobStatus(ns, jobId);
+  }
+
+  function createDeployment(ns: string, job: Json, ev: Json): Json {
+    const at = bump();
+    const taskGroups: Record<string, Json> = {};
+    for (const g of groupsOf(job)) {
+      const progress = ((g.Update as Json | null)?.ProgressDeadline as number | undefined) ?? 600e9;
+      taskGroups[g.Name as string] = {
+        AutoRevert: false,
+        AutoPromote: false,
+        Promoted: false,
+        PlacedCanaries: null,
+        DesiredCanaries: 0,
+        DesiredTotal: g.Count ?? 1,
+        PlacedAllocs: g.Count ?? 1,
+        HealthyAllocs: 0,
+        UnhealthyAllocs: 0,
+        ProgressDeadline: progress,
+        RequireProgressBy: new Date(opts.now() + progress / 1e6).toISOString(),
+      };
+    }
+    const dep: Json = {
+      ID: randomUUID(),
+      Namespace: ns,
+      JobID: job.ID,
+      JobVersion: job.Version,
+      JobModifyIndex: job.JobModifyIndex,
+      JobSpecModifyIndex: job.JobModifyIndex,
+      JobCreateIndex: job.CreateIndex,
+      IsMultiregion: false,
+      EvalPriority: ev.Priority,
+      TaskGroups: taskGroups,
+      Status: 'running',
+      StatusDescription: 'Deployment is running',
+      CreateIndex: at,
+      ModifyIndex: at,
+    };
+    deployments.set(dep.ID as string, dep);
+    touch('deployments', ns, job.ID as string, at);
+    tables.deployments = at;
+    checkDeploymentDone(dep); // zero-count groups are done at once
+    return dep;
+  }
+
+  function registerJob(ns: string, incoming: Json) {
+    const id = incoming.ID as string;
+    const k = key(ns, id);
+    const stored = jobs.get(k);
+    const changed = !stored || specOf(stored.job) !== specOf({ ...incoming, Namespace: ns });
+    if (changed) {
+      const at = bump();
+      const version = stored ? (stored.job.Version as number) + 1 : 0;
+      const job: Json = {
+        ...structuredClone(incoming),
+        Namespace: ns,
+        Version: version,
+        Stable: false,
+        Status: stored?.job.Status ?? 'pending',
+        StatusDescription: '',
+        SubmitTime: nowNs(),
+        CreateIndex: stored?.job.CreateIndex ?? at,
+        ModifyIndex: at,
+        JobModifyIndex: at,
+      };
+      if (stored) {
+        stored.job = job;
+        stored.versions.unshift(structuredClone(job));
+      } else jobs.set(k, { namespace: ns, job, versions: [structuredClone(job)] });
+      touch('job', ns, id, at);
+      tables.jobs = at;
+    }
+    const current = jobs.get(k)!.job;
+    const ev = createEval(ns, current, 'job-register');
+    later(0, () => schedule(ns, id, ev, changed));
+    return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex: current.JobModifyIndex as number, index: ev.CreateIndex as number };
+  }
+
+  function stopJob(ns: string, id: string, purge: boolean) {
+    const k = key(ns, id);
+    const stored = jobs.get(k);
+    if (!stored) return { evalId: '', evalCreateIndex: 0, jobModifyIndex: 0, index: 0 };
+    let jobModifyIndex = stored.job.JobModifyIndex as number;
+    if (purge) {
+      const at = bump();
+      jobs.delete(k);
+      touch('job', ns, id, at);
+      tables.jobs = at;
+      jobModifyIndex = at;
+    } else if (!stored.job.Stop) {
+      const at = bump();
+      stored.job = { ...stored.job, Stop: true, Version: (stored.job.Version as number) + 1, ModifyIndex: at, JobModifyIndex: at, SubmitTime: nowNs() };
+      stored.versions.unshift(structuredClone(stored.job));
+      touch('job', ns, id, at);
+      tables.jobs = at;
+      jobModifyIndex = at;
+    }
+    const ev = createEval(ns, stored.job, 'job-deregister');
+    later(0, () => schedule(ns, id, ev, false));
+    return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex, index: ev.CreateIndex as number };
+  }
+
+  const cluster: Cluster = {
+    options: opts,
+    get index() {
+      return index;
+    },
+    behaviour,
+    waitForIndex(afterIndex, waitMs) {
+      if (index > afterIndex) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const onChange = () => {
+          clearTimeout(t);
+          timers.delete(t);
+          resolve(true);
+        };
+        const t = setTimeout(() => {
+          timers.delete(t);
+          listeners.delete(onChange);
+          resolve(false);
+        }, waitMs);
+        timers.add(t);
+        listeners.add(onChange);
+      });
+    },
+
+    getJob: (ns, id) => jobs.get(key(ns, id))?.job,
+    getJobVersions: (ns, id) => jobs.get(key(ns, id))?.versions ?? [],
+    listJobs: (ns) =>
+      [...jobs.values()]
+        .filter((s) => ns === undefined || ns === '*' || s.namespace === ns)
+        .map((s) => s.job)
+        .sort((a, b) => String(a.ID).localeCompare(String(b.ID))),
+    jobIndex(ns, id, what) {
+      if (what === 'jobs') return tables.jobs;
+      const table = what === 'job' ? tables.jobs : what === 'allocs' ? tables.allocs : tables.deployments;
+      return touched.get(`${what}:${key(ns, id)}`) ?? table;
+    },
+    registerJob,
+    stopJob,
+    listAllocations: (ns, jobId) =>
+      [...allocs.values()]
+        .map((a) => a.alloc)
+        .filter((a) => (ns === undefined || a.Namespace === ns) && (jobId === undefined || a.JobID === jobId)),
+    getAllocation: (id) => allocs.get(id)?.alloc,
+    listDeployments: (ns, jobId) =>
+      [...deployments.values()]
+        .filter((d) => (ns === undefined || d.Namespace === ns) && (jobId === undefined || d.JobID === jobId))
+        .sort((a, b) => (b.CreateIndex as number) - (a.CreateIndex as number)),
+    getDeployment: (id) => deployments.get(id),
+    getEvaluation: (id) => evals.get(id),
+    evalIndex: () => tables.evals,
+    deploymentIndex: () => tables.deployments,
+    forceAllocationHealthy(allocId) {
+      const rec = allocs.get(allocId);
+      if (!rec) throw new Error(`no allocation ${allocId}`);
+      markHealthy(rec);
+    },
+    forceTaskFailure(allocId, failure) {
+      const rec = allocs.get(allocId);
+      if (!rec) throw new Error(`no allocation ${allocId}`);
+      failAlloc(rec, failure);
+    },
+    async settle(ns, jobId, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const latest = cluster.listDeployments(ns, jobId)[0] ?? null;
+        if (latest && latest.Status !== 'running') return latest;
+        if (Date.now() > deadline) throw new Error(`deployment of ${jobId} did not settle within ${timeoutMs}ms`);
+        await cluster.waitForIndex(index, Math.max(1, deadline - Date.now()));
+      }
+    },
+
+    nodeName: opts.nodeName,
+    listNodes: () => [...nodes.values()],
+    getNode: (name) => nodes.get(name),
+    listServices: () => [...services.values()],
+    listChecks: () => [...checks.values()],
+    serviceIndex: (name) => (name === undefined ? tables.services : (serviceTouched.get(name) ?? tables.services)),
+    registerService,
+    deregisterService,
+    deregisterCheck,
+    ensureNode,
+    deregisterNode,
+    setCheckStatus,
+
+    close() {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const l of [...listeners]) l();
+      listeners.clear();
+    },
+  };
+  return cluster;
+}

@@ -1,0 +1,443 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCluster, type Cluster, type Json } from './cluster.js';
+import { startNomadEmulator, type NomadEmulator } from './nomad.js';
+import { startConsulEmulator, type ConsulEmulator } from './consul.js';
+import { compileBexpr } from './bexpr.js';
+
+let cluster: Cluster;
+let nomad: NomadEmulator;
+let consul: ConsulEmulator;
+let seq = 0;
+const uniqueId = (p: string) => `${p}-${process.pid}-${++seq}`;
+
+beforeAll(async () => {
+  cluster = createCluster({ startDelayMs: 10, healthyDelayMs: 20 });
+  nomad = await startNomadEmulator({ cluster });
+  consul = await startConsulEmulator({ cluster });
+});
+afterAll(async () => {
+  cluster.close();
+  await nomad.close();
+  await consul.close();
+});
+afterEach(() => nomad.resetFaults());
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, base = nomad.url) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const raw = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text: raw, json: json as any, headers: res.headers };
+}
+
+function hcl(id: string, opts: { serviceMeta?: string; extraTask?: string; tagHost?: string } = {}) {
+  return `job "${id}" {
+  datacenters = ["dc1"]
+  meta = {
+    "previewd.managed-by" = "previewd-test"
+    "previewd.pr"         = "acme-shop-42"
+  }
+  group "api" {
+    count = 1
+    network {
+      port "http" { to = 3000 }
+    }
+    service {
+      name     = "${id}"
+      port     = "http"
+      provider = "consul"
+      tags = [
+        "traefik.enable=true",
+        "traefik.http.routers.${id}.rule=Host(\`${opts.tagHost ?? 'pr-42.preview.example.com'}\`)",
+      ]
+      ${opts.serviceMeta ?? 'meta { previewd_managed = "true" }'}
+      check {
+        type     = "http"
+        path     = "/healthz"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+    task "migrate" {
+      driver = "docker"
+      lifecycle {
+        hook    = "prestart"
+        sidecar = false
+      }
+      config { image = "ghcr.io/acme/shop-api:3f2c1ab" }
+    }
+    task "api" {
+      driver = "docker"
+      config {
+        image = "ghcr.io/acme/shop-api:3f2c1ab"
+        ports = ["http"]
+      }
+      env { PREVIEW_ID = "pr-42" }
+      vault { role = "previewd-pr-42" }
+      template {
+        destination     = "secrets/app.env"
+        env             = true
+        left_delimiter  = "[["
+        right_delimiter = "]]"
+        data            = <<EOT
+[[ with secret "secret/data/previews/acme-shop/pr-42" ]]DATABASE_URL=[[ .Data.data.DATABASE_URL ]]
+PORT=$\${NOMAD_PORT_http}
+[[ end ]]
+EOT
+      }
+      resources {
+        cpu    = 200
+        memory = 512
+      }
+    }
+    ${opts.extraTask ?? ''}
+  }
+}
+`;
+}
+
+async function parseJob(text: string): Promise<Json> {
+  const r = await call('POST', '/v1/jobs/parse', { JobHCL: text, Canonicalize: true });
+  expect(r.status, r.text).toBe(200);
+  return r.json as Json;
+}
+
+function minimalJob(id: string): Json {
+  return { ID: id, TaskGroups: [{ Name: 'web', Tasks: [{ Name: 'web', Driver: 'docker' }] }] };
+}
+
+describe('nomad emulator: parse', () => {
+  it('when HCL is parsed with Canonicalize then blocks map to Job JSON with defaults and nanosecond durations', async () => {
+    const job = await parseJob(hcl('pr-42-api'));
+    expect(job.ID).toBe('pr-42-api');
+    expect(job.Type).toBe('service');
+    expect(job.Priority).toBe(50);
+    expect(job.Meta).toEqual({ 'previewd.managed-by': 'previewd-test', 'previewd.pr': 'acme-shop-42' });
+    const group = (job.TaskGroups as any[])[0];
+    expect(group.Count).toBe(1);
+    expect(group.Networks[0].DynamicPorts).toEqual([{ Label: 'http', Value: 0, To: 3000 }]);
+    expect(group.Services[0].PortLabel).toBe('http');
+    expect(group.Services[0].Meta).toEqual({ previewd_managed: 'true' });
+    expect(group.Services[0].Checks[0]).toMatchObject({ Type: 'http', Path: '/healthz', Interval: 10_000_000_000, Timeout: 2_000_000_000 });
+    // hcl2json returns blocks sorted by label, so look tasks up by name.
+    const migrate = group.Tasks.find((t: any) => t.Name === 'migrate');
+    const api = group.Tasks.find((t: any) => t.Name === 'api');
+    expect(migrate.Lifecycle).toEqual({ Hook: 'prestart', Sidecar: false });
+    expect(migrate.Resources).toMatchObject({ CPU: 100, MemoryMB: 300 });
+    expect(api.Resources).toMatchObject({ CPU: 200, MemoryMB: 512 });
+    expect(api.Vault.Role).toBe('previewd-pr-42');
+    expect(api.Templates[0]).toMatchObject({ DestPath: 'secrets/app.env', Envvars: true, LeftDelim: '[[', RightDelim: ']]', ChangeMode: 'restart' });
+    // `$${` is HCL's escape for a literal `${`, kept for the Nomad client to interpolate.
+    expect(api.Templates[0].EmbeddedTmpl).toContain('PORT=${NOMAD_PORT_http}');
+    expect(api.Env).toEqual({ PREVIEW_ID: 'pr-42' });
+  });
+
+  it('when the spec is empty then 400 Job spec is empty', async () => {
+    const r = await call('POST', '/v1/jobs/parse', { JobHCL: '' });
+    expect([r.status, r.text]).toEqual([400, 'Job spec is empty']);
+  });
+
+  it('when the HCL is malformed then 400 Failed to parse job with the diagnostics', async () => {
+    const r = await call('PUT', '/v1/jobs/parse', { JobHCL: 'job "x" { = }' });
+    expect(r.status).toBe(400);
+    expect(r.text).toMatch(/^Failed to parse job: .*Argument or block definition required/);
+    expect(r.headers.get('content-type')).toContain('text/plain');
+  });
+});
+
+describe('nomad emulator: register validation', () => {
+  const cases: [string, unknown, number, string | RegExp][] = [
+    ['no Job', {}, 400, 'Job must be specified'],
+    ['no ID', { Job: { TaskGroups: [] } }, 400, "Job ID hasn't been provided"],
+    ['no task groups', { Job: { ID: 'x' } }, 500, '1 error occurred:\n\t* Missing job task groups\n\n'],
+    ['ID with a space', { Job: { ...minimalJob('a b') } }, 500, /\* Job ID contains a space/],
+    ['group without tasks', { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [] }] } }, 500, /Task group g validation failed: 1 error occurred:\n\t\* Missing tasks for task group/],
+    ['task without driver', { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [{ Name: 't' }] }] } }, 500, /Task t validation failed: 1 error occurred:\n\t\* Missing task driver/],
+    [
+      'bad service name',
+      { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Services: [{ Name: 'bad_name.x' }], Tasks: [{ Name: 't', Driver: 'docker' }] }] } },
+      500,
+      /Service name must be valid per RFC 1123 and can contain only alphanumeric characters or dashes: "bad_name.x"/,
+    ],
+    [
+      'duplicate template destination',
+      { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [{ Name: 't', Driver: 'docker', Templates: [{ DestPath: 'a', EmbeddedTmpl: 'x' }, { DestPath: 'a', EmbeddedTmpl: 'y' }] }] }] } },
+      500,
+      /Template 2 has same destination as 1/,
+    ],
+    [
+      'group with only lifecycle tasks',
+      { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [{ Name: 't', Driver: 'docker', Lifecycle: { Hook: 'prestart' } }] }] } },
+      500,
+      /at least one non-lifecycle \(main\) task/,
+    ],
+    ['eval priority out of range', { Job: minimalJob('x'), EvalPriority: 101 }, 400, 'Eval priority must be between 1 and 100 inclusively'],
+    ['malformed JSON', '{"Job": ', 400, /^invalid character/],
+  ];
+  for (const [name, body, status, expected] of cases) {
+    it(`when the register body has ${name} then ${status} with the exact text`, async () => {
+      const r = await call('POST', '/v1/jobs', body);
+      expect(r.status).toBe(status);
+      if (typeof expected === 'string') expect(r.text).toBe(expected);
+      else expect(r.text).toMatch(expected);
+      expect(cluster.getJob('default', 'x')).toBeUndefined();
+    });
+  }
+
+  it('when POST /v1/job/:id carries another ID then 400 Job ID does not match name', async () => {
+    const r = await call('POST', '/v1/job/other', { Job: minimalJob('x') });
+    expect([r.status, r.text]).toEqual([400, 'Job ID does not match name']);
+  });
+
+  it('when EnforceIndex is used then create-only, match and mismatch answer with the exact texts', async () => {
+    const id = uniqueId('enforce');
+    const created = await call('POST', '/v1/jobs', { Job: minimalJob(id), EnforceIndex: true, JobModifyIndex: 0 });
+    expect(created.status).toBe(200);
+    const again = await call('POST', '/v1/jobs', { Job: minimalJob(id), EnforceIndex: true, JobModifyIndex: 0 });
+    expect([again.status, again.text]).toEqual([500, 'Enforcing job modify index 0: job already exists']);
+    const current = created.json.JobModifyIndex as number;
+    const stale = await call('POST', '/v1/jobs', { Job: { ...minimalJob(id), Meta: { a: 'b' } }, EnforceIndex: true, JobModifyIndex: current - 1 });
+    expect([stale.status, stale.text]).toEqual([500, `Enforcing job modify index ${current - 1}: job exists with conflicting job modify index: ${current}`]);
+    const matching = await call('POST', '/v1/jobs', { Job: { ...minimalJob(id), Meta: { a: 'b' } }, EnforceIndex: true, JobModifyIndex: current });
+    expect(matching.status).toBe(200);
+    expect(matching.json.JobModifyIndex).toBeGreaterThan(current);
+    const missing = await call('POST', '/v1/jobs', { Job: minimalJob(uniqueId('nope')), EnforceIndex: true, JobModifyIndex: 7 });
+    expect([missing.status, missing.text]).toEqual([500, 'Enforcing job modify index 7: job does not exist']);
+  });
+
+  it('when an unchanged spec is registered again then the version stays but a new evaluation is created', async () => {
+    const id = uniqueId('same');
+    const first = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    const second = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    expect(second.json.JobModifyIndex).toBe(first.json.JobModifyIndex);
+    expect(second.json.EvalID).not.toBe(first.json.EvalID);
+    expect(second.json.EvalID).not.toBe('');
+    expect((await call('GET', `/v1/job/${id}`)).json.Version).toBe(0);
+    await call('POST', '/v1/jobs', { Job: { ...minimalJob(id), Meta: { changed: 'yes' } } });
+    expect((await call('GET', `/v1/job/${id}`)).json.Version).toBe(1);
+  });
+
+  it('when a wrong method is used then 405 Invalid method', async () => {
+    const r = await call('PATCH', '/v1/jobs');
+    expect([r.status, r.text]).toEqual([405, 'Invalid method']);
+  });
+});
+
+describe('nomad emulator: lifecycle shared with consul', () => {
+  it('when a job is registered then allocations run, the deployment succeeds, services reach consul health, and stop/purge remove them', async () => {
+    const id = uniqueId('pr-life');
+    const job = await parseJob(hcl(id));
+    const reg = await call('POST', '/v1/jobs', { Job: job });
+    expect(reg.status).toBe(200);
+    expect(reg.headers.get('x-nomad-index')).toBe(String(reg.json.Index));
+
+    const ev = await call('GET', `/v1/evaluation/${reg.json.EvalID}`);
+    expect(ev.json.TriggeredBy).toBe('job-register');
+
+    const dep = await cluster.settle('default', id);
+    expect(dep).toMatchObject({ Status: 'successful', StatusDescription: 'Deployment completed successfully' });
+
+    const allocs = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    expect(allocs).toHaveLength(1);
+    expect(allocs[0].ClientStatus).toBe('running');
+    expect(allocs[0].Name).toBe(`${id}.api[0]`);
+    expect(allocs[0].DeploymentStatus.Healthy).toBe(true);
+    expect(allocs[0].TaskStates.migrate).toMatchObject({ State: 'dead', Failed: false });
+    expect(allocs[0].TaskStates.api).toMatchObject({ State: 'running', Failed: false });
+
+    const health = await call('GET', `/v1/health/service/${id}?passing`, undefined, {}, consul.url);
+    expect(health.json).toHaveLength(1);
+    const svc = health.json[0].Service;
+    expect(svc.ID).toBe(`_nomad-task-${allocs[0].ID}-group-api-${id}-http`);
+    expect(svc.Tags).toContain(`traefik.http.routers.${id}.rule=Host(\`pr-42.preview.example.com\`)`);
+    expect(svc.Meta).toEqual({ previewd_managed: 'true', 'external-source': 'nomad' });
+    expect(svc.Port).toBeGreaterThan(0);
+    const checks = health.json[0].Checks as any[];
+    expect(checks.map((c) => c.CheckID)).toContain('serfHealth');
+    expect(checks.find((c) => c.ServiceID === svc.ID)).toMatchObject({ Status: 'passing', Name: `service: "${id}" check` });
+
+    const jobRead = await call('GET', `/v1/job/${id}`);
+    expect(jobRead.json).toMatchObject({ Status: 'running', Stop: false, Stable: true });
+
+    const stop = await call('DELETE', `/v1/job/${id}`);
+    expect(stop.status).toBe(200);
+    expect(stop.json.EvalID).not.toBe('');
+    await poll(async () => (await call('GET', `/v1/health/service/${id}`, undefined, {}, consul.url)).json.length === 0);
+    await poll(async () => (await call('GET', `/v1/job/${id}`)).json.Status === 'dead');
+    expect((await call('GET', `/v1/job/${id}`)).json.Stop).toBe(true);
+    const services = (await call('GET', '/v1/catalog/services', undefined, {}, consul.url)).json;
+    expect(services[id]).toBeUndefined();
+
+    await call('DELETE', `/v1/job/${id}?purge=true`);
+    const gone = await call('GET', `/v1/job/${id}`);
+    expect([gone.status, gone.text]).toEqual([404, 'job not found']);
+  });
+
+  it('when a task is set to fail then the allocation fails with its task event and the deployment fails', async () => {
+    const id = uniqueId('pr-fail');
+    cluster.behaviour.set(id, { fail: { task: 'api', message: 'failed to pull image ghcr.io/acme/shop-api:bad' } });
+    await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id)) });
+    const dep = await cluster.settle('default', id);
+    expect(dep).toMatchObject({ Status: 'failed', StatusDescription: 'Failed due to unhealthy allocations' });
+    const [alloc] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    expect(alloc.ClientStatus).toBe('failed');
+    expect(alloc.TaskStates.api.Failed).toBe(true);
+    expect(alloc.TaskStates.api.Events.at(-1)).toMatchObject({ Type: 'Driver Failure', DisplayMessage: 'failed to pull image ghcr.io/acme/shop-api:bad' });
+    expect(alloc.TaskStates.migrate.Failed).toBe(false);
+  });
+
+  it('when service meta keys contain dots then registration is accepted and the allocation fails as Consul refuses the service', async () => {
+    const id = uniqueId('pr-dots');
+    const r = await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id, { serviceMeta: 'meta = { "previewd.managed" = "true" }' })) });
+    expect(r.status).toBe(200);
+    const dep = await cluster.settle('default', id);
+    expect(dep?.Status).toBe('failed');
+    const [alloc] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    expect(alloc.TaskStates.api.Events.at(-1).DisplayMessage).toContain('Invalid Service Meta');
+    expect(cluster.listServices().some((s) => s.Service === id)).toBe(false);
+  });
+
+  it('when a new version is registered then the running deployment is cancelled and old allocations and services go away', async () => {
+    const id = uniqueId('pr-ver');
+    cluster.behaviour.set(id, { healthyDelayMs: 10_000 });
+    await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id)) });
+    await poll(() => cluster.listServices().some((s) => s.Service === id));
+    const firstDep = (await call('GET', `/v1/job/${id}/deployment`)).json;
+    expect(firstDep.Status).toBe('running');
+    cluster.behaviour.set(id, {});
+    await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id, { tagHost: 'v2.example.com' })) });
+    const latest = await cluster.settle('default', id);
+    expect(latest).toMatchObject({ Status: 'successful', JobVersion: 1 });
+    expect((await call('GET', `/v1/deployment/${firstDep.ID}`)).json).toMatchObject({ Status: 'cancelled', StatusDescription: 'Cancelled due to newer version of job' });
+    const live = cluster.listServices().filter((s) => s.Service === id);
+    expect(live).toHaveLength(1);
+    expect(live[0]!.Tags.join()).toContain('v2.example.com');
+    const allocs = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    expect(allocs.filter((a) => a.DesiredStatus === 'run').map((a) => a.JobVersion)).toEqual([1]);
+  });
+});
+
+describe('nomad emulator: reads', () => {
+  it('when jobs are listed with a meta filter then only matching stubs come back, with Meta only when asked', async () => {
+    const a = uniqueId('list-a');
+    const b = uniqueId('list-b');
+    await call('POST', '/v1/jobs', { Job: { ...minimalJob(a), Meta: { 'previewd.managed-by': 'list-test' } } });
+    await call('POST', '/v1/jobs', { Job: { ...minimalJob(b), Meta: { 'previewd.managed-by': 'other' } } });
+    const filter = encodeURIComponent('Meta["previewd.managed-by"] == "list-test"');
+    const r = await call('GET', `/v1/jobs?meta=true&filter=${filter}`);
+    expect(r.json.map((j: any) => j.ID)).toEqual([a]);
+    expect(r.json[0].Meta).toEqual({ 'previewd.managed-by': 'list-test' });
+    const noMeta = await call('GET', `/v1/jobs?prefix=${a}`);
+    expect(noMeta.json).toHaveLength(1);
+    expect(noMeta.json[0].Meta).toBeUndefined();
+    const none = await call('GET', '/v1/jobs?prefix=does-not-exist');
+    expect(none.text).toBe('[]');
+    const otherNs = await call('GET', `/v1/jobs?namespace=elsewhere&prefix=${a}`);
+    expect(otherNs.json).toEqual([]);
+  });
+
+  it('when a filter names an unknown selector then 500 error finding value in datum', async () => {
+    await call('POST', '/v1/jobs', { Job: minimalJob(uniqueId('sel')) });
+    const r2 = await call('GET', `/v1/jobs?filter=${encodeURIComponent('Nope == "x"')}`);
+    expect([r2.status, r2.text]).toEqual([500, 'error finding value in datum']);
+  });
+
+  it('when unknown objects are read then 404 texts, deployment null and allocations []', async () => {
+    expect((await call('GET', '/v1/evaluation/nope')).text).toBe('eval not found');
+    expect((await call('GET', '/v1/deployment/nope')).text).toBe('deployment not found');
+    const dep = await call('GET', '/v1/job/nope/deployment');
+    expect([dep.status, dep.text]).toEqual([200, 'null']);
+    expect((await call('GET', '/v1/job/nope/allocations')).text).toBe('[]');
+    const del = await call('DELETE', '/v1/job/nope');
+    expect(del.json).toMatchObject({ EvalID: '', EvalCreateIndex: 0, JobModifyIndex: 0 });
+    const badPurge = await call('DELETE', '/v1/job/nope?purge=maybe');
+    expect(badPurge.status).toBe(500);
+    expect(badPurge.text).toMatch(/^Failed to parse value of "purge" \(maybe\) as a bool/);
+    expect((await call('GET', '/v1/status/leader')).json).toBe('127.0.0.1:4647');
+  });
+
+  it('when a blocking read waits then it returns when the index moves, and after the wait otherwise', async () => {
+    const id = uniqueId('block');
+    await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    await cluster.settle('default', id);
+    const first = await call('GET', `/v1/job/${id}`);
+    const index = Number(first.headers.get('x-nomad-index'));
+    expect(first.headers.get('x-nomad-knownleader')).toBe('true');
+
+    const started = Date.now();
+    const idle = await call('GET', `/v1/job/${id}?index=${index}&wait=150ms`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(Number(idle.headers.get('x-nomad-index'))).toBe(index);
+
+    const pending = call('GET', `/v1/job/${id}?index=${index}&wait=5s`);
+    setTimeout(() => void call('POST', '/v1/jobs', { Job: { ...minimalJob(id), Meta: { v: '2' } } }), 30);
+    const woke = await pending;
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Number(woke.headers.get('x-nomad-index'))).toBeGreaterThan(index);
+    expect(woke.json.Meta).toEqual({ v: '2' });
+
+    expect((await call('GET', `/v1/job/${id}?index=abc`)).text).toBe('Invalid index');
+    expect((await call('GET', `/v1/job/${id}?index=1&wait=soon`)).text).toBe('Invalid wait time');
+  });
+
+  it('when fault knobs are set then requests fail the configured way through the harness', async () => {
+    nomad.faults.failures.push({ path: '/v1/jobs', status: 500, body: 'No cluster leader', times: 1 });
+    const failed = await call('GET', '/v1/jobs');
+    expect([failed.status, failed.text]).toEqual([500, 'No cluster leader']);
+    expect((await call('GET', '/v1/jobs')).status).toBe(200);
+  });
+});
+
+describe('nomad emulator: ACL', () => {
+  it('when ACLs are on then a missing token is denied, a wrong one not found, and both header forms work', async () => {
+    const secured = await startNomadEmulator({ cluster, token: 'sekrit-token' });
+    try {
+      const none = await call('GET', '/v1/jobs', undefined, {}, secured.url);
+      expect([none.status, none.text]).toEqual([403, 'Permission denied']);
+      const wrong = await call('GET', '/v1/jobs', undefined, { 'X-Nomad-Token': 'nope' }, secured.url);
+      expect([wrong.status, wrong.text]).toEqual([403, 'ACL token not found']);
+      expect((await call('GET', '/v1/jobs', undefined, { 'X-Nomad-Token': 'sekrit-token' }, secured.url)).status).toBe(200);
+      expect((await call('GET', '/v1/jobs', undefined, { Authorization: 'Bearer sekrit-token' }, secured.url)).status).toBe(200);
+    } finally {
+      await secured.close();
+    }
+  });
+});
+
+describe('bexpr subset', () => {
+  const datum = { Meta: { 'a.b': 'x' }, Tags: ['t1', 't2'], Checks: [{ Status: 'passing' }, { Status: 'critical' }], Name: 'svc-1' };
+  const table: [string, boolean][] = [
+    ['Meta["a.b"] == "x"', true],
+    ['Meta["a.b"] != "x"', false],
+    ['Meta["missing"] == "x"', false],
+    ['"t1" in Tags', true],
+    ['"t3" not in Tags', true],
+    ['Tags contains "t2" and Name == "svc-1"', true],
+    ['Tags contains "t9" or Name == "svc-1"', true],
+    ['not (Name == "svc-1")', false],
+    ['Checks.Status contains "critical"', true],
+    ['Name matches "^svc-[0-9]+$"', true],
+    ['Meta is not empty', true],
+  ];
+  for (const [expr, expected] of table) {
+    it(`when evaluating ${expr} then ${expected}`, () => {
+      expect(compileBexpr(expr)(datum)).toBe(expected);
+    });
+  }
+});
+
+async function poll(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

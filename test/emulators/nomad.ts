@@ -1,0 +1,261 @@
+// Nomad HTTP API emulator over the shared cluster (nomad.md). Plain-text errors with the
+// real status codes; validation in nomad-jobspec.ts; state and timers in cluster.ts.
+import { blockingRead, parseBlocking } from './blocking.js';
+import { compileBexpr, BexprError } from './bexpr.js';
+import type { Cluster, Json } from './cluster.js';
+import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
+import { canonicalizeJob, hclToJob, JobspecError, validateJob } from './nomad-jobspec.js';
+
+export interface NomadEmulator extends Emulator {
+  readonly cluster: Cluster;
+}
+
+const text = (status: number, body: string): EmulatorResponse => ({ status, body });
+
+function readHeaders(index: number): Record<string, string> {
+  return { 'X-Nomad-Index': String(index), 'X-Nomad-KnownLeader': 'true', 'X-Nomad-LastContact': '0' };
+}
+
+/** Go's strconv.ParseBool. */
+function parseBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+function tokenOf(req: EmulatorRequest): string | undefined {
+  const header = req.headers['x-nomad-token'];
+  if (typeof header === 'string' && header !== '') return header;
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  return undefined;
+}
+
+function decodeError(err: SyntaxError): string {
+  // Go's encoding/json texts differ in detail; keep the recognisable prefix.
+  return `invalid character in request body: ${err.message}`;
+}
+
+function jobSummary(cluster: Cluster, ns: string, job: Json): Json {
+  const summary: Record<string, Json> = {};
+  for (const g of (job.TaskGroups as Json[] | null) ?? []) {
+    summary[g.Name as string] = { Queued: 0, Complete: 0, Failed: 0, Running: 0, Starting: 0, Lost: 0, Unknown: 0 };
+  }
+  for (const a of cluster.listAllocations(ns, job.ID as string)) {
+    const s = summary[a.TaskGroup as string];
+    if (!s) continue;
+    const field = { pending: 'Starting', running: 'Running', complete: 'Complete', failed: 'Failed', lost: 'Lost' }[a.ClientStatus as string] ?? 'Unknown';
+    s[field] = (s[field] as number) + 1;
+  }
+  return { JobID: job.ID, Namespace: ns, Summary: summary, Children: { Pending: 0, Running: 0, Dead: 0 }, CreateIndex: job.CreateIndex, ModifyIndex: job.ModifyIndex };
+}
+
+function jobStub(cluster: Cluster, job: Json, withMeta: boolean): Json {
+  const stub: Json = {
+    ID: job.ID,
+    ParentID: job.ParentID ?? '',
+    Name: job.Name,
+    Namespace: job.Namespace,
+    Datacenters: job.Datacenters,
+    NodePool: job.NodePool ?? 'default',
+    Multiregion: null,
+    Type: job.Type,
+    Priority: job.Priority,
+    Periodic: job.Periodic !== null && job.Periodic !== undefined,
+    ParameterizedJob: job.ParameterizedJob !== null && job.ParameterizedJob !== undefined,
+    Stop: job.Stop,
+    Status: job.Status,
+    StatusDescription: job.StatusDescription ?? '',
+    JobSummary: jobSummary(cluster, job.Namespace as string, job),
+    CreateIndex: job.CreateIndex,
+    ModifyIndex: job.ModifyIndex,
+    JobModifyIndex: job.JobModifyIndex,
+    SubmitTime: job.SubmitTime,
+  };
+  const meta = job.Meta as Record<string, string> | null;
+  if (withMeta && meta && Object.keys(meta).length > 0) stub.Meta = meta;
+  return stub;
+}
+
+export function createNomadHandler(cluster: Cluster, token?: string) {
+  async function register(req: EmulatorRequest, pathId: string | undefined): Promise<EmulatorResponse> {
+    const body = req.json();
+    if (body instanceof SyntaxError) return text(400, decodeError(body));
+    if (!body || typeof body !== 'object') return text(400, 'Job must be specified');
+    const b = body as Json;
+    if (b.EvalPriority !== undefined && b.EvalPriority !== 0 && ((b.EvalPriority as number) < 1 || (b.EvalPriority as number) > 100)) {
+      return text(400, 'Eval priority must be between 1 and 100 inclusively');
+    }
+    if (!b.Job || typeof b.Job !== 'object') return text(400, 'Job must be specified');
+    const job = structuredClone(b.Job) as Json;
+    if (typeof job.ID !== 'string' || job.ID === '') return text(400, "Job ID hasn't been provided");
+    if (pathId !== undefined && job.ID !== pathId) return text(400, 'Job ID does not match name');
+    const ns = req.query.get('namespace') || (b.Namespace as string) || (job.Namespace as string) || 'default';
+    canonicalizeJob(job, ns);
+    const problems = validateJob(job);
+    if (problems) return text(500, problems);
+    if (b.EnforceIndex) {
+      const want = Number(b.JobModifyIndex ?? 0);
+      const existing = cluster.getJob(ns, job.ID);
+      if (want === 0 && existing) return text(500, 'Enforcing job modify index 0: job already exists');
+      if (want !== 0 && !existing) return text(500, `Enforcing job modify index ${want}: job does not exist`);
+      if (want !== 0 && existing && existing.JobModifyIndex !== want) {
+        return text(500, `Enforcing job modify index ${want}: job exists with conflicting job modify index: ${String(existing.JobModifyIndex)}`);
+      }
+    }
+    const r = cluster.registerJob(ns, job);
+    return {
+      status: 200,
+      headers: { 'X-Nomad-Index': String(r.index) },
+      body: { EvalID: r.evalId, EvalCreateIndex: r.evalCreateIndex, JobModifyIndex: r.jobModifyIndex, Warnings: '', Index: r.index, LastContact: 0, KnownLeader: false, NextToken: '' },
+    };
+  }
+
+  async function parse(req: EmulatorRequest): Promise<EmulatorResponse> {
+    const body = req.json();
+    if (body instanceof SyntaxError) return text(400, decodeError(body));
+    const b = (body ?? {}) as Json;
+    if (typeof b.JobHCL !== 'string' || b.JobHCL.trim() === '') return text(400, 'Job spec is empty');
+    let job: Json;
+    try {
+      job = await hclToJob(b.JobHCL, typeof b.Variables === 'string' ? b.Variables : undefined);
+    } catch (err) {
+      if (err instanceof JobspecError) return text(400, `Failed to parse job: ${err.message}`);
+      throw err;
+    }
+    if (b.Canonicalize) canonicalizeJob(job, (job.Namespace as string) || req.query.get('namespace') || 'default');
+    return { status: 200, body: job };
+  }
+
+  async function read(req: EmulatorRequest, compute: () => { index: number; value: EmulatorResponse }): Promise<EmulatorResponse> {
+    const params = parseBlocking(req.query);
+    if ('error' in params) return text(400, params.error === 'index' ? 'Invalid index' : 'Invalid wait time');
+    const { index, value } = await blockingRead(cluster, params, compute);
+    return { ...value, headers: { ...readHeaders(index), ...(value.headers ?? {}) } };
+  }
+
+  const ok = (body: unknown): EmulatorResponse => ({ status: 200, body: body === null ? 'null' : body, headers: body === null ? { 'content-type': 'application/json' } : undefined });
+
+  return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
+    const { method, path } = req;
+    const ns = req.query.get('namespace') || 'default';
+    const allowed = (...methods: string[]) => methods.includes(method);
+
+    if (path === '/v1/status/leader') {
+      return allowed('GET') ? { status: 200, body: '"127.0.0.1:4647"', headers: { 'content-type': 'application/json' } } : text(405, 'Invalid method');
+    }
+    if (token !== undefined) {
+      const given = tokenOf(req);
+      if (given === undefined) return text(403, 'Permission denied');
+      if (given !== token) return text(403, 'ACL token not found');
+    }
+
+    if (path === '/v1/jobs/parse') return allowed('POST', 'PUT') ? parse(req) : text(405, 'Invalid method');
+    if (path === '/v1/jobs') {
+      if (allowed('POST', 'PUT')) return register(req, undefined);
+      if (!allowed('GET')) return text(405, 'Invalid method');
+      let predicate: ((d: unknown) => boolean) | undefined;
+      const filter = req.query.get('filter');
+      if (filter) {
+        try {
+          predicate = compileBexpr(filter);
+        } catch (err) {
+          return text(400, `failed to read filter expression: ${(err as Error).message}`);
+        }
+      }
+      const prefix = req.query.get('prefix') ?? '';
+      const withMeta = parseBool(req.query.get('meta') ?? 'false') === true;
+      try {
+        return await read(req, () => ({
+          index: cluster.jobIndex(ns, '', 'jobs'),
+          value: ok(
+            cluster
+              .listJobs(ns)
+              .filter((j) => (j.ID as string).startsWith(prefix))
+              .filter((j) => !predicate || predicate(j))
+              .map((j) => jobStub(cluster, j, withMeta)),
+          ),
+        }));
+      } catch (err) {
+        if (err instanceof BexprError) return text(500, err.message);
+        throw err;
+      }
+    }
+
+    const jobMatch = /^\/v1\/job\/([^/]+)(\/[a-z]+)?$/.exec(path);
+    if (jobMatch) {
+      const id = decodeURIComponent(jobMatch[1]!);
+      const sub = jobMatch[2];
+      if (sub === undefined) {
+        if (allowed('POST', 'PUT')) return register(req, id);
+        if (allowed('DELETE')) {
+          const rawPurge = req.query.get('purge');
+          let purge = false;
+          if (rawPurge !== null) {
+            const parsed = parseBool(rawPurge);
+            if (parsed === undefined) return text(500, `Failed to parse value of "purge" (${rawPurge}) as a bool: strconv.ParseBool: parsing "${rawPurge}": invalid syntax`);
+            purge = parsed;
+          }
+          const r = cluster.stopJob(ns, id, purge);
+          return {
+            status: 200,
+            headers: { 'X-Nomad-Index': String(r.index) },
+            body: { EvalID: r.evalId, EvalCreateIndex: r.evalCreateIndex, JobModifyIndex: r.jobModifyIndex, VolumeEvalID: '', VolumeEvalIndex: 0, Index: r.index, LastContact: 0, KnownLeader: false, NextToken: '' },
+          };
+        }
+        if (!allowed('GET')) return text(405, 'Invalid method');
+        return read(req, () => {
+          const job = cluster.getJob(ns, id);
+          return { index: cluster.jobIndex(ns, id, 'job'), value: job ? ok(job) : text(404, 'job not found') };
+        });
+      }
+      if (!allowed('GET')) return text(405, 'Invalid method');
+      if (sub === '/allocations') {
+        return read(req, () => ({ index: cluster.jobIndex(ns, id, 'allocs'), value: ok(cluster.listAllocations(ns, id)) }));
+      }
+      if (sub === '/deployment') {
+        return read(req, () => ({ index: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)[0] ?? null) }));
+      }
+      if (sub === '/deployments') {
+        return read(req, () => ({ index: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)) }));
+      }
+      if (sub === '/versions') {
+        return read(req, () => {
+          const versions = cluster.getJobVersions(ns, id);
+          return { index: cluster.jobIndex(ns, id, 'job'), value: versions.length ? ok({ Versions: versions, Diffs: null }) : text(404, 'job versions not found') };
+        });
+      }
+      return text(404, '404 page not found');
+    }
+
+    const objMatch = /^\/v1\/(deployment|evaluation|allocation)\/([^/]+)$/.exec(path);
+    if (objMatch) {
+      if (!allowed('GET')) return text(405, 'Invalid method');
+      const [, kind, id] = objMatch as unknown as [string, string, string];
+      return read(req, () => {
+        if (kind === 'deployment') {
+          const d = cluster.getDeployment(id);
+          return { index: cluster.deploymentIndex(), value: d ? ok(d) : text(404, 'deployment not found') };
+        }
+        if (kind === 'evaluation') {
+          const e = cluster.getEvaluation(id);
+          return { index: cluster.evalIndex(), value: e ? ok(e) : text(404, 'eval not found') };
+        }
+        const a = cluster.getAllocation(id);
+        return { index: cluster.index, value: a ? ok(a) : text(404, 'alloc not found') };
+      });
+    }
+    return text(404, '404 page not found');
+  };
+}
+
+/** Starts a Nomad agent emulator on a free port. With `token`, ACLs are on. */
+export async function startNomadEmulator(options: { cluster: Cluster; token?: string; port?: number }): Promise<NomadEmulator> {
+  const emulator = await startEmulator({
+    name: 'nomad',
+    handler: createNomadHandler(options.cluster, options.token),
+    randomErrorBody: 'No cluster leader',
+    port: options.port,
+  });
+  return Object.assign(emulator, { cluster: options.cluster });
+}
