@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { envConfigSchema, fileConfigSchema, SECRET_ENV_KEYS, type Config } from './schema.js';
+import { envConfigSchema, fileConfigSchema, SECRET_ENV_KEYS, type Config, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -87,4 +87,17 @@ export function loadConfig(options: { configPath?: string | undefined; env: Reco
   const path = options.configPath ?? options.env.PREVIEWD_CONFIG;
   const data = path ? readConfigFile(path) : {};
   return buildConfig(data, options.env, path ?? 'config');
+}
+
+/**
+ * The config file alone (no environment, no secrets): enough for commands that only
+ * render or check templates. Same file lookup as loadConfig.
+ */
+export function loadFileConfig(options: { configPath?: string | undefined; env: Record<string, string | undefined> }): FileConfig {
+  const path = options.configPath ?? options.env.PREVIEWD_CONFIG;
+  const source = path ?? 'config';
+  const data = path ? readConfigFile(path) : {};
+  const file = fileConfigSchema.safeParse(data ?? {});
+  if (!file.success) throw new ConfigError(issueLines(source, data ?? {}, file.error.issues));
+  return file.data;
 }

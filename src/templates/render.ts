@@ -1,0 +1,152 @@
+// renderEnvironment: the rendered HCL of every component of one PR, in dependency
+// order. Pure apart from reading (and caching) the template files; talks to no cluster.
+import { resolve, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseHcl } from '@cdktf/hcl2json';
+import { UserError } from '../errors.js';
+import type { EnvironmentKey } from '../environments/naming.js';
+import { buildRenderContext, canonicalEnvironment, type RenderConfig, type RenderContext } from './context.js';
+import { createEngine, TemplateError, type CompiledTemplate } from './engine.js';
+import { dependencyOrder, loadManifest, type Manifest } from './manifest.js';
+
+export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../job-templates/', import.meta.url));
+export const SHARED_PARTIALS_DIR = join(DEFAULT_TEMPLATES_DIR, 'partials');
+
+export interface RenderedComponent {
+  component: string;
+  jobId: string;
+  serviceName: string;
+  hcl: string;
+  dependsOn: string[];
+  routable: boolean;
+  host: string | null;
+  url: string | null;
+  healthPath: string | null;
+}
+
+export interface TemplateSet {
+  dir: string;
+  manifest: Manifest;
+  templates: Map<string, { file: string; render: CompiledTemplate }>;
+}
+
+export interface RenderOptions {
+  /** Overrides the repo's templatesDir (and the default). */
+  templatesDir?: string;
+  /** Skip the template cache (templates check, tests that edit templates). */
+  fresh?: boolean;
+}
+
+/** Loads a directory's manifest and compiles its templates, with the shared partials first. */
+export async function loadTemplateSet(dir: string): Promise<TemplateSet> {
+  const manifest = await loadManifest(dir);
+  const partialDirs = [SHARED_PARTIALS_DIR];
+  if (resolve(dir, 'partials') !== resolve(SHARED_PARTIALS_DIR)) partialDirs.push(join(dir, 'partials'));
+  const engine = await createEngine(partialDirs);
+  const templates = new Map<string, { file: string; render: CompiledTemplate }>();
+  for (const [name, spec] of Object.entries(manifest.components)) {
+    templates.set(name, { file: spec.template, render: await engine.compileFile(join(dir, spec.template)) });
+  }
+  return { dir, manifest, templates };
+}
+
+// Compiled once per directory for the life of the process; a failed load is not kept.
+const cache = new Map<string, Promise<TemplateSet>>();
+
+export function templateSetFor(dir: string, fresh = false): Promise<TemplateSet> {
+  const key = resolve(dir);
+  if (fresh) return loadTemplateSet(key);
+  let set = cache.get(key);
+  if (!set) {
+    set = loadTemplateSet(key);
+    cache.set(key, set);
+    set.catch(() => cache.delete(key));
+  }
+  return set;
+}
+
+export function clearTemplateCache(): void {
+  cache.clear();
+}
+
+export function templatesDirFor(config: RenderConfig, repo: string, options: RenderOptions = {}): string {
+  return resolve(options.templatesDir ?? config.repos.find((r) => r.name === repo)?.templatesDir ?? DEFAULT_TEMPLATES_DIR);
+}
+
+type HclBody = Record<string, unknown>;
+const blocks = (body: unknown, name: string): [string, HclBody][] => {
+  const value = (body as HclBody | undefined)?.[name];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value as Record<string, HclBody[]>).flatMap(([label, list]) => (Array.isArray(list) ? list.map((b) => [label, b] as [string, HclBody]) : []));
+};
+
+/** Task drivers of a parsed job file: [group, task, driver]. */
+export function taskDrivers(parsed: unknown): [string, string, unknown][] {
+  return blocks(parsed, 'job').flatMap(([, job]) =>
+    blocks(job, 'group').flatMap(([group, body]) => blocks(body, 'task').map(([task, t]) => [group, task, t.driver] as [string, string, unknown])),
+  );
+}
+
+/** Renders one component from a context; refuses HCL that does not parse and drivers not allowed. */
+export async function renderComponent(set: TemplateSet, context: RenderContext, component: string, allowedDrivers: string[]): Promise<string> {
+  const template = set.templates.get(component);
+  if (!template) throw new UserError(`no template for component ${component}`, { system: 'templates' });
+  const hcl = template.render({ ...context, component: context.components[component] });
+  let parsed: unknown;
+  try {
+    parsed = await parseHcl(template.file, hcl);
+  } catch (err) {
+    const detail = /\[?([^:\]]+:(\d+),\d+[^\]]*)\]?/.exec(String((err as Error).message));
+    throw new TemplateError(template.file, 1, `rendered job does not parse (rendered ${detail?.[1] ?? 'text'})`, err);
+  }
+  for (const [group, task, driver] of taskDrivers(parsed)) {
+    if (typeof driver !== 'string' || !allowedDrivers.includes(driver)) {
+      throw new UserError(`template ${template.file}: task "${group}.${task}" uses driver ${JSON.stringify(driver ?? null)}, which is not in nomad.allowedDrivers (${allowedDrivers.join(', ')})`, {
+        system: 'templates',
+      });
+    }
+  }
+  return hcl;
+}
+
+export async function renderEnvironment(
+  config: RenderConfig,
+  key: EnvironmentKey,
+  sha: string,
+  options: RenderOptions = {},
+): Promise<RenderedComponent[]> {
+  const set = await templateSetFor(templatesDirFor(config, key.repo, options), options.fresh);
+  const context = buildRenderContext(config, key, sha, set.manifest);
+  const order = dependencyOrder(set.manifest.components) ?? [];
+  return Promise.all(
+    order.map(async (name) => {
+      const c = context.components[name]!;
+      return {
+        component: name,
+        jobId: c.jobId,
+        serviceName: c.serviceName,
+        hcl: await renderComponent(set, context, name, config.nomad.allowedDrivers),
+        dependsOn: [...c.dependsOn],
+        routable: c.routable,
+        host: c.host,
+        url: c.url,
+        healthPath: c.healthPath,
+      };
+    }),
+  );
+}
+
+/**
+ * The PR's canonical secret (everything but REDIS_URL), from the manifest the repo's
+ * templates use: what previewd writes to Vault for the templates to read.
+ */
+export async function renderEnvironmentSecret(
+  config: RenderConfig,
+  key: EnvironmentKey,
+  sha: string,
+  databaseUrl: string,
+  options: RenderOptions = {},
+): Promise<Record<string, string>> {
+  const set = await templateSetFor(templatesDirFor(config, key.repo, options), options.fresh);
+  return canonicalEnvironment(config, key, sha, set.manifest, databaseUrl);
+}
