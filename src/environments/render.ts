@@ -1,11 +1,9 @@
-// The templates-backed EnvironmentRenderer (wired when templates/ exports renderEnvironment).
+// The templates-backed EnvironmentRenderer: rendered jobs and the canonical secret of
+// one PR, both from the repo's template set (templates/render.ts).
+import { renderEnvironment, renderEnvironmentSecret } from '../templates/render.js';
 import type { EnvironmentRenderer } from './reconcile.js';
 
 export const templatesRenderer: EnvironmentRenderer = {
-  async render() {
-    throw new Error('templates renderer not available yet');
-  },
-  async secretData() {
-    throw new Error('templates renderer not available yet');
-  },
+  render: (deps, key, sha) => renderEnvironment(deps.config, key, sha),
+  secretData: (deps, key, sha, databaseUrl) => renderEnvironmentSecret(deps.config, key, sha, databaseUrl),
 };
