@@ -260,7 +260,7 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     const { method, path } = req;
     const only = (m: string) => (method === m ? undefined : text(405, `method ${method} not allowed`));
 
-    if (path === '/v1/status/leader') return only('GET') ?? json(`${cluster.options.nodeAddress}:8300`);
+    if (path === '/v1/status/leader') return only('GET') ?? json(JSON.stringify(`${cluster.options.nodeAddress}:8300`), { 'content-type': 'application/json' });
     if (token !== undefined) {
       const given = tokenOf(req);
       if (given === undefined) return text(403, 'Permission denied');

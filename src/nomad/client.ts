@@ -1,0 +1,203 @@
+// NomadClient over Nomad's HTTP API. Only this folder knows Nomad's wire JSON.
+// Errors map to src/errors.ts: network/timeouts/5xx → TransientError; a 500 carrying a
+// validation multi-error → UserError; an EnforceIndex conflict → ConflictError;
+// 403 → UserError (bad token, never echoed); 404 → null for get*.
+import nodeFetch from 'node-fetch';
+import { z } from 'zod';
+import { ConflictError, TransientError, UserError } from '../errors.js';
+import { NomadAllocationWire, NomadDeploymentWire, NomadJobStubWire, NomadJobWire, NomadRegisterResponseWire } from './schema.js';
+import type { BlockingOptions, NomadAllocation, NomadClient, NomadDeployment, NomadJob, NomadJobStub } from './types.js';
+
+export interface FetchResponseLike {
+  status: number;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
+) => Promise<FetchResponseLike>;
+
+export interface NomadClientOptions {
+  address: string;
+  token?: string;
+  namespace: string;
+  fetch?: FetchLike;
+  /** Per request (blocking reads get their wait on top). Default 10 s. */
+  timeoutMs?: number;
+}
+
+const system = 'nomad' as const;
+const MAX_ERROR_BODY = 2000;
+
+interface Answer {
+  status: number;
+  body: string;
+  index: number;
+}
+
+function describe(body: string): string {
+  const trimmed = body.trim();
+  return trimmed.length > MAX_ERROR_BODY ? `${trimmed.slice(0, MAX_ERROR_BODY)}…` : trimmed;
+}
+
+/** Turns a non-2xx answer into the error class that tells the caller what to do. */
+export function nomadError(what: string, status: number, body: string): Error {
+  const text = describe(body);
+  if (status === 403) return new UserError(`nomad refused ${what}: permission denied (check the Nomad ACL token): ${text}`, { system });
+  if (status === 500 && text.includes('Enforcing job modify index')) return new ConflictError(`nomad ${what}: ${text}`, { system });
+  if (status === 500 && (text.includes('error occurred') || text.includes('validation failed'))) {
+    return new UserError(`nomad rejected ${what}: ${text}`, { system });
+  }
+  if (status >= 500 || status === 429) return new TransientError(`nomad ${what} failed with ${status}: ${text}`, { system });
+  return new UserError(`nomad rejected ${what} (${status}): ${text}`, { system });
+}
+
+function parseWire<T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (err) {
+    throw new TransientError(`nomad ${what}: answer is not JSON`, { system, cause: err });
+  }
+  const parsed = schema.safeParse(raw);
+  // A shape we do not understand is a bug or an incompatible Nomad, not something to retry.
+  if (!parsed.success) throw new Error(`nomad ${what}: unexpected answer shape: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+function toDeployment(d: z.infer<typeof NomadDeploymentWire>): NomadDeployment {
+  return { id: d.ID, jobId: d.JobID, jobVersion: d.JobVersion, status: d.Status, statusDescription: d.StatusDescription, modifyIndex: d.ModifyIndex };
+}
+
+function toStub(j: z.infer<typeof NomadJobStubWire>): NomadJobStub {
+  return { id: j.ID, status: j.Status, stop: j.Stop, meta: j.Meta, jobModifyIndex: j.JobModifyIndex };
+}
+
+function toAllocation(a: z.infer<typeof NomadAllocationWire>): NomadAllocation {
+  const tasks: NomadAllocation['tasks'] = {};
+  for (const [name, st] of Object.entries(a.TaskStates ?? {})) {
+    tasks[name] = { state: st.State, failed: st.Failed, events: (st.Events ?? []).map((e) => ({ type: e.Type, message: e.DisplayMessage, time: e.Time })) };
+  }
+  return {
+    id: a.ID,
+    taskGroup: a.TaskGroup,
+    jobVersion: a.JobVersion,
+    clientStatus: a.ClientStatus,
+    desiredStatus: a.DesiredStatus,
+    healthy: a.DeploymentStatus?.Healthy ?? null,
+    tasks,
+  };
+}
+
+export function createNomadClient(options: NomadClientOptions): NomadClient {
+  const base = options.address.replace(/\/+$/, '');
+  const fetchImpl: FetchLike = options.fetch ?? (nodeFetch as unknown as FetchLike);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+
+  async function request(method: string, path: string, what: string, init: { query?: Record<string, string | undefined>; body?: unknown; extraTimeoutMs?: number } = {}): Promise<Answer> {
+    const query = new URLSearchParams({ namespace: options.namespace });
+    for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) query.set(k, v);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (options.token) headers['X-Nomad-Token'] = options.token;
+    if (init.body !== undefined) headers['content-type'] = 'application/json';
+    let res: FetchResponseLike;
+    let body: string;
+    try {
+      res = await fetchImpl(`${base}${path}?${query.toString()}`, {
+        method,
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        signal: AbortSignal.timeout(timeoutMs + (init.extraTimeoutMs ?? 0)),
+      });
+      body = await res.text();
+    } catch (err) {
+      const reason = (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name ?? 'error';
+      throw new TransientError(`nomad ${what}: request failed (${reason})`, { system, cause: err });
+    }
+    return { status: res.status, body, index: Number(res.headers.get('x-nomad-index') ?? 0) || 0 };
+  }
+
+  function expectOk(a: Answer, what: string): Answer {
+    if (a.status >= 200 && a.status < 300) return a;
+    throw nomadError(what, a.status, a.body);
+  }
+
+  const enc = encodeURIComponent;
+
+  return {
+    async parseJob(hcl) {
+      const what = 'job parse';
+      const a = await request('POST', '/v1/jobs/parse', what, { body: { JobHCL: hcl, Canonicalize: true } });
+      // The agent answers every parse problem (empty spec, HCL diagnostics) with 400.
+      if (a.status === 400) throw new UserError(`nomad could not parse the job: ${describe(a.body)}`, { system });
+      expectOk(a, what);
+      const job = parseWire(z.looseObject({ ID: z.string() }), a.body, what);
+      return job as NomadJob;
+    },
+
+    async registerJob(job, opts = {}) {
+      const what = `job register ${job.ID}`;
+      const body: Record<string, unknown> = { Job: job };
+      if (opts.enforceIndex !== undefined) Object.assign(body, { EnforceIndex: true, JobModifyIndex: opts.enforceIndex });
+      const a = expectOk(await request('POST', '/v1/jobs', what, { body }), what);
+      const r = parseWire(NomadRegisterResponseWire, a.body, what);
+      return { evalId: r.EvalID, jobModifyIndex: r.JobModifyIndex, warnings: r.Warnings };
+    },
+
+    async getJob(id) {
+      const what = `job read ${id}`;
+      const a = await request('GET', `/v1/job/${enc(id)}`, what);
+      if (a.status === 404) return null;
+      const j = parseWire(NomadJobWire, expectOk(a, what).body, what);
+      return { ...toStub(j), version: j.Version };
+    },
+
+    async listJobs(opts = {}) {
+      const what = 'job list';
+      const a = expectOk(await request('GET', '/v1/jobs', what, { query: { meta: 'true', prefix: opts.prefix || undefined, filter: opts.filter || undefined } }), what);
+      return parseWire(NomadJobStubWire.array().nullable(), a.body, what)?.map(toStub) ?? [];
+    },
+
+    async stopJob(id, opts = {}) {
+      const what = `job stop ${id}`;
+      const a = await request('DELETE', `/v1/job/${enc(id)}`, what, { query: { purge: opts.purge ? 'true' : undefined } });
+      // Older servers answer 404 for an unknown job; both mean "nothing to stop".
+      if (a.status === 404) return;
+      expectOk(a, what);
+    },
+
+    async getLatestDeployment(jobId, opts: BlockingOptions = {}) {
+      const what = `deployment read ${jobId}`;
+      const blocking = (opts.index ?? 0) > 0;
+      const waitMs = opts.waitMs ?? 60_000;
+      const a = await request('GET', `/v1/job/${enc(jobId)}/deployment`, what, {
+        query: blocking ? { index: String(opts.index), wait: `${Math.max(1, Math.round(waitMs))}ms` } : {},
+        // The server may hold the answer for wait + wait/16 jitter.
+        extraTimeoutMs: blocking ? waitMs + waitMs / 16 : 0,
+      });
+      if (a.status === 404) return { deployment: null, index: a.index };
+      expectOk(a, what);
+      const d = parseWire(NomadDeploymentWire.nullable(), a.body, what);
+      return { deployment: d ? toDeployment(d) : null, index: a.index };
+    },
+
+    async listAllocations(jobId) {
+      const what = `allocation list ${jobId}`;
+      const a = expectOk(await request('GET', `/v1/job/${enc(jobId)}/allocations`, what), what);
+      return (parseWire(NomadAllocationWire.array().nullable(), a.body, what) ?? []).map(toAllocation);
+    },
+
+    async ping() {
+      const what = 'leader check';
+      const a = expectOk(await request('GET', '/v1/status/leader', what), what);
+      let leader: unknown;
+      try {
+        leader = JSON.parse(a.body);
+      } catch {
+        leader = '';
+      }
+      if (typeof leader !== 'string' || leader === '') throw new TransientError('nomad has no cluster leader', { system });
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// zod schemas of the Nomad wire fields previewd reads (nothing more), named after the type.
+import { z } from 'zod';
+
+const stringMap = z.record(z.string(), z.string()).nullish().transform((m) => m ?? {});
+
+export const NomadJobStubWire = z.object({
+  ID: z.string(),
+  Status: z.string(),
+  Stop: z.boolean().nullish().transform((v) => v ?? false),
+  Meta: stringMap,
+  JobModifyIndex: z.number(),
+});
+
+export const NomadJobWire = NomadJobStubWire.extend({ Version: z.number() });
+
+export const NomadRegisterResponseWire = z.object({
+  EvalID: z.string(),
+  JobModifyIndex: z.number(),
+  Warnings: z.string().nullish().transform((w) => w ?? ''),
+});
+
+export const NomadDeploymentWire = z.object({
+  ID: z.string(),
+  JobID: z.string(),
+  JobVersion: z.number(),
+  Status: z.string(),
+  StatusDescription: z.string(),
+  ModifyIndex: z.number(),
+});
+
+const TaskEventWire = z.object({
+  Type: z.string(),
+  DisplayMessage: z.string().nullish().transform((v) => v ?? ''),
+  Time: z.number(),
+});
+
+export const NomadAllocationWire = z.object({
+  ID: z.string(),
+  TaskGroup: z.string(),
+  JobVersion: z.number(),
+  ClientStatus: z.string(),
+  DesiredStatus: z.string(),
+  DeploymentStatus: z.object({ Healthy: z.boolean().nullable() }).nullish(),
+  TaskStates: z
+    .record(z.string(), z.object({ State: z.string(), Failed: z.boolean(), Events: z.array(TaskEventWire).nullish() }))
+    .nullish(),
+});

@@ -1,0 +1,154 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCluster, type Cluster } from './cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from './consul.js';
+
+let cluster: Cluster;
+let consul: ConsulEmulator;
+let seq = 0;
+const uniqueName = (p: string) => `${p}-${process.pid}-${++seq}`;
+
+beforeAll(async () => {
+  cluster = createCluster();
+  consul = await startConsulEmulator({ cluster });
+});
+afterAll(async () => {
+  cluster.close();
+  await consul.close();
+});
+afterEach(() => consul.resetFaults());
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, base = consul.url) {
+  const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const raw = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text: raw, json, headers: res.headers };
+}
+
+function registration(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    ID: `${name}-1`,
+    Name: name,
+    Tags: ['traefik.enable=true', `traefik.http.routers.${name}.rule=Host(\`${name}.example.com\`)`],
+    Address: '10.0.0.12',
+    Port: 24817,
+    Meta: { previewd_managed: 'true' },
+    Check: { HTTP: 'http://10.0.0.12:24817/healthz', Interval: '10s', Timeout: '2s' },
+    ...extra,
+  };
+}
+
+describe('consul emulator: agent registration', () => {
+  const rejections: [string, Record<string, unknown>, string][] = [
+    ['no name', { Name: '' }, 'Missing service name'],
+    ['a dotted meta key', { Meta: { 'previewd.managed': 'true' } }, "Invalid Service Meta: Couldn't load metadata pair('previewd.managed', 'true'): Key contains invalid characters"],
+    ['a consul- meta key', { Meta: { 'consul-x': 'y' } }, "Invalid Service Meta: Couldn't load metadata pair('consul-x', 'y'): Key prefix 'consul-' is reserved for internal use"],
+    ['address 0.0.0.0', { Address: '0.0.0.0' }, 'Invalid service address'],
+    ['an HTTP check without interval', { Check: { HTTP: 'http://x/' } }, 'Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks'],
+  ];
+  for (const [what, override, body] of rejections) {
+    it(`when a registration has ${what} then 400 with the exact text and nothing is registered`, async () => {
+      const name = uniqueName('bad');
+      const r = await call('PUT', '/v1/agent/service/register', registration(name, override));
+      expect([r.status, r.text]).toEqual([400, body]);
+      expect(r.headers.get('x-consul-default-acl-policy')).toBe('allow');
+      expect(cluster.listServices().some((s) => s.ID === `${name}-1`)).toBe(false);
+    });
+  }
+
+  it('when a service is registered (snake_case too) then it shows with a critical check, and deregister removes it; unknown IDs are 404', async () => {
+    const name = uniqueName('web');
+    const r = await call('PUT', '/v1/agent/service/register', { id: `${name}-1`, name, port: 8080, tags: ['a'], meta: { previewd_managed: 'true' } });
+    expect([r.status, r.text]).toEqual([200, '']);
+    const agent = await call('GET', '/v1/agent/services');
+    expect(agent.json[`${name}-1`]).toMatchObject({ Service: name, Port: 8080, Tags: ['a'], Meta: { previewd_managed: 'true' } });
+
+    const withCheck = uniqueName('chk');
+    await call('PUT', '/v1/agent/service/register', registration(withCheck));
+    const checks = await call('GET', `/v1/health/checks/${withCheck}`);
+    expect(checks.json).toHaveLength(1);
+    expect(checks.json[0]).toMatchObject({ CheckID: `service:${withCheck}-1`, Status: 'critical', ServiceName: withCheck });
+
+    expect((await call('PUT', `/v1/agent/service/deregister/${name}-1`)).status).toBe(200);
+    expect((await call('GET', '/v1/agent/services')).json[`${name}-1`]).toBeUndefined();
+    const unknown = await call('PUT', `/v1/agent/service/deregister/${name}`);
+    expect([unknown.status, unknown.text]).toEqual([404, `Unknown service ID "${name}". Ensure that the service ID is passed, not the service name.`]);
+    expect((await call('GET', `/v1/agent/service/deregister/${name}`)).status).toBe(405);
+  });
+});
+
+describe('consul emulator: catalog and health', () => {
+  it('when instances are registered and removed then catalog services shows tag unions and drops empty services', async () => {
+    const name = uniqueName('cat');
+    await call('PUT', '/v1/catalog/register', { Node: 'external-preview', Address: '10.0.0.50', Service: { ID: `${name}-a`, Service: name, Tags: ['x', 'y'], Port: 1 } });
+    const second = await call('PUT', '/v1/catalog/register', { Node: 'external-preview', Address: '10.0.0.50', Service: { ID: `${name}-b`, Service: name, Tags: ['y', 'z'], Port: 2 } });
+    expect(second.json).toBe(true);
+    expect((await call('GET', '/v1/catalog/services')).json[name]).toEqual(['x', 'y', 'z']);
+    const instances = await call('GET', `/v1/catalog/service/${name}?tag=z`);
+    expect(instances.json.map((i: any) => i.ServiceID)).toEqual([`${name}-b`]);
+    expect(instances.json[0]).toMatchObject({ Node: 'external-preview', Address: '10.0.0.50', ServiceName: name, ServicePort: 2 });
+    for (const id of [`${name}-a`, `${name}-b`]) expect((await call('PUT', '/v1/catalog/deregister', { Node: 'external-preview', ServiceID: id })).json).toBe(true);
+    expect((await call('GET', '/v1/catalog/services')).json[name]).toBeUndefined();
+    expect((await call('GET', `/v1/catalog/service/${name}`)).text).toBe('[]');
+  });
+
+  it('when health is read with passing, tag and filter then only matching healthy instances come back', async () => {
+    const name = uniqueName('health');
+    await call('PUT', '/v1/agent/service/register', registration(name, { ID: `${name}-1`, Tags: ['blue'], Meta: { pr: '1' } }));
+    await call('PUT', '/v1/agent/service/register', registration(name, { ID: `${name}-2`, Tags: ['green'], Meta: { pr: '2' } }));
+    expect((await call('GET', `/v1/health/service/${name}?passing`)).json).toEqual([]);
+    consul.setCheckStatus(`${name}-1`, 'passing');
+    consul.setCheckStatus(`${name}-2`, 'warning');
+    const passing = await call('GET', `/v1/health/service/${name}?passing=true`);
+    expect(passing.json.map((e: any) => e.Service.ID)).toEqual([`${name}-1`]);
+    expect((await call('GET', `/v1/health/service/${name}?tag=green`)).json.map((e: any) => e.Service.ID)).toEqual([`${name}-2`]);
+    const f = (expr: string) => call('GET', `/v1/health/service/${name}?filter=${encodeURIComponent(expr)}`);
+    expect((await f('Service.Meta.pr == "2"')).json.map((e: any) => e.Service.ID)).toEqual([`${name}-2`]);
+    expect((await f('Service.Meta.pr != "2" and "blue" in Service.Tags')).json.map((e: any) => e.Service.ID)).toEqual([`${name}-1`]);
+    expect((await f('Checks.Status contains "warning" or Service.Tags contains "nope"')).json.map((e: any) => e.Service.ID)).toEqual([`${name}-2`]);
+    expect((await call('GET', '/v1/health/service/never-registered')).text).toBe('[]');
+  });
+
+  it('when a blocking health read waits then it returns on a change to that service, and after the wait otherwise', async () => {
+    const name = uniqueName('block');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    const first = await call('GET', `/v1/health/service/${name}`);
+    const index = Number(first.headers.get('x-consul-index'));
+    expect(index).toBeGreaterThan(0);
+    const started = Date.now();
+    const idle = await call('GET', `/v1/health/service/${name}?index=${index}&wait=120ms`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(110);
+    expect(idle.headers.get('x-consul-index')).toBe(String(index));
+    const pending = call('GET', `/v1/health/service/${name}?index=${index}&wait=5s`);
+    setTimeout(() => consul.setCheckStatus(`${name}-1`, 'passing'), 30);
+    const woke = await pending;
+    expect(Number(woke.headers.get('x-consul-index'))).toBeGreaterThan(index);
+    expect(woke.json[0].Checks.find((c: any) => c.ServiceID === `${name}-1`).Status).toBe('passing');
+  });
+});
+
+describe('consul emulator: ACL and faults', () => {
+  it('when ACLs are on then a wrong token gets 403 ACL not found and the right one works via header or Bearer', async () => {
+    const secured = await startConsulEmulator({ cluster, token: 'consul-secret' });
+    try {
+      const wrong = await call('GET', '/v1/catalog/services', undefined, { 'X-Consul-Token': 'nope' }, secured.url);
+      expect([wrong.status, wrong.text]).toEqual([403, 'ACL not found']);
+      expect(wrong.headers.get('x-consul-default-acl-policy')).toBe('deny');
+      expect((await call('GET', '/v1/catalog/services', undefined, { 'X-Consul-Token': 'consul-secret' }, secured.url)).status).toBe(200);
+      expect((await call('GET', '/v1/catalog/services', undefined, { Authorization: 'Bearer consul-secret' }, secured.url)).status).toBe(200);
+    } finally {
+      await secured.close();
+    }
+  });
+
+  it('when the agent is down then connections are refused until it is up again', async () => {
+    await consul.down();
+    await expect(fetch(`${consul.url}/v1/status/leader`)).rejects.toThrow();
+    await consul.up();
+    expect((await call('GET', '/v1/status/leader')).json).toBe('10.0.0.12:8300');
+  });
+});
