@@ -1,0 +1,313 @@
+// previewd's own state in Postgres: one row per environment (desired + observed)
+// and an append-only event history. Ordering rules for desired state live in one
+// SQL statement (recordDesired) so that concurrent webhooks for one PR cannot
+// interleave: INSERT … ON CONFLICT DO UPDATE … WHERE locks the row and evaluates
+// the condition against its latest committed version.
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { TransientError, UserError } from '../errors.js';
+import { mapPgError, pgCode } from '../database/pg-errors.js';
+import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
+import type {
+  DesiredInput,
+  EnvironmentEvent,
+  EnvironmentRecord,
+  EnvironmentStatus,
+  EnvironmentStore,
+  ObservedPatch,
+} from './types.js';
+
+export interface EnvironmentStoreOptions {
+  databaseUrl: string;
+  /** Schema of the state tables (created by migrate()); default "previewd". */
+  schema?: string;
+  log: Logger;
+  /** Pool size; default 5. */
+  maxConnections?: number;
+}
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+const MIGRATIONS_TABLE = 'previewd_migrations';
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const STATUSES: readonly EnvironmentStatus[] = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];
+
+interface EnvironmentRow {
+  repo: string;
+  pr: number;
+  env_id: string;
+  desired_present: boolean;
+  desired_sha: string | null;
+  desired_reason: string;
+  desired_generation: string; // bigint arrives as text
+  observed_generation: string;
+  pr_updated_at: Date;
+  labels: string[];
+  status: EnvironmentStatus;
+  observed_sha: string | null;
+  last_error: string | null;
+  components: Record<string, string>;
+  resources: Record<string, unknown>;
+  github_deployment_id: string | null;
+  github_comment_id: string | null;
+  last_push_at: Date;
+  ready_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function rowToRecord(row: EnvironmentRow): EnvironmentRecord {
+  return {
+    key: { repo: row.repo, pr: row.pr },
+    envId: row.env_id,
+    desiredPresent: row.desired_present,
+    desiredSha: row.desired_sha,
+    desiredReason: row.desired_reason,
+    desiredGeneration: Number(row.desired_generation),
+    observedGeneration: Number(row.observed_generation),
+    prUpdatedAt: row.pr_updated_at,
+    labels: row.labels,
+    status: row.status,
+    observedSha: row.observed_sha,
+    lastError: row.last_error,
+    components: row.components,
+    resources: row.resources,
+    githubDeploymentId: row.github_deployment_id === null ? null : Number(row.github_deployment_id),
+    githubCommentId: row.github_comment_id === null ? null : Number(row.github_comment_id),
+    lastPushAt: row.last_push_at,
+    readyAt: row.ready_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+// Postgres text and jsonb cannot hold NUL; messages often quote remote systems and
+// PR data, so a NUL is replaced instead of failing the write.
+const clean = (text: string) => text.replaceAll('\0', '\uFFFD');
+const cleanOrNull = (text: string | null) => (text === null ? null : clean(text));
+const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? clean(v) : v));
+
+function assertKey(key: EnvironmentKey): void {
+  if (!isValidKey(key)) throw new UserError(`invalid environment key ${JSON.stringify(key)}`);
+}
+
+function assertDate(value: Date, what: string): void {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new UserError(`${what} is not a valid date`);
+}
+
+export function createEnvironmentStore(options: EnvironmentStoreOptions): EnvironmentStore {
+  const schema = options.schema ?? 'previewd';
+  // node-pg-migrate interpolates the schema into its own SQL unescaped: only plain names pass.
+  if (!SCHEMA_NAME.test(schema)) throw new UserError(`invalid state schema name "${schema}"`, { system: 'config' });
+  const { log } = options;
+  const environments = `"${schema}".environments`;
+  const events = `"${schema}".environment_events`;
+  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000 });
+  pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
+
+  async function query<R extends pg.QueryResultRow>(what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await pool.query<R>(text, values);
+    } catch (err) {
+      throw mapPgError(err, what);
+    }
+  }
+
+  async function migrate(): Promise<void> {
+    const started = Date.now();
+    try {
+      const applied = await runner({
+        databaseUrl: options.databaseUrl,
+        dir: MIGRATIONS_DIR,
+        direction: 'up',
+        migrationsTable: MIGRATIONS_TABLE,
+        schema,
+        createSchema: true,
+        singleTransaction: true,
+        // The default ('fail') makes a second replica starting at the same moment
+        // throw "Another migration is already running"; waiting for the advisory
+        // lock and then finding nothing left to do is what we want.
+        advisoryLockMode: 'wait',
+        logger: {
+          debug: (msg: string) => log.debug({ schema }, msg),
+          info: (msg: string) => log.debug({ schema }, msg),
+          warn: (msg: string) => log.warn({ schema }, msg),
+          error: (msg: string) => log.error({ schema }, msg),
+        },
+      });
+      log.info({ schema, applied: applied.map((m) => m.name), ms: Date.now() - started }, 'state migrations done');
+    } catch (err) {
+      const mapped = mapPgError(err, 'migrate the state schema');
+      if (mapped instanceof TransientError) throw mapped;
+      throw new Error(`state migrations failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async function recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }> {
+    assertKey(key);
+    assertDate(input.prUpdatedAt, 'prUpdatedAt');
+    if (input.present && !input.sha) throw new UserError(`desired state of ${keyString(key)} is present but has no SHA`);
+    const values = [
+      key.repo,
+      key.pr,
+      environmentId(key),
+      input.present,
+      input.sha,
+      clean(input.reason),
+      input.prUpdatedAt,
+      input.labels === undefined ? null : json(input.labels),
+      input.beforeSha ?? null,
+    ];
+    // Accepted when there is no row, when the PR's updated_at is newer, or when it
+    // is equal and this push continues the chain (its `before` is the SHA we hold).
+    // Otherwise the row is left alone: an older SHA never overwrites a newer one.
+    let result: pg.QueryResult<{ generation: string }>;
+    try {
+      result = await pool.query<{ generation: string }>(
+        `WITH upsert AS (
+           INSERT INTO ${environments} AS e
+             (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '[]'::jsonb), 'pending')
+           ON CONFLICT (repo, pr) DO UPDATE SET
+             desired_present = EXCLUDED.desired_present,
+             desired_sha = EXCLUDED.desired_sha,
+             desired_reason = EXCLUDED.desired_reason,
+             desired_generation = e.desired_generation + 1,
+             pr_updated_at = EXCLUDED.pr_updated_at,
+             labels = COALESCE($8::jsonb, e.labels),
+             status = CASE WHEN EXCLUDED.desired_present AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
+             last_push_at = CASE WHEN EXCLUDED.desired_sha IS DISTINCT FROM e.desired_sha AND EXCLUDED.desired_sha IS NOT NULL
+                                 THEN now() ELSE e.last_push_at END,
+             updated_at = now()
+           WHERE EXCLUDED.pr_updated_at > e.pr_updated_at
+              OR (EXCLUDED.pr_updated_at = e.pr_updated_at AND $9::text IS NOT NULL AND $9::text = e.desired_sha)
+           RETURNING e.desired_generation
+         ), event AS (
+           INSERT INTO ${events} (repo, pr, type, message, data)
+           SELECT $1, $2, 'desired', $6,
+                  jsonb_build_object('present', $4::boolean, 'sha', $5::text, 'prUpdatedAt', $7::timestamptz, 'generation', desired_generation)
+           FROM upsert
+         )
+         SELECT desired_generation AS generation FROM upsert`,
+        values,
+      );
+    } catch (err) {
+      if (pgCode(err) === '23505') {
+        throw new UserError(`environment ID ${environmentId(key)} of ${keyString(key)} is already used by another repository`, { cause: err });
+      }
+      throw mapPgError(err, `record desired state of ${keyString(key)}`);
+    }
+    const accepted = result.rows[0];
+    if (accepted) return { accepted: true, generation: Number(accepted.generation) };
+
+    const current = await query<{ generation: string; sha: string | null; updated: Date }>(
+      'read desired state',
+      `WITH ignored AS (
+         INSERT INTO ${events} (repo, pr, type, message, data)
+         VALUES ($1, $2, 'desired-ignored', $3, jsonb_build_object('sha', $4::text, 'prUpdatedAt', $5::timestamptz))
+       )
+       SELECT desired_generation AS generation, desired_sha AS sha, pr_updated_at AS updated FROM ${environments} WHERE repo = $1 AND pr = $2`,
+      [key.repo, key.pr, clean(`older than what is stored: ${input.reason}`), input.sha, input.prUpdatedAt],
+    );
+    const row = current.rows[0];
+    log.debug({ env: keyString(key), sha: input.sha, storedSha: row?.sha, reason: input.reason }, 'stale desired state ignored');
+    return { accepted: false, generation: Number(row?.generation ?? 0) };
+  }
+
+  async function requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null> {
+    assertKey(key);
+    const { rows } = await query<{ generation: string }>(
+      `request reconcile of ${keyString(key)}`,
+      `WITH bumped AS (
+         UPDATE ${environments} SET desired_generation = desired_generation + 1, updated_at = now()
+         WHERE repo = $1 AND pr = $2
+         RETURNING desired_generation
+       ), event AS (
+         INSERT INTO ${events} (repo, pr, type, message, data)
+         SELECT $1, $2, 'reconcile-requested', $3, jsonb_build_object('generation', desired_generation) FROM bumped
+       )
+       SELECT desired_generation AS generation FROM bumped`,
+      [key.repo, key.pr, clean(reason)],
+    );
+    return rows[0] ? Number(rows[0].generation) : null;
+  }
+
+  async function get(key: EnvironmentKey): Promise<EnvironmentRecord | null> {
+    assertKey(key);
+    const { rows } = await query<EnvironmentRow>('read environment', `SELECT * FROM ${environments} WHERE repo = $1 AND pr = $2`, [
+      key.repo,
+      key.pr,
+    ]);
+    return rows[0] ? rowToRecord(rows[0]) : null;
+  }
+
+  async function list(filter: { repo?: string; status?: EnvironmentStatus; desiredPresent?: boolean } = {}): Promise<EnvironmentRecord[]> {
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    const add = (column: string, value: unknown) => {
+      values.push(value);
+      conditions.push(`${column} = $${values.length}`);
+    };
+    if (filter.repo !== undefined) add('repo', filter.repo);
+    if (filter.status !== undefined) add('status', filter.status);
+    if (filter.desiredPresent !== undefined) add('desired_present', filter.desiredPresent);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const { rows } = await query<EnvironmentRow>('list environments', `SELECT * FROM ${environments} ${where} ORDER BY repo, pr`, values);
+    return rows.map(rowToRecord);
+  }
+
+  async function updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void> {
+    assertKey(key);
+    const sets: string[] = [];
+    const values: unknown[] = [key.repo, key.pr];
+    const set = (column: string, value: unknown, expression = (p: string) => p) => {
+      values.push(value);
+      sets.push(`${column} = ${expression(`$${values.length}`)}`);
+    };
+    if (patch.status !== undefined) {
+      if (!STATUSES.includes(patch.status)) throw new UserError(`unknown environment status ${String(patch.status)}`);
+      set('status', patch.status);
+    }
+    if (patch.observedSha !== undefined) set('observed_sha', patch.observedSha);
+    if (patch.lastError !== undefined) set('last_error', cleanOrNull(patch.lastError));
+    if (patch.components !== undefined) set('components', json(patch.components), (p) => `${p}::jsonb`);
+    if (patch.resources !== undefined) set('resources', json(patch.resources), (p) => `${p}::jsonb`);
+    if (patch.githubDeploymentId !== undefined) set('github_deployment_id', patch.githubDeploymentId);
+    if (patch.githubCommentId !== undefined) set('github_comment_id', patch.githubCommentId);
+    if (patch.readyAt !== undefined) set('ready_at', patch.readyAt);
+    // A slow reconcile finishing late must not move the observed generation backwards.
+    if (patch.observedGeneration !== undefined) set('observed_generation', patch.observedGeneration, (p) => `GREATEST(observed_generation, ${p})`);
+    if (sets.length === 0) return;
+    const { rowCount } = await query(
+      `update observed state of ${keyString(key)}`,
+      `UPDATE ${environments} SET ${sets.join(', ')}, updated_at = now() WHERE repo = $1 AND pr = $2`,
+      values,
+    );
+    if (rowCount === 0) log.warn({ env: keyString(key) }, 'observed state for an environment without a row ignored');
+  }
+
+  async function appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }): Promise<void> {
+    assertKey(key);
+    await query(`append event to ${keyString(key)}`, `INSERT INTO ${events} (repo, pr, type, message, data) VALUES ($1, $2, $3, $4, $5::jsonb)`, [
+      key.repo,
+      key.pr,
+      clean(event.type),
+      clean(event.message),
+      json(event.data ?? {}),
+    ]);
+  }
+
+  async function listEvents(key: EnvironmentKey, limit = 50): Promise<EnvironmentEvent[]> {
+    assertKey(key);
+    const bounded = Math.min(Math.max(Math.trunc(Number.isFinite(limit) ? limit : 50), 1), 1_000);
+    const { rows } = await query<{ id: string; at: Date; type: string; message: string; data: Record<string, unknown> }>(
+      'list events',
+      `SELECT id, at, type, message, data FROM ${events} WHERE repo = $1 AND pr = $2 ORDER BY id DESC LIMIT $3`,
+      [key.repo, key.pr, bounded],
+    );
+    return rows.map((r) => ({ id: Number(r.id), at: r.at, type: r.type, message: r.message, data: r.data }));
+  }
+
+  return { migrate, recordDesired, requestReconcile, get, list, updateObserved, appendEvent, listEvents, close: () => pool.end() };
+}

@@ -1,0 +1,223 @@
+// The state store against real Postgres, in a database of its own.
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../src/errors.js';
+import { createEnvironmentStore } from '../src/environments/store.js';
+import type { EnvironmentKey } from '../src/environments/naming.js';
+import type { EnvironmentStore } from '../src/environments/types.js';
+import { createTestDatabase, withAdminClient } from './support/services.js';
+
+const log = pino({ level: 'silent' });
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let store: EnvironmentStore;
+let nextPr = 1;
+const newKey = (): EnvironmentKey => ({ repo: 'acme/shop', pr: nextPr++ });
+const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, seconds));
+const sha = (n: number) => n.toString(16).padStart(40, '0');
+
+beforeAll(async () => {
+  db = await createTestDatabase('previewd_store');
+  store = createEnvironmentStore({ databaseUrl: db.url, schema: 'state', log });
+  await store.migrate();
+});
+
+afterAll(async () => {
+  await store?.close();
+  await db?.drop();
+});
+
+describe('migrate', () => {
+  it('when several replicas migrate at once and again later then all succeed and each migration ran once', async () => {
+    const replicas = Array.from({ length: 4 }, () => createEnvironmentStore({ databaseUrl: db.url, schema: 'state', log }));
+    try {
+      await Promise.all(replicas.map((r) => r.migrate()));
+      await replicas[0]!.migrate();
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+    const { rows } = await withAdminClient((c) => c.query<{ name: string }>('SELECT name FROM state.previewd_migrations'), db.name);
+    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments']);
+  });
+
+  it('when a fresh schema is migrated by replicas racing then the tables are created exactly once', async () => {
+    const replicas = Array.from({ length: 3 }, () => createEnvironmentStore({ databaseUrl: db.url, schema: 'race_schema', log }));
+    try {
+      await Promise.all(replicas.map((r) => r.migrate()));
+      await replicas[0]!.recordDesired({ repo: 'acme/race', pr: 1 }, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+      expect((await replicas[1]!.get({ repo: 'acme/race', pr: 1 }))?.desiredSha).toBe(sha(1));
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+  });
+
+  it('when the schema name is not a plain identifier then the store refuses it', () => {
+    expect(() => createEnvironmentStore({ databaseUrl: db.url, schema: 'x"; DROP TABLE y; --', log })).toThrow(UserError);
+  });
+});
+
+describe('recordDesired', () => {
+  it('when a PR is opened then a pending row with generation 1 and a desired event exist', async () => {
+    const key = newKey();
+    const result = await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0), labels: ['preview'] });
+    expect(result).toEqual({ accepted: true, generation: 1 });
+    const record = await store.get(key);
+    expect(record).toMatchObject({
+      key,
+      envId: `acme-shop-pr-${key.pr}`,
+      desiredPresent: true,
+      desiredSha: sha(1),
+      desiredGeneration: 1,
+      observedGeneration: 0,
+      status: 'pending',
+      labels: ['preview'],
+      components: {},
+      resources: {},
+    });
+    expect(record?.prUpdatedAt.getTime()).toBe(at(0).getTime());
+    const events = await store.listEvents(key);
+    expect(events.map((e) => [e.type, e.message, e.data.sha])).toEqual([['desired', 'opened', sha(1)]]);
+  });
+
+  it('when an older webhook arrives after a newer one then the newer SHA stays', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(2), reason: 'synchronize', prUpdatedAt: at(10) });
+    const late = await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(5) });
+    expect(late).toEqual({ accepted: false, generation: 1 });
+    const record = await store.get(key);
+    expect(record?.desiredSha).toBe(sha(2));
+    expect(record?.desiredGeneration).toBe(1);
+    expect((await store.listEvents(key)).map((e) => e.type)).toEqual(['desired-ignored', 'desired']);
+  });
+
+  it('when two pushes share a timestamp then only the one continuing the chain is accepted', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(20) });
+    const chained = await store.recordDesired(key, { present: true, sha: sha(2), beforeSha: sha(1), reason: 'synchronize', prUpdatedAt: at(20) });
+    expect(chained).toEqual({ accepted: true, generation: 2 });
+    // A redelivery of the first push (same timestamp, no chain to what we hold) is stale.
+    const redelivered = await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(20) });
+    expect(redelivered.accepted).toBe(false);
+    // A push whose `before` is not what we hold does not win a tie either.
+    const stray = await store.recordDesired(key, { present: true, sha: sha(9), beforeSha: sha(7), reason: 'synchronize', prUpdatedAt: at(20) });
+    expect(stray.accepted).toBe(false);
+    expect((await store.get(key))?.desiredSha).toBe(sha(2));
+  });
+
+  it('when 50 webhooks for one PR arrive at once then the newest wins and the generation counts the accepted ones', async () => {
+    const key = newKey();
+    const order = Array.from({ length: 50 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+    const results = await Promise.all(
+      order.map((i) => store.recordDesired(key, { present: true, sha: sha(i), reason: `push ${i}`, prUpdatedAt: at(i) })),
+    );
+    const accepted = results.filter((r) => r.accepted);
+    const record = await store.get(key);
+    expect(record?.desiredSha).toBe(sha(50));
+    expect(record?.prUpdatedAt.getTime()).toBe(at(50).getTime());
+    expect(record?.desiredGeneration).toBe(accepted.length);
+    // Every accepted call got a distinct generation: no two updates interleaved.
+    expect(new Set(accepted.map((r) => r.generation)).size).toBe(accepted.length);
+    const desiredEvents = (await store.listEvents(key, 1000)).filter((e) => e.type === 'desired');
+    expect(desiredEvents).toHaveLength(accepted.length);
+  });
+
+  it('when a torn-down or failed environment is wanted again then it goes back to pending', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    await store.updateObserved(key, { status: 'failed', lastError: 'bad template' });
+    await store.recordDesired(key, { present: true, sha: sha(2), reason: 'synchronize', prUpdatedAt: at(1) });
+    expect((await store.get(key))?.status).toBe('pending');
+
+    await store.recordDesired(key, { present: false, sha: null, reason: 'closed', prUpdatedAt: at(2) });
+    await store.updateObserved(key, { status: 'removed' });
+    const closed = await store.get(key);
+    expect(closed).toMatchObject({ desiredPresent: false, desiredSha: null, status: 'removed' });
+
+    await store.recordDesired(key, { present: true, sha: sha(3), reason: 'reopened', prUpdatedAt: at(3) });
+    expect(await store.get(key)).toMatchObject({ desiredPresent: true, desiredSha: sha(3), status: 'pending', desiredGeneration: 4 });
+  });
+
+  it('when present is asked without a SHA or with an invalid key then it is refused', async () => {
+    await expect(store.recordDesired(newKey(), { present: true, sha: null, reason: 'x', prUpdatedAt: at(0) })).rejects.toBeInstanceOf(UserError);
+    await expect(
+      store.recordDesired({ repo: "acme/shop'; DROP TABLE state.environments; --", pr: 1 }, { present: true, sha: sha(1), reason: 'x', prUpdatedAt: at(0) }),
+    ).rejects.toBeInstanceOf(UserError);
+    expect(await store.list()).not.toHaveLength(0); // the table is still there
+  });
+
+  it('when two repositories map to one environment ID then the second is refused instead of sharing it', async () => {
+    await store.recordDesired({ repo: 'acme/shop-web', pr: 7 }, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    await expect(
+      store.recordDesired({ repo: 'acme-shop/web', pr: 7 }, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) }),
+    ).rejects.toBeInstanceOf(UserError);
+  });
+});
+
+describe('observed state and history', () => {
+  it('when a reconcile is requested then the generation rises and desired stays; unknown keys give null', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    expect(await store.requestReconcile(key, 'admin: redeploy')).toBe(2);
+    expect(await store.get(key)).toMatchObject({ desiredGeneration: 2, desiredSha: sha(1), desiredReason: 'opened' });
+    expect(await store.requestReconcile({ repo: 'acme/none', pr: 1 }, 'x')).toBeNull();
+    expect((await store.listEvents(key, 1))[0]).toMatchObject({ type: 'reconcile-requested', message: 'admin: redeploy' });
+  });
+
+  it('when observed state is updated then the fields round-trip and the observed generation never goes back', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    const readyAt = new Date('2026-01-01T12:05:00.123Z');
+    await store.updateObserved(key, {
+      status: 'ready',
+      observedSha: sha(1),
+      components: { api: 'healthy', frontend: 'running' },
+      resources: { database: 'preview_acme_shop_pr_1', jobs: ['a', 'b'] },
+      githubDeploymentId: 3_000_000_123,
+      githubCommentId: 42,
+      readyAt,
+      observedGeneration: 5,
+    });
+    await store.updateObserved(key, { observedGeneration: 3, lastError: null });
+    expect(await store.get(key)).toMatchObject({
+      status: 'ready',
+      observedSha: sha(1),
+      components: { api: 'healthy', frontend: 'running' },
+      resources: { database: 'preview_acme_shop_pr_1', jobs: ['a', 'b'] },
+      githubDeploymentId: 3_000_000_123,
+      githubCommentId: 42,
+      readyAt,
+      observedGeneration: 5,
+      lastError: null,
+    });
+  });
+
+  it('when filtering the list then only matching environments come back', async () => {
+    const a = { repo: 'filter/one', pr: 1 };
+    const b = { repo: 'filter/one', pr: 2 };
+    const c = { repo: 'filter/two', pr: 1 };
+    for (const key of [a, b, c]) await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    await store.recordDesired(b, { present: false, sha: null, reason: 'closed', prUpdatedAt: at(1) });
+    await store.updateObserved(a, { status: 'ready' });
+    expect((await store.list({ repo: 'filter/one' })).map((r) => r.key)).toEqual([a, b]);
+    expect((await store.list({ repo: 'filter/one', desiredPresent: true })).map((r) => r.key)).toEqual([a]);
+    expect((await store.list({ repo: 'filter/one', status: 'ready' })).map((r) => r.key)).toEqual([a]);
+  });
+
+  it('when events are appended then they list newest first, bounded by the limit, hostile text kept verbatim', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    const hostile = `'); DROP TABLE state.environment_events; -- <script>`;
+    await store.appendEvent(key, { type: 'step', message: 'first' });
+    await store.appendEvent(key, { type: 'step-failed', message: hostile, data: { step: 'register-job', attempt: 2 } });
+    // NUL cannot be stored by Postgres: replaced, not a failed write.
+    await store.appendEvent(key, { type: 'step-failed', message: 'nomad said \0oops', data: { body: 'a\0b' } });
+    await store.updateObserved(key, { lastError: 'x\0y' });
+    await store.appendEvent(key, { type: 'ready', message: 'third' });
+    const events = await store.listEvents(key, 3);
+    expect(events.map((e) => e.message)).toEqual(['third', 'nomad said \uFFFDoops', hostile]);
+    expect(events[1]?.data).toEqual({ body: 'a\uFFFDb' });
+    expect(events[2]?.data).toEqual({ step: 'register-job', attempt: 2 });
+    expect(events[0]!.id).toBeGreaterThan(events[1]!.id);
+    expect(await store.listEvents(key, 0)).toHaveLength(1);
+    expect((await store.get(key))?.lastError).toBe('x\uFFFDy');
+  });
+});
