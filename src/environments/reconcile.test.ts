@@ -1,0 +1,393 @@
+// reconcileEnvironment against small in-memory fakes of every interface: the loop's
+// logic (status, events, GitHub reporting, failures, secrets) without any server.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../config/load.js';
+import type { ConsulClient, ConsulServiceInstance } from '../consul/types.js';
+import type { PreviewDatabases } from '../database/types.js';
+import type { Deps } from '../deps.js';
+import { TransientError, UserError } from '../errors.js';
+import type { DeploymentState, GitHubClient } from '../github/types.js';
+import type { NomadClient, NomadDeployment, NomadJob, NomadJobState } from '../nomad/types.js';
+import type { KvSecret, VaultClient } from '../vault/types.js';
+import type { RenderedJob } from './apply.js';
+import { environmentNames, type EnvironmentKey } from './naming.js';
+import { reconcileEnvironment, type EnvironmentRenderer } from './reconcile.js';
+import type { EnvironmentEvent, EnvironmentRecord, EnvironmentStore } from './types.js';
+
+const config = buildConfig(
+  { instance: 'unit', deployTimeout: '2s', repos: [{ name: 'acme/shop' }] },
+  {
+    VAULT_TOKEN: 'hvs.unit-root-token-value',
+    DATABASE_URL: 'postgres://postgres:admin-db-pass@db.internal:5432/previewd',
+    GITHUB_WEBHOOK_SECRET: 'unit-webhook-secret-value',
+    GITHUB_TOKEN: 'ghp_unit_token_value',
+    PREVIEWD_ADMIN_TOKEN: 'unit-admin-token-value',
+  },
+);
+const key: EnvironmentKey = { repo: 'acme/shop', pr: 7 };
+const names = environmentNames(config, key);
+const SHA1 = '1'.repeat(40);
+const SHA2 = '2'.repeat(40);
+
+interface Fakes {
+  deps: Deps;
+  jobs: Map<string, NomadJobState & { spec: NomadJob }>;
+  failJob: Set<string>;
+  dbs: Map<string, string>;
+  roles: Map<string, { password: string; validUntil: Date }>;
+  secrets: Map<string, KvSecret>;
+  policies: Map<string, string>;
+  jwtRoles: Map<string, Record<string, unknown>>;
+  deployments: { id: number; sha: string; states: DeploymentState[] }[];
+  comments: Map<number, string>;
+  statuses: { sha: string; state: string }[];
+  githubDown: { value: boolean };
+  events: EnvironmentEvent[];
+  records: Map<string, EnvironmentRecord>;
+  logs: string[];
+}
+
+function makeFakes(): Fakes {
+  const jobs = new Map<string, NomadJobState & { spec: NomadJob }>();
+  const failJob = new Set<string>();
+  let index = 1;
+  const nomad: NomadClient = {
+    async parseJob(hcl) {
+      return JSON.parse(hcl) as NomadJob;
+    },
+    async registerJob(job, options) {
+      const current = jobs.get(job.ID);
+      if (options?.enforceIndex !== undefined && (current?.jobModifyIndex ?? 0) !== options.enforceIndex) throw new Error('conflict not expected in these tests');
+      index += 1;
+      jobs.set(job.ID, { id: job.ID, status: 'running', stop: false, meta: job.Meta ?? {}, jobModifyIndex: index, version: (current?.version ?? -1) + 1, spec: job });
+      return { evalId: 'e', jobModifyIndex: index, warnings: '' };
+    },
+    async getJob(id) {
+      const j = jobs.get(id);
+      return j ? { ...j } : null;
+    },
+    async listJobs(o) {
+      return [...jobs.values()].filter((j) => !o?.prefix || j.id.startsWith(o.prefix));
+    },
+    async stopJob(id) {
+      jobs.delete(id);
+    },
+    async getLatestDeployment(jobId) {
+      const j = jobs.get(jobId);
+      if (!j) return { deployment: null, index };
+      const failed = failJob.has(jobId);
+      const deployment: NomadDeployment = {
+        id: `d-${jobId}`,
+        jobId,
+        jobVersion: j.version,
+        status: failed ? 'failed' : 'successful',
+        statusDescription: failed ? 'Failed due to unhealthy allocations' : 'Deployment completed successfully',
+        modifyIndex: index,
+      };
+      return { deployment, index };
+    },
+    async listAllocations(jobId) {
+      const j = jobs.get(jobId)!;
+      return [
+        {
+          id: 'alloc-1234567890',
+          taskGroup: 'g',
+          jobVersion: j.version,
+          clientStatus: 'failed',
+          desiredStatus: 'run',
+          healthy: false,
+          tasks: { main: { state: 'dead', failed: true, events: [{ type: 'Driver Failure', message: 'image not found', time: 1 }] } },
+        },
+      ];
+    },
+    async ping() {},
+  };
+  const instancesOf = (name: string): ConsulServiceInstance[] => {
+    const j = jobs.get(name);
+    if (!j) return [];
+    const host = (j.spec.Meta ?? {})['test.host'];
+    const tags = host ? ['traefik.enable=true', `traefik.http.routers.${name}.rule=Host(\`${host}\`)`] : [];
+    return [{ node: 'n1', serviceId: `_nomad-task-${name}`, serviceName: name, tags, meta: { 'external-source': 'nomad' }, address: '10.0.0.1', port: 2000, status: 'passing' }];
+  };
+  const consul: ConsulClient = {
+    async healthService(name) {
+      return { instances: instancesOf(name), index: 5 };
+    },
+    async listServices() {
+      return {};
+    },
+    async listServiceInstances(name) {
+      return instancesOf(name);
+    },
+    async deregisterService() {},
+    async ping() {},
+  };
+  const secrets = new Map<string, KvSecret>();
+  const policies = new Map<string, string>();
+  const jwtRoles = new Map<string, Record<string, unknown>>();
+  const vault: VaultClient = {
+    async readSecret(path) {
+      return secrets.get(path) ?? null;
+    },
+    async readSecretMetadata(path) {
+      const s = secrets.get(path);
+      return s ? { customMetadata: s.customMetadata, currentVersion: s.version } : null;
+    },
+    async writeSecret(path, data, o) {
+      secrets.set(path, { data, customMetadata: o.customMetadata, version: (secrets.get(path)?.version ?? 0) + 1 });
+    },
+    async destroySecret(path) {
+      secrets.delete(path);
+    },
+    async listSecrets() {
+      return [];
+    },
+    getPolicy: async (n) => policies.get(n) ?? null,
+    putPolicy: async (n, t) => void policies.set(n, t),
+    deletePolicy: async (n) => void policies.delete(n),
+    listPolicies: async () => [...policies.keys()],
+    getJwtRole: async (n) => jwtRoles.get(n) ?? null,
+    putJwtRole: async (n, r) => void jwtRoles.set(n, r),
+    deleteJwtRole: async (n) => void jwtRoles.delete(n),
+    listJwtRoles: async () => [...jwtRoles.keys()],
+    async ping() {},
+  };
+  const dbs = new Map<string, string>();
+  const roles = new Map<string, { password: string; validUntil: Date }>();
+  const databases: PreviewDatabases = {
+    getDatabase: async (n) => (dbs.has(n) ? { name: n, owned: true, envId: dbs.get(n)! } : null),
+    getRole: async (n) => (roles.has(n) ? { name: n, owned: true, envId: names.id } : null),
+    listOwnedDatabases: async () => [],
+    listOwnedRoles: async () => [],
+    async ensureDatabase(n, envId) {
+      if (dbs.has(n)) return 'exists';
+      dbs.set(n, envId);
+      return 'created';
+    },
+    async ensureLoginRole(role, _envId, _db, password, validUntil) {
+      roles.set(role, { password, validUntil });
+    },
+    dropDatabase: async (n) => void dbs.delete(n),
+    dropRole: async (n) => void roles.delete(n),
+    async ping() {},
+    async close() {},
+  };
+  const deployments: Fakes['deployments'] = [];
+  const comments = new Map<number, string>();
+  const statuses: Fakes['statuses'] = [];
+  const githubDown = { value: false };
+  const gh = <T>(fn: () => T): Promise<T> => (githubDown.value ? Promise.reject(new TransientError('github down', { system: 'github' })) : Promise.resolve(fn()));
+  let nextId = 100;
+  const github: GitHubClient = {
+    createDeployment: (_r, input) =>
+      gh(() => {
+        const d = { id: (nextId += 1), sha: input.ref, states: [] as DeploymentState[] };
+        deployments.push(d);
+        return { id: d.id, sha: d.sha, environment: input.environment, createdAt: '' };
+      }),
+    listDeployments: (_r, o) =>
+      gh(() =>
+        deployments
+          .filter((d) => !o.sha || d.sha === o.sha)
+          .reverse()
+          .map((d) => ({ id: d.id, sha: d.sha, environment: o.environment, createdAt: '' })),
+      ),
+    createDeploymentStatus: (_r, id, input) => gh(() => void deployments.find((d) => d.id === id)!.states.push(input.state)),
+    getLatestDeploymentState: (_r, id) => gh(() => deployments.find((d) => d.id === id)?.states.at(-1) ?? null),
+    createCommitStatus: (_r, sha, input) => gh(() => void statuses.push({ sha, state: input.state })),
+    findComment: (_r, _pr, marker) => gh(() => [...comments].map(([id, body]) => ({ id, body })).find((c) => c.body.includes(marker)) ?? null),
+    createComment: (_r, _pr, body) =>
+      gh(() => {
+        const id = (nextId += 1);
+        comments.set(id, body);
+        return { id };
+      }),
+    updateComment: (_r, id, body) => gh(() => (comments.has(id) ? (comments.set(id, body), true) : false)),
+    listOpenPulls: async () => [],
+    getPull: async () => null,
+  };
+  const records = new Map<string, EnvironmentRecord>();
+  const events: EnvironmentEvent[] = [];
+  const store: EnvironmentStore = {
+    async migrate() {},
+    async recordDesired(k, input) {
+      const id = `${k.repo}#${k.pr}`;
+      const now = new Date();
+      const existing = records.get(id);
+      const generation = (existing?.desiredGeneration ?? 0) + 1;
+      records.set(id, {
+        key: k,
+        envId: names.id,
+        desiredPresent: input.present,
+        desiredSha: input.sha,
+        desiredReason: input.reason,
+        desiredGeneration: generation,
+        observedGeneration: existing?.observedGeneration ?? 0,
+        prUpdatedAt: input.prUpdatedAt,
+        labels: [],
+        status: existing?.status ?? 'pending',
+        observedSha: existing?.observedSha ?? null,
+        lastError: existing?.lastError ?? null,
+        components: existing?.components ?? {},
+        resources: existing?.resources ?? {},
+        githubDeploymentId: existing?.githubDeploymentId ?? null,
+        githubCommentId: existing?.githubCommentId ?? null,
+        lastPushAt: now,
+        readyAt: existing?.readyAt ?? null,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+      });
+      return { accepted: true, generation };
+    },
+    async requestReconcile() {
+      return null;
+    },
+    get: async (k) => structuredClone(records.get(`${k.repo}#${k.pr}`) ?? null),
+    list: async () => [...records.values()],
+    async updateObserved(k, patch) {
+      const r = records.get(`${k.repo}#${k.pr}`)!;
+      records.set(`${k.repo}#${k.pr}`, { ...r, ...structuredClone(patch) });
+    },
+    async appendEvent(_k, e) {
+      events.push({ id: events.length + 1, at: new Date(), type: e.type, message: e.message, data: e.data ?? {} });
+    },
+    listEvents: async () => [...events],
+    async close() {},
+  };
+  const logs: string[] = [];
+  const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
+  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store };
+  return { deps, jobs, failJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
+}
+
+/** Jobs as JSON "HCL" (the fake parseJob reads JSON), carrying the real ownership meta. */
+const renderer: EnvironmentRenderer = {
+  async render(_deps, k, sha): Promise<RenderedJob[]> {
+    const spec = (component: string, dependsOn: string[], routable: boolean): RenderedJob => {
+      const host = routable ? names.host(component) : null;
+      const meta: Record<string, string> = { 'previewd.managed-by': config.instance, 'previewd.env': names.id, 'previewd.sha': sha };
+      if (host) meta['test.host'] = host;
+      return {
+        component,
+        jobId: names.jobId(component),
+        serviceName: names.serviceName(component),
+        hcl: JSON.stringify({ ID: names.jobId(component), Meta: meta }),
+        dependsOn,
+        routable,
+        host,
+        url: routable ? names.url(component) : null,
+      };
+    };
+    void k;
+    return [spec('cache', [], false), spec('api', ['cache'], true), spec('frontend', ['api'], true)];
+  },
+  async secretData(_deps, _k, _sha, databaseUrl) {
+    return { PREVIEW_ID: names.id, DATABASE_URL: databaseUrl };
+  },
+};
+
+describe('reconcileEnvironment (in-memory fakes)', () => {
+  let f: Fakes;
+  beforeEach(() => {
+    f = makeFakes();
+  });
+  const run = () => reconcileEnvironment(f.deps, key, { renderer });
+
+  it('when a PR opens then every layer exists, the record is ready and GitHub shows success with one comment', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    const result = await run();
+    expect(result.status).toBe('ready');
+    const rec = f.records.get('acme/shop#7')!;
+    expect(rec.status).toBe('ready');
+    expect(rec.observedSha).toBe(SHA1);
+    expect(rec.components).toEqual({ cache: 'healthy', api: 'healthy', frontend: 'healthy' });
+    expect([...f.jobs.keys()].sort()).toEqual([names.jobId('api'), names.jobId('cache'), names.jobId('frontend')]);
+    expect(f.dbs.has(names.database)).toBe(true);
+    expect(f.secrets.get(names.vaultPath)?.data.DATABASE_URL).toMatch(/^postgres:\/\/.+@db\.internal:5432\//);
+    expect(f.policies.get(names.vaultPolicy)).toContain(`secret/data/${names.vaultPath}`);
+    expect(f.deployments).toHaveLength(1);
+    expect(f.deployments[0]!.states).toEqual(['queued', 'in_progress', 'success']);
+    expect(f.comments.size).toBe(1);
+    expect(f.statuses.at(-1)).toEqual({ sha: SHA1, state: 'success' });
+  });
+
+  it('when reconciled again with nothing changed then nothing is applied and the password is unchanged', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    await run();
+    const password = f.roles.get(names.role)!.password;
+    const versions = f.secrets.get(names.vaultPath)!.version;
+    const again = await run();
+    expect(again.plan).toEqual([]);
+    expect(f.roles.get(names.role)!.password).toBe(password);
+    expect(f.secrets.get(names.vaultPath)!.version).toBe(versions);
+  });
+
+  it('when a new SHA is pushed then the old deployment goes inactive, the comment is edited and the password kept', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    await run();
+    const password = f.roles.get(names.role)!.password;
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA2, reason: 'synchronize', prUpdatedAt: new Date() });
+    await run();
+    expect(f.deployments.map((d) => d.states.at(-1))).toEqual(['inactive', 'success']);
+    expect(f.comments.size).toBe(1);
+    expect([...f.comments.values()][0]).toContain('`2222222`');
+    expect(f.roles.get(names.role)!.password).toBe(password);
+    expect(f.jobs.get(names.jobId('api'))!.meta['previewd.sha']).toBe(SHA2);
+  });
+
+  it('when a deployment fails then the environment is failed with the task event, reported, and not retried at that SHA', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.failJob.add(names.jobId('api'));
+    await expect(run()).rejects.toThrow(UserError);
+    const rec = f.records.get('acme/shop#7')!;
+    expect(rec.status).toBe('failed');
+    expect(rec.lastError).toContain('Driver Failure: image not found');
+    expect(f.deployments[0]!.states.at(-1)).toBe('failure');
+    expect(f.statuses.at(-1)?.state).toBe('failure');
+    expect([...f.comments.values()][0]).toContain('image not found');
+    // A second delivery of the same work does nothing until a push or redeploy.
+    const again = await run();
+    expect(again.plan).toEqual([]);
+  });
+
+  it('when GitHub is down then provisioning completes, the error is transient, and the next run reports', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.githubDown.value = true;
+    await expect(run()).rejects.toThrow(TransientError);
+    expect(f.records.get('acme/shop#7')!.status).toBe('ready');
+    expect(f.jobs.size).toBe(3);
+    f.githubDown.value = false;
+    const next = await run();
+    expect(next.plan.map((s) => s.kind)).toEqual(['report-ready']);
+    expect(f.deployments).toHaveLength(1);
+    expect(f.deployments[0]!.states.at(-1)).toBe('success');
+    expect(f.comments.size).toBe(1);
+  });
+
+  it('when the PR closes then everything is removed and the comment says so', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    await run();
+    await f.deps.store.recordDesired(key, { present: false, sha: null, reason: 'closed', prUpdatedAt: new Date() });
+    const result = await run();
+    expect(result.status).toBe('removed');
+    expect(f.jobs.size).toBe(0);
+    expect(f.dbs.size + f.roles.size + f.secrets.size + f.policies.size + f.jwtRoles.size).toBe(0);
+    expect(f.deployments[0]!.states.at(-1)).toBe('inactive');
+    expect([...f.comments.values()][0]).toContain('removed');
+    expect((await run()).plan).toEqual([]);
+  });
+
+  it('when anything is stored or logged then no password or daemon secret appears in it', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.failJob.add(names.jobId('frontend'));
+    await run().catch(() => undefined);
+    const password = f.roles.get(names.role)!.password;
+    const haystack = [...f.logs, JSON.stringify([...f.records.values()]), JSON.stringify(f.events), ...f.comments.values(), ...[...f.jobs.values()].map((j) => JSON.stringify(j.spec))].join('\n');
+    for (const secret of [password, 'hvs.unit-root-token-value', 'unit-webhook-secret-value', 'admin-db-pass', 'ghp_unit_token_value']) {
+      expect(haystack).not.toContain(secret);
+    }
+    expect(f.events.length).toBeGreaterThan(3);
+  });
+});
