@@ -1,7 +1,7 @@
-// Liveness and readiness. /healthz says the process serves HTTP (no dependencies, so
-// an outage of Vault never gets the daemon restarted in a loop). /readyz checks every
-// system previewd needs, each with a short timeout, and lists them; any failure → 503.
-import Router from '@koa/router';
+// Readiness. /readyz checks every system previewd needs, each with a short timeout,
+// and lists them; any failure → 503. Liveness (/healthz) is app.ts's and deliberately
+// checks nothing, so an outage of Vault never gets the daemon restarted in a loop.
+import { Router } from '@koa/router';
 import type { Deps } from '../deps.js';
 
 export interface ReadinessCheck {
@@ -56,11 +56,8 @@ export function standardChecks(deps: Pick<Deps, 'databases' | 'nomad' | 'consul'
   ];
 }
 
-export function healthRouter(checks: ReadinessCheck[], options: { timeoutMs?: number } = {}): Router {
+export function readinessRouter(checks: ReadinessCheck[], options: { timeoutMs?: number } = {}): Router {
   const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
   router.get('/readyz', async (ctx) => {
     const result = await checkReadiness(checks, options.timeoutMs ?? 2000);
     ctx.status = result.ready ? 200 : 503;

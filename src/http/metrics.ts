@@ -2,7 +2,7 @@
 // record into them directly; gauges that mirror state (environments by state, queue
 // depth and age) are read at scrape time through collectors bound by the app, so a
 // scrape always reports the truth rather than a counter that drifted.
-import Router from '@koa/router';
+import { Router } from '@koa/router';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricSources {

@@ -1,0 +1,173 @@
+// sweepGc: observe → planGc (pure) → hand each decision to the reconciler.
+// Stale environments get desired = absent recorded and a reconcile requested (the
+// daemon enqueues it; the CLI runs it in-process), so teardown is the reconciler's,
+// not GC's. Orphans, which have no environment row, go through the reconciler's own
+// teardown steps (applyPlan), which re-check every marker right before deleting.
+import type { Deps } from '../deps.js';
+import { applyPlan, StepError, type ApplyContext } from '../environments/apply.js';
+import { configSecrets, createScrubber } from '../environments/credentials.js';
+import { describeStep } from '../environments/plan.js';
+import type { Step } from '../environments/model.js';
+import { keyString, type EnvironmentKey } from '../environments/naming.js';
+import { safeErrorText } from '../http/health.js';
+import { metrics as defaultMetrics, type PreviewdMetrics } from '../http/metrics.js';
+import { listOwnedResources } from './inventory.js';
+import { orphanNames, planOrphanRemoval } from './orphans.js';
+import { planGc, type GcPlanInput } from './plan.js';
+import type { ClosedPull, GcAction, GcFilter, GcPlan, RepoPulls } from './types.js';
+
+export type SweepEvent =
+  | { type: 'observed'; resources: number; environments: number }
+  | { type: 'planned'; actions: number }
+  | { type: 'action-start'; action: GcAction }
+  | { type: 'step'; envId: string; description: string }
+  | { type: 'action-done'; action: GcAction }
+  | { type: 'action-failed'; action: GcAction; error: string }
+  | { type: 'stopped'; why: string };
+
+export interface SweepOptions {
+  filter?: GcFilter;
+  dryRun: boolean;
+  /** Runs the teardown once desired = absent is recorded: enqueue (daemon) or reconcile now (CLI). */
+  requestTeardown(key: EnvironmentKey, reason: string): Promise<void>;
+  onProgress?(event: SweepEvent): void;
+  /** Checked before every change; false (lost the GC lock) stops the sweep. */
+  stillHoldsLock?(): Promise<boolean>;
+  metrics?: PreviewdMetrics;
+}
+
+export interface SweepResult {
+  plan: GcPlan;
+  dryRun: boolean;
+  done: GcAction[];
+  failed: { action: GcAction; error: string }[];
+}
+
+type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'vault' | 'github' | 'databases' | 'store'>;
+
+/**
+ * Gathers the plan's input. Order matters: resources are listed before environment
+ * rows, so anything created after its row was read cannot look orphaned; open PRs are
+ * listed before rows, so a PR (re)opened meanwhile is skipped, not torn down.
+ */
+export async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcPlanInput> {
+  const inventory = await listOwnedResources(deps);
+  const repos = deps.config.repos.filter((r) => !filter?.repo || r.name === filter.repo);
+  const pulls = new Map<string, RepoPulls>();
+  await Promise.all(
+    repos.map(async (repo) => {
+      const listedAt = deps.clock.now();
+      try {
+        const open = await deps.github.listOpenPulls(repo.name);
+        pulls.set(repo.name, { ok: true, listedAt, open: open.map((p) => ({ number: p.number, labels: p.labels })) });
+      } catch (err) {
+        pulls.set(repo.name, { ok: false, error: safeErrorText(err) });
+      }
+    }),
+  );
+  const records = await deps.store.list();
+  // Confirm every PR missing from an open list one by one: a list is a page walk and may lag.
+  const closedPulls = new Map<string, ClosedPull | { error: string }>();
+  const missing = records.filter((r) => {
+    const listed = pulls.get(r.key.repo);
+    return r.desiredPresent && listed?.ok === true && !listed.open.some((p) => p.number === r.key.pr) && (filter?.pr === undefined || r.key.pr === filter.pr);
+  });
+  await Promise.all(
+    missing.map(async (r) => {
+      try {
+        const pull = await deps.github.getPull(r.key.repo, r.key.pr);
+        closedPulls.set(keyString(r.key), pull && { state: pull.state, merged: pull.merged, labels: pull.labels, updatedAt: pull.updatedAt });
+      } catch (err) {
+        closedPulls.set(keyString(r.key), { error: safeErrorText(err) });
+      }
+    }),
+  );
+  return { repos: deps.config.repos, now: deps.clock.now(), records, pulls, closedPulls, inventory, filter };
+}
+
+function orphanContext(deps: SweepDeps, envId: string, onStep: (step: Step) => Promise<void>): ApplyContext {
+  return {
+    deps: deps as Deps,
+    names: orphanNames(deps.config, envId),
+    sha: null,
+    jobs: [],
+    secretData: () => Promise.reject(new Error('an orphan removal never writes a secret')),
+    scrubber: (() => {
+      const secrets = configSecrets(deps.config);
+      let scrub = createScrubber(secrets);
+      return {
+        scrub: (text: string) => scrub(text),
+        add(secret: string) {
+          secrets.push(secret);
+          scrub = createScrubber(secrets);
+        },
+      };
+    })(),
+    state: { password: null, components: {}, resources: {}, github: { deploymentId: null, deploymentSha: null, commentId: null, failures: [] } },
+    // Only read by the PR comment, which an orphan (no PR known) never gets.
+    timing: { lastPushAt: null, idleTtlMs: 0 },
+    onStep,
+  };
+}
+
+async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOptions, m: PreviewdMetrics): Promise<void> {
+  if (action.kind === 'teardown') {
+    const record = await deps.store.get(action.key);
+    if (!record || !record.desiredPresent) return; // someone else already took it away
+    const reason = `gc: ${action.reason} (${action.detail})`;
+    const { accepted } = await deps.store.recordDesired(action.key, {
+      present: false,
+      sha: null,
+      reason,
+      // Not older than what is stored, so it is accepted; a later webhook (reopen, push) still wins.
+      prUpdatedAt: new Date(Math.max(record.prUpdatedAt.getTime() + 1, deps.clock.now().getTime())),
+      labels: record.labels,
+    });
+    if (!accepted) throw new Error('the store refused desired = absent (a newer change arrived); left for the next sweep');
+    await deps.store.appendEvent(action.key, { type: 'gc', message: reason, data: { reason: action.reason } });
+    await options.requestTeardown(action.key, reason);
+    m.gcRemovals.inc({ kind: action.reason });
+    return;
+  }
+  const steps = planOrphanRemoval(action.resources);
+  const ctx = orphanContext(deps, action.envId, async (step) => {
+    options.onProgress?.({ type: 'step', envId: action.envId, description: describeStep(step) });
+  });
+  try {
+    await applyPlan(ctx, steps);
+  } catch (err) {
+    throw err instanceof StepError ? new Error(`${describeStep(err.step)}: ${safeErrorText(ctx.scrubber.scrub(String((err.error as Error)?.message ?? err.error)))}`, { cause: err }) : err;
+  }
+  for (const r of action.resources) m.gcRemovals.inc({ kind: r.kind });
+}
+
+export async function sweepGc(deps: SweepDeps, options: SweepOptions): Promise<SweepResult> {
+  const m = options.metrics ?? defaultMetrics;
+  const input = await observeGc(deps, options.filter);
+  options.onProgress?.({ type: 'observed', resources: input.inventory.resources.length, environments: input.records.length });
+  const plan = planGc(input);
+  options.onProgress?.({ type: 'planned', actions: plan.actions.length });
+  const result: SweepResult = { plan, dryRun: options.dryRun, done: [], failed: [] };
+  if (options.dryRun) return result;
+
+  for (const action of plan.actions) {
+    if (options.stillHoldsLock && !(await options.stillHoldsLock())) {
+      options.onProgress?.({ type: 'stopped', why: 'lost the GC lock to another replica' });
+      break;
+    }
+    options.onProgress?.({ type: 'action-start', action });
+    try {
+      await applyAction(deps, action, options, m);
+      result.done.push(action);
+      options.onProgress?.({ type: 'action-done', action });
+      deps.log.info({ gc: action.kind, env: action.envId, reason: action.kind === 'teardown' ? action.reason : 'orphan' }, 'gc removed');
+    } catch (err) {
+      // One failure never stops the sweep: the rest is independent and the next sweep retries.
+      const error = safeErrorText(err);
+      result.failed.push({ action, error });
+      options.onProgress?.({ type: 'action-failed', action, error });
+      deps.log.warn({ gc: action.kind, env: action.envId, error }, 'gc action failed');
+    }
+  }
+  return result;
+}

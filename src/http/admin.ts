@@ -1,0 +1,220 @@
+// The admin API: what an operator (or the log_url link on a PR) reaches for.
+// Every route needs `Authorization: Bearer <PREVIEWD_ADMIN_TOKEN>` (401 without it,
+// 403 with a wrong one, compared in constant time); every parameter is validated with
+// zod (400 with the offending field). Responses pass through the config's secret
+// scrubber as a last line of defence: nothing here should ever carry a secret, and if
+// a bug made it so, the value still does not leave the process.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { Router } from '@koa/router';
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import { parseDuration } from '../config/duration.js';
+import type { Clock } from '../deps.js';
+import { configSecrets, createScrubber } from '../environments/credentials.js';
+import { keyString, type EnvironmentKey } from '../environments/naming.js';
+import type { EnvironmentRecord, EnvironmentStore } from '../environments/types.js';
+import type { GcFilter, GcPlan } from '../gc/types.js';
+import type { ReconcileQueue } from '../queue/reconcile-queue.js';
+
+export interface AdminDeps {
+  config: Pick<Config, 'env' | 'repos'>;
+  clock: Clock;
+  store: Pick<EnvironmentStore, 'list' | 'get' | 'listEvents' | 'requestReconcile' | 'recordDesired' | 'appendEvent'>;
+  queue: Pick<ReconcileQueue, 'enqueue' | 'counts' | 'listParked' | 'retryParked'>;
+  /** Runs GC (plan only when dryRun); the daemon wires it to sweepGc with queue-backed teardowns. */
+  runGc(options: { dryRun: boolean; filter: GcFilter }): Promise<{ plan: GcPlan; done: unknown[]; failed: { error: string }[] }>;
+}
+
+const STATUSES = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'] as const;
+const SEGMENT = /^[A-Za-z0-9_.-]{1,100}$/;
+const REPO = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+
+const listQuery = z.object({
+  repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
+  status: z.enum(STATUSES).optional(),
+});
+const envParams = z.object({
+  owner: z.string().regex(SEGMENT, 'expected a GitHub owner'),
+  repo: z.string().regex(SEGMENT, 'expected a GitHub repository name'),
+  pr: z.string().regex(/^[1-9]\d{0,8}$/, 'expected a PR number').transform(Number),
+});
+const gcQuery = z.object({
+  dryRun: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
+  pr: z.string().regex(/^[1-9]\d{0,8}$/, 'expected a PR number').transform(Number).optional(),
+  olderThan: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const ms = parseDuration(v);
+      if (ms === null || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as "72h"' });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+});
+const parkedParams = z.object({ id: z.string().regex(/^[A-Za-z0-9:_#/.-]{1,200}$/, 'expected a job ID') });
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Constant-time: both sides are hashed to a fixed length first, so length leaks nothing either. */
+export function tokenMatches(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function parse<T extends z.ZodType>(ctx: Context, schema: T, input: unknown): z.output<T> | null {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  ctx.status = 400;
+  // Field paths and what was expected; never the value sent (it may be anything).
+  ctx.body = { status: 'error', reason: 'invalid request', problems: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`) };
+  return null;
+}
+
+function summary(record: EnvironmentRecord) {
+  return {
+    repo: record.key.repo,
+    pr: record.key.pr,
+    envId: record.envId,
+    status: record.status,
+    desired: record.desiredPresent ? 'present' : 'absent',
+    desiredSha: record.desiredSha,
+    observedSha: record.observedSha,
+    labels: record.labels,
+    lastPushAt: record.lastPushAt.toISOString(),
+    readyAt: record.readyAt?.toISOString() ?? null,
+    updatedAt: record.updatedAt.toISOString(),
+    lastError: record.lastError,
+  };
+}
+
+export function adminRouter(deps: AdminDeps): Router {
+  const router = new Router({ prefix: '/admin' });
+  const expected = deps.config.env.PREVIEWD_ADMIN_TOKEN;
+  const scrub = createScrubber(configSecrets(deps.config as Pick<Config, 'env'>));
+
+  router.use(async (ctx: Context, next: Next) => {
+    const header = ctx.get('authorization');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer realm="previewd-admin"');
+      ctx.body = { status: 'error', reason: 'missing bearer token' };
+      return;
+    }
+    if (!tokenMatches(match[1]!, expected)) {
+      ctx.status = 403;
+      ctx.body = { status: 'error', reason: 'wrong token' };
+      return;
+    }
+    await next();
+    if (ctx.body !== undefined && ctx.body !== null && typeof ctx.body === 'object') {
+      ctx.body = JSON.parse(scrub(JSON.stringify(ctx.body)));
+    }
+  });
+
+  const keyOf = (ctx: Context): EnvironmentKey | null => {
+    const params = parse(ctx, envParams, ctx.params);
+    return params ? { repo: `${params.owner}/${params.repo}`, pr: params.pr } : null;
+  };
+
+  router.get('/environments', async (ctx) => {
+    const query = parse(ctx, listQuery, ctx.query);
+    if (!query) return;
+    const records = await deps.store.list({ ...(query.repo ? { repo: query.repo } : {}), ...(query.status ? { status: query.status } : {}) });
+    ctx.body = { environments: records.map(summary) };
+  });
+
+  router.get('/environments/:owner/:repo/:pr', async (ctx) => {
+    const key = keyOf(ctx);
+    if (!key) return;
+    const record = await deps.store.get(key);
+    if (!record) {
+      ctx.status = 404;
+      ctx.body = { status: 'error', reason: `no environment for ${keyString(key)}` };
+      return;
+    }
+    const events = await deps.store.listEvents(key, 100);
+    ctx.body = {
+      ...summary(record),
+      desiredReason: record.desiredReason,
+      generation: { desired: record.desiredGeneration, observed: record.observedGeneration },
+      components: record.components,
+      resources: record.resources,
+      github: { deploymentId: record.githubDeploymentId, commentId: record.githubCommentId },
+      createdAt: record.createdAt.toISOString(),
+      events: events.map((e) => ({ at: e.at.toISOString(), type: e.type, message: e.message, data: e.data })),
+    };
+  });
+
+  router.post('/environments/:owner/:repo/:pr/redeploy', async (ctx) => {
+    const key = keyOf(ctx);
+    if (!key) return;
+    const generation = await deps.store.requestReconcile(key, 'admin: redeploy');
+    if (generation === null) {
+      ctx.status = 404;
+      ctx.body = { status: 'error', reason: `no environment for ${keyString(key)}` };
+      return;
+    }
+    await deps.queue.enqueue(key, 'admin: redeploy');
+    ctx.status = 202;
+    ctx.body = { status: 'accepted', environment: keyString(key), generation };
+  });
+
+  router.post('/environments/:owner/:repo/:pr/teardown', async (ctx) => {
+    const key = keyOf(ctx);
+    if (!key) return;
+    const record = await deps.store.get(key);
+    if (!record) {
+      ctx.status = 404;
+      ctx.body = { status: 'error', reason: `no environment for ${keyString(key)}` };
+      return;
+    }
+    const { accepted, generation } = await deps.store.recordDesired(key, {
+      present: false,
+      sha: null,
+      reason: 'admin: teardown',
+      // Newer than what is stored so it is accepted; a later reopen or push still wins.
+      prUpdatedAt: new Date(Math.max(record.prUpdatedAt.getTime() + 1, deps.clock.now().getTime())),
+      labels: record.labels,
+    });
+    if (!accepted) {
+      ctx.status = 409;
+      ctx.body = { status: 'error', reason: 'a newer change to this PR was recorded meanwhile; try again' };
+      return;
+    }
+    await deps.queue.enqueue(key, 'admin: teardown');
+    ctx.status = 202;
+    ctx.body = { status: 'accepted', environment: keyString(key), generation };
+  });
+
+  router.post('/gc', async (ctx) => {
+    const query = parse(ctx, gcQuery, ctx.query);
+    if (!query) return;
+    const result = await deps.runGc({ dryRun: query.dryRun, filter: { repo: query.repo, pr: query.pr, olderThanMs: query.olderThan } });
+    ctx.body = { dryRun: query.dryRun, plan: result.plan, applied: result.done.length, failed: result.failed };
+  });
+
+  router.get('/queue', async (ctx) => {
+    const [counts, parked] = await Promise.all([deps.queue.counts(), deps.queue.listParked(100)]);
+    ctx.body = {
+      counts,
+      parked: parked.map((p) => ({ ...p, environment: keyString(p.key), failedAt: p.failedAt?.toISOString() ?? null })),
+    };
+  });
+
+  router.post('/queue/parked/:id/retry', async (ctx) => {
+    const params = parse(ctx, parkedParams, ctx.params);
+    if (!params) return;
+    const retried = await deps.queue.retryParked(params.id);
+    ctx.status = retried ? 202 : 404;
+    ctx.body = retried ? { status: 'accepted', jobId: params.id } : { status: 'error', reason: 'no parked job with that ID' };
+  });
+
+  return router;
+}
