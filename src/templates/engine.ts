@@ -28,6 +28,8 @@ const COMPILE_OPTIONS = {
   strict: true,
   noEscape: true,
   knownHelpersOnly: true,
+  // Gives helpers the source path of each argument (options.ids), for error messages.
+  trackIds: true,
   knownHelpers: Object.fromEntries(HELPERS.map((h) => [h, true])),
 } satisfies CompileOptions;
 type CompileOptions = Parameters<typeof Handlebars.compile>[1];
@@ -65,9 +67,15 @@ function createEnvironment(): HandlebarsEnv {
   const hb = Handlebars.create();
   const located = (fn: (...args: unknown[]) => string) =>
     function (this: unknown, ...args: unknown[]) {
-      const options = args[args.length - 1] as { loc?: unknown; name?: string };
+      const options = args[args.length - 1] as { loc?: unknown; name?: string; ids?: unknown[] };
+      const params = args.slice(0, -1);
+      const missing = params.findIndex((p) => p === undefined);
+      if (missing >= 0) {
+        const id = options.ids?.[missing];
+        throw new hb.Exception(`unknown variable ${typeof id === 'string' ? `"${id}"` : `(argument ${missing + 1} of ${options.name})`}`, options as never);
+      }
       try {
-        return fn(...args.slice(0, -1));
+        return fn(...params);
       } catch (err) {
         throw new hb.Exception(`${options.name ?? 'helper'}: ${(err as Error).message}`, options as never);
       }

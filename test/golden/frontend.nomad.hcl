@@ -1,0 +1,110 @@
+# The PR's frontend, wired to the PR's own API through API_URL.
+job "acme-shop-pr-42-frontend" {
+  type        = "service"
+  datacenters = ["dc1"]
+
+  # Ownership marker: previewd never changes or deletes a job without it.
+  meta = {
+    "previewd.managed-by" = "previewd"
+    "previewd.env" = "acme-shop-pr-42"
+    "previewd.repo" = "acme/shop"
+    "previewd.pr" = "42"
+    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+    "previewd.component" = "frontend"
+  }
+
+  group "frontend" {
+    count = 1
+
+    update {
+      max_parallel      = 1
+      health_check      = "checks"
+      min_healthy_time  = "10s"
+      healthy_deadline  = "5m"
+      progress_deadline = "10m"
+      auto_revert       = true
+    }
+
+    restart {
+      attempts = 2
+      interval = "5m"
+      delay    = "15s"
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts       = 3
+      interval       = "1h"
+      delay          = "30s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = false
+    }
+
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+
+    service {
+      name     = "acme-shop-pr-42-frontend"
+      port     = "http"
+      provider = "consul"
+      tags = [
+        "traefik.enable=true",
+        "previewd.managed=true",
+        "traefik.http.routers.acme-shop-pr-42-frontend.rule=Host(`pr-42.preview.example.com`)",
+        "traefik.http.routers.acme-shop-pr-42-frontend.entrypoints=websecure",
+        "traefik.http.routers.acme-shop-pr-42-frontend.tls=true",
+        "traefik.http.routers.acme-shop-pr-42-frontend.tls.certresolver=le",
+        "traefik.http.routers.acme-shop-pr-42-frontend.tls.domains[0].main=preview.example.com",
+        "traefik.http.routers.acme-shop-pr-42-frontend.tls.domains[0].sans=*.preview.example.com",
+        "traefik.http.routers.acme-shop-pr-42-frontend.service=acme-shop-pr-42-frontend",
+      ]
+      meta = {
+        "previewd_managed_by" = "previewd"
+        "previewd_env" = "acme-shop-pr-42"
+        "previewd_component" = "frontend"
+      }
+
+      check {
+        name     = "http"
+        type     = "http"
+        path     = "/"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    task "frontend" {
+      driver = "docker"
+
+      config {
+        image = "ghcr.io/acme/shop-web:3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+        ports = ["http"]
+      }
+
+      # The PR's canonical environment, read from its own Vault secret with its own
+      # Vault role; REDIS_URL comes from the PR's cache service in Consul. consul-template
+      # uses [[ ]] here so that Handlebars never touches its directives.
+      vault {
+        role = "previewd-acme-shop-pr-42"
+      }
+
+      template {
+        destination     = "secrets/preview.env"
+        env             = true
+        change_mode     = "restart"
+        left_delimiter  = "[["
+        right_delimiter = "]]"
+        data            = "[[ with secret \"secret/data/previews/acme-shop-pr-42\" ]]\nPREVIEW_ID=[[ .Data.data.PREVIEW_ID ]]\nPUBLIC_URL=[[ .Data.data.PUBLIC_URL ]]\nAPI_URL=[[ .Data.data.API_URL ]]\nDATABASE_URL=[[ .Data.data.DATABASE_URL ]]\nQUEUE_NAME=[[ .Data.data.QUEUE_NAME ]]\n[[ end ]]\n[[ range service \"acme-shop-pr-42-cache\" ]]REDIS_URL=redis://[[ .Address ]]:[[ .Port ]][[ end ]]\n"
+      }
+
+      resources {
+        cpu    = 100
+        memory = 256
+      }
+    }
+  }
+}

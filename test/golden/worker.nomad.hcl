@@ -1,0 +1,76 @@
+# The PR's background worker: consumes the PR's own queue (QUEUE_NAME) on the
+# PR's own cache (REDIS_URL) and writes to the PR's own database.
+job "acme-shop-pr-42-worker" {
+  type        = "service"
+  datacenters = ["dc1"]
+
+  # Ownership marker: previewd never changes or deletes a job without it.
+  meta = {
+    "previewd.managed-by" = "previewd"
+    "previewd.env" = "acme-shop-pr-42"
+    "previewd.repo" = "acme/shop"
+    "previewd.pr" = "42"
+    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+    "previewd.component" = "worker"
+  }
+
+  group "worker" {
+    count = 1
+
+    update {
+      max_parallel      = 1
+      health_check      = "checks"
+      min_healthy_time  = "10s"
+      healthy_deadline  = "5m"
+      progress_deadline = "10m"
+      auto_revert       = true
+    }
+
+    restart {
+      attempts = 2
+      interval = "5m"
+      delay    = "15s"
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts       = 3
+      interval       = "1h"
+      delay          = "30s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = false
+    }
+
+    task "worker" {
+      driver = "docker"
+
+      config {
+        image   = "ghcr.io/acme/shop-worker:3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+        command = "npm"
+        args    = ["run", "worker"]
+      }
+
+      # The PR's canonical environment, read from its own Vault secret with its own
+      # Vault role; REDIS_URL comes from the PR's cache service in Consul. consul-template
+      # uses [[ ]] here so that Handlebars never touches its directives.
+      vault {
+        role = "previewd-acme-shop-pr-42"
+      }
+
+      template {
+        destination     = "secrets/preview.env"
+        env             = true
+        change_mode     = "restart"
+        left_delimiter  = "[["
+        right_delimiter = "]]"
+        data            = "[[ with secret \"secret/data/previews/acme-shop-pr-42\" ]]\nPREVIEW_ID=[[ .Data.data.PREVIEW_ID ]]\nPUBLIC_URL=[[ .Data.data.PUBLIC_URL ]]\nAPI_URL=[[ .Data.data.API_URL ]]\nDATABASE_URL=[[ .Data.data.DATABASE_URL ]]\nQUEUE_NAME=[[ .Data.data.QUEUE_NAME ]]\n[[ end ]]\n[[ range service \"acme-shop-pr-42-cache\" ]]REDIS_URL=redis://[[ .Address ]]:[[ .Port ]][[ end ]]\n"
+      }
+
+      resources {
+        cpu    = 200
+        memory = 384
+      }
+    }
+  }
+}
