@@ -1,0 +1,54 @@
+// The koa app factory. Each HTTP concern is a router built elsewhere (webhooks here;
+// admin, readiness and metrics later) and mounted with `mountRouter`, so adding one
+// is a line in the composition root. This file owns only what every route shares:
+// the last-resort error handler and /healthz.
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import type { Logger } from 'pino';
+import { safeErrorMessage } from '../queue/retry-policy.js';
+
+export interface AppOptions {
+  log: Logger;
+  /** Routers mounted in order after the built-in ones. */
+  routers?: Router[];
+}
+
+export function mountRouter(app: Koa, router: Router): void {
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+}
+
+/** GET /healthz: the process is up and serving HTTP; says nothing about dependencies (that is /readyz). */
+export function createHealthRouter(): Router {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  return router;
+}
+
+export function createApp(options: AppOptions): Koa {
+  const app = new Koa();
+  // Our own handler answers every error; koa's default would print stacks to stderr.
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      const expose = (err as { expose?: unknown }).expose === true;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        ctx.status = status;
+        ctx.body = { status: 'error', reason: expose ? String((err as Error).message).slice(0, 200) : 'bad request' };
+        return;
+      }
+      // The message may come from a library and is not vetted for secrets: log it, never send it.
+      options.log.error({ error: safeErrorMessage(err), method: ctx.method, path: ctx.path.slice(0, 200) }, 'request failed');
+      ctx.status = 500;
+      ctx.body = { status: 'error', reason: 'internal error' };
+    }
+  });
+  mountRouter(app, createHealthRouter());
+  for (const router of options.routers ?? []) mountRouter(app, router);
+  return app;
+}

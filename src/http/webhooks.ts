@@ -1,0 +1,188 @@
+// POST /webhooks/github: verify, dedupe, record the desired state, enqueue, answer 202.
+// Everything slow happens in the queue; the request only touches Redis (claim,
+// enqueue) and the state store (one upsert), each bounded, because GitHub gives up
+// after 10 s. Every byte of the request is attacker-controlled until the signature
+// checks out, and every field is attacker-controlled after (fork PRs).
+import type { Context } from 'koa';
+import { Router } from '@koa/router';
+import { Webhooks } from '@octokit/webhooks';
+import type { Logger } from 'pino';
+import type { RepoConfig } from '../config/schema.js';
+import type { EnvironmentStore } from '../environments/types.js';
+import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
+import { decideDesired, isHandledAction } from '../github/policy.js';
+import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-payload.js';
+import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
+import type { ReconcileQueue } from '../queue/reconcile-queue.js';
+import { safeErrorMessage } from '../queue/retry-policy.js';
+
+export const WEBHOOK_PATH = '/webhooks/github';
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export interface WebhookDeps {
+  secret: string;
+  repos: RepoConfig[];
+  store: Pick<EnvironmentStore, 'recordDesired'>;
+  queue: Pick<ReconcileQueue, 'enqueue'>;
+  deliveries: DeliveryDedupe;
+  log: Logger;
+  /** Largest body accepted, in bytes (default 1 MiB; GitHub sends up to 25 MB, PR events are far smaller). */
+  bodyLimitBytes?: number;
+  /** Bound on record + enqueue, well inside GitHub's 10 s (default 5 s). */
+  recordTimeoutMs?: number;
+}
+
+type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'pong' | 'rejected' | 'error';
+
+function answer(ctx: Context, status: number, outcome: Outcome, extra: Record<string, unknown> = {}): void {
+  ctx.status = status;
+  ctx.body = { status: outcome, ...extra };
+}
+
+/** Attacker text headed for a log line: printable ASCII only, bounded. */
+export function forLog(text: unknown, max = 100): string {
+  const s = typeof text === 'string' ? text : String(text);
+  const cleaned = s.slice(0, max * 2).replace(/[^\x20-\x7e]/g, '?');
+  return cleaned.length > max ? `${cleaned.slice(0, max)}...` : cleaned;
+}
+
+class BodyTooLarge extends Error {}
+
+async function readRawBody(ctx: Context, limit: number): Promise<Buffer> {
+  const declared = Number(ctx.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of ctx.req) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > limit) throw new BodyTooLarge();
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function createWebhookRouter(deps: WebhookDeps): Router {
+  const webhooks = new Webhooks({ secret: deps.secret });
+  const log = deps.log.child({ component: 'webhooks' });
+  const bodyLimit = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const recordTimeoutMs = deps.recordTimeoutMs ?? 5_000;
+  const reposByName = new Map(deps.repos.map((r) => [r.name.toLowerCase(), r]));
+
+  async function handle(ctx: Context): Promise<void> {
+    let raw: Buffer;
+    try {
+      raw = await readRawBody(ctx, bodyLimit);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        // Close the connection rather than read the rest of an oversized body.
+        ctx.set('Connection', 'close');
+        return answer(ctx, 413, 'rejected', { reason: `body larger than ${bodyLimit} bytes` });
+      }
+      throw err;
+    }
+
+    // Signature first: nothing about an unsigned request is looked at, let alone stored.
+    const signature = ctx.get('x-hub-signature-256');
+    if (!signature) return answer(ctx, 401, 'rejected', { reason: 'missing X-Hub-Signature-256' });
+    if (raw.length === 0) return answer(ctx, 400, 'rejected', { reason: 'empty body' });
+    let text: string;
+    try {
+      text = utf8.decode(raw);
+    } catch {
+      // GitHub signs UTF-8 JSON; octokit verifies strings, and a lossy decode could not match anyway.
+      return answer(ctx, 400, 'rejected', { reason: 'body is not UTF-8' });
+    }
+    const verified = signature.length <= 100 && (await webhooks.verify(text, signature).catch(() => false));
+    if (!verified) {
+      log.warn({ ip: ctx.ip }, 'webhook signature mismatch');
+      return answer(ctx, 401, 'rejected', { reason: 'signature does not match' });
+    }
+
+    const event = ctx.get('x-github-event');
+    const delivery = ctx.get('x-github-delivery');
+    if (!event || !delivery) return answer(ctx, 400, 'rejected', { reason: 'missing X-GitHub-Event or X-GitHub-Delivery' });
+    if (!DELIVERY_ID.test(delivery)) return answer(ctx, 400, 'rejected', { reason: 'malformed X-GitHub-Delivery' });
+    if (event === 'ping') return answer(ctx, 200, 'pong');
+    if (event !== 'pull_request') return answer(ctx, 202, 'ignored', { reason: `event "${forLog(event, 40)}" not handled` });
+
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      return answer(ctx, 400, 'rejected', { reason: 'malformed JSON' });
+    }
+    const action = actionOnlySchema.safeParse(data);
+    if (!action.success) return answer(ctx, 400, 'rejected', { reason: 'action: expected a short string' });
+    if (!isHandledAction(action.data.action)) {
+      return answer(ctx, 202, 'ignored', { reason: `action "${forLog(action.data.action, 40)}" not handled` });
+    }
+    const parsed = parsePullRequestEvent(data);
+    if (!parsed.ok) return answer(ctx, 400, 'rejected', { reason: parsed.reason });
+    const payload = parsed.event;
+    if (payload.pull_request.base.repo.full_name.toLowerCase() !== payload.repository.full_name.toLowerCase()) {
+      return answer(ctx, 400, 'rejected', { reason: 'pull_request.base.repo: expected the delivering repository' });
+    }
+
+    const repo = reposByName.get(payload.repository.full_name.toLowerCase());
+    if (!repo) {
+      log.warn({ delivery, repo: forLog(payload.repository.full_name) }, 'webhook for a repository not in config.repos; ignored');
+      return answer(ctx, 202, 'ignored', { reason: 'repository not configured' });
+    }
+    const key: EnvironmentKey = { repo: repo.name, pr: payload.number };
+    if (!isValidKey(key)) return answer(ctx, 400, 'rejected', { reason: 'number: out of range' });
+    const decision = decideDesired(payload, repo);
+    if (decision.kind === 'ignore') return answer(ctx, 202, 'ignored', { reason: decision.reason });
+
+    let claim;
+    try {
+      claim = await withTimeout(deps.deliveries.claim(delivery), recordTimeoutMs);
+    } catch (err) {
+      log.error({ delivery, error: safeErrorMessage(err) }, 'delivery dedupe unavailable');
+      return answer(ctx, 503, 'error', { reason: 'cannot record the delivery now; redeliver it later' });
+    }
+    if (!claim.claimed) return answer(ctx, 200, 'duplicate', { delivery });
+
+    try {
+      const recorded = await withTimeout(
+        (async () => {
+          const result = await deps.store.recordDesired(key, decision.input);
+          // Enqueue even when the store kept a newer state: a reconcile is idempotent and
+          // coalesced, and a redelivery after a failed enqueue must still lead to one.
+          await deps.queue.enqueue(key, decision.input.reason);
+          return result;
+        })(),
+        recordTimeoutMs,
+      );
+      await deps.deliveries.confirm(delivery, claim.token).catch((err: unknown) => {
+        // The work is recorded and queued; a redelivery would only repeat idempotent work.
+        log.warn({ delivery, error: safeErrorMessage(err) }, 'delivery could not be marked seen');
+      });
+      log.info(
+        { delivery, env: keyString(key), action: payload.action, present: decision.input.present, sha: decision.input.sha, accepted: recorded.accepted },
+        'desired state recorded',
+      );
+      return answer(ctx, 202, 'accepted', { delivery, present: decision.input.present, recorded: recorded.accepted });
+    } catch (err) {
+      await deps.deliveries.release(delivery, claim.token).catch(() => undefined);
+      log.error({ delivery, env: keyString(key), error: safeErrorMessage(err) }, 'recording desired state failed');
+      return answer(ctx, 503, 'error', { reason: 'cannot record the delivery now; redeliver it later' });
+    }
+  }
+
+  const router = new Router();
+  router.post(WEBHOOK_PATH, handle);
+  return router;
+}

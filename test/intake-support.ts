@@ -1,0 +1,189 @@
+// Shared by the intake tests: a running webhook server on a free port with the real
+// Redis dedupe and queue, a state store, signed requests and payload builders.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createHmac } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { repoSchema, type RepoConfig } from '../src/config/schema.js';
+import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
+import type { DesiredInput, EnvironmentStore } from '../src/environments/types.js';
+import { createApp } from '../src/http/app.js';
+import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
+import { createLogger } from '../src/log.js';
+import { createDeliveryDedupe } from '../src/queue/deliveries.js';
+import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
+import { createTestRedis } from './support/services.js';
+
+export const SECRET = 'test-webhook-secret-0123456789';
+
+/**
+ * The desired-state half of the store, in memory, with the store contract's ordering
+ * (newer prUpdatedAt wins; at an equal timestamp a push whose `before` is the held SHA
+ * wins). Swap for the Postgres store from src/environments/store.ts once it lands.
+ */
+export class MemoryDesiredStore implements Pick<EnvironmentStore, 'recordDesired'> {
+  readonly calls: { key: EnvironmentKey; input: DesiredInput }[] = [];
+  readonly state = new Map<string, { present: boolean; sha: string | null; prUpdatedAt: Date; generation: number }>();
+  failNext = 0;
+
+  async recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('connect ECONNREFUSED postgres://previewd:hunter2-db@127.0.0.1:5432/previewd');
+    }
+    this.calls.push({ key, input });
+    const id = keyString(key);
+    const held = this.state.get(id);
+    const newer =
+      !held ||
+      input.prUpdatedAt.getTime() > held.prUpdatedAt.getTime() ||
+      (input.prUpdatedAt.getTime() === held.prUpdatedAt.getTime() && input.beforeSha != null && input.beforeSha === held.sha);
+    if (!newer) return { accepted: false, generation: held.generation };
+    const generation = (held?.generation ?? 0) + 1;
+    this.state.set(id, { present: input.present, sha: input.sha, prUpdatedAt: input.prUpdatedAt, generation });
+    return { accepted: true, generation };
+  }
+}
+
+export interface IntakeHarness {
+  url: string;
+  store: MemoryDesiredStore;
+  queue: ReconcileQueue;
+  logLines: string[];
+  redisPrefix: string;
+  close(): Promise<void>;
+}
+
+export function repoConfig(name: string, overrides: Partial<RepoConfig> = {}): RepoConfig {
+  return { ...repoSchema.parse({ name }), ...overrides };
+}
+
+export async function startIntake(options: { repos?: RepoConfig[]; bodyLimitBytes?: number } = {}): Promise<IntakeHarness> {
+  const redis = await createTestRedis();
+  const logLines: string[] = [];
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _enc, done) {
+        logLines.push(String(chunk));
+        done();
+      },
+    }),
+  });
+  const store = new MemoryDesiredStore();
+  const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log });
+  const deliveries = createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
+  const app = createApp({
+    log,
+    routers: [
+      createWebhookRouter({
+        secret: SECRET,
+        repos: options.repos ?? [repoConfig('acme/shop')],
+        store,
+        queue,
+        deliveries,
+        log,
+        ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+      }),
+    ],
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    store,
+    queue,
+    logLines,
+    redisPrefix: redis.prefix,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await queue.close({ graceMs: 100 });
+      await redis.cleanup();
+    },
+  };
+}
+
+/** GitHub's signature, computed independently of the code under test: HMAC-SHA256 over the exact bytes sent. */
+export async function sign(body: string | Buffer): Promise<string> {
+  return `sha256=${createHmac('sha256', SECRET).update(typeof body === 'string' ? Buffer.from(body, 'utf8') : body).digest('hex')}`;
+}
+
+let deliveryCounter = 0;
+export function newDeliveryId(): string {
+  deliveryCounter++;
+  return `72d3162e-cc78-11e3-81ab-${String(deliveryCounter).padStart(12, '0')}`;
+}
+
+export interface SendOptions {
+  event?: string | null;
+  delivery?: string | null;
+  signature?: string | null;
+  /** Sign this text instead of the body (to test a body altered after signing). */
+  signedBody?: string;
+}
+
+export async function send(url: string, body: string | Buffer, options: SendOptions = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/test' };
+  const event = options.event === undefined ? 'pull_request' : options.event;
+  const delivery = options.delivery === undefined ? newDeliveryId() : options.delivery;
+  const signature =
+    options.signature === undefined ? await sign(options.signedBody ?? body) : options.signature;
+  if (event !== null) headers['x-github-event'] = event;
+  if (delivery !== null) headers['x-github-delivery'] = delivery;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  const response = await fetch(`${url}${WEBHOOK_PATH}`, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = { raw: text };
+  }
+  return { status: response.status, json };
+}
+
+export interface PullRequestOptions {
+  action?: string;
+  number?: number;
+  repo?: string;
+  sha?: string;
+  before?: string;
+  updatedAt?: string;
+  draft?: boolean;
+  labels?: string[];
+  headRepo?: string | null;
+}
+
+export function pullRequestPayload(o: PullRequestOptions = {}): Record<string, unknown> {
+  const repo = o.repo ?? 'acme/shop';
+  const number = o.number ?? 42;
+  const sha = o.sha ?? 'ec26c3e57ca3a959ca5aad62de7213c562f8c821';
+  return {
+    action: o.action ?? 'opened',
+    number,
+    ...(o.action === 'synchronize' ? { before: o.before ?? 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e', after: sha } : {}),
+    pull_request: {
+      id: 279147437,
+      number,
+      state: 'open',
+      draft: o.draft ?? false,
+      merged: false,
+      title: 'Add {{ helper }} and <script>',
+      updated_at: o.updatedAt ?? '2026-03-01T10:00:00Z',
+      labels: (o.labels ?? []).map((name, i) => ({ id: i, name, color: 'd73a4a', default: false })),
+      user: { login: 'alice', id: 7, type: 'User' },
+      head: {
+        label: 'alice:feature-x',
+        ref: 'feature-x',
+        sha,
+        repo: o.headRepo === null ? null : { id: 9, full_name: o.headRepo ?? repo, fork: o.headRepo !== undefined && o.headRepo !== repo },
+      },
+      base: { label: 'acme:main', ref: 'main', sha: 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e', repo: { id: 186853261, full_name: repo, fork: false } },
+    },
+    repository: { id: 186853261, name: repo.split('/')[1], full_name: repo, owner: { login: repo.split('/')[0] } },
+    sender: { login: 'alice', id: 7 },
+  };
+}
