@@ -31,7 +31,7 @@ const COMPILE_OPTIONS = {
   // Gives helpers the source path of each argument (options.ids), for error messages.
   trackIds: true,
   knownHelpers: Object.fromEntries(HELPERS.map((h) => [h, true])),
-} satisfies CompileOptions;
+} as CompileOptions; // trackIds is a real compile option missing from the typings
 type CompileOptions = Parameters<typeof Handlebars.compile>[1];
 
 interface Located {
