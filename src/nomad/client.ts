@@ -108,7 +108,7 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
         method,
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        signal: AbortSignal.timeout(timeoutMs + (init.extraTimeoutMs ?? 0)),
+        signal: AbortSignal.timeout(Math.ceil(timeoutMs + (init.extraTimeoutMs ?? 0))),
       });
       body = await res.text();
     } catch (err) {

@@ -1,0 +1,129 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TransientError, UserError } from '../errors.js';
+import { createCluster, type Cluster } from '../../test/emulators/cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from '../../test/emulators/consul.js';
+import { startNomadEmulator, type NomadEmulator } from '../../test/emulators/nomad.js';
+import { createNomadClient } from '../nomad/client.js';
+import { aggregateStatus, createConsulClient } from './client.js';
+import type { ConsulClient } from './types.js';
+
+const TOKEN = 'consul-secret-token-value';
+let cluster: Cluster;
+let consul: ConsulEmulator;
+let nomad: NomadEmulator;
+let client: ConsulClient;
+let seq = 0;
+const uniqueName = (p: string) => `${p}-${process.pid}-${++seq}`;
+
+beforeAll(async () => {
+  cluster = createCluster({ startDelayMs: 10, healthyDelayMs: 20 });
+  consul = await startConsulEmulator({ cluster, token: TOKEN });
+  nomad = await startNomadEmulator({ cluster });
+  client = createConsulClient({ address: consul.url, token: TOKEN, timeoutMs: 2000 });
+});
+afterAll(async () => {
+  cluster.close();
+  await consul.close();
+  await nomad.close();
+});
+afterEach(() => consul.resetFaults());
+
+async function thrown(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('consul client', () => {
+  it('when a Nomad job runs then its service shows in health with tags and an aggregated status, and blocking reads see changes', async () => {
+    const name = uniqueName('pr-svc');
+    const nomadClient = createNomadClient({ address: nomad.url, namespace: 'default' });
+    cluster.behaviour.set(name, { healthyDelayMs: 60_000 });
+    await nomadClient.registerJob(
+      await nomadClient.parseJob(`job "${name}" {
+  group "web" {
+    network {
+      port "http" { to = 80 }
+    }
+    service {
+      name = "${name}"
+      port = "http"
+      tags = ["traefik.enable=true", "traefik.http.routers.${name}.rule=Host(\`${name}.example.com\`)"]
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+    task "web" {
+      driver = "docker"
+      config { image = "nginx:1" }
+    }
+  }
+}`),
+    );
+    let result = await client.healthService(name);
+    for (let i = 0; i < 50 && result.instances.length === 0; i++) result = await client.healthService(name, { index: result.index, waitMs: 1000 });
+    expect(result.instances).toHaveLength(1);
+    expect(result.instances[0]).toMatchObject({ serviceName: name, status: 'critical', address: '10.0.0.12', meta: { 'external-source': 'nomad' } });
+    expect(result.instances[0]!.tags).toContain(`traefik.http.routers.${name}.rule=Host(\`${name}.example.com\`)`);
+    expect((await client.healthService(name, { passing: true })).instances).toEqual([]);
+
+    const waiting = client.healthService(name, { index: result.index, waitMs: 5000 });
+    setTimeout(() => consul.setCheckStatus(result.instances[0]!.serviceId, 'passing'), 30);
+    const after = await waiting;
+    expect(after.index).toBeGreaterThan(result.index);
+    expect(after.instances[0]!.status).toBe('passing');
+    expect((await client.healthService(name, { passing: true, tags: ['traefik.enable=true'] })).instances).toHaveLength(1);
+    expect((await client.healthService(name, { tags: ['absent'] })).instances).toEqual([]);
+
+    expect((await client.listServices())[name]).toContain('traefik.enable=true');
+    const catalog = await client.listServiceInstances(name);
+    expect(catalog.map((i) => i.serviceId)).toEqual([result.instances[0]!.serviceId]);
+  });
+
+  it('when a leftover catalog registration is deregistered then it disappears', async () => {
+    const name = uniqueName('leftover');
+    cluster.ensureNode('external-preview', '10.0.0.99');
+    cluster.registerService('external-preview', { ID: `${name}-1`, Name: name, Tags: [], Meta: { previewd_managed: 'true' }, Port: 80, Address: '', Checks: [] });
+    const [inst] = await client.listServiceInstances(name);
+    expect(inst).toMatchObject({ node: 'external-preview', address: '10.0.0.99' });
+    await client.deregisterService('external-preview', `${name}-1`);
+    expect(await client.listServiceInstances(name)).toEqual([]);
+    expect((await client.listServices())[name]).toBeUndefined();
+  });
+
+  it('when the token is wrong then UserError that never carries the token', async () => {
+    const bad = createConsulClient({ address: consul.url, token: 'wrong-consul-token' });
+    const err = await thrown(bad.listServices());
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toContain('consul');
+    expect(err.message).not.toContain('wrong-consul-token');
+  });
+
+  it('when consul fails with 500 or is down then TransientError, and ping recovers once it is back', async () => {
+    consul.faults.failures.push({ path: '/v1/catalog/services', status: 500, body: 'No cluster leader', times: 1 });
+    expect(await thrown(client.listServices())).toBeInstanceOf(TransientError);
+    await consul.down();
+    try {
+      const err = await thrown(client.ping());
+      expect(err).toBeInstanceOf(TransientError);
+      expect(err.cause).toBeDefined();
+    } finally {
+      await consul.up();
+    }
+    await expect(client.ping()).resolves.toBeUndefined();
+  });
+
+  it('when checks are aggregated then maintenance beats critical beats warning beats passing', () => {
+    const c = (CheckID: string, Status: string) => ({ CheckID, Status });
+    expect(aggregateStatus([c('a', 'passing'), c('_node_maintenance', 'critical')])).toBe('maintenance');
+    expect(aggregateStatus([c('a', 'warning'), c('b', 'critical')])).toBe('critical');
+    expect(aggregateStatus([c('a', 'passing'), c('b', 'warning')])).toBe('warning');
+    expect(aggregateStatus([])).toBe('passing');
+  });
+});

@@ -1,0 +1,140 @@
+// ConsulClient over the local agent's HTTP API. Only this folder knows Consul's wire JSON.
+// Errors: network/timeouts/5xx/429 → TransientError; 403 → UserError (token never echoed);
+// other 4xx → UserError. Unknown services read as [] (that is what Consul answers).
+import nodeFetch from 'node-fetch';
+import type { z } from 'zod';
+import { TransientError, UserError } from '../errors.js';
+import type { FetchLike, FetchResponseLike } from '../nomad/client.js';
+import { ConsulCatalogServiceWire, ConsulHealthEntryWire, ConsulServicesWire } from './schema.js';
+import type { CheckStatus, ConsulClient, ConsulServiceInstance } from './types.js';
+
+export interface ConsulClientOptions {
+  address: string;
+  token?: string;
+  fetch?: FetchLike;
+  /** Per request (blocking reads get their wait on top). Default 10 s. */
+  timeoutMs?: number;
+}
+
+const system = 'consul' as const;
+
+/** Aggregated status as Traefik and the Go client compute it (consul.md §4). */
+export function aggregateStatus(checks: { CheckID: string; Status: string }[]): CheckStatus {
+  if (checks.some((c) => c.CheckID === '_node_maintenance' || c.CheckID.startsWith('_service_maintenance:'))) return 'maintenance';
+  if (checks.some((c) => c.Status === 'critical')) return 'critical';
+  if (checks.some((c) => c.Status === 'warning')) return 'warning';
+  return 'passing';
+}
+
+export function consulError(what: string, status: number, body: string): Error {
+  const text = body.trim().slice(0, 2000);
+  if (status === 403) return new UserError(`consul refused ${what}: permission denied (check the Consul ACL token): ${text}`, { system });
+  if (status >= 500 || status === 429) return new TransientError(`consul ${what} failed with ${status}: ${text}`, { system });
+  return new UserError(`consul rejected ${what} (${status}): ${text}`, { system });
+}
+
+function parseWire<T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (err) {
+    throw new TransientError(`consul ${what}: answer is not JSON`, { system, cause: err });
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new Error(`consul ${what}: unexpected answer shape: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+export function createConsulClient(options: ConsulClientOptions): ConsulClient {
+  const base = options.address.replace(/\/+$/, '');
+  const fetchImpl: FetchLike = options.fetch ?? (nodeFetch as unknown as FetchLike);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+
+  async function request(method: string, path: string, what: string, init: { query?: [string, string][]; body?: unknown; extraTimeoutMs?: number } = {}) {
+    const query = new URLSearchParams(init.query ?? []);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (options.token) headers['X-Consul-Token'] = options.token;
+    if (init.body !== undefined) headers['content-type'] = 'application/json';
+    let res: FetchResponseLike;
+    let body: string;
+    try {
+      const qs = query.toString();
+      res = await fetchImpl(`${base}${path}${qs ? `?${qs}` : ''}`, {
+        method,
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        signal: AbortSignal.timeout(Math.ceil(timeoutMs + (init.extraTimeoutMs ?? 0))),
+      });
+      body = await res.text();
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? (err as { name?: string }).name ?? 'error';
+      throw new TransientError(`consul ${what}: request failed (${reason})`, { system, cause: err });
+    }
+    if (res.status < 200 || res.status >= 300) throw consulError(what, res.status, body);
+    return { body, index: Number(res.headers.get('x-consul-index') ?? 0) || 0 };
+  }
+
+  const enc = encodeURIComponent;
+
+  return {
+    async healthService(name, opts = {}) {
+      const what = `health read ${name}`;
+      const query: [string, string][] = [];
+      if (opts.passing) query.push(['passing', 'true']);
+      for (const t of opts.tags ?? []) query.push(['tag', t]);
+      const blocking = (opts.index ?? 0) > 0;
+      const waitMs = opts.waitMs ?? 60_000;
+      if (blocking) query.push(['index', String(opts.index)], ['wait', `${Math.max(1, Math.round(waitMs))}ms`]);
+      const a = await request('GET', `/v1/health/service/${enc(name)}`, what, { query, extraTimeoutMs: blocking ? waitMs + waitMs / 16 : 0 });
+      const entries = parseWire(ConsulHealthEntryWire.array().nullable(), a.body, what) ?? [];
+      const instances: ConsulServiceInstance[] = entries.map((e) => ({
+        node: e.Node.Node,
+        serviceId: e.Service.ID,
+        serviceName: e.Service.Service,
+        tags: e.Service.Tags,
+        meta: e.Service.Meta,
+        // An empty service address means "the node's address".
+        address: e.Service.Address || e.Node.Address,
+        port: e.Service.Port,
+        status: aggregateStatus(e.Checks),
+      }));
+      return { instances, index: a.index };
+    },
+
+    async listServices() {
+      const what = 'catalog services read';
+      const a = await request('GET', '/v1/catalog/services', what);
+      return parseWire(ConsulServicesWire, a.body, what);
+    },
+
+    async listServiceInstances(name) {
+      const what = `catalog service read ${name}`;
+      const a = await request('GET', `/v1/catalog/service/${enc(name)}`, what);
+      return (parseWire(ConsulCatalogServiceWire.array().nullable(), a.body, what) ?? []).map((s) => ({
+        node: s.Node,
+        serviceId: s.ServiceID,
+        serviceName: s.ServiceName,
+        tags: s.ServiceTags,
+        meta: s.ServiceMeta,
+        address: s.ServiceAddress || s.Address,
+        port: s.ServicePort,
+        status: 'passing' as const,
+      }));
+    },
+
+    async deregisterService(node, serviceId) {
+      await request('PUT', '/v1/catalog/deregister', `catalog deregister ${serviceId}`, { body: { Node: node, ServiceID: serviceId } });
+    },
+
+    async ping() {
+      const a = await request('GET', '/v1/status/leader', 'leader check');
+      let leader: unknown;
+      try {
+        leader = JSON.parse(a.body);
+      } catch {
+        leader = '';
+      }
+      if (typeof leader !== 'string' || leader === '') throw new TransientError('consul has no cluster leader', { system });
+    },
+  };
+}
