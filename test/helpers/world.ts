@@ -1,0 +1,231 @@
+// A whole previewd world for integration tests: the Nomad, Consul, Vault and GitHub
+// emulators, real Postgres (own state database, own template, own name prefix and
+// instance) and real Redis (own key prefix), and a Deps built from the real clients.
+//
+//   const world = await startWorld({ repos: [{ name: world.repo... }] });
+//   await world.open(42, sha); await reconcileEnvironment(world.deps, world.key(42));
+//   ...; await world.cleanup();
+//
+// Everything a world creates carries its own unique suffix, so test files can run in
+// parallel and a crashed run never collides with the next one.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { buildConfig } from '../../src/config/load.js';
+import type { Config, RepoConfig } from '../../src/config/schema.js';
+import { createConsulClient } from '../../src/consul/client.js';
+import { createPreviewDatabases } from '../../src/database/preview-databases.js';
+import { systemClock, type Clock, type Deps } from '../../src/deps.js';
+import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../../src/environments/naming.js';
+import { createEnvironmentStore } from '../../src/environments/store.js';
+import { createGitHubClient } from '../../src/github/client.js';
+import { REDACT_PATHS } from '../../src/log.js';
+import { createNomadClient } from '../../src/nomad/client.js';
+import { createVaultClient } from '../../src/vault/client.js';
+import { createCluster, type Cluster, type ClusterOptions } from '../emulators/cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from '../emulators/consul.js';
+import { startGitHubEmulator, type GitHubEmulator } from '../emulators/github.js';
+import { startNomadEmulator, type NomadEmulator } from '../emulators/nomad.js';
+import { startVaultEmulator, type VaultEmulator } from '../emulators/vault.js';
+import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient } from '../support/services.js';
+
+export type RepoInput = Partial<Omit<RepoConfig, 'name' | 'database'>> & { name?: string; database?: Partial<RepoConfig['database']> };
+
+export interface WorldOptions {
+  /** Repos served; names default to "<unique owner>/shop", "<unique owner>/shop2"... */
+  repos?: RepoInput[];
+  /** Extra top-level file config (merged over the world's defaults). */
+  config?: Record<string, unknown>;
+  cluster?: ClusterOptions;
+  clock?: Clock;
+  /** SQL run in the template database after it is created (default: a small `items` table). */
+  templateSql?: string;
+}
+
+export interface World {
+  readonly suffix: string;
+  readonly config: Config;
+  readonly deps: Deps;
+  readonly repos: string[];
+  readonly cluster: Cluster;
+  readonly nomad: NomadEmulator;
+  readonly consul: ConsulEmulator;
+  readonly vault: VaultEmulator;
+  readonly github: GitHubEmulator;
+  /** The template database every PR database is cloned from. */
+  readonly templateDatabase: string;
+  readonly redisPrefix: string;
+  /** Every log line as written (JSON text), for secret scans. */
+  readonly logLines: string[];
+  /** The secrets the daemon holds (Vault token, webhook secret, GitHub token, admin token). */
+  readonly secrets: { vaultToken: string; webhookSecret: string; githubToken: string; adminToken: string };
+  key(pr: number, repo?: string): EnvironmentKey;
+  names(pr: number, repo?: string): EnvironmentNames;
+  /** Records desired "present at sha" for a PR (as a webhook would). */
+  open(pr: number, sha: string, options?: { repo?: string; reason?: string; at?: Date }): Promise<void>;
+  /** Records desired "absent" for a PR. */
+  close(pr: number, options?: { repo?: string; at?: Date }): Promise<void>;
+  /** Postgres URL of a PR database for the superuser (for assertions). */
+  adminUrlFor(database: string): string;
+  cleanup(): Promise<void>;
+}
+
+const DEFAULT_TEMPLATE_SQL = `
+  CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, price integer NOT NULL DEFAULT 0);
+  INSERT INTO items (name, price) VALUES ('apple', 3), ('pear', 5);
+`;
+
+/** A random 40-hex SHA. */
+export function randomSha(): string {
+  return Array.from({ length: 40 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+}
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const suffix = uniqueSuffix();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const runCleanups = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch {
+        // keep cleaning the rest
+      }
+    }
+  };
+  try {
+    const secrets = {
+      vaultToken: `hvs.root-${suffix}-${Math.random().toString(36).slice(2)}`,
+      webhookSecret: `whsec-${suffix}-${Math.random().toString(36).slice(2)}`,
+      githubToken: `ghp_${suffix}${Math.random().toString(36).slice(2)}`,
+      adminToken: `admin-${suffix}-${Math.random().toString(36).slice(2)}`,
+    };
+    const cluster = createCluster({ startDelayMs: 5, healthyDelayMs: 10, ...options.cluster });
+    cleanups.push(() => cluster.close());
+    const nomad = await startNomadEmulator({ cluster });
+    cleanups.push(() => nomad.close());
+    const consul = await startConsulEmulator({ cluster });
+    cleanups.push(() => consul.close());
+    const vault = await startVaultEmulator({ rootToken: secrets.vaultToken });
+    cleanups.push(() => vault.close());
+    const github = await startGitHubEmulator({ token: secrets.githubToken });
+    cleanups.push(() => github.close());
+
+    const stateDb = await createTestDatabase('previewd_world');
+    cleanups.push(() => stateDb.drop());
+    const redis = await createTestRedis();
+    cleanups.push(() => redis.cleanup());
+
+    const templateDatabase = `tpl_${suffix}`;
+    await withAdminClient((c) => c.query(`CREATE DATABASE "${templateDatabase}"`));
+    cleanups.push(() => withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${templateDatabase}" WITH (FORCE)`)).then(() => undefined));
+    await withAdminClient((c) => c.query(options.templateSql ?? DEFAULT_TEMPLATE_SQL), templateDatabase);
+
+    const repoInputs = options.repos ?? [{}];
+    const repos = repoInputs.map((r, i) => ({
+      ...r,
+      name: r.name ?? `o${suffix}/shop${i === 0 ? '' : i + 1}`,
+      images: r.images ?? { api: 'ghcr.io/acme/shop-api', frontend: 'ghcr.io/acme/shop-web', worker: 'ghcr.io/acme/shop-worker' },
+      database: { template: templateDatabase, ...r.database },
+    }));
+    const admin = new URL(PG_ADMIN_URL);
+    const config = buildConfig(
+      {
+        instance: `t${suffix}`,
+        baseDomain: 'preview.test',
+        publicUrl: 'http://previewd.test:8080',
+        deployTimeout: '20s',
+        database: { namePrefix: `p${suffix}_`, host: admin.hostname, port: Number(admin.port || 5432) },
+        ...options.config,
+        repos,
+      },
+      {
+        NOMAD_ADDR: nomad.url,
+        CONSUL_HTTP_ADDR: consul.url,
+        VAULT_ADDR: vault.url,
+        VAULT_TOKEN: secrets.vaultToken,
+        DATABASE_URL: stateDb.url,
+        REDIS_URL: redis.url,
+        GITHUB_WEBHOOK_SECRET: secrets.webhookSecret,
+        GITHUB_TOKEN: secrets.githubToken,
+        GITHUB_API_URL: github.url,
+        PREVIEWD_ADMIN_TOKEN: secrets.adminToken,
+        LOG_LEVEL: 'debug',
+      },
+      'world',
+    );
+
+    const logLines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        logLines.push(String(chunk));
+        done();
+      },
+    });
+    const log = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
+
+    const databases = createPreviewDatabases({ adminUrl: PG_ADMIN_URL, instance: config.instance, loginGroup: config.database.loginGroup, log });
+    cleanups.push(async () => {
+      // Anything this world's instance still owns (a failed test) goes, then the connection.
+      for (const db of await databases.listOwnedDatabases()) await databases.dropDatabase(db.name).catch(() => undefined);
+      for (const role of await databases.listOwnedRoles()) await databases.dropRole(role.name).catch(() => undefined);
+      await databases.close();
+    });
+    const store = createEnvironmentStore({ databaseUrl: stateDb.url, log, maxConnections: 3 });
+    await store.migrate();
+    cleanups.push(() => store.close());
+
+    const deps: Deps = {
+      config,
+      log,
+      clock: options.clock ?? systemClock,
+      nomad: createNomadClient({ address: nomad.url, namespace: config.env.NOMAD_NAMESPACE }),
+      consul: createConsulClient({ address: consul.url }),
+      vault: createVaultClient({ address: vault.url, token: secrets.vaultToken, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
+      github: createGitHubClient({ apiUrl: github.url, auth: { token: secrets.githubToken }, userAgent: 'previewd-test' }),
+      databases,
+      store,
+    };
+
+    const repoNames = repos.map((r) => r.name);
+    for (const name of repoNames) github.addRepo(name);
+    const keyOf = (pr: number, repo?: string): EnvironmentKey => ({ repo: repo ?? repoNames[0]!, pr });
+    let clockTick = Date.now();
+    // updated_at must increase for every recorded change (the store orders by it).
+    const nextAt = () => new Date((clockTick += 1000));
+
+    return {
+      suffix,
+      config,
+      deps,
+      repos: repoNames,
+      cluster,
+      nomad,
+      consul,
+      vault,
+      github,
+      templateDatabase,
+      redisPrefix: redis.prefix,
+      logLines,
+      secrets,
+      key: keyOf,
+      names: (pr, repo) => environmentNames(config, keyOf(pr, repo)),
+      async open(pr, sha, o = {}) {
+        const repo = o.repo ?? repoNames[0]!;
+        if (github.pull(repo, pr)) github.updatePull(repo, pr, { headSha: sha });
+        else github.openPull(repo, { number: pr, headSha: sha });
+        const result = await store.recordDesired(keyOf(pr, o.repo), { present: true, sha, reason: o.reason ?? 'opened', prUpdatedAt: o.at ?? nextAt() });
+        if (!result.accepted) throw new Error(`desired present@${sha} for PR ${pr} was not accepted`);
+      },
+      async close(pr, o = {}) {
+        const repo = o.repo ?? repoNames[0]!;
+        if (github.pull(repo, pr)) github.closePull(repo, pr);
+        const result = await store.recordDesired(keyOf(pr, o.repo), { present: false, sha: null, reason: 'closed', prUpdatedAt: o.at ?? nextAt() });
+        if (!result.accepted) throw new Error(`desired absent for PR ${pr} was not accepted`);
+      },
+      adminUrlFor: (database) => databaseUrl(database),
+      cleanup: runCleanups,
+    };
+  } catch (err) {
+    await runCleanups();
+    throw err;
+  }
+}

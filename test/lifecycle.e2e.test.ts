@@ -1,0 +1,153 @@
+// One PR's whole life against the emulators and real Postgres/Redis, through the real
+// clients: open → ready, push → ready at the new SHA, close → nothing left anywhere.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcileEnvironment } from '../src/environments/reconcile.js';
+import { randomSha, startWorld, type World } from './helpers/world.js';
+import { withAdminClient } from './support/services.js';
+
+const PR = 42;
+
+async function databaseExists(name: string): Promise<boolean> {
+  return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1);
+}
+async function roleExists(name: string): Promise<boolean> {
+  return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1);
+}
+
+describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
+  let world: World;
+  const sha1 = randomSha();
+  const sha2 = randomSha();
+  const seen = { passwords: new Set<string>(), jobSpecs: [] as string[] };
+
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  const repo = () => world.repos[0]!;
+  const names = () => world.names(PR);
+  const prDeployments = () => world.github.deployments(repo()).filter((d) => d.environment === names().githubEnvironment);
+  const ourComments = () => world.github.comments(repo(), PR).filter((c) => c.body.includes(names().commentMarker));
+  const latestCommitState = (sha: string) => world.github.commitStatuses(repo(), sha).filter((s) => s.context === world.config.github.statusContext).at(-1)?.state;
+  const rememberPassword = () => {
+    const url = world.vault.secret(names().vaultPath)?.data?.DATABASE_URL;
+    if (typeof url === 'string') seen.passwords.add(decodeURIComponent(new URL(url).password));
+    // The job specs as Nomad stored them, while they exist.
+    seen.jobSpecs.push(...world.cluster.listJobs().map((j) => JSON.stringify(j)));
+  };
+
+  it('when a PR opens then it becomes ready in every layer and GitHub shows one success', async () => {
+    await world.open(PR, sha1);
+    const result = await reconcileEnvironment(world.deps, world.key(PR));
+    expect(result.status).toBe('ready');
+    rememberPassword();
+
+    const record = await world.deps.store.get(world.key(PR));
+    expect(record).toMatchObject({ status: 'ready', observedSha: sha1, lastError: null });
+    expect(Object.values(record!.components).every((s) => s === 'healthy')).toBe(true);
+
+    const n = names();
+    for (const component of ['cache', 'api', 'worker', 'frontend']) {
+      const job = await world.deps.nomad.getJob(n.jobId(component));
+      expect(job?.meta['previewd.sha']).toBe(sha1);
+    }
+    for (const component of ['api', 'frontend']) {
+      const { instances } = await world.deps.consul.healthService(n.serviceName(component), { passing: true });
+      expect(instances.length).toBeGreaterThan(0);
+      expect(instances[0]!.tags).toContain('traefik.enable=true');
+      expect(instances[0]!.tags.some((t) => t.endsWith(`.rule=Host(\`${n.host(component)}\`)`))).toBe(true);
+    }
+    expect(await databaseExists(n.database)).toBe(true);
+    expect(await roleExists(n.role)).toBe(true);
+    expect(world.vault.secret(n.vaultPath)?.customMetadata).toMatchObject({ previewd_managed_by: world.config.instance, previewd_env: n.id });
+    expect(world.vault.policy(n.vaultPolicy)).toContain(`${world.config.vault.kvMount}/data/${n.vaultPath}`);
+    expect(world.vault.jwtRole(n.vaultRole)).toMatchObject({ token_policies: [n.vaultPolicy] });
+
+    expect(prDeployments()).toHaveLength(1);
+    expect(prDeployments()[0]!.statuses.map((s) => s.state)).toEqual(['queued', 'in_progress', 'success']);
+    expect(prDeployments()[0]!.statuses.at(-1)!.environmentUrl).toBe(n.url('frontend'));
+    expect(ourComments()).toHaveLength(1);
+    expect(ourComments()[0]!.body).toContain(n.url('frontend'));
+    expect(latestCommitState(sha1)).toBe('success');
+  });
+
+  it('when the PR role connects with the password from Vault then it reaches its own database', async () => {
+    const url = world.vault.secret(names().vaultPath)!.data!.DATABASE_URL as string;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const rows = await client.query('SELECT name FROM items ORDER BY id');
+      expect(rows.rows.map((r) => r.name)).toEqual(['apple', 'pear']);
+      await client.query("INSERT INTO items (name) VALUES ('written-before-push')");
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('when a new commit is pushed then it is ready at the new SHA with the same database and one comment', async () => {
+    const firstDeployment = prDeployments()[0]!.id;
+    await world.open(PR, sha2, { reason: 'synchronize' });
+    await reconcileEnvironment(world.deps, world.key(PR));
+    rememberPassword();
+
+    const record = await world.deps.store.get(world.key(PR));
+    expect(record).toMatchObject({ status: 'ready', observedSha: sha2 });
+    expect((await world.deps.nomad.getJob(names().jobId('api')))?.meta['previewd.sha']).toBe(sha2);
+    const deployments = prDeployments();
+    expect(deployments).toHaveLength(2);
+    expect(deployments.find((d) => d.id === firstDeployment)!.statuses.at(-1)!.state).toBe('inactive');
+    expect(deployments.find((d) => d.sha === sha2)!.statuses.at(-1)!.state).toBe('success');
+    expect(ourComments()).toHaveLength(1);
+    expect(ourComments()[0]!.body).toContain(sha2.slice(0, 7));
+    expect(latestCommitState(sha2)).toBe('success');
+    // Same database: the row written before the push is still there.
+    const rows = await withAdminClient((c) => c.query("SELECT 1 FROM items WHERE name = 'written-before-push'"), names().database);
+    expect(rows.rowCount).toBe(1);
+  });
+
+  it('when the PR closes then nothing is left in Nomad, Consul, Vault or Postgres and GitHub shows it removed', async () => {
+    await world.close(PR);
+    const result = await reconcileEnvironment(world.deps, world.key(PR));
+    expect(result.status).toBe('removed');
+    const n = names();
+
+    expect(await world.deps.nomad.listJobs({ prefix: `${n.id}-` })).toEqual([]);
+    for (const component of ['cache', 'api', 'worker', 'frontend']) {
+      expect(await world.deps.consul.listServiceInstances(n.serviceName(component))).toEqual([]);
+    }
+    expect(world.vault.secret(n.vaultPath)).toBeNull();
+    expect(world.vault.policy(n.vaultPolicy)).toBeNull();
+    expect(world.vault.jwtRole(n.vaultRole)).toBeNull();
+    expect(await databaseExists(n.database)).toBe(false);
+    expect(await roleExists(n.role)).toBe(false);
+
+    expect(prDeployments().every((d) => d.statuses.at(-1)!.state === 'inactive')).toBe(true);
+    expect(ourComments()).toHaveLength(1);
+    expect(ourComments()[0]!.body).toContain('removed');
+    expect((await world.deps.store.get(world.key(PR)))!.status).toBe('removed');
+    expect((await reconcileEnvironment(world.deps, world.key(PR))).plan).toEqual([]);
+  });
+
+  it('when everything that left previewd is scanned then no secret value appears in it', async () => {
+    expect(seen.passwords.size).toBeGreaterThan(0);
+    const events = await world.deps.store.listEvents(world.key(PR), 500);
+    const record = await world.deps.store.get(world.key(PR));
+    expect(seen.jobSpecs.length).toBeGreaterThanOrEqual(8);
+    const haystack = [
+      ...world.logLines,
+      ...seen.jobSpecs,
+      ...world.github.comments(repo(), PR).map((c) => c.body),
+      ...world.github.deployments(repo()).flatMap((d) => d.statuses.map((s) => s.description)),
+      JSON.stringify(events),
+      JSON.stringify(record),
+    ].join('\n');
+    expect(events.length).toBeGreaterThan(5);
+    for (const secret of [...seen.passwords, world.secrets.vaultToken, world.secrets.webhookSecret, world.secrets.githubToken, world.secrets.adminToken]) {
+      expect(haystack).not.toContain(secret);
+    }
+  });
+});
