@@ -1,0 +1,51 @@
+// The composition root: the one place that turns configuration into live clients.
+// Everything else receives a `Deps` and never builds a client itself.
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { createConsulClient } from '../consul/client.js';
+import { createPreviewDatabases } from '../database/preview-databases.js';
+import { systemClock, type Clock, type Deps } from '../deps.js';
+import { createEnvironmentStore } from '../environments/store.js';
+import { createGitHubClient } from '../github/client.js';
+import type { GitHubAuth } from '../github/client.js';
+import { createLogger } from '../log.js';
+import { createNomadClient } from '../nomad/client.js';
+import { createVaultClient } from '../vault/client.js';
+
+export interface OwnedDeps extends Deps {
+  /** Closes the pools this root opened. */
+  close(): Promise<void>;
+}
+
+function githubAuth(env: Config['env']): GitHubAuth {
+  if (env.GITHUB_APP_ID && env.GITHUB_APP_PRIVATE_KEY) {
+    return { appId: env.GITHUB_APP_ID, privateKey: env.GITHUB_APP_PRIVATE_KEY };
+  }
+  return { token: env.GITHUB_TOKEN ?? '' };
+}
+
+export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock } = {}): OwnedDeps {
+  const { env } = config;
+  const log = options.log ?? createLogger({ level: env.LOG_LEVEL });
+  const databases = createPreviewDatabases({
+    adminUrl: env.DATABASE_URL,
+    instance: config.instance,
+    loginGroup: config.database.loginGroup,
+    log,
+  });
+  const store = createEnvironmentStore({ databaseUrl: env.DATABASE_URL, log });
+  return {
+    config,
+    log,
+    clock: options.clock ?? systemClock,
+    nomad: createNomadClient({ address: env.NOMAD_ADDR, token: env.NOMAD_TOKEN, namespace: env.NOMAD_NAMESPACE }),
+    consul: createConsulClient({ address: env.CONSUL_HTTP_ADDR, token: env.CONSUL_HTTP_TOKEN }),
+    vault: createVaultClient({ address: env.VAULT_ADDR, token: env.VAULT_TOKEN, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
+    github: createGitHubClient({ apiUrl: env.GITHUB_API_URL, auth: githubAuth(env), userAgent: 'previewd/0.1.0' }),
+    databases,
+    store,
+    async close() {
+      await Promise.allSettled([store.close(), databases.close()]);
+    },
+  };
+}
