@@ -1,0 +1,95 @@
+// Two PRs side by side: neither can reach the other's database, secret or cache.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcileEnvironment } from '../src/environments/reconcile.js';
+import { randomSha, startWorld, type World } from './helpers/world.js';
+import { withAdminClient } from './support/services.js';
+
+const A = 11;
+const B = 12;
+
+describe('isolation between two PR environments', () => {
+  let world: World;
+  const urls: Record<number, URL> = {};
+
+  beforeAll(async () => {
+    world = await startWorld();
+    await world.open(A, randomSha());
+    await world.open(B, randomSha());
+    await Promise.all([reconcileEnvironment(world.deps, world.key(A)), reconcileEnvironment(world.deps, world.key(B))]);
+    for (const pr of [A, B]) urls[pr] = new URL(world.vault.secret(world.names(pr).vaultPath)!.data!.DATABASE_URL as string);
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  async function connect(url: URL): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    return client;
+  }
+
+  const columns = (database: string) =>
+    withAdminClient(async (c) => (await c.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'items' ORDER BY column_name")).rows.map((r) => r.column_name), database);
+
+  it('when PR A runs a migration dropping a column then PR B’s table keeps it', async () => {
+    const client = await connect(urls[A]!);
+    try {
+      await client.query('ALTER TABLE items DROP COLUMN price');
+    } finally {
+      await client.end();
+    }
+    expect(await columns(world.names(A).database)).toEqual(['id', 'name']);
+    expect(await columns(world.names(B).database)).toEqual(['id', 'name', 'price']);
+  });
+
+  it('when PR A’s role tries PR B’s database with its password then the connection is refused', async () => {
+    const crossed = new URL(urls[A]!);
+    crossed.pathname = `/${world.names(B).database}`;
+    await expect(connect(crossed)).rejects.toThrow(/permission denied|not permitted|authentication failed/i);
+  });
+
+  it('when PR B’s role presents PR A’s password then authentication fails (scram for the login group)', async () => {
+    const wrong = new URL(urls[B]!);
+    wrong.password = urls[A]!.password;
+    await expect(connect(wrong)).rejects.toThrow(/password authentication failed/i);
+    // The control: B's own credentials do work, so the refusal above is about the password.
+    const own = await connect(urls[B]!);
+    await own.end();
+  });
+
+  it('when PR A’s Vault policy is checked against PR B’s secret then only A’s own path is readable', () => {
+    const a = world.names(A);
+    const b = world.names(B);
+    const mount = world.config.vault.kvMount;
+    expect(world.vault.allowed([a.vaultPolicy], 'read', `${mount}/data/${a.vaultPath}`)).toBe(true);
+    expect(world.vault.allowed([a.vaultPolicy], 'read', `${mount}/data/${b.vaultPath}`)).toBe(false);
+    expect(world.vault.allowed([a.vaultPolicy], 'update', `${mount}/data/${a.vaultPath}`)).toBe(false);
+    expect(world.vault.allowed([a.vaultPolicy], 'list', `${mount}/metadata/${world.config.vault.pathPrefix}`)).toBe(false);
+    // A's Vault role is bound to A's jobs only, and grants only A's policy.
+    const role = world.vault.jwtRole(a.vaultRole)!;
+    const boundJobs = (role.bound_claims as { nomad_job_id: string[] }).nomad_job_id;
+    expect(boundJobs.length).toBe(4);
+    expect(boundJobs.every((id) => id.startsWith(`${a.id}-`))).toBe(true);
+    expect(role.token_policies).toEqual([a.vaultPolicy]);
+  });
+
+  it('when PR A’s jobs look up their cache then they name only A’s cache service and A’s Vault path', () => {
+    const a = world.names(A);
+    const b = world.names(B);
+    const specs = world.cluster
+      .listJobs()
+      .filter((j) => String(j.ID).startsWith(`${a.id}-`))
+      .map((j) => JSON.stringify(j));
+    expect(specs.length).toBe(4);
+    const text = specs.join('\n');
+    expect(text).toContain(a.serviceName('cache'));
+    expect(text).toContain(a.vaultPath);
+    expect(text).not.toContain(b.id);
+  });
+});
