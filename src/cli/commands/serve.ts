@@ -1,0 +1,34 @@
+// `previewd serve`: the daemon. SIGTERM/SIGINT stop it gracefully (exit 0): no new
+// webhooks or work, running steps finish (bounded), the rest resumes after restart.
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { startDaemon } from '../../daemon.js';
+import { buildDeps } from '../compose.js';
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the daemon: webhooks, reconcile worker, GC, admin API, /healthz, /readyz, /metrics')
+    .option('--port <port>', 'listen port (default $PORT or 8080)', (v) => Number(v))
+    .option('--grace <seconds>', 'how long running steps may finish on shutdown', (v) => Number(v), 25)
+    .action(async (opts: { port?: number; grace: number }) => {
+      const config = loadConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env });
+      const deps = buildDeps(config);
+      const daemon = await startDaemon(deps, { ...(opts.port !== undefined ? { port: opts.port } : {}) });
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          deps.log.info({ signal }, 'shutting down');
+          void daemon
+            .stop({ graceMs: opts.grace * 1000 })
+            .then(() => deps.close())
+            .then(resolve, (err: unknown) => {
+              deps.log.error({ err }, 'shutdown failed');
+              process.exitCode = 1;
+              resolve();
+            });
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+}

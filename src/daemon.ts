@@ -1,0 +1,108 @@
+// The running daemon: HTTP (webhooks, admin, health, metrics), the reconcile worker
+// and the periodic GC, all over one `Deps`. `serve` and the sandbox both start it.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Deps } from './deps.js';
+import { reconcileEnvironment } from './environments/reconcile.js';
+import type { EnvironmentKey } from './environments/naming.js';
+import { startGcSchedule, createGcLock } from './gc/schedule.js';
+import { sweepGc } from './gc/sweep.js';
+import { adminRouter } from './http/admin.js';
+import { createApp } from './http/app.js';
+import { readinessRouter, standardChecks } from './http/health.js';
+import { metricsRouter } from './http/metrics.js';
+import { createWebhookRouter } from './http/webhooks.js';
+import { createDeliveryDedupe } from './queue/deliveries.js';
+import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
+
+export interface DaemonOptions {
+  /** Port to listen on (0 = a free one); default config PORT. */
+  port?: number;
+  host?: string;
+  /** Redis key prefix; default "previewd:<instance>". */
+  redisPrefix?: string;
+  /** Queue tuning (tests and the sandbox use short lock durations). */
+  queue?: Partial<Pick<ReconcileQueueOptions, 'lockDurationMs' | 'stalledIntervalMs' | 'backoff' | 'attempts'>>;
+  /** Run the periodic GC (default true). */
+  gc?: boolean;
+}
+
+export interface Daemon {
+  url: string;
+  queue: ReconcileQueue;
+  /** Stops taking webhooks and work, lets running steps finish (bounded), closes connections. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Promise<Daemon> {
+  const { config, log } = deps;
+  const prefix = options.redisPrefix ?? `previewd:${config.instance}`;
+  await deps.store.migrate();
+
+  const queue = createReconcileQueue({
+    redisUrl: config.env.REDIS_URL,
+    prefix,
+    concurrency: config.concurrency,
+    log,
+    process: async (key: EnvironmentKey) => {
+      await reconcileEnvironment(deps, key);
+    },
+    ...options.queue,
+  });
+  const redis = new Redis(config.env.REDIS_URL, { maxRetriesPerRequest: 2 });
+  redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  const deliveries = createDeliveryDedupe({ redis, prefix });
+
+  const requestTeardown = (key: EnvironmentKey, reason: string) => queue.enqueue(key, reason);
+  const runGc = (gc: { dryRun: boolean; filter: Parameters<typeof sweepGc>[1]['filter'] }) =>
+    sweepGc(deps, { dryRun: gc.dryRun, filter: gc.filter, requestTeardown });
+
+  const app = createApp({
+    log,
+    routers: [
+      createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log }),
+      adminRouter({ config, clock: deps.clock, store: deps.store, queue, runGc }),
+      readinessRouter(standardChecks(deps, redis)),
+      metricsRouter(),
+    ],
+  });
+
+  queue.start();
+  const gcSchedule =
+    options.gc === false
+      ? null
+      : startGcSchedule({
+          lock: createGcLock(redis, prefix),
+          intervalMs: config.gc.interval,
+          log,
+          sweep: async (lease) => {
+            await sweepGc(deps, { dryRun: false, requestTeardown, stillHoldsLock: () => lease.stillHolds() });
+          },
+        });
+
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(options.port ?? config.env.PORT, options.host ?? '0.0.0.0', () => resolve(s));
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address}:${address.port}`;
+  log.info({ url, instance: config.instance, repos: config.repos.map((r) => r.name) }, 'previewd serving');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url,
+    queue,
+    stop(stopOptions = {}) {
+      stopping ??= (async () => {
+        // Order: no new webhooks, no new sweeps, then let running reconciles finish.
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await gcSchedule?.stop();
+        await queue.close({ graceMs: stopOptions.graceMs ?? 25_000 });
+        redis.disconnect();
+        log.info('previewd stopped');
+      })();
+      return stopping;
+    },
+  };
+}
