@@ -690,10 +690,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
       }
     }
     if (section === 'statuses' && rest.length === 2 && method === 'POST') return createCommitStatus(r, a!, actor, body);
-    if (section === 'commits' && rest.length === 3 && method === 'GET' && (c === 'status' || c === 'statuses')) {
+    if (section === 'commits' && rest.length === 3 && method === 'GET' && (b === 'status' || b === 'statuses')) {
       const resolved = resolveRef(r, a!);
       if (!resolved) return error(422, `No commit found for SHA: ${a}`);
-      if (c === 'statuses') return paged(req, [...(r.statuses.get(resolved.sha) ?? [])].reverse(), (s) => commitStatusJson(r, resolved.sha, s));
+      if (b === 'statuses') return paged(req, [...(r.statuses.get(resolved.sha) ?? [])].reverse(), (s) => commitStatusJson(r, resolved.sha, s));
       const latest = [...latestStatusPerContext(r, resolved.sha).values()];
       const states = latest.map((s) => s.state);
       const combined = states.some((s) => s === 'error' || s === 'failure') ? 'failure' : states.length === 0 || states.includes('pending') ? 'pending' : 'success';
