@@ -3,7 +3,7 @@
 // must be 2xx or 4xx, the server must stay up, and only accepted deliveries may
 // leave state behind (in the store or the queue).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newDeliveryId, pullRequestPayload, send, startIntake, type IntakeHarness } from './intake-support.js';
+import { createStateDatabase, newDeliveryId, pullRequestPayload, send, startIntake, type IntakeHarness } from './intake-support.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260301);
 const CASES = 400;
@@ -133,11 +133,14 @@ function makeCase(): FuzzCase {
 }
 
 let h: IntakeHarness;
+let db: Awaited<ReturnType<typeof createStateDatabase>>;
 beforeAll(async () => {
-  h = await startIntake();
+  db = await createStateDatabase();
+  h = await startIntake({ databaseUrl: db.url });
 });
 afterAll(async () => {
-  await h.close();
+  await h?.close();
+  await db?.drop();
 });
 
 describe(`intake fuzz (seed ${SEED})`, () => {
@@ -168,6 +171,8 @@ describe(`intake fuzz (seed ${SEED})`, () => {
     // State only from accepted deliveries, once each.
     expect(h.store.calls).toHaveLength(acceptedCount);
     expect(new Set(h.store.calls.map((c) => `${c.key.repo}#${c.key.pr}`))).toEqual(acceptedKeys);
+    const rows = await h.store.inner.list();
+    expect(new Set(rows.map((r) => `${r.key.repo}#${r.key.pr}`))).toEqual(acceptedKeys);
     expect((await h.queue.counts()).waiting).toBe(acceptedKeys.size);
     // Still up.
     expect((await fetch(`${h.url}/healthz`)).status).toBe(200);

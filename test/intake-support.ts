@@ -1,30 +1,31 @@
 // Shared by the intake tests: a running webhook server on a free port with the real
-// Redis dedupe and queue, a state store, signed requests and payload builders.
+// Redis dedupe and queue, the real Postgres state store, signed requests and payload builders.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { repoSchema, type RepoConfig } from '../src/config/schema.js';
-import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
+import type { EnvironmentKey } from '../src/environments/naming.js';
+import { createEnvironmentStore } from '../src/environments/store.js';
 import type { DesiredInput, EnvironmentStore } from '../src/environments/types.js';
 import { createApp } from '../src/http/app.js';
 import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { createLogger } from '../src/log.js';
 import { createDeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
-import { createTestRedis } from './support/services.js';
+import { createTestDatabase, createTestRedis } from './support/services.js';
 
 export const SECRET = 'test-webhook-secret-0123456789';
 
 /**
- * The desired-state half of the store, in memory, with the store contract's ordering
- * (newer prUpdatedAt wins; at an equal timestamp a push whose `before` is the held SHA
- * wins). Swap for the Postgres store from src/environments/store.ts once it lands.
+ * The real Postgres state store, with a tap: it counts the recordDesired calls that
+ * reach it (to prove "recorded once") and can be told to fail the next ones the way
+ * a dropped connection does (the message carries a password, as pg errors can).
  */
-export class MemoryDesiredStore implements Pick<EnvironmentStore, 'recordDesired'> {
+export class TappedStore implements Pick<EnvironmentStore, 'recordDesired'> {
   readonly calls: { key: EnvironmentKey; input: DesiredInput }[] = [];
-  readonly state = new Map<string, { present: boolean; sha: string | null; prUpdatedAt: Date; generation: number }>();
   failNext = 0;
+  constructor(readonly inner: EnvironmentStore) {}
 
   async recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }> {
     if (this.failNext > 0) {
@@ -32,22 +33,26 @@ export class MemoryDesiredStore implements Pick<EnvironmentStore, 'recordDesired
       throw new Error('connect ECONNREFUSED postgres://previewd:hunter2-db@127.0.0.1:5432/previewd');
     }
     this.calls.push({ key, input });
-    const id = keyString(key);
-    const held = this.state.get(id);
-    const newer =
-      !held ||
-      input.prUpdatedAt.getTime() > held.prUpdatedAt.getTime() ||
-      (input.prUpdatedAt.getTime() === held.prUpdatedAt.getTime() && input.beforeSha != null && input.beforeSha === held.sha);
-    if (!newer) return { accepted: false, generation: held.generation };
-    const generation = (held?.generation ?? 0) + 1;
-    this.state.set(id, { present: input.present, sha: input.sha, prUpdatedAt: input.prUpdatedAt, generation });
-    return { accepted: true, generation };
+    return this.inner.recordDesired(key, input);
+  }
+
+  /** The desired state the store holds for a PR, or null. */
+  async desired(repo: string, pr: number): Promise<{ present: boolean; sha: string | null } | null> {
+    const record = await this.inner.get({ repo, pr });
+    return record ? { present: record.desiredPresent, sha: record.desiredSha } : null;
   }
 }
 
+/** One state database per test file; each harness gets its own schema in it. */
+export async function createStateDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  return createTestDatabase('previewd_intake');
+}
+
+let schemaCounter = 0;
+
 export interface IntakeHarness {
   url: string;
-  store: MemoryDesiredStore;
+  store: TappedStore;
   queue: ReconcileQueue;
   logLines: string[];
   redisPrefix: string;
@@ -58,7 +63,7 @@ export function repoConfig(name: string, overrides: Partial<RepoConfig> = {}): R
   return { ...repoSchema.parse({ name }), ...overrides };
 }
 
-export async function startIntake(options: { repos?: RepoConfig[]; bodyLimitBytes?: number } = {}): Promise<IntakeHarness> {
+export async function startIntake(options: { databaseUrl: string; repos?: RepoConfig[]; bodyLimitBytes?: number }): Promise<IntakeHarness> {
   const redis = await createTestRedis();
   const logLines: string[] = [];
   const log = createLogger({
@@ -70,7 +75,10 @@ export async function startIntake(options: { repos?: RepoConfig[]; bodyLimitByte
       },
     }),
   });
-  const store = new MemoryDesiredStore();
+  schemaCounter++;
+  const inner = createEnvironmentStore({ databaseUrl: options.databaseUrl, schema: `intake_${process.pid}_${schemaCounter}`, log, maxConnections: 4 });
+  await inner.migrate();
+  const store = new TappedStore(inner);
   const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log });
   const deliveries = createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
   const app = createApp({
@@ -101,6 +109,7 @@ export async function startIntake(options: { repos?: RepoConfig[]; bodyLimitByte
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await queue.close({ graceMs: 100 });
+      await inner.close();
       await redis.cleanup();
     },
   };

@@ -1,6 +1,7 @@
 // POST /webhooks/github end to end over HTTP, with the real Redis dedupe and queue.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  createStateDatabase,
   newDeliveryId,
   pullRequestPayload,
   repoConfig,
@@ -10,9 +11,16 @@ import {
 } from './intake-support.js';
 
 let h: IntakeHarness;
+let db: Awaited<ReturnType<typeof createStateDatabase>>;
 
+beforeAll(async () => {
+  db = await createStateDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
 beforeEach(async () => {
-  h = await startIntake({ bodyLimitBytes: 64 * 1024 });
+  h = await startIntake({ databaseUrl: db.url, bodyLimitBytes: 64 * 1024 });
 });
 afterEach(async () => {
   await h.close();
@@ -20,6 +28,7 @@ afterEach(async () => {
 
 async function nothingRecorded(): Promise<void> {
   expect(h.store.calls).toHaveLength(0);
+  expect(await h.store.inner.list()).toEqual([]);
   const counts = await h.queue.counts();
   expect(counts.waiting + counts.delayed + counts.active).toBe(0);
 }
@@ -57,7 +66,7 @@ describe('webhook signature', () => {
     const res = await send(h.url, body({ number: 42, sha: 'c'.repeat(40) }));
     expect(res.status).toBe(202);
     expect(res.json).toMatchObject({ status: 'accepted', present: true });
-    expect(h.store.state.get('acme/shop#42')).toMatchObject({ present: true, sha: 'c'.repeat(40) });
+    expect((await h.store.desired('acme/shop', 42))).toMatchObject({ present: true, sha: 'c'.repeat(40) });
     expect((await h.queue.counts()).waiting).toBe(1);
   });
 });
@@ -167,7 +176,7 @@ describe('webhook routing of events', () => {
     const res = await send(h.url, body({ number: 5, headRepo: 'mallory/shop' }));
     expect(res.status).toBe(202);
     expect(res.json).toMatchObject({ status: 'accepted', present: false });
-    expect(h.store.state.get('acme/shop#5')?.present).toBe(false);
+    expect((await h.store.desired('acme/shop', 5))?.present).toBe(false);
   });
 
   it('when the repo name differs in case from config then the configured name is the key', async () => {
@@ -200,7 +209,7 @@ describe('webhook redelivery and failures', () => {
     expect((await h.queue.counts()).waiting).toBe(0);
     const retried = await send(h.url, payload, { delivery });
     expect(retried.status).toBe(202);
-    expect(h.store.state.get('acme/shop#10')?.present).toBe(true);
+    expect((await h.store.desired('acme/shop', 10))?.present).toBe(true);
   });
 
   it('when handled deliveries arrive then each is answered within a few milliseconds', async () => {
@@ -213,7 +222,8 @@ describe('webhook redelivery and failures', () => {
       expect(res.status).toBe(202);
     }
     times.sort((a, b) => a - b);
-    expect(times[Math.floor(times.length / 2)]!).toBeLessThan(50);
+    // Generous for a loaded CI box; anything slow in the request (a reconcile) takes seconds.
+    expect(times[Math.floor(times.length / 2)]!).toBeLessThan(100);
   });
 });
 
@@ -223,7 +233,7 @@ describe('webhook burst', () => {
     const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
     const sha = (pr: number, push: number) => `${pr.toString(16).padStart(4, '0')}${push.toString(16).padStart(4, '0')}`.padEnd(40, 'a');
     const deliveries: { id: string; body: string }[] = [];
-    const latest = new Map<string, string>();
+    const latest = new Map<number, string>();
     for (let pr = 1; pr <= 20; pr++) {
       for (let push = 0; push < 7; push++) {
         const payload = pullRequestPayload({
@@ -235,7 +245,7 @@ describe('webhook burst', () => {
         });
         deliveries.push({ id: newDeliveryId(), body: JSON.stringify(payload) });
       }
-      latest.set(`acme/shop#${pr}`, sha(pr, 6));
+      latest.set(pr, sha(pr, 6));
     }
     const unique = deliveries.length; // 140
     while (deliveries.length < 200) deliveries.push(deliveries[Math.floor(random() * unique)]!);
@@ -254,7 +264,7 @@ describe('webhook burst', () => {
     expect(statuses.every((s) => s === 202 || s === 200)).toBe(true);
     expect(statuses.filter((s) => s === 200)).toHaveLength(200 - unique);
     expect(h.store.calls).toHaveLength(unique);
-    for (const [id, sha] of latest) expect(h.store.state.get(id)?.sha).toBe(sha);
+    for (const [pr, sha] of latest) expect(await h.store.desired('acme/shop', pr)).toEqual({ present: true, sha });
     // Coalesced: at most one waiting reconcile per PR.
     expect((await h.queue.counts()).waiting).toBe(20);
   });
@@ -263,7 +273,7 @@ describe('webhook burst', () => {
 describe('webhook repos', () => {
   it('when a repo forbids forks then a labelled fork PR is still recorded absent', async () => {
     await h.close();
-    h = await startIntake({ repos: [repoConfig('acme/shop', { forks: 'never' })] });
+    h = await startIntake({ databaseUrl: db.url, repos: [repoConfig('acme/shop', { forks: 'never' })] });
     const res = await send(h.url, body({ number: 3, headRepo: 'mallory/shop', labels: ['preview'] }));
     expect(res.json).toMatchObject({ status: 'accepted', present: false });
   });
