@@ -11,7 +11,7 @@ import type { DesiredInput, EnvironmentStore } from '../src/environments/types.j
 import { createApp } from '../src/http/app.js';
 import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { createLogger } from '../src/log.js';
-import { createDeliveryDedupe } from '../src/queue/deliveries.js';
+import { createDeliveryDedupe, type DeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
 import { createTestDatabase, createTestRedis } from './support/services.js';
 
@@ -54,6 +54,7 @@ export interface IntakeHarness {
   url: string;
   store: TappedStore;
   queue: ReconcileQueue;
+  deliveries: DeliveryDedupe;
   logLines: string[];
   redisPrefix: string;
   close(): Promise<void>;
@@ -103,6 +104,7 @@ export async function startIntake(options: { databaseUrl: string; repos?: RepoCo
     url: `http://127.0.0.1:${port}`,
     store,
     queue,
+    deliveries,
     logLines,
     redisPrefix: redis.prefix,
     close: async () => {

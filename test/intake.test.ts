@@ -212,6 +212,24 @@ describe('webhook redelivery and failures', () => {
     expect((await h.store.desired('acme/shop', 10))?.present).toBe(true);
   });
 
+  it('when the same delivery arrives five times at once then exactly one is accepted and recorded', async () => {
+    const delivery = newDeliveryId();
+    const payload = body({ number: 11 });
+    const results = await Promise.all(Array.from({ length: 5 }, () => send(h.url, payload, { delivery })));
+    expect(results.filter((r) => r.json.status === 'accepted')).toHaveLength(1);
+    expect(results.filter((r) => r.json.status === 'duplicate')).toHaveLength(4);
+    expect(h.store.calls).toHaveLength(1);
+  });
+
+  it('when the queue cannot take the work then 503 and the delivery is not marked seen', async () => {
+    await h.queue.close({ graceMs: 0 });
+    const delivery = newDeliveryId();
+    const res = await send(h.url, body({ number: 12 }), { delivery });
+    expect(res.status).toBe(503);
+    expect(await h.deliveries.wasSeen(delivery)).toBe(false);
+    expect((await h.deliveries.claim(delivery)).claimed).toBe(true);
+  });
+
   it('when handled deliveries arrive then each is answered within a few milliseconds', async () => {
     await send(h.url, body({ number: 1 })); // warm-up: connections, scripts
     const times: number[] = [];
