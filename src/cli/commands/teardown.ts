@@ -1,0 +1,52 @@
+// `previewd teardown --repo R --pr N`: records desired = absent and runs the teardown
+// reconcile here. A later push or reopen webhook brings the environment back.
+import type { Command } from 'commander';
+import type { Deps } from '../../deps.js';
+import { keyString } from '../../environments/naming.js';
+import { reconcileEnvironment } from '../../environments/reconcile.js';
+import { EXIT } from '../main.js';
+import { assertConfiguredRepo, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
+
+export async function runTeardown(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
+  const key = { repo: options.repo, pr: options.pr };
+  const record = await deps.store.get(key);
+  if (!record) {
+    io.err(`no environment for ${keyString(key)}\n`);
+    return EXIT.failed;
+  }
+  const { accepted } = await deps.store.recordDesired(key, {
+    present: false,
+    sha: null,
+    reason: 'cli: teardown',
+    // Newer than what is stored, so it is accepted; a later webhook still wins.
+    prUpdatedAt: new Date(Math.max(record.prUpdatedAt.getTime() + 1, deps.clock.now().getTime())),
+    labels: record.labels,
+  });
+  if (!accepted) {
+    io.err(`${keyString(key)}: a newer change was recorded meanwhile; nothing done\n`);
+    return EXIT.failed;
+  }
+  io.err(`tearing down ${keyString(key)}\n`);
+  try {
+    const result = await reconcileEnvironment(deps, key);
+    for (const line of result.lines) io.out(`${line}\n`);
+    io.out(`${keyString(key)}: ${result.status ?? 'unknown'}\n`);
+    return result.status === 'removed' ? EXIT.ok : EXIT.failed;
+  } catch (err) {
+    io.err(`${keyString(key)}: ${(err as Error).message}\n`);
+    return EXIT.failed;
+  }
+}
+
+export function registerTeardownCommand(program: Command): void {
+  program
+    .command('teardown')
+    .description('remove one environment now (desired = absent, then reconcile)')
+    .requiredOption('--repo <owner/name>', 'repository', repoName)
+    .requiredOption('--pr <number>', 'pull request number', prNumber)
+    .action(async (options: { repo: string; pr: number }) => {
+      const config = loadCommandConfig(program);
+      assertConfiguredRepo(config, options.repo);
+      process.exitCode = await withDeps(config, (deps) => runTeardown(deps, options, stdio));
+    });
+}
