@@ -61,40 +61,10 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const record = await deps.store.get(key);
   const desired = desiredOf(record);
   const present = desired?.present === true && desired.sha !== null;
-  const sha = present ? desired.sha : (record?.observedSha ?? null);
   const resources = recordedResources(record);
-  const secrets = new Set(configSecrets(deps.config));
-  let scrub: Scrubber = createScrubber(secrets);
-  const scrubber = {
-    scrub: (text: string) => scrub(text),
-    add(secret: string) {
-      secrets.add(secret);
-      scrub = createScrubber(secrets);
-    },
-  };
   const renderer = options.renderer ?? (await templatesRenderer());
-  const repoConfig = deps.config.repos.find((r) => r.name === key.repo);
-  const state: ApplyState = {
-    password: null,
-    components: { ...(record?.components ?? {}) },
-    resources: { ...resources },
-    github: {
-      deploymentId: record?.githubDeploymentId ?? null,
-      deploymentSha: resources.githubDeploymentSha ?? null,
-      commentId: record?.githubCommentId ?? null,
-      failures: [],
-    },
-  };
-  const ctx: ApplyContext = {
-    deps,
-    names,
-    sha,
-    jobs: [],
-    secretData: (databaseUrl) => renderer.secretData(deps, key, sha!, databaseUrl),
-    scrubber,
-    state,
-    timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: repoConfig?.idleTtl ?? 7 * 86_400_000 },
-  };
+  const ctx = createApplyContext(deps, key, record, renderer);
+  const { sha, state } = ctx;
   const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
 
   let plan: Plan;
@@ -175,6 +145,48 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
     throw new TransientError(message, { system: 'github' });
   }
   return result;
+}
+
+/**
+ * The context steps run in, built from the stored record: what GitHub objects exist,
+ * what resources were recorded, and a scrubber that learns new secrets as they appear.
+ * `jobs` is empty until the caller renders them.
+ */
+export function createApplyContext(deps: Deps, key: EnvironmentKey, record: EnvironmentRecord | null, renderer: EnvironmentRenderer): ApplyContext {
+  const names = environmentNames(deps.config, key);
+  const desired = desiredOf(record);
+  const present = desired?.present === true && desired.sha !== null;
+  const sha = present ? desired.sha : (record?.observedSha ?? null);
+  const resources = recordedResources(record);
+  const secrets = new Set(configSecrets(deps.config));
+  let scrub: Scrubber = createScrubber(secrets);
+  const repoConfig = deps.config.repos.find((r) => r.name === key.repo);
+  return {
+    deps,
+    names,
+    sha,
+    jobs: [],
+    secretData: (databaseUrl) => renderer.secretData(deps, key, sha!, databaseUrl),
+    scrubber: {
+      scrub: (text: string) => scrub(text),
+      add(secret: string) {
+        secrets.add(secret);
+        scrub = createScrubber(secrets);
+      },
+    },
+    state: {
+      password: null,
+      components: { ...(record?.components ?? {}) },
+      resources: { ...resources },
+      github: {
+        deploymentId: record?.githubDeploymentId ?? null,
+        deploymentSha: resources.githubDeploymentSha ?? null,
+        commentId: record?.githubCommentId ?? null,
+        failures: [],
+      },
+    },
+    timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: repoConfig?.idleTtl ?? 7 * 86_400_000 },
+  };
 }
 
 function progressPatch(state: ApplyState): ObservedPatch {
