@@ -1,7 +1,8 @@
 // The koa app factory. Each HTTP concern is a router built elsewhere (webhooks here;
 // admin, readiness and metrics later) and mounted with `mountRouter`, so adding one
 // is a line in the composition root. This file owns only what every route shares:
-// the last-resort error handler and /healthz.
+// the last-resort error handler and /healthz. Mount no app-wide body parser: the
+// webhook route verifies its signature over the raw bytes and reads them itself.
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { Logger } from 'pino';

@@ -87,7 +87,7 @@ export interface ParkedJob {
 export interface ReconcileQueue {
   /** Asks for a reconcile of `key`; coalesces with work already waiting for it. */
   enqueue(key: EnvironmentKey, reason: string): Promise<void>;
-  /** Starts the worker in this process (intake-only processes never call it). */
+  /** Starts the worker in this process (intake-only processes never call it). A stopped queue does not start again. */
   start(): void;
   /** Stops taking work, lets running jobs finish for up to graceMs, then lets go of the rest (they resume elsewhere). */
   stop(options?: { graceMs?: number }): Promise<void>;
