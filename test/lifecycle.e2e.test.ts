@@ -2,6 +2,7 @@
 // clients: open → ready, push → ready at the new SHA, close → nothing left anywhere.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OwnershipError, UserError } from '../src/errors.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { randomSha, startWorld, type World } from './helpers/world.js';
 import { withAdminClient } from './support/services.js';
@@ -130,6 +131,56 @@ describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
     expect(ourComments()[0]!.body).toContain('removed');
     expect((await world.deps.store.get(world.key(PR)))!.status).toBe('removed');
     expect((await reconcileEnvironment(world.deps, world.key(PR))).plan).toEqual([]);
+  });
+
+  it('when a task fails to start then the environment is failed with the task event, reported, and a fixed push recovers', async () => {
+    const pr = 43;
+    const n = world.names(pr);
+    const bad = randomSha();
+    world.cluster.behaviour.set(n.jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: 'Failed to pull `ghcr.io/acme/shop-api`: manifest unknown' } });
+    await world.open(pr, bad);
+    await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
+    const failed = await world.deps.store.get(world.key(pr));
+    expect(failed?.status).toBe('failed');
+    expect(failed?.lastError).toContain('task api');
+    expect(failed?.lastError).toContain('manifest unknown');
+    const deployment = world.github.deployments(repo()).find((d) => d.environment === n.githubEnvironment && d.sha === bad)!;
+    expect(deployment.statuses.at(-1)).toMatchObject({ state: 'failure' });
+    expect(deployment.statuses.at(-1)!.logUrl).toContain(`/admin/environments/${repo()}/${pr}`);
+    expect(world.github.commitStatuses(repo(), bad).at(-1)?.state).toBe('failure');
+    expect(world.github.comments(repo(), pr).find((c) => c.body.includes(n.commentMarker))?.body).toContain('manifest unknown');
+    // Delivered again at the same SHA: nothing is retried.
+    expect((await reconcileEnvironment(world.deps, world.key(pr))).plan).toEqual([]);
+
+    world.cluster.behaviour.delete(n.jobId('api'));
+    const fixed = randomSha();
+    await world.open(pr, fixed, { reason: 'synchronize' });
+    await reconcileEnvironment(world.deps, world.key(pr));
+    expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'ready', observedSha: fixed, lastError: null });
+    expect(world.github.comments(repo(), pr).filter((c) => c.body.includes(n.commentMarker))).toHaveLength(1);
+    rememberPassword();
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr));
+  });
+
+  it('when a job with the PR’s ID exists without our marker then the deploy is refused and the job left as it was', async () => {
+    const pr = 44;
+    const n = world.names(pr);
+    const foreignHcl = `job "${n.jobId('cache')}" {\n  datacenters = ["dc1"]\n  group "g" {\n    task "t" {\n      driver = "docker"\n      config {\n        image = "busybox:1"\n      }\n    }\n  }\n}\n`;
+    await world.deps.nomad.registerJob(await world.deps.nomad.parseJob(foreignHcl));
+    const before = await world.deps.nomad.getJob(n.jobId('cache'));
+    await world.open(pr, randomSha());
+    await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(OwnershipError);
+    const after = await world.deps.nomad.getJob(n.jobId('cache'));
+    expect(after?.jobModifyIndex).toBe(before?.jobModifyIndex);
+    expect(after?.meta['previewd.managed-by']).toBeUndefined();
+    expect(await world.deps.nomad.getJob(n.jobId('api'))).toBeNull();
+    expect((await world.deps.store.get(world.key(pr)))?.status).toBe('failed');
+    // Closing leaves it alone too.
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr));
+    expect((await world.deps.nomad.getJob(n.jobId('cache')))?.jobModifyIndex).toBe(before?.jobModifyIndex);
+    await world.deps.nomad.stopJob(n.jobId('cache'), { purge: true });
   });
 
   it('when everything that left previewd is scanned then no secret value appears in it', async () => {
