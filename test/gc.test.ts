@@ -1,0 +1,219 @@
+// GC against the emulators and real Postgres, through the real clients and the real
+// reconciler: orphans of every kind go, look-alikes stay, a dry run changes nothing,
+// and stale environments (missed close webhook, idle) are torn down unless kept.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Deps } from '../src/deps.js';
+import { reconcileEnvironment } from '../src/environments/reconcile.js';
+import { keyString } from '../src/environments/naming.js';
+import { policyMarkerLine } from '../src/gc/markers.js';
+import { sweepGc } from '../src/gc/sweep.js';
+import { runGc } from '../src/cli/commands/gc.js';
+import { randomSha, startWorld, type World } from './helpers/world.js';
+import { withAdminClient } from './support/services.js';
+
+const DAY = 86_400_000;
+
+async function snapshot(world: World) {
+  const prefix = world.config.database.namePrefix;
+  const pgState = await withAdminClient(async (c) => ({
+    databases: (
+      await c.query<{ datname: string; comment: string | null }>(
+        `SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname LIKE $1 ORDER BY datname`,
+        [`${prefix}%`],
+      )
+    ).rows,
+    roles: (await c.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname`, [`${prefix}%`])).rows,
+  }));
+  return {
+    jobs: world.cluster
+      .listJobs()
+      .map((j) => `${String(j.ID)}:${String(j.Stop)}:${String(j.Version)}`)
+      .sort(),
+    services: world.cluster
+      .listServices()
+      .map((s) => JSON.stringify(s))
+      .sort(),
+    secrets: world.vault.secrets().map((s) => `${s.path}:${s.currentVersion}:${JSON.stringify(s.versions)}`).sort(),
+    policies: world.vault.policyNames().sort(),
+    jwtRoles: Object.keys(world.vault.jwtRoles()).sort(),
+    pg: pgState,
+  };
+}
+
+async function registerBareJob(deps: Deps, id: string, meta: Record<string, string> | null) {
+  const metaBlock = meta ? `meta = {\n${Object.entries(meta).map(([k, v]) => `    "${k}" = "${v}"`).join('\n')}\n  }\n` : '';
+  const hcl = `job "${id}" {\n  datacenters = ["dc1"]\n  ${metaBlock}  group "g" {\n    task "t" {\n      driver = "docker"\n      config {\n        image = "busybox:1"\n      }\n    }\n  }\n}\n`;
+  const job = await deps.nomad.parseJob(hcl);
+  await deps.nomad.registerJob(job);
+}
+
+const noTeardownExpected = async () => {
+  throw new Error('no teardown expected in this test');
+};
+
+describe('GC orphans (emulators + real Postgres)', () => {
+  let world: World;
+  const LIVE = 900;
+  const ORPHAN = 901;
+
+  beforeAll(async () => {
+    world = await startWorld();
+    const deps = world.deps;
+    const instance = world.config.instance;
+    // A live environment, and one that is complete but whose row is gone (a crash, a restore).
+    await world.open(LIVE, randomSha());
+    expect((await reconcileEnvironment(deps, world.key(LIVE))).status).toBe('ready');
+    await world.open(ORPHAN, randomSha());
+    expect((await reconcileEnvironment(deps, world.key(ORPHAN))).status).toBe('ready');
+    const state = new pg.Client({ connectionString: world.config.env.DATABASE_URL });
+    await state.connect();
+    await state.query('DELETE FROM previewd.environment_events WHERE pr = $1', [ORPHAN]).catch(() => undefined);
+    await state.query('DELETE FROM previewd.environments WHERE pr = $1', [ORPHAN]);
+    await state.end();
+
+    // Look-alikes that must survive: similar names without the marker, another instance's marker.
+    const orphanId = world.names(ORPHAN).id;
+    const twin = world.names(902);
+    await withAdminClient(async (c) => {
+      await c.query(`CREATE DATABASE "${twin.database}"`);
+      await c.query(`CREATE ROLE "${twin.role}" NOLOGIN`);
+    });
+    await registerBareJob(deps, `${orphanId}-lookalike`, null);
+    await registerBareJob(deps, `${world.names(903).id}-api`, { 'previewd.managed-by': `${instance}x`, 'previewd.env': world.names(903).id });
+    const customMetadata = { previewd_managed_by: instance, previewd_env: orphanId };
+    await deps.vault.writeSecret(`elsewhere/${orphanId}`, { k: 'v' }, { customMetadata, deleteVersionAfterMs: DAY });
+    await deps.vault.writeSecret(`${world.config.vault.pathPrefix}/${world.names(904).id}`, { k: 'v' }, { customMetadata: { owner: 'someone' }, deleteVersionAfterMs: DAY });
+    await deps.vault.putPolicy(`${instance}-${world.names(905).id}`, 'path "secret/data/x" { capabilities = ["read"] }\n');
+    await deps.vault.putPolicy(`${instance}-${world.names(906).id}`, `${policyMarkerLine(`${instance}x`, world.names(906).id)}\npath "x" { capabilities = ["read"] }\n`);
+  });
+
+  afterAll(async () => {
+    const twin = world?.names(902);
+    if (twin) {
+      await withAdminClient(async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS "${twin.database}"`);
+        await c.query(`DROP ROLE IF EXISTS "${twin.role}"`);
+      });
+    }
+    await world?.cleanup();
+  });
+
+  it('when GC runs as a dry run then it plans exactly the orphan and every system is unchanged', async () => {
+    const before = await snapshot(world);
+    const out: string[] = [];
+    const code = await runGc(world.deps, { dryRun: true, json: true, exitCode: true }, { out: (t) => out.push(t), err: () => undefined }, async () => false);
+    const after = await snapshot(world);
+    expect(after).toEqual(before);
+    expect(code).toBe(3);
+    const { plan } = JSON.parse(out.join('')) as { plan: { actions: { kind: string; envId: string; resources: { kind: string }[] }[] } };
+    expect(plan.actions.map((a) => `${a.kind}:${a.envId}`)).toEqual([`remove-orphan:${world.names(ORPHAN).id}`]);
+    const kinds = new Set(plan.actions[0]!.resources.map((r) => r.kind));
+    expect([...kinds].sort()).toEqual(['consul-service', 'database', 'database-role', 'nomad-job', 'vault-jwt-role', 'vault-policy', 'vault-secret']);
+  });
+
+  it('when GC applies then every part of the orphan is gone and the live environment and look-alikes survive', async () => {
+    const before = await snapshot(world);
+    const progress: string[] = [];
+    const result = await sweepGc(world.deps, { dryRun: false, requestTeardown: noTeardownExpected, onProgress: (e) => progress.push(e.type) });
+    expect(result.failed).toEqual([]);
+    expect(progress.filter((p) => p === 'step').length).toBeGreaterThanOrEqual(7);
+
+    const after = await snapshot(world);
+    const orphan = world.names(ORPHAN);
+    const live = world.names(LIVE);
+    const gone = (list: string[], needle: string) => list.filter((x) => x.includes(needle));
+    // The orphan: nothing left anywhere.
+    expect(gone(after.jobs, `${orphan.id}-`).filter((j) => !j.startsWith(`${orphan.id}-lookalike`))).toEqual([]);
+    expect(after.services.filter((s) => s.includes(`"previewd_env":"${orphan.id}"`))).toEqual([]);
+    expect(after.secrets.filter((s) => s.startsWith(`${orphan.vaultPath}:`))).toEqual([]);
+    expect(after.policies).not.toContain(orphan.vaultPolicy);
+    expect(after.jwtRoles).not.toContain(orphan.vaultRole);
+    expect(after.pg.databases.map((d) => d.datname)).not.toContain(orphan.database);
+    expect(after.pg.roles.map((r) => r.rolname)).not.toContain(orphan.role);
+    // Everything else is exactly as it was.
+    const without = (list: string[], removed: (x: string) => boolean) => list.filter((x) => !removed(x));
+    expect(after.jobs).toEqual(without(before.jobs, (j) => j.startsWith(`${orphan.id}-`) && !j.startsWith(`${orphan.id}-lookalike`)));
+    expect(after.policies).toEqual(without(before.policies, (p) => p === orphan.vaultPolicy));
+    expect(after.secrets).toEqual(without(before.secrets, (s) => s.startsWith(`${orphan.vaultPath}:`)));
+    expect(after.pg.databases).toEqual(before.pg.databases.filter((d) => d.datname !== orphan.database));
+    expect(after.pg.roles).toEqual(before.pg.roles.filter((r) => r.rolname !== orphan.role));
+    expect(gone(after.jobs, `${live.id}-`).length).toBe(4);
+    expect(after.pg.databases.map((d) => d.datname)).toContain(live.database);
+    expect(after.pg.databases.map((d) => d.datname)).toContain(world.names(902).database);
+    expect((await world.deps.store.get(world.key(LIVE)))?.status).toBe('ready');
+  });
+
+  it('when GC runs again then it finds nothing (idempotent)', async () => {
+    const result = await sweepGc(world.deps, { dryRun: false, requestTeardown: noTeardownExpected });
+    expect(result.plan.actions).toEqual([]);
+  });
+});
+
+describe('GC stale environments (emulators + real Postgres)', () => {
+  let world: World;
+  const CLOSED = 910;
+  const IDLE = 911;
+  const KEPT = 912;
+  const FRESH = 913;
+
+  beforeAll(async () => {
+    // The world passes repo input to the config schema as written, where durations are text.
+    world = await startWorld({ repos: [{ idleTtl: '3d' as unknown as number }] });
+    for (const pr of [CLOSED, IDLE, KEPT, FRESH]) {
+      await world.open(pr, randomSha());
+      expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('ready');
+    }
+    // The close webhook is never delivered: only GitHub knows.
+    world.github.closePull(world.repos[0]!, CLOSED);
+    world.github.updatePull(world.repos[0]!, KEPT, { labels: ['preview-keep'] });
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  it('when the sweep runs with time moved past the TTL then the closed and idle PRs are torn down, the kept one stays', async () => {
+    const real = world.deps.clock;
+    // FRESH gets a push "now" in the shifted time, so only it is not idle.
+    const shifted = new Date(Date.now() + 4 * DAY);
+    const deps: Deps = { ...world.deps, clock: { now: () => shifted, sleep: real.sleep } };
+    const state = new pg.Client({ connectionString: world.config.env.DATABASE_URL });
+    await state.connect();
+    await state.query('UPDATE previewd.environments SET last_push_at = $1 WHERE pr = $2', [new Date(shifted.getTime() - DAY), FRESH]);
+    await state.end();
+
+    const torn: string[] = [];
+    const result = await sweepGc(deps, {
+      dryRun: false,
+      requestTeardown: async (key) => {
+        torn.push(keyString(key));
+        await reconcileEnvironment(world.deps, key);
+      },
+    });
+    expect(result.failed).toEqual([]);
+    const reasons = Object.fromEntries(result.done.map((a) => [a.kind === 'teardown' ? a.key.pr : a.envId, a.kind === 'teardown' ? a.reason : 'orphan']));
+    expect(reasons).toEqual({ [CLOSED]: 'closed', [IDLE]: 'idle' });
+
+    for (const pr of [CLOSED, IDLE]) {
+      const record = await world.deps.store.get(world.key(pr));
+      expect(record).toMatchObject({ desiredPresent: false, status: 'removed' });
+      expect(await world.deps.nomad.getJob(world.names(pr).jobId('api'))).toBeNull();
+      expect(await world.deps.databases.getDatabase(world.names(pr).database)).toBeNull();
+    }
+    for (const pr of [KEPT, FRESH]) {
+      expect((await world.deps.store.get(world.key(pr)))?.status).toBe('ready');
+      expect((await world.deps.nomad.getJob(world.names(pr).jobId('api')))?.stop).toBe(false);
+    }
+  });
+
+  it('when GitHub cannot list the repo then nothing of it is touched even far past the TTL', async () => {
+    world.github.faults.failures.push({ method: 'GET', path: new RegExp(`/repos/${world.repos[0]}/pulls$`), status: 502, body: { message: 'Bad Gateway' } });
+    const far = new Date(Date.now() + 400 * DAY);
+    const deps: Deps = { ...world.deps, clock: { now: () => far, sleep: world.deps.clock.sleep } };
+    const result = await sweepGc(deps, { dryRun: false, requestTeardown: noTeardownExpected });
+    world.github.resetFaults();
+    expect(result.plan.actions).toEqual([]);
+    expect(result.plan.skipped.map((s) => s.subject)).toContain(world.repos[0]);
+    expect((await world.deps.store.get(world.key(FRESH)))?.status).toBe('ready');
+  });
+});
