@@ -11,7 +11,7 @@ import { sweepGc } from './gc/sweep.js';
 import { adminRouter } from './http/admin.js';
 import { createApp } from './http/app.js';
 import { readinessRouter, standardChecks } from './http/health.js';
-import { metricsRouter } from './http/metrics.js';
+import { metrics, metricsRouter } from './http/metrics.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
@@ -49,6 +49,18 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
       await reconcileEnvironment(deps, key);
     },
     ...options.queue,
+  });
+  // Gauges read at scrape time, so /metrics reports the store and queue as they are.
+  metrics.bindSources({
+    environmentsByState: async () => {
+      const counts: Record<string, number> = {};
+      for (const r of await deps.store.list()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+      return counts;
+    },
+    queueStats: async () => {
+      const { waiting, active, delayed, parked } = await queue.counts();
+      return { counts: { waiting, active, delayed, parked }, oldestWaitingAgeSeconds: null };
+    },
   });
   const redis = new Redis(config.env.REDIS_URL, { maxRetriesPerRequest: 2 });
   redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));

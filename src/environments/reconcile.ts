@@ -2,7 +2,8 @@
 // layer) → plan (pure) → apply, recording status, resources and events as it goes.
 // Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
-import { ConflictError, OwnershipError, TransientError, UserError, type SystemName } from '../errors.js';
+import { ConflictError, errorSystem, OwnershipError, TransientError, UserError, type SystemName } from '../errors.js';
+import { metrics } from '../http/metrics.js';
 import { applyPlan, StepError, type ApplyContext, type ApplyState, type RenderedJob } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
 import { reportFailed } from './github-report.js';
@@ -110,6 +111,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   } catch (err) {
     const step = err instanceof StepError ? err.step : null;
     const cause = err instanceof StepError ? err.error : err;
+    metrics.stepFailures.inc({ system: errorSystem(cause) });
     await recordFailure(ctx, record, desired, present, step, cause);
     throw classify(cause, ctx.scrubber.scrub);
   }
@@ -128,6 +130,8 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
     if (present) {
       patch.observedSha = sha;
       if (deploys || record.status !== 'ready') patch.readyAt = now;
+      // A new head became ready: time since its push was recorded.
+      if (deploys && record.observedSha !== sha) metrics.provisioningDuration.observe(Math.max(0, now.getTime() - record.lastPushAt.getTime()) / 1000);
       delete state.resources.failedSha;
       patch.resources = progressPatch(state).resources;
     } else {

@@ -15,6 +15,7 @@ import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-paylo
 import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorMessage } from '../queue/retry-policy.js';
+import { metrics } from './metrics.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -35,6 +36,8 @@ export interface WebhookDeps {
 type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'pong' | 'rejected' | 'error';
 
 function answer(ctx: Context, status: number, outcome: Outcome, extra: Record<string, unknown> = {}): void {
+  // Every answer passes here, so every delivery is counted once (labels are bounded in metrics.ts).
+  metrics.recordWebhook(ctx.get('x-github-event'), outcome);
   ctx.status = status;
   ctx.body = { status: outcome, ...extra };
 }
