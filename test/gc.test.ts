@@ -217,3 +217,31 @@ describe('GC stale environments (emulators + real Postgres)', () => {
     expect((await world.deps.store.get(world.key(FRESH)))?.status).toBe('ready');
   });
 });
+
+describe('GC lock (real Redis)', () => {
+  it('when two replicas race then one sweeps; after its lease lapses the next holder gets a higher token and the old one knows it lost', async () => {
+    const { createTestRedis } = await import('./support/services.js');
+    const { createGcLock } = await import('../src/gc/schedule.js');
+    const redis = await createTestRedis();
+    try {
+      const a = createGcLock(redis.redis, redis.prefix);
+      const b = createGcLock(redis.redis, redis.prefix);
+      const [leaseA, leaseB] = await Promise.all([a.tryAcquire(150), b.tryAcquire(150)]);
+      expect([leaseA, leaseB].filter(Boolean)).toHaveLength(1);
+      const first = (leaseA ?? leaseB)!;
+      expect(await first.stillHolds()).toBe(true);
+      const deadline = Date.now() + 2000;
+      let second = null;
+      while (!second && Date.now() < deadline) {
+        second = await b.tryAcquire(5000);
+        if (!second) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(second!.fencingToken).toBeGreaterThan(first.fencingToken);
+      expect(await first.stillHolds()).toBe(false);
+      expect(await a.extend(first, 5000)).toBe(false);
+      expect(await second!.stillHolds()).toBe(true);
+    } finally {
+      await redis.cleanup();
+    }
+  });
+});
