@@ -6,11 +6,13 @@ import { registerRedeployCommand } from './redeploy.js';
 import { registerRenderCommand } from './render.js';
 import { registerStatusCommand } from './status.js';
 import { registerTeardownCommand } from './teardown.js';
+import { registerSandboxCommand } from './sandbox.js';
 import { registerServeCommand } from './serve.js';
 import { registerTemplatesCommand } from './templates.js';
 
 export function registerCommands(program: Command): void {
   registerServeCommand(program);
+  registerSandboxCommand(program);
   registerConfigCommand(program);
   registerRenderCommand(program);
   registerTemplatesCommand(program);
