@@ -179,6 +179,15 @@ export async function reportFailed(ctx: ApplyContext, sha: string, error: string
   if (ctx.state.github.failures.length === failuresBefore) ctx.state.resources.githubReported = `failed:${sha}`;
 }
 
+/**
+ * Called by the reconciler when a deploy step failed transiently and will be retried;
+ * `error` is already scrubbed. Only the comment says so: the deployment and commit
+ * status stay pending, since the retry may still succeed.
+ */
+export async function reportDegraded(ctx: ApplyContext, sha: string, error: string): Promise<void> {
+  await upsertComment(ctx, commentBody(ctx, 'degraded', sha, error), true);
+}
+
 export async function reportRemoved(ctx: ApplyContext): Promise<void> {
   const failuresBefore = ctx.state.github.failures.length;
   const repo = repoOf(ctx);

@@ -6,7 +6,7 @@ import { ConflictError, errorSystem, OwnershipError, TransientError, UserError, 
 import { metrics } from '../http/metrics.js';
 import { applyPlan, StepError, type ApplyContext, type ApplyState, type RenderedJob } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
-import { reportFailed } from './github-report.js';
+import { reportDegraded, reportFailed } from './github-report.js';
 import { recordedResources, type DesiredEnvironment, type Plan, type Step } from './model.js';
 import { environmentNames, keyString, type EnvironmentKey } from './naming.js';
 import { observeEnvironment } from './observe.js';
@@ -232,6 +232,9 @@ async function recordFailure(
     // Permanent for this SHA: tell the PR now; a push or a redeploy tries again.
     state.resources.failedSha = ctx.sha;
     await reportFailed(ctx, ctx.sha, message);
+  } else if (present && status === 'degraded' && ctx.sha && errorSystem(err) !== 'github') {
+    // Retrying: the PR's comment says why (GitHub itself being the problem, it cannot).
+    await reportDegraded(ctx, ctx.sha, message);
   }
   if (!record) return;
   try {

@@ -2,7 +2,7 @@
 // texts. Pure; every input here is already free of secrets (scrubbed by the caller),
 // and error texts are fenced so nothing in them renders as markup.
 
-export type ReportState = 'deploying' | 'ready' | 'failed' | 'removed';
+export type ReportState = 'deploying' | 'degraded' | 'ready' | 'failed' | 'removed';
 
 export interface CommentInput {
   marker: string;
@@ -21,6 +21,7 @@ export interface CommentInput {
 
 const TITLE: Record<ReportState, string> = {
   deploying: '🚧 Preview environment: deploying',
+  degraded: '⚠️ Preview environment: degraded (retrying)',
   ready: '✅ Preview environment: ready',
   failed: '❌ Preview environment: failed',
   removed: '🧹 Preview environment removed',
@@ -76,8 +77,8 @@ export function renderComment(input: CommentInput): string {
     lines.push('', '| component | state |', '| --- | --- |');
     for (const [component, state] of components) lines.push(`| ${cell(component)} | ${COMPONENT_ICON[state] ?? ''} ${cell(state)} |`);
   }
-  if (input.state === 'failed' && input.error) {
-    lines.push('', '**Error**', '', fence(input.error), '', `Details: ${input.logUrl}`);
+  if ((input.state === 'failed' || input.state === 'degraded') && input.error) {
+    lines.push('', input.state === 'degraded' ? '**Retrying after**' : '**Error**', '', fence(input.error), '', `Details: ${input.logUrl}`);
   }
   return lines.join('\n');
 }
@@ -92,6 +93,8 @@ export function describeState(state: ReportState, sha: string | null, error?: st
   switch (state) {
     case 'deploying':
       return statusDescription(`Deploying preview at ${shortSha(sha)}`);
+    case 'degraded':
+      return statusDescription(`Preview degraded at ${shortSha(sha)}, retrying${error ? `: ${error}` : ''}`);
     case 'ready':
       return statusDescription(`Preview ready at ${shortSha(sha)}`);
     case 'failed':
