@@ -1,6 +1,7 @@
 // Turns what node-postgres throws into previewd's error classes, keeping `cause`,
 // and scrubs secrets out of errors raised by statements that carried one.
 import { isNetworkError, TransientError } from '../errors.js';
+import { createScrubber } from '../secrets.js';
 
 export interface PgErrorLike {
   code?: string;
@@ -52,12 +53,8 @@ export function mapPgError(err: unknown, what: string): unknown {
  */
 export function scrubPgError(err: unknown, secrets: string[]): Error {
   const source = err as PgErrorLike & { detail?: string; hint?: string };
-  const scrub = (text: string | undefined) => {
-    if (!text) return text;
-    let out = text;
-    for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join('[redacted]');
-    return out;
-  };
+  const scrubber = createScrubber(secrets);
+  const scrub = (text: string | undefined) => (text ? scrubber(text) : text);
   const copy = new Error(scrub(source?.message) ?? 'postgres error') as Error & { code?: string; detail?: string; hint?: string; severity?: string };
   copy.name = 'PostgresError';
   if (source?.code) copy.code = source.code;

@@ -53,31 +53,7 @@ export function reusablePassword(
   return sameTarget && password.length >= 16 ? password : null;
 }
 
-const REDACTED = '[redacted]';
-// user:password@ inside any URL, whoever wrote it.
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s/]+@/gi;
-
-export type Scrubber = (text: string) => string;
-
-/**
- * Removes known secret values (raw and URL-encoded) and any URL credentials from a
- * text before it is stored, logged or shown. Secrets shorter than 6 characters are not
- * searched for: they would redact ordinary words.
- */
-export function createScrubber(secrets: Iterable<string | null | undefined>): Scrubber {
-  const needles = new Set<string>();
-  for (const secret of secrets) {
-    if (!secret || secret.length < 6) continue;
-    needles.add(secret);
-    needles.add(encodeURIComponent(secret));
-  }
-  const sorted = [...needles].sort((a, b) => b.length - a.length);
-  return (text: string) => {
-    let out = text;
-    for (const needle of sorted) out = out.split(needle).join(REDACTED);
-    return out.replace(URL_CREDENTIALS, `$1:${REDACTED}@`);
-  };
-}
+export { createScrubber, type Scrubber } from '../secrets.js';
 
 /** The daemon's own secrets from the environment: always scrubbed. */
 export function configSecrets(config: Pick<Config, 'env'>): string[] {

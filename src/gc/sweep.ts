@@ -9,7 +9,7 @@ import { configSecrets, createScrubber } from '../environments/credentials.js';
 import { describeStep } from '../environments/plan.js';
 import type { Step } from '../environments/model.js';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
-import { safeErrorText } from '../http/health.js';
+import { safeErrorLine } from '../secrets.js';
 import { metrics as defaultMetrics, type PreviewdMetrics } from '../http/metrics.js';
 import { listOwnedResources } from './inventory.js';
 import { orphanNames, planOrphanRemoval } from './orphans.js';
@@ -61,7 +61,7 @@ export async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcP
         const open = await deps.github.listOpenPulls(repo.name);
         pulls.set(repo.name, { ok: true, listedAt, open: open.map((p) => ({ number: p.number, labels: p.labels })) });
       } catch (err) {
-        pulls.set(repo.name, { ok: false, error: safeErrorText(err) });
+        pulls.set(repo.name, { ok: false, error: safeErrorLine(err, 200) });
       }
     }),
   );
@@ -78,7 +78,7 @@ export async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcP
         const pull = await deps.github.getPull(r.key.repo, r.key.pr);
         closedPulls.set(keyString(r.key), pull && { state: pull.state, merged: pull.merged, labels: pull.labels, updatedAt: pull.updatedAt });
       } catch (err) {
-        closedPulls.set(keyString(r.key), { error: safeErrorText(err) });
+        closedPulls.set(keyString(r.key), { error: safeErrorLine(err, 200) });
       }
     }),
   );
@@ -136,7 +136,7 @@ async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOpti
   try {
     await applyPlan(ctx, steps);
   } catch (err) {
-    throw err instanceof StepError ? new Error(`${describeStep(err.step)}: ${safeErrorText(ctx.scrubber.scrub(String((err.error as Error)?.message ?? err.error)))}`, { cause: err }) : err;
+    throw err instanceof StepError ? new Error(`${describeStep(err.step)}: ${ctx.scrubber.scrub(String((err.error as Error)?.message ?? err.error)).split('\n', 1)[0]!.slice(0, 200)}`, { cause: err }) : err;
   }
   for (const r of action.resources) m.gcRemovals.inc({ kind: r.kind });
 }
@@ -163,7 +163,7 @@ export async function sweepGc(deps: SweepDeps, options: SweepOptions): Promise<S
       deps.log.info({ gc: action.kind, env: action.envId, reason: action.kind === 'teardown' ? action.reason : 'orphan' }, 'gc removed');
     } catch (err) {
       // One failure never stops the sweep: the rest is independent and the next sweep retries.
-      const error = safeErrorText(err);
+      const error = safeErrorLine(err, 200);
       result.failed.push({ action, error });
       options.onProgress?.({ type: 'action-failed', action, error });
       deps.log.warn({ gc: action.kind, env: action.envId, error }, 'gc action failed');

@@ -6,7 +6,7 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { Logger } from 'pino';
-import { safeErrorMessage } from '../queue/retry-policy.js';
+import { safeErrorLine } from '../secrets.js';
 
 export interface AppOptions {
   log: Logger;
@@ -44,7 +44,7 @@ export function createApp(options: AppOptions): Koa {
         return;
       }
       // The message may come from a library and is not vetted for secrets: log it, never send it.
-      options.log.error({ error: safeErrorMessage(err), method: ctx.method, path: ctx.path.slice(0, 200) }, 'request failed');
+      options.log.error({ error: safeErrorLine(err), method: ctx.method, path: ctx.path.slice(0, 200) }, 'request failed');
       ctx.status = 500;
       ctx.body = { status: 'error', reason: 'internal error' };
     }

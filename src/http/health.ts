@@ -3,6 +3,7 @@
 // checks nothing, so an outage of Vault never gets the daemon restarted in a loop.
 import { Router } from '@koa/router';
 import type { Deps } from '../deps.js';
+import { safeErrorLine } from '../secrets.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -14,12 +15,6 @@ export interface CheckResult {
   ok: boolean;
   ms: number;
   error?: string;
-}
-
-/** Error text for a health listing: first line only, credentials in URLs masked. */
-export function safeErrorText(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return text.split('\n', 1)[0]!.replace(/\/\/[^/@\s]*@/g, '//***@').slice(0, 200);
 }
 
 async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
@@ -34,7 +29,7 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<Check
     ]);
     return { name: check.name, ok: true, ms: Math.round(performance.now() - started) };
   } catch (err) {
-    return { name: check.name, ok: false, ms: Math.round(performance.now() - started), error: safeErrorText(err) };
+    return { name: check.name, ok: false, ms: Math.round(performance.now() - started), error: safeErrorLine(err, 200) };
   } finally {
     clearTimeout(timer);
   }

@@ -14,7 +14,7 @@ import { decideDesired, isHandledAction } from '../github/policy.js';
 import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-payload.js';
 import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
-import { safeErrorMessage } from '../queue/retry-policy.js';
+import { safeErrorLine } from '../secrets.js';
 import { metrics } from './metrics.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
@@ -153,7 +153,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     try {
       claim = await withTimeout(deps.deliveries.claim(delivery), recordTimeoutMs);
     } catch (err) {
-      log.error({ delivery, error: safeErrorMessage(err) }, 'delivery dedupe unavailable');
+      log.error({ delivery, error: safeErrorLine(err) }, 'delivery dedupe unavailable');
       return answer(ctx, 503, 'error', { reason: 'cannot record the delivery now; redeliver it later' });
     }
     if (!claim.claimed) return answer(ctx, 200, 'duplicate', { delivery });
@@ -171,7 +171,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       );
       await deps.deliveries.confirm(delivery, claim.token).catch((err: unknown) => {
         // The work is recorded and queued; a redelivery would only repeat idempotent work.
-        log.warn({ delivery, error: safeErrorMessage(err) }, 'delivery could not be marked seen');
+        log.warn({ delivery, error: safeErrorLine(err) }, 'delivery could not be marked seen');
       });
       log.info(
         { delivery, env: keyString(key), action: payload.action, present: decision.input.present, sha: decision.input.sha, accepted: recorded.accepted },
@@ -180,7 +180,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       return answer(ctx, 202, 'accepted', { delivery, present: decision.input.present, recorded: recorded.accepted });
     } catch (err) {
       await deps.deliveries.release(delivery, claim.token).catch(() => undefined);
-      log.error({ delivery, env: keyString(key), error: safeErrorMessage(err) }, 'recording desired state failed');
+      log.error({ delivery, env: keyString(key), error: safeErrorLine(err) }, 'recording desired state failed');
       return answer(ctx, 503, 'error', { reason: 'cannot record the delivery now; redeliver it later' });
     }
   }

@@ -16,7 +16,8 @@ import type { Logger } from 'pino';
 import { TransientError } from '../errors.js';
 import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
 import { createPrLocks, type PrLocks } from './pr-lock.js';
-import { backoffDelay, classifyFailure, DEFAULT_BACKOFF, safeErrorMessage, type BackoffOptions } from './retry-policy.js';
+import { backoffDelay, classifyFailure, DEFAULT_BACKOFF, type BackoffOptions } from './retry-policy.js';
+import { safeErrorLine } from '../secrets.js';
 
 export const QUEUE_NAME = 'reconcile';
 const JOB_NAME = 'reconcile';
@@ -178,7 +179,7 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
-      const message = safeErrorMessage(err);
+      const message = safeErrorLine(err);
       const kind = classifyFailure(err);
       log.warn({ env: keyString(key), jobId: job.id, attempt, kind, error: message }, 'reconcile failed');
       if (kind === 'permanent') throw new UnrecoverableError(message);

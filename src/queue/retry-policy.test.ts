@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
-import { backoffDelay, classifyFailure, safeErrorMessage, scrubSecrets } from './retry-policy.js';
+import { redactPatterns, safeErrorLine } from '../secrets.js';
+import { backoffDelay, classifyFailure } from './retry-policy.js';
 
 describe('classifyFailure', () => {
   it.each([
@@ -42,9 +43,9 @@ describe('backoffDelay', () => {
 
 describe('safeErrorMessage', () => {
   it('when a message carries a database URL with a password then the password is gone', () => {
-    const text = safeErrorMessage(new TransientError('connect postgres://preview_x:s3cr3t-pw@db:5432/preview_x failed'));
+    const text = safeErrorLine(new TransientError('connect postgres://preview_x:s3cr3t-pw@db:5432/preview_x failed'));
     expect(text).not.toContain('s3cr3t-pw');
-    expect(text).toContain('TransientError: connect postgres://***@db:5432/preview_x failed');
+    expect(text).toContain('TransientError: connect postgres://preview_x:[redacted]@db:5432/preview_x failed');
   });
 
   it.each([
@@ -53,11 +54,11 @@ describe('safeErrorMessage', () => {
     ['a password field', 'login failed: password=hunter2hunter2', 'hunter2hunter2'],
     ['a bearer header', 'sent Authorization: Bearer abcdefghijklmnop', 'abcdefghijklmnop'],
   ])('when a message carries %s then it is scrubbed', (_name, message, secret) => {
-    expect(scrubSecrets(message)).not.toContain(secret);
+    expect(redactPatterns(message)).not.toContain(secret);
   });
 
   it('when a message is long and multi-line then it becomes one bounded line', () => {
-    const text = safeErrorMessage(new Error(`first\nsecond ${'x'.repeat(1000)}`));
+    const text = safeErrorLine(new Error(`first\nsecond ${'x'.repeat(1000)}`));
     expect(text.length).toBeLessThanOrEqual(300);
     expect(text).not.toContain('\n');
   });

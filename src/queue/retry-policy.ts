@@ -42,25 +42,3 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
   return Math.max(delay, retryAfterMs ?? 0, 0);
 }
 
-const MAX_MESSAGE = 300;
-
-/** Patterns of secret material that could ride along in an error message from a library. */
-const SCRUBBERS: [RegExp, string][] = [
-  [/(\w+:\/\/)[^/\s:@]*:[^/\s@]*@/g, '$1***@'], // credentials in URLs (postgres://user:pass@host)
-  [/\b(gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,})/g, '***'], // GitHub tokens
-  [/\bhv[sbr]\.[A-Za-z0-9_-]{10,}/g, '***'], // Vault tokens
-  [/\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 ***'],
-  [/\b(password|passwd|secret|token|apikey|api_key)(["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, '$1$2***'],
-];
-
-export function scrubSecrets(text: string): string {
-  return SCRUBBERS.reduce((acc, [pattern, replacement]) => acc.replace(pattern, replacement), text);
-}
-
-/** One short line, secrets scrubbed: what BullMQ stores as the failure reason. */
-export function safeErrorMessage(err: unknown): string {
-  const name = err instanceof Error ? err.name : 'Error';
-  const message = err instanceof Error ? err.message : String(err);
-  const line = scrubSecrets(`${name}: ${message}`).replace(/\s+/g, ' ').trim();
-  return line.length > MAX_MESSAGE ? `${line.slice(0, MAX_MESSAGE - 3)}...` : line;
-}

@@ -16,6 +16,7 @@
 import nodeVault from 'node-vault';
 import type { ZodType } from 'zod';
 import { toGoDuration } from '../config/duration.js';
+import { scrub } from '../secrets.js';
 import { isNetworkError, TransientError, UserError } from '../errors.js';
 import { ErrorBody, HealthResponse, KeysResponse, KvMetadataResponse, KvReadResponse, PolicyResponse, RoleResponse } from './schema.js';
 import type { KvMetadata, KvSecret, VaultClient } from './types.js';
@@ -38,12 +39,6 @@ function checkPath(path: string, what: string, pattern = PATH): string {
   return path;
 }
 
-/** Replaces every occurrence of the given secret values in a text (defence in depth for error texts). */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  return out;
-}
 
 /** The HTTP facts of a failed call, stripped of the request (token, body). Used as `cause`. */
 export class VaultResponseError extends Error {
