@@ -57,4 +57,10 @@ describe('buildConfig', () => {
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('concurency');
   });
+
+  it('when two repos map to the same environment IDs then the second is refused', () => {
+    const problems = problemsOf(() => buildConfig({ repos: [{ name: 'acme/shop-web' }, { name: 'acme-shop/web' }] }, goodEnv));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('repos.1.name');
+  });
 });

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { environmentId } from '../environments/naming.js';
 import { envConfigSchema, fileConfigSchema, SECRET_ENV_KEYS, type Config, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -73,9 +74,17 @@ export function buildConfig(fileData: unknown, env: Record<string, string | unde
   ];
   if (file.success) {
     const seen = new Set<string>();
+    const slugs = new Map<string, string>();
     file.data.repos.forEach((repo, i) => {
       if (seen.has(repo.name)) problems.push(`${source}: repos.${i}.name: expected each repo once; found "${repo.name}" twice`);
       seen.add(repo.name);
+      // Resource names derive from the slug: two repos sharing one would share resources.
+      const slug = environmentId({ repo: repo.name, pr: 1 });
+      const other = slugs.get(slug);
+      if (other !== undefined && other !== repo.name) {
+        problems.push(`${source}: repos.${i}.name: expected names that map to distinct environment IDs; found "${repo.name}", which maps like "${other}"`);
+      }
+      slugs.set(slug, repo.name);
     });
   }
   if (problems.length > 0 || !file.success || !envResult.success) throw new ConfigError(problems);
