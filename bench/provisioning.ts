@@ -1,0 +1,273 @@
+// Provisioning: time from webhook to ready for 1, 10 and 50 PRs opened at once, with
+// the emulators at zero API latency and at realistic latency (30 ms per API call on
+// every emulator, 2 s for a Nomad allocation to become healthy), against the critical
+// path: one PR alone is one environment's unavoidable sequential waits (t1), and N PRs
+// with the queue's concurrency c cannot finish before ceil(N/c) × t1.
+//
+// The daemon (startDaemon over buildDeps, queue concurrency from config, GC off) runs in
+// a child process (this file with --daemon) so its CPU time and peak RSS are its own;
+// the emulators, Postgres and Redis of a test world run in this process. Finally 500
+// environment rows are recorded in the store and the daemon's RSS is taken after it
+// lists them (see the section text).
+//
+//   node --import tsx bench/provisioning.ts [--quick] [--no-append]
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../src/config/schema.js';
+import { buildDeps } from '../src/cli/compose.js';
+import { startDaemon } from '../src/daemon.js';
+import { WEBHOOK_PATH } from '../src/http/webhooks.js';
+import { buildPullRequestPayload, sendWebhook } from '../test/emulators/webhook-sender.js';
+import { randomSha, startWorld, type World } from '../test/helpers/world.js';
+import { appendResults, argFlag, benchLogger, mb, percentile, rssSampler, secs, table } from './report.js';
+
+interface DaemonStats {
+  type: 'stats';
+  userMs: number;
+  systemMs: number;
+  peakRss: number;
+  rss: number;
+  heapUsed: number;
+}
+
+async function daemonChild(): Promise<void> {
+  const config = JSON.parse(process.env.BENCH_CONFIG!) as Config;
+  const deps = buildDeps(config, { log: benchLogger('info') });
+  const daemon = await startDaemon(deps, { port: 0, host: '127.0.0.1', gc: false, redisPrefix: process.env.BENCH_REDIS_PREFIX! });
+  let sampler = rssSampler(20);
+  let cpuMark = process.cpuUsage();
+  process.on('message', async (msg: { type: string }) => {
+    if (msg.type === 'mark') {
+      sampler.stop();
+      sampler = rssSampler(20);
+      cpuMark = process.cpuUsage();
+      process.send!({ type: 'marked' });
+    } else if (msg.type === 'stats') {
+      global.gc?.();
+      const u = process.cpuUsage(cpuMark);
+      const m = process.memoryUsage();
+      const stats: DaemonStats = { type: 'stats', userMs: u.user / 1000, systemMs: u.system / 1000, peakRss: sampler.peak(), rss: m.rss, heapUsed: m.heapUsed };
+      process.send!(stats);
+    } else if (msg.type === 'stop') {
+      await daemon.stop({ graceMs: 2_000 });
+      await deps.close();
+      process.send!({ type: 'stopped' });
+      process.exit(0);
+    }
+  });
+  process.send!({ type: 'ready', url: daemon.url });
+}
+
+interface Daemon {
+  url: string;
+  request<T>(type: string, reply: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function spawnDaemon(world: World): Promise<Daemon> {
+  const child = fork(fileURLToPath(import.meta.url), ['--daemon'], {
+    execArgv: ['--import', 'tsx', '--expose-gc'],
+    env: { ...process.env, BENCH_CONFIG: JSON.stringify(world.config), BENCH_REDIS_PREFIX: world.redisPrefix },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let exited: Error | null = null;
+  const waiting = new Set<(e: Error) => void>();
+  child.once('exit', (code) => {
+    exited = new Error(`daemon exited (${code})`);
+    for (const fail of waiting) fail(exited);
+  });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      if (exited) return reject(exited);
+      const onMsg = (m: { type: string }) => {
+        if (m.type !== type) return;
+        child.off('message', onMsg);
+        waiting.delete(reject);
+        resolve(m as T);
+      };
+      waiting.add(reject);
+      child.on('message', onMsg);
+    });
+  const { url } = await next<{ url: string }>('ready');
+  return {
+    url,
+    request<T>(type: string, reply: string) {
+      const answer = next<T>(reply);
+      child.send({ type });
+      return answer;
+    },
+    async stop() {
+      const done = next('stopped').catch(() => undefined);
+      child.send({ type: 'stop' });
+      await done;
+    },
+  };
+}
+
+interface Profile {
+  name: string;
+  apiLatencyMs: number;
+  startDelayMs: number;
+  healthyDelayMs: number;
+}
+
+interface Outcome {
+  profile: string;
+  n: number;
+  wallMs: number;
+  perPrMs: number[];
+  failed: number;
+  stats: DaemonStats;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Opens `prs` at once through signed webhooks and waits until every one is ready (or failed). */
+async function openBatch(world: World, daemon: Daemon, profile: Profile, prs: number[]): Promise<Outcome> {
+  const repo = world.repos[0]!;
+  const shas = new Map(prs.map((pr) => [pr, randomSha()]));
+  for (const pr of prs) world.github.openPull(repo, { number: pr, headSha: shas.get(pr)! });
+  await daemon.request('mark', 'marked');
+  const started = performance.now();
+  const responses = await Promise.all(
+    prs.map((pr) =>
+      sendWebhook({
+        url: `${daemon.url}${WEBHOOK_PATH}`,
+        event: 'pull_request',
+        payload: buildPullRequestPayload({ action: 'opened', repo, number: pr, headSha: shas.get(pr)! }),
+        secret: world.secrets.webhookSecret,
+      }),
+    ),
+  );
+  const refused = responses.filter((r) => r.status !== 202);
+  if (refused.length > 0) throw new Error(`webhook refused: ${refused[0]!.status} ${refused[0]!.body.slice(0, 200)}`);
+  const doneAt = new Map<number, number>();
+  let failed = 0;
+  const deadline = started + 600_000;
+  while (doneAt.size < prs.length && performance.now() < deadline) {
+    const now = performance.now();
+    for (const record of await world.deps.store.list({ repo })) {
+      if (!shas.has(record.key.pr) || doneAt.has(record.key.pr)) continue;
+      if (record.status === 'ready' && record.observedSha === shas.get(record.key.pr)) doneAt.set(record.key.pr, now - started);
+      else if (record.status === 'failed') {
+        doneAt.set(record.key.pr, now - started);
+        failed++;
+        console.error(`PR ${record.key.pr} failed: ${record.lastError ?? '?'}`);
+      }
+    }
+    await sleep(20);
+  }
+  const wallMs = Math.max(...doneAt.values());
+  const stats = await daemon.request<DaemonStats>('stats', 'stats');
+  if (doneAt.size < prs.length) throw new Error(`${prs.length - doneAt.size} PRs not ready after 10 min`);
+  console.error(`${profile.name}, ${prs.length} PRs: ${secs(wallMs)} wall, daemon CPU ${((stats.userMs + stats.systemMs) / 1000).toFixed(2)} s, peak RSS ${mb(stats.peakRss)}`);
+  return { profile: profile.name, n: prs.length, wallMs, perPrMs: [...doneAt.values()], failed, stats };
+}
+
+async function runProfile(profile: Profile, sizes: number[], strategy: 'WAL_LOG' | 'FILE_COPY'): Promise<{ outcomes: Outcome[]; concurrency: number; world?: World; daemon?: Daemon }> {
+  const world = await startWorld({
+    repos: [{ maxEnvironments: 1000, database: { strategy } }],
+    config: { deployTimeout: '60s' },
+    cluster: { startDelayMs: profile.startDelayMs, healthyDelayMs: profile.healthyDelayMs },
+  });
+  for (const emulator of [world.nomad, world.consul, world.vault, world.github]) emulator.faults.latencyMs = profile.apiLatencyMs;
+  const daemon = await spawnDaemon(world);
+  const outcomes: Outcome[] = [];
+  let pr = 1;
+  try {
+    // One PR first, not counted: module loading, JIT and pool connections of a fresh process.
+    await openBatch(world, daemon, { ...profile, name: `${profile.name} (warm-up)` }, [pr++]);
+    for (const n of sizes) {
+      const prs = Array.from({ length: n }, () => pr++);
+      outcomes.push(await openBatch(world, daemon, profile, prs));
+    }
+  } catch (err) {
+    await daemon.stop();
+    await world.cleanup();
+    throw err;
+  }
+  return { outcomes, concurrency: world.config.concurrency, world, daemon };
+}
+
+/** 500 environment rows recorded in the store while the daemon runs; its RSS after it lists them. */
+async function trackedRss(world: World, daemon: Daemon): Promise<{ before: DaemonStats; after: DaemonStats; rows: number }> {
+  const before = await daemon.request<DaemonStats>('stats', 'stats');
+  const repo = world.repos[0]!;
+  const existing = (await world.deps.store.list({ repo })).length;
+  const base = 100_000;
+  for (let i = 0; i < 500 - existing; i++) {
+    await world.deps.store.recordDesired({ repo, pr: base + i }, { present: true, sha: randomSha(), reason: 'opened', prUpdatedAt: new Date() });
+  }
+  await daemon.request('mark', 'marked');
+  // The daemon lists every row at each scrape (environment gauges) and on GET /admin/environments.
+  for (let i = 0; i < 5; i++) {
+    const metrics = await fetch(`${daemon.url}/metrics`);
+    await metrics.text();
+    const list = await fetch(`${daemon.url}/admin/environments`, { headers: { authorization: `Bearer ${world.secrets.adminToken}` } });
+    if (!list.ok) throw new Error(`admin list: ${list.status}`);
+    await list.text();
+  }
+  const after = await daemon.request<DaemonStats>('stats', 'stats');
+  return { before, after, rows: (await world.deps.store.list({ repo })).length };
+}
+
+async function main(): Promise<void> {
+  const quick = argFlag('quick');
+  const sizes = quick ? [1, 10] : [1, 10, 50];
+  // The world's template is a few kB: WAL_LOG avoids FILE_COPY's two checkpoints (see the database benchmark).
+  const strategy = argFlag('file-copy') ? 'FILE_COPY' : 'WAL_LOG';
+  const profiles: Profile[] = [
+    { name: 'zero latency', apiLatencyMs: 0, startDelayMs: 5, healthyDelayMs: 10 },
+    { name: 'realistic (30 ms/API call, 2 s to healthy)', apiLatencyMs: 30, startDelayMs: 1_000, healthyDelayMs: 1_000 },
+  ];
+  const rows: (string | number)[][] = [];
+  const all: Outcome[] = [];
+  let concurrency = 4;
+  let tracked: Awaited<ReturnType<typeof trackedRss>> | null = null;
+  for (const profile of profiles) {
+    const { outcomes, concurrency: c, world, daemon } = await runProfile(profile, sizes, strategy);
+    concurrency = c;
+    try {
+      if (profile === profiles[0]) tracked = await trackedRss(world!, daemon!);
+    } finally {
+      await daemon!.stop();
+      await world!.cleanup();
+    }
+    const t1 = outcomes.find((o) => o.n === 1)!.wallMs;
+    for (const o of outcomes) {
+      const bound = Math.ceil(o.n / concurrency) * t1;
+      rows.push([
+        o.profile,
+        o.n,
+        secs(o.wallMs),
+        secs(percentile(o.perPrMs, 50)),
+        secs(bound),
+        `${(o.wallMs / bound).toFixed(2)}×`,
+        `${((o.stats.userMs + o.stats.systemMs) / 1000).toFixed(2)} s`,
+        `${((o.stats.userMs + o.stats.systemMs) / o.n).toFixed(0)} ms`,
+        mb(o.stats.peakRss),
+        o.failed,
+      ]);
+      all.push(o);
+    }
+  }
+  const body = [
+    table(['emulators', 'PRs at once', 'all ready', 'median PR ready', `critical path ceil(N/${concurrency}) × t1`, 'ratio', 'daemon CPU', 'CPU per PR', 'daemon peak RSS', 'failed'], rows),
+    '',
+    `Each profile starts a fresh world and daemon and opens one warm-up PR first (not counted). t1 = the 1-PR run of the same profile (one environment's sequential waits: database clone, Vault writes, 4 Nomad jobs deployed and healthy, Consul routing, GitHub calls). ` +
+      `Queue concurrency ${concurrency} (config default). PR databases cloned with STRATEGY ${strategy} from the world's tiny template. ` +
+      `"all ready" is from the first webhook sent to the last PR seen ready in the store (polled every 20 ms). Daemon = startDaemon over buildDeps in its own process, GC off, logging at info to /dev/null; ` +
+      `emulators, Postgres and Redis outside it.`,
+    '',
+    tracked
+      ? `With ${tracked.rows} environments tracked (rows in the store: the provisioned ones plus rows recorded through store.recordDesired, not provisioned; worker idle because nothing was enqueued), ` +
+        `after 5 × (GET /metrics, which lists every row for the state gauges, and GET /admin/environments): daemon RSS ${mb(tracked.after.rss)} (heap ${mb(tracked.after.heapUsed)}), ` +
+        `peak ${mb(tracked.after.peakRss)} while listing; before the extra rows: RSS ${mb(tracked.before.rss)} (heap ${mb(tracked.before.heapUsed)}). Measured after a forced GC in the daemon process.`
+      : '',
+  ].join('\n');
+  console.log(body);
+  await appendResults(`Provisioning${quick ? ' (quick)' : ''}`, `npm run bench -- provisioning${quick ? ' --quick' : ''}`, body);
+}
+
+if (argFlag('daemon')) await daemonChild();
+else await main();
