@@ -300,7 +300,7 @@ type LifecycleEvent = { kind: 'open' | 'push'; sha: string } | { kind: 'close' }
 
 describe('when the daemon dies at seeded random points of random lifecycles', () => {
   const RUNS = 30;
-  const BATCH = 5;
+  const BATCH = 10;
   const seed = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
   // CRASH_ONLY=<run> replays one run of the seed alone.
   const only = process.env.CRASH_ONLY ? Number(process.env.CRASH_ONLY) : null;
