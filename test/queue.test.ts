@@ -189,7 +189,7 @@ describe('reconcile queue', () => {
     await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
     const [parked] = await queue.listParked();
     expect(runs).toBe(3);
-    expect(parked!.lastError).toContain('cannot reach postgres://***@db');
+    expect(parked!.lastError).toContain('cannot reach postgres://preview_acme:[redacted]@db');
     expect(parked!.lastError).not.toContain('pa55w0rd-x');
     const stored = await redis.redis.hgetall(`${redis.prefix}:reconcile:${parked!.jobId}`);
     expect(JSON.stringify(stored)).not.toContain('pa55w0rd-x');
