@@ -1,0 +1,170 @@
+// A webhook burst end to end: 200 signed deliveries for 20 PRs — opens, pushes in a
+// shuffled order, redeliveries of the same delivery ID — spread over two daemon
+// replicas sharing one Redis prefix and one state database (in-process, against the
+// emulators and real Postgres/Redis). The run must end with exactly one environment
+// per PR at its latest SHA, and no PR may ever be reconciled twice at once: every
+// reconcileEnvironment call is counted per PR through a module wrapper.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startDaemon, type Daemon } from '../src/daemon.js';
+import { listOwnedResources } from '../src/gc/inventory.js';
+import { WEBHOOK_PATH } from '../src/http/webhooks.js';
+import { sendPullRequestEvent, type PullRequestEventInput } from './emulators/webhook-sender.js';
+import { startWorld, type World } from './helpers/world.js';
+
+const tracker = vi.hoisted(() => ({
+  running: new Map<string, number>(),
+  runs: new Map<string, number>(),
+  overlaps: [] as string[],
+  maxParallel: 0,
+  parallel: 0,
+}));
+
+vi.mock('../src/environments/reconcile.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/environments/reconcile.js')>();
+  const reconcileEnvironment: typeof original.reconcileEnvironment = async (deps, key, options) => {
+    const id = `${key.repo}#${key.pr}`;
+    const now = (tracker.running.get(id) ?? 0) + 1;
+    tracker.running.set(id, now);
+    if (now > 1) tracker.overlaps.push(`${id} entered while ${now - 1} other reconcile(s) of it ran`);
+    tracker.runs.set(id, (tracker.runs.get(id) ?? 0) + 1);
+    tracker.parallel++;
+    tracker.maxParallel = Math.max(tracker.maxParallel, tracker.parallel);
+    try {
+      return await original.reconcileEnvironment(deps, key, options);
+    } finally {
+      tracker.parallel--;
+      tracker.running.set(id, tracker.running.get(id)! - 1);
+    }
+  };
+  return { ...original, reconcileEnvironment };
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const PRS = 20;
+const PUSHES = 4; // per PR, after the open: 5 distinct deliveries + 5 redeliveries = 10
+let shaCounter = 0;
+const newSha = () => (++shaCounter).toString(16).padStart(8, '0') + 'b'.repeat(32);
+
+/** A small seeded PRNG, so a failing order can be replayed (BURST_SEED). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('webhook burst against two daemon replicas', () => {
+  let world: World;
+  const daemons: Daemon[] = [];
+  const seed = process.env.BURST_SEED ? Number(process.env.BURST_SEED) : Math.floor(Math.random() * 2 ** 31);
+
+  beforeAll(async () => {
+    world = await startWorld({
+      repos: [{ database: { strategy: 'WAL_LOG' }, maxEnvironments: 100 }],
+      cluster: { startDelayMs: 1, healthyDelayMs: 1 },
+      config: { concurrency: 4 },
+    });
+    const queue = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, backoff: { baseMs: 50, maxMs: 500, jitter: 0.2 } };
+    for (let i = 0; i < 2; i++) {
+      daemons.push(await startDaemon(world.deps, { port: 0, host: '127.0.0.1', redisPrefix: world.redisPrefix, gc: false, queue }));
+    }
+  });
+  afterAll(async () => {
+    for (const d of daemons) await d.stop({ graceMs: 2_000 });
+    await world?.cleanup();
+  });
+
+  it('when 200 webhooks for 20 PRs arrive shuffled and redelivered then each PR ends with one environment at its latest SHA and no PR ran twice at once', async () => {
+    console.log(`burst.e2e.test.ts: seed ${seed} (BURST_SEED=${seed} replays the order)`);
+    const rand = prng(seed);
+    const repo = world.repos[0]!;
+    const base = Date.parse('2026-01-01T00:00:00Z');
+    const latest = new Map<number, string>();
+    type Delivery = { id: string; event: PullRequestEventInput };
+    const distinct: Delivery[] = [];
+    for (let p = 1; p <= PRS; p++) {
+      const shas = Array.from({ length: PUSHES + 1 }, newSha);
+      latest.set(p, shas.at(-1)!);
+      world.github.openPull(repo, { number: p, headSha: shas.at(-1)! });
+      shas.forEach((headSha, i) => {
+        // GitHub's updated_at has whole seconds; each push is a second later than the one before.
+        const updatedAt = new Date(base + p * 60_000 + i * 1_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        distinct.push({
+          id: `burst-${seed}-${p}-${i}`,
+          event: { action: i === 0 ? 'opened' : 'synchronize', repo, number: p, headSha, updatedAt, ...(i > 0 ? { before: shas[i - 1]! } : {}) },
+        });
+      });
+    }
+    // Every delivery once, plus as many redeliveries (same delivery ID), all shuffled.
+    const all = [...distinct, ...distinct.map((d) => distinct[Math.floor(rand() * distinct.length)]!)];
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [all[i], all[j]] = [all[j]!, all[i]!];
+    }
+    expect(all).toHaveLength(200);
+
+    const statuses: number[] = [];
+    const slowest = { ms: 0 };
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, lane) => {
+        while (next < all.length) {
+          const d = all[next++]!;
+          const daemon = daemons[(next + lane) % daemons.length]!;
+          const result = await sendPullRequestEvent(daemon.url + WEBHOOK_PATH, world.secrets.webhookSecret, d.event, { delivery: d.id });
+          statuses.push(result.status);
+          slowest.ms = Math.max(slowest.ms, result.elapsedMs);
+        }
+      }),
+    );
+    expect(statuses.filter((s) => s < 200 || s >= 300)).toEqual([]);
+    expect(slowest.ms).toBeLessThan(2_000);
+
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const records = await world.deps.store.list({ repo });
+      const done = records.filter((r) => r.status === 'ready' && r.observedSha === latest.get(r.key.pr) && r.observedGeneration === r.desiredGeneration);
+      const counts = await Promise.all(daemons.map((d) => d.queue.counts()));
+      const busy = counts.reduce((n, c) => n + c.waiting + c.active + c.delayed, 0);
+      if (done.length === PRS && busy === 0) break;
+      if (Date.now() > deadline) {
+        throw new Error(`not converged: ${done.length}/${PRS} ready at their latest SHA; queue ${JSON.stringify(counts[0])}; ${JSON.stringify(records.filter((r) => !done.includes(r)).map((r) => ({ pr: r.key.pr, status: r.status, lastError: r.lastError })))}`);
+      }
+      await sleep(100);
+    }
+
+    // Exactly one environment per PR, at its latest SHA, in every system.
+    const records = await world.deps.store.list({ repo });
+    expect(records.map((r) => r.key.pr).sort((a, b) => a - b)).toEqual(Array.from({ length: PRS }, (_, i) => i + 1));
+    for (const r of records) expect(r).toMatchObject({ desiredPresent: true, desiredSha: latest.get(r.key.pr), status: 'ready', observedSha: latest.get(r.key.pr), lastError: null });
+    const inventory = await listOwnedResources(world.deps);
+    expect(inventory.failed).toEqual([]);
+    for (let p = 1; p <= PRS; p++) {
+      const n = world.names(p);
+      const jobs = await world.deps.nomad.listJobs({ prefix: `${n.id}-` });
+      expect(jobs).toHaveLength(4);
+      for (const job of jobs) expect((await world.deps.nomad.getJob(job.id))?.meta['previewd.sha']).toBe(latest.get(p));
+      const mine = inventory.resources.filter((r) => r.envId === n.id);
+      expect(mine.filter((r) => r.kind === 'database')).toHaveLength(1);
+      expect(mine.filter((r) => r.kind === 'vault-secret')).toHaveLength(1);
+      const deployments = world.github.deployments(repo).filter((d) => d.environment === n.githubEnvironment);
+      const active = deployments.filter((d) => d.statuses.at(-1)!.state !== 'inactive');
+      expect(active.map((d) => [d.sha, d.statuses.at(-1)!.state])).toEqual([[latest.get(p), 'success']]);
+      // Never two deployments for one SHA (a step ran twice).
+      expect(new Set(deployments.map((d) => d.sha)).size).toBe(deployments.length);
+      expect(world.github.comments(repo, p).filter((c) => c.body.includes(n.commentMarker))).toHaveLength(1);
+    }
+    expect((await world.deps.nomad.listJobs({ prefix: '' })).filter((j) => j.id.includes('-pr-'))).toHaveLength(PRS * 4);
+
+    // Serial per PR, parallel across PRs, and coalesced (far fewer runs than deliveries).
+    expect(tracker.overlaps).toEqual([]);
+    expect(tracker.maxParallel).toBeGreaterThanOrEqual(2);
+    const totalRuns = [...tracker.runs.values()].reduce((a, b) => a + b, 0);
+    expect(totalRuns).toBeLessThan(all.length);
+    expect(tracker.runs.size).toBe(PRS);
+    console.log(`burst: ${totalRuns} reconciles for ${all.length} deliveries; at most ${tracker.maxParallel} in parallel; slowest answer ${Math.round(slowest.ms)} ms; keys ${[...tracker.runs.keys()].length}`);
+  }, 45_000);
+});
