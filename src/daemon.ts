@@ -58,8 +58,8 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
       return counts;
     },
     queueStats: async () => {
-      const { waiting, active, delayed, parked } = await queue.counts();
-      return { counts: { waiting, active, delayed, parked }, oldestWaitingAgeSeconds: null };
+      const { waiting, active, delayed, parked, oldestWaitingAgeMs } = await queue.counts();
+      return { counts: { waiting, active, delayed, parked }, oldestWaitingAgeSeconds: oldestWaitingAgeMs / 1000 };
     },
   });
   const redis = new Redis(config.env.REDIS_URL, { maxRetriesPerRequest: 2 });

@@ -94,7 +94,7 @@ const queue = {
     enqueued.push(keyString(key));
   },
   async counts(): Promise<QueueCounts> {
-    return { waiting: 2, active: 1, delayed: 0, parked: parked.length, completed: 5 };
+    return { waiting: 2, active: 1, delayed: 0, parked: parked.length, completed: 5, oldestWaitingAgeMs: 0 };
   },
   async listParked() {
     return parked;

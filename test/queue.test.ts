@@ -124,6 +124,17 @@ describe('reconcile queue', () => {
     expect(starts.at(-1)!).toBeGreaterThanOrEqual(lastEnqueue);
   });
 
+  it('when work waits with no worker then the oldest wait is reported, and 0 once none wait', async () => {
+    const queue = makeQueue(async () => undefined);
+    expect((await queue.counts()).oldestWaitingAgeMs).toBe(0);
+    await queue.enqueue(pr(7), 'opened');
+    await new Promise((r) => setTimeout(r, 120));
+    await queue.enqueue(pr(8), 'opened');
+    const age = (await queue.counts()).oldestWaitingAgeMs;
+    expect(age).toBeGreaterThanOrEqual(100);
+    expect(age).toBeLessThan(5_000);
+  });
+
   it('when a burst arrives before the worker starts then it coalesces to one run', async () => {
     let runs = 0;
     const queue = makeQueue(async () => {

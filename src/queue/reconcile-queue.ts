@@ -68,6 +68,8 @@ export interface ReconcileQueueOptions {
 }
 
 export interface QueueCounts {
+  /** How long the oldest waiting job has waited, in ms (0 when none wait). */
+  oldestWaitingAgeMs: number;
   waiting: number;
   active: number;
   delayed: number;
@@ -269,7 +271,14 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
       delayed: c.delayed ?? 0,
       parked: c.failed ?? 0,
       completed: c.completed ?? 0,
+      oldestWaitingAgeMs: await oldestWaitingAgeMs(),
     };
+  }
+
+  /** Age of the job that has waited longest (0 when none wait): the queue's lag. */
+  async function oldestWaitingAgeMs(): Promise<number> {
+    const [oldest] = await queue.getJobs(['waiting', 'prioritized'], 0, 0, true);
+    return oldest ? Math.max(0, Date.now() - oldest.timestamp) : 0;
   }
 
   async function getParked(jobId: string): Promise<Job<ReconcileJobData> | null> {
