@@ -52,11 +52,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   });
   // Gauges read at scrape time, so /metrics reports the store and queue as they are.
   metrics.bindSources({
-    environmentsByState: async () => {
-      const counts: Record<string, number> = {};
-      for (const r of await deps.store.list()) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      return counts;
-    },
+    environmentsByState: async () => (await deps.store.countByStatus()) as Record<string, number>,
     queueStats: async () => {
       const { waiting, active, delayed, parked, oldestWaitingAgeMs } = await queue.counts();
       return { counts: { waiting, active, delayed, parked }, oldestWaitingAgeSeconds: oldestWaitingAgeMs / 1000 };

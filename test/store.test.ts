@@ -221,3 +221,18 @@ describe('observed state and history', () => {
     expect((await store.get(key))?.lastError).toBe('x\uFFFDy');
   });
 });
+
+describe('countByStatus', () => {
+  it('when environments are in several states then the counts match a full listing', async () => {
+    const a = newKey();
+    const b = newKey();
+    await store.recordDesired(a, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(1) });
+    await store.recordDesired(b, { present: true, sha: sha(2), reason: 'opened', prUpdatedAt: at(1) });
+    await store.updateObserved(b, { status: 'ready' });
+    const expected: Record<string, number> = {};
+    for (const r of await store.list()) expected[r.status] = (expected[r.status] ?? 0) + 1;
+    const counts = await store.countByStatus();
+    expect(counts).toEqual(expected);
+    expect(counts.ready).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -14,7 +14,7 @@ import type { KvSecret, VaultClient } from '../vault/types.js';
 import type { RenderedJob } from './apply.js';
 import { environmentNames, type EnvironmentKey } from './naming.js';
 import { reconcileEnvironment, type EnvironmentRenderer } from './reconcile.js';
-import type { EnvironmentEvent, EnvironmentRecord, EnvironmentStore } from './types.js';
+import type { EnvironmentEvent, EnvironmentRecord, EnvironmentStatus, EnvironmentStore } from './types.js';
 
 const config = buildConfig(
   { instance: 'unit', deployTimeout: '2s', repos: [{ name: 'acme/shop' }] },
@@ -212,6 +212,11 @@ function makeFakes(): Fakes {
   const events: EnvironmentEvent[] = [];
   const store: EnvironmentStore = {
     async migrate() {},
+    async countByStatus() {
+      const counts: Partial<Record<EnvironmentStatus, number>> = {};
+      for (const r of records.values()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+      return counts;
+    },
     async recordDesired(k, input) {
       const id = `${k.repo}#${k.pr}`;
       const now = new Date();

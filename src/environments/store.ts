@@ -257,6 +257,11 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map(rowToRecord);
   }
 
+  async function countByStatus(): Promise<Partial<Record<EnvironmentStatus, number>>> {
+    const { rows } = await query<{ status: EnvironmentStatus; n: string }>('count environments', `SELECT status, count(*) AS n FROM ${environments} GROUP BY status`, []);
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
   async function updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void> {
     assertKey(key);
     const sets: string[] = [];
@@ -309,5 +314,5 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map((r) => ({ id: Number(r.id), at: r.at, type: r.type, message: r.message, data: r.data }));
   }
 
-  return { migrate, recordDesired, requestReconcile, get, list, updateObserved, appendEvent, listEvents, close: () => pool.end() };
+  return { migrate, recordDesired, requestReconcile, get, list, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
 }

@@ -75,6 +75,8 @@ export interface EnvironmentStore {
   requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
   get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;
   list(filter?: { repo?: string; status?: EnvironmentStatus; desiredPresent?: boolean }): Promise<EnvironmentRecord[]>;
+  /** Environments per status, counted in the database (cheap enough for every metrics scrape). */
+  countByStatus(): Promise<Partial<Record<EnvironmentStatus, number>>>;
   updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void>;
   appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }): Promise<void>;
   listEvents(key: EnvironmentKey, limit?: number): Promise<EnvironmentEvent[]>;
