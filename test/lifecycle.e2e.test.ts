@@ -133,6 +133,22 @@ describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
     expect((await reconcileEnvironment(world.deps, world.key(PR))).plan).toEqual([]);
   });
 
+  it('when a PR closes with registrations left under its service names then ours go and a foreign one stays', async () => {
+    const pr = PR + 10;
+    await world.open(pr, randomSha());
+    await reconcileEnvironment(world.deps, world.key(pr));
+    const service = world.names(pr).serviceName('api');
+    const leftover = (id: string, meta: Record<string, string>) =>
+      world.cluster.registerService('client-1', { ID: id, Name: service, Tags: [], Meta: meta, Port: 1234, Address: '10.0.0.9', Checks: [] });
+    leftover('left-by-a-dead-alloc', { 'external-source': 'nomad', previewd_managed_by: world.config.instance, previewd_env: world.names(pr).id });
+    leftover('someone-elses-job', { 'external-source': 'nomad' });
+
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr));
+    const remaining = (await world.deps.consul.listServiceInstances(service)).map((i) => i.serviceId);
+    expect(remaining).toEqual(['someone-elses-job']);
+  });
+
   it('when a task fails to start then the environment is failed with the task event, reported, and a fixed push recovers', async () => {
     const pr = 43;
     const n = world.names(pr);

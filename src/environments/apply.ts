@@ -347,8 +347,9 @@ async function deregisterLeftovers(ctx: ApplyContext, serviceNames: string[]): P
   for (const name of serviceNames) {
     const instances = await deps.consul.listServiceInstances(name);
     for (const instance of instances) {
-      const ours =
-        instance.meta.previewd_managed_by === deps.config.instance ? instance.meta.previewd_env === undefined || instance.meta.previewd_env === names.id : instance.meta['external-source'] === 'nomad';
+      // Only registrations carrying our service meta: a non-previewd Nomad job that
+      // happens to use one of our service names is someone else's.
+      const ours = instance.meta.previewd_managed_by === deps.config.instance && (instance.meta.previewd_env === undefined || instance.meta.previewd_env === names.id);
       if (!ours) {
         deps.log.warn({ env: names.id, service: name, serviceId: instance.serviceId }, 'left a consul registration without our marker alone');
         continue;

@@ -70,7 +70,7 @@ export async function observeEnvironment(
     node: s.node,
     serviceId: s.serviceId,
     serviceName: s.serviceName,
-    owned: s.meta[SERVICE_META_MANAGED_BY] === instance || s.meta['external-source'] === 'nomad',
+    owned: s.meta[SERVICE_META_MANAGED_BY] === instance,
     status: s.status,
   }));
 

@@ -109,7 +109,7 @@ function makeFakes(): Fakes {
     if (!j) return [];
     const host = (j.spec.Meta ?? {})['test.host'];
     const tags = host ? ['traefik.enable=true', `traefik.http.routers.${name}.rule=Host(\`${host}\`)`] : [];
-    return [{ node: 'n1', serviceId: `_nomad-task-${name}`, serviceName: name, tags, meta: { 'external-source': 'nomad' }, address: '10.0.0.1', port: 2000, status: 'passing' }];
+    return [{ node: 'n1', serviceId: `_nomad-task-${name}`, serviceName: name, tags, meta: { 'external-source': 'nomad', previewd_managed_by: 'unit' }, address: '10.0.0.1', port: 2000, status: 'passing' }];
   };
   const consul: ConsulClient = {
     async healthService(name) {
