@@ -1,0 +1,53 @@
+// The CLI as operators run it: a real process, real exit codes, real stderr.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const BIN = new URL('../bin/previewd.js', import.meta.url).pathname;
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const goodEnv = {
+  VAULT_TOKEN: 'hvs.a-vault-token-value',
+  DATABASE_URL: 'postgres://previewd:db-password-value@127.0.0.1:5432/previewd',
+  GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-value',
+  GITHUB_TOKEN: 'ghp_aGitHubTokenValue123',
+  PREVIEWD_ADMIN_TOKEN: 'an-admin-token-value-long',
+};
+
+describe('previewd CLI', () => {
+  it('when the config file has two mistakes then serve prints two lines naming them and exits 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'previewd-cli-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'concurrency: 0\nrepos:\n  - name: acme/shop\n    drafts: sometimes\n');
+    const result = await run(['--config', file, 'serve'], goodEnv);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^.*bad\.yaml: concurrency: .*found 0$/);
+    expect(lines[1]).toMatch(/^.*bad\.yaml: repos\.0\.drafts: .*found "sometimes"$/);
+    for (const secret of Object.values(goodEnv)) expect(result.stderr + result.stdout).not.toContain(secret);
+  });
+
+  it('when a secret is missing then config check names it without any value and exits 2', async () => {
+    const { VAULT_TOKEN: _omit, ...env } = goodEnv;
+    const result = await run(['config', 'check'], env);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe('environment: VAULT_TOKEN: required (expected string); found nothing');
+  });
+
+  it('when the command is unknown then the exit code is 2, and --help exits 0', async () => {
+    expect((await run(['launch-rockets'])).code).toBe(2);
+    const help = await run(['gc', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--dry-run');
+  });
+});
