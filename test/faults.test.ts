@@ -4,6 +4,10 @@
 // PR comment while GitHub is up), another PR keeps being served where the failing
 // system is not shared, everything converges to `ready` once the system is back, and
 // a GC dry run afterwards finds nothing to remove.
+// Two deliberate exceptions, by design: GitHub failing never stops provisioning (the
+// environment is ready and the report is retried; the admin detail shows why), and a
+// slow Postgres has no client timeout to trip, so it only makes that PR later. Redis
+// is shared by every PR: it is shown by the intake answering a clear 503 meanwhile.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
