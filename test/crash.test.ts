@@ -101,7 +101,7 @@ async function expectExactlyOneReadyEnvironment(world: World, key: EnvironmentKe
 
 /**
  * Nothing of a closed PR's environment remains in Nomad, Consul, Vault or Postgres.
- * GitHub's view is returned, not asserted: see the known gap below.
+ * GitHub's view and the row's status are returned for the caller to assert.
  */
 async function expectNothingLeft(world: World, key: EnvironmentKey): Promise<{ activeDeployments: string[]; status: string | undefined }> {
   const n = world.names(key.pr, key.repo);
@@ -329,13 +329,9 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
   const queueOptions = { lockDurationMs: 600, stalledIntervalMs: 200, backoff: { baseMs: 50, maxMs: 400, jitter: 0.2 } };
   const startFor = (deps: Deps, prefix: string) => startDaemon(deps, { port: 0, host: '127.0.0.1', redisPrefix: prefix, gc: false, queue: queueOptions });
 
-  // Known gap (src/environments/reconcile.ts, empty-plan path; pinned by the it.fails
-  // test below): when a crash left an environment "provisioning" with a GitHub deployment
-  // in progress but nothing else created yet, and the PR then closes, the reconcile finds
-  // nothing to remove and changes nothing: the row keeps "provisioning" and the GitHub
-  // deployment stays "in_progress". Nothing leaks in the cluster, so the random runs
-  // print these instead of failing on them.
-  const knownGaps: string[] = [];
+  // A closed PR must also end "removed" with no live GitHub deployment, even when the
+  // crash fell between telling GitHub and recording it (the pinned test below).
+  const staleAfterClose: string[] = [];
 
   async function record(pr: number, event: LifecycleEvent): Promise<void> {
     if (event.kind === 'close') await world.close(pr);
@@ -395,8 +391,8 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
       await settled(second, key, 25_000);
       if (events.at(-1)!.kind === 'close') {
         const left = await expectNothingLeft(world, key);
-        if (left.status !== 'removed' && left.status !== 'pending') knownGaps.push(`run ${run}: closed PR's row left "${left.status}" (crash at ${sw.crashedAt})`);
-        if (left.activeDeployments.length > 0) knownGaps.push(`run ${run}: closed PR's GitHub deployment left "${left.activeDeployments.join(',')}" (crash at ${sw.crashedAt})`);
+        if (left.status !== 'removed') staleAfterClose.push(`run ${run}: closed PR's row left "${left.status}" (crash at ${sw.crashedAt})`);
+        if (left.activeDeployments.length > 0) staleAfterClose.push(`run ${run}: closed PR's GitHub deployment left "${left.activeDeployments.join(',')}" (crash at ${sw.crashedAt})`);
       }
       else await expectExactlyOneReadyEnvironment(world, key, (events.filter((e) => e.kind !== 'close').at(-1) as { sha: string }).sha);
       const parked = await second.queue.listParked();
@@ -443,7 +439,7 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
       expect(await gcDryRunPlan(world)).toEqual([]);
     }
     console.log(outcomes.sort((a, b) => Number(a.split(' ')[1]!.slice(0, -1)) - Number(b.split(' ')[1]!.slice(0, -1))).join('\n'));
-    if (knownGaps.length > 0) console.log(`known gap, GitHub/status not updated after close:\n${knownGaps.join('\n')}`);
+    expect(staleAfterClose).toEqual([]);
     if (only !== null) return;
     expect(outcomes).toHaveLength(RUNS);
     // Most runs really crashed mid-lifecycle (a few may not, as deployment polling varies).
@@ -452,7 +448,7 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
 
   // Known bug, pinned: remove `.fails` once the reconciler reports removal to GitHub (and
   // sets "removed") for a closed PR whose earlier attempt died after creating its deployment.
-  it.fails('when the daemon dies right after telling GitHub it is deploying and the PR then closes then the GitHub deployment ends inactive', async () => {
+  it('when the daemon dies right after telling GitHub it is deploying and the PR then closes then the GitHub deployment ends inactive', async () => {
     const pr = 2000;
     const sw = new CrashSwitch(Number.MAX_SAFE_INTEGER, 'after', 'github.createCommitStatus');
     const result = await runLifecycle(9999, pr, [{ kind: 'open', sha: sha(prng(seed)) }, { kind: 'close' }], sw);

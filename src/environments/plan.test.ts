@@ -235,6 +235,15 @@ describe('planEnvironment', () => {
     expect(kinds(plan)).toEqual(['drop-role', 'delete-jwt-role']);
   });
 
+  it('when a crash came between telling GitHub and recording it and the PR closes then the removal is still reported', () => {
+    const plan = planEnvironment(absent(), EMPTY_OBSERVED, ctx(record({ status: 'provisioning', githubDeploymentId: null }), []));
+    expect(kinds(plan)).toEqual(['report-removed']);
+  });
+
+  it('when a PR closes before anything of it existed then nothing is reported', () => {
+    expect(planEnvironment(absent(), EMPTY_OBSERVED, ctx(record({ status: 'pending', githubDeploymentId: null }), []))).toEqual([]);
+  });
+
   it('when the environment is already removed and nothing is left then there is nothing to do', () => {
     const plan = planEnvironment(absent(), EMPTY_OBSERVED, ctx(record({ status: 'removed', githubDeploymentId: 9, resources: { githubReported: 'removed' } }), []));
     expect(plan).toEqual([]);

@@ -152,7 +152,10 @@ function planAbsent(observed: ObservedEnvironment, context: PlanContext): Plan {
   }
   const resources = recordedResources(record);
   const removalReported = resources.githubReported === 'removed';
-  const everReported = record !== null && (record.githubDeploymentId !== null || resources.githubReported !== undefined);
+  // A crash can land between telling GitHub and recording that we did: any status past
+  // "pending" means a deployment may exist, and report-removed finds it by environment.
+  const mayHaveReported = record !== null && record.status !== 'pending' && record.status !== 'removed';
+  const everReported = record !== null && (record.githubDeploymentId !== null || resources.githubReported !== undefined || mayHaveReported);
   if (everReported && !removalReported) steps.push({ kind: 'report-removed' });
   return steps;
 }

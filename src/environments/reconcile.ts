@@ -85,8 +85,14 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   if (options.dryRun) return result;
 
   if (plan.length === 0) {
-    if (record && desired && record.observedGeneration < desired.generation) {
-      await deps.store.updateObserved(key, { observedGeneration: desired.generation });
+    if (record && desired) {
+      // Nothing to do, but the record must still say so: a PR closed before anything
+      // of it existed is removed, not pending forever.
+      const patch: ObservedPatch = {};
+      if (record.observedGeneration < desired.generation) patch.observedGeneration = desired.generation;
+      if (!present && record.status !== 'removed') patch.status = 'removed';
+      if (Object.keys(patch).length > 0) await deps.store.updateObserved(key, patch);
+      if (patch.status) result.status = 'removed';
     }
     return result;
   }
