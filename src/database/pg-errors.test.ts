@@ -11,6 +11,7 @@ describe('mapPgError', () => {
     ['too many connections', pgError('53300')],
     ['connection failure class 08', pgError('08006')],
     ['lost connection without code', new Error('Connection terminated unexpectedly')],
+    ['query timeout of a hung server', new Error('Query read timeout')],
     ['pool connect timeout', new Error('timeout exceeded when trying to connect')],
   ])('when the error is a %s then it becomes a TransientError for postgres keeping the cause', (_label, err) => {
     const mapped = mapPgError(err, 'do things');

@@ -31,7 +31,7 @@ export function isTransientPgError(err: unknown): boolean {
   if (isNetworkError(err)) return true;
   const message = (err as PgErrorLike | null)?.message ?? '';
   // node-postgres reports lost connections and connect timeouts without a code.
-  return /Connection terminated|timeout exceeded when trying to connect|connection timeout/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|connection timeout|Query read timeout/i.test(message);
 }
 
 /** TransientError for outages; anything else is returned unchanged. */

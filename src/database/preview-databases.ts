@@ -60,7 +60,9 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   const { instance, loginGroup, log } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
-  const pool = new pg.Pool({ connectionString: options.adminUrl, max: 4, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+  // A hung server must turn into a retry, not a reconcile blocked forever; the bound
+  // is generous because a FILE_COPY clone of a large template takes seconds.
+  const pool = new pg.Pool({ connectionString: options.adminUrl, max: 4, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000, query_timeout: 120_000 });
   // An idle client losing its connection must not crash the daemon.
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres admin connection lost'));
   const marker = (envId: string) => ownershipComment(instance, envId);
@@ -76,7 +78,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   async function withDatabaseClient<T>(database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
     const url = new URL(options.adminUrl);
     url.pathname = `/${encodeURIComponent(database)}`;
-    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 10_000, query_timeout: 120_000 });
     client.on('error', () => undefined); // reported by the query that fails
     await client.connect();
     try {

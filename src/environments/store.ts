@@ -103,7 +103,8 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   const { log } = options;
   const environments = `"${schema}".environments`;
   const events = `"${schema}".environment_events`;
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000 });
+  // State queries are small: a server that does not answer in 30 s is an outage (retried).
+  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
 
   async function query<R extends pg.QueryResultRow>(what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
