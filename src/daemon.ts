@@ -45,8 +45,8 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     prefix,
     concurrency: config.concurrency,
     log,
-    process: async (key: EnvironmentKey) => {
-      await reconcileEnvironment(deps, key);
+    process: async (key: EnvironmentKey, run) => {
+      await reconcileEnvironment(deps, key, { signal: run.signal });
     },
     ...options.queue,
   });

@@ -37,6 +37,8 @@ export interface ApplyContext {
   /** For the comment's "expires" line. */
   timing: ReportTiming;
   onStep?(step: Step): Promise<void>;
+  /** Aborted when this run must stop (lost the PR lock, daemon stopping): no further step starts. */
+  signal?: AbortSignal;
 }
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */
@@ -58,6 +60,10 @@ const MAX_BLOCK_MS = 15_000;
 export async function applyPlan(ctx: ApplyContext, plan: Step[]): Promise<void> {
   for (let i = 0; i < plan.length; ) {
     const step = plan[i]!;
+    if (ctx.signal?.aborted) {
+      // Another worker may own this PR now: stop before the next write, retry later.
+      throw new StepError(step, new TransientError('stopped before this step: the PR lock was lost or previewd is stopping', { system: 'redis' }));
+    }
     const group = 'group' in step ? step.group : null;
     let batch = [step];
     if (group) {

@@ -318,6 +318,16 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     expect(f.statuses.at(-1)).toEqual({ sha: SHA1, state: 'success' });
   });
 
+  it('when the run is told to stop (lost PR lock) then no step starts and the failure is transient', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    const stop = new AbortController();
+    stop.abort();
+    await expect(reconcileEnvironment(f.deps, key, { renderer, signal: stop.signal })).rejects.toThrow(TransientError);
+    expect(f.dbs.size).toBe(0);
+    expect(f.jobs.size).toBe(0);
+    expect(f.deployments).toHaveLength(0);
+  });
+
   it('when reconciled again with nothing changed then nothing is applied and the password is unchanged', async () => {
     await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
     await run();

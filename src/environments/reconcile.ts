@@ -23,6 +23,8 @@ export interface ReconcileOptions {
   /** Plan only: observe and return the plan without changing anything. */
   dryRun?: boolean;
   renderer?: EnvironmentRenderer;
+  /** From the queue: aborted when the PR lock is lost or the daemon stops; no new step starts then. */
+  signal?: AbortSignal;
 }
 
 export interface ReconcileResult {
@@ -65,6 +67,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const resources = recordedResources(record);
   const renderer = options.renderer ?? (await templatesRenderer());
   const ctx = createApplyContext(deps, key, record, renderer);
+  if (options.signal) ctx.signal = options.signal;
   const { sha, state } = ctx;
   const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
 
