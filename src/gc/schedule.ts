@@ -6,16 +6,7 @@
 // together sweep once per interval, not N times.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-
-const ACQUIRE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-return token`;
-
-const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
+import { createFencedLock } from '../queue/fenced-lock.js';
 
 export interface GcLease {
   fencingToken: number;
@@ -31,20 +22,14 @@ export interface GcLock {
 }
 
 export function createGcLock(redis: Redis, prefix: string): GcLock {
-  const lockKey = `${prefix}:gc:lock`;
-  const fenceKey = `${prefix}:gc:fence`;
+  const lock = createFencedLock(redis, `${prefix}:gc:lock`, `${prefix}:gc:fence`);
   return {
     async tryAcquire(ttlMs) {
-      const token = Number(await redis.eval(ACQUIRE, 2, lockKey, fenceKey, String(Math.max(1, Math.round(ttlMs)))));
-      if (!token) return null;
-      return {
-        fencingToken: token,
-        stillHolds: async () => (await redis.get(lockKey)) === String(token),
-      };
+      const token = await lock.tryAcquire(ttlMs);
+      if (token === null) return null;
+      return { fencingToken: token, stillHolds: async () => (await lock.holder()) === token };
     },
-    async extend(lease, ttlMs) {
-      return Number(await redis.eval(EXTEND, 1, lockKey, String(lease.fencingToken), String(Math.max(1, Math.round(ttlMs))))) === 1;
-    },
+    extend: (lease, ttlMs) => lock.extend(lease.fencingToken, ttlMs),
   };
 }
 

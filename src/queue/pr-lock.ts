@@ -7,20 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
-
-const ACQUIRE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-return token`;
-
-const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+import { createFencedLock } from './fenced-lock.js';
 
 export interface HeldLock {
   readonly fencingToken: number;
@@ -38,21 +25,21 @@ export interface PrLocks {
 
 export function createPrLocks(options: { redis: Redis; prefix: string; ttlMs: number; log: Logger }): PrLocks {
   const { redis, prefix, ttlMs, log } = options;
-  const lockKey = (key: EnvironmentKey) => `${prefix}:lock:${keyString(key)}`;
-  const fenceKey = (key: EnvironmentKey) => `${prefix}:fence:${keyString(key)}`;
+  const lockOf = (key: EnvironmentKey) => createFencedLock(redis, `${prefix}:lock:${keyString(key)}`, `${prefix}:fence:${keyString(key)}`);
 
   return {
     async acquire(key) {
-      const token = Number(await redis.eval(ACQUIRE, 2, lockKey(key), fenceKey(key), String(ttlMs)));
-      if (!token) return null;
+      const lock = lockOf(key);
+      const token = await lock.tryAcquire(ttlMs);
+      if (token === null) return null;
       const controller = new AbortController();
       let lastRenewed = Date.now();
       // Renew at a third of the TTL so one missed renewal still leaves time for the next.
       const timer = setInterval(() => {
-        redis
-          .eval(EXTEND, 1, lockKey(key), String(token), String(ttlMs))
+        lock
+          .extend(token, ttlMs)
           .then((ok) => {
-            if (Number(ok) === 1) lastRenewed = Date.now();
+            if (ok) lastRenewed = Date.now();
             else controller.abort(new Error('per-PR lock lost'));
           })
           .catch((err: unknown) => {
@@ -66,16 +53,13 @@ export function createPrLocks(options: { redis: Redis; prefix: string; ttlMs: nu
         signal: controller.signal,
         release: async () => {
           clearInterval(timer);
-          await redis.eval(RELEASE, 1, lockKey(key), String(token)).catch((err: unknown) => {
+          await lock.release(token).catch((err: unknown) => {
             // It expires on its own; the next worker only waits for the TTL.
             log.warn({ env: keyString(key), err }, 'per-PR lock release failed');
           });
         },
       };
     },
-    async holder(key) {
-      const value = await redis.get(lockKey(key));
-      return value === null ? null : Number(value);
-    },
+    holder: (key) => lockOf(key).holder(),
   };
 }

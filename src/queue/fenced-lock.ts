@@ -1,0 +1,50 @@
+// A Redis mutex with a fencing token: the token grows on every acquisition, so a
+// holder can check (or have others check) that it still owns the lock before each
+// write. Used for the per-PR lock and the GC lock; the scripts are atomic in Redis.
+import type { Redis } from 'ioredis';
+
+const ACQUIRE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
+return token`;
+
+const EXTEND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export interface FencedLock {
+  /** The new fencing token, or null when someone else holds the lock. */
+  tryAcquire(ttlMs: number): Promise<number | null>;
+  /** Extends the lock if `token` still holds it; false when it was lost. */
+  extend(token: number, ttlMs: number): Promise<boolean>;
+  /** Releases the lock if `token` still holds it. */
+  release(token: number): Promise<void>;
+  /** The holder's token, or null when free. */
+  holder(): Promise<number | null>;
+}
+
+const ms = (value: number) => String(Math.max(1, Math.round(value)));
+
+export function createFencedLock(redis: Redis, lockKey: string, fenceKey: string): FencedLock {
+  return {
+    async tryAcquire(ttlMs) {
+      const token = Number(await redis.eval(ACQUIRE, 2, lockKey, fenceKey, ms(ttlMs)));
+      return token > 0 ? token : null;
+    },
+    async extend(token, ttlMs) {
+      return Number(await redis.eval(EXTEND, 1, lockKey, String(token), ms(ttlMs))) === 1;
+    },
+    async release(token) {
+      await redis.eval(RELEASE, 1, lockKey, String(token));
+    },
+    async holder() {
+      const value = await redis.get(lockKey);
+      return value === null ? null : Number(value);
+    },
+  };
+}
