@@ -1,10 +1,9 @@
 // ConsulClient over the local agent's HTTP API. Only this folder knows Consul's wire JSON.
 // Errors: network/timeouts/5xx/429 → TransientError; 403 → UserError (token never echoed);
 // other 4xx → UserError. Unknown services read as [] (that is what Consul answers).
-import nodeFetch from 'node-fetch';
 import type { z } from 'zod';
 import { TransientError, UserError } from '../errors.js';
-import type { FetchLike, FetchResponseLike } from '../nomad/client.js';
+import { createTransport, type FetchLike } from '../http-transport.js';
 import { ConsulCatalogServiceWire, ConsulHealthEntryWire, ConsulServicesWire } from './schema.js';
 import type { CheckStatus, ConsulClient, ConsulServiceInstance } from './types.js';
 
@@ -33,45 +32,20 @@ export function consulError(what: string, status: number, body: string): Error {
   return new UserError(`consul rejected ${what} (${status}): ${text}`, { system });
 }
 
-function parseWire<T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body);
-  } catch (err) {
-    throw new TransientError(`consul ${what}: answer is not JSON`, { system, cause: err });
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new Error(`consul ${what}: unexpected answer shape: ${parsed.error.message}`);
-  return parsed.data;
-}
-
 export function createConsulClient(options: ConsulClientOptions): ConsulClient {
-  const base = options.address.replace(/\/+$/, '');
-  const fetchImpl: FetchLike = options.fetch ?? (nodeFetch as unknown as FetchLike);
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const transport = createTransport({
+    system,
+    address: options.address,
+    headers: options.token ? { 'X-Consul-Token': options.token } : {},
+    fetch: options.fetch,
+    timeoutMs: options.timeoutMs ?? 10_000,
+  });
+  const parseWire = <T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> => transport.parse(schema, body, what);
 
   async function request(method: string, path: string, what: string, init: { query?: [string, string][]; body?: unknown; extraTimeoutMs?: number } = {}) {
-    const query = new URLSearchParams(init.query ?? []);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (options.token) headers['X-Consul-Token'] = options.token;
-    if (init.body !== undefined) headers['content-type'] = 'application/json';
-    let res: FetchResponseLike;
-    let body: string;
-    try {
-      const qs = query.toString();
-      res = await fetchImpl(`${base}${path}${qs ? `?${qs}` : ''}`, {
-        method,
-        headers,
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        signal: AbortSignal.timeout(Math.ceil(timeoutMs + (init.extraTimeoutMs ?? 0))),
-      });
-      body = await res.text();
-    } catch (err) {
-      const reason = (err as { code?: string }).code ?? (err as { name?: string }).name ?? 'error';
-      throw new TransientError(`consul ${what}: request failed (${reason})`, { system, cause: err });
-    }
-    if (res.status < 200 || res.status >= 300) throw consulError(what, res.status, body);
-    return { body, index: Number(res.headers.get('x-consul-index') ?? 0) || 0 };
+    const a = await transport.request(method, path, what, { query: new URLSearchParams(init.query ?? []), body: init.body, extraTimeoutMs: init.extraTimeoutMs });
+    if (a.status < 200 || a.status >= 300) throw consulError(what, a.status, a.body);
+    return { body: a.body, index: Number(a.headers.get('x-consul-index') ?? 0) || 0 };
   }
 
   const enc = encodeURIComponent;

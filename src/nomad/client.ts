@@ -2,21 +2,12 @@
 // Errors map to src/errors.ts: network/timeouts/5xx → TransientError; a 500 carrying a
 // validation multi-error → UserError; an EnforceIndex conflict → ConflictError;
 // 403 → UserError (bad token, never echoed); 404 → null for get*.
-import nodeFetch from 'node-fetch';
 import { z } from 'zod';
 import { ConflictError, TransientError, UserError } from '../errors.js';
+import { createTransport, type FetchLike } from '../http-transport.js';
 import { NomadAllocationWire, NomadDeploymentWire, NomadJobStubWire, NomadJobWire, NomadRegisterResponseWire } from './schema.js';
 import type { BlockingOptions, NomadAllocation, NomadClient, NomadDeployment, NomadJob, NomadJobStub } from './types.js';
 
-export interface FetchResponseLike {
-  status: number;
-  headers: { get(name: string): string | null };
-  text(): Promise<string>;
-}
-export type FetchLike = (
-  url: string,
-  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
-) => Promise<FetchResponseLike>;
 
 export interface NomadClientOptions {
   address: string;
@@ -53,18 +44,6 @@ export function nomadError(what: string, status: number, body: string): Error {
   return new UserError(`nomad rejected ${what} (${status}): ${text}`, { system });
 }
 
-function parseWire<T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body);
-  } catch (err) {
-    throw new TransientError(`nomad ${what}: answer is not JSON`, { system, cause: err });
-  }
-  const parsed = schema.safeParse(raw);
-  // A shape we do not understand is a bug or an incompatible Nomad, not something to retry.
-  if (!parsed.success) throw new Error(`nomad ${what}: unexpected answer shape: ${parsed.error.message}`);
-  return parsed.data;
-}
 
 function toDeployment(d: z.infer<typeof NomadDeploymentWire>): NomadDeployment {
   return { id: d.ID, jobId: d.JobID, jobVersion: d.JobVersion, status: d.Status, statusDescription: d.StatusDescription, modifyIndex: d.ModifyIndex };
@@ -91,31 +70,20 @@ function toAllocation(a: z.infer<typeof NomadAllocationWire>): NomadAllocation {
 }
 
 export function createNomadClient(options: NomadClientOptions): NomadClient {
-  const base = options.address.replace(/\/+$/, '');
-  const fetchImpl: FetchLike = options.fetch ?? (nodeFetch as unknown as FetchLike);
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const transport = createTransport({
+    system,
+    address: options.address,
+    headers: options.token ? { 'X-Nomad-Token': options.token } : {},
+    fetch: options.fetch,
+    timeoutMs: options.timeoutMs ?? 10_000,
+  });
+  const parseWire = <T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> => transport.parse(schema, body, what);
 
   async function request(method: string, path: string, what: string, init: { query?: Record<string, string | undefined>; body?: unknown; extraTimeoutMs?: number } = {}): Promise<Answer> {
     const query = new URLSearchParams({ namespace: options.namespace });
     for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) query.set(k, v);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (options.token) headers['X-Nomad-Token'] = options.token;
-    if (init.body !== undefined) headers['content-type'] = 'application/json';
-    let res: FetchResponseLike;
-    let body: string;
-    try {
-      res = await fetchImpl(`${base}${path}?${query.toString()}`, {
-        method,
-        headers,
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        signal: AbortSignal.timeout(Math.ceil(timeoutMs + (init.extraTimeoutMs ?? 0))),
-      });
-      body = await res.text();
-    } catch (err) {
-      const reason = (err as { code?: string; name?: string }).code ?? (err as { name?: string }).name ?? 'error';
-      throw new TransientError(`nomad ${what}: request failed (${reason})`, { system, cause: err });
-    }
-    return { status: res.status, body, index: Number(res.headers.get('x-nomad-index') ?? 0) || 0 };
+    const a = await transport.request(method, path, what, { query, body: init.body, extraTimeoutMs: init.extraTimeoutMs });
+    return { status: a.status, body: a.body, index: Number(a.headers.get('x-nomad-index') ?? 0) || 0 };
   }
 
   function expectOk(a: Answer, what: string): Answer {
