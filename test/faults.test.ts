@@ -354,6 +354,7 @@ describe('fault injection: GitHub fails while a PR is provisioned', () => {
         return events.some((e) => e.type === 'report-failed') ? d : null;
       });
       expect(detail.body).toMatchObject({ status: 'ready' });
+      expect(String((detail.body as { lastError?: unknown }).lastError)).toMatch(/GitHub not up to date/);
       const failed = (detail.body.events as { type: string; message: string }[]).find((e) => e.type === 'report-failed')!;
       expect(failed.message).toMatch(/GitHub not up to date/);
       expect(ourComment(a)).toBeUndefined();

@@ -372,9 +372,11 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     f.githubDown.value = true;
     await expect(run()).rejects.toThrow(TransientError);
     expect(f.records.get('acme/shop#7')!.status).toBe('ready');
+    expect(f.records.get('acme/shop#7')!.lastError).toMatch(/^GitHub not up to date/);
     expect(f.jobs.size).toBe(3);
     f.githubDown.value = false;
     const next = await run();
+    expect(f.records.get('acme/shop#7')!.lastError).toBeNull();
     expect(next.plan.map((s) => s.kind)).toEqual(['report-ready']);
     expect(f.deployments).toHaveLength(1);
     expect(f.deployments[0]!.states.at(-1)).toBe('success');

@@ -154,7 +154,11 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   if (state.github.failures.length > 0) {
     // The environment itself is fine; GitHub is told on the retry.
     const message = `GitHub not up to date: ${state.github.failures[0]}`;
-    if (record) await deps.store.appendEvent(key, { type: 'report-failed', message, data: { failures: state.github.failures.length } });
+    if (record) {
+      // Served, so still "ready"; lastError tells operators why GitHub lags (cleared by the next full success).
+      await deps.store.updateObserved(key, { lastError: ctx.scrubber.scrub(message) });
+      await deps.store.appendEvent(key, { type: 'report-failed', message, data: { failures: state.github.failures.length } });
+    }
     throw new TransientError(message, { system: 'github' });
   }
   return result;
