@@ -94,6 +94,8 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
       const patch: ObservedPatch = {};
       if (record.observedGeneration < desired.generation) patch.observedGeneration = desired.generation;
       if (!present && record.status !== 'removed') patch.status = 'removed';
+      // Nothing left to do means nothing is failing: drop a reason a finished retry left.
+      if (record.lastError !== null && record.status === 'ready') patch.lastError = null;
       if (Object.keys(patch).length > 0) await deps.store.updateObserved(key, patch);
       if (patch.status) result.status = 'removed';
     }
