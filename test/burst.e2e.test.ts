@@ -10,6 +10,7 @@ import { listOwnedResources } from '../src/gc/inventory.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { sendPullRequestEvent, type PullRequestEventInput } from './emulators/webhook-sender.js';
 import { startWorld, type World } from './helpers/world.js';
+import { prng, sleep } from './support/wait.js';
 
 const tracker = vi.hoisted(() => ({
   running: new Map<string, number>(),
@@ -39,22 +40,11 @@ vi.mock('../src/environments/reconcile.js', async (importOriginal) => {
   return { ...original, reconcileEnvironment };
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const PRS = 20;
 const PUSHES = 4; // per PR, after the open: 5 distinct deliveries + 5 redeliveries = 10
 let shaCounter = 0;
 const newSha = () => (++shaCounter).toString(16).padStart(8, '0') + 'b'.repeat(32);
 
-/** A small seeded PRNG, so a failing order can be replayed (BURST_SEED). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('webhook burst against two daemon replicas', () => {
   let world: World;

@@ -24,31 +24,11 @@ import { WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { sendPullRequestEvent } from './emulators/webhook-sender.js';
 import { startWorld, type World } from './helpers/world.js';
 import { withAdminClient } from './support/services.js';
+import { prng, waitFor } from './support/wait.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
-/** Seeded PRNG (mulberry32): the same seed gives the same runs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sha(rand: () => number): string {
   return Array.from({ length: 40 }, () => '0123456789abcdef'[Math.floor(rand() * 16)]).join('');
@@ -200,12 +180,12 @@ describe('when the daemon process is SIGKILLed mid-provisioning', () => {
     expect(sent.status).toBe(202);
 
     await waitFor(
+      'the database and a first job to exist',
       async () => {
         const counts = await ownedCounts(world, n.id);
         return (counts.database ?? 0) === 1 && (counts['nomad-job'] ?? 0) >= 1;
       },
       15_000,
-      'the database and a first job to exist',
     );
     first.proc.kill('SIGKILL');
     await first.exited;
@@ -216,10 +196,10 @@ describe('when the daemon process is SIGKILLed mid-provisioning', () => {
     for (const component of ['cache', 'api', 'worker', 'frontend']) world.cluster.behaviour.delete(n.jobId(component));
     const second = await spawnDaemon(world);
     children.push(second);
-    const record = await waitFor(async () => {
+    const record = await waitFor('the restarted daemon to converge', async () => {
       const r = await world.deps.store.get(key);
       return converged(r) ? r : null;
-    }, 20_000, 'the restarted daemon to converge');
+    }, 20_000);
     expect(record.status).toBe('ready');
     try {
       await expectExactlyOneReadyEnvironment(world, key, head);
@@ -351,13 +331,13 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
 
   async function settledOrThrow(daemon: Daemon, key: EnvironmentKey, timeoutMs: number): Promise<void> {
     await waitFor(
+      `${key.repo}#${key.pr} to converge`,
       async () => {
         if (!converged(await world.deps.store.get(key))) return false;
         const c = await daemon.queue.counts();
         return c.waiting + c.active + c.delayed === 0;
       },
       timeoutMs,
-      `${key.repo}#${key.pr} to converge`,
     );
   }
 
@@ -373,7 +353,7 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
       for (; next < events.length && !sw.crashed; next++) {
         await record(pr, events[next]!);
         await first.queue.enqueue(key, events[next]!.kind);
-        await waitFor(async () => sw.crashed || converged(await world.deps.store.get(key)), 20_000, `run ${run} step ${next}`);
+        await waitFor(`run ${run} step ${next}`, async () => sw.crashed || converged(await world.deps.store.get(key)), 20_000);
         if (!sw.crashed) await settled(first, key, 20_000);
         boundaries.push(sw.calls);
       }

@@ -25,24 +25,15 @@ import { sendPullRequestEvent } from './emulators/webhook-sender.js';
 import { closedPort, withDatabaseFaults, type FaultyDatabases } from './helpers/faults-databases.js';
 import { randomSha, startWorld, type World } from './helpers/world.js';
 import { PG_ADMIN_URL } from './support/services.js';
+import { waitFor } from './support/wait.js';
 
 /** Client timeout of the daemon under test: "slow" means slower than this. */
 const CLIENT_TIMEOUT_MS = 600;
 const SLOW_MS = 1_000;
 const QUEUE = { backoff: { baseMs: 50, maxMs: 250, jitter: 0.2 }, attempts: 60, lockDurationMs: 2_000, stalledIntervalMs: 1_000 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 type Shared = 'per-pr' | 'shared';
 interface FaultCase {

@@ -4,21 +4,11 @@
 // leave state behind (in the store or the queue).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStateDatabase, newDeliveryId, pullRequestPayload, send, startIntake, type IntakeHarness } from './intake-support.js';
+import { prng } from './support/wait.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260301);
 const CASES = 400;
 
-function prng(seed: number): () => number {
-  // mulberry32
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;

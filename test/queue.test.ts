@@ -9,17 +9,10 @@ import { createLogger } from '../src/log.js';
 import { createPrLocks } from '../src/queue/pr-lock.js';
 import { createReconcileQueue, type ReconcileProcessor, type ReconcileQueue, type ReconcileQueueOptions } from '../src/queue/reconcile-queue.js';
 import { createTestRedis } from './support/services.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const log = createLogger({ level: 'silent' });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 let redis: Awaited<ReturnType<typeof createTestRedis>>;
 let queues: ReconcileQueue[];
@@ -53,12 +46,12 @@ function makeQueue(process: ReconcileProcessor, overrides: Partial<ReconcileQueu
 
 async function idle(queue: ReconcileQueue, timeoutMs = 10_000): Promise<void> {
   await waitFor(
+    'the queue to drain',
     async () => {
       const c = await queue.counts();
       return c.waiting + c.active + c.delayed === 0;
     },
     timeoutMs,
-    'the queue to drain',
   );
 }
 
@@ -107,7 +100,7 @@ describe('reconcile queue', () => {
     });
     queue.start();
     await queue.enqueue(pr(1), 'first');
-    await waitFor(() => starts.length === 1, 5_000, 'the first run');
+    await waitFor('the first run', () => starts.length === 1, 5_000);
     let lastEnqueue = 0;
     for (let i = 0; i < 50; i++) {
       await queue.enqueue(pr(1), `push ${i}`);
@@ -115,7 +108,7 @@ describe('reconcile queue', () => {
     }
     const during = await queue.counts();
     release();
-    await waitFor(() => starts.length >= 2, 5_000, 'the follow-up run');
+    await waitFor('the follow-up run', () => starts.length >= 2, 5_000);
     await idle(queue);
     await sleep(200); // room for a wrongly queued extra run to show up
     expect(during.waiting + during.delayed).toBeLessThanOrEqual(1);
@@ -143,7 +136,7 @@ describe('reconcile queue', () => {
     await Promise.all(Array.from({ length: 30 }, (_, i) => queue.enqueue(pr(2), `push ${i}`)));
     expect((await queue.counts()).waiting).toBe(1);
     queue.start();
-    await waitFor(() => runs === 1, 5_000, 'the run');
+    await waitFor('the run', () => runs === 1, 5_000);
     await idle(queue);
     expect(runs).toBe(1);
   });
@@ -158,7 +151,7 @@ describe('reconcile queue', () => {
     });
     queue.start();
     await queue.enqueue(pr(3), 'opened');
-    await waitFor(() => attempts.length === 3, 5_000, 'three attempts');
+    await waitFor('three attempts', () => attempts.length === 3, 5_000);
     await idle(queue);
     const counts = await queue.counts();
     expect(attempts).toEqual([1, 2, 3]);
@@ -177,7 +170,7 @@ describe('reconcile queue', () => {
     });
     queue.start();
     await queue.enqueue(pr(4), 'opened');
-    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    await waitFor('the job to park', async () => (await queue.counts()).parked === 1, 5_000);
     await sleep(300);
     const parked = await queue.listParked();
     expect(runs).toBe(1);
@@ -197,7 +190,7 @@ describe('reconcile queue', () => {
     );
     queue.start();
     await queue.enqueue(pr(5), 'synchronize');
-    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    await waitFor('the job to park', async () => (await queue.counts()).parked === 1, 5_000);
     const [parked] = await queue.listParked();
     expect(runs).toBe(3);
     expect(parked!.lastError).toContain('cannot reach postgres://preview_acme:[redacted]@db');
@@ -215,11 +208,11 @@ describe('reconcile queue', () => {
     });
     queue.start();
     await queue.enqueue(pr(6), 'opened');
-    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    await waitFor('the job to park', async () => (await queue.counts()).parked === 1, 5_000);
     const [parked] = await queue.listParked();
     fail = false;
     expect(await queue.retryParked(parked!.jobId)).toBe(true);
-    await waitFor(() => runs === 2, 5_000, 'the retried run');
+    await waitFor('the retried run', () => runs === 2, 5_000);
     await idle(queue);
     expect(await queue.listParked()).toEqual([]);
     expect((await queue.counts()).completed).toBe(1);
@@ -232,7 +225,7 @@ describe('reconcile queue', () => {
     });
     queue.start();
     await queue.enqueue(pr(7), 'opened');
-    await waitFor(async () => (await queue.counts()).parked === 1, 5_000, 'the job to park');
+    await waitFor('the job to park', async () => (await queue.counts()).parked === 1, 5_000);
     const [parked] = await queue.listParked();
     expect(await queue.removeParked(parked!.jobId)).toBe(true);
     expect(await queue.listParked()).toEqual([]);
@@ -253,7 +246,7 @@ describe('reconcile queue', () => {
     await sleep(400);
     expect(runs).toBe(0);
     await held!.release();
-    await waitFor(() => runs === 1, 5_000, 'the run after release');
+    await waitFor('the run after release', () => runs === 1, 5_000);
     await idle(queue);
     expect((await queue.counts()).completed).toBe(1);
   });
@@ -266,7 +259,7 @@ describe('reconcile queue', () => {
     });
     queue.start();
     await queue.enqueue(pr(9), 'opened');
-    await waitFor(async () => (await queue.counts()).active === 1, 5_000, 'the job to start');
+    await waitFor('the job to start', async () => (await queue.counts()).active === 1, 5_000);
     await queue.stop({ graceMs: 5_000 });
     expect(finished).toBe(1);
     expect((await queue.counts()).completed).toBe(1);
@@ -286,7 +279,7 @@ describe('reconcile queue', () => {
     });
     slow.start();
     await slow.enqueue(pr(10), 'opened');
-    await waitFor(async () => (await slow.counts()).active === 1, 5_000, 'the job to start');
+    await waitFor('the job to start', async () => (await slow.counts()).active === 1, 5_000);
     await slow.stop({ graceMs: 100 });
     expect(aborted).toBe(1);
     const after = await slow.counts();
@@ -298,7 +291,7 @@ describe('reconcile queue', () => {
       finished++;
     });
     next.start();
-    await waitFor(() => finished === 1, 5_000, 'the other worker to finish it');
+    await waitFor('the other worker to finish it', () => finished === 1, 5_000);
     await idle(next);
   });
 
@@ -314,7 +307,7 @@ describe('reconcile queue', () => {
     try {
       const producer = makeQueue(async () => undefined);
       await producer.enqueue(pr(11), 'opened');
-      await waitFor(async () => (await redis.redis.llen(`${redis.prefix}:test:events`)) === 1, 15_000, `the child to start the job (${stderr})`);
+      await waitFor(`the child to start the job (${stderr})`, async () => (await redis.redis.llen(`${redis.prefix}:test:events`)) === 1, 15_000);
     } finally {
       child.kill('SIGKILL');
     }
@@ -328,7 +321,7 @@ describe('reconcile queue', () => {
     });
     const t0 = Date.now();
     recovery.start();
-    await waitFor(() => runs.length === 1, 10_000, 'the stalled job to be retaken');
+    await waitFor('the stalled job to be retaken', () => runs.length === 1, 10_000);
     await idle(recovery);
     await sleep(300);
     expect(runs).toHaveLength(1);
