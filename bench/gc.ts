@@ -18,8 +18,8 @@ import { environmentNames } from '../src/environments/naming.js';
 import { renderJwtRole, renderPolicy, secretMetadata } from '../src/environments/vault-access.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { NOMAD_META_ENV, NOMAD_META_MANAGED_BY, META_ENV, META_MANAGED_BY } from '../src/gc/markers.js';
-import { randomSha, startWorld, type World } from '../test/helpers/world.js';
-import { withAdminClient } from '../test/support/services.js';
+import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { withAdminClient } from '../src/sandbox/services.js';
 import { appendResults, argFlag, benchLogger, rssSampler, secs, table } from './report.js';
 
 const COMPONENTS = ['cache', 'api', 'worker', 'frontend'];

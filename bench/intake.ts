@@ -24,8 +24,8 @@ import { createApp } from '../src/http/app.js';
 import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { createDeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
-import { buildPullRequestPayload } from '../test/emulators/webhook-sender.js';
-import { createTestDatabase, createTestRedis } from '../test/support/services.js';
+import { buildPullRequestPayload } from '../src/sandbox/emulators/webhook-sender.js';
+import { createTestDatabase, createTestRedis } from '../src/sandbox/services.js';
 import { appendResults, argFlag, benchLogger, percentile, table } from './report.js';
 
 const REPO = 'acme/shop';

@@ -17,8 +17,8 @@ import type { Config } from '../src/config/schema.js';
 import { buildDeps } from '../src/cli/compose.js';
 import { startDaemon } from '../src/daemon.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
-import { buildPullRequestPayload, sendWebhook } from '../test/emulators/webhook-sender.js';
-import { randomSha, startWorld, type World } from '../test/helpers/world.js';
+import { buildPullRequestPayload, sendWebhook } from '../src/sandbox/emulators/webhook-sender.js';
+import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
 import { appendResults, argFlag, benchLogger, mb, percentile, rssSampler, secs, table } from './report.js';
 
 interface DaemonStats {

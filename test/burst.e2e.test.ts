@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDaemon, type Daemon } from '../src/daemon.js';
 import { listOwnedResources } from '../src/gc/inventory.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
-import { sendPullRequestEvent, type PullRequestEventInput } from './emulators/webhook-sender.js';
-import { startWorld, type World } from './helpers/world.js';
+import { sendPullRequestEvent, type PullRequestEventInput } from '../src/sandbox/emulators/webhook-sender.js';
+import { startWorld, type World } from '../src/sandbox/world.js';
 import { prng, sleep } from './support/wait.js';
 
 const tracker = vi.hoisted(() => ({

@@ -21,9 +21,9 @@ import { listOwnedResources } from '../src/gc/inventory.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import type { OwnedKind } from '../src/gc/types.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
-import { sendPullRequestEvent } from './emulators/webhook-sender.js';
-import { startWorld, type World } from './helpers/world.js';
-import { withAdminClient } from './support/services.js';
+import { sendPullRequestEvent } from '../src/sandbox/emulators/webhook-sender.js';
+import { startWorld, type World } from '../src/sandbox/world.js';
+import { withAdminClient } from '../src/sandbox/services.js';
 import { prng, waitFor } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -15,7 +15,7 @@ import { BUSY } from '../src/database/busy-retry.js';
 import { cloneDatabaseOnce, createPreviewDatabases } from '../src/database/preview-databases.js';
 import { ownershipComment, stagingDatabaseName } from '../src/database/sql.js';
 import type { CreateDatabaseOptions, PreviewDatabases } from '../src/database/types.js';
-import { PG_ADMIN_URL, databaseUrl, uniqueSuffix, withAdminClient } from './support/services.js';
+import { PG_ADMIN_URL, databaseUrl, uniqueSuffix, withAdminClient } from '../src/sandbox/services.js';
 
 const LOGIN_GROUP = 'previewd_pr_login';
 const suffix = uniqueSuffix();

@@ -21,10 +21,10 @@ import { sweepGc } from '../src/gc/sweep.js';
 import { createGitHubClient } from '../src/github/client.js';
 import { createNomadClient } from '../src/nomad/client.js';
 import { createVaultClient } from '../src/vault/client.js';
-import { sendPullRequestEvent } from './emulators/webhook-sender.js';
+import { sendPullRequestEvent } from '../src/sandbox/emulators/webhook-sender.js';
 import { closedPort, withDatabaseFaults, type FaultyDatabases } from './helpers/faults-databases.js';
-import { randomSha, startWorld, type World } from './helpers/world.js';
-import { PG_ADMIN_URL } from './support/services.js';
+import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { PG_ADMIN_URL } from '../src/sandbox/services.js';
 import { waitFor } from './support/wait.js';
 
 /** Client timeout of the daemon under test: "slow" means slower than this. */

@@ -9,8 +9,8 @@ import { keyString } from '../src/environments/naming.js';
 import { policyMarkerLine } from '../src/gc/markers.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { runGc } from '../src/cli/commands/gc.js';
-import { randomSha, startWorld, type World } from './helpers/world.js';
-import { withAdminClient } from './support/services.js';
+import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { withAdminClient } from '../src/sandbox/services.js';
 
 const DAY = 86_400_000;
 
@@ -220,7 +220,7 @@ describe('GC stale environments (emulators + real Postgres)', () => {
 
 describe('GC lock (real Redis)', () => {
   it('when two replicas race then one sweeps; after its lease lapses the next holder gets a higher token and the old one knows it lost', async () => {
-    const { createTestRedis } = await import('./support/services.js');
+    const { createTestRedis } = await import('../src/sandbox/services.js');
     const { createGcLock } = await import('../src/gc/schedule.js');
     const redis = await createTestRedis();
     try {

@@ -2,8 +2,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
-import { randomSha, startWorld, type World } from './helpers/world.js';
-import { withAdminClient } from './support/services.js';
+import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { withAdminClient } from '../src/sandbox/services.js';
 
 const A = 11;
 const B = 12;

@@ -4,8 +4,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnershipError, UserError } from '../src/errors.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
-import { randomSha, startWorld, type World } from './helpers/world.js';
-import { withAdminClient } from './support/services.js';
+import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { withAdminClient } from '../src/sandbox/services.js';
 
 const PR = 42;
 

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TransientError, UserError } from '../errors.js';
-import { createCluster, type Cluster } from '../../test/emulators/cluster.js';
-import { startConsulEmulator, type ConsulEmulator } from '../../test/emulators/consul.js';
-import { startNomadEmulator, type NomadEmulator } from '../../test/emulators/nomad.js';
+import { createCluster, type Cluster } from '../sandbox/emulators/cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from '../sandbox/emulators/consul.js';
+import { startNomadEmulator, type NomadEmulator } from '../sandbox/emulators/nomad.js';
 import { createNomadClient } from '../nomad/client.js';
 import { aggregateStatus, createConsulClient } from './client.js';
 import type { ConsulClient } from './types.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { generateAppKeyPair, startGitHubEmulator, type GitHubEmulator } from '../../test/emulators/github.js';
+import { generateAppKeyPair, startGitHubEmulator, type GitHubEmulator } from '../sandbox/emulators/github.js';
 import { ConflictError, TransientError, UserError } from '../errors.js';
 import { createGitHubClient, nextLink, truncateDescription } from './client.js';
 import type { GitHubClient } from './types.js';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, TransientError, UserError } from '../errors.js';
-import { createCluster, type Cluster } from '../../test/emulators/cluster.js';
-import { startNomadEmulator, type NomadEmulator } from '../../test/emulators/nomad.js';
+import { createCluster, type Cluster } from '../sandbox/emulators/cluster.js';
+import { startNomadEmulator, type NomadEmulator } from '../sandbox/emulators/nomad.js';
 import { createNomadClient } from './client.js';
 import type { NomadClient } from './types.js';
 

@@ -1,8 +1,8 @@
 // Every rendered job is accepted by the Nomad emulator's parse and register, the way
 // the reconciler sends it (parse with Canonicalize, then register the returned Job).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCluster, type Cluster } from '../../test/emulators/cluster.js';
-import { startNomadEmulator, type NomadEmulator } from '../../test/emulators/nomad.js';
+import { createCluster, type Cluster } from '../sandbox/emulators/cluster.js';
+import { startNomadEmulator, type NomadEmulator } from '../sandbox/emulators/nomad.js';
 import { fileConfigSchema } from '../config/schema.js';
 import { buildRenderContext } from './context.js';
 import { loadManifest } from './manifest.js';

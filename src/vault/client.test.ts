@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startVaultEmulator, type VaultEmulator } from '../../test/emulators/vault.js';
+import { startVaultEmulator, type VaultEmulator } from '../sandbox/emulators/vault.js';
 import { TransientError, UserError } from '../errors.js';
 import { createVaultClient } from './client.js';
 import type { VaultClient } from './types.js';

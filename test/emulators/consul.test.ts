@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCluster, type Cluster } from './cluster.js';
-import { startConsulEmulator, type ConsulEmulator } from './consul.js';
+import { createCluster, type Cluster } from '../../src/sandbox/emulators/cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emulators/consul.js';
 
 let cluster: Cluster;
 let consul: ConsulEmulator;

@@ -2,8 +2,8 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders } from '
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAppJwt } from '../../src/github/app-auth.js';
-import { generateAppKeyPair, startGitHubEmulator, type GitHubEmulator } from './github.js';
-import { buildPullRequestPayload, buildWebhookHeaders, sendWebhook, signBody } from './webhook-sender.js';
+import { generateAppKeyPair, startGitHubEmulator, type GitHubEmulator } from '../../src/sandbox/emulators/github.js';
+import { buildPullRequestPayload, buildWebhookHeaders, sendWebhook, signBody } from '../../src/sandbox/emulators/webhook-sender.js';
 
 const PAT = 'ghp_test_token_value';
 const REPO = 'acme/shop';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from './harness.js';
+import { startEmulator, type Emulator } from '../../src/sandbox/emulators/harness.js';
 
 let emulator: Emulator | undefined;
 afterEach(async () => {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCluster, type Cluster, type Json } from './cluster.js';
-import { startNomadEmulator, type NomadEmulator } from './nomad.js';
-import { startConsulEmulator, type ConsulEmulator } from './consul.js';
-import { compileBexpr } from './bexpr.js';
+import { createCluster, type Cluster, type Json } from '../../src/sandbox/emulators/cluster.js';
+import { startNomadEmulator, type NomadEmulator } from '../../src/sandbox/emulators/nomad.js';
+import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emulators/consul.js';
+import { compileBexpr } from '../../src/sandbox/emulators/bexpr.js';
 
 let cluster: Cluster;
 let nomad: NomadEmulator;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { goDuration, parseVaultDuration, pathMatches, startVaultEmulator, type VaultEmulator } from './vault.js';
+import { goDuration, parseVaultDuration, pathMatches, startVaultEmulator, type VaultEmulator } from '../../src/sandbox/emulators/vault.js';
 
 const ROOT = 'root-token-for-tests';
 let vault: VaultEmulator;

@@ -53,10 +53,10 @@ async function runSandbox(opts: SandboxOptions): Promise<void> {
   // The sandbox talks to the local servers the tests use; DATABASE_URL/REDIS_URL win.
   if (process.env.DATABASE_URL) process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
   if (process.env.REDIS_URL) process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
-  const { default: checkServices } = await import('../../../test/support/global-setup.js');
-  await checkServices();
-  const { startWorld } = await import('../../../test/helpers/world.js');
-  const { sendPullRequestEvent } = await import('../../../test/emulators/webhook-sender.js');
+  const { checkLocalServices } = await import('../../sandbox/services.js');
+  await checkLocalServices();
+  const { startWorld } = await import('../../sandbox/world.js');
+  const { sendPullRequestEvent } = await import('../../sandbox/emulators/webhook-sender.js');
   const { startDaemon } = await import('../../daemon.js');
 
   say('previewd sandbox: starting emulators (Nomad, Consul, Vault, GitHub), a state database and a template database');

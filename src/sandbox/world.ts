@@ -10,23 +10,23 @@
 // parallel and a crashed run never collides with the next one.
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { buildConfig } from '../../src/config/load.js';
-import type { Config, RepoConfig } from '../../src/config/schema.js';
-import { createConsulClient } from '../../src/consul/client.js';
-import { createPreviewDatabases } from '../../src/database/preview-databases.js';
-import { systemClock, type Clock, type Deps } from '../../src/deps.js';
-import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../../src/environments/naming.js';
-import { createEnvironmentStore } from '../../src/environments/store.js';
-import { createGitHubClient } from '../../src/github/client.js';
-import { REDACT_PATHS } from '../../src/log.js';
-import { createNomadClient } from '../../src/nomad/client.js';
-import { createVaultClient } from '../../src/vault/client.js';
-import { createCluster, type Cluster, type ClusterOptions } from '../emulators/cluster.js';
-import { startConsulEmulator, type ConsulEmulator } from '../emulators/consul.js';
-import { startGitHubEmulator, type GitHubEmulator } from '../emulators/github.js';
-import { startNomadEmulator, type NomadEmulator } from '../emulators/nomad.js';
-import { startVaultEmulator, type VaultEmulator } from '../emulators/vault.js';
-import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient } from '../support/services.js';
+import { buildConfig } from '../config/load.js';
+import type { Config, RepoConfig } from '../config/schema.js';
+import { createConsulClient } from '../consul/client.js';
+import { createPreviewDatabases } from '../database/preview-databases.js';
+import { systemClock, type Clock, type Deps } from '../deps.js';
+import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
+import { createEnvironmentStore } from '../environments/store.js';
+import { createGitHubClient } from '../github/client.js';
+import { REDACT_PATHS } from '../log.js';
+import { createNomadClient } from '../nomad/client.js';
+import { createVaultClient } from '../vault/client.js';
+import { createCluster, type Cluster, type ClusterOptions } from './emulators/cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from './emulators/consul.js';
+import { startGitHubEmulator, type GitHubEmulator } from './emulators/github.js';
+import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
+import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
+import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient } from './services.js';
 
 export type RepoInput = Partial<Omit<RepoConfig, 'name' | 'database'>> & { name?: string; database?: Partial<RepoConfig['database']> };
 
