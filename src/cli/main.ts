@@ -4,8 +4,8 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerCommands } from './commands/index.js';
+import { EXIT } from './exit-codes.js';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, changes: 3 } as const;
 
 export async function runCli(argv: string[]): Promise<number> {
   const program = new Command('previewd')

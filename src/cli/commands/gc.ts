@@ -9,7 +9,7 @@ import { reconcileEnvironment } from '../../environments/reconcile.js';
 import { describeGcPlan } from '../../gc/format.js';
 import { sweepGc, type SweepEvent, type SweepOptions } from '../../gc/sweep.js';
 import type { GcFilter } from '../../gc/types.js';
-import { EXIT } from '../main.js';
+import { EXIT } from '../exit-codes.js';
 import { assertConfiguredRepo, duration, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 
 export interface GcCommandOptions {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import { keyString } from '../../environments/naming.js';
 import { reconcileEnvironment } from '../../environments/reconcile.js';
-import { EXIT } from '../main.js';
+import { EXIT } from '../exit-codes.js';
 import { assertConfiguredRepo, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 
 export async function runRedeploy(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import { keyString } from '../../environments/naming.js';
 import type { EnvironmentRecord } from '../../environments/types.js';
-import { EXIT } from '../main.js';
+import { EXIT } from '../exit-codes.js';
 import { assertConfiguredRepo, formatTable, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 
 export interface StatusOptions {

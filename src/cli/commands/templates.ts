@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { loadFileConfig } from '../../config/load.js';
 import { checkTemplates, formatProblem } from '../../templates/check.js';
 import { DEFAULT_TEMPLATES_DIR } from '../../templates/render.js';
-import { EXIT } from '../main.js';
+import { EXIT } from '../exit-codes.js';
 
 export function registerTemplatesCommand(program: Command): void {
   const templates = program.command('templates').description('work with job templates');
