@@ -18,7 +18,7 @@ import { environmentNames } from '../src/environments/naming.js';
 import { renderJwtRole, renderPolicy, secretMetadata } from '../src/environments/vault-access.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { NOMAD_META_ENV, NOMAD_META_MANAGED_BY, META_ENV, META_MANAGED_BY } from '../src/gc/markers.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
 import { withAdminClient } from '../src/sandbox/services.js';
 import { appendResults, argFlag, benchLogger, rssSampler, secs, table } from './report.js';
 
@@ -75,7 +75,7 @@ async function seed(world: World, n: number): Promise<{ orphans: number; closed:
     await deps.vault.writeSecret(names.vaultPath, { DATABASE_URL: 'postgres://seeded' }, { customMetadata: secretMetadata(instance, names.id), deleteVersionAfterMs: DAY });
     await deps.vault.putPolicy(names.vaultPolicy, renderPolicy(config, names));
     await deps.vault.putJwtRole(names.vaultRole, renderJwtRole(config, names, COMPONENTS.map((c) => names.jobId(c))));
-    await withAdminClient(async (c) => {
+    await withAdminClient(world.server, async (c) => {
       await c.query(`CREATE ROLE ${quoteIdent(names.role)} NOLOGIN`);
       await c.query(`COMMENT ON ROLE ${quoteIdent(names.role)} IS ${quoteLiteral(ownershipComment(instance, names.id))}`);
       if (pr <= DATABASES_SEEDED) {
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   let breakdown = '';
   let breakdownSize = 0;
   for (const n of sizes) {
-    const world = await startWorld({ repos: [{ maxEnvironments: 100_000 }], cluster: { startDelayMs: 5, healthyDelayMs: 10 } });
+    const world = await startLocalWorld({ repos: [{ maxEnvironments: 100_000 }], cluster: { startDelayMs: 5, healthyDelayMs: 10 } });
     try {
       const seedStart = performance.now();
       const seeded = await seed(world, n);

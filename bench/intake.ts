@@ -25,7 +25,7 @@ import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { createDeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
 import { buildPullRequestPayload } from '../src/sandbox/emulators/webhook-sender.js';
-import { createTestDatabase, createTestRedis } from '../src/sandbox/services.js';
+import { createTestDatabase, createTestRedis, localSuperuserServer } from '../src/sandbox/services.js';
 import { appendResults, argFlag, benchLogger, percentile, table } from './report.js';
 
 const REPO = 'acme/shop';
@@ -34,7 +34,7 @@ const NOOP_PATH = '/bench/noop';
 
 async function serve(secret: string): Promise<void> {
   const log = benchLogger('info');
-  const db = await createTestDatabase('previewd_bench_intake');
+  const db = await createTestDatabase(localSuperuserServer(), 'previewd_bench_intake');
   const redis = await createTestRedis();
   const store = createEnvironmentStore({ databaseUrl: db.url, log });
   await store.migrate();
@@ -136,7 +136,7 @@ if (argFlag('serve')) {
 
 /** Latency of one durable commit on the same server: the part of each delivery no code change removes. */
 async function commitLatency(): Promise<{ p50: number; p99: number }> {
-  const db = await createTestDatabase('previewd_bench_commit');
+  const db = await createTestDatabase(localSuperuserServer(), 'previewd_bench_commit');
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   const times: number[] = [];

@@ -9,7 +9,8 @@ import { startDaemon, type Daemon } from '../src/daemon.js';
 import { listOwnedResources } from '../src/gc/inventory.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { sendPullRequestEvent, type PullRequestEventInput } from '../src/sandbox/emulators/webhook-sender.js';
-import { startWorld, type World } from '../src/sandbox/world.js';
+import type { World } from '../src/sandbox/world.js';
+import { startWorld } from './support/pg.js';
 import { prng, sleep } from './support/wait.js';
 
 const tracker = vi.hoisted(() => ({

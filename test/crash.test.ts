@@ -22,8 +22,8 @@ import { sweepGc } from '../src/gc/sweep.js';
 import type { OwnedKind } from '../src/gc/types.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { sendPullRequestEvent } from '../src/sandbox/emulators/webhook-sender.js';
-import { startWorld, type World } from '../src/sandbox/world.js';
-import { withAdminClient } from '../src/sandbox/services.js';
+import type { World } from '../src/sandbox/world.js';
+import { startWorld, withAdminClient } from './support/pg.js';
 import { prng, waitFor } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

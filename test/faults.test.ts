@@ -23,8 +23,8 @@ import { createNomadClient } from '../src/nomad/client.js';
 import { createVaultClient } from '../src/vault/client.js';
 import { sendPullRequestEvent } from '../src/sandbox/emulators/webhook-sender.js';
 import { closedPort, withDatabaseFaults, type FaultyDatabases } from './helpers/faults-databases.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
-import { PG_ADMIN_URL } from '../src/sandbox/services.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
+import { startWorld } from './support/pg.js';
 import { waitFor } from './support/wait.js';
 
 /** Client timeout of the daemon under test: "slow" means slower than this. */
@@ -58,7 +58,7 @@ beforeAll(async () => {
   // Every case leaves its PRs ready; keep them all under the repo's cap, or the GC plans to trim.
   world = await startWorld({ repos: [{ maxEnvironments: 200 }] });
   pg = await withDatabaseFaults(world.deps.databases, {
-    adminUrl: PG_ADMIN_URL,
+    adminUrl: world.config.env.DATABASE_URL,
     instance: world.config.instance,
     loginGroup: world.config.database.loginGroup,
     log: world.deps.log,

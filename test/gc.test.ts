@@ -9,8 +9,8 @@ import { keyString } from '../src/environments/naming.js';
 import { policyMarkerLine } from '../src/gc/markers.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { runGc } from '../src/cli/commands/gc.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
-import { withAdminClient } from '../src/sandbox/services.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
+import { startWorld, withAdminClient } from './support/pg.js';
 
 const DAY = 86_400_000;
 

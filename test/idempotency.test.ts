@@ -8,7 +8,8 @@ import { TransientError } from '../src/errors.js';
 import { applyStep } from '../src/environments/apply.js';
 import { createApplyContext, reconcileEnvironment } from '../src/environments/reconcile.js';
 import { templatesRenderer } from '../src/environments/render.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
+import { startWorld } from './support/pg.js';
 
 /** Methods that change something, per client. */
 const MUTATING: Record<'nomad' | 'consul' | 'vault' | 'github' | 'databases', string[]> = {

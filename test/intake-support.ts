@@ -13,7 +13,8 @@ import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { createLogger } from '../src/log.js';
 import { createDeliveryDedupe, type DeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
-import { createTestDatabase, createTestRedis } from '../src/sandbox/services.js';
+import { createTestRedis } from '../src/sandbox/services.js';
+import { createTestDatabase } from './support/pg.js';
 
 export const SECRET = 'test-webhook-secret-0123456789';
 

@@ -2,18 +2,18 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
-import { withAdminClient } from '../src/sandbox/services.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
+import { pgServers, startWorld, withAdminClient, type PgServer } from './support/pg.js';
 
 const A = 11;
 const B = 12;
 
-describe('isolation between two PR environments', () => {
+describe.each(pgServers())('isolation between two PR environments on $label (previewd as the README role)', (server: PgServer) => {
   let world: World;
   const urls: Record<number, URL> = {};
 
   beforeAll(async () => {
-    world = await startWorld();
+    world = await startWorld({ server });
     await world.open(A, randomSha());
     await world.open(B, randomSha());
     await Promise.all([reconcileEnvironment(world.deps, world.key(A)), reconcileEnvironment(world.deps, world.key(B))]);
@@ -35,7 +35,7 @@ describe('isolation between two PR environments', () => {
   }
 
   const columns = (database: string) =>
-    withAdminClient(async (c) => (await c.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'items' ORDER BY column_name")).rows.map((r) => r.column_name), database);
+    withAdminClient(async (c) => (await c.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'items' ORDER BY column_name")).rows.map((r) => r.column_name), database, server);
 
   it('when PR A runs a migration dropping a column then PR B’s table keeps it', async () => {
     const client = await connect(urls[A]!);

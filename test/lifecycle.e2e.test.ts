@@ -4,26 +4,26 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnershipError, UserError } from '../src/errors.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
-import { withAdminClient } from '../src/sandbox/services.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
+import { pgServers, startWorld, withAdminClient, type PgServer } from './support/pg.js';
 
 const PR = 42;
 
-async function databaseExists(name: string): Promise<boolean> {
-  return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1);
+async function databaseExists(server: PgServer, name: string): Promise<boolean> {
+  return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1, undefined, server);
 }
-async function roleExists(name: string): Promise<boolean> {
-  return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1);
+async function roleExists(server: PgServer, name: string): Promise<boolean> {
+  return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1, undefined, server);
 }
 
-describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
+describe.each(pgServers())('environment lifecycle (emulators + real Postgres $label/Redis, previewd as the README role)', (server: PgServer) => {
   let world: World;
   const sha1 = randomSha();
   const sha2 = randomSha();
   const seen = { passwords: new Set<string>(), jobSpecs: [] as string[] };
 
   beforeAll(async () => {
-    world = await startWorld();
+    world = await startWorld({ server });
   });
   afterAll(async () => {
     await world?.cleanup();
@@ -62,8 +62,8 @@ describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
       expect(instances[0]!.tags).toContain('traefik.enable=true');
       expect(instances[0]!.tags.some((t) => t.endsWith(`.rule=Host(\`${n.host(component)}\`)`))).toBe(true);
     }
-    expect(await databaseExists(n.database)).toBe(true);
-    expect(await roleExists(n.role)).toBe(true);
+    expect(await databaseExists(server, n.database)).toBe(true);
+    expect(await roleExists(server, n.role)).toBe(true);
     expect(world.vault.secret(n.vaultPath)?.customMetadata).toMatchObject({ previewd_managed_by: world.config.instance, previewd_env: n.id });
     expect(world.vault.policy(n.vaultPolicy)).toContain(`${world.config.vault.kvMount}/data/${n.vaultPath}`);
     expect(world.vault.jwtRole(n.vaultRole)).toMatchObject({ token_policies: [n.vaultPolicy] });
@@ -106,7 +106,7 @@ describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
     expect(ourComments()[0]!.body).toContain(sha2.slice(0, 7));
     expect(latestCommitState(sha2)).toBe('success');
     // Same database: the row written before the push is still there.
-    const rows = await withAdminClient((c) => c.query("SELECT 1 FROM items WHERE name = 'written-before-push'"), names().database);
+    const rows = await withAdminClient((c) => c.query("SELECT 1 FROM items WHERE name = 'written-before-push'"), names().database, server);
     expect(rows.rowCount).toBe(1);
   });
 
@@ -123,8 +123,8 @@ describe('environment lifecycle (emulators + real Postgres/Redis)', () => {
     expect(world.vault.secret(n.vaultPath)).toBeNull();
     expect(world.vault.policy(n.vaultPolicy)).toBeNull();
     expect(world.vault.jwtRole(n.vaultRole)).toBeNull();
-    expect(await databaseExists(n.database)).toBe(false);
-    expect(await roleExists(n.role)).toBe(false);
+    expect(await databaseExists(server, n.database)).toBe(false);
+    expect(await roleExists(server, n.role)).toBe(false);
 
     expect(prDeployments().every((d) => d.statuses.at(-1)!.state === 'inactive')).toBe(true);
     expect(ourComments()).toHaveLength(1);

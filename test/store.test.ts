@@ -5,7 +5,7 @@ import { UserError } from '../src/errors.js';
 import { createEnvironmentStore } from '../src/environments/store.js';
 import type { EnvironmentKey } from '../src/environments/naming.js';
 import type { EnvironmentStore } from '../src/environments/types.js';
-import { createTestDatabase, withAdminClient } from '../src/sandbox/services.js';
+import { createTestDatabase, withAdminClient } from './support/pg.js';
 
 const log = pino({ level: 'silent' });
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

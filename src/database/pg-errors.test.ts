@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TransientError } from '../errors.js';
+import { TransientError, UserError } from '../errors.js';
 import { mapPgError, scrubPgError } from './pg-errors.js';
 
 const pgError = (code: string, message = 'boom') => Object.assign(new Error(message), { code, severity: 'ERROR' });
@@ -20,11 +20,27 @@ describe('mapPgError', () => {
     expect((mapped as TransientError).cause).toBe(err);
   });
 
-  it('when the error is a syntax or privilege error then it is returned unchanged', () => {
+  it('when the error is a syntax error then it is returned unchanged', () => {
     const syntax = pgError('42601');
     expect(mapPgError(syntax, 'x')).toBe(syntax);
-    const denied = pgError('42501');
-    expect(mapPgError(denied, 'x')).toBe(denied);
+  });
+
+  it.each([
+    ['42501', 'must be able to SET ROLE "preview_acme_pr_1"'],
+    ['42501', 'must be member of role "preview_acme_pr_1"'],
+    ['42501', 'permission denied to copy database "tpl"'],
+    ['0LP01', 'grant options cannot be granted back to your own grantor'],
+    ['28000', 'no pg_hba.conf entry for host'],
+    ['28P01', 'password authentication failed for user "previewd"'],
+  ])('when Postgres refuses a privilege (%s %s) then it is a permanent UserError naming what was tried and the SQLSTATE', (code, message) => {
+    const denied = pgError(code, message);
+    const mapped = mapPgError(denied, 'hand database x to role y');
+    expect(mapped).toBeInstanceOf(UserError);
+    expect((mapped as UserError).system).toBe('postgres');
+    expect((mapped as Error).message).toContain('hand database x to role y');
+    expect((mapped as Error).message).toContain(message);
+    expect((mapped as Error).message).toContain(`SQLSTATE ${code}`);
+    expect((mapped as Error).cause).toBe(denied);
   });
 });
 

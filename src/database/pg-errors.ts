@@ -1,6 +1,6 @@
 // Turns what node-postgres throws into previewd's error classes, keeping `cause`,
 // and scrubs secrets out of errors raised by statements that carried one.
-import { isNetworkError, TransientError } from '../errors.js';
+import { isNetworkError, TransientError, UserError } from '../errors.js';
 import { createScrubber } from '../secrets.js';
 
 export interface PgErrorLike {
@@ -34,9 +34,34 @@ export function isTransientPgError(err: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|connection timeout|Query read timeout/i.test(message);
 }
 
-/** TransientError for outages; anything else is returned unchanged. */
+// SQLSTATEs that mean "previewd's role may not do this": the same statement fails
+// the same way until an operator changes a grant, so retrying is pointless.
+const PERMISSION_CODES = new Set([
+  '42501', // insufficient_privilege: must be owner / member / able to SET ROLE, permission denied
+  '0LP01', // invalid_grant_operation
+  '0P000', // invalid_role_specification
+  '28000', // invalid_authorization_specification: no pg_hba entry, role may not log in
+  '28P01', // invalid_password
+]);
+
+export function isPermissionPgError(err: unknown): boolean {
+  const code = pgCode(err);
+  return code !== undefined && PERMISSION_CODES.has(code);
+}
+
+/** The UserError for a refused privilege: what previewd tried, what Postgres said, and where the fix is. */
+export function permissionError(err: unknown, what: string): UserError {
+  const message = (err as PgErrorLike | null)?.message ?? 'permission denied';
+  return new UserError(
+    `postgres refused to ${what}: ${message} (SQLSTATE ${pgCode(err)}); previewd's role lacks a privilege it needs: see README "Postgres"`,
+    { system: 'postgres', cause: err },
+  );
+}
+
+/** TransientError for outages, UserError for refused privileges; anything else is returned unchanged. */
 export function mapPgError(err: unknown, what: string): unknown {
-  if (err instanceof TransientError) return err;
+  if (err instanceof TransientError || err instanceof UserError) return err;
+  if (isPermissionPgError(err)) return permissionError(err, what);
   if (isTransientPgError(err)) {
     return new TransientError(`postgres unavailable while trying to ${what}${pgCode(err) ? ` (${pgCode(err)})` : ''}`, {
       system: 'postgres',

@@ -1,13 +1,27 @@
 // PR databases and login roles on the Postgres cluster previewd administers.
 // Every database and role it creates carries an ownership marker (COMMENT ON …,
 // see sql.ts); nothing without this instance's marker is altered or dropped.
+//
+// Who owns what, and why. previewd's role (README: LOGIN CREATEDB CREATEROLE, no
+// superuser) owns every PR database itself; the PR's login role is granted CONNECT,
+// TEMPORARY and CREATE on it and owns the schemas and objects inside. A database's
+// owner alone may COMMENT ON it or ALTER DATABASE it, so the PR cannot erase the
+// marker, make its database a template, refuse connections or rename it: teardown
+// and GC keep working whatever the PR's code did. (Databases made by earlier
+// versions are owned by their PR role; such an owner, carrying our marker, still
+// identifies the database, and the next ensureLoginRole takes ownership back.)
+//
+// previewd grants itself membership in each PR role it creates: handing objects to
+// the role needs it (PG 15 "must be member of role", PG 16+ "must be able to SET
+// ROLE"), and so do terminating the role's sessions and DROP OWNED at teardown. The
+// membership points one way only: the PR role never gains anything of previewd's.
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
 import { BUSY, retryWhileBusy, type Busy } from './busy-retry.js';
 import { planOwnershipTransfer } from './ownership-transfer.js';
-import { mapPgError, pgCode, scrubPgError } from './pg-errors.js';
+import { isPermissionPgError, mapPgError, permissionError, pgCode, scrubPgError } from './pg-errors.js';
 import { ownershipComment, parseOwnershipComment, quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
 import type { CreateDatabaseOptions, OwnedObject, PreviewDatabases } from './types.js';
 
@@ -39,6 +53,29 @@ interface CatalogEntry {
   comment: string | null;
 }
 
+interface DatabaseEntry extends CatalogEntry {
+  /** The owner role's COMMENT: a PR role's marker (databases of earlier versions). */
+  ownerComment: string | null;
+  ownedByMe: boolean;
+  isTemplate: boolean;
+}
+
+/**
+ * Every connection previewd opens resolves names in pg_catalog only (and its own
+ * temporary schema, last): a PR database holds functions and operators its PR
+ * created, and none of them may ever be picked by a statement previewd runs. A
+ * connection option, so that nothing the PR controls (ALTER ROLE/DATABASE … SET)
+ * can override it and no query runs before it applies.
+ */
+const PINNED_SEARCH_PATH = '-c search_path=pg_catalog,pg_temp';
+
+const DATABASE_COLUMNS = `
+  d.datname AS name,
+  pg_catalog.shobj_description(d.oid, 'pg_database') AS comment,
+  pg_catalog.shobj_description(d.datdba, 'pg_authid') AS "ownerComment",
+  d.datdba OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS "ownedByMe",
+  d.datistemplate AS "isTemplate"`;
+
 /** Runs one CREATE DATABASE … TEMPLATE; BUSY when the template has other sessions (SQLSTATE 55006). */
 export async function cloneDatabaseOnce(
   client: Pick<pg.ClientBase, 'query'>,
@@ -62,7 +99,14 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   const now = options.now ?? Date.now;
   // A hung server must turn into a retry, not a reconcile blocked forever; the bound
   // is generous because a FILE_COPY clone of a large template takes seconds.
-  const pool = new pg.Pool({ connectionString: options.adminUrl, max: 4, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000, query_timeout: 120_000 });
+  const pool = new pg.Pool({
+    connectionString: options.adminUrl,
+    options: PINNED_SEARCH_PATH,
+    max: 4,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 10_000,
+    query_timeout: 120_000,
+  });
   // An idle client losing its connection must not crash the daemon.
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres admin connection lost'));
   const marker = (envId: string) => ownershipComment(instance, envId);
@@ -75,10 +119,19 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     }
   }
 
-  async function withDatabaseClient<T>(database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  /**
+   * A connection to another database on the cluster. `searchPath: 'default'` only for
+   * the operator's seed file in a staging database no one else can reach yet.
+   */
+  async function withDatabaseClient<T>(database: string, fn: (client: pg.Client) => Promise<T>, searchPath: 'pinned' | 'default' = 'pinned'): Promise<T> {
     const url = new URL(options.adminUrl);
     url.pathname = `/${encodeURIComponent(database)}`;
-    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 10_000, query_timeout: 120_000 });
+    const client = new pg.Client({
+      connectionString: url.toString(),
+      ...(searchPath === 'pinned' ? { options: PINNED_SEARCH_PATH } : {}),
+      connectionTimeoutMillis: 10_000,
+      query_timeout: 120_000,
+    });
     client.on('error', () => undefined); // reported by the query that fails
     await client.connect();
     try {
@@ -88,9 +141,9 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     }
   }
 
-  async function databaseEntry(name: string): Promise<CatalogEntry | null> {
-    const { rows } = await pool.query<CatalogEntry>(
-      `SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+  async function databaseEntry(name: string): Promise<DatabaseEntry | null> {
+    const { rows } = await pool.query<DatabaseEntry>(
+      `SELECT ${DATABASE_COLUMNS} FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
       [name],
     );
     return rows[0] ?? null;
@@ -98,31 +151,64 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
 
   async function roleEntry(name: string): Promise<CatalogEntry | null> {
     const { rows } = await pool.query<CatalogEntry>(
-      `SELECT rolname AS name, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = $1`,
+      `SELECT rolname AS name, pg_catalog.shobj_description(oid, 'pg_authid') AS comment
+       FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
       [name],
     );
     return rows[0] ?? null;
   }
 
+  /** This instance's marker on a role, or null. */
+  function ownMarker(comment: string | null) {
+    const parsed = parseOwnershipComment(comment);
+    return parsed !== null && parsed.instance === instance ? parsed : null;
+  }
+
+  /**
+   * A database is ours when its owner is a PR role carrying our marker (only
+   * previewd hands a database to such a role, which has NOCREATEDB; the env is the
+   * role's, since a PR owning its database could rewrite the comment), or else when
+   * its own comment carries our marker (only its owner, previewd, can write that).
+   */
+  function databaseMarker(entry: DatabaseEntry) {
+    return (entry.ownedByMe ? null : ownMarker(entry.ownerComment)) ?? ownMarker(entry.comment);
+  }
+
   function describe(entry: CatalogEntry | null) {
     if (!entry) return null;
-    const parsed = parseOwnershipComment(entry.comment);
-    const owned = parsed !== null && parsed.instance === instance;
-    return { name: entry.name, owned, envId: owned ? parsed.envId : null };
+    const parsed = ownMarker(entry.comment);
+    return { name: entry.name, owned: parsed !== null, envId: parsed?.envId ?? null };
+  }
+
+  function describeDatabase(entry: DatabaseEntry | null) {
+    if (!entry) return null;
+    const parsed = databaseMarker(entry);
+    return { name: entry.name, owned: parsed !== null, envId: parsed?.envId ?? null };
   }
 
   function listOwned(entries: CatalogEntry[]): OwnedObject[] {
-    const owned: OwnedObject[] = [];
-    for (const entry of entries) {
-      const parsed = parseOwnershipComment(entry.comment);
-      if (parsed && parsed.instance === instance) owned.push({ name: entry.name, instance, envId: parsed.envId });
-    }
-    return owned;
+    return entries.flatMap((entry) => {
+      const parsed = ownMarker(entry.comment);
+      return parsed ? [{ name: entry.name, instance, envId: parsed.envId }] : [];
+    });
+  }
+
+  /**
+   * Makes previewd a member of `role` (INHERIT and SET, the defaults) when the role
+   * carries our marker: what ALTER … OWNER TO it, terminating its sessions and DROP
+   * OWNED BY it require of a non-superuser. Idempotent (a repeat is a NOTICE). PG 16+
+   * allows it through the ADMIN option the creator of a role receives; PG 15 through
+   * CREATEROLE. Never for a role that is not ours.
+   */
+  async function joinOwnRole(client: Pick<pg.ClientBase, 'query'>, role: string): Promise<void> {
+    if (!ownMarker((await roleEntry(role))?.comment ?? null)) return;
+    await client.query(`GRANT ${quoteIdent(role)} TO CURRENT_USER`);
   }
 
   async function templateSessions(template: string): Promise<number> {
     const { rows } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+      `SELECT pg_catalog.count(*)::pg_catalog.int4 AS n FROM pg_catalog.pg_stat_activity
+       WHERE datname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()`,
       [template],
     );
     return rows[0]?.n ?? 0;
@@ -147,7 +233,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
 
   /** Clones the template into `staging`, retrying while the template is busy. */
   async function cloneWithRetry(staging: string, opts: CreateDatabaseOptions): Promise<void> {
-    const { rows } = await pool.query<{ db: string }>('SELECT current_database() AS db');
+    const { rows } = await pool.query<{ db: string }>('SELECT pg_catalog.current_database() AS db');
     if (rows[0]?.db === opts.template) {
       throw new UserError(`the admin connection uses the template database "${opts.template}"; point DATABASE_URL at another database`, {
         system: 'postgres',
@@ -163,8 +249,9 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     let result = await retryWhileBusy(attempt, { budgetMs: opts.busyRetryMs, now, sleep });
     if (result === BUSY && opts.terminateTemplateSessions) {
       const { rows: killed } = await pool.query<{ n: number }>(
-        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))::int AS n
-         FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        `SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 5000::pg_catalog.int8))::pg_catalog.int4 AS n
+         FROM pg_catalog.pg_stat_activity
+         WHERE datname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()`,
         [opts.template],
       );
       log.warn({ template: opts.template, sessions: killed[0]?.n ?? 0 }, 'terminated sessions on the busy template database');
@@ -195,7 +282,9 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         if (mapPgError(err, 'seed') instanceof TransientError) throw err;
         throw new UserError(`seed file ${seedFile} failed: ${(err as Error).message}`, { system: 'postgres', cause: err });
       }
-    });
+      // The operator's file, in a database only previewd can connect to yet (CONNECT
+      // was revoked from PUBLIC at creation): it may rely on the usual search_path.
+    }, 'default');
   }
 
   /**
@@ -208,7 +297,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   async function ensureDatabase(name: string, envId: string, opts: CreateDatabaseOptions): Promise<'created' | 'exists'> {
     quoteIdent(name);
     return run(`create database ${name}`, async () => {
-      const existing = describe(await databaseEntry(name));
+      const existing = describeDatabase(await databaseEntry(name));
       if (existing) return checkExisting(existing, envId, 'database');
       await dropStagingLeftover(name);
       const staging = stagingDatabaseName(instance, name);
@@ -219,6 +308,8 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         // template0 accepts no connections, so it is never busy, and carries no site additions.
         await pool.query(`CREATE DATABASE ${quoteIdent(staging)} TEMPLATE template0`);
       }
+      // Nobody but previewd may connect until the PR's own role is granted CONNECT.
+      await pool.query(`REVOKE ALL ON DATABASE ${quoteIdent(staging)} FROM PUBLIC`);
       await pool.query(`COMMENT ON DATABASE ${quoteIdent(staging)} IS ${quoteLiteral(marker(envId))}`);
       try {
         if (opts.mode === 'empty' && opts.seedFile) await seed(staging, opts.seedFile);
@@ -226,7 +317,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
       } catch (err) {
         await pool.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`).catch(() => undefined);
         if (pgCode(err) === SQLSTATE.duplicateDatabase) {
-          const raced = describe(await databaseEntry(name));
+          const raced = describeDatabase(await databaseEntry(name));
           if (raced) return checkExisting(raced, envId, 'database');
         }
         throw err;
@@ -269,26 +360,31 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
       await ensureGroup();
       const existing = describe(await roleEntry(role));
       if (existing) checkExisting(existing, envId, 'role');
-      const db = describe(await databaseEntry(database));
-      if (!db) throw new ConflictError(`database "${database}" does not exist; ensure it before its login role`, { system: 'postgres' });
+      const dbEntry = await databaseEntry(database);
+      const db = describeDatabase(dbEntry);
+      if (!dbEntry || !db) throw new ConflictError(`database "${database}" does not exist; ensure it before its login role`, { system: 'postgres' });
       checkExisting(db, envId, 'database');
 
       const verifier = scramVerifier(password);
       const secret = verifier ?? password;
-      const attributes =
-        `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT ` +
-        `PASSWORD ${quoteLiteral(secret)} VALID UNTIL ${quoteLiteral(validUntil.toISOString())}`;
+      const credentials = `LOGIN PASSWORD ${quoteLiteral(secret)} VALID UNTIL ${quoteLiteral(validUntil.toISOString())}`;
+      // The other attributes are set once, at creation: a non-superuser may not even
+      // restate SUPERUSER, REPLICATION or BYPASSRLS in ALTER ROLE, and a role cannot
+      // change its own attributes (only its password).
+      const attributes = `NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT ${credentials}`;
       const client = await pool.connect();
       try {
         // Role, marker and group membership commit together: no unmarked role can be left behind.
         await client.query('BEGIN');
         if (existing) {
-          await client.query(`ALTER ROLE ${quoteIdent(role)} WITH ${attributes}`);
+          await client.query(`ALTER ROLE ${quoteIdent(role)} WITH ${credentials}`);
         } else {
           await client.query(`CREATE ROLE ${quoteIdent(role)} WITH ${attributes}`);
           await client.query(`COMMENT ON ROLE ${quoteIdent(role)} IS ${quoteLiteral(marker(envId))}`);
         }
         await client.query(`GRANT ${quoteIdent(loginGroup)} TO ${quoteIdent(role)}`);
+        // See the header: previewd becomes a member of the role it just created.
+        await client.query(`GRANT ${quoteIdent(role)} TO CURRENT_USER`);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -297,6 +393,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         if (pgCode(err) === SQLSTATE.duplicateObject) {
           throw new ConflictError(`role "${role}" was created concurrently`, { system: 'postgres', cause: clean });
         }
+        if (isPermissionPgError(err)) throw permissionError(clean, `create or update role "${role}"`);
         const mapped = mapPgError(clean, `set the password of role ${role}`);
         if (mapped instanceof TransientError) throw mapped;
         throw new Error(`postgres refused to create or update role "${role}" (SQLSTATE ${pgCode(err) ?? 'unknown'})`, { cause: clean });
@@ -304,9 +401,18 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         client.release();
       }
 
-      await pool.query(`ALTER DATABASE ${quoteIdent(database)} OWNER TO ${quoteIdent(role)}`);
-      await pool.query(`REVOKE CONNECT ON DATABASE ${quoteIdent(database)} FROM PUBLIC`);
-      await pool.query(`GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(role)}`);
+      if (!dbEntry.ownedByMe) {
+        // A database an earlier version handed to its PR role: take it back, undo
+        // what its owner could set, and write the marker again (the PR could have
+        // changed it; the env is proven by the owner role's marker).
+        await pool.query(`ALTER DATABASE ${quoteIdent(database)} OWNER TO CURRENT_USER`);
+        await pool.query(`ALTER DATABASE ${quoteIdent(database)} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
+        await pool.query(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${quoteLiteral(marker(envId))}`);
+      }
+      await pool.query(`REVOKE ALL ON DATABASE ${quoteIdent(database)} FROM PUBLIC`);
+      // What a PR needs of its database short of owning it: connect, temporary
+      // tables, and CREATE for its schemas and trusted extensions.
+      await pool.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(role)}`);
       const changed = await withDatabaseClient(database, async (client) => {
         const statements = await planOwnershipTransfer(client, role);
         await client.query('BEGIN');
@@ -330,11 +436,25 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     quoteIdent(name);
     await run(`drop database ${name}`, async () => {
       await dropStagingLeftover(name);
-      const existing = describe(await databaseEntry(name));
-      if (!existing) return;
+      const entry = await databaseEntry(name);
+      const existing = describeDatabase(entry);
+      if (!entry || !existing) return;
       if (!existing.owned) {
         throw new OwnershipError(`database "${name}" was not created by previewd instance "${instance}"; refusing to drop it`, { system: 'postgres' });
       }
+      // DROP … WITH (FORCE) terminates every session on the database, which a
+      // non-superuser may do only for roles whose privileges it has: join our roles
+      // that hold one (the PR's), and the owner of a database of an earlier version.
+      const { rows: holders } = await pool.query<{ role: string }>(
+        `SELECT DISTINCT a.usename AS role FROM pg_catalog.pg_stat_activity a
+         WHERE a.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND a.usename IS NOT NULL
+         UNION SELECT r.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
+         WHERE d.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND NOT r.rolname OPERATOR(pg_catalog.=) CURRENT_USER`,
+        [name],
+      );
+      for (const { role } of holders) await joinOwnRole(pool, role);
+      // A template cannot be dropped; only an earlier version's PR-owned database can be one.
+      if (entry.isTemplate) await pool.query(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE false`);
       try {
         await pool.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
       } catch (err) {
@@ -352,7 +472,12 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
       if (!existing.owned) {
         throw new OwnershipError(`role "${name}" was not created by previewd instance "${instance}"; refusing to drop it`, { system: 'postgres' });
       }
-      await pool.query(`SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`, [name]);
+      await joinOwnRole(pool, name);
+      await pool.query(
+        `SELECT pg_catalog.pg_terminate_backend(pid, 5000::pg_catalog.int8) FROM pg_catalog.pg_stat_activity
+         WHERE usename OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
+        [name],
+      );
       try {
         // DROP OWNED acts on the current (maintenance) database and on grants on
         // shared objects only; the PR database itself was dropped by the caller.
@@ -374,19 +499,20 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   }
 
   return {
-    getDatabase: (name) => run('read pg_database', async () => describe(await databaseEntry(name))),
+    getDatabase: (name) => run('read pg_database', async () => describeDatabase(await databaseEntry(name))),
     getRole: (name) => run('read pg_roles', async () => describe(await roleEntry(name))),
     listOwnedDatabases: () =>
       run('list databases', async () => {
-        const { rows } = await pool.query<CatalogEntry>(
-          `SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment FROM pg_database ORDER BY datname`,
-        );
-        return listOwned(rows);
+        const { rows } = await pool.query<DatabaseEntry>(`SELECT ${DATABASE_COLUMNS} FROM pg_catalog.pg_database d ORDER BY d.datname`);
+        return rows.flatMap((entry) => {
+          const parsed = databaseMarker(entry);
+          return parsed ? [{ name: entry.name, instance, envId: parsed.envId }] : [];
+        });
       }),
     listOwnedRoles: () =>
       run('list roles', async () => {
         const { rows } = await pool.query<CatalogEntry>(
-          `SELECT rolname AS name, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles ORDER BY rolname`,
+          `SELECT rolname AS name, pg_catalog.shobj_description(oid, 'pg_authid') AS comment FROM pg_catalog.pg_roles ORDER BY rolname`,
         );
         return listOwned(rows);
       }),

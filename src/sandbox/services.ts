@@ -1,10 +1,13 @@
 // Real Postgres and Redis for integration tests. Each caller gets its own database
 // or key prefix, so parallel and repeated runs never interfere; everything made is
-// removed again by the returned cleanup functions.
+// removed again by the returned cleanup functions. Postgres helpers name the server
+// (pg-server.ts): the tests run against more than one.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import type { PgServer } from './pg-server.js';
 
+/** The local server as superuser: set-up only (previewd is given a role: pg-server.ts). */
 export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -12,14 +15,33 @@ export function uniqueSuffix(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
-export function databaseUrl(database: string): string {
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${database}`;
-  return url.toString();
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
 }
 
-export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
-  const client = new pg.Client({ connectionString: database ? databaseUrl(database) : PG_ADMIN_URL });
+/**
+ * The local server with the superuser standing in for previewd's role: only for
+ * benchmarks of code that administers nothing (the intake's state store). Anything
+ * that creates PR databases gets a real role (createPreviewdRole).
+ */
+export function localSuperuserServer(): PgServer {
+  return { label: 'local', superuserUrl: PG_ADMIN_URL, roleUrl: PG_ADMIN_URL, role: new URL(PG_ADMIN_URL).username || 'postgres' };
+}
+
+/** Superuser URL of `database` on `server` (set-up and assertions only). */
+export function databaseUrl(server: PgServer, database: string): string {
+  return withDatabase(server.superuserUrl, database);
+}
+
+/** previewd's role's URL of `database` on `server`. */
+export function roleDatabaseUrl(server: PgServer, database: string): string {
+  return withDatabase(server.roleUrl, database);
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await fn(client);
@@ -28,14 +50,27 @@ export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>, 
   }
 }
 
-/** A fresh database for one test file's state tables; drop() removes it (and any session on it). */
-export async function createTestDatabase(prefix = 'previewd_test'): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+/** A superuser connection: the operator's set-up, and assertions. */
+export async function withAdminClient<T>(server: PgServer, fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  return withClient(database ? databaseUrl(server, database) : server.superuserUrl, fn);
+}
+
+/** A connection as previewd's role (e.g. to build a template as the README says). */
+export async function withRoleClient<T>(server: PgServer, fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  return withClient(database ? roleDatabaseUrl(server, database) : server.roleUrl, fn);
+}
+
+/**
+ * A fresh state database, owned by previewd's role as the README has operators
+ * create it; `url` connects as that role. drop() removes it (and any session on it).
+ */
+export async function createTestDatabase(server: PgServer, prefix = 'previewd_test'): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `${prefix}_${uniqueSuffix()}`;
-  await withAdminClient((c) => c.query(`CREATE DATABASE "${name}"`));
+  await withAdminClient(server, (c) => c.query(`CREATE DATABASE "${name}" OWNER "${server.role}"`));
   return {
     name,
-    url: databaseUrl(name),
-    drop: () => withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    url: roleDatabaseUrl(server, name),
+    drop: () => withAdminClient(server, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
 }
 

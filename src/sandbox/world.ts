@@ -26,7 +26,8 @@ import { startConsulEmulator, type ConsulEmulator } from './emulators/consul.js'
 import { startGitHubEmulator, type GitHubEmulator } from './emulators/github.js';
 import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
-import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient } from './services.js';
+import { createPreviewdRole, type PgServer } from './pg-server.js';
+import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient, withRoleClient } from './services.js';
 
 export type RepoInput = Partial<Omit<RepoConfig, 'name' | 'database'>> & { name?: string; database?: Partial<RepoConfig['database']> };
 
@@ -39,6 +40,8 @@ export interface WorldOptions {
   clock?: Clock;
   /** SQL run in the template database after it is created (default: a small `items` table). */
   templateSql?: string;
+  /** The Postgres server; previewd connects to it as the README's role only (pg-server.ts). */
+  server: PgServer;
 }
 
 export interface World {
@@ -53,6 +56,7 @@ export interface World {
   readonly github: GitHubEmulator;
   /** The template database every PR database is cloned from. */
   readonly templateDatabase: string;
+  readonly server: PgServer;
   readonly redisPrefix: string;
   /** Every log line as written (JSON text), for secret scans. */
   readonly logLines: string[];
@@ -64,7 +68,7 @@ export interface World {
   open(pr: number, sha: string, options?: { repo?: string; reason?: string; at?: Date }): Promise<void>;
   /** Records desired "absent" for a PR. */
   close(pr: number, options?: { repo?: string; at?: Date }): Promise<void>;
-  /** Postgres URL of a PR database for the superuser (for assertions). */
+  /** Superuser URL of a database (for assertions only). */
   adminUrlFor(database: string): string;
   cleanup(): Promise<void>;
 }
@@ -79,7 +83,7 @@ export function randomSha(): string {
   return Array.from({ length: 40 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
 }
 
-export async function startWorld(options: WorldOptions = {}): Promise<World> {
+export async function startWorld(options: WorldOptions): Promise<World> {
   const suffix = uniqueSuffix();
   const cleanups: (() => Promise<void> | void)[] = [];
   const runCleanups = async () => {
@@ -109,15 +113,25 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const github = await startGitHubEmulator({ token: secrets.githubToken });
     cleanups.push(() => github.close());
 
-    const stateDb = await createTestDatabase('previewd_world');
+    const { server } = options;
+    const stateDb = await createTestDatabase(server, 'previewd_world');
     cleanups.push(() => stateDb.drop());
     const redis = await createTestRedis();
     cleanups.push(() => redis.cleanup());
 
+    // The template as the README has operators build it: created by previewd's role
+    // (so it owns the database and every object in it), CONNECT revoked from PUBLIC.
     const templateDatabase = `tpl_${suffix}`;
-    await withAdminClient((c) => c.query(`CREATE DATABASE "${templateDatabase}"`));
-    cleanups.push(() => withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${templateDatabase}" WITH (FORCE)`)).then(() => undefined));
-    await withAdminClient((c) => c.query(options.templateSql ?? DEFAULT_TEMPLATE_SQL), templateDatabase);
+    await withRoleClient(server, (c) => c.query(`CREATE DATABASE "${templateDatabase}"`));
+    cleanups.push(() => withAdminClient(server, (c) => c.query(`DROP DATABASE IF EXISTS "${templateDatabase}" WITH (FORCE)`)).then(() => undefined));
+    await withRoleClient(
+      server,
+      async (c) => {
+        await c.query(options.templateSql ?? DEFAULT_TEMPLATE_SQL);
+        await c.query(`REVOKE CONNECT ON DATABASE "${templateDatabase}" FROM PUBLIC`);
+      },
+      templateDatabase,
+    );
 
     const repoInputs = options.repos ?? [{}];
     const repos = repoInputs.map((r, i) => ({
@@ -126,7 +140,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       images: r.images ?? { api: 'ghcr.io/acme/shop-api', frontend: 'ghcr.io/acme/shop-web', worker: 'ghcr.io/acme/shop-worker' },
       database: { template: templateDatabase, ...r.database },
     }));
-    const admin = new URL(PG_ADMIN_URL);
+    const admin = new URL(server.roleUrl);
     const config = buildConfig(
       {
         instance: `t${suffix}`,
@@ -162,7 +176,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     const log = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
 
-    const databases = createPreviewDatabases({ adminUrl: PG_ADMIN_URL, instance: config.instance, loginGroup: config.database.loginGroup, log });
+    // As in production (cli/compose.ts): previewd's own state database, as its role.
+    const databases = createPreviewDatabases({ adminUrl: stateDb.url, instance: config.instance, loginGroup: config.database.loginGroup, log });
     cleanups.push(async () => {
       // Anything this world's instance still owns (a failed test) goes, then the connection.
       for (const db of await databases.listOwnedDatabases()) await databases.dropDatabase(db.name).catch(() => undefined);
@@ -203,6 +218,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       vault,
       github,
       templateDatabase,
+      server,
       redisPrefix: redis.prefix,
       logLines,
       secrets,
@@ -221,11 +237,33 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         const result = await store.recordDesired(keyOf(pr, o.repo), { present: false, sha: null, reason: 'closed', prUpdatedAt: o.at ?? nextAt() });
         if (!result.accepted) throw new Error(`desired absent for PR ${pr} was not accepted`);
       },
-      adminUrlFor: (database) => databaseUrl(database),
+      adminUrlFor: (database) => databaseUrl(server, database),
       cleanup: runCleanups,
     };
   } catch (err) {
     await runCleanups();
     throw err;
   }
+}
+
+/**
+ * A world on the local server (the sandbox command, the benchmarks) with its own
+ * previewd role, made as the README says and removed again by cleanup().
+ */
+export async function startLocalWorld(options: Omit<WorldOptions, 'server'>): Promise<World> {
+  const role = await createPreviewdRole(PG_ADMIN_URL);
+  let world: World;
+  try {
+    world = await startWorld({ ...options, server: role.server });
+  } catch (err) {
+    await role.remove().catch(() => undefined);
+    throw err;
+  }
+  return {
+    ...world,
+    cleanup: async () => {
+      await world.cleanup();
+      await role.remove();
+    },
+  };
 }

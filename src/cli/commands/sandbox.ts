@@ -55,12 +55,12 @@ async function runSandbox(opts: SandboxOptions): Promise<void> {
   if (process.env.REDIS_URL) process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
   const { checkLocalServices } = await import('../../sandbox/services.js');
   await checkLocalServices();
-  const { startWorld } = await import('../../sandbox/world.js');
+  const { startLocalWorld } = await import('../../sandbox/world.js');
   const { sendPullRequestEvent } = await import('../../sandbox/emulators/webhook-sender.js');
   const { startDaemon } = await import('../../daemon.js');
 
   say('previewd sandbox: starting emulators (Nomad, Consul, Vault, GitHub), a state database and a template database');
-  const world = await startWorld({
+  const world = await startLocalWorld({
     repos: [{ name: 'acme/shop' }],
     config: { baseDomain: 'preview.localhost', deployTimeout: '60s' },
     // A little delay so the allocation lifecycle is visible: pending → running → healthy.

