@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnershipError, UserError } from '../src/errors.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
+import { classifyFailure } from '../src/queue/retry-policy.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { pgServers, startWorld, withAdminClient, type PgServer } from './support/pg.js';
 
@@ -177,6 +178,39 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     rememberPassword();
     await world.close(pr);
     await reconcileEnvironment(world.deps, world.key(pr));
+  });
+
+  it('when Postgres refuses previewd’s role a privilege then the deploy fails at once with the reason on the PR, and a fixed cluster recovers', async () => {
+    const pr = 44;
+    const n = world.names(pr);
+    // An operator step missed (README "Postgres"): a template table belonging to another role.
+    await withAdminClient((c) => c.query('CREATE TABLE not_previewds (id int)'), world.templateDatabase, server);
+    try {
+      const sha = randomSha();
+      await world.open(pr, sha);
+      const err = await reconcileEnvironment(world.deps, world.key(pr)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect(classifyFailure(err)).toBe('permanent');
+      const failed = await world.deps.store.get(world.key(pr));
+      expect(failed?.status).toBe('failed');
+      expect(failed?.lastError).toMatch(/must be owner of table not_previewds.*SQLSTATE 42501/);
+      expect(world.github.commitStatuses(repo(), sha).at(-1)?.state).toBe('failure');
+      expect(world.github.comments(repo(), pr).find((c) => c.body.includes(n.commentMarker))?.body).toContain('must be owner of table not_previewds');
+    } finally {
+      await withAdminClient((c) => c.query('DROP TABLE not_previewds'), world.templateDatabase, server);
+    }
+    // The half-made database still holds the foreign table: teardown takes it all the same.
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr)).catch(() => undefined);
+    const fixed = randomSha();
+    await world.open(pr, fixed, { reason: 'synchronize' });
+    await reconcileEnvironment(world.deps, world.key(pr));
+    expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'ready', observedSha: fixed, lastError: null });
+    rememberPassword();
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr));
+    expect(await databaseExists(server, n.database)).toBe(false);
+    expect(await roleExists(server, n.role)).toBe(false);
   });
 
   it('when a job with the PR’s ID exists without our marker then the deploy is refused and the job left as it was', async () => {
