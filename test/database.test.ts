@@ -253,9 +253,22 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         await c.query(`CREATE DATABASE "${malformed}"`);
         await c.query(`COMMENT ON DATABASE "${malformed}" IS 'previewd:{"managedBy":"previewd","instance":"${instance}"'`);
       });
+      // Owned by a role carrying another instance's marker, or by previewd's own role without a marker: not ours to list.
+      const otherOwner = name('other_owner');
+      const unmarked = name('unmarked');
+      await withAdminClient(async (c) => {
+        await c.query(`CREATE ROLE "${otherOwner}" NOLOGIN`);
+        await c.query(`COMMENT ON ROLE "${otherOwner}" IS '${ownershipComment('another-previewd', 'env-o')}'`);
+        await c.query(`CREATE DATABASE "${otherOwner}" OWNER "${otherOwner}"`);
+      });
+      await withRoleClient((c) => c.query(`CREATE DATABASE "${unmarked}"`));
       const owned = await databases.listOwnedDatabases();
       expect(owned).toContainEqual({ name: db, instance, envId: 'env-l' });
       expect(owned.map((o) => o.name)).not.toContain(malformed);
+      expect(owned.map((o) => o.name)).not.toContain(otherOwner);
+      expect(owned.map((o) => o.name)).not.toContain(unmarked);
+      await expect(databases.dropDatabase(otherOwner)).rejects.toBeInstanceOf(OwnershipError);
+      await expect(databases.dropDatabase(unmarked)).rejects.toBeInstanceOf(OwnershipError);
       expect(owned.every((o) => o.instance === instance)).toBe(true);
       expect(await databases.listOwnedRoles()).toContainEqual({ name: db, instance, envId: 'env-l' });
     });
