@@ -18,7 +18,7 @@ import { cloneDatabaseOnce, createPreviewDatabases } from '../src/database/previ
 import { ownershipComment, stagingDatabaseName } from '../src/database/sql.js';
 import type { CreateDatabaseOptions, PreviewDatabases } from '../src/database/types.js';
 import { uniqueSuffix } from '../src/sandbox/services.js';
-import { createTestDatabase, pgServers, roleDatabaseUrl, withAdminClient as adminClient, withRoleClient as roleClient, type PgServer } from './support/pg.js';
+import { createTestDatabase, databaseUrl, pgServers, roleDatabaseUrl, withAdminClient as adminClient, withRoleClient as roleClient, type PgServer } from './support/pg.js';
 
 describe.each(pgServers())('on $label, as the README role', (server: PgServer) => {
   const withAdminClient = <T>(fn: (c: pg.Client) => Promise<T>, database?: string) => adminClient(fn, database, server);
@@ -543,6 +543,21 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         expect(await databases.ensureDatabase(db, 'env-bk', cloneOptions({ busyRetryMs: 100, terminateTemplateSessions: true }))).toBe('created');
         await expect(holder.query('SELECT 1')).rejects.toThrow();
         await holder.end().catch(() => undefined);
+      });
+
+      it('when terminateTemplateSessions is on but the holder is a role previewd may not signal (a superuser) then it is left alone and the clone fails as busy, not as a permanent error', async () => {
+        const holder = new pg.Client({ connectionString: databaseUrl(template, server) });
+        holder.on('error', () => undefined);
+        await holder.connect();
+        try {
+          const db = name('busy_super');
+          const err = await databases.ensureDatabase(db, 'env-bs2', cloneOptions({ busyRetryMs: 100, terminateTemplateSessions: true })).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(TransientError);
+          expect((err as Error).message).toMatch(/1 other session/);
+          expect((await holder.query('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+        } finally {
+          await holder.end().catch(() => undefined);
+        }
       });
 
       it('when CREATE DATABASE itself meets a session on the template then it reports BUSY (SQLSTATE 55006, after Postgres waits 5 s)', async () => {

@@ -249,9 +249,13 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     let result = await retryWhileBusy(attempt, { budgetMs: opts.busyRetryMs, now, sleep });
     if (result === BUSY && opts.terminateTemplateSessions) {
       const { rows: killed } = await pool.query<{ n: number }>(
+        // Only sessions previewd may signal (its own, its PR roles'): pg_terminate_backend
+        // raises for anyone else's (a superuser's psql), which would fail the clone for good.
         `SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 5000::pg_catalog.int8))::pg_catalog.int4 AS n
          FROM pg_catalog.pg_stat_activity
-         WHERE datname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()`,
+         WHERE datname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+           AND usesysid IS NOT NULL AND pg_catalog.pg_has_role(usesysid, 'USAGE')
+           AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) usesysid)`,
         [opts.template],
       );
       log.warn({ template: opts.template, sessions: killed[0]?.n ?? 0 }, 'terminated sessions on the busy template database');
