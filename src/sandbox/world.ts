@@ -1,8 +1,10 @@
 // A whole previewd world for integration tests: the Nomad, Consul, Vault and GitHub
 // emulators, real Postgres (own state database, own template, own name prefix and
 // instance) and real Redis (own key prefix), and a Deps built from the real clients.
+// previewd's Postgres connection is the README's role on the given server
+// (pg-server.ts), never a superuser; tests get their server from test/support/pg.ts.
 //
-//   const world = await startWorld({ repos: [{ name: world.repo... }] });
+//   const world = await startWorld({ server, repos: [{ name: world.repo... }] });
 //   await world.open(42, sha); await reconcileEnvironment(world.deps, world.key(42));
 //   ...; await world.cleanup();
 //
