@@ -180,6 +180,44 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     await reconcileEnvironment(world.deps, world.key(pr));
   });
 
+  it('when the PR’s code tries to make its environment untearable then Postgres refuses, and closing it removes everything although its sessions stay open', async () => {
+    const pr = 45;
+    const n = world.names(pr);
+    await world.open(pr, randomSha());
+    expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('ready');
+    rememberPassword();
+    const url = world.vault.secret(n.vaultPath)!.data!.DATABASE_URL as string;
+    const sessions = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
+    for (const c of sessions) {
+      c.on('error', () => undefined);
+      await c.connect();
+    }
+    try {
+      const [code] = sessions;
+      for (const sql of [
+        `COMMENT ON DATABASE "${n.database}" IS NULL`,
+        `ALTER DATABASE "${n.database}" IS_TEMPLATE true`,
+        `ALTER DATABASE "${n.database}" ALLOW_CONNECTIONS false`,
+        `ALTER DATABASE "${n.database}" CONNECTION LIMIT 0`,
+        `COMMENT ON ROLE "${n.role}" IS NULL`,
+      ]) {
+        await expect(code!.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+      }
+      await code!.query('CREATE TABLE mine (id int); CREATE FUNCTION mine_f() RETURNS int LANGUAGE sql AS $$SELECT 1$$');
+      await sessions[1]!.query('BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE');
+
+      await world.close(pr);
+      expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('removed');
+      expect(await databaseExists(server, n.database)).toBe(false);
+      expect(await roleExists(server, n.role)).toBe(false);
+      expect(world.vault.secret(n.vaultPath)).toBeNull();
+      expect(world.vault.policy(n.vaultPolicy)).toBeNull();
+      expect(world.vault.jwtRole(n.vaultRole)).toBeNull();
+    } finally {
+      for (const c of sessions) await c.end().catch(() => undefined);
+    }
+  });
+
   it('when Postgres refuses previewd’s role a privilege then the deploy fails at once with the reason on the PR, and a fixed cluster recovers', async () => {
     const pr = 44;
     const n = world.names(pr);
