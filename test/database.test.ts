@@ -253,13 +253,15 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         await c.query(`CREATE DATABASE "${malformed}"`);
         await c.query(`COMMENT ON DATABASE "${malformed}" IS 'previewd:{"managedBy":"previewd","instance":"${instance}"'`);
       });
-      // Owned by a role carrying another instance's marker, or by previewd's own role without a marker: not ours to list.
+      // Owned by a role carrying another instance's marker (whatever its comment says), or by previewd's own role without a marker: not ours.
       const otherOwner = name('other_owner');
       const unmarked = name('unmarked');
       await withAdminClient(async (c) => {
         await c.query(`CREATE ROLE "${otherOwner}" NOLOGIN`);
         await c.query(`COMMENT ON ROLE "${otherOwner}" IS '${ownershipComment('another-previewd', 'env-o')}'`);
         await c.query(`CREATE DATABASE "${otherOwner}" OWNER "${otherOwner}"`);
+        // As that instance's PR could write it on a database of an earlier version, which it owned.
+        await c.query(`COMMENT ON DATABASE "${otherOwner}" IS '${ownershipComment(instance, 'env-forged')}'`);
       });
       await withRoleClient((c) => c.query(`CREATE DATABASE "${unmarked}"`));
       const owned = await databases.listOwnedDatabases();

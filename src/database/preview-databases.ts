@@ -165,13 +165,15 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   }
 
   /**
-   * A database is ours when its owner is a PR role carrying our marker (only
-   * previewd hands a database to such a role, which has NOCREATEDB; the env is the
-   * role's, since a PR owning its database could rewrite the comment), or else when
-   * its own comment carries our marker (only its owner, previewd, can write that).
+   * Whose a database is. Owned by a PR role (an earlier version's database): the
+   * role's marker decides, ours or another instance's, never the comment, which
+   * that owner could rewrite; only previewd hands a database to such a role (it has
+   * NOCREATEDB). Otherwise our marker in its comment, which only its owner can write.
    */
   function databaseMarker(entry: DatabaseEntry) {
-    return (entry.ownedByMe ? null : ownMarker(entry.ownerComment)) ?? ownMarker(entry.comment);
+    const ownerMarker = entry.ownedByMe ? null : parseOwnershipComment(entry.ownerComment);
+    if (ownerMarker) return ownerMarker.instance === instance ? ownerMarker : null;
+    return ownMarker(entry.comment);
   }
 
   function describe(entry: CatalogEntry | null) {
