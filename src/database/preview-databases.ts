@@ -26,7 +26,7 @@ import { ownershipComment, parseOwnershipComment, quoteIdent, quoteLiteral, scra
 import type { CreateDatabaseOptions, OwnedObject, PreviewDatabases } from './types.js';
 
 export interface PreviewDatabasesOptions {
-  /** Superuser (or CREATEDB + CREATEROLE) URL; its database is the maintenance database, never a template. */
+  /** previewd's role (README: LOGIN CREATEDB CREATEROLE, no superuser); its database (the state database) is the maintenance database, never a template. */
   adminUrl: string;
   instance: string;
   loginGroup: string;

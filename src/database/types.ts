@@ -29,10 +29,11 @@ export interface PreviewDatabases {
   ensureDatabase(name: string, envId: string, options: CreateDatabaseOptions): Promise<'created' | 'exists'>;
   /**
    * Creates or updates the PR's login role (member of the login group): password,
-   * VALID UNTIL, ownership of the database and its objects, CONNECT revoked from PUBLIC.
+   * VALID UNTIL, CONNECT/TEMPORARY/CREATE on the database (which previewd keeps owning) and
+   * ownership of the schemas and objects in it; CONNECT revoked from PUBLIC.
    */
   ensureLoginRole(role: string, envId: string, database: string, password: string, validUntil: Date): Promise<void>;
-  /** Terminates the database's sessions and drops it. Absent is fine; not ours → OwnershipError. */
+  /** Terminates the database's sessions and drops it, whatever its PR did inside. Absent is fine; not ours → OwnershipError. */
   dropDatabase(name: string): Promise<void>;
   /** Drops the role. Absent is fine; not ours → OwnershipError. */
   dropRole(name: string): Promise<void>;
