@@ -163,7 +163,8 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(failed?.lastError).toContain('manifest unknown');
     const deployment = world.github.deployments(repo()).find((d) => d.environment === n.githubEnvironment && d.sha === bad)!;
     expect(deployment.statuses.at(-1)).toMatchObject({ state: 'failure' });
-    expect(deployment.statuses.at(-1)!.logUrl).toContain(`/admin/environments/${repo()}/${pr}`);
+    // The PR's readers get the signed read-only page, never an admin-token route.
+    expect(deployment.statuses.at(-1)!.logUrl).toMatch(new RegExp(`^http://previewd\\.test:8080/ui/pr/${repo()}/${pr}\\?t=\\d+\\.[A-Za-z0-9_-]{43}$`));
     expect(world.github.commitStatuses(repo(), bad).at(-1)?.state).toBe('failure');
     expect(world.github.comments(repo(), pr).find((c) => c.body.includes(n.commentMarker))?.body).toContain('manifest unknown');
     // Delivered again at the same SHA: nothing is retried.

@@ -86,7 +86,7 @@ export const fileConfigSchema = z
       .string()
       .url()
       .default('http://127.0.0.1:8080')
-      .describe("previewd's own external URL, used for log_url links to the admin detail"),
+      .describe("previewd's own external URL: the dashboard's links on PRs (log_url, target_url, the comment) start with it; https makes session cookies Secure"),
     credentialTtl: duration('72h', 'lifetime of per-PR database logins and Vault secret versions; renewed while the PR is open'),
     concurrency: z.number().int().min(1).max(64).default(4).describe('environments reconciled in parallel'),
     deployTimeout: duration('10m', 'bounded wait for a Nomad deployment and Consul routing to become healthy'),
@@ -128,6 +128,26 @@ export const fileConfigSchema = z
         interval: duration('10m', 'period of the GC sweep'),
       })
       .prefault({}),
+    ui: z
+      .object({
+        nomadUrl: z
+          .string()
+          .url()
+          .optional()
+          .describe('base URL of the Nomad web UI, e.g. "https://nomad.example.com/ui"; the dashboard links each job there'),
+        consulUrl: z
+          .string()
+          .url()
+          .optional()
+          .describe('base URL of the Consul web UI with its datacenter, e.g. "https://consul.example.com/ui/dc1"; the dashboard links each service there'),
+        sessionTtl: duration('12h', 'lifetime of a dashboard sign-in'),
+        linkTtl: duration('30d', 'lifetime of the signed read-only links previewd puts on a PR (renewed whenever the PR is reported to)'),
+        trustProxy: z
+          .boolean()
+          .default(false)
+          .describe('trust X-Forwarded-Proto from the reverse proxy in front of previewd (https there makes session cookies Secure)'),
+      })
+      .prefault({}),
     github: z
       .object({
         statusContext: z.string().min(1).max(100).default('previewd/preview').describe('commit status context'),
@@ -160,6 +180,7 @@ export const envConfigSchema = z
     GITHUB_APP_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'expected a PEM private key' }).optional(),
     GITHUB_API_URL: url('e.g. https://api.github.com').default('https://api.github.com'),
     PREVIEWD_ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters'),
+    PREVIEWD_LINK_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
@@ -188,6 +209,7 @@ export const SECRET_ENV_KEYS = [
   'GITHUB_TOKEN',
   'GITHUB_APP_PRIVATE_KEY',
   'PREVIEWD_ADMIN_TOKEN',
+  'PREVIEWD_LINK_SECRET',
 ] as const;
 
 export type RepoConfig = z.output<typeof repoSchema>;

@@ -65,6 +65,7 @@ export function configSecrets(config: Pick<Config, 'env'>): string[] {
     env.GITHUB_TOKEN,
     env.GITHUB_WEBHOOK_SECRET,
     env.PREVIEWD_ADMIN_TOKEN,
+    env.PREVIEWD_LINK_SECRET,
     env.GITHUB_APP_PRIVATE_KEY,
   ];
   try {

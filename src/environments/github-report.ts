@@ -4,7 +4,8 @@
 // reconcile is retried afterwards (see reconcile.ts); nothing here throws.
 import type { CommitState, DeploymentState } from '../github/types.js';
 import type { ApplyContext } from './apply.js';
-import { adminUrl, describeState, renderComment, type ReportState } from './report.js';
+import { readerUrl } from '../ui/links.js';
+import { describeState, renderComment, type ReportState } from './report.js';
 
 export interface GitHubState {
   deploymentId: number | null;
@@ -32,8 +33,9 @@ function repoOf(ctx: ApplyContext): string {
   return ctx.names.key.repo;
 }
 
+/** The PR's read-only dashboard page, signed for its readers (log_url, target_url, the comment). */
 function logUrl(ctx: ApplyContext): string {
-  return adminUrl(ctx.deps.config.publicUrl, ctx.names.key.repo, ctx.names.key.pr);
+  return readerUrl(ctx.deps.config, ctx.names.key, ctx.deps.clock.now());
 }
 
 function urls(ctx: ApplyContext): Record<string, string> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adminUrl, describeState, renderComment, statusDescription, type CommentInput } from './report.js';
+import { describeState, renderComment, statusDescription, type CommentInput } from './report.js';
 import { buildDatabaseUrl, createScrubber, generatePassword, reusablePassword } from './credentials.js';
 
 const base: CommentInput = {
@@ -10,7 +10,7 @@ const base: CommentInput = {
   components: { api: 'healthy', cache: 'healthy', frontend: 'healthy', worker: 'healthy' },
   expiresAt: new Date('2026-05-08T10:00:00.000Z'),
   idleTtlMs: 7 * 86_400_000,
-  logUrl: 'http://previewd.example.com/admin/environments/acme/shop/42',
+  logUrl: 'http://previewd.example.com/ui/pr/acme/shop/42?t=1780000000.c2lnbmF0dXJl',
 };
 
 describe('renderComment', () => {
@@ -60,10 +60,6 @@ describe('status texts', () => {
   it('when a description is long then it is cut to GitHub’s 140 characters', () => {
     expect(statusDescription('x'.repeat(500))).toHaveLength(140);
     expect(describeState('failed', 'abcdef0123', 'y'.repeat(300)).length).toBeLessThanOrEqual(140);
-  });
-
-  it('when building the admin link then owner and repo are path-encoded', () => {
-    expect(adminUrl('http://h:8080/', 'acme/shop.web', 7)).toBe('http://h:8080/admin/environments/acme/shop.web/7');
   });
 });
 

@@ -103,9 +103,3 @@ export function describeState(state: ReportState, sha: string | null, error?: st
       return 'Preview environment removed';
   }
 }
-
-/** The admin detail page of one environment (log_url / target_url). */
-export function adminUrl(publicUrl: string, repo: string, pr: number): string {
-  const [owner, name] = repo.split('/');
-  return `${publicUrl.replace(/\/+$/, '')}/admin/environments/${encodeURIComponent(owner ?? '')}/${encodeURIComponent(name ?? '')}/${pr}`;
-}
