@@ -1,4 +1,4 @@
-// The running daemon: HTTP (webhooks, admin, health, metrics), the reconcile worker
+// The running daemon: HTTP (webhooks, admin API, dashboard, health, metrics), the reconcile worker
 // and the periodic GC, all over one `Deps`. `serve` and the sandbox both start it.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,8 @@ import { metrics, metricsRouter } from './http/metrics.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
+import { uiRouter } from './ui/router.js';
+import { createRedisSessions } from './ui/sessions.js';
 
 export interface DaemonOptions {
   /** Port to listen on (0 = a free one); default config PORT. */
@@ -71,6 +73,16 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     routers: [
       createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log }),
       adminRouter({ config, clock: deps.clock, store: deps.store, queue, runGc }),
+      uiRouter({
+        config,
+        clock: deps.clock,
+        log,
+        store: deps.store,
+        queue,
+        nomad: deps.nomad,
+        runGc,
+        sessions: createRedisSessions({ redis, prefix, ttlMs: config.ui.sessionTtl }),
+      }),
       readinessRouter(standardChecks(deps, redis)),
       metricsRouter(),
     ],

@@ -87,6 +87,16 @@ export interface ParkedJob {
   failedAt: Date | null;
 }
 
+/** A job not finished yet: waiting its turn, running, or delayed (backoff, or its PR's lock was busy). */
+export interface PendingJob {
+  jobId: string;
+  key: EnvironmentKey;
+  state: 'waiting' | 'active' | 'delayed';
+  reason: string;
+  attemptsMade: number;
+  enqueuedAt: Date;
+}
+
 export interface ReconcileQueue {
   /** Asks for a reconcile of `key`; coalesces with work already waiting for it. */
   enqueue(key: EnvironmentKey, reason: string): Promise<void>;
@@ -96,6 +106,8 @@ export interface ReconcileQueue {
   stop(options?: { graceMs?: number }): Promise<void>;
   counts(): Promise<QueueCounts>;
   listParked(limit?: number): Promise<ParkedJob[]>;
+  /** Running jobs first, then waiting and delayed ones, oldest first within each. */
+  listPending(limit?: number): Promise<PendingJob[]>;
   /** Enqueues a fresh run for a parked job's PR and removes the parked entry. False when not parked. */
   retryParked(jobId: string): Promise<boolean>;
   removeParked(jobId: string): Promise<boolean>;
@@ -304,6 +316,25 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
         attemptsMade: job.attemptsMade,
         failedAt: job.finishedOn ? new Date(job.finishedOn) : null,
       }));
+    },
+    async listPending(limit = 100) {
+      const out: PendingJob[] = [];
+      for (const state of ['active', 'waiting', 'delayed'] as const) {
+        if (out.length >= limit) break;
+        const types = state === 'waiting' ? (['waiting', 'prioritized'] as const) : ([state] as const);
+        const jobs = (await queue.getJobs([...types], 0, limit - out.length - 1, true)) as Job<ReconcileJobData>[];
+        for (const job of jobs) {
+          out.push({
+            jobId: job.id ?? '',
+            key: { repo: job.data.repo, pr: job.data.pr },
+            state,
+            reason: job.data.reason,
+            attemptsMade: job.attemptsMade,
+            enqueuedAt: new Date(job.data.enqueuedAt ?? job.timestamp),
+          });
+        }
+      }
+      return out;
     },
     async retryParked(jobId) {
       const job = await getParked(jobId);
