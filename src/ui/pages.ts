@@ -36,7 +36,7 @@ function badge(state: string): SafeHtml {
 }
 
 function sha(value: string | null): SafeHtml {
-  return value ? html`<code title="${value}">${shortSha(value)}</code>` : html`<span class="muted">—</span>`;
+  return value ? html`<code class="nowrap" title="${value}">${shortSha(value)}</code>` : html`<span class="muted">—</span>`;
 }
 
 function csrfField(csrf: string): SafeHtml {
@@ -98,7 +98,8 @@ export function signInPage(input: { csrf: string; failed: boolean }): string {
 }
 
 function statusCell(s: EnvironmentSummary): SafeHtml {
-  return html`${badge(s.status)}<div class="reason ${s.failing ? 'bad' : ''}">${s.reason.length > 160 ? `${s.reason.slice(0, 159)}…` : s.reason}</div>`;
+  const cut = s.reason.length > 160;
+  return html`${badge(s.status)}<div class="reason ${s.failing ? 'bad' : ''}" title="${cut ? s.reason : null}">${cut ? `${s.reason.slice(0, 159)}…` : s.reason}</div>`;
 }
 
 function urlList(s: EnvironmentSummary): SafeHtml {
@@ -126,15 +127,15 @@ export function environmentsPage(input: { chrome: Chrome; environments: Environm
   const live = input.environments.filter((e) => e.status !== 'removed').length;
   const rows = input.environments.map(
     (s) => html`<tr>
-      <td data-label="Repo"><span class="nowrap">${s.key.repo}</span>${labelChips(s.labels)}</td>
-      <td data-label="PR" class="num"><a href="${environmentPath(s.key)}">#${s.key.pr}</a> <a class="small" href="${safeHref(s.githubUrl)}" rel="noreferrer">GitHub ↗</a></td>
-      <td data-label="Status">${statusCell(s)}</td>
-      <td data-label="SHA">${sha(s.sha)}${s.pendingSha ? html`<div class="small muted">→ ${sha(s.pendingSha)}</div>` : null}</td>
-      <td data-label="URLs">${urlList(s)}</td>
-      <td data-label="Age" class="num">${when(s.createdAt, now)}</td>
-      <td data-label="Last push" class="num">${when(s.lastPushAt, now)}</td>
-      <td data-label="Expires" class="num">${expiry(s, now)}</td>
-      <td data-label="Components">${componentChips(s.components)}</td>
+      <td data-label="Repo"><div class="cell"><span class="nowrap">${s.key.repo}</span>${labelChips(s.labels)}</div></td>
+      <td data-label="PR" class="num"><div class="cell"><a href="${environmentPath(s.key)}">#${s.key.pr}</a> <a class="small" href="${safeHref(s.githubUrl)}" rel="noreferrer">GitHub ↗</a></div></td>
+      <td data-label="Status"><div class="cell">${statusCell(s)}</div></td>
+      <td data-label="SHA"><div class="cell">${sha(s.sha)}${s.pendingSha ? html`<div class="small muted">→ ${sha(s.pendingSha)}</div>` : null}</div></td>
+      <td data-label="URLs"><div class="cell">${urlList(s)}</div></td>
+      <td data-label="Age" class="num"><div class="cell">${when(s.createdAt, now)}</div></td>
+      <td data-label="Last push" class="num"><div class="cell">${when(s.lastPushAt, now)}</div></td>
+      <td data-label="Expires" class="num"><div class="cell">${expiry(s, now)}</div></td>
+      <td data-label="Components"><div class="cell">${componentChips(s.components)}</div></td>
     </tr>`,
   );
   return layout(
@@ -193,7 +194,7 @@ function componentSection(c: ComponentView, now: Date): SafeHtml {
 function timeline(events: EnvironmentEvent[], now: Date): SafeHtml {
   if (events.length === 0) return html`<p class="empty">No events recorded.</p>`;
   return html`<ol class="timeline">${events.map(
-    (e) => html`<li class="${/fail|error/.test(e.type) ? 'failed' : ''}"><span class="muted small">${when(e.at, now)} · ${e.at.toISOString().replace('T', ' ').slice(0, 19)}</span><span class="type">${e.type}</span><span>${e.message}</span></li>`,
+    (e) => html`<li class="${/fail|error/.test(e.type) ? 'failed' : ''}"><span class="muted small nowrap">${e.at.toISOString().replace('T', ' ').slice(0, 19)} · ${when(e.at, now)}</span><span class="type">${e.type}</span><span>${e.message}</span></li>`,
   )}</ol>`;
 }
 
@@ -201,7 +202,7 @@ export function environmentPage(input: EnvironmentPageInput): string {
   const { summary: s, now } = input;
   const title = `${keyString(s.key)}`;
   const facts = html`<dl class="facts">
-    <dt>Status</dt><dd>${statusCell(s)}</dd>
+    <dt>Status</dt><dd>${s.failing ? badge(s.status) : statusCell(s)}</dd>
     <dt>Pull request</dt><dd><a href="${safeHref(s.githubUrl)}" rel="noreferrer">${s.key.repo}#${s.key.pr} on GitHub ↗</a>${labelChips(s.labels)}</dd>
     <dt>Commit</dt><dd>${sha(s.sha)}${s.pendingSha ? html` <span class="muted small">deploying ${sha(s.pendingSha)}</span>` : null}</dd>
     <dt>URLs</dt><dd>${s.urls.length === 0 ? html`<span class="muted">—</span>` : s.urls.map((u) => html`<div><span class="muted small">${u.component}</span> <a href="${safeHref(u.url)}" rel="noreferrer">${u.url}</a></div>`)}</dd>
@@ -232,15 +233,15 @@ export function queuePage(input: { chrome: Chrome & { audience: 'operator' }; co
   const tile = (n: number, label: string, bad = false) => html`<div class="tile ${bad && n > 0 ? 'bad' : ''}"><div class="n">${n}</div><div class="t">${label}</div></div>`;
   const envLink = (key: { repo: string; pr: number }) => html`<a href="${environmentPath(key)}">${keyString(key)}</a>`;
   const pending = input.pending.map(
-    (j) => html`<tr><td data-label="Environment">${envLink(j.key)}</td><td data-label="State">${badge(j.state)}</td><td data-label="Reason">${j.reason}</td><td data-label="Queued" class="num">${when(j.enqueuedAt, now)}</td><td data-label="Attempts" class="num">${j.attemptsMade}</td></tr>`,
+    (j) => html`<tr><td data-label="Environment"><div class="cell">${envLink(j.key)}</div></td><td data-label="State"><div class="cell">${badge(j.state)}</div></td><td data-label="Reason"><div class="cell">${j.reason}</div></td><td data-label="Queued" class="num"><div class="cell">${when(j.enqueuedAt, now)}</div></td><td data-label="Attempts" class="num"><div class="cell">${j.attemptsMade}</div></td></tr>`,
   );
   const parked = input.parked.map(
     (j) => html`<tr>
-      <td data-label="Environment">${envLink(j.key)}<div class="small muted"><code>${j.jobId}</code></div></td>
-      <td data-label="Error"><pre class="error">${j.lastError}</pre><div class="small muted">reason: ${j.reason}</div></td>
-      <td data-label="Attempts" class="num">${j.attemptsMade}</td>
-      <td data-label="Parked" class="num">${when(j.failedAt, now)}</td>
-      <td data-label=""><form method="post" action="${UI_BASE}/queue/parked/${encodeURIComponent(j.jobId)}/retry">${csrfField(input.chrome.csrf)}<button class="primary" type="submit">Retry</button></form></td>
+      <td data-label="Environment"><div class="cell">${envLink(j.key)}<div class="small muted">job <code>${j.jobId}</code></div></div></td>
+      <td data-label="Error"><div class="cell"><pre class="error">${j.lastError}</pre><div class="small muted">reason: ${j.reason}</div></div></td>
+      <td data-label="Attempts" class="num"><div class="cell">${j.attemptsMade}</div></td>
+      <td data-label="Parked" class="num"><div class="cell">${when(j.failedAt, now)}</div></td>
+      <td data-label=""><div class="cell"><form method="post" action="${UI_BASE}/queue/parked/${encodeURIComponent(j.jobId)}/retry">${csrfField(input.chrome.csrf)}<button class="primary" type="submit">Retry</button></form></div></td>
     </tr>`,
   );
   return layout(
@@ -260,9 +261,9 @@ export function queuePage(input: { chrome: Chrome & { audience: 'operator' }; co
 
 function gcRow(action: GcAction): SafeHtml {
   if (action.kind === 'teardown') {
-    return html`<tr><td data-label="Action"><span class="badge s-degraded">teardown</span></td><td data-label="Subject"><a href="${environmentPath(action.key)}">${keyString(action.key)}</a></td><td data-label="Reason">${action.reason}</td><td data-label="Detail">${action.detail}</td></tr>`;
+    return html`<tr><td data-label="Action"><div class="cell"><span class="badge s-degraded">teardown</span></div></td><td data-label="Subject"><div class="cell"><a href="${environmentPath(action.key)}">${keyString(action.key)}</a></div></td><td data-label="Reason"><div class="cell">${action.reason}</div></td><td data-label="Detail"><div class="cell">${action.detail}</div></td></tr>`;
   }
-  return html`<tr><td data-label="Action"><span class="badge s-failed">orphan</span></td><td data-label="Subject"><code>${action.envId}</code></td><td data-label="Reason">orphan</td><td data-label="Detail">${action.detail}<ul class="events">${action.resources.map((r) => html`<li><span class="muted">${r.kind}</span><code class="msg">${r.name}</code></li>`)}</ul></td></tr>`;
+  return html`<tr><td data-label="Action"><div class="cell"><span class="badge s-failed">orphan</span></div></td><td data-label="Subject"><div class="cell"><code>${action.envId}</code></div></td><td data-label="Reason"><div class="cell">orphan</div></td><td data-label="Detail"><div class="cell">${action.detail}<ul class="events">${action.resources.map((r) => html`<li><span class="muted">${r.kind}</span><code class="msg">${r.name}</code></li>`)}</ul></div></td></tr>`;
 }
 
 export function gcPage(input: { chrome: Chrome & { audience: 'operator' }; plan: GcPlan; applied: { done: number; failed: string[] } | null }): string {
@@ -281,7 +282,7 @@ export function gcPage(input: { chrome: Chrome & { audience: 'operator' }; plan:
         : html`<table class="stack"><thead><tr><th>Action</th><th>Subject</th><th>Reason</th><th>Detail</th></tr></thead><tbody>${plan.actions.map(gcRow)}</tbody></table>`}
     </div>
     ${plan.skipped.length > 0
-      ? html`<div class="panel flush"><h2>Left alone</h2><table class="stack"><thead><tr><th>Subject</th><th>Why</th></tr></thead><tbody>${plan.skipped.map((s) => html`<tr><td data-label="Subject">${s.subject}</td><td data-label="Why">${s.reason}</td></tr>`)}</tbody></table></div>`
+      ? html`<div class="panel flush"><h2>Left alone</h2><table class="stack"><thead><tr><th>Subject</th><th>Why</th></tr></thead><tbody>${plan.skipped.map((s) => html`<tr><td data-label="Subject"><div class="cell">${s.subject}</div></td><td data-label="Why"><div class="cell">${s.reason}</div></td></tr>`)}</tbody></table></div>`
       : null}
     ${applied
       ? html`<p><a href="${UI_BASE}/gc">Plan again</a></p>`

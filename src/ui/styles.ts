@@ -65,7 +65,7 @@ pre.error.banner { margin: 0 0 16px; font-size: 12.5px; }
 .tile .t { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .4px; }
 .tile.bad .n { color: var(--bad); }
 .timeline { list-style: none; margin: 0; padding: 0; }
-.timeline li { display: grid; grid-template-columns: 150px 110px 1fr; gap: 4px 12px; padding: 8px 16px; border-top: 1px solid var(--line); }
+.timeline li { display: grid; grid-template-columns: 210px 100px 1fr; gap: 4px 12px; padding: 8px 16px; border-top: 1px solid var(--line); }
 .timeline li.failed { background: #fffafa; }
 .timeline .type { font-family: var(--mono); font-size: 12px; }
 .component { border-top: 1px solid var(--line); padding: 12px 16px; }
@@ -73,7 +73,7 @@ pre.error.banner { margin: 0 0 16px; font-size: 12.5px; }
 .component header strong { font-size: 14px; }
 .events { margin: 6px 0 0; padding: 0; list-style: none; font-size: 12.5px; }
 .events li { padding: 3px 0; display: grid; grid-template-columns: 70px 140px 1fr; gap: 8px; }
-button, .button { font: inherit; font-weight: 600; font-size: 13px; padding: 6px 12px; border-radius: 6px; border: 1px solid #c4ccda; background: #fff; color: var(--ink); cursor: pointer; }
+button, .button { white-space: nowrap; font: inherit; font-weight: 600; font-size: 13px; padding: 6px 12px; border-radius: 6px; border: 1px solid #c4ccda; background: #fff; color: var(--ink); cursor: pointer; }
 button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
 button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 button.ghost { background: transparent; border-color: #4a5574; color: #dfe6f5; }
@@ -89,10 +89,13 @@ form.inline { display: inline; margin: 0; }
 .actions { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
 @media (max-width: 720px) {
   header.top .bar, main { padding-left: 12px; padding-right: 12px; }
+  header.top form { margin-left: auto; }
+  header.top nav { order: 3; flex-basis: 100%; }
   table.stack thead { display: none; }
   table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
   table.stack tr { border-top: 1px solid var(--line); padding: 8px 0; }
-  table.stack td { border: 0; padding: 3px 14px; display: grid; grid-template-columns: 92px 1fr; gap: 8px; }
+  table.stack td { border: 0; padding: 3px 14px; display: grid; grid-template-columns: 92px minmax(0, 1fr); gap: 8px; }
+  table.stack td[data-label=""] { grid-template-columns: 1fr; }
   table.stack td::before { content: attr(data-label); color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .3px; padding-top: 1px; }
   .timeline li { grid-template-columns: 1fr; gap: 2px; }
   .events li { grid-template-columns: 60px 1fr; }
