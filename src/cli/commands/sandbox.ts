@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import type { EnvironmentKey } from '../../environments/naming.js';
 import type { EnvironmentRecord, EnvironmentStatus } from '../../environments/types.js';
+import { readerUrl } from '../../ui/links.js';
 
 interface SandboxOptions {
   keep: boolean;
@@ -81,7 +82,7 @@ async function runSandbox(opts: SandboxOptions): Promise<void> {
   const secret = world.secrets.webhookSecret;
   const seen = new Set<number>();
   let failed = false;
-  say(`previewd serving on ${daemon.url} (webhooks at ${hook}, admin API at ${daemon.url}/admin, metrics at ${daemon.url}/metrics)`);
+  say(`previewd serving on ${daemon.url} (webhooks at ${hook}, admin API at ${daemon.url}/admin, dashboard at ${daemon.url}/ui, metrics at ${daemon.url}/metrics)`);
 
   const webhook = async (action: 'opened' | 'synchronize' | 'closed', head: string, before?: string) => {
     const res = await sendPullRequestEvent(hook, secret, {
@@ -106,6 +107,9 @@ async function runSandbox(opts: SandboxOptions): Promise<void> {
     }
     say(`    database  ${names.database} (role ${names.role}, password only in Vault at ${deps.config.vault.kvMount}/data/${names.vaultPath})`);
     say(`    admin     ${daemon.url}/admin/environments/${repo}/${opts.pr}`);
+    // The PR's own link names the world's publicUrl; the same path and token on this daemon.
+    const reader = new URL(readerUrl(deps.config, key, deps.clock.now()));
+    say(`    PR page   ${daemon.url}${reader.pathname}${reader.search} (read-only, what the PR links to)`);
   };
 
   try {
