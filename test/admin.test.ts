@@ -37,6 +37,8 @@ function record(key: EnvironmentKey, over: Partial<EnvironmentRecord> = {}): Env
     observedGeneration: 1,
     prUpdatedAt: now,
     labels: [],
+    title: null,
+    branch: null,
     status: 'failed',
     observedSha: null,
     // A reconciler bug that leaked a secret into lastError must still not reach a response.

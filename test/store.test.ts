@@ -36,7 +36,7 @@ describe('migrate', () => {
       await Promise.all(replicas.map((r) => r.close()));
     }
     const { rows } = await withAdminClient((c) => c.query<{ name: string }>('SELECT name FROM state.previewd_migrations'), db.name);
-    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments']);
+    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch']);
   });
 
   it('when a fresh schema is migrated by replicas racing then the tables are created exactly once', async () => {
@@ -76,6 +76,20 @@ describe('recordDesired', () => {
     expect(record?.prUpdatedAt.getTime()).toBe(at(0).getTime());
     const events = await store.listEvents(key);
     expect(events.map((e) => [e.type, e.message, e.data.sha])).toEqual([['desired', 'opened', sha(1)]]);
+  });
+
+  it('when a PR carries a title and branch then they are kept for display (NUL replaced), and a later webhook without them keeps them', async () => {
+    const key = newKey();
+    const title = `<script>alert(1)</script> fix\0 it`;
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0), title, branch: 'feat/<b>x</b>' });
+    expect(await store.get(key)).toMatchObject({ title: '<script>alert(1)</script> fix\uFFFD it', branch: 'feat/<b>x</b>' });
+    await store.recordDesired(key, { present: true, sha: sha(2), reason: 'synchronize', prUpdatedAt: at(1) });
+    expect(await store.get(key)).toMatchObject({ desiredSha: sha(2), title: '<script>alert(1)</script> fix\uFFFD it', branch: 'feat/<b>x</b>' });
+    await store.recordDesired(key, { present: true, sha: sha(3), reason: 'synchronize', prUpdatedAt: at(2), title: 'renamed', branch: 'feat/y' });
+    expect(await store.get(key)).toMatchObject({ title: 'renamed', branch: 'feat/y' });
+    // An older webhook changes nothing, its title included.
+    await store.recordDesired(key, { present: true, sha: sha(9), reason: 'synchronize', prUpdatedAt: at(1), title: 'stale', branch: 'old' });
+    expect(await store.get(key)).toMatchObject({ title: 'renamed', branch: 'feat/y' });
   });
 
   it('when an older webhook arrives after a newer one then the newer SHA stays', async () => {

@@ -46,6 +46,8 @@ function record(key: EnvironmentKey, over: Partial<EnvironmentRecord> = {}): Env
     observedGeneration: 2,
     prUpdatedAt: at,
     labels: [HOSTILE.slice(0, 40)],
+    title: `Fix checkout ${HOSTILE}`,
+    branch: `feat/${HOSTILE}`,
     status: 'failed',
     observedSha: 'c'.repeat(40),
     lastError: `task api: ${HOSTILE} (while connecting to postgres://previewd:${DB_PASSWORD}@db)`,

@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../src/daemon.js';
+import { WEBHOOK_PATH } from '../src/http/webhooks.js';
+import { sendPullRequestEvent } from '../src/sandbox/emulators/webhook-sender.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld } from './support/pg.js';
 import { waitFor } from './support/wait.js';
@@ -15,6 +17,9 @@ import { waitFor } from './support/wait.js';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '..', 'test-artifacts', 'ui');
 const HOSTILE = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">`;
+const HOSTILE_TITLE = `Fix checkout <script>window.__pwned=3</script>`;
+// A valid git ref: no space, ~ ^ : ? * [ or backslash.
+const HOSTILE_BRANCH = `feat/<script>window.__pwned=4</script>`;
 const READY_PR = 11;
 const FAILED_PR = 12;
 const PARKED_PR = 13;
@@ -59,12 +64,21 @@ describe('dashboard in headless Chromium', () => {
     await daemon.queue.enqueue(world.key(READY_PR), 'opened');
     await waitFor(`PR ${READY_PR} ready`, async () => (await statusOf(READY_PR)) === 'ready', 30_000);
 
-    // A PR whose task fails with attacker-written text, and which carries a hostile label.
+    // A PR opened by a signed webhook with an attacker-written title, branch and label,
+    // whose task then fails with attacker-written text.
     world.cluster.behaviour.set(world.names(FAILED_PR).jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: HOSTILE } });
     const failedSha = randomSha();
     world.github.openPull(world.repos[0]!, { number: FAILED_PR, headSha: failedSha });
-    await world.deps.store.recordDesired(world.key(FAILED_PR), { present: true, sha: failedSha, reason: 'opened', prUpdatedAt: new Date(), labels: [HOSTILE.slice(0, 60)] });
-    await daemon.queue.enqueue(world.key(FAILED_PR), 'opened');
+    const hook = await sendPullRequestEvent(`${daemon.url}${WEBHOOK_PATH}`, world.secrets.webhookSecret, {
+      action: 'opened',
+      repo: world.repos[0]!,
+      number: FAILED_PR,
+      headSha: failedSha,
+      title: HOSTILE_TITLE,
+      headRef: HOSTILE_BRANCH,
+      labels: [HOSTILE.slice(0, 60)],
+    });
+    expect(hook.status).toBe(202);
     await waitFor(`PR ${FAILED_PR} failed and parked`, async () => (await statusOf(FAILED_PR)) === 'failed' && (await parkedPrs()).includes(FAILED_PR), 30_000);
 
     // A PR that Nomad answers 500 for: out of its one attempt, parked; healed before the retry.
@@ -112,6 +126,8 @@ describe('dashboard in headless Chromium', () => {
     // Cut in the list, whole in the tooltip: an attribute value the browser read back intact.
     await expect(failed.locator('.reason').getAttribute('title')).resolves.toContain(HOSTILE);
     await expect(failed.locator('.label').textContent()).resolves.toContain('<script>');
+    await expect(failed.locator('.title').textContent()).resolves.toBe(HOSTILE_TITLE);
+    await expect(failed.locator('code.branch').textContent()).resolves.toBe(HOSTILE_BRANCH);
     expect(await page.locator('main script, main img').count()).toBe(0);
     await expectNothingExecuted(page);
     await shoot(page, '02-environments');
@@ -130,6 +146,8 @@ describe('dashboard in headless Chromium', () => {
 
     await page.goto(`${daemon.url}/ui/environments/${world.repos[0]}/${FAILED_PR}`);
     await expect(page.locator('pre.error.banner').textContent()).resolves.toContain(HOSTILE);
+    await expect(page.locator('dl.facts').first().textContent()).resolves.toContain(HOSTILE_TITLE);
+    await expect(page.locator('dl.facts code.branch').textContent()).resolves.toBe(HOSTILE_BRANCH);
     await expect(page.locator('.component', { hasText: 'Driver Failure' }).count()).resolves.toBeGreaterThan(0);
     await expectNothingExecuted(page);
     await shoot(page, '04-environment-failed');

@@ -232,6 +232,8 @@ function makeFakes(): Fakes {
         observedGeneration: existing?.observedGeneration ?? 0,
         prUpdatedAt: input.prUpdatedAt,
         labels: [],
+        title: input.title ?? existing?.title ?? null,
+        branch: input.branch ?? existing?.branch ?? null,
         status: existing?.status ?? 'pending',
         observedSha: existing?.observedSha ?? null,
         lastError: existing?.lastError ?? null,

@@ -44,6 +44,8 @@ interface EnvironmentRow {
   observed_generation: string;
   pr_updated_at: Date;
   labels: string[];
+  pr_title: string | null;
+  head_ref: string | null;
   status: EnvironmentStatus;
   observed_sha: string | null;
   last_error: string | null;
@@ -68,6 +70,8 @@ export function rowToRecord(row: EnvironmentRow): EnvironmentRecord {
     observedGeneration: Number(row.observed_generation),
     prUpdatedAt: row.pr_updated_at,
     labels: row.labels,
+    title: row.pr_title,
+    branch: row.head_ref,
     status: row.status,
     observedSha: row.observed_sha,
     lastError: row.last_error,
@@ -159,6 +163,8 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
       input.prUpdatedAt,
       input.labels === undefined ? null : json(input.labels),
       input.beforeSha ?? null,
+      input.title === undefined ? null : clean(input.title),
+      input.branch === undefined ? null : clean(input.branch),
     ];
     // Accepted when there is no row, when the PR's updated_at is newer, or when it
     // is equal and this push continues the chain (its `before` is the SHA we hold).
@@ -168,8 +174,8 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
       result = await pool.query<{ generation: string }>(
         `WITH upsert AS (
            INSERT INTO ${environments} AS e
-             (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '[]'::jsonb), 'pending')
+             (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '[]'::jsonb), $10::text, $11::text, 'pending')
            ON CONFLICT (repo, pr) DO UPDATE SET
              desired_present = EXCLUDED.desired_present,
              desired_sha = EXCLUDED.desired_sha,
@@ -177,6 +183,8 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
              desired_generation = e.desired_generation + 1,
              pr_updated_at = EXCLUDED.pr_updated_at,
              labels = COALESCE($8::jsonb, e.labels),
+             pr_title = COALESCE($10::text, e.pr_title),
+             head_ref = COALESCE($11::text, e.head_ref),
              status = CASE WHEN EXCLUDED.desired_present AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
              last_push_at = CASE WHEN EXCLUDED.desired_sha IS DISTINCT FROM e.desired_sha AND EXCLUDED.desired_sha IS NOT NULL
                                  THEN now() ELSE e.last_push_at END,

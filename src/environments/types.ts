@@ -22,6 +22,9 @@ export interface DesiredInput {
   /** synchronize's `before`: a push whose `before` is the SHA we hold is newer even at an equal timestamp. */
   beforeSha?: string | null;
   labels?: string[];
+  /** The PR's title and head branch, shown by the dashboard only (attacker-controlled; never in a name). Omitted: kept as stored. */
+  title?: string;
+  branch?: string;
 }
 
 export interface EnvironmentRecord {
@@ -36,6 +39,9 @@ export interface EnvironmentRecord {
   observedGeneration: number;
   prUpdatedAt: Date;
   labels: string[];
+  /** Display only, attacker-controlled; null until a webhook carrying them was recorded. */
+  title: string | null;
+  branch: string | null;
   status: EnvironmentStatus;
   observedSha: string | null;
   lastError: string | null;

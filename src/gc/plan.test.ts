@@ -23,6 +23,8 @@ function record(repoName: string, pr: number, over: Partial<EnvironmentRecord> =
     observedGeneration: 1,
     prUpdatedAt: ago(10 * HOUR),
     labels: [],
+    title: null,
+    branch: null,
     status: 'ready',
     observedSha: 'a'.repeat(40),
     lastError: null,

@@ -128,3 +128,25 @@ describe('isForkPullRequest', () => {
     expect(isForkPullRequest(event({ headRepo: 'acme-fork/shop' }))).toBe(true);
   });
 });
+
+describe('display fields', () => {
+  it('when the payload has a title and head branch then the desired state carries them for the dashboard, and none without', () => {
+    const parsed = parsePullRequestEvent({
+      action: 'opened',
+      number: 7,
+      pull_request: {
+        number: 7,
+        state: 'open',
+        updated_at: '2026-01-02T03:04:05Z',
+        title: '<script>alert(1)</script>',
+        head: { sha: HEAD, ref: 'feat/x', repo: { full_name: 'acme/shop' } },
+        base: { ref: 'main', repo: { full_name: 'acme/shop' } },
+      },
+      repository: { full_name: 'acme/shop' },
+    });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    expect(decideDesired(parsed.event, policy())).toMatchObject({ kind: 'desired', input: { title: '<script>alert(1)</script>', branch: 'feat/x' } });
+    const without = decideDesired(event(), policy());
+    expect(without.kind === 'desired' && 'title' in without.input).toBe(false);
+  });
+});

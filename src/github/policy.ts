@@ -73,6 +73,8 @@ export function decideDesired(event: PullRequestEvent, policy: RepoPolicy): Poli
     prUpdatedAt: new Date(pr.updated_at),
     labels,
   };
+  if (pr.title !== undefined) input.title = pr.title;
+  if (pr.head.ref !== undefined) input.branch = pr.head.ref;
   if (action === 'synchronize' && event.before !== undefined) input.beforeSha = event.before;
   return { kind: 'desired', input };
 }

@@ -26,7 +26,27 @@ describe('parsePullRequestEvent', () => {
     if (!result.ok) return;
     expect(result.event.pull_request.head.sha).toBe('c'.repeat(40));
     expect(result.event.pull_request.labels).toEqual([{ name: 'preview' }]);
-    expect(result.event.pull_request).not.toHaveProperty('title');
+    expect(result.event.pull_request).not.toHaveProperty('user');
+    expect(result.event.pull_request.head).not.toHaveProperty('label');
+  });
+
+  it('when the title and head branch come (display only) then they are kept, cut to GitHub-sized lengths, and a wrong type drops them instead of the webhook', () => {
+    const payload = valid();
+    const pr = payload.pull_request as { title: unknown; head: { ref: unknown } };
+    pr.title = `<script>alert(1)</script>${'t'.repeat(2000)}`;
+    pr.head.ref = `feat/<img src=x>${'r'.repeat(2000)}`;
+    const result = parsePullRequestEvent(payload);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.event.pull_request.title).toBe(`<script>alert(1)</script>${'t'.repeat(256 - 25)}`);
+    expect(result.event.pull_request.head.ref).toHaveLength(255);
+    pr.title = { evil: true };
+    pr.head.ref = 42;
+    const odd = parsePullRequestEvent(payload);
+    expect(odd.ok).toBe(true);
+    if (!odd.ok) return;
+    expect(odd.event.pull_request.title).toBeUndefined();
+    expect(odd.event.pull_request.head.ref).toBeUndefined();
   });
 
   it('when the head sha is not a sha then it is refused with the path', () => {

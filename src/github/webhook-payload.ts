@@ -11,6 +11,15 @@ const sha = z.string().regex(SHA, 'expected a 40-character hex SHA');
 const repoRef = z.object({ full_name: z.string().regex(FULL_NAME, 'expected "owner/name"') });
 // GitHub caps label names at 50 characters; the margin tolerates future changes, not junk.
 const label = z.object({ name: z.string().min(1).max(100) });
+// Display-only text (the dashboard shows it, escaped; no name, template or statement
+// ever sees it): cut to GitHub's own sizes, and a malformed value is dropped rather
+// than costing the PR its preview.
+const displayText = (max: number) =>
+  z
+    .string()
+    .transform((text) => text.slice(0, max))
+    .optional()
+    .catch(undefined);
 
 export const pullRequestEventSchema = z.object({
   action: z.string().min(1).max(50),
@@ -30,7 +39,9 @@ export const pullRequestEventSchema = z.object({
     merged: z.boolean().nullable().optional(),
     updated_at: z.iso.datetime({ offset: true }),
     labels: z.array(label).max(200).default([]),
-    head: z.object({ sha, repo: repoRef.nullable() }),
+    // GitHub caps titles at 256 characters; git refs in practice at 255 bytes.
+    title: displayText(256),
+    head: z.object({ sha, ref: displayText(255), repo: repoRef.nullable() }),
     base: z.object({ ref: z.string().min(1).max(1024), repo: repoRef }),
   }),
   repository: repoRef,

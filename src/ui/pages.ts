@@ -97,6 +97,12 @@ export function signInPage(input: { csrf: string; failed: boolean }): string {
   );
 }
 
+function shaCell(s: EnvironmentSummary): SafeHtml {
+  if (!s.pendingSha) return sha(s.sha);
+  if (!s.sha) return html`${sha(s.pendingSha)}<div class="small muted">not running yet</div>`;
+  return html`${sha(s.sha)}<div class="small muted nowrap">→ ${sha(s.pendingSha)}</div>`;
+}
+
 function statusCell(s: EnvironmentSummary): SafeHtml {
   const cut = s.reason.length > 160;
   return html`${badge(s.status)}<div class="reason ${s.failing ? 'bad' : ''}" title="${cut ? s.reason : null}">${cut ? `${s.reason.slice(0, 159)}…` : s.reason}</div>`;
@@ -117,6 +123,13 @@ function labelChips(labels: string[]): SafeHtml | null {
   return html`<div class="chips labels">${labels.map((l) => html`<span class="label">${l}</span>`)}</div>`;
 }
 
+/** The PR's title and branch: attacker-written, so only ever interpolated (escaped), and cut for the list. */
+function prText(s: EnvironmentSummary): SafeHtml | null {
+  if (s.title === null && s.branch === null) return null;
+  const title = s.title !== null && s.title.length > 90 ? `${s.title.slice(0, 89)}…` : s.title;
+  return html`${title !== null ? html`<div class="title" title="${s.title}">${title}</div>` : null}${s.branch !== null ? html`<div><code class="branch">${s.branch}</code></div>` : null}`;
+}
+
 function expiry(s: EnvironmentSummary, now: Date): SafeHtml {
   if (s.keptBy) return html`<span class="muted">kept (${s.keptBy})</span>`;
   return when(s.expiresAt, now);
@@ -128,9 +141,9 @@ export function environmentsPage(input: { chrome: Chrome; environments: Environm
   const rows = input.environments.map(
     (s) => html`<tr>
       <td data-label="Repo"><div class="cell"><span class="nowrap">${s.key.repo}</span>${labelChips(s.labels)}</div></td>
-      <td data-label="PR" class="num"><div class="cell"><a href="${environmentPath(s.key)}">#${s.key.pr}</a> <a class="small" href="${safeHref(s.githubUrl)}" rel="noreferrer">GitHub ↗</a></div></td>
+      <td data-label="PR"><div class="cell"><span class="nowrap"><a href="${environmentPath(s.key)}">#${s.key.pr}</a> <a class="small" href="${safeHref(s.githubUrl)}" rel="noreferrer">GitHub ↗</a></span>${prText(s)}</div></td>
       <td data-label="Status"><div class="cell">${statusCell(s)}</div></td>
-      <td data-label="SHA"><div class="cell">${sha(s.sha)}${s.pendingSha ? html`<div class="small muted">→ ${sha(s.pendingSha)}</div>` : null}</div></td>
+      <td data-label="SHA"><div class="cell">${shaCell(s)}</div></td>
       <td data-label="URLs"><div class="cell">${urlList(s)}</div></td>
       <td data-label="Age" class="num"><div class="cell">${when(s.createdAt, now)}</div></td>
       <td data-label="Last push" class="num"><div class="cell">${when(s.lastPushAt, now)}</div></td>
@@ -204,7 +217,9 @@ export function environmentPage(input: EnvironmentPageInput): string {
   const facts = html`<dl class="facts">
     <dt>Status</dt><dd>${s.failing ? badge(s.status) : statusCell(s)}</dd>
     <dt>Pull request</dt><dd><a href="${safeHref(s.githubUrl)}" rel="noreferrer">${s.key.repo}#${s.key.pr} on GitHub ↗</a>${labelChips(s.labels)}</dd>
-    <dt>Commit</dt><dd>${sha(s.sha)}${s.pendingSha ? html` <span class="muted small">deploying ${sha(s.pendingSha)}</span>` : null}</dd>
+    <dt>Title</dt><dd>${s.title ?? html`<span class="muted">—</span>`}</dd>
+    <dt>Branch</dt><dd>${s.branch !== null ? html`<code class="branch">${s.branch}</code>` : html`<span class="muted">—</span>`}</dd>
+    <dt>Commit</dt><dd>${shaCell(s)}</dd>
     <dt>URLs</dt><dd>${s.urls.length === 0 ? html`<span class="muted">—</span>` : s.urls.map((u) => html`<div><span class="muted small">${u.component}</span> <a href="${safeHref(u.url)}" rel="noreferrer">${u.url}</a></div>`)}</dd>
     <dt>Created</dt><dd>${when(s.createdAt, now)}</dd>
     <dt>Last push</dt><dd>${when(s.lastPushAt, now)}</dd>

@@ -48,6 +48,8 @@ td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .s-tearing_down, .s-removed, .s-stopped, .s-complete, .s-dead, .s-unknown { color: var(--off); background: var(--off-bg); border-color: #dadde2; }
 .chips { display: flex; flex-wrap: wrap; gap: 4px; }
 .label { display: inline-block; font-size: 12px; padding: 0 7px; border-radius: 4px; background: #eef1f6; color: #3b4556; border: 1px solid var(--line); }
+.title { margin-top: 3px; max-width: 40ch; }
+code.branch { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 .reason { margin-top: 4px; font-size: 12.5px; color: var(--muted); max-width: 46ch; }
 .reason.bad { color: var(--bad); }
 pre.error { margin: 6px 0 0; padding: 8px 10px; background: #fff6f5; border: 1px solid #f4c4bf; border-radius: 6px; color: #7d1c16; font: 12px/1.45 var(--mono); white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em; overflow: auto; }

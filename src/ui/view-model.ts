@@ -18,6 +18,9 @@ export interface EnvironmentSummary {
   urls: { component: string; url: string }[];
   components: { name: string; state: string }[];
   labels: string[];
+  /** Attacker-controlled display text (rendered escaped); null when never received. */
+  title: string | null;
+  branch: string | null;
   createdAt: Date;
   lastPushAt: Date;
   readyAt: Date | null;
@@ -74,6 +77,8 @@ export function summarizeEnvironment(config: Config, record: EnvironmentRecord):
     urls,
     components,
     labels: record.labels,
+    title: record.title,
+    branch: record.branch,
     createdAt: record.createdAt,
     lastPushAt: record.lastPushAt,
     readyAt: record.readyAt,
