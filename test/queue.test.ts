@@ -58,6 +58,28 @@ async function idle(queue: ReconcileQueue, timeoutMs = 10_000): Promise<void> {
 const pr = (n: number): EnvironmentKey => ({ repo: 'acme/shop', pr: n });
 
 describe('reconcile queue', () => {
+  it('when work waits and runs then listPending shows running first, then waiting, each with its PR and reason, bounded by the limit', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const queue = makeQueue(async () => gate, { concurrency: 1 });
+    await queue.enqueue(pr(1), 'opened');
+    queue.start();
+    await waitFor('PR 1 to run', async () => (await queue.counts()).active === 1, 10_000);
+    await queue.enqueue(pr(2), 'synchronize');
+    await queue.enqueue(pr(3), 'admin: redeploy');
+    const pending = await queue.listPending();
+    expect(pending.map((j) => [j.key.pr, j.state, j.reason])).toEqual([
+      [1, 'active', 'opened'],
+      [2, 'waiting', 'synchronize'],
+      [3, 'waiting', 'admin: redeploy'],
+    ]);
+    expect(pending.every((j) => j.enqueuedAt instanceof Date && j.jobId.length > 0)).toBe(true);
+    expect(await queue.listPending(2)).toHaveLength(2);
+    release();
+    await idle(queue);
+    expect(await queue.listPending()).toEqual([]);
+  });
+
   it('when many enqueues for 5 PRs hit two 4-way workers then no PR ever runs twice at once, yet PRs run in parallel', async () => {
     const running = new Map<string, number>();
     let overlaps = 0;
