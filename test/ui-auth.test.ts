@@ -94,14 +94,17 @@ interface Running {
 
 let redis: Awaited<ReturnType<typeof createTestRedis>>;
 
-async function serve(config: Config, sessionTtlMs = 60_000): Promise<Running> {
+async function serve(config: Config, sessionTtlMs = 60_000, options: { storeDown?: boolean } = {}): Promise<Running> {
   const app = new Koa();
   const router = uiRouter({
     config,
     clock,
     log: pino({ level: 'silent' }),
     store: {
-      list: async () => [...records.values()],
+      list: async () => {
+        if (options.storeDown) throw new Error(`connect ECONNREFUSED postgres://previewd:${DB_PASSWORD}@db:5432`);
+        return [...records.values()];
+      },
       get: async (key) => records.get(keyString(key)) ?? null,
       listEvents: async () => events,
     },
@@ -164,7 +167,7 @@ async function signIn(base: string): Promise<{ cookie: string; csrf: string }> {
   const res = await request(base, 'POST', '/ui/sign-in', { cookie: `${SIGN_IN_COOKIE}=${pre}`, form: { csrf, token: ADMIN_TOKEN } });
   expect(res.status).toBe(303);
   const cookie = `${SESSION_COOKIE}=${cookieValue(res.cookies, SESSION_COOKIE)}`;
-  const page = await request(base, 'GET', '/ui', { cookie });
+  const page = await request(base, 'GET', '/ui/queue', { cookie });
   return { cookie, csrf: /name="csrf" value="([^"]+)"/.exec(page.text)![1]! };
 }
 
@@ -354,6 +357,21 @@ describe('dashboard access rules (HTTP)', () => {
     expect(await secureCookie({ ui: { trustProxy: true } }, { 'x-forwarded-proto': 'https' })).toBe(true);
     expect(await secureCookie({ ui: { trustProxy: true } }, { 'x-forwarded-proto': 'http' })).toBe(false);
     expect(await secureCookie({}, { 'x-forwarded-proto': 'https' })).toBe(false);
+  });
+
+  it('when building a page fails then the answer is an HTML 500 that names nothing of the error', async () => {
+    const broken = await serve(config, 60_000, { storeDown: true });
+    try {
+      const { cookie } = await signIn(broken.base);
+      const res = await request(broken.base, 'GET', '/ui', { cookie });
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(res.text).toContain('the error is in the daemon log');
+      expect(res.text).not.toMatch(/ECONNREFUSED|postgres:/);
+      expectNoSecret(res.text);
+    } finally {
+      await broken.close();
+    }
   });
 
   it('when a session outlives its TTL then it is gone and the cookie leads to sign-in again', async () => {
