@@ -96,9 +96,12 @@ form.inline { display: inline; margin: 0; }
   table.stack thead { display: none; }
   table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
   table.stack tr { border-top: 1px solid var(--line); padding: 8px 0; }
-  table.stack td { border: 0; padding: 3px 14px; display: grid; grid-template-columns: 92px minmax(0, 1fr); gap: 8px; }
+  table.stack td { border: 0; padding: 3px 14px; display: grid; grid-template-columns: 108px minmax(0, 1fr); gap: 8px; }
   table.stack td[data-label=""] { grid-template-columns: 1fr; }
-  table.stack td::before { content: attr(data-label); color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .3px; padding-top: 1px; }
+  table.stack td::before { content: attr(data-label); color: var(--muted); font-size: 11.5px; text-transform: uppercase; letter-spacing: .2px; padding-top: 2px; overflow-wrap: normal; }
+  .tiles { grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 8px; }
+  .tile { padding: 10px; }
+  .tile .n { font-size: 20px; }
   .timeline li { grid-template-columns: 1fr; gap: 2px; }
   .events li { grid-template-columns: 60px 1fr; }
   .events li .msg { grid-column: 1 / -1; }
