@@ -25,6 +25,15 @@ describe('renderComment', () => {
     for (const c of ['api', 'cache', 'frontend', 'worker']) expect(body).toMatch(new RegExp(`\\| ${c} \\| .*healthy \\|`));
   });
 
+  it('when deploying, ready or failing then the comment links the PR\'s read-only page once; removed links nothing', () => {
+    for (const state of ['deploying', 'ready', 'failed', 'degraded'] as const) {
+      const body = renderComment({ ...base, state, error: state === 'failed' || state === 'degraded' ? 'boom' : null });
+      expect([state, body.split(base.logUrl).length - 1]).toEqual([state, 1]);
+      expect(body.trimEnd().endsWith(`Details: ${base.logUrl}`)).toBe(true);
+    }
+    expect(renderComment({ ...base, state: 'removed', expiresAt: null })).not.toContain(base.logUrl);
+  });
+
   it('when deploying then the URLs are marked as not yet live', () => {
     const body = renderComment({ ...base, state: 'deploying', components: { api: 'pending' } });
     expect(body).toContain('deploying');

@@ -16,6 +16,7 @@ export interface CommentInput {
   expiresAt: Date | null;
   idleTtlMs: number;
   error?: string | null;
+  /** The PR's signed read-only dashboard page. */
   logUrl: string;
 }
 
@@ -78,8 +79,10 @@ export function renderComment(input: CommentInput): string {
     for (const [component, state] of components) lines.push(`| ${cell(component)} | ${COMPONENT_ICON[state] ?? ''} ${cell(state)} |`);
   }
   if ((input.state === 'failed' || input.state === 'degraded') && input.error) {
-    lines.push('', input.state === 'degraded' ? '**Retrying after**' : '**Error**', '', fence(input.error), '', `Details: ${input.logUrl}`);
+    lines.push('', input.state === 'degraded' ? '**Retrying after**' : '**Error**', '', fence(input.error));
   }
+  // The PR's read-only dashboard page (signed link): events, components, task events.
+  lines.push('', `Details: ${input.logUrl}`);
   return lines.join('\n');
 }
 
