@@ -214,6 +214,7 @@ export function uiRouter(deps: UiDeps): Router {
     }
     // A fresh session ID on every sign-in: a cookie planted before cannot be carried over.
     const { id } = await deps.sessions.create();
+    deps.log.info({ ip: ctx.ip }, 'dashboard sign-in');
     setCookie(ctx, SESSION_COOKIE, id, config.ui.sessionTtl);
     setCookie(ctx, SIGN_IN_COOKIE, '', 0);
     ctx.status = 303;
@@ -277,6 +278,7 @@ export function uiRouter(deps: UiDeps): Router {
     if (!auth) return;
     const id = String((ctx.params as Record<string, string>).id ?? '');
     const retried = /^[A-Za-z0-9:_-]{1,100}$/.test(id) && (await deps.queue.retryParked(id));
+    if (retried) deps.log.info({ jobId: id }, 'parked job retried from the dashboard');
     ctx.status = 303;
     ctx.redirect(`${UI_BASE}/queue?notice=${retried ? 'retried' : 'gone'}`);
   });
