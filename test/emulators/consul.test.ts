@@ -133,7 +133,9 @@ describe('consul emulator: catalog and health', () => {
 
 describe('consul emulator: ACL and faults', () => {
   it('when ACLs are on then a wrong token gets 403 ACL not found and the right one works via header or Bearer', async () => {
-    const secured = await startConsulEmulator({ cluster, token: 'consul-secret' });
+    // ACLs are cluster-wide state: a cluster of its own keeps the other tests' agent open.
+    const own = createCluster();
+    const secured = await startConsulEmulator({ cluster: own, token: 'consul-secret' });
     try {
       const wrong = await call('GET', '/v1/catalog/services', undefined, { 'X-Consul-Token': 'nope' }, secured.url);
       expect([wrong.status, wrong.text]).toEqual([403, 'ACL not found']);
@@ -142,6 +144,55 @@ describe('consul emulator: ACL and faults', () => {
       expect((await call('GET', '/v1/catalog/services', undefined, { Authorization: 'Bearer consul-secret' }, secured.url)).status).toBe(200);
     } finally {
       await secured.close();
+      own.close();
+    }
+  });
+
+  it('when a token may read only some services then list reads drop the rest silently and say so, writes get 403 with the real text', async () => {
+    const own = createCluster();
+    const acl = own.consulAcl;
+    const secured = await startConsulEmulator({ cluster: own, token: 'acl-mgmt-secret' });
+    try {
+      const mine = uniqueName('shop-pr-1-api');
+      const theirs = uniqueName('billing');
+      for (const name of [mine, theirs]) await call('PUT', '/v1/agent/service/register', registration(name), { 'X-Consul-Token': 'acl-mgmt-secret' }, secured.url);
+      await acl.createPolicy(`ro-${mine}`, `service_prefix "shop-pr-" { policy = "read" }\nnode_prefix "" { policy = "read" }`);
+      await acl.createPolicy(`svc-only-${mine}`, `service_prefix "shop-pr-" { policy = "read" }`);
+      const ro = await acl.createToken({ policies: [`ro-${mine}`] });
+      const svcOnly = await acl.createToken({ policies: [`svc-only-${mine}`] });
+      const as = (secret: string) => ({ 'X-Consul-Token': secret });
+
+      const services = await call('GET', '/v1/catalog/services', undefined, as(ro.SecretID), secured.url);
+      expect(Object.keys(services.json)).toContain(mine);
+      expect(Object.keys(services.json)).not.toContain(theirs);
+      expect(services.headers.get('x-consul-results-filtered-by-acls')).toBe('true');
+      expect((await call('GET', `/v1/health/service/${mine}`, undefined, as(ro.SecretID), secured.url)).json).toHaveLength(1);
+      const hidden = await call('GET', `/v1/health/service/${theirs}`, undefined, as(ro.SecretID), secured.url);
+      expect([hidden.status, hidden.json, hidden.headers.get('x-consul-results-filtered-by-acls')]).toEqual([200, [], 'true']);
+      // An instance also needs node:read on its node (structs.CheckServiceNode.CanRead).
+      expect((await call('GET', `/v1/health/service/${mine}`, undefined, as(svcOnly.SecretID), secured.url)).json).toEqual([]);
+      expect((await call('GET', `/v1/catalog/service/${mine}`, undefined, as(svcOnly.SecretID), secured.url)).json).toEqual([]);
+      // The anonymous token (no token at all) reads nothing under default deny.
+      expect((await call('GET', `/v1/health/service/${mine}`, undefined, {}, secured.url)).json).toEqual([]);
+
+      const deny = await call('PUT', `/v1/agent/service/deregister/${mine}-1`, undefined, as(ro.SecretID), secured.url);
+      expect([deny.status, deny.text]).toEqual([403, `Permission denied: token with AccessorID '${ro.AccessorID}' lacks permission 'service:write' on "${mine}"`]);
+      const catalogDeny = await call('PUT', '/v1/catalog/deregister', { Node: 'client-1', ServiceID: `${mine}-1` }, as(ro.SecretID), secured.url);
+      expect([catalogDeny.status, catalogDeny.text]).toEqual([403, `Permission denied: token with AccessorID '${ro.AccessorID}' lacks permission 'service:write' on "${mine}"`]);
+      const unknown = await call('PUT', '/v1/catalog/deregister', { Node: 'client-1', ServiceID: 'nope' }, as(ro.SecretID), secured.url);
+      expect([unknown.status, unknown.text]).toEqual([500, "Unknown service ID 'nope'"]);
+      const anonymous = await call('PUT', '/v1/agent/service/register', registration(uniqueName('shop-pr-2-api')), {}, secured.url);
+      expect(anonymous.status).toBe(403);
+      expect(anonymous.text).toMatch(/^Permission denied: anonymous token lacks permission 'service:write' on ".*"\. The anonymous token is used implicitly/);
+      expect(own.listServices().some((s) => s.ID === `${mine}-1`)).toBe(true);
+
+      const self = await call('GET', '/v1/acl/token/self', undefined, as(ro.SecretID), secured.url);
+      expect(self.json).toMatchObject({ AccessorID: ro.AccessorID, SecretID: ro.SecretID, Policies: [{ Name: `ro-${mine}` }] });
+      expect((await call('GET', '/v1/acl/token/self', undefined, as('unknown'), secured.url)).text).toBe('ACL not found');
+      for (const name of [mine, theirs]) await call('PUT', `/v1/agent/service/deregister/${name}-1`, undefined, as('acl-mgmt-secret'), secured.url);
+    } finally {
+      await secured.close();
+      own.close();
     }
   });
 
@@ -150,5 +201,51 @@ describe('consul emulator: ACL and faults', () => {
     await expect(fetch(`${consul.url}/v1/status/leader`)).rejects.toThrow();
     await consul.up();
     expect((await call('GET', '/v1/status/leader')).json).toBe('10.0.0.12:8300');
+  });
+});
+
+describe('consul emulator: agents and anti-entropy (agent/local/state.go)', () => {
+  const synced = (predicate: () => boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 5000;
+      const tick = () => (predicate() ? resolve() : Date.now() > deadline ? reject(new Error('not synced within 5 s')) : setTimeout(tick, 20));
+      tick();
+    });
+  const inCatalog = (id: string) => cluster.listServices().some((s) => s.ID === id);
+
+  it('when a service an agent registered is deregistered from the catalog then the agent puts it back; through the agent it goes for good', async () => {
+    const name = uniqueName('ae');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    expect((await call('PUT', '/v1/catalog/deregister', { Node: 'client-1', ServiceID: `${name}-1` })).json).toBe(true);
+    expect(inCatalog(`${name}-1`)).toBe(false);
+    await synced(() => inCatalog(`${name}-1`));
+    expect((await call('GET', `/v1/agent/services`)).json[`${name}-1`]).toBeDefined();
+
+    expect((await call('PUT', `/v1/agent/service/deregister/${name}-1`)).status).toBe(200);
+    expect(inCatalog(`${name}-1`)).toBe(false);
+    cluster.agent('client-1').syncFull();
+    expect(inCatalog(`${name}-1`)).toBe(false);
+  });
+
+  it('when the catalog holds a service on an agent node that the agent does not have then the sync removes it; catalog-only nodes keep theirs', async () => {
+    const name = uniqueName('stray');
+    await call('PUT', '/v1/catalog/register', { Node: 'client-1', Address: '10.0.0.12', Service: { ID: `${name}-1`, Service: name, Port: 1 } });
+    await call('PUT', '/v1/catalog/register', { Node: 'external-preview', Address: '10.0.0.50', Service: { ID: `${name}-2`, Service: name, Port: 2 } });
+    cluster.agent('client-1').syncFull();
+    expect(inCatalog(`${name}-1`)).toBe(false);
+    expect(inCatalog(`${name}-2`)).toBe(true);
+    await call('PUT', '/v1/catalog/deregister', { Node: 'external-preview', ServiceID: `${name}-2` });
+  });
+
+  it('when another node is addressed under /_agent/<node> then that agent answers for its own state, and a node without an agent is unreachable', async () => {
+    const name = uniqueName('remote');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    const viaPrefix = await call('GET', '/v1/agent/services', undefined, {}, consul.agentUrl('client-1'));
+    expect(viaPrefix.json[`${name}-1`]).toBeDefined();
+    cluster.ensureNode('external-preview', '10.0.0.50');
+    const none = await call('GET', '/v1/agent/services', undefined, {}, consul.agentUrl('external-preview'));
+    expect(none.status).toBe(502);
+    expect((await call('PUT', `/v1/agent/service/deregister/${name}-1`, undefined, {}, consul.agentUrl('client-1'))).status).toBe(200);
+    expect(inCatalog(`${name}-1`)).toBe(false);
   });
 });

@@ -7,6 +7,8 @@
 // This module knows no HTTP; nomad.ts and consul.ts translate requests into calls here.
 // Job specs arrive canonicalized and validated (nomad.ts does that).
 import { createHash, randomUUID } from 'node:crypto';
+import { createConsulAcl, type ConsulAcl } from './consul-acl.js';
+import { createConsulAgents, type ConsulAgent } from './consul-agents.js';
 
 export type Json = Record<string, unknown>;
 export type CheckStatus = 'passing' | 'warning' | 'critical';
@@ -27,6 +29,11 @@ export interface Behaviour {
   healthyDelayMs?: number;
   /** Make a task fail when the allocation starts. */
   fail?: TaskFailure;
+  /**
+   * The Nomad client acts on a stop only after this many ms (a slow or partitioned
+   * client): until then the allocation runs and its services stay registered.
+   */
+  stopDelayMs?: number;
 }
 
 export interface JobBehaviour extends Behaviour {
@@ -40,6 +47,8 @@ export interface ClusterOptions {
   nodeName?: string;
   nodeAddress?: string;
   datacenter?: string;
+  /** Period of every Consul agent's anti-entropy full sync (real agents: 1 min and more). */
+  antiEntropyIntervalMs?: number;
   now?: () => number;
 }
 
@@ -193,6 +202,12 @@ export interface Cluster {
 
   // ---- Consul ----
   readonly nodeName: string;
+  /** Consul's ACL state (tokens, policies); the Consul emulator enforces it. */
+  readonly consulAcl: ConsulAcl;
+  /** The Consul agent running on a node of the catalog (Nomad registers through it). */
+  agent(node: string): ConsulAgent;
+  /** The agent of a node if one runs there (nodes made through the catalog have none). */
+  findAgent(node: string): ConsulAgent | undefined;
   listNodes(): ConsulNode[];
   getNode(name: string): ConsulNode | undefined;
   listServices(): ConsulService[];
@@ -218,6 +233,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     nodeName: options.nodeName ?? 'client-1',
     nodeAddress: options.nodeAddress ?? '10.0.0.12',
     datacenter: options.datacenter ?? 'dc1',
+    antiEntropyIntervalMs: options.antiEntropyIntervalMs ?? 100,
     now: options.now ?? Date.now,
   };
   let index = 1;
@@ -372,11 +388,31 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       c.Output = output;
       c.ModifyIndex = at;
       touchService(c.ServiceName, at);
+      agents.find(c.Node)?.noteCheckStatus(c.CheckID, status, output);
     }
+  }
+
+  const consulAcl = createConsulAcl();
+  const agents = createConsulAgents(
+    {
+      registerService,
+      deregisterService,
+      listServices: () => [...services.values()],
+      checkStatus: (node, checkId) => {
+        const c = checks.get(`${node}/${checkId}`);
+        return c ? { Status: c.Status, Output: c.Output } : undefined;
+      },
+    },
+    { antiEntropyIntervalMs: opts.antiEntropyIntervalMs },
+  );
+  function agentOf(node: string) {
+    if (!nodes.has(node)) throw new Error(`no node ${node} in the catalog`);
+    return agents.agent(node);
   }
 
   // The agent's own node, with serfHealth passing, as every real cluster has.
   const self = ensureNode(opts.nodeName, opts.nodeAddress);
+  agents.agent(self.Node);
   checks.set(`${self.Node}/serfHealth`, {
     Node: self.Node,
     CheckID: 'serfHealth',
@@ -401,6 +437,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return {
       startDelayMs: gb.startDelayMs ?? jb.startDelayMs ?? opts.startDelayMs,
       healthyDelayMs: gb.healthyDelayMs ?? jb.healthyDelayMs ?? opts.healthyDelayMs,
+      stopDelayMs: gb.stopDelayMs ?? jb.stopDelayMs ?? 0,
       fail: gb.fail ?? jb.fail,
     };
   }
@@ -455,14 +492,27 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     recomputeJobStatus(rec.alloc.Namespace as string, rec.alloc.JobID as string);
   }
 
+  /** The Nomad client deregisters an allocation's services through its node's agent. */
   function deregisterAllocServices(rec: AllocRecord) {
-    for (const id of rec.serviceIds) deregisterService(opts.nodeName, id);
+    const agent = agents.find(rec.alloc.NodeName as string);
+    for (const id of rec.serviceIds) agent?.deregister(id);
     rec.serviceIds = [];
   }
 
   function stopAlloc(rec: AllocRecord, description: string) {
     for (const t of rec.timers) clearTimeout(t);
     rec.timers = [];
+    const { stopDelayMs } = behaviourFor(rec.alloc.JobID as string, rec.alloc.TaskGroup as string);
+    if (stopDelayMs > 0 && rec.alloc.DesiredStatus === 'run' && !terminalClient.has(rec.alloc.ClientStatus as string)) {
+      // The server wants it stopped now; the client gets to it later.
+      updateAlloc(rec, { DesiredStatus: 'stop', DesiredDescription: description });
+      rec.timers.push(later(stopDelayMs, () => stopOnClient(rec, description)));
+      return;
+    }
+    stopOnClient(rec, description);
+  }
+
+  function stopOnClient(rec: AllocRecord, description: string) {
     deregisterAllocServices(rec);
     const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
     for (const st of Object.values(states)) {
@@ -640,8 +690,10 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
         });
       }
     }
+    // Through the agent of the allocation's node (command/agent/consul/service_client.go).
+    const agent = agentOf(rec.alloc.NodeName as string);
     for (const reg of regs) {
-      registerService(opts.nodeName, reg);
+      agent.register(reg);
       rec.serviceIds.push(reg.ID);
     }
     rec.timers.push(later(b.healthyDelayMs, () => markHealthy(rec)));
@@ -937,6 +989,9 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     },
 
     nodeName: opts.nodeName,
+    consulAcl,
+    agent: agentOf,
+    findAgent: (node) => agents.find(node),
     listNodes: () => [...nodes.values()],
     getNode: (name) => nodes.get(name),
     listServices: () => [...services.values()],
@@ -951,6 +1006,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
 
     close() {
       closed = true;
+      agents.close();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const l of [...listeners]) l();

@@ -1,16 +1,29 @@
 // Consul agent HTTP API emulator over the shared cluster (consul.md): agent and catalog
 // registration, catalog and health reads with blocking queries and filters. Plain-text
 // errors; `X-Consul-Default-Acl-Policy` on every answer. KV and sessions are not emulated.
+//
+// ACLs (cluster.consulAcl, see consul-acl.ts) are enforced as the real endpoints do:
+// writes answer 403 with Consul's permission-denied text, list reads drop what the token
+// may not read and say so in X-Consul-Results-Filtered-By-ACLs, an unknown token is 403
+// "ACL not found" (agent/http.go maps both to 403). Texts are those of a server agent
+// (`consul agent -dev`); a client agent prefixes RPC errors with "rpc error making call: ".
+//
+// The emulator's URL is the agent of one node (`cluster.nodeName` unless told); the agent
+// of any other node is reached under `/_agent/<node>` on the same port, standing in for
+// `http://<node address>:8500` in a real cluster.
 import { blockingRead, parseBlocking } from './blocking.js';
 import { BexprError, compileBexpr } from './bexpr.js';
 import { validateServiceMeta, type CheckStatus, type Cluster, type ConsulCheck, type ConsulService, type Json, type ServiceRegistration } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
+import { ACL_NOT_FOUND, permissionDeniedText, type Authorizer } from './consul-acl.js';
 import { parseGoDuration } from './nomad-jobspec.js';
 
 export interface ConsulEmulator extends Emulator {
   readonly cluster: Cluster;
   /** Test helper: set a check's status by CheckID or for every check of a service ID. */
   setCheckStatus(checkOrServiceId: string, status: CheckStatus, output?: string): void;
+  /** Where the agent of `node` answers (a real cluster: http://<node address>:8500). */
+  agentUrl(node: string): string;
 }
 
 const specialKeys: Record<string, string> = { id: 'ID', http: 'HTTP', tcp: 'TCP', ttl: 'TTL', check_id: 'CheckID', service_id: 'ServiceID', tls_skip_verify: 'TLSSkipVerify' };
@@ -34,12 +47,18 @@ function aggregate(checks: ConsulCheck[]): string {
   return 'passing';
 }
 
-export function createConsulHandler(cluster: Cluster, token?: string) {
-  const policy = token === undefined ? 'allow' : 'deny';
-  const base = { 'X-Consul-Default-Acl-Policy': policy };
-  const text = (status: number, body: string): EmulatorResponse => ({ status, body, headers: base });
-  const json = (body: unknown, extra: Record<string, string> = {}): EmulatorResponse => ({ status: 200, body, headers: { ...base, ...extra } });
-  const empty = (): EmulatorResponse => ({ status: 200, headers: base });
+/** The path prefix under which the emulator answers as another node's agent. */
+export const AGENT_PATH_PREFIX = '/_agent/';
+
+export function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) {
+  const acl = cluster.consulAcl;
+  const defaultNode = options.node ?? cluster.nodeName;
+  const base = () => ({ 'X-Consul-Default-Acl-Policy': acl.defaultPolicy });
+  const text = (status: number, body: string): EmulatorResponse => ({ status, body, headers: base() });
+  const json = (body: unknown, extra: Record<string, string> = {}): EmulatorResponse => ({ status: 200, body, headers: { ...base(), ...extra } });
+  const empty = (): EmulatorResponse => ({ status: 200, headers: base() });
+  /** 403 with Consul's text (acl/errors.go PermissionDeniedByACL). */
+  const denied = (authz: Authorizer, resource: string, level: string, segment?: string) => text(403, permissionDeniedText(authz, resource, level, segment));
 
   function tokenOf(req: EmulatorRequest): string | undefined {
     const q = req.query.get('token');
@@ -82,7 +101,7 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     return out;
   }
 
-  function agentRegister(req: EmulatorRequest): EmulatorResponse {
+  function agentRegister(req: EmulatorRequest, node: string, authz: Authorizer): EmulatorResponse {
     const parsed = req.json();
     if (parsed instanceof SyntaxError) return text(400, `Request decode failed: ${parsed.message}`);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return text(400, 'Request decode failed: body must be a JSON object');
@@ -99,12 +118,17 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) return text(400, `Request decode failed: invalid port ${String(body.Port)}`);
     const checks = decodeChecks(id, name, body);
     if (typeof checks === 'string') return text(400, checks);
+    // agent/acl.go vetServiceRegisterWithAuthorizer: write on the service, and on the one it replaces.
+    if (!authz.serviceWrite(name)) return denied(authz, 'service', 'write', name);
+    const agent = cluster.agent(node);
+    const existing = agent.service(id);
+    if (existing && !authz.serviceWrite(existing.Name)) return denied(authz, 'service', 'write', existing.Name);
     const replace = req.query.has('replace-existing-checks') && req.query.get('replace-existing-checks') !== 'false';
     if (replace) {
       const keep = new Set(checks.map((c) => c.CheckID));
-      for (const c of cluster.listChecks()) if (c.Node === cluster.nodeName && c.ServiceID === id && !keep.has(c.CheckID)) cluster.deregisterCheck(c.Node, c.CheckID);
+      for (const c of cluster.listChecks()) if (c.Node === node && c.ServiceID === id && !keep.has(c.CheckID)) cluster.deregisterCheck(c.Node, c.CheckID);
     }
-    cluster.registerService(cluster.nodeName, {
+    agent.register({
       ID: id,
       Name: name,
       Tags: Array.isArray(body.Tags) ? (body.Tags as string[]).map(String) : [],
@@ -117,18 +141,18 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     return empty();
   }
 
-  function catalogRegister(req: EmulatorRequest): EmulatorResponse {
+  // agent/consul/catalog_endpoint.go Register: the RPC's errors are 500 unless ACL ones (403).
+  function catalogRegister(req: EmulatorRequest, authz: Authorizer): EmulatorResponse {
     const parsed = req.json();
     if (parsed instanceof SyntaxError) return text(400, `Request decode failed: ${parsed.message}`);
     const body = (parsed ?? {}) as Json;
-    if (typeof body.Node !== 'string' || body.Node === '' || typeof body.Address !== 'string' || body.Address === '') {
-      return text(400, 'Must provide node and address');
-    }
+    if (typeof body.Node !== 'string' || body.Node === '') return text(500, 'Must provide node');
+    if ((typeof body.Address !== 'string' || body.Address === '') && body.SkipNodeUpdate !== true) return text(500, 'Must provide address if SkipNodeUpdate is not set');
     const node = body.Node;
     const svc = body.Service as Json | undefined;
     if (svc) {
       const name = typeof svc.Service === 'string' ? svc.Service : '';
-      if (name === '') return text(400, 'Must provide service name with ID');
+      if (name === '') return text(500, 'Must provide service name (Service.Service) when service ID is provided');
       const metaProblem = validateServiceMeta((svc.Meta as Record<string, string> | null) ?? {});
       if (metaProblem) return text(400, `Invalid Service Meta: ${metaProblem}`);
     }
@@ -138,7 +162,22 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     for (const c of rawChecks) {
       if (c.Status !== undefined && c.Status !== '' && !checkStatuses.has(String(c.Status))) return text(400, `Invalid check status: "${String(c.Status)}"`);
     }
-    cluster.ensureNode(node, body.Address, (body.NodeMeta as Record<string, string> | null) ?? {});
+    // vetRegisterWithACL: node:write when the node is new or changes, service:write on the
+    // service and on a service it overwrites, node:write for node-level checks.
+    const known = cluster.getNode(node);
+    const changesNode = !known || (typeof body.Address === 'string' && body.Address !== '' && body.Address !== known.Address);
+    if (changesNode && !authz.nodeWrite(node)) return denied(authz, 'node', 'write', node);
+    if (svc) {
+      const name = svc.Service as string;
+      if (!authz.serviceWrite(name)) return denied(authz, 'service', 'write', name);
+      const id = (svc.ID as string) || name;
+      const overwritten = cluster.listServices().find((s) => s.Node === node && s.ID === id);
+      if (overwritten && !authz.serviceWrite(overwritten.Service)) return text(403, 'Permission denied');
+    }
+    for (const c of rawChecks) {
+      if ((!c.ServiceID || c.ServiceID === '') && !authz.nodeWrite(node)) return denied(authz, 'node', 'write', node);
+    }
+    cluster.ensureNode(node, (body.Address as string) || (known?.Address ?? ''), (body.NodeMeta as Record<string, string> | null) ?? {});
     if (svc) {
       const id = (svc.ID as string) || (svc.Service as string);
       cluster.registerService(node, {
@@ -163,14 +202,33 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     return json(true);
   }
 
-  function catalogDeregister(req: EmulatorRequest): EmulatorResponse {
+  // agent/consul/catalog_endpoint.go Deregister + vetDeregisterWithACL. It only changes the
+  // catalog: an agent that still has the service puts it back at its next sync.
+  function catalogDeregister(req: EmulatorRequest, authz: Authorizer): EmulatorResponse {
     const parsed = req.json();
     if (parsed instanceof SyntaxError) return text(400, `Request decode failed: ${parsed.message}`);
     const body = (parsed ?? {}) as Json;
-    if (typeof body.Node !== 'string' || body.Node === '') return text(400, 'Must provide node');
-    if (typeof body.ServiceID === 'string' && body.ServiceID) cluster.deregisterService(body.Node, body.ServiceID);
-    else if (typeof body.CheckID === 'string' && body.CheckID) cluster.deregisterCheck(body.Node, body.CheckID);
-    else cluster.deregisterNode(body.Node);
+    if (typeof body.Node !== 'string' || body.Node === '') return text(500, 'Must provide node');
+    const node = body.Node;
+    const serviceId = typeof body.ServiceID === 'string' ? body.ServiceID : '';
+    const checkId = typeof body.CheckID === 'string' ? body.CheckID : '';
+    // node:write allows every deregistration on the node.
+    if (!authz.nodeWrite(node)) {
+      if (serviceId) {
+        const svc = cluster.listServices().find((s) => s.Node === node && s.ID === serviceId);
+        if (!svc) return text(500, `Unknown service ID '${serviceId}'`);
+        if (!authz.serviceWrite(svc.Service)) return denied(authz, 'service', 'write', svc.Service);
+      } else if (checkId) {
+        const check = cluster.listChecks().find((c) => c.Node === node && c.CheckID === checkId);
+        if (!check) return text(500, `Unknown check ID '${checkId}'`);
+        if (check.ServiceID ? !authz.serviceWrite(check.ServiceName) : true) {
+          return check.ServiceID ? denied(authz, 'service', 'write', check.ServiceName) : denied(authz, 'node', 'write', node);
+        }
+      } else return denied(authz, 'node', 'write', node);
+    }
+    if (serviceId) cluster.deregisterService(node, serviceId);
+    else if (checkId) cluster.deregisterCheck(node, checkId);
+    else cluster.deregisterNode(node);
     return json(true);
   }
 
@@ -244,36 +302,58 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
     }
   }
 
-  async function read(req: EmulatorRequest, compute: () => { index: number; value: unknown }): Promise<EmulatorResponse> {
+  /** A blocking read whose result may have been cut by ACLs (`filtered`). */
+  async function read(req: EmulatorRequest, compute: () => { index: number; value: unknown; filtered?: boolean }): Promise<EmulatorResponse> {
     const params = parseBlocking(req.query);
     if ('error' in params) return text(400, params.error === 'index' ? 'Invalid index' : 'Invalid wait time');
     try {
-      const { index, value } = await blockingRead(cluster, params, compute);
-      return json(value, { 'X-Consul-Index': String(Math.max(1, index)), 'X-Consul-KnownLeader': 'true', 'X-Consul-LastContact': '0' });
+      let filtered = false;
+      const { index, value } = await blockingRead(cluster, params, () => {
+        const r = compute();
+        filtered = r.filtered === true;
+        return r;
+      });
+      const headers: Record<string, string> = { 'X-Consul-Index': String(Math.max(1, index)), 'X-Consul-KnownLeader': 'true', 'X-Consul-LastContact': '0' };
+      // agent/http.go setResultsFilteredByACLs: present only when something was dropped.
+      if (filtered) headers['X-Consul-Results-Filtered-By-Acls'] = 'true';
+      return json(value, headers);
     } catch (err) {
       if (err instanceof BexprError) return text(500, err.message);
       throw err;
     }
   }
 
-  return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
-    const { method, path } = req;
+  function tokenSelf(authzSecret: string | undefined): EmulatorResponse {
+    // agent/acl_endpoint.go ACLTokenSelf: any valid token may read itself; 401 when ACLs are off.
+    if (!acl.enabled) return text(401, 'ACL support disabled');
+    const token = acl.token(authzSecret);
+    if (!token) return text(403, ACL_NOT_FOUND);
+    return json(token);
+  }
+
+  async function handleAt(node: string, req: EmulatorRequest, path: string): Promise<EmulatorResponse> {
+    const { method } = req;
     const only = (m: string) => (method === m ? undefined : text(405, `method ${method} not allowed`));
 
+    // Status endpoints take no token (agent/status_endpoint.go).
     if (path === '/v1/status/leader') return only('GET') ?? json(JSON.stringify(`${cluster.options.nodeAddress}:8300`), { 'content-type': 'application/json' });
-    if (token !== undefined) {
-      const given = tokenOf(req);
-      if (given === undefined) return text(403, 'Permission denied');
-      if (given !== token) return text(403, 'ACL not found');
-    }
+    const secret = tokenOf(req);
+    if (path === '/v1/acl/token/self') return only('GET') ?? tokenSelf(secret);
+    const authz = acl.authorizer(secret);
+    if (!authz) return text(403, ACL_NOT_FOUND);
 
-    if (path === '/v1/agent/service/register') return only('PUT') ?? agentRegister(req);
+    if (path === '/v1/agent/service/register') return only('PUT') ?? agentRegister(req, node, authz);
     const dereg = /^\/v1\/agent\/service\/deregister\/(.+)$/.exec(path);
     if (dereg) {
       const bad = only('PUT');
       if (bad) return bad;
       const id = decodeURIComponent(dereg[1]!);
-      if (!cluster.deregisterService(cluster.nodeName, id)) return text(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`);
+      // agent/acl.go vetServiceUpdateWithAuthorizer: unknown first (404), then service:write.
+      const agent = cluster.agent(node);
+      const existing = agent.service(id);
+      if (!existing) return text(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`);
+      if (!authz.serviceWrite(existing.Name)) return denied(authz, 'service', 'write', existing.Name);
+      agent.deregister(id);
       return empty();
     }
     if (path === '/v1/agent/services') {
@@ -282,16 +362,24 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
       const predicate = compileFilter(req);
       if (predicate && typeof predicate !== 'function') return predicate;
       const out: Record<string, Json> = {};
+      let filtered = false;
       for (const s of cluster.listServices()) {
-        if (s.Node !== cluster.nodeName) continue;
+        if (s.Node !== node || !cluster.agent(node).service(s.ID)) continue;
         const wire: Json = { ...serviceWire(s), TaggedAddresses: {}, Datacenter: cluster.options.datacenter };
         if (predicate && !predicate(wire)) continue;
+        if (!authz.serviceRead(s.Service)) {
+          filtered = true;
+          continue;
+        }
         out[s.ID] = wire;
       }
-      return json(out);
+      return json(out, filtered ? { 'X-Consul-Results-Filtered-By-Acls': 'true' } : {});
     }
-    if (path === '/v1/catalog/register') return only('PUT') ?? catalogRegister(req);
-    if (path === '/v1/catalog/deregister') return only('PUT') ?? catalogDeregister(req);
+    if (path === '/v1/catalog/register') return only('PUT') ?? catalogRegister(req, authz);
+    if (path === '/v1/catalog/deregister') return only('PUT') ?? catalogDeregister(req, authz);
+    // Read filters (agent/consul/aclfilter/filter.go): a service instance needs node:read on
+    // its node and service:read on its name; the services map needs service:read only.
+    const canRead = (s: { Node: string; ServiceName?: string; Service?: string }) => authz.nodeRead(s.Node) && (!(s.ServiceName ?? s.Service) || authz.serviceRead((s.ServiceName ?? s.Service)!));
     if (path === '/v1/catalog/services') {
       const bad = only('GET');
       if (bad) return bad;
@@ -304,12 +392,19 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
           const tags = (map[s.Service] ??= new Set());
           for (const t of s.Tags) tags.add(t);
         }
+        let filtered = false;
+        for (const name of Object.keys(map)) {
+          if (!authz.serviceRead(name)) {
+            delete map[name];
+            filtered = true;
+          }
+        }
         const value = Object.fromEntries(
           Object.keys(map)
             .sort()
             .map((k) => [k, [...map[k]!].sort()]),
         );
-        return { index: cluster.serviceIndex(), value };
+        return { index: cluster.serviceIndex(), value, filtered };
       });
     }
     const catalogService = /^\/v1\/catalog\/service\/(.+)$/.exec(path);
@@ -320,13 +415,14 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
       const tags = req.query.getAll('tag');
       const predicate = compileFilter(req);
       if (predicate && typeof predicate !== 'function') return predicate;
-      return read(req, () => ({
-        index: cluster.serviceIndex(name),
-        value: instancesOf(name)
+      return read(req, () => {
+        const matching = instancesOf(name)
           .filter((s) => tags.every((t) => s.Tags.includes(t)))
           .map(catalogEntry)
-          .filter((e) => !predicate || predicate(e)),
-      }));
+          .filter((e) => !predicate || predicate(e));
+        const value = matching.filter((e) => canRead(e as { Node: string; ServiceName: string }));
+        return { index: cluster.serviceIndex(name), value, filtered: value.length < matching.length };
+      });
     }
     const health = /^\/v1\/health\/service\/(.+)$/.exec(path);
     if (health) {
@@ -339,16 +435,17 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
       if (predicate && typeof predicate !== 'function') return predicate;
       return read(req, () => {
         const allChecks = cluster.listChecks();
-        const entries = instancesOf(name)
+        const matching = instancesOf(name)
           .filter((s) => tags.every((t) => s.Tags.includes(t)))
           .map((s) => {
             const checks = allChecks.filter((c) => c.Node === s.Node && (c.ServiceID === '' || c.ServiceID === s.ID));
-            return { checks, entry: { Node: nodeWire(s.Node), Service: serviceWire(s), Checks: checks.map(checkWire) } as Json };
+            return { s, checks, entry: { Node: nodeWire(s.Node), Service: serviceWire(s), Checks: checks.map(checkWire) } as Json };
           })
           .filter(({ checks }) => !passing || aggregate(checks) === 'passing')
-          .map(({ entry }) => entry)
-          .filter((e) => !predicate || predicate(e));
-        return { index: cluster.serviceIndex(name), value: entries };
+          .filter(({ entry }) => !predicate || predicate(entry));
+        // structs.CheckServiceNode.CanRead: node:read and service:read.
+        const value = matching.filter(({ s }) => canRead(s)).map(({ entry }) => entry);
+        return { index: cluster.serviceIndex(name), value, filtered: value.length < matching.length };
       });
     }
     const healthChecks = /^\/v1\/health\/checks\/(.+)$/.exec(path);
@@ -358,42 +455,60 @@ export function createConsulHandler(cluster: Cluster, token?: string) {
       const name = decodeURIComponent(healthChecks[1]!);
       const predicate = compileFilter(req);
       if (predicate && typeof predicate !== 'function') return predicate;
-      return read(req, () => ({
-        index: cluster.serviceIndex(name),
-        value: cluster
-          .listChecks()
-          .filter((c) => c.ServiceName === name)
+      return read(req, () => {
+        const matching = cluster.listChecks().filter((c) => c.ServiceName === name);
+        const value = matching
+          .filter((c) => canRead(c))
           .map(checkWire)
-          .filter((c) => !predicate || predicate(c)),
-      }));
+          .filter((c) => !predicate || predicate(c));
+        return { index: cluster.serviceIndex(name), value, filtered: matching.some((c) => !canRead(c)) };
+      });
     }
     const healthState = /^\/v1\/health\/state\/(any|passing|warning|critical)$/.exec(path);
     if (healthState) {
       const bad = only('GET');
       if (bad) return bad;
       const state = healthState[1]!;
-      return read(req, () => ({
-        index: cluster.serviceIndex(),
-        value: cluster
-          .listChecks()
-          .filter((c) => state === 'any' || c.Status === state)
-          .map(checkWire),
-      }));
+      return read(req, () => {
+        const matching = cluster.listChecks().filter((c) => state === 'any' || c.Status === state);
+        const value = matching.filter((c) => canRead(c)).map(checkWire);
+        return { index: cluster.serviceIndex(), value, filtered: value.length < matching.length };
+      });
     }
-    return { status: 404, headers: base };
+    return { status: 404, headers: base() };
+  }
+
+  return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
+    if (req.path.startsWith(AGENT_PATH_PREFIX)) {
+      const rest = req.path.slice(AGENT_PATH_PREFIX.length);
+      const slash = rest.indexOf('/');
+      const node = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+      // A node without an agent: in a real cluster nothing listens at its address.
+      if (!cluster.findAgent(node)) return { status: 502, body: `no Consul agent runs on node "${node}"`, headers: base() };
+      return handleAt(node, req, slash < 0 ? '/' : rest.slice(slash));
+    }
+    return handleAt(defaultNode, req, req.path);
   };
 }
 
-/** Starts a Consul agent emulator on a free port. With `token`, ACLs are on (default deny). */
-export async function startConsulEmulator(options: { cluster: Cluster; token?: string; port?: number }): Promise<ConsulEmulator> {
+/**
+ * Starts a Consul agent emulator on a free port, as the agent of `node` (default the
+ * cluster's first node). `token`: turn ACLs on (default deny) with that secret as a
+ * management token; `acl`: turn them on without one (tokens come from cluster.consulAcl).
+ */
+export async function startConsulEmulator(options: { cluster: Cluster; token?: string; acl?: boolean; node?: string; port?: number }): Promise<ConsulEmulator> {
+  const acl = options.cluster.consulAcl;
+  if (options.token !== undefined || options.acl) acl.enable();
+  if (options.token !== undefined) await acl.createToken({ secretId: options.token, management: true, description: 'emulator management token' });
   const emulator = await startEmulator({
     name: 'consul',
-    handler: createConsulHandler(options.cluster, options.token),
+    handler: createConsulHandler(options.cluster, { node: options.node }),
     randomErrorBody: 'No cluster leader',
     port: options.port,
   });
   return Object.assign(emulator, {
     cluster: options.cluster,
     setCheckStatus: (id: string, status: CheckStatus, output?: string) => options.cluster.setCheckStatus(id, status, output),
+    agentUrl: (node: string) => `${emulator.url}${AGENT_PATH_PREFIX}${encodeURIComponent(node)}`,
   });
 }
