@@ -67,7 +67,7 @@ beforeAll(async () => {
   deps = {
     ...world.deps,
     nomad: createNomadClient({ address: world.nomad.url, namespace: world.config.env.NOMAD_NAMESPACE, timeoutMs: CLIENT_TIMEOUT_MS }),
-    consul: createConsulClient({ address: world.consul.url, timeoutMs: CLIENT_TIMEOUT_MS }),
+    consul: createConsulClient({ address: world.consul.url, token: world.secrets.consulToken, agentAddress: world.config.consul.agentAddress, timeoutMs: CLIENT_TIMEOUT_MS }),
     vault: createVaultClient({
       address: world.vault.url,
       token: world.secrets.vaultToken,
@@ -462,7 +462,7 @@ describe('fault injection: what left previewd meanwhile', () => {
       .filter((u): u is string => typeof u === 'string')
       .map((u) => decodeURIComponent(new URL(u).password));
     expect(passwords.length).toBeGreaterThan(10);
-    for (const secret of [...passwords, world.secrets.vaultToken, world.secrets.webhookSecret, world.secrets.githubToken, world.secrets.adminToken]) {
+    for (const secret of [...passwords, world.secrets.vaultToken, world.secrets.webhookSecret, world.secrets.githubToken, world.secrets.adminToken, world.secrets.consulToken]) {
       expect(haystack).not.toContain(secret);
     }
   });

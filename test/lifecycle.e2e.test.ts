@@ -1,5 +1,6 @@
 // One PR's whole life against the emulators and real Postgres/Redis, through the real
 // clients: open → ready, push → ready at the new SHA, close → nothing left anywhere.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnershipError, UserError } from '../src/errors.js';
@@ -139,15 +140,19 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     await world.open(pr, randomSha());
     await reconcileEnvironment(world.deps, world.key(pr));
     const service = world.names(pr).serviceName('api');
-    const leftover = (id: string, meta: Record<string, string>) =>
-      world.cluster.registerService('client-1', { ID: id, Name: service, Tags: [], Meta: meta, Port: 1234, Address: '10.0.0.9', Checks: [] });
-    leftover('left-by-a-dead-alloc', { 'external-source': 'nomad', previewd_managed_by: world.config.instance, previewd_env: world.names(pr).id });
-    leftover('someone-elses-job', { 'external-source': 'nomad' });
+    // Registered through the node's agent, as a Nomad client does, by allocations Nomad no longer knows.
+    const agent = world.cluster.agent('client-1');
+    const leftover = (id: string, meta: Record<string, string>) => agent.register({ ID: id, Name: service, Tags: [], Meta: meta, Port: 1234, Address: '10.0.0.9', Checks: [] });
+    const ours = `_nomad-task-${randomUUID()}-api-${service}-http`;
+    const theirs = `_nomad-task-${randomUUID()}-api-${service}-http`;
+    leftover(ours, { 'external-source': 'nomad', previewd_managed_by: world.config.instance, previewd_env: world.names(pr).id });
+    leftover(theirs, { 'external-source': 'nomad' });
 
     await world.close(pr);
     await reconcileEnvironment(world.deps, world.key(pr));
     const remaining = (await world.deps.consul.listServiceInstances(service)).map((i) => i.serviceId);
-    expect(remaining).toEqual(['someone-elses-job']);
+    expect(remaining).toEqual([theirs]);
+    agent.deregister(theirs);
   });
 
   it('when a task fails to start then the environment is failed with the task event, reported, and a fixed push recovers', async () => {

@@ -39,7 +39,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     log,
     clock: options.clock ?? systemClock,
     nomad: createNomadClient({ address: env.NOMAD_ADDR, token: env.NOMAD_TOKEN, namespace: env.NOMAD_NAMESPACE }),
-    consul: createConsulClient({ address: env.CONSUL_HTTP_ADDR, token: env.CONSUL_HTTP_TOKEN }),
+    consul: createConsulClient({ address: env.CONSUL_HTTP_ADDR, token: env.CONSUL_HTTP_TOKEN, agentAddress: config.consul.agentAddress }),
     vault: createVaultClient({ address: env.VAULT_ADDR, token: env.VAULT_TOKEN, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
     github: createGitHubClient({ apiUrl: env.GITHUB_API_URL, auth: githubAuth(env), userAgent: 'previewd/0.1.0' }),
     databases,

@@ -103,6 +103,18 @@ export const fileConfigSchema = z
         certResolver: z.string().regex(/^[A-Za-z0-9-]+$/).default('le').describe('Traefik certificate resolver'),
       })
       .prefault({}),
+    consul: z
+      .object({
+        agentAddress: z
+          .string()
+          .regex(/^https?:\/\/\S+$/, 'expected an http(s) URL template such as "http://{address}:8500"')
+          .optional()
+          .describe(
+            "URL of a node's own Consul agent, where teardown deregisters leftovers of gone allocations; {address} is the node's address in the catalog, {node} its name; default: CONSUL_HTTP_ADDR's scheme and port on {address} (the agents' HTTP API must listen there, client_addr)",
+          ),
+        deregisterTimeout: duration('2m', 'bounded wait at teardown for Nomad to deregister the services of stopped jobs'),
+      })
+      .prefault({}),
     vault: z
       .object({
         kvMount: z.string().regex(/^[a-z0-9_-]+$/).default('secret').describe('KV v2 mount'),

@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import { TransientError, UserError } from '../errors.js';
 import { createTransport, type FetchLike } from '../http-transport.js';
-import { ConsulCatalogServiceWire, ConsulHealthEntryWire, ConsulServicesWire } from './schema.js';
+import { ConsulCatalogServiceWire, ConsulHealthCheckWire, ConsulHealthEntryWire, ConsulServicesWire, ConsulTokenSelfWire } from './schema.js';
 import type { CheckStatus, ConsulClient, ConsulServiceInstance } from './types.js';
 
 export interface ConsulClientOptions {
@@ -13,6 +13,23 @@ export interface ConsulClientOptions {
   fetch?: FetchLike;
   /** Per request (blocking reads get their wait on top). Default 10 s. */
   timeoutMs?: number;
+  /**
+   * URL of a node's own agent, with {address} and {node} placeholders (config
+   * consul.agentAddress). Default: this address's scheme and port on {address}.
+   */
+  agentAddress?: string;
+}
+
+/** The URL of a node's agent from the template; IPv6 addresses get their brackets. */
+export function agentUrl(template: string, node: { name: string; address: string }): string {
+  const host = node.address.includes(':') && !node.address.startsWith('[') ? `[${node.address}]` : node.address;
+  return template.replaceAll('{address}', host).replaceAll('{node}', encodeURIComponent(node.name));
+}
+
+export function defaultAgentAddress(consulAddress: string): string {
+  const url = new URL(consulAddress);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.protocol}//{address}:${port}`;
 }
 
 const system = 'consul' as const;
@@ -49,6 +66,7 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
   }
 
   const enc = encodeURIComponent;
+  const agentTemplate = options.agentAddress ?? defaultAgentAddress(options.address);
 
   return {
     async healthService(name, opts = {}) {
@@ -63,6 +81,7 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
       const entries = parseWire(ConsulHealthEntryWire.array().nullable(), a.body, what) ?? [];
       const instances: ConsulServiceInstance[] = entries.map((e) => ({
         node: e.Node.Node,
+        nodeAddress: e.Node.Address,
         serviceId: e.Service.ID,
         serviceName: e.Service.Service,
         tags: e.Service.Tags,
@@ -86,6 +105,7 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
       const a = await request('GET', `/v1/catalog/service/${enc(name)}`, what);
       return (parseWire(ConsulCatalogServiceWire.array().nullable(), a.body, what) ?? []).map((s) => ({
         node: s.Node,
+        nodeAddress: s.Address,
         serviceId: s.ServiceID,
         serviceName: s.ServiceName,
         tags: s.ServiceTags,
@@ -98,6 +118,41 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
 
     async deregisterService(node, serviceId) {
       await request('PUT', '/v1/catalog/deregister', `catalog deregister ${serviceId}`, { body: { Node: node, ServiceID: serviceId } });
+    },
+
+    async deregisterFromAgent(node, serviceId) {
+      const url = agentUrl(agentTemplate, node);
+      const what = `agent deregister ${serviceId} on node ${node.name}`;
+      const agent = createTransport({ system, address: url, headers: options.token ? { 'X-Consul-Token': options.token } : {}, fetch: options.fetch, timeoutMs: options.timeoutMs ?? 10_000 });
+      let a;
+      try {
+        a = await agent.request('PUT', `/v1/agent/service/deregister/${enc(serviceId)}`, what);
+      } catch (err) {
+        throw new TransientError(
+          `consul agent of node ${node.name} is not reachable at ${url} (set consul.agentAddress; the agent's HTTP API must listen on the node's address) to deregister ${serviceId}`,
+          { system, cause: err },
+        );
+      }
+      // agent/acl.go vetServiceUpdateWithAuthorizer: an ID the agent does not have is 404.
+      if (a.status === 404 && a.body.includes('Unknown service ID')) return 'absent';
+      if (a.status < 200 || a.status >= 300) throw consulError(what, a.status, a.body);
+      return 'deregistered';
+    },
+
+    async nodeRunsAgent(node) {
+      const what = `node health read ${node}`;
+      const a = await request('GET', `/v1/health/node/${enc(node)}`, what);
+      return (parseWire(ConsulHealthCheckWire.array().nullable(), a.body, what) ?? []).some((c) => c.CheckID === 'serfHealth');
+    },
+
+    async tokenSelf() {
+      const what = 'token self read';
+      const a = await transport.request('GET', '/v1/acl/token/self', what);
+      // agent/acl_endpoint.go: 401 "ACL support disabled" when ACLs are off.
+      if (a.status === 401 && a.body.includes('ACL support disabled')) return null;
+      if (a.status < 200 || a.status >= 300) throw consulError(what, a.status, a.body);
+      const t = parseWire(ConsulTokenSelfWire, a.body, what);
+      return { accessorId: t.AccessorID, description: t.Description ?? '', policies: t.Policies.map((p) => p.Name) };
     },
 
     async ping() {

@@ -22,3 +22,14 @@ export const ConsulCatalogServiceWire = z.object({
 });
 
 export const ConsulServicesWire = z.record(z.string(), tags);
+
+export const ConsulHealthCheckWire = z.object({ Node: z.string(), CheckID: z.string(), Status: z.string() });
+
+export const ConsulTokenSelfWire = z.object({
+  AccessorID: z.string(),
+  Description: z.string().nullish(),
+  Policies: z
+    .array(z.object({ Name: z.string() }))
+    .nullish()
+    .transform((p) => p ?? []),
+});

@@ -4,6 +4,8 @@ export type CheckStatus = 'passing' | 'warning' | 'critical' | 'maintenance';
 
 export interface ConsulServiceInstance {
   node: string;
+  /** The node's own address (where its agent listens), not the service's. */
+  nodeAddress: string;
   serviceId: string;
   serviceName: string;
   tags: string[];
@@ -24,8 +26,21 @@ export interface ConsulClient {
   listServices(): Promise<Record<string, string[]>>;
   /** GET /v1/catalog/service/:name → instances (status unknown here, reported as 'passing'). */
   listServiceInstances(name: string): Promise<ConsulServiceInstance[]>;
-  /** PUT /v1/catalog/deregister {Node, ServiceID}: removes a registration left behind. */
+  /**
+   * PUT /v1/catalog/deregister {Node, ServiceID}. Only for nodes without an agent: an
+   * agent that has the service registers it again at its next anti-entropy sync.
+   */
   deregisterService(node: string, serviceId: string): Promise<void>;
+  /**
+   * PUT /v1/agent/service/deregister/:id on the node's own agent (consul.agentAddress),
+   * which removes it from the agent's state and so for good. 'absent' when the agent
+   * does not have it. An unreachable agent → TransientError naming node and URL.
+   */
+  deregisterFromAgent(node: { name: string; address: string }, serviceId: string): Promise<'deregistered' | 'absent'>;
+  /** Whether a Consul agent runs on the node (it has the serfHealth check; catalog-only nodes do not). */
+  nodeRunsAgent(node: string): Promise<boolean>;
+  /** GET /v1/acl/token/self; null when ACLs are disabled. */
+  tokenSelf(): Promise<{ accessorId: string; description: string; policies: string[] } | null>;
   /** GET /v1/status/leader. */
   ping(): Promise<void>;
 }

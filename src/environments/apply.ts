@@ -9,6 +9,7 @@ import type { PlannedComponent, RecordedResources, Step } from './model.js';
 import type { EnvironmentNames } from './naming.js';
 import { isOwnedJobMeta } from './observe.js';
 import { describeStep } from './plan.js';
+import { removeServices } from './service-teardown.js';
 import { isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderJwtRole, renderPolicy, secretMetadata } from './vault-access.js';
 import { reportReady, reportRemoved, reportStart, type GitHubState, type ReportTiming } from './github-report.js';
 
@@ -183,7 +184,7 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       return;
     }
     case 'deregister-services':
-      await deregisterLeftovers(ctx, step.serviceNames);
+      await removeServices(deps, names, step.serviceNames);
       return;
     case 'drop-database':
       await deps.databases.dropDatabase(step.database);
@@ -345,23 +346,6 @@ async function checkRouting(ctx: ApplyContext, serviceName: string, host: string
     }
     if (next <= index || next === 0) await deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))));
     index = next < index ? 0 : next;
-  }
-}
-
-async function deregisterLeftovers(ctx: ApplyContext, serviceNames: string[]): Promise<void> {
-  const { deps, names } = ctx;
-  for (const name of serviceNames) {
-    const instances = await deps.consul.listServiceInstances(name);
-    for (const instance of instances) {
-      // Only registrations carrying our service meta: a non-previewd Nomad job that
-      // happens to use one of our service names is someone else's.
-      const ours = instance.meta.previewd_managed_by === deps.config.instance && (instance.meta.previewd_env === undefined || instance.meta.previewd_env === names.id);
-      if (!ours) {
-        deps.log.warn({ env: names.id, service: name, serviceId: instance.serviceId }, 'left a consul registration without our marker alone');
-        continue;
-      }
-      await deps.consul.deregisterService(instance.node, instance.serviceId);
-    }
   }
 }
 

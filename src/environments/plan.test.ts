@@ -201,12 +201,12 @@ describe('planEnvironment', () => {
       'stop-job',
       'stop-job',
       'stop-job',
-      'deregister-services',
       'drop-database',
       'drop-role',
       'destroy-secret',
       'delete-policy',
       'delete-jwt-role',
+      'deregister-services',
       'report-removed',
     ]);
     expect(plan.find((s) => s.kind === 'deregister-services')).toMatchObject({ serviceNames: [...jobIds].sort() });

@@ -134,9 +134,12 @@ function planAbsent(observed: ObservedEnvironment, context: PlanContext): Plan {
   }
   const serviceNames = [...new Set(observed.services.map((s) => s.serviceName))].sort();
   const ownedServices = observed.services.some((s) => s.owned);
-  if (ownedServices || steps.some((s) => s.kind === 'stop-job')) {
-    steps.push({ kind: 'deregister-services', serviceNames: serviceNames.length > 0 ? serviceNames : observed.jobs.filter((j) => j.owned).map((j) => j.id) });
-  }
+  // Waiting for Nomad to deregister (and removing leftovers) comes after the database
+  // and secret: a slow Nomad client or a Consul problem must not keep those alive.
+  const servicesStep: Step[] =
+    ownedServices || steps.some((s) => s.kind === 'stop-job')
+      ? [{ kind: 'deregister-services', serviceNames: serviceNames.length > 0 ? serviceNames : observed.jobs.filter((j) => j.owned).map((j) => j.id) }]
+      : [];
   if (observed.database) {
     steps.push(observed.database.owned ? { kind: 'drop-database', database: names.database } : skip(`database ${names.database}`, 'not ours: left alone'));
   }
@@ -150,6 +153,7 @@ function planAbsent(observed: ObservedEnvironment, context: PlanContext): Plan {
   if (observed.jwtRole) {
     steps.push(observed.jwtRole.owned ? { kind: 'delete-jwt-role', name: names.vaultRole } : skip(`vault role ${names.vaultRole}`, 'not ours: left alone'));
   }
+  steps.push(...servicesStep);
   const resources = recordedResources(record);
   const removalReported = resources.githubReported === 'removed';
   // A crash can land between telling GitHub and recording that we did: any status past
@@ -190,7 +194,7 @@ export function describeStep(step: Step): string {
     case 'stop-job':
       return `stop and purge nomad job ${step.jobId}`;
     case 'deregister-services':
-      return `deregister leftover consul instances of ${step.serviceNames.join(', ')}`;
+      return `wait for Nomad to deregister consul instances of ${step.serviceNames.join(', ')}; remove leftovers of gone allocations through their agent`;
     case 'drop-database':
       return `drop database ${step.database} (terminating sessions)`;
     case 'drop-role':

@@ -64,6 +64,9 @@ function makeFakes(): Fakes {
       jobs.set(job.ID, { id: job.ID, status: 'running', stop: false, meta: job.Meta ?? {}, jobModifyIndex: index, version: (current?.version ?? -1) + 1, spec: job });
       return { evalId: 'e', jobModifyIndex: index, warnings: '' };
     },
+    async getAllocation() {
+      return null;
+    },
     async getJob(id) {
       const j = jobs.get(id);
       return j ? { ...j } : null;
@@ -109,7 +112,7 @@ function makeFakes(): Fakes {
     if (!j) return [];
     const host = (j.spec.Meta ?? {})['test.host'];
     const tags = host ? ['traefik.enable=true', `traefik.http.routers.${name}.rule=Host(\`${host}\`)`] : [];
-    return [{ node: 'n1', serviceId: `_nomad-task-${name}`, serviceName: name, tags, meta: { 'external-source': 'nomad', previewd_managed_by: 'unit' }, address: '10.0.0.1', port: 2000, status: 'passing' }];
+    return [{ node: 'n1', serviceId: `_nomad-task-${name}`, serviceName: name, tags, meta: { 'external-source': 'nomad', previewd_managed_by: 'unit' }, nodeAddress: '10.0.0.1', address: '10.0.0.1', port: 2000, status: 'passing' }];
   };
   const consul: ConsulClient = {
     async healthService(name) {
@@ -122,6 +125,15 @@ function makeFakes(): Fakes {
       return instancesOf(name);
     },
     async deregisterService() {},
+    async deregisterFromAgent() {
+      return 'absent' as const;
+    },
+    async nodeRunsAgent() {
+      return true;
+    },
+    async tokenSelf() {
+      return null;
+    },
     async ping() {},
   };
   const secrets = new Map<string, KvSecret>();

@@ -156,6 +156,13 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
       return (parseWire(NomadAllocationWire.array().nullable(), a.body, what) ?? []).map(toAllocation);
     },
 
+    async getAllocation(id) {
+      const what = `allocation read ${id}`;
+      const a = await request('GET', `/v1/allocation/${enc(id)}`, what);
+      if (a.status === 404) return null;
+      return toAllocation(parseWire(NomadAllocationWire, expectOk(a, what).body, what));
+    },
+
     async ping() {
       const what = 'leader check';
       const a = expectOk(await request('GET', '/v1/status/leader', what), what);

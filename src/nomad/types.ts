@@ -66,6 +66,8 @@ export interface NomadClient {
   getLatestDeployment(jobId: string, options?: BlockingOptions): Promise<{ deployment: NomadDeployment | null; index: number }>;
   /** GET /v1/job/:id/allocations. */
   listAllocations(jobId: string): Promise<NomadAllocation[]>;
+  /** GET /v1/allocation/:id; null on 404 (never existed or garbage-collected). */
+  getAllocation(id: string): Promise<NomadAllocation | null>;
   /** GET /v1/status/leader: reachable and has a leader. */
   ping(): Promise<void>;
 }

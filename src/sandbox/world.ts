@@ -44,6 +44,11 @@ export interface WorldOptions {
   templateSql?: string;
   /** The Postgres server; previewd connects to it as the README's role only (pg-server.ts). */
   server: PgServer;
+  /**
+   * Consul ACL rules of previewd's token (Consul runs with ACLs on, default deny).
+   * Default: a management token, which may do anything.
+   */
+  consulRules?: string;
 }
 
 export interface World {
@@ -62,8 +67,8 @@ export interface World {
   readonly redisPrefix: string;
   /** Every log line as written (JSON text), for secret scans. */
   readonly logLines: string[];
-  /** The secrets the daemon holds (Vault token, webhook secret, GitHub token, admin token). */
-  readonly secrets: { vaultToken: string; webhookSecret: string; githubToken: string; adminToken: string };
+  /** The secrets the daemon holds (Vault token, webhook secret, GitHub token, admin token, Consul token). */
+  readonly secrets: { vaultToken: string; webhookSecret: string; githubToken: string; adminToken: string; consulToken: string };
   key(pr: number, repo?: string): EnvironmentKey;
   names(pr: number, repo?: string): EnvironmentNames;
   /** Records desired "present at sha" for a PR (as a webhook would). */
@@ -103,13 +108,20 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       webhookSecret: `whsec-${suffix}-${Math.random().toString(36).slice(2)}`,
       githubToken: `ghp_${suffix}${Math.random().toString(36).slice(2)}`,
       adminToken: `admin-${suffix}-${Math.random().toString(36).slice(2)}`,
+      consulToken: `consul-${suffix}-${Math.random().toString(36).slice(2)}`,
     };
     const cluster = createCluster({ startDelayMs: 5, healthyDelayMs: 10, ...options.cluster });
     cleanups.push(() => cluster.close());
     const nomad = await startNomadEmulator({ cluster });
     cleanups.push(() => nomad.close());
-    const consul = await startConsulEmulator({ cluster });
+    const consul = await startConsulEmulator({ cluster, acl: true });
     cleanups.push(() => consul.close());
+    if (options.consulRules === undefined) {
+      await cluster.consulAcl.createToken({ secretId: secrets.consulToken, management: true, description: 'previewd (world)' });
+    } else {
+      await cluster.consulAcl.createPolicy('previewd', options.consulRules);
+      await cluster.consulAcl.createToken({ secretId: secrets.consulToken, policies: ['previewd'], description: 'previewd (world)' });
+    }
     const vault = await startVaultEmulator({ rootToken: secrets.vaultToken });
     cleanups.push(() => vault.close());
     const github = await startGitHubEmulator({ token: secrets.githubToken });
@@ -149,6 +161,8 @@ export async function startWorld(options: WorldOptions): Promise<World> {
         baseDomain: 'preview.test',
         publicUrl: 'http://previewd.test:8080',
         deployTimeout: '20s',
+        // Every node's agent answers on the emulator's port under /_agent/<node>.
+        consul: { agentAddress: `${consul.url}/_agent/{node}`, deregisterTimeout: '10s' },
         database: { namePrefix: `p${suffix}_`, host: admin.hostname, port: Number(admin.port || 5432) },
         ...options.config,
         repos,
@@ -156,6 +170,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       {
         NOMAD_ADDR: nomad.url,
         CONSUL_HTTP_ADDR: consul.url,
+        CONSUL_HTTP_TOKEN: secrets.consulToken,
         VAULT_ADDR: vault.url,
         VAULT_TOKEN: secrets.vaultToken,
         DATABASE_URL: stateDb.url,
@@ -195,7 +210,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       log,
       clock: options.clock ?? systemClock,
       nomad: createNomadClient({ address: nomad.url, namespace: config.env.NOMAD_NAMESPACE }),
-      consul: createConsulClient({ address: consul.url }),
+      consul: createConsulClient({ address: consul.url, token: secrets.consulToken, agentAddress: config.consul.agentAddress }),
       vault: createVaultClient({ address: vault.url, token: secrets.vaultToken, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
       github: createGitHubClient({ apiUrl: github.url, auth: { token: secrets.githubToken }, userAgent: 'previewd-test' }),
       databases,

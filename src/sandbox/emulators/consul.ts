@@ -464,6 +464,17 @@ export function createConsulHandler(cluster: Cluster, options: { node?: string }
         return { index: cluster.serviceIndex(name), value, filtered: matching.some((c) => !canRead(c)) };
       });
     }
+    const healthNode = /^\/v1\/health\/node\/(.+)$/.exec(path);
+    if (healthNode) {
+      const bad = only('GET');
+      if (bad) return bad;
+      const name = decodeURIComponent(healthNode[1]!);
+      return read(req, () => {
+        const matching = cluster.listChecks().filter((c) => c.Node === name);
+        const value = matching.filter((c) => canRead(c)).map(checkWire);
+        return { index: cluster.serviceIndex(), value, filtered: value.length < matching.length };
+      });
+    }
     const healthState = /^\/v1\/health\/state\/(any|passing|warning|critical)$/.exec(path);
     if (healthState) {
       const bad = only('GET');
