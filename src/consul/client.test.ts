@@ -4,7 +4,7 @@ import { createCluster, type Cluster } from '../sandbox/emulators/cluster.js';
 import { startConsulEmulator, type ConsulEmulator } from '../sandbox/emulators/consul.js';
 import { startNomadEmulator, type NomadEmulator } from '../sandbox/emulators/nomad.js';
 import { createNomadClient } from '../nomad/client.js';
-import { aggregateStatus, createConsulClient } from './client.js';
+import { agentUrl, aggregateStatus, createConsulClient, defaultAgentAddress } from './client.js';
 import type { ConsulClient } from './types.js';
 
 const TOKEN = 'consul-secret-token-value';
@@ -95,6 +95,45 @@ describe('consul client', () => {
     await client.deregisterService('external-preview', `${name}-1`);
     expect(await client.listServiceInstances(name)).toEqual([]);
     expect((await client.listServices())[name]).toBeUndefined();
+  });
+
+  it('when a leftover is deregistered through its node agent then it is gone for good; an unknown ID is absent; a dead agent is a clear TransientError', async () => {
+    const name = uniqueName('agent-left');
+    cluster.agent('client-1').register({ ID: `${name}-1`, Name: name, Tags: [], Meta: {}, Port: 80, Address: '', Checks: [] });
+    const viaAgents = createConsulClient({ address: consul.url, token: TOKEN, agentAddress: `${consul.url}/_agent/{node}` });
+    expect(await viaAgents.nodeRunsAgent('client-1')).toBe(true);
+    cluster.ensureNode('catalog-only', '10.0.0.77');
+    expect(await viaAgents.nodeRunsAgent('catalog-only')).toBe(false);
+    expect(await viaAgents.deregisterFromAgent({ name: 'client-1', address: '10.0.0.12' }, `${name}-1`)).toBe('deregistered');
+    cluster.agent('client-1').syncFull();
+    expect(await client.listServiceInstances(name)).toEqual([]);
+    expect(await viaAgents.deregisterFromAgent({ name: 'client-1', address: '10.0.0.12' }, `${name}-1`)).toBe('absent');
+
+    const dead = createConsulClient({ address: consul.url, token: TOKEN, agentAddress: 'http://127.0.0.1:1', timeoutMs: 2000 });
+    const err = await thrown(dead.deregisterFromAgent({ name: 'client-1', address: '10.0.0.12' }, 'x'));
+    expect(err).toBeInstanceOf(TransientError);
+    expect(err.message).toBe('consul agent of node client-1 is not reachable at http://127.0.0.1:1 (set consul.agentAddress; the agent\'s HTTP API must listen on the node\'s address) to deregister x');
+    expect(err.message).not.toContain(TOKEN);
+  });
+
+  it('when the agent template is the default then it is the Consul address scheme and port on the node address (IPv6 bracketed)', () => {
+    expect(agentUrl(defaultAgentAddress('https://consul.internal:8501'), { name: 'n1', address: '10.0.0.5' })).toBe('https://10.0.0.5:8501');
+    expect(agentUrl(defaultAgentAddress('http://consul.internal'), { name: 'n1', address: 'fd00::5' })).toBe('http://[fd00::5]:80');
+    expect(agentUrl('http://{node}.consul.internal:8500', { name: 'client 1', address: 'x' })).toBe('http://client%201.consul.internal:8500');
+  });
+
+  it('when the token reads itself then accessor and policy names come back, and null when ACLs are off', async () => {
+    const self = await client.tokenSelf();
+    expect(self).toMatchObject({ policies: ['global-management'] });
+    expect(self!.accessorId).toMatch(/^[0-9a-f-]{36}$/);
+    const openCluster = createCluster();
+    const open = await startConsulEmulator({ cluster: openCluster });
+    try {
+      expect(await createConsulClient({ address: open.url }).tokenSelf()).toBeNull();
+    } finally {
+      await open.close();
+      openCluster.close();
+    }
   });
 
   it('when the token is wrong then UserError that never carries the token', async () => {
