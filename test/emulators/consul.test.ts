@@ -249,3 +249,34 @@ describe('consul emulator: agents and anti-entropy (agent/local/state.go)', () =
     expect(inCatalog(`${name}-1`)).toBe(false);
   });
 });
+
+describe('consul emulator: the Nomad client keeps its services on its agent', () => {
+  it('when a running allocation\'s service is deregistered from its agent then the Nomad client registers it again; once stopped it stays gone', async () => {
+    const { startNomadEmulator } = await import('../../src/sandbox/emulators/nomad.js');
+    const { createNomadClient } = await import('../../src/nomad/client.js');
+    const nomad = await startNomadEmulator({ cluster });
+    try {
+      const client = createNomadClient({ address: nomad.url, namespace: 'default' });
+      const name = uniqueName('nomadsync');
+      const hcl = `job "${name}" {\n  group "web" {\n    network {\n      port "http" { to = 80 }\n    }\n    service {\n      name = "${name}"\n      port = "http"\n    }\n    task "web" {\n      driver = "docker"\n      config { image = "nginx:1" }\n    }\n  }\n}`;
+      await client.registerJob(await client.parseJob(hcl));
+      const agent = cluster.agent('client-1');
+      const registered = () => agent.services().find((s) => s.Name === name);
+      await new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 5000;
+        const tick = () => (registered() ? resolve() : Date.now() > deadline ? reject(new Error('never registered')) : setTimeout(tick, 20));
+        tick();
+      });
+      const id = registered()!.ID;
+      expect((await call('PUT', `/v1/agent/service/deregister/${encodeURIComponent(id)}`)).status).toBe(200);
+      expect(agent.service(id)).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 3 * cluster.options.antiEntropyIntervalMs));
+      expect(agent.service(id)).toBeDefined();
+      await client.stopJob(name, { purge: true });
+      await new Promise((r) => setTimeout(r, 3 * cluster.options.antiEntropyIntervalMs));
+      expect(agent.service(id)).toBeUndefined();
+    } finally {
+      await nomad.close();
+    }
+  });
+});

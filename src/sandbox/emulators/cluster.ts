@@ -47,7 +47,10 @@ export interface ClusterOptions {
   nodeName?: string;
   nodeAddress?: string;
   datacenter?: string;
-  /** Period of every Consul agent's anti-entropy full sync (real agents: 1 min and more). */
+  /**
+   * Period of every Consul agent's anti-entropy full sync (real agents: 1 min and more)
+   * and of the Nomad clients' own service sync (real clients: 30 s).
+   */
   antiEntropyIntervalMs?: number;
   now?: () => number;
 }
@@ -699,6 +702,24 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     rec.timers.push(later(b.healthyDelayMs, () => markHealthy(rec)));
   }
 
+  /**
+   * The Nomad client's periodic sync (command/agent/consul/service_client.go sync, "Add
+   * Nomad services missing from Consul"): while the client runs an allocation, a service
+   * of it removed from the node's agent is registered again.
+   */
+  function nomadServiceSync() {
+    for (const rec of allocs.values()) {
+      if (rec.serviceIds.length === 0 || rec.alloc.ClientStatus !== 'running') continue;
+      const agent = agents.find(rec.alloc.NodeName as string);
+      if (!agent) continue;
+      for (const reg of allocServices(rec)) if (rec.serviceIds.includes(reg.ID) && !agent.service(reg.ID)) agent.register(reg);
+    }
+  }
+  const nomadSyncTimer = setInterval(() => {
+    if (!closed) nomadServiceSync();
+  }, opts.antiEntropyIntervalMs);
+  nomadSyncTimer.unref();
+
   function placeAlloc(ns: string, job: Json, group: Json, i: number, evalId: string, deploymentId: string): AllocRecord {
     const at = bump();
     const id = randomUUID();
@@ -1007,6 +1028,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     close() {
       closed = true;
       agents.close();
+      clearInterval(nomadSyncTimer);
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const l of [...listeners]) l();
