@@ -711,7 +711,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     for (const rec of allocs.values()) {
       if (rec.serviceIds.length === 0 || rec.alloc.ClientStatus !== 'running') continue;
       const agent = agents.find(rec.alloc.NodeName as string);
-      if (!agent) continue;
+      if (!agent || rec.serviceIds.every((id) => agent.service(id))) continue;
       for (const reg of allocServices(rec)) if (rec.serviceIds.includes(reg.ID) && !agent.service(reg.ID)) agent.register(reg);
     }
   }
