@@ -9,9 +9,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createConsulAcl, type ConsulAcl } from './consul-acl.js';
 import { createConsulAgents, type ConsulAgent } from './consul-agents.js';
+import type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
+
+export type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
 
 export type Json = Record<string, unknown>;
-export type CheckStatus = 'passing' | 'warning' | 'critical';
 
 export interface TaskFailure {
   /** Task that fails (a main task, usually). */
@@ -53,58 +55,6 @@ export interface ClusterOptions {
    */
   antiEntropyIntervalMs?: number;
   now?: () => number;
-}
-
-export interface ConsulService {
-  ID: string;
-  Service: string;
-  Tags: string[];
-  Meta: Record<string, string>;
-  Port: number;
-  Address: string;
-  Node: string;
-  EnableTagOverride: boolean;
-  CreateIndex: number;
-  ModifyIndex: number;
-}
-
-export interface ConsulCheck {
-  Node: string;
-  CheckID: string;
-  Name: string;
-  Status: CheckStatus;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
-  Definition: Json;
-  CreateIndex: number;
-  ModifyIndex: number;
-}
-
-export interface ConsulNode {
-  ID: string;
-  Node: string;
-  Address: string;
-  Datacenter: string;
-  TaggedAddresses: Record<string, string>;
-  Meta: Record<string, string>;
-  CreateIndex: number;
-  ModifyIndex: number;
-}
-
-/** What an agent or catalog registration carries once decoded (consul.ts decodes the wire). */
-export interface ServiceRegistration {
-  ID: string;
-  Name: string;
-  Tags: string[];
-  Meta: Record<string, string>;
-  Port: number;
-  Address: string;
-  EnableTagOverride?: boolean;
-  Checks: { CheckID: string; Name: string; Status: CheckStatus; Type: string; Definition: Json; Notes?: string }[];
 }
 
 interface StoredJob {

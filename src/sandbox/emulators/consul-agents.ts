@@ -12,7 +12,7 @@
 //   which holds node:write).
 // - agent/ae/ae.go: the full sync runs every `ae_interval` (1 min, scaled up with the
 //   cluster size, with jitter); the emulator's period is a cluster option, short in tests.
-import type { CheckStatus, ConsulService, ServiceRegistration } from './cluster.js';
+import type { CheckStatus, ConsulService, ServiceRegistration } from './consul-catalog.js';
 
 /** What the agents need of the catalog (cluster.ts provides it). */
 export interface AgentCatalog {
