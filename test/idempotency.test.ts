@@ -14,7 +14,7 @@ import { startWorld } from './support/pg.js';
 /** Methods that change something, per client. */
 const MUTATING: Record<'nomad' | 'consul' | 'vault' | 'github' | 'databases', string[]> = {
   nomad: ['registerJob', 'stopJob'],
-  consul: ['deregisterService'],
+  consul: ['deregisterService', 'deregisterFromAgent'],
   vault: ['writeSecret', 'destroySecret', 'putPolicy', 'deletePolicy', 'putJwtRole', 'deleteJwtRole'],
   github: ['createDeployment', 'createDeploymentStatus', 'createCommitStatus', 'createComment', 'updateComment'],
   databases: ['ensureDatabase', 'ensureLoginRole', 'dropDatabase', 'dropRole'],
