@@ -19,8 +19,12 @@ export interface GcPlanInput {
   filter?: GcFilter;
 }
 
-/** Teardown order of an orphan's parts: what uses a thing goes before the thing. */
-export const KIND_ORDER: OwnedKind[] = ['nomad-job', 'consul-service', 'vault-jwt-role', 'vault-policy', 'vault-secret', 'database', 'database-role'];
+/**
+ * Teardown order of an orphan's parts: what uses a thing goes before the thing. Consul
+ * registrations come last, as in the reconciler: their step waits for Nomad to
+ * deregister, which must not keep the rest alive.
+ */
+export const KIND_ORDER: OwnedKind[] = ['nomad-job', 'vault-jwt-role', 'vault-policy', 'vault-secret', 'database', 'database-role', 'consul-service'];
 
 /** An environment row still counts as live unless it was torn down and is no longer wanted. */
 export function isLiveRecord(record: EnvironmentRecord): boolean {
