@@ -1,11 +1,11 @@
-// The Consul ACL policy the README documents for previewd's token, checked against the
-// emulator's ACLs (default deny, hashicorp/consul rules): it is enough for a whole
-// lifecycle, leftovers included, and each of its rules is needed.
+// The Consul ACL policy previewd's token needs (requiredConsulPolicy, shown in the
+// README), checked against the emulator's ACLs (default deny, hashicorp/consul rules):
+// it is enough for a whole lifecycle, leftovers included, and each of its rules is needed.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
-import { repoSlug } from '../src/environments/naming.js';
+import { requiredConsulPolicy } from '../src/consul/policy.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld } from './support/pg.js';
 
@@ -21,9 +21,7 @@ describe('the documented Consul policy', { timeout: 120_000 }, () => {
   let policy: string;
   beforeAll(async () => {
     world = await startWorld({ consulRules: 'node_prefix "" { policy = "deny" }', config: { deployTimeout: '8s' } });
-    // The README's example repo is acme/shop; this world serves its own.
-    policy = documentedPolicy().replaceAll('"acme-shop-pr-"', JSON.stringify(`${repoSlug(world.repos[0]!)}-pr-`));
-    expect(policy).not.toBe(documentedPolicy());
+    policy = requiredConsulPolicy(world.repos);
   });
   afterAll(async () => {
     await world?.cleanup();
@@ -59,6 +57,10 @@ describe('the documented Consul policy', { timeout: 120_000 }, () => {
     world.cluster.agent('client-1').deregister(leftover);
     return { deployed, deployError, removed, left, lastError: record?.lastError ?? '' };
   }
+
+  it('when the README shows the policy then it is exactly the one previewd requires (for its example repo acme/shop)', () => {
+    expect(documentedPolicy()).toBe(requiredConsulPolicy(['acme/shop']));
+  });
 
   it('when previewd holds exactly the documented policy then a PR deploys, its leftovers go and the teardown completes', async () => {
     await usePolicy(policy);
