@@ -237,6 +237,18 @@ describe('consul emulator: agents and anti-entropy (agent/local/state.go)', () =
     await call('PUT', '/v1/catalog/deregister', { Node: 'external-preview', ServiceID: `${name}-2` });
   });
 
+  it('when an agent node is deregistered from the catalog then the next sync brings it back with serfHealth and its services', async () => {
+    const name = uniqueName('nodeback');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    expect((await call('PUT', '/v1/catalog/deregister', { Node: 'client-1' })).json).toBe(true);
+    expect(cluster.getNode('client-1')).toBeUndefined();
+    cluster.agent('client-1').syncFull();
+    expect(cluster.getNode('client-1')?.Address).toBe('10.0.0.12');
+    expect(cluster.listChecks().some((c) => c.Node === 'client-1' && c.CheckID === 'serfHealth' && c.Status === 'passing')).toBe(true);
+    expect(inCatalog(`${name}-1`)).toBe(true);
+    await call('PUT', `/v1/agent/service/deregister/${name}-1`);
+  });
+
   it('when another node is addressed under /_agent/<node> then that agent answers for its own state, and a node without an agent is unreachable', async () => {
     const name = uniqueName('remote');
     await call('PUT', '/v1/agent/service/register', registration(name));

@@ -350,6 +350,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     {
       registerService,
       deregisterService,
+      ensureMemberNode,
       listServices: () => [...services.values()],
       checkStatus: (node, checkId) => {
         const c = checks.get(`${node}/${checkId}`);
@@ -359,28 +360,42 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     { antiEntropyIntervalMs: opts.antiEntropyIntervalMs },
   );
   function agentOf(node: string) {
-    if (!nodes.has(node)) throw new Error(`no node ${node} in the catalog`);
-    return agents.agent(node);
+    const running = agents.find(node);
+    if (running) return running;
+    const known = nodes.get(node);
+    if (!known) throw new Error(`no node ${node} in the catalog`);
+    return agents.agent(node, known.Address);
+  }
+
+  /**
+   * A member node: in the catalog with serfHealth passing. The leader keeps both there
+   * for every live member (agent/consul/leader.go handleAliveMember; leader_registrator_v1.go
+   * in newer versions), so a catalog deregistration of the node does not last either.
+   */
+  function ensureMemberNode(name: string, address: string): void {
+    ensureNode(name, address);
+    if (checks.has(`${name}/serfHealth`)) return;
+    const at = bump();
+    checks.set(`${name}/serfHealth`, {
+      Node: name,
+      CheckID: 'serfHealth',
+      Name: 'Serf Health Status',
+      Status: 'passing',
+      Notes: '',
+      Output: 'Agent alive and reachable',
+      ServiceID: '',
+      ServiceName: '',
+      ServiceTags: [],
+      Type: '',
+      Definition: {},
+      CreateIndex: at,
+      ModifyIndex: at,
+    });
   }
 
   // The agent's own node, with serfHealth passing, as every real cluster has.
-  const self = ensureNode(opts.nodeName, opts.nodeAddress);
-  agents.agent(self.Node);
-  checks.set(`${self.Node}/serfHealth`, {
-    Node: self.Node,
-    CheckID: 'serfHealth',
-    Name: 'Serf Health Status',
-    Status: 'passing',
-    Notes: '',
-    Output: 'Agent alive and reachable',
-    ServiceID: '',
-    ServiceName: '',
-    ServiceTags: [],
-    Type: '',
-    Definition: {},
-    CreateIndex: index,
-    ModifyIndex: index,
-  });
+  ensureMemberNode(opts.nodeName, opts.nodeAddress);
+  agents.agent(opts.nodeName, opts.nodeAddress);
 
   // ---------------- Nomad side ----------------
 

@@ -18,6 +18,8 @@ import type { CheckStatus, ConsulService, ServiceRegistration } from './consul-c
 export interface AgentCatalog {
   registerService(node: string, reg: ServiceRegistration): void;
   deregisterService(node: string, serviceId: string): boolean;
+  /** The node in the catalog with its serfHealth check (node info sync, leader reconcile). */
+  ensureMemberNode(node: string, address: string): void;
   listServices(): ConsulService[];
   checkStatus(node: string, checkId: string): { Status: CheckStatus; Output: string } | undefined;
 }
@@ -39,7 +41,7 @@ export interface ConsulAgent {
 
 export interface ConsulAgents {
   /** The agent of a node (created on first use: every Nomad client node runs one). */
-  agent(node: string): ConsulAgent;
+  agent(node: string, address: string): ConsulAgent;
   /** The agent of a node, if one runs there; nodes registered only through the catalog have none. */
   find(node: string): ConsulAgent | undefined;
   list(): ConsulAgent[];
@@ -60,7 +62,7 @@ function sameService(local: ServiceRegistration, remote: ConsulService): boolean
 export function createConsulAgents(catalog: AgentCatalog, options: { antiEntropyIntervalMs: number }): ConsulAgents {
   const agents = new Map<string, ConsulAgent>();
 
-  function createAgent(node: string): ConsulAgent {
+  function createAgent(node: string, address: string): ConsulAgent {
     const local = new Map<string, ServiceRegistration>();
     const checkState = new Map<string, { Status: CheckStatus; Output: string }>();
 
@@ -94,6 +96,8 @@ export function createConsulAgents(catalog: AgentCatalog, options: { antiEntropy
         if (checkState.has(checkId)) checkState.set(checkId, { Status: status, Output: output });
       },
       syncFull() {
+        // updateSyncState: node info out of sync (gone from the catalog) is pushed again.
+        catalog.ensureMemberNode(node, address);
         const remote = new Map(catalog.listServices().filter((s) => s.Node === node).map((s) => [s.ID, s]));
         for (const reg of local.values()) {
           const there = remote.get(reg.ID);
@@ -113,10 +117,10 @@ export function createConsulAgents(catalog: AgentCatalog, options: { antiEntropy
   timer.unref();
 
   return {
-    agent(node) {
+    agent(node, address) {
       let a = agents.get(node);
       if (!a) {
-        a = createAgent(node);
+        a = createAgent(node, address);
         agents.set(node, a);
       }
       return a;
