@@ -3,12 +3,12 @@
 // SQL statement (recordDesired) so that concurrent webhooks for one PR cannot
 // interleave: INSERT … ON CONFLICT DO UPDATE … WHERE locks the row and evaluates
 // the condition against its latest committed version.
-import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { TransientError, UserError } from '../errors.js';
 import { mapPgError, pgCode } from '../database/pg-errors.js';
+import { packagePath } from '../package-root.js';
 import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
 import type {
   DesiredInput,
@@ -28,7 +28,7 @@ export interface EnvironmentStoreOptions {
   maxConnections?: number;
 }
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+export const MIGRATIONS_DIR = packagePath('migrations');
 const MIGRATIONS_TABLE = 'previewd_migrations';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const STATUSES: readonly EnvironmentStatus[] = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];

@@ -1,15 +1,15 @@
 // renderEnvironment: the rendered HCL of every component of one PR, in dependency
 // order. Pure apart from reading (and caching) the template files; talks to no cluster.
 import { resolve, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { UserError } from '../errors.js';
 import type { EnvironmentKey } from '../environments/naming.js';
+import { packagePath } from '../package-root.js';
 import { buildRenderContext, canonicalEnvironment, type RenderConfig, type RenderContext } from './context.js';
 import { createEngine, TemplateError, type CompiledTemplate } from './engine.js';
 import { dependencyOrder, loadManifest, type Manifest } from './manifest.js';
 
-export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../job-templates/', import.meta.url));
+export const DEFAULT_TEMPLATES_DIR = packagePath('job-templates');
 export const SHARED_PARTIALS_DIR = join(DEFAULT_TEMPLATES_DIR, 'partials');
 
 export interface RenderedComponent {
