@@ -31,7 +31,9 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-const isMain = process.argv[1] !== undefined && /(?:main\.ts|previewd(?:\.js)?)$/.test(process.argv[1]);
+// Run directly (`node --import tsx src/cli/main.ts`, `node dist/cli/main.js`); the
+// installed bin/previewd.js imports this module and calls runCli itself.
+const isMain = process.argv[1] !== undefined && /[\\/]cli[\\/]main\.[jt]s$/.test(process.argv[1]);
 if (isMain) {
   runCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
