@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, createTestRedis, uniqueSuffix } from './support/services.js';
+import { createTestDatabase, createTestRedis, uniqueSuffix } from '../src/sandbox/services.js';
 import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
