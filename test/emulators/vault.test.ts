@@ -63,6 +63,18 @@ describe('vault emulator: tokens and ACL', () => {
     expect(vault.allowed(['previewd-acme-shop-pr-1'], 'read', 'secret/data/previews/acme-shop-pr-2')).toBe(false);
   });
 
+  it('when a list is asked without a trailing slash then the ACL checks the path with one, as Vault does', async () => {
+    await call('PUT', 'sys/policies/acl/lister', {
+      policy: `path "sys/policies/acl/" { capabilities = ["list"] }\npath "auth/jwt-nomad/role" { capabilities = ["list"] }`,
+    });
+    const token = vault.createToken(['lister']);
+    // The request path gains a "/" before the ACL check, so the policy's "…/acl/" matches
+    // "?list=true" on ".../acl", and a policy naming ".../role" without the slash does not.
+    expect((await call('GET', 'sys/policies/acl?list=true', undefined, token)).status).toBe(200);
+    expect((await call('GET', 'auth/jwt-nomad/role?list=true', undefined, token)).status).toBe(403);
+    expect(vault.allowed(['lister'], 'list', 'sys/policies/acl')).toBe(true);
+  });
+
   it('when patterns overlap then the most specific wins and deny beats every grant', async () => {
     await call('PUT', 'sys/policies/acl/p', {
       policy: `path "secret/data/*" { capabilities = ["read", "list"] }

@@ -405,7 +405,10 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
   }
 
   function allowed(policyNames: string[], op: Operation, path: string): boolean {
-    const caps = capabilitiesFor(policyNames, path);
+    // vault http/logical.go (buildLogicalRequestNoAuth): a LIST, or GET ?list=true, gets a
+    // trailing "/" on its path before the request is routed and checked against ACLs.
+    const aclPath = op === 'list' && !path.endsWith('/') ? `${path}/` : path;
+    const caps = capabilitiesFor(policyNames, aclPath);
     return !caps.includes('deny') && caps.includes(op);
   }
 
