@@ -1,8 +1,10 @@
 // `previewd config check` validates the config file and environment the way `serve`
-// would (one line per problem, exit 2); `previewd config docs` prints the reference.
+// would (one line per problem, exit 2); `previewd config docs` prints the reference;
+// `previewd config vault-policy` prints the Vault policy previewd's own token needs.
 import type { Command } from 'commander';
 import { configReferenceMarkdown } from '../../config/docs.js';
-import { loadConfig } from '../../config/load.js';
+import { loadConfig, loadFileConfig } from '../../config/load.js';
+import { renderDaemonPolicy } from '../../environments/vault-access.js';
 
 export function registerConfigCommand(program: Command): void {
   const config = program.command('config').description('validate configuration or print its reference');
@@ -18,5 +20,11 @@ export function registerConfigCommand(program: Command): void {
     .description('print the configuration reference (Markdown), generated from the schema')
     .action(() => {
       process.stdout.write(`${configReferenceMarkdown()}\n`);
+    });
+  config
+    .command('vault-policy')
+    .description("print the Vault policy (HCL) of previewd's own token for this config file: only the paths it calls")
+    .action(() => {
+      process.stdout.write(renderDaemonPolicy(loadFileConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env })));
     });
 }
