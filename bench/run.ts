@@ -1,6 +1,6 @@
 // `npm run bench` — runs every benchmark in turn, or the ones named:
 //
-//   npm run bench                      # intake, provisioning, gc, database
+//   npm run bench                      # intake, provisioning, gc, database, startup
 //   npm run bench -- intake            # one
 //   npm run bench -- gc provisioning --quick
 //
@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['intake', 'provisioning', 'gc', 'database'] as const;
+const BENCHMARKS = ['intake', 'provisioning', 'gc', 'database', 'startup'] as const;
 type Name = (typeof BENCHMARKS)[number];
 
 const args = process.argv.slice(2);
