@@ -16,7 +16,9 @@ COPY src ./src
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
+# A smaller V8 young generation: ~25 MB less RSS for ~0.3 s more start-up (bench/RESULTS.md).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=2 \
     PORT=8080
 WORKDIR /opt/previewd
 COPY package.json package-lock.json ./

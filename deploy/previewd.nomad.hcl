@@ -152,10 +152,12 @@ job "previewd" {
         EOT
       }
 
-      # From bench/RESULTS.md ("Compiled start-up and memory"): see there for the figures.
+      # bench/RESULTS.md, "Compiled start-up and memory": ~150 MB RSS at 500 environments,
+      # 180-210 MB peak after reconciles (the image sets NODE_OPTIONS=--max-semi-space-size=2).
+      # memory_max applies where memory oversubscription is enabled.
       resources {
-        cpu        = 300
-        memory     = 192
+        cpu        = 500
+        memory     = 256
         memory_max = 384
       }
 
