@@ -73,7 +73,7 @@ describe('Dockerfile', () => {
     expect(fromBuild.map((i) => args(i)[0])).toEqual([posix.join(workdir, 'dist')]);
   });
 
-  it('when run then it runs as a non-root user with previewd serve as its entry point', () => {
+  it('when run then it runs as a non-root user with previewd serve as its entry point', async () => {
     const users = of(runtime!, 'USER').map((i) => args(i)[0]!);
     expect(users.length).toBeGreaterThan(0);
     const user = users.at(-1)!.split(':')[0]!;
@@ -83,6 +83,9 @@ describe('Dockerfile', () => {
     expect(jsonForm(of(runtime!, 'CMD').at(-1)!)).toEqual(['serve']);
     // The entry point is the package's bin, linked onto PATH.
     expect(of(runtime!, 'RUN').map((i) => args(i).join(' ')).join(' ')).toMatch(/ln -s \S+\/bin\/previewd\.js \/usr\/local\/bin\/previewd/);
+    // …which must be executable as committed (COPY keeps the mode).
+    const { stdout } = await promisify(execFile)('git', ['ls-files', '-s', 'bin/previewd.js'], { cwd: ROOT });
+    expect(stdout.split(' ')[0]).toBe('100755');
   });
 
   it('when its HEALTHCHECK command runs then it exits 0 for /healthz 200 and 1 for anything else, without curl', async () => {
