@@ -83,6 +83,11 @@ describe('deploy/previewd.nomad.hcl', () => {
     expect(task.KillTimeout).toBeGreaterThan(25e9);
   });
 
+  it("when parsed then it carries none of the PR jobs' ownership markers, so previewd's GC never takes it for its own", () => {
+    const metas = [job.Meta, job.TaskGroups[0].Meta, ...job.TaskGroups[0].Tasks.map((t: Json) => t.Meta), ...job.TaskGroups[0].Services.map((s: Json) => s.Meta)];
+    for (const meta of metas) for (const key of Object.keys(meta ?? {})) expect(key).not.toMatch(/^previewd[._]/);
+  });
+
   it('when registered then Nomad accepts it and places both replicas', async () => {
     const res = await fetch(`${nomad.url}/v1/jobs`, { method: 'POST', body: JSON.stringify({ Job: job }) });
     expect(res.status, await res.clone().text()).toBe(200);
