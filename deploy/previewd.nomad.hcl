@@ -141,6 +141,8 @@ job "previewd" {
       }
 
       # Secrets from Vault, as environment variables of the task, never in the job spec.
+      # Nomad reads an env template with hashicorp/go-envparse: toJSON quotes each value
+      # (a `#` would end an unquoted one; a PEM key's newlines become \n escapes).
       template {
         destination = "secrets/previewd.env"
         env         = true
