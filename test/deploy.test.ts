@@ -18,9 +18,10 @@ import { sweepGc } from '../src/gc/sweep.js';
 import { createCluster } from '../src/sandbox/emulators/cluster.js';
 import { startNomadEmulator } from '../src/sandbox/emulators/nomad.js';
 import { pathMatches, startVaultEmulator } from '../src/sandbox/emulators/vault.js';
-import { randomSha, startWorld, type World } from '../src/sandbox/world.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
 import { checkTraefikTags } from '../src/templates/traefik.js';
 import { createVaultClient } from '../src/vault/client.js';
+import { startWorld } from './support/pg.js';
 
 const deployFile = (name: string) => readFileSync(new URL(`../deploy/${name}`, import.meta.url), 'utf8');
 type Json = Record<string, any>;

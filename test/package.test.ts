@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, createTestRedis, uniqueSuffix } from '../src/sandbox/services.js';
+import { createTestRedis, uniqueSuffix } from '../src/sandbox/services.js';
+import { createTestDatabase } from './support/pg.js';
 import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
