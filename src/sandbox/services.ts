@@ -94,32 +94,47 @@ export async function createTestRedis(): Promise<{ prefix: string; url: string; 
   };
 }
 
-/** Fails at once, with the command that starts it, when the local Postgres or Redis is missing: never a silent skip. */
-export async function checkLocalServices(): Promise<void> {
-  const problems: string[] = [];
+/** Null when the Postgres at PG_ADMIN_URL answers, else one line saying so and how to start it. */
+export async function postgresProblem(): Promise<string | null> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
+    return null;
   } catch (err) {
-    problems.push(
+    return (
       `Postgres at ${PG_ADMIN_URL.replace(/:[^:@/]*@/, ':***@')} is not reachable (${(err as Error).message}). ` +
-        'Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+      'Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'
     );
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** Null when the Redis at TEST_REDIS_URL answers, else one line saying so and how to get one. */
+export async function redisProblem(): Promise<string | null> {
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+  // The socket's own error (ECONNREFUSED…) says more than connect()'s "Connection is closed";
+  // listening also keeps ioredis from printing it as an unhandled error event.
+  let socketError: Error | null = null;
+  redis.on('error', (err: Error) => (socketError ??= err));
   try {
     await redis.connect();
     await redis.ping();
+    return null;
   } catch (err) {
-    problems.push(
-      `Redis at ${TEST_REDIS_URL} is not reachable (${(err as Error).message}). ` +
-        'Start it: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no',
+    return (
+      `Redis at ${TEST_REDIS_URL} is not reachable (${(socketError ?? (err as Error)).message}). ` +
+      'Start it: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no ' +
+      '(Debian: apt-get install redis-server), or set REDIS_URL'
     );
   } finally {
     redis.disconnect();
   }
+}
+
+/** Fails at once, with the command that starts it, when the local Postgres or Redis is missing: never a silent skip. */
+export async function checkLocalServices(): Promise<void> {
+  const problems = (await Promise.all([postgresProblem(), redisProblem()])).filter((p): p is string => p !== null);
   if (problems.length > 0) throw new Error(`integration services missing:\n${problems.join('\n')}`);
 }

