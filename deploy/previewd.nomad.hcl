@@ -5,7 +5,7 @@
 #   vault policy write previewd deploy/previewd-vault-policy.hcl
 #   vault write auth/jwt-nomad/role/previewd @deploy/previewd-vault-role.json
 #   vault kv put secret/previewd/config DATABASE_URL=… REDIS_URL=… NOMAD_TOKEN=… \
-#     CONSUL_HTTP_TOKEN=… GITHUB_WEBHOOK_SECRET=… GITHUB_TOKEN=… PREVIEWD_ADMIN_TOKEN=…
+#     CONSUL_HTTP_TOKEN=… GITHUB_WEBHOOK_SECRET=… GITHUB_TOKEN=… PREVIEWD_ADMIN_TOKEN=… PREVIEWD_LINK_SECRET=…
 #   nomad job run deploy/previewd.nomad.hcl
 #
 # Adjust the image, the hosts, the addresses and previewd.yaml below to your cluster.
