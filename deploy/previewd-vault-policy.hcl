@@ -21,3 +21,8 @@ path "sys/policies/acl/" {
 path "auth/jwt-nomad/role/" {
   capabilities = ["list"]
 }
+# previewd's own secrets, read with this token by the Nomad template of its task
+# (deploy/previewd.nomad.hcl), not by the daemon.
+path "secret/data/previewd/config" {
+  capabilities = ["read"]
+}

@@ -12,7 +12,7 @@ import { parse as parseHcl } from '@cdktf/hcl2json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileConfigSchema, SECRET_ENV_KEYS } from '../src/config/schema.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
-import { renderDaemonPolicy } from '../src/environments/vault-access.js';
+import { daemonSecretPath, renderDaemonPolicy } from '../src/environments/vault-access.js';
 import { policyMarkerLine } from '../src/gc/markers.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { createCluster } from '../src/sandbox/emulators/cluster.js';
@@ -80,6 +80,8 @@ describe('deploy/previewd.nomad.hcl', () => {
     expect(secretTemplates[0]).toMatchObject({ DestPath: 'secrets/previewd.env', Envvars: true });
     // Nothing that looks like a credential anywhere in the file.
     expect(hcl).not.toMatch(/(hvs\.|ghp_|github_pat_|postgres:\/\/[^@\s]+:[^@\s]+@|BEGIN [A-Z ]*PRIVATE KEY)/);
+    // …at the path the policy grants for it (default configuration).
+    expect(String(secretTemplates[0]!.EmbeddedTmpl)).toContain(`with secret "${daemonSecretPath(fileConfigSchema.parse({}))}"`);
     expect(task.Config.args).toEqual(['--config', '/local/previewd.yaml', 'serve']);
     expect(task.KillTimeout).toBeGreaterThan(25e9);
   });
@@ -171,6 +173,12 @@ describe('deploy/previewd-vault-policy.hcl', () => {
     });
 
     it('then every rule and every capability of the policy was used by some request', () => {
+      // The Nomad job's secret template reads with this token too (consul-template's GET).
+      const job = deployFile('previewd.nomad.hcl').replaceAll(`"secret/data/previewd/config"`, `"${daemonSecretPath(world.config)}"`);
+      for (const m of job.matchAll(/with secret "([^"]+)"/g)) {
+        expect(world.vault.allowed([world.config.instance], 'read', m[1]!), m[1]).toBe(true);
+        requests.push({ method: 'GET', path: m[1]!, list: false, status: 200 });
+      }
       // create and update are both writes (POST/PUT); which one Vault checks depends on
       // whether the path exists, so they count as one here.
       const capabilityOf = (r: (typeof requests)[number]) => (r.list ? 'list' : r.method === 'GET' ? 'read' : r.method === 'DELETE' ? 'delete' : 'write');

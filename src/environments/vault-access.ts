@@ -84,6 +84,11 @@ export function boundJobIds(role: Record<string, unknown> | null): string[] {
  * globs, so previewd cannot rewrite them. deploy/previewd-vault-policy.hcl is this text
  * for the default configuration (`previewd config vault-policy`).
  */
+/** Where previewd's own secrets (DATABASE_URL, tokens…) live for its Nomad task: outside the PR prefix. */
+export function daemonSecretPath(config: Pick<Config, 'instance' | 'vault'>): string {
+  return `${config.vault.kvMount}/data/${config.instance}/config`;
+}
+
 export function renderDaemonPolicy(config: Pick<Config, 'instance' | 'vault'>): string {
   const { kvMount, pathPrefix, jwtMount } = config.vault;
   const rule = (path: string, capabilities: string[]) => `path "${path}" {\n  capabilities = [${capabilities.map((c) => `"${c}"`).join(', ')}]\n}`;
@@ -99,6 +104,9 @@ export function renderDaemonPolicy(config: Pick<Config, 'instance' | 'vault'>): 
     '# GC lists them to find orphans (a list is checked on its path with a trailing slash).',
     rule('sys/policies/acl/', ['list']),
     rule(`auth/${jwtMount}/role/`, ['list']),
+    "# previewd's own secrets, read with this token by the Nomad template of its task",
+    '# (deploy/previewd.nomad.hcl), not by the daemon.',
+    rule(daemonSecretPath(config), ['read']),
     '',
   ].join('\n');
 }
