@@ -72,7 +72,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     log,
     routers: [
       createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log }),
-      adminRouter({ config, clock: deps.clock, store: deps.store, queue, runGc }),
+      adminRouter({ config, store: deps.store, queue, runGc }),
       uiRouter({
         config,
         clock: deps.clock,

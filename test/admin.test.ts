@@ -4,9 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../src/config/load.js';
-import { systemClock } from '../src/deps.js';
 import { environmentId, keyString, type EnvironmentKey } from '../src/environments/naming.js';
-import type { DesiredInput, EnvironmentEvent, EnvironmentRecord } from '../src/environments/types.js';
+import type { EnvironmentEvent, EnvironmentRecord, TeardownInput } from '../src/environments/types.js';
 import type { GcFilter } from '../src/gc/types.js';
 import Koa from 'koa';
 import { adminRouter, tokenMatches } from '../src/http/admin.js';
@@ -79,10 +78,10 @@ const store = {
     r.desiredGeneration += 1;
     return r.desiredGeneration;
   },
-  async recordDesired(key: EnvironmentKey, input: DesiredInput) {
+  async recordTeardown(key: EnvironmentKey, input: TeardownInput) {
     const r = records.get(keyString(key))!;
-    if (input.prUpdatedAt <= r.prUpdatedAt) return { accepted: false, generation: r.desiredGeneration };
-    Object.assign(r, { desiredPresent: input.present, desiredSha: input.sha, desiredReason: input.reason, prUpdatedAt: input.prUpdatedAt });
+    if (input.expectedGeneration !== r.desiredGeneration) return { accepted: false, generation: r.desiredGeneration };
+    Object.assign(r, { desiredPresent: false, desiredReason: input.reason });
     r.desiredGeneration += 1;
     return { accepted: true, generation: r.desiredGeneration };
   },
@@ -116,7 +115,6 @@ beforeAll(async () => {
   for (const router of [
       adminRouter({
         config,
-        clock: systemClock,
         store,
         queue,
         runGc: async (options) => {

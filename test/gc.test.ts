@@ -204,6 +204,14 @@ describe('GC stale environments (emulators + real Postgres)', () => {
       expect((await world.deps.store.get(world.key(pr)))?.status).toBe('ready');
       expect((await world.deps.nomad.getJob(world.names(pr).jobId('api')))?.stop).toBe(false);
     }
+
+    // That sweep ran on a clock 4 days ahead of GitHub's. A real push a minute later (by
+    // GitHub's clock) must still bring the idle PR back: no local time was written as GitHub's.
+    const sha = randomSha();
+    // (world.open throws unless the store accepts it.)
+    await world.open(IDLE, sha, { reason: 'pull_request.synchronize', at: new Date(Date.now() + 60_000) });
+    expect((await reconcileEnvironment(world.deps, world.key(IDLE))).status).toBe('ready');
+    expect(await world.deps.store.get(world.key(IDLE))).toMatchObject({ desiredPresent: true, observedSha: sha });
   });
 
   it('when GitHub cannot list the repo then nothing of it is touched even far past the TTL', async () => {

@@ -36,7 +36,7 @@ describe('migrate', () => {
       await Promise.all(replicas.map((r) => r.close()));
     }
     const { rows } = await withAdminClient((c) => c.query<{ name: string }>('SELECT name FROM state.previewd_migrations'), db.name);
-    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch']);
+    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch', '1796180000000_desired-order']);
   });
 
   it('when a fresh schema is migrated by replicas racing then the tables are created exactly once', async () => {
@@ -117,6 +117,40 @@ describe('recordDesired', () => {
     expect((await store.get(key))?.desiredSha).toBe(sha(2));
   });
 
+  it('when a close shares its second with the push before it then the close still applies', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(30), change: 'head' });
+    await store.recordDesired(key, { present: true, sha: sha(2), beforeSha: sha(1), reason: 'synchronize', prUpdatedAt: at(31), change: 'head' });
+    const closed = await store.recordDesired(key, { present: false, sha: sha(2), reason: 'pull_request.closed: closed: merged', prUpdatedAt: at(31), change: 'close' });
+    expect(closed.accepted).toBe(true);
+    expect(await store.get(key)).toMatchObject({ desiredPresent: false, desiredGeneration: 3 });
+    // A reopen in that same second cannot be told apart from an earlier one: the close holds.
+    const reopened = await store.recordDesired(key, { present: true, sha: sha(2), reason: 'pull_request.reopened', prUpdatedAt: at(31), change: 'head' });
+    expect(reopened.accepted).toBe(false);
+    // One second later it is GitHub's newer fact and wins.
+    expect((await store.recordDesired(key, { present: true, sha: sha(2), reason: 'pull_request.reopened', prUpdatedAt: at(32), change: 'head' })).accepted).toBe(true);
+  });
+
+  it('when an unlabel shares its second with the push before it then the labels apply, and the push arriving late does not undo them', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(40), labels: [], change: 'head' });
+    const push = { present: false, sha: sha(2), beforeSha: sha(1), reason: 'pull_request.synchronize: opted out', prUpdatedAt: at(41), labels: ['no-preview'], change: 'head' as const };
+    const unlabel = { present: true, sha: sha(2), reason: 'pull_request.unlabeled', prUpdatedAt: at(41), labels: [], change: 'facts' as const };
+    expect((await store.recordDesired(key, push)).accepted).toBe(true);
+    expect((await store.recordDesired(key, unlabel)).accepted).toBe(true);
+    expect(await store.get(key)).toMatchObject({ desiredPresent: true, desiredSha: sha(2), labels: [] });
+
+    // Delivered the other way round: the unlabel wins first; the push, no longer continuing
+    // the chain from the head we hold, is not newer and is ignored.
+    const other = newKey();
+    await store.recordDesired(other, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(40), labels: [], change: 'head' });
+    expect((await store.recordDesired(other, unlabel)).accepted).toBe(true);
+    expect((await store.recordDesired(other, push)).accepted).toBe(false);
+    expect(await store.get(other)).toMatchObject({ desiredPresent: true, desiredSha: sha(2), labels: [] });
+    // A label event about another head in that second proves nothing and changes nothing.
+    expect((await store.recordDesired(other, { ...unlabel, sha: sha(1), present: false })).accepted).toBe(false);
+  });
+
   it('when 50 webhooks for one PR arrive at once then the newest wins and the generation counts the accepted ones', async () => {
     const key = newKey();
     const order = Array.from({ length: 50 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
@@ -148,6 +182,38 @@ describe('recordDesired', () => {
 
     await store.recordDesired(key, { present: true, sha: sha(3), reason: 'reopened', prUpdatedAt: at(3) });
     expect(await store.get(key)).toMatchObject({ desiredPresent: true, desiredSha: sha(3), status: 'pending', desiredGeneration: 4 });
+  });
+
+  it('when previewd tears an environment down then no timestamp is made up, and a real reopen after it applies', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(50), change: 'head' });
+    const before = await store.get(key);
+    const torn = await store.recordTeardown(key, { reason: 'admin: teardown', expectedGeneration: before!.desiredGeneration });
+    expect(torn).toEqual({ accepted: true, generation: 2 });
+    const after = await store.get(key);
+    expect(after).toMatchObject({ desiredPresent: false, desiredReason: 'admin: teardown', desiredSha: sha(1) });
+    expect(after!.prUpdatedAt.getTime()).toBe(at(50).getTime());
+    // A label event in the second previewd last saw from GitHub is not newer than the teardown.
+    expect((await store.recordDesired(key, { present: true, sha: sha(1), reason: 'pull_request.labeled', prUpdatedAt: at(50), change: 'facts' })).accepted).toBe(false);
+    // GitHub's next fact, however far this host's clock is off, wins.
+    const reopen = await store.recordDesired(key, { present: true, sha: sha(1), reason: 'pull_request.reopened', prUpdatedAt: at(51), change: 'head' });
+    expect(reopen).toEqual({ accepted: true, generation: 3 });
+    expect(await store.get(key)).toMatchObject({ desiredPresent: true, desiredReason: 'pull_request.reopened' });
+    expect((await store.listEvents(key)).map((e) => [e.type, e.data.by ?? null])).toEqual([
+      ['desired', 'github'],
+      ['desired', 'previewd'],
+      ['desired-ignored', null],
+      ['desired', 'github'],
+    ].reverse());
+  });
+
+  it('when a teardown was decided on a generation that is no longer current then it is refused', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(60) });
+    await store.recordDesired(key, { present: true, sha: sha(2), beforeSha: sha(1), reason: 'synchronize', prUpdatedAt: at(61) });
+    expect(await store.recordTeardown(key, { reason: 'gc: idle', expectedGeneration: 1 })).toEqual({ accepted: false, generation: 2 });
+    expect((await store.get(key))?.desiredPresent).toBe(true);
+    expect(await store.recordTeardown(newKey(), { reason: 'gc: idle', expectedGeneration: 1 })).toEqual({ accepted: false, generation: 0 });
   });
 
   it('when present is asked without a SHA or with an invalid key then it is refused', async () => {

@@ -125,7 +125,7 @@ async function serve(config: Config, sessionTtlMs = 60_000, options: { storeDown
     sessions: createRedisSessions({ redis: redis.redis, prefix: redis.prefix, ttlMs: sessionTtlMs }),
     runGc: async ({ dryRun }) => {
       gcRuns.push(dryRun);
-      return { plan: { actions: [{ kind: 'teardown', key: PR8, envId: environmentId(PR8), reason: 'idle', detail: `idle 9d ${HOSTILE}` }], skipped: [] }, done: dryRun ? [] : [1], failed: [] };
+      return { plan: { actions: [{ kind: 'teardown', key: PR8, envId: environmentId(PR8), reason: 'idle', detail: `idle 9d ${HOSTILE}`, generation: 1 }], skipped: [] }, done: dryRun ? [] : [1], failed: [] };
     },
   });
   app.use(router.routes());

@@ -263,6 +263,12 @@ function makeFakes(): Fakes {
     async requestReconcile() {
       return null;
     },
+    async recordTeardown(k, input) {
+      const r = records.get(`${k.repo}#${k.pr}`);
+      if (!r || r.desiredGeneration !== input.expectedGeneration) return { accepted: false, generation: r?.desiredGeneration ?? 0 };
+      records.set(`${k.repo}#${k.pr}`, { ...r, desiredPresent: false, desiredReason: input.reason, desiredGeneration: r.desiredGeneration + 1 });
+      return { accepted: true, generation: r.desiredGeneration + 1 };
+    },
     get: async (k) => structuredClone(records.get(`${k.repo}#${k.pr}`) ?? null),
     list: async () => [...records.values()],
     async updateObserved(k, patch) {

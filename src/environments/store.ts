@@ -1,8 +1,8 @@
 // previewd's own state in Postgres: one row per environment (desired + observed)
 // and an append-only event history. Ordering rules for desired state live in one
-// SQL statement (recordDesired) so that concurrent webhooks for one PR cannot
-// interleave: INSERT … ON CONFLICT DO UPDATE … WHERE locks the row and evaluates
-// the condition against its latest committed version.
+// pure function (ordering.ts); recordDesired applies it under the row's lock, so
+// concurrent webhooks for one PR cannot interleave, and previewd's own teardowns
+// (recordTeardown) compare-and-set on the per-PR desired generation.
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -10,6 +10,7 @@ import { TransientError, UserError } from '../errors.js';
 import { mapPgError, pgCode } from '../database/pg-errors.js';
 import { packagePath } from '../package-root.js';
 import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
+import { orderGitHubFact, type DesiredBy } from './ordering.js';
 import type {
   DesiredInput,
   EnvironmentEvent,
@@ -17,6 +18,7 @@ import type {
   EnvironmentStatus,
   EnvironmentStore,
   ObservedPatch,
+  TeardownInput,
 } from './types.js';
 
 export interface EnvironmentStoreOptions {
@@ -149,79 +151,135 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     }
   }
 
+  /** Runs `fn` in one transaction on one connection; errors are mapped by `what`. */
+  async function inTransaction<T>(what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw mapPgError(err, what);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+        broken = rollbackErr; // the connection is unusable: do not return it to the pool
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async function recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }> {
     assertKey(key);
     assertDate(input.prUpdatedAt, 'prUpdatedAt');
     if (input.present && !input.sha) throw new UserError(`desired state of ${keyString(key)} is present but has no SHA`);
-    const values = [
-      key.repo,
-      key.pr,
-      environmentId(key),
-      input.present,
-      input.sha,
-      clean(input.reason),
-      input.prUpdatedAt,
-      input.labels === undefined ? null : json(input.labels),
-      input.beforeSha ?? null,
-      input.title === undefined ? null : clean(input.title),
-      input.branch === undefined ? null : clean(input.branch),
-    ];
-    // Accepted when there is no row, when the PR's updated_at is newer, or when it
-    // is equal and this push continues the chain (its `before` is the SHA we hold).
-    // Otherwise the row is left alone: an older SHA never overwrites a newer one.
-    let result: pg.QueryResult<{ generation: string }>;
-    try {
-      result = await pool.query<{ generation: string }>(
-        `WITH upsert AS (
-           INSERT INTO ${environments} AS e
-             (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '[]'::jsonb), $10::text, $11::text, 'pending')
-           ON CONFLICT (repo, pr) DO UPDATE SET
-             desired_present = EXCLUDED.desired_present,
-             desired_sha = EXCLUDED.desired_sha,
-             desired_reason = EXCLUDED.desired_reason,
-             desired_generation = e.desired_generation + 1,
-             pr_updated_at = EXCLUDED.pr_updated_at,
-             labels = COALESCE($8::jsonb, e.labels),
-             pr_title = COALESCE($10::text, e.pr_title),
-             head_ref = COALESCE($11::text, e.head_ref),
-             status = CASE WHEN EXCLUDED.desired_present AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
-             last_push_at = CASE WHEN EXCLUDED.desired_sha IS DISTINCT FROM e.desired_sha AND EXCLUDED.desired_sha IS NOT NULL
-                                 THEN now() ELSE e.last_push_at END,
-             updated_at = now()
-           WHERE EXCLUDED.pr_updated_at > e.pr_updated_at
-              OR (EXCLUDED.pr_updated_at = e.pr_updated_at AND $9::text IS NOT NULL AND $9::text = e.desired_sha)
-           RETURNING e.desired_generation
-         ), event AS (
-           INSERT INTO ${events} (repo, pr, type, message, data)
-           SELECT $1, $2, 'desired', $6,
-                  jsonb_build_object('present', $4::boolean, 'sha', $5::text, 'prUpdatedAt', $7::timestamptz, 'generation', desired_generation)
-           FROM upsert
-         )
-         SELECT desired_generation AS generation FROM upsert`,
-        values,
+    const change = input.change ?? (input.present ? 'head' : 'close');
+    const what = `record desired state of ${keyString(key)}`;
+    const labels = input.labels === undefined ? null : json(input.labels);
+    const reason = clean(input.reason);
+    // Display only (attacker-controlled): omitted keeps what is stored.
+    const title = input.title === undefined ? null : clean(input.title);
+    const branch = input.branch === undefined ? null : clean(input.branch);
+    const desiredEvent = (client: pg.PoolClient, generation: string, why: string) =>
+      client.query(
+        `INSERT INTO ${events} (repo, pr, type, message, data)
+         VALUES ($1, $2, 'desired', $3, jsonb_build_object('present', $4::boolean, 'sha', $5::text, 'prUpdatedAt', $6::timestamptz,
+                                                            'generation', $7::bigint, 'by', 'github', 'why', $8::text))`,
+        [key.repo, key.pr, reason, input.present, input.sha, input.prUpdatedAt, generation, why],
       );
+    try {
+      return await inTransaction(what, async (client) => {
+        const inserted = await client.query<{ generation: string }>(
+          `INSERT INTO ${environments} (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status, desired_by, pr_closed)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '[]'::jsonb), $10::text, $11::text, 'pending', 'github', $9)
+           ON CONFLICT (repo, pr) DO NOTHING
+           RETURNING desired_generation AS generation`,
+          [key.repo, key.pr, environmentId(key), input.present, input.sha, reason, input.prUpdatedAt, labels, change === 'close', title, branch],
+        );
+        if (inserted.rows[0]) {
+          await desiredEvent(client, inserted.rows[0].generation, 'first fact for this PR');
+          return { accepted: true, generation: Number(inserted.rows[0].generation) };
+        }
+        // The row lock serialises concurrent facts for one PR: each decides on the latest committed row.
+        const { rows } = await client.query<{ generation: string; pr_updated_at: Date; desired_sha: string | null; desired_by: DesiredBy; pr_closed: boolean }>(
+          `SELECT desired_generation AS generation, pr_updated_at, desired_sha, desired_by, pr_closed
+           FROM ${environments} WHERE repo = $1 AND pr = $2 FOR UPDATE`,
+          [key.repo, key.pr],
+        );
+        const held = rows[0]!;
+        const decision = orderGitHubFact(
+          { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, prClosed: held.pr_closed },
+          { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change },
+        );
+        if (!decision.accept) {
+          await client.query(
+            `INSERT INTO ${events} (repo, pr, type, message, data)
+             VALUES ($1, $2, 'desired-ignored', $3, jsonb_build_object('sha', $4::text, 'prUpdatedAt', $5::timestamptz, 'why', $6::text))`,
+            [key.repo, key.pr, clean(`${decision.why}: ${input.reason}`), input.sha, input.prUpdatedAt, decision.why],
+          );
+          log.debug({ env: keyString(key), sha: input.sha, storedSha: held.desired_sha, reason: input.reason, why: decision.why }, 'stale desired state ignored');
+          return { accepted: false, generation: Number(held.generation) };
+        }
+        const updated = await client.query<{ generation: string }>(
+          `UPDATE ${environments} AS e SET
+             desired_present = $3,
+             desired_sha = $4,
+             desired_reason = $5,
+             desired_generation = e.desired_generation + 1,
+             desired_by = 'github',
+             pr_closed = $8,
+             pr_updated_at = $6,
+             labels = COALESCE($7::jsonb, e.labels),
+             pr_title = COALESCE($9::text, e.pr_title),
+             head_ref = COALESCE($10::text, e.head_ref),
+             status = CASE WHEN $3 AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
+             last_push_at = CASE WHEN $4::text IS DISTINCT FROM e.desired_sha AND $4::text IS NOT NULL THEN now() ELSE e.last_push_at END,
+             updated_at = now()
+           WHERE repo = $1 AND pr = $2
+           RETURNING desired_generation AS generation`,
+          [key.repo, key.pr, input.present, input.sha, reason, input.prUpdatedAt, labels, change === 'close', title, branch],
+        );
+        const generation = updated.rows[0]!.generation;
+        await desiredEvent(client, generation, decision.why);
+        return { accepted: true, generation: Number(generation) };
+      });
     } catch (err) {
       if (pgCode(err) === '23505') {
         throw new UserError(`environment ID ${environmentId(key)} of ${keyString(key)} is already used by another repository`, { cause: err });
       }
-      throw mapPgError(err, `record desired state of ${keyString(key)}`);
+      throw mapPgError(err, what);
     }
-    const accepted = result.rows[0];
-    if (accepted) return { accepted: true, generation: Number(accepted.generation) };
+  }
 
-    const current = await query<{ generation: string; sha: string | null; updated: Date }>(
-      'read desired state',
-      `WITH ignored AS (
+  async function recordTeardown(key: EnvironmentKey, input: TeardownInput): Promise<{ accepted: boolean; generation: number }> {
+    assertKey(key);
+    if (!Number.isSafeInteger(input.expectedGeneration)) throw new UserError(`expected generation of ${keyString(key)} is not an integer`);
+    // Compare-and-set on the generation: previewd's decision holds only if nothing was
+    // recorded since it looked. GitHub's timestamp and the head SHA stay as GitHub said.
+    const { rows } = await query<{ accepted: boolean; generation: string }>(
+      `record the teardown of ${keyString(key)}`,
+      `WITH changed AS (
+         UPDATE ${environments} SET desired_present = false, desired_reason = $3, desired_by = 'previewd',
+                desired_generation = desired_generation + 1, updated_at = now()
+         WHERE repo = $1 AND pr = $2 AND desired_generation = $4
+         RETURNING desired_generation
+       ), event AS (
          INSERT INTO ${events} (repo, pr, type, message, data)
-         VALUES ($1, $2, 'desired-ignored', $3, jsonb_build_object('sha', $4::text, 'prUpdatedAt', $5::timestamptz))
+         SELECT $1, $2, 'desired', $3, jsonb_build_object('present', false, 'generation', desired_generation, 'by', 'previewd') FROM changed
        )
-       SELECT desired_generation AS generation, desired_sha AS sha, pr_updated_at AS updated FROM ${environments} WHERE repo = $1 AND pr = $2`,
-      [key.repo, key.pr, clean(`older than what is stored: ${input.reason}`), input.sha, input.prUpdatedAt],
+       SELECT true AS accepted, desired_generation AS generation FROM changed
+       UNION ALL
+       SELECT false, desired_generation FROM ${environments} WHERE repo = $1 AND pr = $2 AND NOT EXISTS (SELECT 1 FROM changed)`,
+      [key.repo, key.pr, clean(input.reason), input.expectedGeneration],
     );
-    const row = current.rows[0];
-    log.debug({ env: keyString(key), sha: input.sha, storedSha: row?.sha, reason: input.reason }, 'stale desired state ignored');
-    return { accepted: false, generation: Number(row?.generation ?? 0) };
+    const row = rows[0];
+    return { accepted: row?.accepted === true, generation: Number(row?.generation ?? 0) };
   }
 
   async function requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null> {
@@ -323,5 +381,5 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map((r) => ({ id: Number(r.id), at: r.at, type: r.type, message: r.message, data: r.data }));
   }
 
-  return { migrate, recordDesired, requestReconcile, get, list, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
+  return { migrate, recordDesired, recordTeardown, requestReconcile, get, list, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
 }

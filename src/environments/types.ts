@@ -1,6 +1,7 @@
 // previewd's own state: one row per environment (desired + observed) and an
 // append-only event history, kept in Postgres (see store.ts and migrations/).
 import type { EnvironmentKey } from './naming.js';
+import type { GitHubChange } from './ordering.js';
 
 export type EnvironmentStatus =
   | 'pending' // desired recorded, not yet worked on
@@ -11,20 +12,31 @@ export type EnvironmentStatus =
   | 'tearing_down'
   | 'removed'; // torn down; the row stays for history
 
+/** A fact from GitHub (a webhook, or GitHub's answer to GC) about what the PR needs. */
 export interface DesiredInput {
   present: boolean;
   /** Head SHA to deploy; required when present. */
   sha: string | null;
-  /** Why (webhook action, "gc: idle", "admin: teardown"...): shown in events. */
+  /** Why (webhook action, "gc: closed"...): shown in events. */
   reason: string;
-  /** pull_request.updated_at: orders webhooks that arrive out of order. */
+  /** GitHub's pull_request.updated_at, never a local time: orders facts that arrive out of order. */
   prUpdatedAt: Date;
   /** synchronize's `before`: a push whose `before` is the SHA we hold is newer even at an equal timestamp. */
   beforeSha?: string | null;
+  /** What the event changed, to break ties of equal updated_at (ordering.ts); default: "head" when present, else "close". */
+  change?: GitHubChange;
   labels?: string[];
   /** The PR's title and head branch, shown by the dashboard only (attacker-controlled; never in a name). Omitted: kept as stored. */
   title?: string;
   branch?: string;
+}
+
+/** previewd's own decision to remove an environment (admin, CLI, GC): ordered by generation, not by a clock. */
+export interface TeardownInput {
+  /** Why ("admin: teardown", "gc: idle (…)"): shown in events. */
+  reason: string;
+  /** The desired generation the decision was taken on; a change recorded since then wins. */
+  expectedGeneration: number;
 }
 
 export interface EnvironmentRecord {
@@ -73,10 +85,15 @@ export interface EnvironmentStore {
   /** Applies the state migrations (idempotent, safe with several replicas). */
   migrate(): Promise<void>;
   /**
-   * Records the desired state unless it is older than what is stored (by prUpdatedAt,
-   * then the push chain). Returns whether it was accepted and the generation.
+   * Records a GitHub fact as the desired state unless it is older than what is stored
+   * (GitHub's updated_at, then the facts: ordering.ts). Returns whether it was accepted and the generation.
    */
   recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }>;
+  /**
+   * Records previewd's own decision "absent" if nothing was recorded since `expectedGeneration`
+   * (false: a newer change won, or there is no row). A strictly newer GitHub fact supersedes it.
+   */
+  recordTeardown(key: EnvironmentKey, input: TeardownInput): Promise<{ accepted: boolean; generation: number }>;
   /** Asks for another reconcile without changing what is desired (admin redeploy, retry). */
   requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
   get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;

@@ -7,7 +7,6 @@ import type { ClosedPull, OwnedResource, RepoPulls } from './types.js';
 
 const HOUR = 3_600_000;
 const NOW = new Date('2026-05-10T12:00:00Z');
-const LISTED = new Date(NOW.getTime() - 1000);
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 const repo = (name: string, extra: Record<string, unknown> = {}) => repoSchema.parse({ name, idleTtl: '72h', maxEnvironments: 3, ...extra });
 
@@ -42,7 +41,6 @@ function record(repoName: string, pr: number, over: Partial<EnvironmentRecord> =
 
 const openList = (...prs: (number | [number, string[]])[]): RepoPulls => ({
   ok: true,
-  listedAt: LISTED,
   open: prs.map((p) => (Array.isArray(p) ? { number: p[0], labels: p[1] } : { number: p, labels: [] })),
 });
 
@@ -102,15 +100,30 @@ describe('planGc', () => {
     expect(summary(plan)).toEqual([]);
   });
 
-  it('when a PR was updated after the open list was taken then it is not treated as closed', () => {
+  it('when GitHub\'s closed answer is older than the fact recorded (a reopen) then it is not treated as closed', () => {
     const plan = planGc(
       input({
-        records: [record('acme/shop', 5, { prUpdatedAt: new Date(LISTED.getTime() + 10) })],
+        records: [record('acme/shop', 5, { prUpdatedAt: new Date(NOW.getTime() + 1000) })],
         pulls: new Map([['acme/shop', openList()]]),
         closedPulls: new Map([['acme/shop#5', { state: 'closed' as const, merged: false, labels: [], updatedAt: NOW.toISOString() }]]),
       }),
     );
     expect(summary(plan)).toEqual([]);
+  });
+
+  it('when a PR was closed then the teardown carries GitHub\'s close time and the generation it was decided on', () => {
+    const plan = planGc(
+      input({
+        records: [record('acme/shop', 5, { desiredGeneration: 7 }), record('acme/shop', 6, { desiredGeneration: 3, lastPushAt: ago(73 * HOUR) })],
+        pulls: new Map([['acme/shop', openList(6)]]),
+        closedPulls: new Map([['acme/shop#5', { state: 'closed' as const, merged: true, labels: [], updatedAt: NOW.toISOString() }]]),
+      }),
+    );
+    expect(plan.actions).toMatchObject([
+      { kind: 'teardown', key: { pr: 5 }, reason: 'merged', generation: 7, closedAt: NOW.toISOString() },
+      { kind: 'teardown', key: { pr: 6 }, reason: 'idle', generation: 3 },
+    ]);
+    expect(plan.actions[1]).not.toHaveProperty('closedAt');
   });
 
   it('when an open PR is idle past the TTL then it goes, unless the keep label is on the record or on GitHub', () => {

@@ -59,12 +59,7 @@ function planRepo(repo: RepoConfig, input: GcPlanInput, plan: GcPlan): GcAction[
     const idleMs = now - record.lastPushAt.getTime();
     const openLabels = open.get(record.key.pr);
     if (openLabels === undefined) {
-      // Missing from the list. A PR (re)opened after the listing is not closed: skip it.
-      if (record.prUpdatedAt >= pulls.listedAt || record.createdAt >= pulls.listedAt) {
-        plan.skipped.push({ subject, reason: 'changed after the open PRs were listed' });
-        remaining.push({ record, keep: true });
-        continue;
-      }
+      // Missing from the list: GitHub's own answer for the PR decides.
       const answer = input.closedPulls.get(subject);
       if (answer === undefined || (answer !== null && 'error' in answer)) {
         plan.skipped.push({ subject, reason: `not in the open list and its state could not be confirmed${answer ? ` (${answer.error})` : ''}` });
@@ -75,9 +70,23 @@ function planRepo(repo: RepoConfig, input: GcPlanInput, plan: GcPlan): GcAction[
         remaining.push({ record, keep: false });
         continue;
       }
+      // GitHub's clock against GitHub's clock: a fact newer than this answer (a reopen) is recorded.
+      if (answer !== null && new Date(answer.updatedAt).getTime() < record.prUpdatedAt.getTime()) {
+        plan.skipped.push({ subject, reason: 'a change newer than GitHub\'s answer is recorded' });
+        remaining.push({ record, keep: true });
+        continue;
+      }
       // A closed PR goes whatever its labels, exactly as its close webhook would have done.
       const reason = closedReason(answer);
-      actions.push({ kind: 'teardown', key: record.key, envId: record.envId, reason, detail: `PR is ${reason === 'gone' ? 'gone (404)' : reason}; close webhook missed` });
+      actions.push({
+        kind: 'teardown',
+        key: record.key,
+        envId: record.envId,
+        reason,
+        detail: `PR is ${reason === 'gone' ? 'gone (404)' : reason}; close webhook missed`,
+        generation: record.desiredGeneration,
+        ...(answer !== null ? { closedAt: answer.updatedAt } : {}),
+      });
       continue;
     }
     const labels = new Set([...record.labels, ...openLabels]);
@@ -86,7 +95,14 @@ function planRepo(repo: RepoConfig, input: GcPlanInput, plan: GcPlan): GcAction[
       if (keep) {
         plan.skipped.push({ subject, reason: `idle ${formatAge(idleMs)} but labelled "${repo.keepLabel}"` });
       } else {
-        actions.push({ kind: 'teardown', key: record.key, envId: record.envId, reason: 'idle', detail: `no push for ${formatAge(idleMs)} (limit ${formatAge(ttl)})` });
+        actions.push({
+          kind: 'teardown',
+          key: record.key,
+          envId: record.envId,
+          reason: 'idle',
+          detail: `no push for ${formatAge(idleMs)} (limit ${formatAge(ttl)})`,
+          generation: record.desiredGeneration,
+        });
         continue;
       }
     }
@@ -105,6 +121,7 @@ function planRepo(repo: RepoConfig, input: GcPlanInput, plan: GcPlan): GcAction[
         envId: record.envId,
         reason: 'over-limit',
         detail: `repo has ${remaining.length} environments, limit ${repo.maxEnvironments}; idle ${formatAge(now - record.lastPushAt.getTime())}`,
+        generation: record.desiredGeneration,
       });
       excess -= 1;
     }

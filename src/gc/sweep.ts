@@ -47,25 +47,26 @@ type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'v
 
 /**
  * Gathers the plan's input. Order matters: resources are listed before environment
- * rows, so anything created after its row was read cannot look orphaned; open PRs are
- * listed before rows, so a PR (re)opened meanwhile is skipped, not torn down.
+ * rows, so anything created after its row was read cannot look orphaned; rows are read
+ * before open PRs are listed, and every teardown is recorded only if the row's desired
+ * generation is still the one read here, so a PR (re)opened or pushed to meanwhile is
+ * never torn down. No step compares this host's clock with GitHub's.
  */
 export async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcPlanInput> {
   const inventory = await listOwnedResources(deps);
+  const records = await deps.store.list();
   const repos = deps.config.repos.filter((r) => !filter?.repo || r.name === filter.repo);
   const pulls = new Map<string, RepoPulls>();
   await Promise.all(
     repos.map(async (repo) => {
-      const listedAt = deps.clock.now();
       try {
         const open = await deps.github.listOpenPulls(repo.name);
-        pulls.set(repo.name, { ok: true, listedAt, open: open.map((p) => ({ number: p.number, labels: p.labels })) });
+        pulls.set(repo.name, { ok: true, open: open.map((p) => ({ number: p.number, labels: p.labels })) });
       } catch (err) {
         pulls.set(repo.name, { ok: false, error: safeErrorLine(err, 200) });
       }
     }),
   );
-  const records = await deps.store.list();
   // Confirm every PR missing from an open list one by one: a list is a page walk and may lag.
   const closedPulls = new Map<string, ClosedPull | { error: string }>();
   const missing = records.filter((r) => {
@@ -115,14 +116,11 @@ async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOpti
     const record = await deps.store.get(action.key);
     if (!record || !record.desiredPresent) return; // someone else already took it away
     const reason = `gc: ${action.reason} (${action.detail})`;
-    const { accepted } = await deps.store.recordDesired(action.key, {
-      present: false,
-      sha: null,
-      reason,
-      // Not older than what is stored, so it is accepted; a later webhook (reopen, push) still wins.
-      prUpdatedAt: new Date(Math.max(record.prUpdatedAt.getTime() + 1, deps.clock.now().getTime())),
-      labels: record.labels,
-    });
+    // A closed PR is GitHub's fact, ordered by GitHub's own timestamp like its webhook;
+    // everything else is previewd's decision, held only if nothing changed since it was taken.
+    const { accepted } = action.closedAt
+      ? await deps.store.recordDesired(action.key, { present: false, sha: null, reason, prUpdatedAt: new Date(action.closedAt), change: 'close', labels: record.labels })
+      : await deps.store.recordTeardown(action.key, { reason, expectedGeneration: action.generation });
     if (!accepted) throw new Error('the store refused desired = absent (a newer change arrived); left for the next sweep');
     await deps.store.appendEvent(action.key, { type: 'gc', message: reason, data: { reason: action.reason } });
     await options.requestTeardown(action.key, reason);

@@ -25,7 +25,17 @@ export interface OwnedInventory {
 export type StaleReason = 'closed' | 'merged' | 'gone' | 'idle' | 'over-limit';
 
 export type GcAction =
-  | { kind: 'teardown'; key: EnvironmentKey; envId: string; reason: StaleReason; detail: string }
+  | {
+      kind: 'teardown';
+      key: EnvironmentKey;
+      envId: string;
+      reason: StaleReason;
+      detail: string;
+      /** The desired generation the decision was taken on: a change recorded since then wins. */
+      generation: number;
+      /** closed/merged: GitHub's updated_at of the closed PR, recorded as GitHub's fact (not previewd's). */
+      closedAt?: string;
+    }
   | { kind: 'remove-orphan'; envId: string; resources: OwnedResource[]; detail: string };
 
 export interface GcPlan {
@@ -36,7 +46,7 @@ export interface GcPlan {
 
 /** What GitHub said about one repo: the open PRs, or why it could not be listed. */
 export type RepoPulls =
-  | { ok: true; listedAt: Date; open: { number: number; labels: string[] }[] }
+  | { ok: true; open: { number: number; labels: string[] }[] }
   | { ok: false; error: string };
 
 /** GitHub's answer for a PR missing from the open list (null = 404, the PR or repo is gone). */

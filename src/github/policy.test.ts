@@ -103,9 +103,23 @@ describe('decideDesired', () => {
         reason: 'pull_request.synchronize',
         prUpdatedAt: new Date('2026-01-02T03:04:05Z'),
         beforeSha: BEFORE,
+        change: 'head',
         labels: ['preview-keep'],
       },
     });
+  });
+
+  it('when events are decided then each says what it changed, for ties of equal updated_at', () => {
+    const changeOf = (over: Parameters<typeof event>[0]) => {
+      const d = decideDesired(event(over), policy());
+      return d.kind === 'desired' ? d.input.change : d.reason;
+    };
+    expect(changeOf({ action: 'synchronize' })).toBe('head');
+    expect(changeOf({ action: 'reopened' })).toBe('head');
+    expect(changeOf({ action: 'closed', state: 'closed' })).toBe('close');
+    expect(changeOf({ action: 'unlabeled', label: 'no-preview' })).toBe('facts');
+    expect(changeOf({ action: 'labeled', label: 'preview-keep', state: 'closed' })).toBe('close');
+    expect(changeOf({ action: 'ready_for_review' })).toBe('facts');
   });
 
   it('when a merged PR is decided then the reason says it was merged', () => {

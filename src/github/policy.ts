@@ -3,6 +3,7 @@
 // deployed (draft skipped, fork without opt-in, opted out, wrong base, closed) gets
 // desired = absent rather than "ignored", so an environment that exists is torn down.
 import type { RepoConfig } from '../config/schema.js';
+import type { GitHubChange } from '../environments/ordering.js';
 import type { DesiredInput } from '../environments/types.js';
 import type { PullRequestEvent } from './webhook-payload.js';
 
@@ -47,6 +48,13 @@ function absenceReason(event: PullRequestEvent, policy: RepoPolicy, labels: stri
   return null;
 }
 
+/** What the event changed, for the store's tie-break of equal updated_at (environments/ordering.ts). */
+function changeOf(event: PullRequestEvent): GitHubChange {
+  if (event.action === 'closed' || event.pull_request.state === 'closed') return 'close';
+  if (event.action === 'opened' || event.action === 'reopened' || event.action === 'synchronize') return 'head';
+  return 'facts';
+}
+
 export function decideDesired(event: PullRequestEvent, policy: RepoPolicy): PolicyDecision {
   const { action } = event;
   if (!isHandledAction(action)) {
@@ -71,6 +79,7 @@ export function decideDesired(event: PullRequestEvent, policy: RepoPolicy): Poli
     sha: pr.head.sha,
     reason: absent === null ? `pull_request.${action}` : `pull_request.${action}: ${absent}`,
     prUpdatedAt: new Date(pr.updated_at),
+    change: changeOf(event),
     labels,
   };
   if (pr.title !== undefined) input.title = pr.title;

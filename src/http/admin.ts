@@ -10,7 +10,6 @@ import { Router } from '@koa/router';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
-import type { Clock } from '../deps.js';
 import { configSecrets, createScrubber } from '../environments/credentials.js';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import type { EnvironmentRecord, EnvironmentStore } from '../environments/types.js';
@@ -19,8 +18,7 @@ import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 
 export interface AdminDeps {
   config: Pick<Config, 'env' | 'repos'>;
-  clock: Clock;
-  store: Pick<EnvironmentStore, 'list' | 'get' | 'listEvents' | 'requestReconcile' | 'recordDesired' | 'appendEvent'>;
+  store: Pick<EnvironmentStore, 'list' | 'get' | 'listEvents' | 'requestReconcile' | 'recordTeardown' | 'appendEvent'>;
   queue: Pick<ReconcileQueue, 'enqueue' | 'counts' | 'listParked' | 'retryParked'>;
   /** Runs GC (plan only when dryRun); the daemon wires it to sweepGc with queue-backed teardowns. */
   runGc(options: { dryRun: boolean; filter: GcFilter }): Promise<{ plan: GcPlan; done: unknown[]; failed: { error: string }[] }>;
@@ -175,14 +173,8 @@ export function adminRouter(deps: AdminDeps): Router {
       ctx.body = { status: 'error', reason: `no environment for ${keyString(key)}` };
       return;
     }
-    const { accepted, generation } = await deps.store.recordDesired(key, {
-      present: false,
-      sha: null,
-      reason: 'admin: teardown',
-      // Newer than what is stored so it is accepted; a later reopen or push still wins.
-      prUpdatedAt: new Date(Math.max(record.prUpdatedAt.getTime() + 1, deps.clock.now().getTime())),
-      labels: record.labels,
-    });
+    // previewd's own decision: ordered by the generation it was taken on, never by this host's clock.
+    const { accepted, generation } = await deps.store.recordTeardown(key, { reason: 'admin: teardown', expectedGeneration: record.desiredGeneration });
     if (!accepted) {
       ctx.status = 409;
       ctx.body = { status: 'error', reason: 'a newer change to this PR was recorded meanwhile; try again' };

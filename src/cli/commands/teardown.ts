@@ -14,14 +14,8 @@ export async function runTeardown(deps: Deps, options: { repo: string; pr: numbe
     io.err(`no environment for ${keyString(key)}\n`);
     return EXIT.failed;
   }
-  const { accepted } = await deps.store.recordDesired(key, {
-    present: false,
-    sha: null,
-    reason: 'cli: teardown',
-    // Newer than what is stored, so it is accepted; a later webhook still wins.
-    prUpdatedAt: new Date(Math.max(record.prUpdatedAt.getTime() + 1, deps.clock.now().getTime())),
-    labels: record.labels,
-  });
+  // previewd's own decision: ordered by the generation it was taken on, never by this host's clock.
+  const { accepted } = await deps.store.recordTeardown(key, { reason: 'cli: teardown', expectedGeneration: record.desiredGeneration });
   if (!accepted) {
     io.err(`${keyString(key)}: a newer change was recorded meanwhile; nothing done\n`);
     return EXIT.failed;
