@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import type { Deps } from './deps.js';
 import { reconcileEnvironment } from './environments/reconcile.js';
 import type { EnvironmentKey } from './environments/naming.js';
-import { startGcSchedule, createGcLock } from './gc/schedule.js';
+import { createGcLock, createSweepLock, startSweepSchedule } from './gc/schedule.js';
 import { sweepGc } from './gc/sweep.js';
 import { adminRouter } from './http/admin.js';
 import { createApp } from './http/app.js';
@@ -15,6 +15,7 @@ import { metrics, metricsRouter } from './http/metrics.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
+import { sweepResume } from './queue/resume.js';
 import { uiRouter } from './ui/router.js';
 import { createRedisSessions } from './ui/sessions.js';
 
@@ -28,6 +29,11 @@ export interface DaemonOptions {
   queue?: Partial<Pick<ReconcileQueueOptions, 'lockDurationMs' | 'stalledIntervalMs' | 'backoff' | 'attempts'>>;
   /** Run the periodic GC (default true). */
   gc?: boolean;
+  /**
+   * Run the resume sweep (default true). Off only where several daemons with separate
+   * Redis prefixes share one state database (tests): each would take the others' PRs.
+   */
+  resume?: boolean;
 }
 
 export interface Daemon {
@@ -89,10 +95,33 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   });
 
   queue.start();
+  // At start and then periodically: whatever Postgres says lags goes back in the queue
+  // (Redis may have lost it), and parked work is retried slowly, up to a ceiling.
+  const resumeSchedule =
+    options.resume === false
+      ? null
+      : startSweepSchedule({
+          name: 'resume',
+          lock: createSweepLock(redis, prefix, 'resume'),
+          intervalMs: config.resume.interval,
+          immediate: true,
+          log,
+          sweep: async (lease) => {
+            await sweepResume(
+              { store: deps.store, queue, clock: deps.clock, log },
+              {
+                parkedRetryIntervalMs: config.resume.parkedRetryInterval,
+                parkedRetryLimit: config.resume.parkedRetryLimit,
+                stillHoldsLock: () => lease.stillHolds(),
+              },
+            );
+          },
+        });
   const gcSchedule =
     options.gc === false
       ? null
-      : startGcSchedule({
+      : startSweepSchedule({
+          name: 'gc',
           lock: createGcLock(redis, prefix),
           intervalMs: config.gc.interval,
           log,
@@ -118,6 +147,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await gcSchedule?.stop();
+        await resumeSchedule?.stop();
         await queue.close({ graceMs: stopOptions.graceMs ?? 25_000 });
         redis.disconnect();
         log.info('previewd stopped');

@@ -307,7 +307,10 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
   });
 
   const queueOptions = { lockDurationMs: 600, stalledIntervalMs: 200, backoff: { baseMs: 50, maxMs: 400, jitter: 0.2 } };
-  const startFor = (deps: Deps, prefix: string) => startDaemon(deps, { port: 0, host: '127.0.0.1', redisPrefix: prefix, gc: false, queue: queueOptions });
+  // Runs share one state database but each has its own Redis prefix: a resume sweep
+  // would take the other runs' PRs into this run's queue, so it is off here.
+  const startFor = (deps: Deps, prefix: string) =>
+    startDaemon(deps, { port: 0, host: '127.0.0.1', redisPrefix: prefix, gc: false, resume: false, queue: queueOptions });
 
   // A closed PR must also end "removed" with no live GitHub deployment, even when the
   // crash fell between telling GitHub and recording it (the pinned test below).

@@ -160,6 +160,22 @@ export const fileConfigSchema = z
           .describe('trust X-Forwarded-Proto from the reverse proxy in front of previewd (https there makes session cookies Secure)'),
       })
       .prefault({}),
+    resume: z
+      .object({
+        interval: duration(
+          '1m',
+          'period (and once at start) of the sweep that enqueues every environment whose observed state lags its desired state; Postgres is the truth, the queue only a hint',
+        ),
+        parkedRetryInterval: duration('30m', 'parked work (its retries used up) whose environment still lags is retried this long after it was parked'),
+        parkedRetryLimit: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(6)
+          .describe('retries of parked work per desired change; then the environment is marked failed with its reason until a push or an operator'),
+      })
+      .prefault({}),
     github: z
       .object({
         statusContext: z.string().min(1).max(100).default('previewd/preview').describe('commit status context'),

@@ -271,6 +271,7 @@ function makeFakes(): Fakes {
     },
     get: async (k) => structuredClone(records.get(`${k.repo}#${k.pr}`) ?? null),
     list: async () => [...records.values()],
+    listLagging: async () => [...records.values()].filter((r) => r.observedGeneration < r.desiredGeneration).map((record) => ({ record, parkedRetries: 0 })),
     async updateObserved(k, patch) {
       const r = records.get(`${k.repo}#${k.pr}`)!;
       records.set(`${k.repo}#${k.pr}`, { ...r, ...structuredClone(patch) });

@@ -17,9 +17,11 @@ import type {
   EnvironmentRecord,
   EnvironmentStatus,
   EnvironmentStore,
+  LaggingEnvironment,
   ObservedPatch,
   TeardownInput,
 } from './types.js';
+import { PARKED_RETRY_EVENT } from './types.js';
 
 export interface EnvironmentStoreOptions {
   databaseUrl: string;
@@ -324,6 +326,17 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map(rowToRecord);
   }
 
+  async function listLagging(): Promise<LaggingEnvironment[]> {
+    const { rows } = await query<EnvironmentRow & { parked_retries: string }>(
+      'list lagging environments',
+      `SELECT e.*, (SELECT count(*) FROM ${events} ev
+                    WHERE ev.repo = e.repo AND ev.pr = e.pr AND ev.type = '${PARKED_RETRY_EVENT}'
+                      AND ev.data->>'generation' = e.desired_generation::text) AS parked_retries
+       FROM ${environments} e WHERE e.observed_generation < e.desired_generation ORDER BY e.repo, e.pr`,
+    );
+    return rows.map((row) => ({ record: rowToRecord(row), parkedRetries: Number(row.parked_retries) }));
+  }
+
   async function countByStatus(): Promise<Partial<Record<EnvironmentStatus, number>>> {
     const { rows } = await query<{ status: EnvironmentStatus; n: string }>('count environments', `SELECT status, count(*) AS n FROM ${environments} GROUP BY status`, []);
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
@@ -381,5 +394,5 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map((r) => ({ id: Number(r.id), at: r.at, type: r.type, message: r.message, data: r.data }));
   }
 
-  return { migrate, recordDesired, recordTeardown, requestReconcile, get, list, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
+  return { migrate, recordDesired, recordTeardown, requestReconcile, get, list, listLagging, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
 }

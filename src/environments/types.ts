@@ -49,6 +49,7 @@ export interface EnvironmentRecord {
   desiredGeneration: number;
   /** The generation the last finished reconcile worked from. */
   observedGeneration: number;
+  /** GitHub's updated_at of the newest GitHub fact accepted (previewd's own decisions never change it). */
   prUpdatedAt: Date;
   labels: string[];
   /** Display only, attacker-controlled; null until a webhook carrying them was recorded. */
@@ -67,6 +68,15 @@ export interface EnvironmentRecord {
   readyAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** Event type of one retry of parked work (counted by listLagging against the retry ceiling). */
+export const PARKED_RETRY_EVENT = 'parked-retry';
+
+export interface LaggingEnvironment {
+  record: EnvironmentRecord;
+  /** "parked-retry" events recorded for the record's current desired generation. */
+  parkedRetries: number;
 }
 
 export interface EnvironmentEvent {
@@ -98,6 +108,11 @@ export interface EnvironmentStore {
   requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
   get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;
   list(filter?: { repo?: string; status?: EnvironmentStatus; desiredPresent?: boolean }): Promise<EnvironmentRecord[]>;
+  /**
+   * Environments whose last finished reconcile worked from an older desired generation,
+   * each with the parked-work retries already spent on its current generation.
+   */
+  listLagging(): Promise<LaggingEnvironment[]>;
   /** Environments per status, counted in the database (cheap enough for every metrics scrape). */
   countByStatus(): Promise<Partial<Record<EnvironmentStatus, number>>>;
   updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void>;

@@ -1,4 +1,4 @@
-// The periodic sweep, one replica at a time. Why a Redis lock and not a BullMQ
+// A periodic sweep (GC, resume), one replica at a time. Why a Redis lock and not a BullMQ
 // repeatable job: the lock needs no extra worker or queue, and its fencing token lets
 // the sweep check *before every change* that it is still the holder (a replica that
 // paused past the lock's lifetime stops instead of racing the new holder).
@@ -22,7 +22,12 @@ export interface GcLock {
 }
 
 export function createGcLock(redis: Redis, prefix: string): GcLock {
-  const lock = createFencedLock(redis, `${prefix}:gc:lock`, `${prefix}:gc:fence`);
+  return createSweepLock(redis, prefix, 'gc');
+}
+
+/** The lock of one periodic sweep (`gc`, `resume`): its own key and fence under the prefix. */
+export function createSweepLock(redis: Redis, prefix: string, name: string): GcLock {
+  const lock = createFencedLock(redis, `${prefix}:${name}:lock`, `${prefix}:${name}:fence`);
   return {
     async tryAcquire(ttlMs) {
       const token = await lock.tryAcquire(ttlMs);
@@ -39,17 +44,22 @@ export interface GcSchedule {
 }
 
 /**
- * Every `intervalMs` (with up to 10% jitter so replicas do not collide), tries to take
- * the lock; the holder runs `sweep` with its lease, renewing the lock while it runs.
+ * Every `intervalMs` (with up to 10% jitter so replicas do not collide), and right
+ * away when `immediate`, tries to take the lock; the holder runs `sweep` with its
+ * lease, renewing the lock while it runs.
  */
-export function startGcSchedule(options: {
+export function startSweepSchedule(options: {
+  /** Names the sweep in log lines ("gc", "resume"). */
+  name: string;
   lock: GcLock;
   intervalMs: number;
   log: Logger;
   sweep: (lease: GcLease) => Promise<void>;
   random?: () => number;
+  immediate?: boolean;
 }): GcSchedule {
-  const { lock, intervalMs, log } = options;
+  const { lock, intervalMs, name } = options;
+  const log = options.log.child({ sweep: name });
   const random = options.random ?? Math.random;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -58,17 +68,17 @@ export function startGcSchedule(options: {
   const tick = async () => {
     const renewMs = Math.max(1000, Math.min(intervalMs, 60_000));
     const lease = await lock.tryAcquire(renewMs * 3).catch((err: unknown) => {
-      log.warn({ err }, 'gc lock unavailable; skipping this sweep');
+      log.warn({ err }, 'sweep lock unavailable; skipping this sweep');
       return null;
     });
     if (!lease) return;
     const renewal = setInterval(() => {
-      lock.extend(lease, renewMs * 3).catch((err: unknown) => log.warn({ err }, 'gc lock renewal failed'));
+      lock.extend(lease, renewMs * 3).catch((err: unknown) => log.warn({ err }, 'sweep lock renewal failed'));
     }, renewMs);
     try {
       await options.sweep(lease);
     } catch (err) {
-      log.error({ err }, 'gc sweep failed');
+      log.error({ err }, 'sweep failed');
     } finally {
       clearInterval(renewal);
       // Hold the lock for the rest of the interval: no other replica sweeps again before it.
@@ -76,17 +86,17 @@ export function startGcSchedule(options: {
     }
   };
 
-  const schedule = () => {
+  const schedule = (delayMs: number) => {
     if (stopped) return;
     timer = setTimeout(() => {
       running = tick().finally(() => {
         running = null;
-        schedule();
+        schedule(intervalMs * (0.9 + random() * 0.1));
       });
-    }, intervalMs * (0.9 + random() * 0.1));
+    }, delayMs);
     timer.unref?.();
   };
-  schedule();
+  schedule(options.immediate ? 0 : intervalMs * (0.9 + random() * 0.1));
 
   return {
     async stop() {
