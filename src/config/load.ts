@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { environmentId } from '../environments/naming.js';
 import { envConfigSchema, fileConfigSchema, SECRET_ENV_KEYS, type Config, type FileConfig } from './schema.js';
+import { hostPatternProblems } from './hosts.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -87,6 +88,7 @@ export function buildConfig(fileData: unknown, env: Record<string, string | unde
       slugs.set(slug, repo.name);
     });
   }
+  if (file.success) problems.push(...hostPatternProblems(file.data).map((line) => `${source}: ${line}`));
   if (problems.length > 0 || !file.success || !envResult.success) throw new ConfigError(problems);
   return { ...file.data, env: envResult.data };
 }

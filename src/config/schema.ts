@@ -80,8 +80,10 @@ export const fileConfigSchema = z
     baseDomain: z.string().regex(DNS_NAME, 'expected a lower-case DNS name').default('preview.localhost').describe('base domain of preview hosts'),
     hostPatterns: z
       .record(z.string().regex(LABEL), z.string().includes('{pr}'))
-      .default({ frontend: 'pr-{pr}.{domain}', api: 'api-pr-{pr}.{domain}' })
-      .describe('host per routable component; {pr} and {domain} are substituted'),
+      .optional()
+      .describe(
+        'host per routable component; {pr}, {repo} (the repo\'s slug) and {domain} are substituted. Default: {"frontend": "pr-{pr}.{domain}", "api": "api-pr-{pr}.{domain}"} for a repo alone on its domain, "pr-{pr}-{repo}.{domain}" and "api-pr-{pr}-{repo}.{domain}" when repos share a domain; patterns without {repo} are refused then',
+      ),
     publicUrl: z
       .string()
       .url()

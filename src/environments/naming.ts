@@ -2,6 +2,7 @@
 // (repo "owner/name", PR number, config), and checked against the target's limits.
 // Titles, branch names and user names never reach this module.
 import { createHash } from 'node:crypto';
+import { hostPatternsFor, repoDomain } from '../config/hosts.js';
 import type { Config } from '../config/schema.js';
 
 export interface EnvironmentKey {
@@ -80,19 +81,21 @@ function assertComponent(component: string): void {
 
 export function environmentNames(config: Pick<Config, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'repos'>, key: EnvironmentKey): EnvironmentNames {
   const id = environmentId(key);
-  const repoConfig = config.repos.find((r) => r.name === key.repo);
-  const domain = repoConfig?.baseDomain ?? config.baseDomain;
+  const domain = repoDomain(config, key.repo);
   const pgName = fitName(`${config.database.namePrefix}${id.replace(/-/g, '_')}`, MAX_PG_IDENT, '_');
   const vaultName = `${config.instance}-${id}`;
   const jobId = (component: string) => {
     assertComponent(component);
     return `${id}-${component}`;
   };
+  const patterns = hostPatternsFor(config, key.repo);
+  // {repo}: the environment ID without its "-pr-<n>", i.e. the repo's slug as fitted there (distinct per repo).
+  const repoPart = id.slice(0, -`-pr-${key.pr}`.length);
   const host = (component: string) => {
     assertComponent(component);
-    const pattern = config.hostPatterns[component];
+    const pattern = Object.hasOwn(patterns, component) ? patterns[component] : undefined;
     if (!pattern) return null;
-    const name = pattern.replaceAll('{pr}', String(key.pr)).replaceAll('{domain}', domain);
+    const name = pattern.replaceAll('{pr}', String(key.pr)).replaceAll('{repo}', repoPart).replaceAll('{domain}', domain);
     const labels = name.split('.');
     if (name.length > 253 || labels.some((l) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
       throw new Error(`host "${name}" of component ${component} is not a valid DNS name`);
