@@ -36,7 +36,7 @@ describe('migrate', () => {
       await Promise.all(replicas.map((r) => r.close()));
     }
     const { rows } = await withAdminClient((c) => c.query<{ name: string }>('SELECT name FROM state.previewd_migrations'), db.name);
-    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch', '1796180000000_desired-order']);
+    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch', '1796180000000_desired-order', '1796180100000_host-claims']);
   });
 
   it('when a fresh schema is migrated by replicas racing then the tables are created exactly once', async () => {

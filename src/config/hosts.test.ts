@@ -60,6 +60,14 @@ describe('host patterns', () => {
     ]);
   });
 
+  it('when a pattern names neither {repo} nor {domain} then two repos collide even on different domains', () => {
+    const problems = problemsOf({
+      hostPatterns: { frontend: 'pr-{pr}.previews.example.com', api: 'api-pr-{pr}-{repo}.{domain}' },
+      repos: [{ name: 'acme/shop', baseDomain: 'shop.example.com' }, { name: 'acme/web', baseDomain: 'web.example.com' }],
+    });
+    expect(problems).toEqual([expect.stringMatching(/^config: hostPatterns\.frontend: expected a \{repo\} placeholder, because PR 1 of acme\/shop and acme\/web/)]);
+  });
+
   it('when the same explicit patterns serve one repo then they are fine', () => {
     expect(problemsOf({ hostPatterns: { frontend: 'pr-{pr}.{domain}', api: 'api-pr-{pr}.{domain}' }, repos: [{ name: 'acme/shop' }] })).toEqual([]);
   });

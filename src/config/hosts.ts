@@ -50,16 +50,21 @@ export function hostPatternProblems(config: HostConfig): string[] {
     if (twin !== undefined) problems.push(`${path}: expected a pattern of its own; ${twin} has the same one, so both would claim one host`);
     seen.set(pattern, path);
   }
-  const domains = new Set(config.repos.map((r) => r.baseDomain ?? config.baseDomain));
-  for (const domain of domains) {
-    const sharing = reposOnDomain(config, domain);
-    if (sharing.length < 2) continue;
-    for (const [component, pattern] of Object.entries(config.hostPatterns)) {
-      if (!pattern.includes('{repo}')) {
-        problems.push(
-          `hostPatterns.${component}: expected a {repo} placeholder, because ${sharing.join(' and ')} share the domain ${domain} and PR 1 of each would get the same host from "${pattern}"`,
-        );
-      }
+  const domains = [...new Set(config.repos.map((r) => r.baseDomain ?? config.baseDomain))];
+  for (const [component, pattern] of Object.entries(config.hostPatterns)) {
+    if (pattern.includes('{repo}') || config.repos.length < 2) continue;
+    if (!pattern.includes('{domain}')) {
+      // Neither the repo nor its domain is in the host: every repo spells the same one.
+      const all = config.repos.map((r) => r.name).join(' and ');
+      problems.push(`hostPatterns.${component}: expected a {repo} placeholder, because PR 1 of ${all} would get the same host from "${pattern}"`);
+      continue;
+    }
+    for (const domain of domains) {
+      const sharing = reposOnDomain(config, domain);
+      if (sharing.length < 2) continue;
+      problems.push(
+        `hostPatterns.${component}: expected a {repo} placeholder, because ${sharing.join(' and ')} share the domain ${domain} and PR 1 of each would get the same host from "${pattern}"`,
+      );
     }
   }
   return problems;

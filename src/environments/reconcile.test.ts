@@ -269,6 +269,8 @@ function makeFakes(): Fakes {
       records.set(`${k.repo}#${k.pr}`, { ...r, desiredPresent: false, desiredReason: input.reason, desiredGeneration: r.desiredGeneration + 1 });
       return { accepted: true, generation: r.desiredGeneration + 1 };
     },
+    claimHosts: async () => [],
+    async releaseHosts() {},
     get: async (k) => structuredClone(records.get(`${k.repo}#${k.pr}`) ?? null),
     list: async () => [...records.values()],
     listLagging: async () => [...records.values()].filter((r) => r.observedGeneration < r.desiredGeneration).map((record) => ({ record, parkedRetries: 0 })),

@@ -77,6 +77,8 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
     const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
     const observed = await observeEnvironment(deps, names, expectedJobIds);
     plan = planEnvironment(desired, observed, { config: deps.config, names, record, components: ctx.jobs, now: deps.clock.now() });
+    // Before anything is created: this environment's hosts must be its alone.
+    if (present && !options.dryRun) await ensureHostsClaimed(deps, key, ctx.jobs);
   } catch (err) {
     // Rendering or observing failed before any change: same classification as a step.
     if (options.dryRun) throw err;
@@ -97,6 +99,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
       // Nothing left to do means nothing is failing: drop a reason a finished retry left.
       if (record.lastError !== null && record.status === 'ready') patch.lastError = null;
       if (Object.keys(patch).length > 0) await deps.store.updateObserved(key, patch);
+      if (!present) await deps.store.releaseHosts(key);
       if (patch.status) result.status = 'removed';
     }
     return result;
@@ -149,6 +152,8 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
       patch.components = Object.fromEntries(Object.keys(state.components).map((c) => [c, 'stopped']));
     }
     await deps.store.updateObserved(key, patch);
+    // Nothing routes them any more: another environment may have them now.
+    if (!present) await deps.store.releaseHosts(key);
     if (deploys) {
       await deps.store.appendEvent(key, { type: present ? 'ready' : 'removed', message: present ? `ready at ${sha?.slice(0, 12)}` : 'environment removed', data: {} });
     }
@@ -164,6 +169,23 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
     throw new TransientError(message, { system: 'github' });
   }
   return result;
+}
+
+/**
+ * Claims the hosts of the rendered routable components for this environment. A host
+ * another environment holds is refused, never shared or taken over: a UserError (the
+ * PR is told it failed), with the holder named only in the log (it may be another
+ * repository the PR's audience cannot see).
+ */
+async function ensureHostsClaimed(deps: Deps, key: EnvironmentKey, jobs: RenderedJob[]): Promise<void> {
+  const hosts = jobs.flatMap((j) => (j.host ? [j.host] : []));
+  const held = await deps.store.claimHosts(key, hosts);
+  if (held.length === 0) return;
+  deps.log.warn({ env: keyString(key), held: held.map((h) => ({ host: h.host, holder: keyString(h.holder) })) }, 'hosts held by another environment; nothing deployed');
+  throw new UserError(
+    `${held.length === 1 ? 'host' : 'hosts'} ${held.map((h) => h.host).join(', ')} ${held.length === 1 ? 'is' : 'are'} already routed to another preview environment; nothing was deployed (give hostPatterns a {repo} placeholder when repos share a domain)`,
+    { system: 'config' },
+  );
 }
 
 /**

@@ -17,6 +17,7 @@ import type {
   EnvironmentRecord,
   EnvironmentStatus,
   EnvironmentStore,
+  HostHeld,
   LaggingEnvironment,
   ObservedPatch,
   TeardownInput,
@@ -104,6 +105,13 @@ function assertDate(value: Date, what: string): void {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new UserError(`${what} is not a valid date`);
 }
 
+/** Thrown inside claimHosts' transaction to roll it back: another environment holds these hosts. */
+class HostsHeld extends Error {
+  constructor(readonly held: HostHeld[]) {
+    super('hosts held by another environment');
+  }
+}
+
 export function createEnvironmentStore(options: EnvironmentStoreOptions): EnvironmentStore {
   const schema = options.schema ?? 'previewd';
   // node-pg-migrate interpolates the schema into its own SQL unescaped: only plain names pass.
@@ -111,6 +119,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   const { log } = options;
   const environments = `"${schema}".environments`;
   const events = `"${schema}".environment_events`;
+  const hostClaims = `"${schema}".host_claims`;
   // State queries are small: a server that does not answer in 30 s is an outage (retried).
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
@@ -284,6 +293,40 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return { accepted: row?.accepted === true, generation: Number(row?.generation ?? 0) };
   }
 
+  async function claimHosts(key: EnvironmentKey, hosts: string[]): Promise<HostHeld[]> {
+    assertKey(key);
+    const wanted = [...new Set(hosts)];
+    try {
+      return await inTransaction(`claim the hosts of ${keyString(key)}`, async (client) => {
+        // A claim passes to us when it is ours already or its holder is gone or removed and
+        // no longer wanted; the row lock of a concurrent claim makes the second one wait and see it.
+        await client.query(
+          `INSERT INTO ${hostClaims} AS c (host, repo, pr) SELECT unnest($3::text[]), $1, $2
+           ON CONFLICT (host) DO UPDATE SET repo = EXCLUDED.repo, pr = EXCLUDED.pr, claimed_at = now()
+           WHERE (c.repo = EXCLUDED.repo AND c.pr = EXCLUDED.pr)
+              OR NOT EXISTS (SELECT 1 FROM ${environments} e
+                             WHERE e.repo = c.repo AND e.pr = c.pr AND (e.desired_present OR e.status <> 'removed'))`,
+          [key.repo, key.pr, wanted],
+        );
+        const { rows } = await client.query<{ host: string; repo: string; pr: number }>(
+          `SELECT host, repo, pr FROM ${hostClaims} WHERE host = ANY($3::text[]) AND NOT (repo = $1 AND pr = $2) ORDER BY host`,
+          [key.repo, key.pr, wanted],
+        );
+        if (rows.length > 0) throw new HostsHeld(rows.map((r) => ({ host: r.host, holder: { repo: r.repo, pr: r.pr } })));
+        await client.query(`DELETE FROM ${hostClaims} WHERE repo = $1 AND pr = $2 AND NOT (host = ANY($3::text[]))`, [key.repo, key.pr, wanted]);
+        return [];
+      });
+    } catch (err) {
+      if (err instanceof HostsHeld) return err.held; // rolled back: nothing claimed
+      throw mapPgError(err, `claim the hosts of ${keyString(key)}`);
+    }
+  }
+
+  async function releaseHosts(key: EnvironmentKey): Promise<void> {
+    assertKey(key);
+    await query(`release the hosts of ${keyString(key)}`, `DELETE FROM ${hostClaims} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+  }
+
   async function requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null> {
     assertKey(key);
     const { rows } = await query<{ generation: string }>(
@@ -394,5 +437,5 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map((r) => ({ id: Number(r.id), at: r.at, type: r.type, message: r.message, data: r.data }));
   }
 
-  return { migrate, recordDesired, recordTeardown, requestReconcile, get, list, listLagging, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
+  return { migrate, recordDesired, recordTeardown, claimHosts, releaseHosts, requestReconcile, get, list, listLagging, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
 }

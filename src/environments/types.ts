@@ -73,6 +73,11 @@ export interface EnvironmentRecord {
 /** Event type of one retry of parked work (counted by listLagging against the retry ceiling). */
 export const PARKED_RETRY_EVENT = 'parked-retry';
 
+export interface HostHeld {
+  host: string;
+  holder: EnvironmentKey;
+}
+
 export interface LaggingEnvironment {
   record: EnvironmentRecord;
   /** "parked-retry" events recorded for the record's current desired generation. */
@@ -104,6 +109,13 @@ export interface EnvironmentStore {
    * (false: a newer change won, or there is no row). A strictly newer GitHub fact supersedes it.
    */
   recordTeardown(key: EnvironmentKey, input: TeardownInput): Promise<{ accepted: boolean; generation: number }>;
+  /**
+   * Claims `hosts` for `key` (and lets go of its other hosts), all or nothing. Returns the
+   * hosts another live environment holds; when there are any, nothing was claimed.
+   */
+  claimHosts(key: EnvironmentKey, hosts: string[]): Promise<HostHeld[]>;
+  /** Lets go of every host `key` holds (its environment is removed). */
+  releaseHosts(key: EnvironmentKey): Promise<void>;
   /** Asks for another reconcile without changing what is desired (admin redeploy, retry). */
   requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
   get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;
