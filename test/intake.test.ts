@@ -121,6 +121,32 @@ describe('webhook request shape', () => {
   });
 });
 
+describe('webhook ordering within one second (GitHub\'s updated_at)', () => {
+  const A = 'a'.repeat(40);
+  const B = 'b'.repeat(40);
+  const second = (n: number) => `2026-03-01T11:00:0${n}Z`;
+  const accepted = async (o: Parameters<typeof pullRequestPayload>[0]) => {
+    const res = await send(h.url, body({ number: 77, ...o }));
+    expect(res.status).toBe(202);
+    return res.json.recorded;
+  };
+
+  it('when a close shares its second with the push before it then the environment is still torn down', async () => {
+    expect(await accepted({ action: 'opened', sha: A, updatedAt: second(0) })).toBe(true);
+    expect(await accepted({ action: 'synchronize', sha: B, before: A, updatedAt: second(1) })).toBe(true);
+    expect(await accepted({ action: 'closed', sha: B, updatedAt: second(1) })).toBe(true);
+    expect(await h.store.desired('acme/shop', 77)).toEqual({ present: false, sha: B });
+  });
+
+  it('when an unlabel of the opt-out label shares its second with the push before it then the environment comes back', async () => {
+    expect(await accepted({ action: 'opened', sha: A, updatedAt: second(0), labels: ['no-preview'] })).toBe(true);
+    expect(await accepted({ action: 'synchronize', sha: B, before: A, updatedAt: second(1), labels: ['no-preview'] })).toBe(true);
+    expect(await h.store.desired('acme/shop', 77)).toEqual({ present: false, sha: B });
+    expect(await accepted({ action: 'unlabeled', sha: B, updatedAt: second(1), labels: [] })).toBe(true);
+    expect(await h.store.desired('acme/shop', 77)).toEqual({ present: true, sha: B });
+  });
+});
+
 describe('webhook routing of events', () => {
   it.each([
     ['a push event', 'push', {}],
