@@ -201,6 +201,26 @@ describe('reconcile queue', () => {
     expect(parked[0]!.lastError).toContain('unknown helper "hcl"');
   });
 
+  it('when PRs wait, back off or are parked then only the waiting and backing-off ones are pending (what the resume sweep skips)', async () => {
+    const queue = makeQueue(
+      async (key) => {
+        if (key.pr === 11) throw new TransientError('nomad: 500', { system: 'nomad' });
+        if (key.pr === 12) throw new UserError('bad template', { system: 'templates' });
+      },
+      { backoff: { baseMs: 60_000, maxMs: 60_000, jitter: 0 } },
+    );
+    await queue.enqueue(pr(10), 'opened');
+    expect(await queue.listPendingKeys()).toEqual(new Set(['acme/shop#10']));
+    queue.start();
+    await queue.enqueue(pr(11), 'opened');
+    await queue.enqueue(pr(12), 'opened');
+    await waitFor('PR 11 to back off and PR 12 to park', async () => {
+      const c = await queue.counts();
+      return c.delayed === 1 && c.parked === 1 && c.waiting + c.active === 0;
+    }, 10_000);
+    expect(await queue.listPendingKeys()).toEqual(new Set(['acme/shop#11']));
+  });
+
   it('when transient failures exhaust the attempts then the job is parked with a scrubbed error', async () => {
     let runs = 0;
     const queue = makeQueue(
