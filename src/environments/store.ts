@@ -1,8 +1,9 @@
 // previewd's own state in Postgres: one row per environment (desired + observed)
 // and an append-only event history. Ordering rules for desired state live in one
-// pure function (ordering.ts); recordDesired applies it under the row's lock, so
+// pure function (ordering.ts); recordDesired applies it to the row as read and writes
+// only if the row's desired generation is unchanged (else it decides again), so
 // concurrent webhooks for one PR cannot interleave, and previewd's own teardowns
-// (recordTeardown) compare-and-set on the per-PR desired generation.
+// (recordTeardown) compare-and-set on the same per-PR generation.
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -36,6 +37,8 @@ export interface EnvironmentStoreOptions {
 export const MIGRATIONS_DIR = packagePath('migrations');
 const MIGRATIONS_TABLE = 'previewd_migrations';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Lost races before recordDesired gives up (each loss means another fact for the PR was recorded). */
+const MAX_DESIRED_ATTEMPTS = 100;
 const STATUSES: readonly EnvironmentStatus[] = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];
 
 interface EnvironmentRow {
@@ -197,69 +200,86 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     // Display only (attacker-controlled): omitted keeps what is stored.
     const title = input.title === undefined ? null : clean(input.title);
     const branch = input.branch === undefined ? null : clean(input.branch);
-    const desiredEvent = (client: pg.PoolClient, generation: string, why: string) =>
-      client.query(
-        `INSERT INTO ${events} (repo, pr, type, message, data)
-         VALUES ($1, $2, 'desired', $3, jsonb_build_object('present', $4::boolean, 'sha', $5::text, 'prUpdatedAt', $6::timestamptz,
-                                                            'generation', $7::bigint, 'by', 'github', 'why', $8::text))`,
-        [key.repo, key.pr, reason, input.present, input.sha, input.prUpdatedAt, generation, why],
-      );
+    // Both writes share $1..$8 and $10..$12; $9 is the generation read (update) or the env ID (insert).
+    const desiredEvent = (source: string) => `INSERT INTO ${events} (repo, pr, type, message, data)
+         SELECT $1, $2, 'desired', $5,
+                jsonb_build_object('present', $3::boolean, 'sha', $4::text, 'prUpdatedAt', $6::timestamptz, 'generation', desired_generation, 'by', 'github', 'why', $10::text)
+         FROM ${source}`;
+    // A concurrent first insert of the same PR can collide on env_id before ON CONFLICT (repo, pr)
+    // sees it: null then means "it exists now"; without a row it is another repo's env_id.
+    const insertFirst = async (text: string, values: unknown[]): Promise<pg.QueryResult<{ generation: string }> | null> => {
+      try {
+        return await pool.query<{ generation: string }>(text, values);
+      } catch (err) {
+        if (pgCode(err) !== '23505') throw err;
+        const exists = await pool.query(`SELECT 1 FROM ${environments} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+        if (exists.rowCount === 0) throw err;
+        return null;
+      }
+    };
     try {
-      return await inTransaction(what, async (client) => {
-        const inserted = await client.query<{ generation: string }>(
-          `INSERT INTO ${environments} (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status, desired_by, pr_closed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '[]'::jsonb), $10::text, $11::text, 'pending', 'github', $9)
-           ON CONFLICT (repo, pr) DO NOTHING
-           RETURNING desired_generation AS generation`,
-          [key.repo, key.pr, environmentId(key), input.present, input.sha, reason, input.prUpdatedAt, labels, change === 'close', title, branch],
-        );
-        if (inserted.rows[0]) {
-          await desiredEvent(client, inserted.rows[0].generation, 'first fact for this PR');
-          return { accepted: true, generation: Number(inserted.rows[0].generation) };
-        }
-        // The row lock serialises concurrent facts for one PR: each decides on the latest committed row.
-        const { rows } = await client.query<{ generation: string; pr_updated_at: Date; desired_sha: string | null; desired_by: DesiredBy; pr_closed: boolean }>(
-          `SELECT desired_generation AS generation, pr_updated_at, desired_sha, desired_by, pr_closed
-           FROM ${environments} WHERE repo = $1 AND pr = $2 FOR UPDATE`,
+      // Optimistic: decide on the row as read, write only if its generation is still the
+      // one read (every desired change bumps it). A lost race re-reads and decides again,
+      // so concurrent facts for one PR never interleave, without holding a lock meanwhile.
+      for (let attempt = 1; ; attempt++) {
+        const { rows } = await pool.query<{ generation: string; pr_updated_at: Date; desired_sha: string | null; desired_by: DesiredBy; pr_closed: boolean }>(
+          `SELECT desired_generation AS generation, pr_updated_at, desired_sha, desired_by, pr_closed FROM ${environments} WHERE repo = $1 AND pr = $2`,
           [key.repo, key.pr],
         );
-        const held = rows[0]!;
+        const held = rows[0] ?? null;
         const decision = orderGitHubFact(
-          { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, prClosed: held.pr_closed },
+          held && { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, prClosed: held.pr_closed },
           { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change },
         );
         if (!decision.accept) {
-          await client.query(
+          await pool.query(
             `INSERT INTO ${events} (repo, pr, type, message, data)
              VALUES ($1, $2, 'desired-ignored', $3, jsonb_build_object('sha', $4::text, 'prUpdatedAt', $5::timestamptz, 'why', $6::text))`,
             [key.repo, key.pr, clean(`${decision.why}: ${input.reason}`), input.sha, input.prUpdatedAt, decision.why],
           );
-          log.debug({ env: keyString(key), sha: input.sha, storedSha: held.desired_sha, reason: input.reason, why: decision.why }, 'stale desired state ignored');
-          return { accepted: false, generation: Number(held.generation) };
+          log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, reason: input.reason, why: decision.why }, 'stale desired state ignored');
+          return { accepted: false, generation: Number(held?.generation ?? 0) };
         }
-        const updated = await client.query<{ generation: string }>(
-          `UPDATE ${environments} AS e SET
-             desired_present = $3,
-             desired_sha = $4,
-             desired_reason = $5,
-             desired_generation = e.desired_generation + 1,
-             desired_by = 'github',
-             pr_closed = $8,
-             pr_updated_at = $6,
-             labels = COALESCE($7::jsonb, e.labels),
-             pr_title = COALESCE($9::text, e.pr_title),
-             head_ref = COALESCE($10::text, e.head_ref),
-             status = CASE WHEN $3 AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
-             last_push_at = CASE WHEN $4::text IS DISTINCT FROM e.desired_sha AND $4::text IS NOT NULL THEN now() ELSE e.last_push_at END,
-             updated_at = now()
-           WHERE repo = $1 AND pr = $2
-           RETURNING desired_generation AS generation`,
-          [key.repo, key.pr, input.present, input.sha, reason, input.prUpdatedAt, labels, change === 'close', title, branch],
-        );
-        const generation = updated.rows[0]!.generation;
-        await desiredEvent(client, generation, decision.why);
-        return { accepted: true, generation: Number(generation) };
-      });
+        const shared = [key.repo, key.pr, input.present, input.sha, reason, input.prUpdatedAt, labels, change === 'close'];
+        const display = [title, branch];
+        const written = held
+          ? await pool.query<{ generation: string }>(
+              `WITH changed AS (
+                 UPDATE ${environments} AS e SET
+                   desired_present = $3,
+                   desired_sha = $4,
+                   desired_reason = $5,
+                   desired_generation = e.desired_generation + 1,
+                   desired_by = 'github',
+                   pr_closed = $8,
+                   pr_updated_at = $6,
+                   labels = COALESCE($7::jsonb, e.labels),
+                   pr_title = COALESCE($11::text, e.pr_title),
+                   head_ref = COALESCE($12::text, e.head_ref),
+                   status = CASE WHEN $3 AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
+                   last_push_at = CASE WHEN $4::text IS DISTINCT FROM e.desired_sha AND $4::text IS NOT NULL THEN now() ELSE e.last_push_at END,
+                   updated_at = now()
+                 WHERE repo = $1 AND pr = $2 AND desired_generation = $9::bigint
+                 RETURNING desired_generation
+               ), event AS (${desiredEvent('changed')})
+               SELECT desired_generation AS generation FROM changed`,
+              [...shared, held.generation, decision.why, ...display],
+            )
+          : await insertFirst(
+              `WITH inserted AS (
+                 INSERT INTO ${environments} (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status, desired_by, pr_closed)
+                 VALUES ($1, $2, $9, $3, $4, $5, $6, COALESCE($7::jsonb, '[]'::jsonb), $11::text, $12::text, 'pending', 'github', $8)
+                 ON CONFLICT (repo, pr) DO NOTHING
+                 RETURNING desired_generation
+               ), event AS (${desiredEvent('inserted')})
+               SELECT desired_generation AS generation FROM inserted`,
+              [...shared, environmentId(key), decision.why, ...display],
+            );
+        if (written === null) continue; // the same PR was inserted concurrently: decide again on its row
+        const generation = written.rows[0]?.generation;
+        if (generation !== undefined) return { accepted: true, generation: Number(generation) };
+        if (attempt >= MAX_DESIRED_ATTEMPTS) throw new TransientError(`${what}: it kept changing under ${attempt} attempts`, { system: 'postgres' });
+      }
     } catch (err) {
       if (pgCode(err) === '23505') {
         throw new UserError(`environment ID ${environmentId(key)} of ${keyString(key)} is already used by another repository`, { cause: err });
@@ -295,7 +315,11 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
 
   async function claimHosts(key: EnvironmentKey, hosts: string[]): Promise<HostHeld[]> {
     assertKey(key);
-    const wanted = [...new Set(hosts)];
+    const wanted = [...new Set(hosts)].sort(); // one order for every claimer: no two can split a set between them
+    // The usual case, every reconcile after the first: it holds exactly these already.
+    const { rows: mine } = await query<{ host: string }>(`read the hosts of ${keyString(key)}`, `SELECT host FROM ${hostClaims} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+    const held = new Set(mine.map((r) => r.host));
+    if (held.size === wanted.length && wanted.every((h) => held.has(h))) return [];
     try {
       return await inTransaction(`claim the hosts of ${keyString(key)}`, async (client) => {
         // A claim passes to us when it is ours already or its holder is gone or removed and
