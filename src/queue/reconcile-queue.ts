@@ -105,8 +105,6 @@ export interface ReconcileQueue {
   /** Stops taking work, lets running jobs finish for up to graceMs, then lets go of the rest (they resume elsewhere). */
   stop(options?: { graceMs?: number }): Promise<void>;
   counts(): Promise<QueueCounts>;
-  /** keyString of every PR with a job waiting, delayed (backing off) or running. */
-  listPendingKeys(): Promise<Set<string>>;
   listParked(limit?: number): Promise<ParkedJob[]>;
   /** Running jobs first, then waiting and delayed ones, oldest first within each. */
   listPending(limit?: number): Promise<PendingJob[]>;
@@ -308,10 +306,6 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     stop,
     close,
     counts,
-    async listPendingKeys() {
-      const jobs = (await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active'])) as (Job<ReconcileJobData> | undefined)[];
-      return new Set(jobs.flatMap((job) => (job?.data ? [keyString({ repo: job.data.repo, pr: job.data.pr })] : [])));
-    },
     async listParked(limit = 100) {
       const jobs = (await queue.getFailed(0, Math.max(0, limit - 1))) as Job<ReconcileJobData>[];
       return jobs.map((job) => ({

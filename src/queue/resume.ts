@@ -70,7 +70,7 @@ export function planResume(input: ResumeInput, options: ResumeOptions): ResumeAc
 
 export interface ResumeDeps {
   store: Pick<EnvironmentStore, 'listLagging' | 'appendEvent' | 'updateObserved'>;
-  queue: Pick<ReconcileQueue, 'enqueue' | 'listPendingKeys' | 'listParked' | 'retryParked'>;
+  queue: Pick<ReconcileQueue, 'enqueue' | 'listPending' | 'listParked' | 'retryParked'>;
   clock: { now(): Date };
   log: Logger;
 }
@@ -80,15 +80,15 @@ export interface ResumeResult {
   failed: { action: ResumeAction; error: string }[];
 }
 
-/** Parked jobs read per sweep; far above the environments one deployment serves. */
-const PARKED_SCAN_LIMIT = 5_000;
+/** Pending and parked jobs read per sweep; far above the environments one deployment serves. */
+const SCAN_LIMIT = 5_000;
 
 export async function sweepResume(deps: ResumeDeps, options: ResumeOptions & { stillHoldsLock?: () => Promise<boolean> }): Promise<ResumeResult> {
   const lagging = await deps.store.listLagging();
   const result: ResumeResult = { actions: [], failed: [] };
   if (lagging.length === 0) return result;
-  const [pending, parked] = await Promise.all([deps.queue.listPendingKeys(), deps.queue.listParked(PARKED_SCAN_LIMIT)]);
-  result.actions = planResume({ lagging, pending, parked, now: deps.clock.now() }, options);
+  const [pending, parked] = await Promise.all([deps.queue.listPending(SCAN_LIMIT), deps.queue.listParked(SCAN_LIMIT)]);
+  result.actions = planResume({ lagging, pending: new Set(pending.map((job) => keyString(job.key))), parked, now: deps.clock.now() }, options);
   for (const action of result.actions) {
     if (options.stillHoldsLock && !(await options.stillHoldsLock())) break;
     try {
