@@ -1,10 +1,11 @@
 // The running daemon: HTTP (webhooks, admin API, dashboard, health, metrics), the reconcile worker
-// and the periodic GC, all over one `Deps`. `serve` and the sandbox both start it.
+// and the periodic GC with credential renewal, all over one `Deps`. `serve` and the sandbox both start it.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Deps } from './deps.js';
 import { reconcileEnvironment } from './environments/reconcile.js';
+import { sweepCredentialRenewals } from './environments/renewal-sweep.js';
 import type { EnvironmentKey } from './environments/naming.js';
 import { createGcLock, createSweepLock, startSweepSchedule } from './gc/schedule.js';
 import { sweepGc } from './gc/sweep.js';
@@ -127,6 +128,9 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
           log,
           sweep: async (lease) => {
             await sweepGc(deps, { dryRun: false, requestTeardown, stillHoldsLock: () => lease.stillHolds() });
+            // Same tick, same lock: a quiet PR's login and secret are renewed long before
+            // they expire (gc.interval is far below half of credentialTtl), jobs untouched.
+            await sweepCredentialRenewals(deps, { requestReconcile: (key, reason) => queue.enqueue(key, reason), stillHoldsLock: () => lease.stillHolds(), metrics });
           },
         });
 

@@ -89,7 +89,7 @@ export const fileConfigSchema = z
       .url()
       .default('http://127.0.0.1:8080')
       .describe("previewd's own external URL: the dashboard's links on PRs (log_url, target_url, the comment) start with it; https makes session cookies Secure"),
-    credentialTtl: duration('72h', 'lifetime of per-PR database logins and Vault secret versions; renewed while the PR is open'),
+    credentialTtl: duration('72h', 'lifetime of per-PR database logins and Vault secret versions; the daemon renews them once half of it has passed, at a GC sweep'),
     concurrency: z.number().int().min(1).max(64).default(4).describe('environments reconciled in parallel'),
     deployTimeout: duration('10m', 'bounded wait for a Nomad deployment and Consul routing to become healthy'),
     repos: z.array(repoSchema).default([]).describe('repositories served'),

@@ -1,6 +1,7 @@
 // planEnvironment: desired + observed → the list of steps that makes them equal. Pure,
 // so it can be table-tested and printed as a dry run (describePlan).
 import { UserError } from '../errors.js';
+import { credentialRenewalDue } from './credential-renewal.js';
 import {
   recordedResources,
   type DesiredEnvironment,
@@ -10,9 +11,6 @@ import {
   type Plan,
   type Step,
 } from './model.js';
-
-/** Renew the login when less than this share of its lifetime is left. */
-const RENEW_FRACTION = 0.5;
 
 export function planEnvironment(desired: DesiredEnvironment | null, observed: ObservedEnvironment, context: PlanContext): Plan {
   if (desired?.present && desired.sha) return planPresent(desired, desired.sha, observed, context);
@@ -76,8 +74,7 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
     record.observedGeneration < desired.generation ||
     !jobsInPlace ||
     !coreInPlace;
-  const validUntil = resources.credentialsValidUntil ? Date.parse(resources.credentialsValidUntil) : NaN;
-  const renewalDue = !(validUntil - context.now.getTime() > config.credentialTtl * RENEW_FRACTION);
+  const renewalDue = credentialRenewalDue(resources.credentialsValidUntil, context.now, config.credentialTtl);
   const policyStale = observed.policy === null || !observed.policy.upToDate;
   const roleStale = observed.jwtRole === null || observed.jwtRole.jobIds.join(',') !== [...jobIds].sort().join(',');
   const reportedReady = resources.githubReported === `ready:${sha}`;

@@ -80,6 +80,12 @@ export function createMetrics(registry = new Registry()) {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const credentialRenewals = new Counter({
+    name: 'previewd_credential_renewals_total',
+    help: 'Credential renewals the periodic sweep asked for (outcome: requested, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     environments,
@@ -89,6 +95,7 @@ export function createMetrics(registry = new Registry()) {
     queueAge,
     webhooks,
     gcRemovals,
+    credentialRenewals,
     /** Binds the scrape-time sources (the app does this once it has a store and a queue). */
     bindSources(next: MetricSources) {
       Object.assign(sources, next);

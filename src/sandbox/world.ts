@@ -122,7 +122,10 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       await cluster.consulAcl.createPolicy('previewd', options.consulRules);
       await cluster.consulAcl.createToken({ secretId: secrets.consulToken, policies: ['previewd'], description: 'previewd (world)' });
     }
-    const vault = await startVaultEmulator({ rootToken: secrets.vaultToken });
+    // Vault keeps time with the world's clock: a test that moves the clock moves KV
+    // version deletion (delete_version_after) and token expiry with it.
+    const clock = options.clock ?? systemClock;
+    const vault = await startVaultEmulator({ rootToken: secrets.vaultToken, now: () => clock.now().getTime() });
     cleanups.push(() => vault.close());
     const github = await startGitHubEmulator({ token: secrets.githubToken });
     cleanups.push(() => github.close());
@@ -208,7 +211,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     const deps: Deps = {
       config,
       log,
-      clock: options.clock ?? systemClock,
+      clock,
       nomad: createNomadClient({ address: nomad.url, namespace: config.env.NOMAD_NAMESPACE }),
       consul: createConsulClient({ address: consul.url, token: secrets.consulToken, agentAddress: config.consul.agentAddress }),
       vault: createVaultClient({ address: vault.url, token: secrets.vaultToken, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),

@@ -1,0 +1,148 @@
+// Issue 11 §3: a PR nobody pushes to keeps its database login and its Vault secret.
+// Both last credentialTtl (72 h) from the last reconcile; the daemon's periodic sweep
+// renews them once half of that has passed, without touching the PR's jobs. The clock
+// is injected (Vault's KV deletion follows it); Postgres's VALID UNTIL is checked
+// against the same clock, since the server's own clock cannot be moved.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon } from '../src/daemon.js';
+import { systemClock, type Clock } from '../src/deps.js';
+import { planCredentialRenewals } from '../src/environments/credential-renewal.js';
+import { reconcileEnvironment } from '../src/environments/reconcile.js';
+import { sweepCredentialRenewals } from '../src/environments/renewal-sweep.js';
+import { createMetrics } from '../src/http/metrics.js';
+import { randomSha, type World } from '../src/sandbox/world.js';
+import { startWorld, withAdminClient } from './support/pg.js';
+import { waitFor } from './support/wait.js';
+
+const HOUR = 3_600_000;
+
+function movableClock() {
+  let offsetMs = 0;
+  const clock: Clock = { now: () => new Date(Date.now() + offsetMs), sleep: systemClock.sleep };
+  return { clock, set: (ms: number) => void (offsetMs = ms) };
+}
+
+async function validUntil(role: string): Promise<Date | null> {
+  return withAdminClient(async (c) => (await c.query<{ rolvaliduntil: Date | null }>('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [role])).rows[0]?.rolvaliduntil ?? null);
+}
+
+/** Reads the PR's secret the way its jobs do: with a token holding only the PR's policy. */
+async function readAsPr(world: World, pr: number): Promise<{ status: number; body: { data?: { data?: Record<string, string> | null; metadata?: Record<string, unknown> } } }> {
+  const n = world.names(pr);
+  const token = world.vault.createToken([n.vaultPolicy], { ttlSec: 400 * 3600 });
+  const res = await fetch(`${world.vault.url}/v1/${world.config.vault.kvMount}/data/${n.vaultPath}`, { headers: { 'X-Vault-Token': token } });
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+function jobsAndAllocations(world: World) {
+  return {
+    jobs: world.cluster.listJobs().map((j) => `${String(j.ID)}@v${String(j.Version)}`).sort(),
+    allocations: world.cluster
+      .listAllocations()
+      .filter((a) => a.DesiredStatus === 'run')
+      .map((a) => `${String(a.ID)}:${String(a.ClientStatus)}`)
+      .sort(),
+  };
+}
+
+describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
+  const PR = 7;
+  const time = movableClock();
+  let world: World;
+  let sha: string;
+
+  beforeAll(async () => {
+    world = await startWorld({ clock: time.clock });
+    sha = randomSha();
+    await world.open(PR, sha);
+    const result = await reconcileEnvironment(world.deps, world.key(PR));
+    expect(result.status).toBe('ready');
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  it('when nothing is due then the sweep asks for nothing', async () => {
+    time.set(HOUR);
+    const metrics = createMetrics();
+    const result = await sweepCredentialRenewals(world.deps, { requestReconcile: () => Promise.reject(new Error('nothing is due')), metrics });
+    expect(result).toEqual({ requested: [], failed: [] });
+  });
+
+  it('when a PR has had no push for 72 h then its login and secret still work and its jobs were not restarted', async () => {
+    const n = world.names(PR);
+    const before = jobsAndAllocations(world);
+    const firstRead = await readAsPr(world, PR);
+    expect(firstRead.status).toBe(200);
+    const databaseUrl = firstRead.body.data!.data!.DATABASE_URL!;
+    const versionBefore = world.vault.secret(n.vaultPath)!.currentVersion;
+
+    // Past half of the TTL: the sweep finds the PR due and hands it to the reconciler.
+    time.set(37 * HOUR);
+    const metrics = createMetrics();
+    const requested: string[] = [];
+    const result = await sweepCredentialRenewals(world.deps, {
+      requestReconcile: async (key, reason) => {
+        requested.push(`${key.pr}:${reason}`);
+        await reconcileEnvironment(world.deps, key);
+      },
+      metrics,
+    });
+    expect(result.failed).toEqual([]);
+    expect(requested).toEqual([`${PR}:renew credentials`]);
+    expect((await metrics.registry.getSingleMetricAsString('previewd_credential_renewals_total'))).toContain('previewd_credential_renewals_total{outcome="requested"} 1');
+    const events = await world.deps.store.listEvents(world.key(PR));
+    expect(events.some((e) => e.type === 'renew' && e.message.startsWith('credentials renewal requested'))).toBe(true);
+
+    // 73 h after the last push: without the renewal both would be gone by now.
+    time.set(73 * HOUR);
+    const now = time.clock.now();
+    const until = await validUntil(n.role);
+    expect(until).not.toBeNull();
+    expect(until!.getTime()).toBeGreaterThan(now.getTime() + 24 * HOUR);
+    const read = await readAsPr(world, PR);
+    expect(read.status).toBe(200);
+    // The same login (the running jobs hold it): a new version with identical data.
+    expect(read.body.data!.data!.DATABASE_URL).toBe(databaseUrl);
+    expect(world.vault.secret(n.vaultPath)!.currentVersion).toBe(versionBefore + 1);
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT current_user AS u')).rows[0].u).toBe(n.role);
+    } finally {
+      await client.end();
+    }
+    expect(jobsAndAllocations(world)).toEqual(before);
+    const record = await world.deps.store.get(world.key(PR));
+    expect(record).toMatchObject({ status: 'ready', observedSha: sha, lastError: null });
+  });
+
+  it('when the renewal just ran then the PR is not due again until half the TTL has passed once more', async () => {
+    const records = await world.deps.store.list({ desiredPresent: true });
+    const ttl = world.config.credentialTtl;
+    const until = Date.parse((records[0]!.resources as { credentialsValidUntil: string }).credentialsValidUntil);
+    const renewedAt = until - ttl;
+    expect(planCredentialRenewals(records, new Date(renewedAt + HOUR), ttl)).toEqual([]);
+    expect(planCredentialRenewals(records, new Date(renewedAt + ttl / 2 - 60_000), ttl)).toEqual([]);
+    expect(planCredentialRenewals(records, new Date(renewedAt + ttl / 2 + 60_000), ttl).map((r) => r.key.pr)).toEqual([PR]);
+  });
+
+  it('when the daemon runs then its periodic sweep renews a due PR by itself', async () => {
+    const n = world.names(PR);
+    const versionBefore = world.vault.secret(n.vaultPath)!.currentVersion;
+    const before = jobsAndAllocations(world);
+    time.set(120 * HOUR); // past half the TTL of the renewal at 37 h
+    const config = { ...world.config, gc: { interval: 300 } };
+    const daemon = await startDaemon({ ...world.deps, config }, { port: 0, host: '127.0.0.1', redisPrefix: world.redisPrefix, queue: { lockDurationMs: 5_000 } });
+    try {
+      await waitFor('the renewed secret version', () => (world.vault.secret(n.vaultPath)?.currentVersion ?? 0) > versionBefore, 20_000);
+      await waitFor('the record to be ready again', async () => (await world.deps.store.get(world.key(PR)))?.status === 'ready', 20_000);
+    } finally {
+      await daemon.stop({ graceMs: 5_000 });
+    }
+    expect((await readAsPr(world, PR)).status).toBe(200);
+    expect((await validUntil(n.role))!.getTime()).toBeGreaterThan(time.clock.now().getTime() + 24 * HOUR);
+    expect(jobsAndAllocations(world)).toEqual(before);
+  });
+});
