@@ -1,4 +1,7 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSigningKey } from '../../src/sandbox/emulators/jws.js';
 import { goDuration, parseVaultDuration, pathMatches, startVaultEmulator, type VaultEmulator } from '../../src/sandbox/emulators/vault.js';
 
 const ROOT = 'root-token-for-tests';
@@ -303,5 +306,118 @@ describe('vault emulator: policies, JWT roles, health', () => {
     expect(goDuration(0)).toBe('0s');
     expect(goDuration(604800)).toBe('168h0m0s');
     expect(goDuration(90)).toBe('1m30s');
+  });
+});
+
+describe('vault emulator: JWT login (vault-plugin-auth-jwt path_login.go, cap jwt/jwt.go)', () => {
+  const nowSec = () => Math.floor(Date.now() / 1000);
+  const claimsFor = (job: string, extra: Record<string, unknown> = {}) => ({
+    nomad_namespace: 'default',
+    nomad_job_id: job,
+    nomad_task: 'api',
+    nomad_allocation_id: 'a1',
+    aud: ['vault.io'],
+    sub: `global:default:${job}:api:api:vault_default`,
+    iat: nowSec(),
+    nbf: nowSec(),
+    exp: nowSec() + 3600,
+    ...extra,
+  });
+  const role = {
+    role_type: 'jwt',
+    bound_audiences: ['vault.io'],
+    bound_claims: { nomad_namespace: 'default', nomad_job_id: ['pr-1-api', 'pr-1-web'] },
+    user_claim: '/nomad_job_id',
+    user_claim_json_pointer: true,
+    claim_mappings: { nomad_job_id: 'nomad_job_id', nomad_task: 'nomad_task' },
+    token_type: 'service',
+    token_policies: ['pr-a'],
+    token_period: '30m',
+  };
+  let key: ReturnType<typeof createSigningKey>;
+  const login = (body: unknown) => call('POST', 'auth/jwt-nomad/login', body, null);
+
+  beforeEach(async () => {
+    key = createSigningKey();
+    await call('PUT', 'sys/policies/acl/pr-a', { policy: PR_A_POLICY });
+    expect((await call('POST', 'auth/jwt-nomad/config', { jwt_validation_pubkeys: [key.publicKeyPem()] })).status).toBe(204);
+    expect((await call('POST', 'auth/jwt-nomad/role/pr-1', role)).status).toBe(204);
+  });
+
+  it('when the JWT is signed by the configured key and matches the role then the token carries the role policy and the claim mappings, without a token sent', async () => {
+    const res = await login({ role: 'PR-1', jwt: key.sign(claimsFor('pr-1-api')) });
+    expect(res.status).toBe(200);
+    const auth = res.body!['auth'];
+    expect(auth).toMatchObject({ policies: ['default', 'pr-a'], renewable: true, lease_duration: 1800, metadata: { nomad_job_id: 'pr-1-api', nomad_task: 'api', role: 'pr-1' } });
+    await call('POST', 'secret/data/previews/acme-shop-pr-1', { data: { A: '1' } });
+    expect((await call('GET', 'secret/data/previews/acme-shop-pr-1', undefined, auth.client_token)).status).toBe(200);
+    expect((await call('GET', 'secret/data/previews/acme-shop-pr-2', undefined, auth.client_token)).status).toBe(403);
+  });
+
+  it('when any check fails then it is a 400 with the plugin text', async () => {
+    const other = createSigningKey();
+    const cases: [unknown, string][] = [
+      [{ jwt: key.sign(claimsFor('pr-1-api')) }, 'missing role'],
+      [{ role: 'nope', jwt: key.sign(claimsFor('pr-1-api')) }, 'role "nope" could not be found'],
+      [{ role: 'pr-1' }, 'missing token'],
+      [{ role: 'pr-1', jwt: 'not.a-jwt' }, 'error validating token: error verifying token signature: go-jose/go-jose: compact JWS format must have three parts'],
+      [{ role: 'pr-1', jwt: other.sign(claimsFor('pr-1-api')) }, 'error validating token: error verifying token signature: no known key successfully validated the token signature'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { aud: ['nomadproject.io'] })) }, 'error validating token: invalid audience (aud) claim: audience claim does not match any expected audience'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { exp: nowSec() - 61 })) }, 'error validating token: invalid expiration time (exp) claim: token is expired'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { nbf: nowSec() + 120, iat: nowSec() + 120 })) }, 'error validating token: invalid not before (nbf) claim: token not yet valid'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { iat: undefined, nbf: undefined, exp: undefined })) }, 'error validating token: no issued at (iat), not before (nbf), or expiration time (exp) claims in token'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-2-api')) }, 'error validating claims: claim "nomad_job_id" does not match any associated bound claim values'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { nomad_namespace: undefined })) }, 'error validating claims: claim "nomad_namespace" is missing'],
+      [{ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { nomad_job_id: 7 })) }, 'claim "/nomad_job_id" could not be converted to string'],
+    ];
+    for (const [body, text] of cases) expect(await login(body), text).toEqual({ status: 400, body: { errors: [text] } });
+  });
+
+  it('when the exp claim is within the clock skew leeway then it still logs in; a glob bound claim matches by pattern', async () => {
+    expect((await login({ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api', { exp: nowSec() - 30 })) })).status).toBe(200);
+    await call('POST', 'auth/jwt-nomad/role/globbed', { ...role, bound_claims_type: 'glob', bound_claims: { nomad_job_id: 'pr-1-*' } });
+    expect((await login({ role: 'globbed', jwt: key.sign(claimsFor('pr-1-worker')) })).status).toBe(200);
+    expect((await login({ role: 'globbed', jwt: key.sign(claimsFor('pr-10-worker')) })).status).toBe(400);
+    expect((await call('POST', 'auth/jwt-nomad/role/bad', { ...role, bound_claims_type: 'regex' })).body).toEqual({ errors: ["invalid 'bound_claims_type': regex"] });
+  });
+
+  it('when the config names no key source or a JWKS that cannot be fetched then it is refused; a JWKS URL is fetched at login', async () => {
+    expect((await call('POST', 'auth/jwt-nomad/config', {})).body).toEqual({ errors: ["exactly one of 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs' or 'oidc_discovery_url' must be set"] });
+    expect((await call('POST', 'auth/jwt-nomad/config', { jwks_url: 'http://127.0.0.1:1/.well-known/jwks.json' })).body).toEqual({ errors: ['error checking jwks URL http://127.0.0.1:1/.well-known/jwks.json'] });
+    const server = createServer((_req, res) => res.end(JSON.stringify(key.jwks())));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+      expect((await call('POST', 'auth/jwt-nomad/config', { jwks_url: jwksUrl })).status).toBe(204);
+      expect((await login({ role: 'pr-1', jwt: key.sign(claimsFor('pr-1-api')) })).status).toBe(200);
+      expect((await login({ role: 'pr-1', jwt: createSigningKey().sign(claimsFor('pr-1-api')) })).body).toEqual({ errors: ['error validating token: error verifying token signature: failed to verify id token signature'] });
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('vault emulator: KV v2 delete_version_after (vault-plugin-secrets-kv)', () => {
+  it('when a version outlives delete_version_after then it reads as a 404 with its metadata; a new version lives again, a metadata write does not', async () => {
+    await call('POST', 'secret/metadata/app', { delete_version_after: '1h' });
+    await call('POST', 'secret/data/app', { data: { K: 'v' } });
+    vault.advance(30 * 60_000);
+    await call('POST', 'secret/metadata/app', { delete_version_after: '2h' }); // does not move version 1
+    vault.advance(31 * 60_000);
+    const gone = await call('GET', 'secret/data/app');
+    expect(gone.status).toBe(404);
+    expect(gone.body!['data']).toMatchObject({ data: null, metadata: { version: 1, destroyed: false } });
+    expect(gone.body!['data'].metadata.deletion_time).not.toBe('');
+    await call('POST', 'secret/data/app', { data: { K: 'v' } });
+    vault.advance(90 * 60_000);
+    expect((await call('GET', 'secret/data/app')).body!['data']).toMatchObject({ data: { K: 'v' }, metadata: { version: 2 } });
+  });
+
+  it('when the mount sets a shorter delete_version_after than the key then the mount wins', async () => {
+    await call('POST', 'secret/config', { delete_version_after: '10m' });
+    await call('POST', 'secret/metadata/short', { delete_version_after: '1h' });
+    await call('POST', 'secret/data/short', { data: { K: 'v' } });
+    vault.advance(11 * 60_000);
+    expect((await call('GET', 'secret/data/short')).status).toBe(404);
   });
 });

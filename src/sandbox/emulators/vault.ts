@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
+import { checkJwtLogin, validateJwtConfig, type JwtAuthConfig } from './vault-jwt-auth.js';
 
 // ---------------------------------------------------------------------------
 // Types and state
@@ -97,6 +98,8 @@ export interface VaultEmulator extends Emulator {
   policyNames(): string[];
   jwtRole(name: string, mount?: string): Record<string, unknown> | null;
   jwtRoles(mount?: string): Record<string, Record<string, unknown>>;
+  /** The JWT auth mount's config (auth/<mount>/config), null until written. */
+  jwtConfig(mount?: string): JwtAuthConfig | null;
 }
 
 export interface VaultEmulatorOptions {
@@ -313,6 +316,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
   const kvConfig: KvMountConfig = { maxVersions: 0, casRequired: false, deleteVersionAfterSec: 0 };
   const roles = new Map<string, Map<string, Record<string, unknown>>>();
   for (const m of jwtMounts) roles.set(m, new Map());
+  const jwtConfigs = new Map<string, JwtAuthConfig>();
   const state = { sealed: false };
 
   policies.set('default', { name: 'default', text: DEFAULT_POLICY_TEXT, rules: await parsePolicy(DEFAULT_POLICY_TEXT) });
@@ -420,6 +424,11 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   const effectiveMax = (entry: KvEntry) => entry.maxVersions || kvConfig.maxVersions || 10;
 
+  // vault-plugin-secrets-kv path_data.go read: a version whose deletion_time has passed
+  // (a soft delete, or created + delete_version_after) is a 404 carrying its metadata;
+  // consul-template's vault_read.go deletedKVv2 then reports "no secret exists at …".
+  // (Real Vault compares deletionTime.Before(now); `<=` makes a delete at this very
+  // millisecond visible at once, which the emulator's shared clock needs.)
   function versionDeleted(v: KvVersion): boolean {
     return v.destroyed || (v.deletionTime !== null && v.deletionTime <= now());
   }
@@ -466,6 +475,12 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     };
   }
 
+  /**
+   * vault-plugin-secrets-kv delete_version_after.go deletionTime: the smaller non-zero of
+   * the mount's and the key's delete_version_after. Fixed when a version is written
+   * (path_data.go); a later metadata write does not move existing versions'
+   * deletion_time (path_metadata.go), so only a new version extends a secret's life.
+   */
   function deleteAfterSec(entry: KvEntry): number {
     const mount = kvConfig.deleteVersionAfterSec;
     const key = entry.deleteVersionAfterSec;
@@ -754,6 +769,10 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     const merged: Record<string, unknown> = { ...(existing ?? {}), ...body };
     const roleType = merged['role_type'] ?? 'oidc';
     if (roleType !== 'jwt' && roleType !== 'oidc') return `invalid 'role_type': ${String(roleType)}`;
+    // vault-plugin-auth-jwt path_role.go: bound_claims_type is string or glob; a glob
+    // role's bound claims must all be strings; "role" is reserved in claim_mappings.
+    const boundClaimsType = merged['bound_claims_type'] ?? 'string';
+    if (boundClaimsType !== 'string' && boundClaimsType !== 'glob') return `invalid 'bound_claims_type': ${String(boundClaimsType)}`;
     const audiences = stringList(merged['bound_audiences']);
     if (audiences === null) return 'bound_audiences must be a list of strings';
     const boundClaims = merged['bound_claims'] ?? null;
@@ -764,9 +783,30 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
         if (!(scalar(v) || (Array.isArray(v) && v.every(scalar)))) return `bound claim is not a string or list: ${k}`;
       }
     }
+    if (boundClaimsType === 'glob' && isPlainObject(boundClaims)) {
+      for (const v of Object.values(boundClaims)) {
+        for (const item of Array.isArray(v) ? v : [v]) if (typeof item !== 'string') return `claim is not a string: ${String(item)}`;
+      }
+    }
     const claimMappings = merged['claim_mappings'] ?? null;
     if (claimMappings !== null && !(isPlainObject(claimMappings) && Object.values(claimMappings).every((v) => typeof v === 'string'))) {
       return 'claim_mappings must be a map of strings';
+    }
+    if (isPlainObject(claimMappings)) {
+      const targets = new Set<string>();
+      for (const target of Object.values(claimMappings) as string[]) {
+        if (target === 'role') return `metadata key "role" is reserved and may not be a mapping destination`;
+        if (targets.has(target)) return `multiple keys are mapped to metadata key "${target}"`;
+        targets.add(target);
+      }
+    }
+    // path_role.go: leeways in seconds, defaults 150 (exp, nbf) and 60 (clock skew, go-jose's DefaultLeeway).
+    const leeways: Record<string, number> = {};
+    for (const [f, fallback] of [['expiration_leeway', 150], ['not_before_leeway', 150], ['clock_skew_leeway', 60]] as const) {
+      const v = merged[f] ?? fallback;
+      const sec = typeof v === 'number' ? v : parseVaultDuration(v);
+      if (sec === null || !Number.isInteger(sec)) return `error converting input ${JSON.stringify(v)} for field "${f}"`;
+      leeways[f] = sec;
     }
     const userClaim = merged['user_claim'];
     if (typeof userClaim !== 'string' || userClaim === '') return 'a user claim must be defined on the role';
@@ -799,7 +839,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
         bound_audiences: audiences,
         bound_subject: typeof merged['bound_subject'] === 'string' ? merged['bound_subject'] : '',
         bound_claims: boundClaims,
-        bound_claims_type: merged['bound_claims_type'] ?? 'string',
+        bound_claims_type: boundClaimsType,
+        ...leeways,
         user_claim: userClaim,
         user_claim_json_pointer: userClaimPointer,
         claim_mappings: claimMappings,
@@ -814,8 +855,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     };
   }
 
-  function handleJwtRole(op: Operation, mount: string, name: string, body: unknown): EmulatorResponse {
+  function handleJwtRole(op: Operation, mount: string, rawName: string, body: unknown): EmulatorResponse {
     const store = roles.get(mount)!;
+    const name = rawName.toLowerCase(); // path_role.go: "name" is TypeLowerCaseString
     if (op === 'list') {
       if (name !== '') return unsupported();
       const keys = [...store.keys()].sort();
@@ -836,6 +878,52 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (typeof result === 'string') return err(400, result);
     store.set(name, result.role);
     return result.warnings.length > 0 ? ok(null, { warnings: result.warnings }) : noContent();
+  }
+
+  // --- JWT auth config and login -------------------------------------------
+
+  /** A JWKS (or other JSON) the mount needs, bounded: a hung Nomad must not hang Vault. */
+  async function fetchJson(url: string): Promise<unknown> {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) throw new Error(`${res.status}`);
+    return res.json();
+  }
+
+  async function handleJwtConfig(op: Operation, mount: string, body: unknown): Promise<EmulatorResponse> {
+    if (op === 'read') {
+      const config = jwtConfigs.get(mount);
+      return config ? ok({ ...config }) : err(404);
+    }
+    if (op !== 'create' && op !== 'update') return unsupported();
+    const result = await validateJwtConfig(isPlainObject(body) ? body : {}, fetchJson);
+    if (typeof result === 'string') return err(400, result);
+    jwtConfigs.set(mount, result);
+    return noContent();
+  }
+
+  /** path_login.go pathLogin; the token it issues follows the role's token_* fields (tokenutil). */
+  async function handleJwtLogin(mount: string, body: Record<string, unknown>): Promise<EmulatorResponse> {
+    const config = jwtConfigs.get(mount);
+    if (!config) return err(400, 'could not load configuration');
+    const roleName = (typeof body['role'] === 'string' && body['role'] !== '' ? body['role'] : config.default_role).toLowerCase();
+    if (roleName === '') return err(400, 'missing role');
+    const role = roles.get(mount)!.get(roleName);
+    if (!role) return err(400, `role "${roleName}" could not be found`);
+    const grant = await checkJwtLogin({ config, roleName, role, jwt: body['jwt'], nowMs: now(), fetchJson });
+    if (typeof grant === 'string') return err(400, grant);
+    const tokenPolicies = (role['token_policies'] as string[]).map((p) => p.toLowerCase());
+    const period = role['token_period'] as number;
+    const ttl = role['token_ttl'] as number;
+    const t = issueToken(null, {
+      policies: [...new Set([...(role['token_no_default_policy'] === true ? [] : ['default']), ...tokenPolicies])].sort(),
+      // A periodic token lives one period per renewal; otherwise token_ttl, else the mount default (768h).
+      ttlSec: period > 0 ? period : ttl > 0 ? ttl : 768 * 3600,
+      meta: grant.metadata,
+      displayName: `${mount.replace(/\//g, '-')}-${grant.displayName}`,
+      renewable: true,
+      numUses: (role['token_num_uses'] as number) ?? 0,
+    });
+    return ok(null, { auth: authBlock(t) });
   }
 
   // --- token endpoints ------------------------------------------------------
@@ -1011,7 +1099,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     let m = /^sys\/(?:policies\/acl|policy)\/(.+)$/.exec(apiPath);
     if (m) return policies.has(m[1]!.toLowerCase());
     m = /^auth\/(.+)\/role\/([^/]+)$/.exec(apiPath);
-    if (m) return roles.get(m[1]!)?.has(m[2]!) ?? false;
+    if (m) return roles.get(m[1]!)?.has(m[2]!.toLowerCase()) ?? false;
     return true; // paths without an existence check are "update"
   }
 
@@ -1025,6 +1113,15 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (state.sealed) return err(503, 'Vault is sealed');
     const ns = req.headers['x-vault-namespace'];
     if (typeof ns === 'string' && ns !== '' && ns !== 'root' && ns !== 'root/') return err(403, 'namespaces feature not enabled');
+
+    // Logins are unauthenticated paths (the plugin's PathsSpecial.Unauthenticated: "login").
+    const login = /^auth\/(.+)\/login$/.exec(apiPath);
+    if (login && jwtMounts.has(login[1]!)) {
+      if (req.method !== 'POST' && req.method !== 'PUT') return unsupported();
+      const parsedLogin = req.json();
+      if (parsedLogin instanceof SyntaxError) return err(400, 'failed to parse JSON input: invalid character');
+      return handleJwtLogin(login[1]!, isPlainObject(parsedLogin) ? parsedLogin : {});
+    }
 
     const caller = liveToken(tokenRequest(req));
     if (!caller) return permissionDenied();
@@ -1055,6 +1152,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (m) return handleToken(op, m[1]!, caller, body);
     m = /^auth\/(.+?)\/role(?:\/([^/]*))?\/?$/.exec(apiPath);
     if (m && roles.has(m[1]!)) return handleJwtRole(op, m[1]!, m[2] ?? '', body);
+    m = /^auth\/(.+)\/config$/.exec(apiPath);
+    if (m && jwtMounts.has(m[1]!)) return handleJwtConfig(op, m[1]!, body);
     return noHandler(apiPath);
   }
 
@@ -1114,6 +1213,10 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     jwtRole(name: string, mount = [...jwtMounts][0] ?? 'jwt-nomad') {
       const role = roles.get(mount)?.get(name);
       return role ? structuredClone(role) : null;
+    },
+    jwtConfig(mount = [...jwtMounts][0] ?? 'jwt-nomad') {
+      const config = jwtConfigs.get(mount);
+      return config ? structuredClone(config) : null;
     },
     jwtRoles(mount = [...jwtMounts][0] ?? 'jwt-nomad') {
       return Object.fromEntries([...(roles.get(mount) ?? new Map<string, Record<string, unknown>>())].map(([k, v]) => [k, structuredClone(v)]));
