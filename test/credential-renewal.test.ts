@@ -36,14 +36,26 @@ async function readAsPr(world: World, pr: number): Promise<{ status: number; bod
 }
 
 function jobsAndAllocations(world: World) {
+  const restarts = (a: Record<string, unknown>) => Object.values(a.TaskStates as Record<string, { Restarts: number }>).reduce((n, t) => n + t.Restarts, 0);
   return {
     jobs: world.cluster.listJobs().map((j) => `${String(j.ID)}@v${String(j.Version)}`).sort(),
     allocations: world.cluster
       .listAllocations()
       .filter((a) => a.DesiredStatus === 'run')
-      .map((a) => `${String(a.ID)}:${String(a.ClientStatus)}`)
+      .map((a) => `${String(a.ID)}:${String(a.ClientStatus)}:restarts=${restarts(a)}`)
       .sort(),
   };
+}
+
+/** The environment every running task of the PR rendered, by job/task. */
+function renderedEnvs(world: World, pr: number) {
+  const out: Record<string, Record<string, string> | null> = {};
+  const jobIds = new Set(['cache', 'api', 'worker', 'frontend'].map((c) => world.names(pr).jobId(c)));
+  for (const a of world.cluster.listAllocations()) {
+    if (a.DesiredStatus !== 'run' || !jobIds.has(String(a.JobID))) continue;
+    for (const task of Object.keys(a.TaskStates as object)) out[`${String(a.JobID)}/${task}`] = world.cluster.renderedEnv(a.ID as string, task);
+  }
+  return out;
 }
 
 describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
@@ -95,8 +107,14 @@ describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
     const events = await world.deps.store.listEvents(world.key(PR));
     expect(events.some((e) => e.type === 'renew' && e.message.startsWith('credentials renewal requested'))).toBe(true);
 
+    const envsBefore = renderedEnvs(world, PR);
+    expect(Object.values(envsBefore).filter((e) => e?.DATABASE_URL === databaseUrl).length).toBeGreaterThanOrEqual(3);
+
     // 73 h after the last push: without the renewal both would be gone by now.
     time.set(73 * HOUR);
+    // consul-template polls the secret again: the same file, so no change_mode fires.
+    await world.cluster.rerenderTemplates();
+    expect(renderedEnvs(world, PR)).toEqual(envsBefore);
     const now = time.clock.now();
     const until = await validUntil(n.role);
     expect(until).not.toBeNull();
@@ -129,10 +147,11 @@ describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
   });
 
   it('when the daemon runs then its periodic sweep renews a due PR by itself', async () => {
+    await world.cluster.rerenderTemplates();
     const n = world.names(PR);
     const versionBefore = world.vault.secret(n.vaultPath)!.currentVersion;
     const before = jobsAndAllocations(world);
-    time.set(120 * HOUR); // past half the TTL of the renewal at 37 h
+    time.set(80 * HOUR); // past half the TTL of the renewal at 37 h, before its end at 109 h
     const config = { ...world.config, gc: { interval: 300 } };
     const daemon = await startDaemon({ ...world.deps, config }, { port: 0, host: '127.0.0.1', redisPrefix: world.redisPrefix, queue: { lockDurationMs: 5_000 } });
     try {
@@ -143,6 +162,35 @@ describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
     }
     expect((await readAsPr(world, PR)).status).toBe(200);
     expect((await validUntil(n.role))!.getTime()).toBeGreaterThan(time.clock.now().getTime() + 24 * HOUR);
+    await world.cluster.rerenderTemplates();
     expect(jobsAndAllocations(world)).toEqual(before);
+  });
+});
+
+describe('without renewal (what issue 11 §3 is about)', () => {
+  const PR = 8;
+  const time = movableClock();
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld({ clock: time.clock });
+    await world.open(PR, randomSha());
+    expect((await reconcileEnvironment(world.deps, world.key(PR))).status).toBe('ready');
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  it('when nothing renews a quiet PR for 72 h then its secret is gone, its tasks fail to re-render and its login has expired', async () => {
+    const n = world.names(PR);
+    time.set(73 * HOUR);
+    expect((await readAsPr(world, PR)).status).toBe(404);
+    expect((await validUntil(n.role))!.getTime()).toBeLessThan(time.clock.now().getTime());
+    await world.cluster.rerenderTemplates();
+    const path = `${world.config.vault.kvMount}/data/${n.vaultPath}`;
+    const api = world.cluster.listAllocations(undefined, n.jobId('api')).find((a) => a.DesiredStatus === 'run')!;
+    expect(api.ClientStatus).toBe('failed');
+    const events = (api.TaskStates as Record<string, { Events: { DisplayMessage: string }[] }>).api!.Events.map((e) => e.DisplayMessage);
+    expect(events.at(-1)).toBe(`Template failed: vault.read(${path}): no secret exists at ${path}`);
   });
 });

@@ -70,6 +70,16 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(world.vault.policy(n.vaultPolicy)).toContain(`${world.config.vault.kvMount}/data/${n.vaultPath}`);
     expect(world.vault.jwtRole(n.vaultRole)).toMatchObject({ token_policies: [n.vaultPolicy] });
 
+    // What the tasks actually got: the template runner logged in with each task's
+    // workload identity and rendered the PR's secret. (REDIS_URL needs the jobs'
+    // `consul {}` block under Consul ACLs: issue 11 §2, not rendered yet.)
+    const secretData = world.vault.secret(n.vaultPath)!.data!;
+    for (const [component, task] of [['api', 'migrate'], ['api', 'api'], ['worker', 'worker'], ['frontend', 'frontend']] as const) {
+      const alloc = world.cluster.listAllocations(undefined, n.jobId(component)).find((a) => a.DesiredStatus === 'run')!;
+      const env = world.cluster.renderedEnv(alloc.ID as string, task);
+      expect(env?.DATABASE_URL, `${component}/${task}`).toBe(secretData.DATABASE_URL);
+    }
+
     expect(prDeployments()).toHaveLength(1);
     expect(prDeployments()[0]!.statuses.map((s) => s.state)).toEqual(['queued', 'in_progress', 'success']);
     expect(prDeployments()[0]!.statuses.at(-1)!.environmentUrl).toBe(n.url('frontend'));

@@ -7,6 +7,8 @@
 // This module knows no HTTP; nomad.ts and consul.ts translate requests into calls here.
 // Job specs arrive canonicalized and validated (nomad.ts does that).
 import { createHash, randomUUID } from 'node:crypto';
+import { createSigningKey, type SigningKey } from './jws.js';
+import type { AllocationContext, TaskEventSpec, TaskRenderResult } from './workload-runtime.js';
 import { createConsulAcl, type ConsulAcl } from './consul-acl.js';
 import { createConsulAgents, type ConsulAgent } from './consul-agents.js';
 import type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
@@ -22,6 +24,13 @@ export interface TaskFailure {
   event?: string;
   /** Task event DisplayMessage. */
   message: string;
+  /** Events the task records before the failing one (e.g. the template runner's "Missing: …"). */
+  before?: TaskEventSpec[];
+}
+
+/** What the client does for a task's templates (workload-runtime.ts); attached once the Vault and Consul emulators run. */
+export interface TaskTemplateRuntime {
+  renderTask(alloc: AllocationContext, task: Json): Promise<TaskRenderResult>;
 }
 
 export interface Behaviour {
@@ -69,6 +78,8 @@ interface AllocRecord {
   ports: Record<string, number>;
   serviceIds: string[];
   timers: NodeJS.Timeout[];
+  /** Rendered templates per task (workload runtime), to compare a re-render with. */
+  renders: Map<string, { env: Record<string, string>; files: Record<string, string> }>;
 }
 
 const terminalClient = new Set(['complete', 'failed', 'lost']);
@@ -153,6 +164,15 @@ export interface Cluster {
   /** Resolves once the job's latest deployment is terminal (or throws after timeoutMs). */
   settle(namespace: string, jobId: string, timeoutMs?: number): Promise<Json | null>;
 
+  /** The key Nomad signs workload identities with (served as /.well-known/jwks.json). */
+  readonly identityKey: SigningKey;
+  /** Makes allocations render their tasks' templates before the tasks start. */
+  attachTemplateRuntime(runtime: TaskTemplateRuntime): void;
+  /** The environment a task's `env = true` templates gave it; tests only, never served. */
+  renderedEnv(allocId: string, task: string): Record<string, string> | null;
+  /** consul-template's next poll for every running allocation: a changed file fires its change_mode. */
+  rerenderTemplates(): Promise<void>;
+
   // ---- Consul ----
   readonly nodeName: string;
   /** Consul's ACL state (tokens, policies); the Consul emulator enforces it. */
@@ -194,6 +214,8 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
   const timers = new Set<NodeJS.Timeout>();
   const behaviour = new Map<string, JobBehaviour>();
   let closed = false;
+  const identityKey = createSigningKey();
+  let templateRuntime: TaskTemplateRuntime | null = null;
 
   const jobs = new Map<string, StoredJob>();
   const evals = new Map<string, Json>();
@@ -421,7 +443,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return !!lc && lc.Hook === 'prestart' && !lc.Sidecar;
   }
 
-  function taskEvent(type: string, message: string): Json {
+  function taskEvent(type: string, message: string, failsTask = type === 'Driver Failure' || type === 'Setup Failure'): Json {
     return {
       Type: type,
       Time: nowNs(),
@@ -429,7 +451,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       DisplayMessage: message,
       Details: {},
       ExitCode: 0,
-      FailsTask: type === 'Driver Failure' || type === 'Setup Failure',
+      FailsTask: failsTask,
     };
   }
 
@@ -572,7 +594,8 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       st.State = 'dead';
       st.Failed = true;
       st.FinishedAt = new Date(opts.now()).toISOString();
-      (st.Events as Json[]).push(taskEvent(failure.event ?? 'Driver Failure', failure.message));
+      for (const e of failure.before ?? []) (st.Events as Json[]).push(taskEvent(e.type, e.message, e.failsTask ?? false));
+      (st.Events as Json[]).push(taskEvent(failure.event ?? 'Driver Failure', failure.message, true));
     }
     for (const other of Object.values(states)) {
       if (other !== st && other.State !== 'dead') {
@@ -623,8 +646,39 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     }
   }
 
+  /** The template hook runs before a task starts: a template that cannot render keeps it from starting. */
+  async function renderTemplates(rec: AllocRecord): Promise<TaskFailure | null> {
+    if (!templateRuntime) return null;
+    const groupSpec = groupsOf(rec.job).find((g) => g.Name === rec.alloc.TaskGroup)!;
+    const ctx: AllocationContext = { allocId: rec.alloc.ID as string, namespace: rec.alloc.Namespace as string, job: rec.job, group: groupSpec };
+    for (const task of tasksOf(groupSpec)) {
+      if (((task.Templates as Json[] | null) ?? []).length === 0) continue;
+      const result = await templateRuntime.renderTask(ctx, task);
+      if (!result.ok) {
+        const last = result.events.at(-1)!;
+        return { task: result.task, event: last.type, message: last.message, before: result.events.slice(0, -1) };
+      }
+      rec.renders.set(result.render.task, { env: result.render.env, files: result.render.files });
+    }
+    return null;
+  }
+
   function startAlloc(rec: AllocRecord) {
     if (rec.alloc.DesiredStatus !== 'run') return;
+    if (!templateRuntime) return runAlloc(rec, null);
+    renderTemplates(rec).then(
+      (failure) => {
+        if (!closed && rec.alloc.DesiredStatus === 'run') runAlloc(rec, failure);
+      },
+      (err: unknown) => {
+        if (!closed && rec.alloc.DesiredStatus === 'run') runAlloc(rec, { task: '', event: 'Killing', message: `Template failed: ${(err as Error).message}` });
+      },
+    );
+  }
+
+  function runAlloc(rec: AllocRecord, templateFailure: TaskFailure | null) {
+    // The template hook is a prestart hook: a task whose template failed never started.
+    if (templateFailure) return failAlloc(rec, templateFailure);
     const group = rec.alloc.TaskGroup as string;
     const b = behaviourFor(rec.alloc.JobID as string, group);
     const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
@@ -735,7 +789,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       CreateTime: nowNs(),
       ModifyTime: nowNs(),
     };
-    const rec: AllocRecord = { alloc, job, ports, serviceIds: [], timers: [] };
+    const rec: AllocRecord = { alloc, job, ports, serviceIds: [], timers: [], renders: new Map() };
     allocs.set(id, rec);
     touch('allocs', ns, job.ID as string, at);
     tables.allocs = at;
@@ -971,6 +1025,47 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
         if (latest && latest.Status !== 'running') return latest;
         if (Date.now() > deadline) throw new Error(`deployment of ${jobId} did not settle within ${timeoutMs}ms`);
         await cluster.waitForIndex(index, Math.max(1, deadline - Date.now()));
+      }
+    },
+
+    identityKey,
+    attachTemplateRuntime(runtime) {
+      templateRuntime = runtime;
+    },
+    renderedEnv(allocId, task) {
+      const env = allocs.get(allocId)?.renders.get(task)?.env;
+      return env ? { ...env } : null;
+    },
+    async rerenderTemplates() {
+      if (!templateRuntime) return;
+      for (const rec of [...allocs.values()]) {
+        if (rec.alloc.ClientStatus !== 'running' || rec.alloc.DesiredStatus !== 'run') continue;
+        const groupSpec = groupsOf(rec.job).find((g) => g.Name === rec.alloc.TaskGroup)!;
+        const ctx: AllocationContext = { allocId: rec.alloc.ID as string, namespace: rec.alloc.Namespace as string, job: rec.job, group: groupSpec };
+        for (const task of tasksOf(groupSpec)) {
+          const previous = rec.renders.get(task.Name as string);
+          if (!previous || isPrestartNonSidecar(task)) continue; // a finished prestart task renders no more
+          const result = await templateRuntime.renderTask(ctx, task);
+          if (rec.alloc.ClientStatus !== 'running') break;
+          if (!result.ok) {
+            const last = result.events.at(-1)!;
+            failAlloc(rec, { task: result.task, event: last.type, message: last.message, before: result.events.slice(0, -1) });
+            break;
+          }
+          rec.renders.set(task.Name as string, { env: result.render.env, files: result.render.files });
+          // renderer.go: identical contents are not written, so nothing fires; template.go
+          // onTemplateRendered: a changed file fires its change_mode (restart by default).
+          const changed = Object.entries(result.render.files).filter(([dest, text]) => previous.files[dest] !== text).map(([dest]) => dest);
+          const templates = ((task.Templates as Json[] | null) ?? []).filter((t) => changed.includes(String(t.DestPath ?? '')));
+          if (templates.some((t) => (t.ChangeMode ?? 'restart') === 'restart')) {
+            const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
+            const st = states[task.Name as string]!;
+            st.Restarts = (st.Restarts as number) + 1;
+            st.LastRestart = new Date(opts.now()).toISOString();
+            (st.Events as Json[]).push(taskEvent('Restart Signaled', 'Template with change_mode restart re-rendered'));
+            updateAlloc(rec, { TaskStates: states });
+          }
+        }
       }
     },
 

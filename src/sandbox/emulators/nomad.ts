@@ -144,6 +144,10 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
     if (path === '/v1/status/leader') {
       return allowed('GET') ? { status: 200, body: '"127.0.0.1:4647"', headers: { 'content-type': 'application/json' } } : text(405, 'Invalid method');
     }
+    // nomad/structs/keyring.go JWKSPath, command/agent/keyring_endpoint.go JWKSRequest:
+    // the public keys workload identities are signed with, readable without a token
+    // (Vault's JWT auth mount points its jwks_url here).
+    if (path === '/.well-known/jwks.json') return allowed('GET') ? { status: 200, body: cluster.identityKey.jwks() } : text(405, 'Invalid method');
     if (token !== undefined) {
       const given = tokenOf(req);
       if (given === undefined) return text(403, 'Permission denied');
