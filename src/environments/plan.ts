@@ -83,6 +83,11 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
     // Everything runs at the desired SHA: only drift, renewal and reporting remain.
     const steps: Step[] = [];
     if (renewalDue) {
+      // Same password, later VALID UNTIL; and a new secret version with identical data:
+      // a KV metadata write would not move the current version's deletion_time
+      // (vault-plugin-secrets-kv path_metadata.go), while consul-template re-reads the
+      // secret every few minutes and, the file being identical, writes nothing, so no
+      // change_mode fires (consul-template renderer.go, nomad template.go).
       steps.push({ kind: 'ensure-login-role', role: names.role, database: names.database, keepPassword: true });
       steps.push({ kind: 'write-secret', path: names.vaultPath });
     }
