@@ -22,8 +22,10 @@
 // This module speaks HTTP to the Vault and Consul emulators exactly as a client would,
 // so it sees what their policies and ACLs let that task see.
 import { randomUUID } from 'node:crypto';
-import type { Json } from './cluster.js';
 import type { SigningKey } from './jws.js';
+
+/** Nomad's wire JSON (the cluster's Json; not imported, so cluster.ts can import this module). */
+type Json = Record<string, unknown>;
 
 /** A workload identity as the job carries it (api/tasks.go WorkloadIdentity, wire names). */
 export interface WorkloadIdentitySpec {
