@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { pgServers, startWorld, withAdminClient, type PgServer } from './support/pg.js';
+import { waitFor } from './support/wait.js';
 
 const A = 11;
 const B = 12;
@@ -91,5 +92,34 @@ describe.each(pgServers())('isolation between two PR environments on $label (pre
     expect(text).toContain(a.serviceName('cache'));
     expect(text).toContain(a.vaultPath);
     expect(text).not.toContain(b.id);
+  });
+  it('when a job of PR A names PR B’s Vault role or reads PR B’s secret then its task never starts and gets nothing of B', async () => {
+    const a = world.names(A);
+    const b = world.names(B);
+    const ns = world.config.env.NOMAD_NAMESPACE;
+    const mount = world.config.vault.kvMount;
+    const tamper = (component: string, change: (task: Record<string, unknown>) => void) => {
+      const job = structuredClone(world.cluster.getJob(ns, a.jobId(component))!);
+      for (const group of job.TaskGroups as { Tasks: Record<string, unknown>[] }[]) for (const task of group.Tasks) if (task.Vault) change(task);
+      world.cluster.registerJob(ns, job);
+      return waitFor(`a failed allocation of ${a.jobId(component)}`, () => world.cluster.listAllocations(ns, a.jobId(component)).find((al) => al.ClientStatus === 'failed'), 15_000);
+    };
+    const lastEvent = (alloc: Record<string, unknown>) =>
+      Object.values(alloc.TaskStates as Record<string, { Failed: boolean; Events: { DisplayMessage: string }[] }>)
+        .filter((t) => t.Failed)
+        .map((t) => t.Events.at(-1)!.DisplayMessage)[0]!;
+
+    // B's role is bound to B's job IDs: A's job cannot log in with it.
+    const withBRole = await tamper('worker', (task) => ((task.Vault as Record<string, unknown>).Role = b.vaultRole));
+    expect(lastEvent(withBRole)).toContain('error validating claims: claim "nomad_job_id" does not match any associated bound claim values');
+    // A's own role only grants A's policy: B's secret is denied.
+    const readsB = await tamper('frontend', (task) => {
+      for (const t of task.Templates as { EmbeddedTmpl: string }[]) t.EmbeddedTmpl = t.EmbeddedTmpl.replaceAll(a.vaultPath, b.vaultPath);
+    });
+    expect(lastEvent(readsB)).toContain(`Template failed: vault.read(${mount}/data/${b.vaultPath})`);
+    expect(lastEvent(readsB)).toContain('* permission denied');
+    for (const alloc of [withBRole, readsB]) {
+      for (const task of Object.keys(alloc.TaskStates as object)) expect(world.cluster.renderedEnv(alloc.ID as string, task)).toBeNull();
+    }
   });
 });
