@@ -27,14 +27,23 @@ export interface DueRenewal {
 }
 
 /**
- * Environments whose credentials are due, oldest expiry first. Only ready environments
- * at their desired SHA: anything else is already being reconciled (queue retries), and
- * a failed or torn-down one has nothing worth keeping alive.
+ * At most this many renewals are asked for per sweep, soonest expiry first: a sweep
+ * stays short, and with sweeps every gc.interval and half the TTL of margin, the rest
+ * follow at the next ones.
  */
-export function planCredentialRenewals(records: EnvironmentRecord[], now: Date, ttlMs: number): DueRenewal[] {
+export const RENEWALS_PER_SWEEP = 100;
+
+/**
+ * Environments whose credentials are due, soonest expiry first: those serving their
+ * desired SHA (ready, or degraded after a transient failure whose retries may have been
+ * parked). One still deploying is being reconciled anyway; a failed or torn-down one has
+ * nothing worth keeping alive.
+ */
+export function planCredentialRenewals(records: EnvironmentRecord[], now: Date, ttlMs: number, limit = RENEWALS_PER_SWEEP): DueRenewal[] {
   return records
-    .filter((r) => r.desiredPresent && r.desiredSha !== null && r.status === 'ready' && r.observedSha === r.desiredSha)
+    .filter((r) => r.desiredPresent && r.desiredSha !== null && (r.status === 'ready' || r.status === 'degraded') && r.observedSha === r.desiredSha)
     .map((r) => ({ key: r.key, validUntil: recordedResources(r).credentialsValidUntil ?? null }))
     .filter((r) => credentialRenewalDue(r.validUntil ?? undefined, now, ttlMs))
-    .sort((a, b) => (a.validUntil ?? '').localeCompare(b.validUntil ?? ''));
+    .sort((a, b) => (a.validUntil ?? '').localeCompare(b.validUntil ?? ''))
+    .slice(0, limit);
 }
