@@ -27,6 +27,14 @@ describe('buildConfig', () => {
     expect(config.env.GITHUB_API_URL).toBe('https://api.github.com');
   });
 
+  it('when gc.interval is not well below half of credentialTtl then config check refuses it', () => {
+    expect(problemsOf(() => buildConfig({ credentialTtl: '2h', gc: { interval: '31m' } }, goodEnv))).toEqual([
+      'config: gc.interval: expected at most a quarter of credentialTtl (credentials are renewed at GC sweeps once half of it is left); found "31m"',
+    ]);
+    expect(problemsOf(() => buildConfig({ credentialTtl: '20m' }, goodEnv))).toHaveLength(1);
+    expect(buildConfig({ credentialTtl: '2h', gc: { interval: '30m' } }, goodEnv).gc.interval).toBe(30 * 60_000);
+  });
+
   it('when CONSUL_HTTP_ADDR has no scheme then http is assumed', () => {
     const config = buildConfig({}, { ...goodEnv, CONSUL_HTTP_ADDR: 'consul.service:8500' });
     expect(config.env.CONSUL_HTTP_ADDR).toBe('http://consul.service:8500');

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { CREDENTIAL_RENEW_FRACTION } from '../environments/credential-renewal.js';
 import { environmentId } from '../environments/naming.js';
 import { envConfigSchema, fileConfigSchema, SECRET_ENV_KEYS, type Config, type FileConfig } from './schema.js';
 import { hostPatternProblems } from './hosts.js';
@@ -89,6 +90,15 @@ export function buildConfig(fileData: unknown, env: Record<string, string | unde
     });
   }
   if (file.success) problems.push(...hostPatternProblems(file.data).map((line) => `${source}: ${line}`));
+  if (file.success) {
+    // Credentials are renewed at GC sweeps once less than half their lifetime is left: a
+    // sweep interval of that order lets a quiet PR's login and secret expire in between.
+    const renewWindow = file.data.credentialTtl * CREDENTIAL_RENEW_FRACTION;
+    if (file.data.gc.interval * 2 > renewWindow) {
+      const raw = (fileData as { gc?: { interval?: unknown } } | null)?.gc?.interval ?? '10m';
+      problems.push(`${source}: gc.interval: expected at most a quarter of credentialTtl (credentials are renewed at GC sweeps once half of it is left); found ${JSON.stringify(raw)}`);
+    }
+  }
   if (problems.length > 0 || !file.success || !envResult.success) throw new ConfigError(problems);
   return { ...file.data, env: envResult.data };
 }
