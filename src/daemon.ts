@@ -28,7 +28,7 @@ export interface DaemonOptions {
   redisPrefix?: string;
   /** Queue tuning (tests and the sandbox use short lock durations). */
   queue?: Partial<Pick<ReconcileQueueOptions, 'lockDurationMs' | 'stalledIntervalMs' | 'backoff' | 'attempts'>>;
-  /** Run the periodic GC (default true). */
+  /** Run the periodic GC and, with it, credential renewal (default true). */
   gc?: boolean;
   /**
    * Run the resume sweep (default true). Off only where several daemons with separate
