@@ -282,7 +282,8 @@ export function createWorkloadRuntime(options: WorkloadRuntimeOptions): Workload
   }
 
   async function lookupService(name: string, token: string | null): Promise<Json[]> {
-    const res = await fetch(`${options.consul.address}/v1/health/service/${encodeURIComponent(name)}`, {
+    // health_service.go: no filter means "passing", so the query asks Consul for passing instances only.
+    const res = await fetch(`${options.consul.address}/v1/health/service/${encodeURIComponent(name)}?passing=1`, {
       headers: token ? { 'X-Consul-Token': token } : {},
       signal: AbortSignal.timeout(10_000),
     });
