@@ -30,7 +30,8 @@ type Json = Record<string, unknown>;
 /** A workload identity as the job carries it (api/tasks.go WorkloadIdentity, wire names). */
 export interface WorkloadIdentitySpec {
   Name: string;
-  Audience: string[];
+  /** null when the jobspec gave none (canonicalized jobs carry null, not []). */
+  Audience: string[] | null;
   /** Nanoseconds; 0 = no expiry. */
   TTL?: number;
 }
@@ -224,7 +225,7 @@ export function createWorkloadRuntime(options: WorkloadRuntimeOptions): Workload
       nomad_job_id: jobId,
       nomad_allocation_id: alloc.allocId,
       nomad_task: task.Name,
-      aud: [...identity.Audience],
+      aud: [...(identity.Audience ?? [])],
       sub: [options.region ?? 'global', alloc.namespace, job.ID, alloc.group.Name, task.Name, identity.Name].join(':'),
       iat: nowSec,
       nbf: nowSec,
