@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import Handlebars from 'handlebars';
 import { UserError } from '../errors.js';
-import { hclList, hclValue } from './hcl.js';
+import { hclIdentifier, hclList, hclValue } from './hcl.js';
 
 /** A template problem with its place: "api.nomad.hcl.hbs:12: unknown variable "x"". */
 export class TemplateError extends UserError {
@@ -23,7 +23,7 @@ export class TemplateError extends UserError {
 type HandlebarsEnv = ReturnType<typeof Handlebars.create>;
 export type CompiledTemplate = (context: object) => string;
 
-const HELPERS = ['hcl', 'hclList'] as const;
+const HELPERS = ['hcl', 'hclList', 'hclName'] as const;
 const COMPILE_OPTIONS = {
   strict: true,
   noEscape: true,
@@ -82,6 +82,7 @@ function createEnvironment(): HandlebarsEnv {
     };
   hb.registerHelper('hcl', located((value) => hclValue(value, 'value')));
   hb.registerHelper('hclList', located((values) => hclList(values, 'list')));
+  hb.registerHelper('hclName', located((value) => hclIdentifier(value, 'name')));
   // Strict mode does not cover block parameters: {{#if missing}} and {{#each missing}}
   // would quietly render nothing. Refuse undefined there too.
   for (const name of ['if', 'unless', 'each', 'with'] as const) {

@@ -54,6 +54,19 @@ export function hclValue(value: unknown, what = 'value'): string {
   });
 }
 
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/**
+ * A bare HCL identifier, for argument names inside a block (`meta { key = "v" }`): a
+ * block body cannot quote its names, so anything but an identifier is refused.
+ */
+export function hclIdentifier(value: unknown, what = 'name'): string {
+  if (typeof value !== 'string' || !IDENTIFIER.test(value)) {
+    throw new UserError(`${what} ${JSON.stringify(value)} is not an HCL identifier (letters, digits, "_" and "-")`, { system: 'templates' });
+  }
+  return value;
+}
+
 /** An HCL list literal `["a", "b"]` of safe scalar literals. */
 export function hclList(values: unknown, what = 'list'): string {
   if (!Array.isArray(values)) throw new UserError(`${what} is not a list`, { system: 'templates' });

@@ -63,10 +63,10 @@ job "acme-shop-pr-42-api" {
         "traefik.http.routers.acme-shop-pr-42-api.tls.domains[0].sans=*.preview.example.com",
         "traefik.http.routers.acme-shop-pr-42-api.service=acme-shop-pr-42-api",
       ]
-      meta = {
-        "previewd_managed_by" = "previewd"
-        "previewd_env" = "acme-shop-pr-42"
-        "previewd_component" = "api"
+      meta {
+        previewd_managed_by = "previewd"
+        previewd_env = "acme-shop-pr-42"
+        previewd_component = "api"
       }
 
       check {

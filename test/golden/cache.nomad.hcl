@@ -52,10 +52,10 @@ job "acme-shop-pr-42-cache" {
       name     = "acme-shop-pr-42-cache"
       port     = "redis"
       provider = "consul"
-      meta = {
-        "previewd_managed_by" = "previewd"
-        "previewd_env" = "acme-shop-pr-42"
-        "previewd_component" = "cache"
+      meta {
+        previewd_managed_by = "previewd"
+        previewd_env = "acme-shop-pr-42"
+        previewd_component = "cache"
       }
 
       check {

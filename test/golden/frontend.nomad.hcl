@@ -62,10 +62,10 @@ job "acme-shop-pr-42-frontend" {
         "traefik.http.routers.acme-shop-pr-42-frontend.tls.domains[0].sans=*.preview.example.com",
         "traefik.http.routers.acme-shop-pr-42-frontend.service=acme-shop-pr-42-frontend",
       ]
-      meta = {
-        "previewd_managed_by" = "previewd"
-        "previewd_env" = "acme-shop-pr-42"
-        "previewd_component" = "frontend"
+      meta {
+        previewd_managed_by = "previewd"
+        previewd_env = "acme-shop-pr-42"
+        previewd_component = "frontend"
       }
 
       check {

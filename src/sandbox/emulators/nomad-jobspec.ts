@@ -2,6 +2,10 @@
 // JSON, Canonicalize defaults, and the server-side validation texts (nomad.md §10, §13).
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import type { Json } from './cluster.js';
+import { checkJobspecSchema, diagnosticsText } from './nomad-hcl-schema.js';
+
+/** The file name the agent gives the submitted text (command/agent/job_endpoint.go JobsParseRequest). */
+const PARSE_PATH = 'input.hcl';
 
 type Body = Record<string, unknown>;
 
@@ -74,6 +78,7 @@ function mapService(s: Body): Body {
     AddressMode: s.address_mode,
     TaskName: s.task,
     Checks: s.check === undefined ? undefined : all(s.check).map(mapCheck),
+    Identity: first(s.identity) ? mapIdentity(first(s.identity)!) : undefined,
   });
 }
 function mapTemplate(t: Body): Body {
@@ -90,10 +95,37 @@ function mapTemplate(t: Body): Body {
     Envvars: t.env,
   });
 }
-function mapTask(name: string, t: Body): Body {
+function mapVault(vault: Body | undefined): Body | undefined {
+  if (!vault) return undefined;
+  return compact({ Role: vault.role, Namespace: vault.namespace, Cluster: vault.cluster, ChangeMode: vault.change_mode, ChangeSignal: vault.change_signal, Env: vault.env, DisableFile: vault.disable_file });
+}
+function mapConsul(consul: Body | undefined): Body | undefined {
+  if (!consul) return undefined;
+  return { Namespace: consul.namespace ?? '', Cluster: consul.cluster ?? '', Partition: consul.partition ?? '' };
+}
+/** api/tasks.go WorkloadIdentity. */
+function mapIdentity(w: Body): Body {
+  return compact({
+    Name: w.name ?? '',
+    Audience: w.aud,
+    ChangeMode: w.change_mode,
+    ChangeSignal: w.change_signal,
+    Env: w.env,
+    File: w.file,
+    Filepath: w.filepath,
+    ServiceName: w.service_name,
+    TTL: dur(w.ttl),
+    ExtraClaims: w.extra_claims,
+  });
+}
+function mapTask(name: string, t: Body, groupVault?: Body): Body {
   const lc = first(t.lifecycle);
-  const vault = first(t.vault);
+  // jobspec2 decodeTaskGroup: a group-level vault block applies to tasks without their own.
+  const vault = first(t.vault) ?? groupVault;
   const res = first(t.resources);
+  // jobspec2 normalizeJob: an identity named "" or "default" is the task's Identity, the rest Identities.
+  const identities = all(t.identity).map(mapIdentity);
+  const defaultIdentity = identities.find((w) => w.Name === '' || w.Name === 'default');
   return compact({
     Name: name,
     Driver: t.driver,
@@ -102,7 +134,10 @@ function mapTask(name: string, t: Body): Body {
     Env: stringMap(t.env) ?? undefined,
     Meta: stringMap(t.meta) ?? undefined,
     Lifecycle: lc ? compact({ Hook: lc.hook, Sidecar: lc.sidecar }) : undefined,
-    Vault: vault ? compact({ Role: vault.role, Namespace: vault.namespace, ChangeMode: vault.change_mode, Env: vault.env }) : undefined,
+    Vault: mapVault(vault),
+    Consul: mapConsul(first(t.consul)),
+    Identity: defaultIdentity,
+    Identities: t.identity === undefined ? undefined : identities.filter((w) => w !== defaultIdentity),
     Templates: t.template === undefined ? undefined : all(t.template).map(mapTemplate),
     Resources: res ? compact({ CPU: res.cpu, Cores: res.cores, MemoryMB: res.memory, MemoryMaxMB: res.memory_max }) : undefined,
     Services: t.service === undefined ? undefined : all(t.service).map(mapService),
@@ -144,12 +179,13 @@ function mapGroup(name: string, g: Body): Body {
             return { Mode: n.mode ?? 'host', DynamicPorts: dynamic.length ? dynamic : null, ReservedPorts: reserved.length ? reserved : null };
           }),
     Services: g.service === undefined ? undefined : all(g.service).map(mapService),
+    Consul: mapConsul(first(g.consul)),
     Update: mapUpdate(first(g.update)),
     RestartPolicy: restart ? compact({ Attempts: restart.attempts, Interval: dur(restart.interval), Delay: dur(restart.delay), Mode: restart.mode }) : undefined,
     ReschedulePolicy: reschedule
       ? compact({ Attempts: reschedule.attempts, Interval: dur(reschedule.interval), Delay: dur(reschedule.delay), DelayFunction: reschedule.delay_function, MaxDelay: dur(reschedule.max_delay), Unlimited: reschedule.unlimited })
       : undefined,
-    Tasks: Object.entries((g.task as Body | undefined) ?? {}).map(([tn, tb]) => mapTask(tn, first(tb) ?? {})),
+    Tasks: Object.entries((g.task as Body | undefined) ?? {}).map(([tn, tb]) => mapTask(tn, first(tb) ?? {}, first(g.vault))),
   });
 }
 
@@ -177,10 +213,13 @@ function evaluateStrings(v: unknown, vars: Record<string, unknown>): unknown {
 export async function hclToJob(hcl: string, variables?: string): Promise<Json> {
   let doc: Body;
   try {
-    doc = (await parseHcl('job.nomad.hcl', hcl)) as Body;
+    doc = (await parseHcl(PARSE_PATH, hcl)) as Body;
   } catch (err) {
     throw new JobspecError(String((err as Error).message ?? err).replace(/^parse config: /, ''));
   }
+  // The syntax is valid; now what gohcl's decoding into the api structs refuses.
+  const diags = checkJobspecSchema(hcl);
+  if (diags.length > 0) throw new JobspecError(diagnosticsText(PARSE_PATH, diags));
   const vars: Record<string, unknown> = {};
   for (const [name, decl] of Object.entries((doc.variable as Body | undefined) ?? {})) {
     const d = first(decl);
@@ -194,7 +233,7 @@ export async function hclToJob(hcl: string, variables?: string): Promise<Json> {
     }
   }
   const jobs = Object.entries((doc.job as Body | undefined) ?? {});
-  if (jobs.length !== 1) throw new JobspecError(jobs.length === 0 ? 'job.nomad.hcl:1,1-1: Missing job block; A job block is required' : 'job.nomad.hcl:1,1-1: Duplicate job block; Only one job block is allowed');
+  if (jobs.length !== 1) throw new JobspecError(jobs.length === 0 ? `${PARSE_PATH}:1,1-1: Missing job block; A job block is required` : `${PARSE_PATH}:1,1-1: Duplicate job block; Only one job block is allowed`);
   const [id, bodies] = jobs[0]!;
   const j = evaluateStrings(first(bodies) ?? {}, vars) as Body;
   return compact({
@@ -237,6 +276,7 @@ export function canonicalizeJob(job: Json, namespace: string): Json {
     g.Meta ??= null;
     g.Networks ??= null;
     g.Services ??= null;
+    g.Consul ??= null;
     g.EphemeralDisk ??= { Sticky: false, Migrate: false, SizeMB: 300 };
     g.RestartPolicy = isService
       ? { Attempts: 2, Interval: 1800 * SEC, Delay: 15 * SEC, Mode: 'fail', RenderTemplates: false, ...((g.RestartPolicy as Json) ?? {}) }
@@ -265,6 +305,9 @@ export function canonicalizeJob(job: Json, namespace: string): Json {
       t.Env ??= null;
       t.Meta ??= null;
       t.Lifecycle ??= null;
+      t.Consul ??= null;
+      t.Identity ??= null;
+      t.Identities ??= null;
       t.Vault = t.Vault ? { Role: '', Namespace: '', Cluster: 'default', Env: true, DisableFile: false, ChangeMode: 'restart', AllowTokenExpiration: false, ...(t.Vault as Json) } : null;
       t.KillTimeout ??= 5 * SEC;
       t.LogConfig ??= { MaxFiles: 10, MaxFileSizeMB: 10, Disabled: false };
