@@ -376,15 +376,19 @@ describe('nomad emulator: lifecycle shared with consul', () => {
     expect(cluster.listServices().some((s) => s.Service === id)).toBe(false);
   });
 
-  it('when a new version is registered then the running deployment is cancelled and old allocations and services go away', async () => {
+  const withJobMeta = (text: string, value: string) => text.replace('"previewd.pr"         = "acme-shop-42"', `"previewd.pr" = "acme-shop-42"\n    "previewd.sha" = "${value}"`);
+
+  it('when a new version with other job meta is registered then the running deployment is cancelled and old allocations and services go away', async () => {
     const id = uniqueId('pr-ver');
     cluster.behaviour.set(id, { healthyDelayMs: 10_000 });
     await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id)) });
     await poll(() => cluster.listServices().some((s) => s.Service === id));
     const firstDep = (await call('GET', `/v1/job/${id}/deployment`)).json;
     expect(firstDep.Status).toBe('running');
+    const [first] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
     cluster.behaviour.set(id, {});
-    await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id, { tagHost: 'v2.example.com' })) });
+    // Job meta is part of every task's combined meta: a destructive update (scheduler/util.go).
+    await call('POST', '/v1/jobs', { Job: await parseJob(withJobMeta(hcl(id, { tagHost: 'v2.example.com' }), 'v2')) });
     const latest = await cluster.settle('default', id);
     expect(latest).toMatchObject({ Status: 'successful', JobVersion: 1 });
     expect((await call('GET', `/v1/deployment/${firstDep.ID}`)).json).toMatchObject({ Status: 'cancelled', StatusDescription: 'Cancelled due to newer version of job' });
@@ -393,7 +397,48 @@ describe('nomad emulator: lifecycle shared with consul', () => {
     expect(live[0]!.Tags.join()).toContain('v2.example.com');
     const allocs = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
     expect(allocs.filter((a) => a.DesiredStatus === 'run').map((a) => a.JobVersion)).toEqual([1]);
+    expect(allocs.find((a) => a.ID === first.ID)).toMatchObject({ DesiredStatus: 'stop', DesiredDescription: 'alloc is being updated due to job update' });
   });
+
+  it('when only service tags change then the allocation is updated in place: same allocation, tasks not restarted, services updated', async () => {
+    const id = uniqueId('pr-inplace');
+    await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id)) });
+    expect(await cluster.settle('default', id)).toMatchObject({ Status: 'successful', JobVersion: 0 });
+    const [before] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id, { tagHost: 'v2.example.com' })) });
+    await poll(() => cluster.listDeployments('default', id).length === 2);
+    expect(await cluster.settle('default', id)).toMatchObject({ Status: 'successful', JobVersion: 1 });
+    const allocs = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    expect(allocs.map((a) => [a.ID, a.JobVersion, a.ClientStatus, a.DesiredStatus])).toEqual([[before.ID, 1, 'running', 'run']]);
+    expect(allocs[0].TaskStates.api.Events.map((e: any) => e.Type)).not.toContain('Killed');
+    expect(allocs[0].TaskStates.api.StartedAt).toBe(before.TaskStates.api.StartedAt);
+    const live = cluster.listServices().filter((s) => s.Service === id);
+    expect(live.map((s) => s.Tags.join().includes('v2.example.com'))).toEqual([true]);
+  });
+
+  const destructive: [string, (t: string) => string][] = [
+    ['job meta', (t) => withJobMeta(t, 'other')],
+    ['the image', (t) => t.replace('image = "ghcr.io/acme/shop-api:3f2c1ab"\n        ports', 'image = "ghcr.io/acme/shop-api:other"\n        ports')],
+    ['task env', (t) => t.replace('PREVIEW_ID = "pr-42"', 'PREVIEW_ID = "pr-43"')],
+    ['a template', (t) => t.replace('PORT=$${NOMAD_PORT_http}', 'PORT=1')],
+    ['task memory', (t) => t.replace('memory = 512', 'memory = 640')],
+  ];
+  for (const [what, change] of destructive) {
+    it(`when ${what} changes then the allocation is replaced (destructive update)`, async () => {
+      const id = uniqueId('pr-destr');
+      await call('POST', '/v1/jobs', { Job: await parseJob(hcl(id)) });
+      await cluster.settle('default', id);
+      const [before] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+      const changed = change(hcl(id));
+      expect(changed).not.toBe(hcl(id));
+      await call('POST', '/v1/jobs', { Job: await parseJob(changed) });
+      await poll(() => cluster.listDeployments('default', id).length === 2);
+      await cluster.settle('default', id);
+      const running = ((await call('GET', `/v1/job/${id}/allocations`)).json as any[]).filter((a) => a.DesiredStatus === 'run');
+      expect(running.map((a) => a.JobVersion)).toEqual([1]);
+      expect(running[0].ID).not.toBe(before.ID);
+    });
+  }
 });
 
 describe('nomad emulator: reads', () => {

@@ -1,6 +1,9 @@
 // The one simulated cluster the Nomad and Consul emulators share: a raft-like index,
 // Nomad jobs/evaluations/allocations/deployments, and Consul nodes/services/checks.
-// Allocations move pending → running → healthy on (short, configurable) timers and,
+// Allocations move pending → running → healthy on (short, configurable) timers; a new
+// job version replaces them or updates them in place as the scheduler decides
+// (nomad-updates.ts, scheduler/util.go tasksUpdated); an identical spec makes no new
+// version (nomad/job_endpoint.go Register: `if !specChanged`). Allocations,
 // while running, their `service` blocks are registered in Consul the way the Nomad
 // client does it (nomad.md §12), so previewd sees routing appear and vanish for real.
 //
@@ -12,6 +15,7 @@ import type { AllocationContext, TaskEventSpec, TaskRenderResult } from './workl
 import { createConsulAcl, type ConsulAcl } from './consul-acl.js';
 import { createConsulAgents, type ConsulAgent } from './consul-agents.js';
 import type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
+import { destructiveChange, stableStringify } from './nomad-updates.js';
 
 export type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
 
@@ -84,19 +88,6 @@ interface AllocRecord {
 
 const terminalClient = new Set(['complete', 'failed', 'lost']);
 const volatileJobFields = ['Status', 'StatusDescription', 'Stable', 'Version', 'CreateIndex', 'ModifyIndex', 'JobModifyIndex', 'SubmitTime'];
-
-function stableStringify(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Json;
-    return `{${Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 function specOf(job: Json): string {
   const copy: Json = { ...job };
@@ -698,18 +689,28 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
 
     if (b.fail) return failAlloc(rec, b.fail);
 
-    // Registering in Consul happens now; Consul refuses invalid service meta, and the
-    // Nomad client then fails the allocation (nomad.md §10: "fails at run time").
+    if (!registerAllocServices(rec)) return;
+    rec.timers.push(later(b.healthyDelayMs, () => markHealthy(rec)));
+  }
+
+  /**
+   * Registers the allocation's services in Consul, as the Nomad client does once its tasks
+   * run; Consul refuses invalid service meta and the client then fails the allocation
+   * (nomad.md §10: "fails at run time"). False when the allocation failed.
+   */
+  function registerAllocServices(rec: AllocRecord): boolean {
+    const groupSpec = groupsOf(rec.job).find((g) => g.Name === rec.alloc.TaskGroup)!;
     const regs = allocServices(rec);
     for (const reg of regs) {
       const problem = validateServiceMeta(reg.Meta);
       if (problem) {
         const mainTask = tasksOf(groupSpec).find((t) => !isPrestartNonSidecar(t));
-        return failAlloc(rec, {
+        failAlloc(rec, {
           task: (mainTask?.Name as string) ?? '',
           event: 'Setup Failure',
           message: `failed to setup alloc: pre-run hook "group_services" failed: Unexpected response code: 400 (Invalid Service Meta: ${problem})`,
         });
+        return false;
       }
     }
     // Through the agent of the allocation's node (command/agent/consul/service_client.go).
@@ -718,6 +719,27 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       agent.register(reg);
       rec.serviceIds.push(reg.ID);
     }
+    return true;
+  }
+
+  /**
+   * A non-destructive update (scheduler/util.go tasksUpdated found nothing): the same
+   * allocation, tasks not restarted, takes the new version and joins the new deployment;
+   * its services are updated in Consul and its health is watched again.
+   */
+  function updateInPlace(rec: AllocRecord, job: Json, deploymentId: string) {
+    for (const t of rec.timers) clearTimeout(t);
+    rec.timers = [];
+    rec.job = job;
+    updateAlloc(rec, { JobVersion: job.Version, DeploymentID: deploymentId, DeploymentStatus: null, AllocModifyIndex: index + 1 });
+    if (rec.alloc.ClientStatus === 'pending') {
+      const b = behaviourFor(rec.alloc.JobID as string, rec.alloc.TaskGroup as string);
+      rec.timers.push(later(b.startDelayMs, () => startAlloc(rec)));
+      return;
+    }
+    deregisterAllocServices(rec);
+    if (!registerAllocServices(rec)) return;
+    const b = behaviourFor(rec.alloc.JobID as string, rec.alloc.TaskGroup as string);
     rec.timers.push(later(b.healthyDelayMs, () => markHealthy(rec)));
   }
 
@@ -842,8 +864,13 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       const job = stored.job;
       if (newVersion) {
         for (const d of running) updateDeployment(d, { Status: 'cancelled', StatusDescription: 'Cancelled due to newer version of job' });
-        for (const a of live) if (a.alloc.JobVersion !== job.Version) stopAlloc(a, 'alloc is being updated due to job update');
         if (job.Type === 'service') deploymentId = createDeployment(ns, job, ev).ID as string;
+        for (const a of live) {
+          if (a.alloc.JobVersion === job.Version) continue;
+          // scheduler/util.go tasksUpdated decides: replace the allocation, or update it in place.
+          if (destructiveChange(a.job, job, a.alloc.TaskGroup as string) !== null) stopAlloc(a, 'alloc is being updated due to job update');
+          else updateInPlace(a, job, deploymentId);
+        }
       }
       for (const group of groupsOf(job)) {
         const have = live.filter((a) => a.alloc.TaskGroup === group.Name && a.alloc.JobVersion === job.Version && a.alloc.DesiredStatus === 'run');
