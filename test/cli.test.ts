@@ -46,6 +46,23 @@ describe('previewd CLI', () => {
     expect(result.stderr.trim()).toBe('environment: VAULT_TOKEN: required (expected string); found nothing');
   });
 
+  it('when a stock image is configured as built from the PR then config check refuses it with one line and exits 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'previewd-cli-'));
+    const file = join(dir, 'stock.yaml');
+    writeFileSync(file, 'repos:\n  - name: acme/shop\n    images:\n      api: ghcr.io/acme/shop-api\n      cache: docker.io/library/redis\n');
+    const result = await run(['--config', file, 'config', 'check'], goodEnv);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/stock\.yaml: repos\.0\.images\.cache: docker\.io\/library\/redis is a stock image .*move it to fixedImages/);
+  });
+
+  it('when the example configuration is checked then it passes', async () => {
+    const example = new URL('../config/previewd.example.yaml', import.meta.url).pathname;
+    const result = await run(['--config', example, 'config', 'check'], goodEnv);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+  });
+
   it('when the command is unknown then the exit code is 2, and --help exits 0', async () => {
     expect((await run(['launch-rockets'])).code).toBe(2);
     const help = await run(['gc', '--help']);

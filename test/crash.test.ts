@@ -70,7 +70,8 @@ async function expectExactlyOneReadyEnvironment(world: World, key: EnvironmentKe
   expect(record).toMatchObject({ status: 'ready', observedSha: headSha, lastError: null });
   const jobs = await world.deps.nomad.listJobs({ prefix: `${n.id}-` });
   expect(jobs).toHaveLength(4);
-  for (const job of jobs) expect((await world.deps.nomad.getJob(job.id))?.meta['previewd.sha']).toBe(headSha);
+  // Jobs built from the PR carry the head SHA; the stock-image cache carries none.
+  for (const job of jobs) expect((await world.deps.nomad.getJob(job.id))?.meta['previewd.sha']).toBe(job.id === n.jobId('cache') ? undefined : headSha);
   const counts = await ownedCounts(world, n.id);
   expect(counts).toMatchObject({ 'nomad-job': 4, database: 1, 'database-role': 1, 'vault-secret': 1, 'vault-policy': 1, 'vault-jwt-role': 1 });
   const deployments = world.github.deployments(key.repo).filter((d) => d.environment === n.githubEnvironment && d.sha === headSha);

@@ -101,7 +101,8 @@ describe('idempotency and crash convergence', () => {
     const record = await world.deps.store.get(world.key(pr));
     expect(record, `PR ${pr}`).toMatchObject({ status: 'ready', observedSha: sha, lastError: null });
     const jobs = await world.deps.nomad.listJobs({ prefix: `${n.id}-` });
-    expect(jobs.map((j) => j.meta['previewd.sha'])).toEqual([sha, sha, sha, sha]);
+    // Sorted by ID: api, cache (a stock image: no SHA), frontend, worker.
+    expect(jobs.map((j) => j.meta['previewd.sha'])).toEqual([sha, undefined, sha, sha]);
     expect((await world.deps.databases.getDatabase(n.database))?.owned).toBe(true);
     expect(world.vault.policy(n.vaultPolicy)).not.toBeNull();
     expect(world.vault.jwtRole(n.vaultRole)).not.toBeNull();

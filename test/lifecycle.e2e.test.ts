@@ -54,10 +54,14 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(Object.values(record!.components).every((s) => s === 'healthy')).toBe(true);
 
     const n = names();
-    for (const component of ['cache', 'api', 'worker', 'frontend']) {
+    for (const component of ['api', 'worker', 'frontend']) {
       const job = await world.deps.nomad.getJob(n.jobId(component));
       expect(job?.meta['previewd.sha']).toBe(sha1);
     }
+    // The cache is a stock image, not built from the PR: its tag is its own, its meta has no SHA.
+    const cache = world.cluster.getJob(world.config.env.NOMAD_NAMESPACE, n.jobId('cache'))!;
+    expect((cache.Meta as Record<string, string>)['previewd.sha']).toBeUndefined();
+    expect(JSON.stringify(cache)).not.toContain(sha1);
     for (const component of ['api', 'frontend']) {
       const { instances } = await world.deps.consul.healthService(n.serviceName(component), { passing: true });
       expect(instances.length).toBeGreaterThan(0);
@@ -103,6 +107,8 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
 
   it('when a new commit is pushed then it is ready at the new SHA with the same database and one comment', async () => {
     const firstDeployment = prDeployments()[0]!.id;
+    const cacheAllocs = () => world.cluster.listAllocations(world.config.env.NOMAD_NAMESPACE, names().jobId('cache'));
+    const cacheBefore = cacheAllocs().map((a) => [a.ID, a.ModifyIndex, a.ClientStatus]);
     await world.open(PR, sha2, { reason: 'synchronize' });
     await reconcileEnvironment(world.deps, world.key(PR));
     rememberPassword();
@@ -110,6 +116,8 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     const record = await world.deps.store.get(world.key(PR));
     expect(record).toMatchObject({ status: 'ready', observedSha: sha2 });
     expect((await world.deps.nomad.getJob(names().jobId('api')))?.meta['previewd.sha']).toBe(sha2);
+    // A push must not restart the PR's cache (its queue and data live there): same allocation, untouched.
+    expect(cacheAllocs().map((a) => [a.ID, a.ModifyIndex, a.ClientStatus])).toEqual(cacheBefore);
     const deployments = prDeployments();
     expect(deployments).toHaveLength(2);
     expect(deployments.find((d) => d.id === firstDeployment)!.statuses.at(-1)!.state).toBe('inactive');

@@ -21,6 +21,8 @@ const duration = (fallback: string, what: string) =>
 const REPO_NAME = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 const DNS_NAME = /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:]{0,250}$/;
+// A fixed image names its version: a tag after the last "/" or a digest.
+const FIXED_IMAGE = /^[a-z0-9][a-z0-9._\-/:]{0,250}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/;
 const IDENT = /^[a-z][a-z0-9_]{0,40}$/;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 
@@ -39,7 +41,11 @@ export const repoSchema = z
     images: z
       .record(z.string().regex(LABEL), z.string().regex(IMAGE, 'expected an image name without tag'))
       .default({})
-      .describe('image (without tag) per component, e.g. {"api": "ghcr.io/acme/shop-api"}; the tag is the PR head SHA'),
+      .describe('images built from the PR, per component, without tag, e.g. {"api": "ghcr.io/acme/shop-api"}; the tag is the PR head SHA'),
+    fixedImages: z
+      .record(z.string().regex(LABEL), z.string().regex(FIXED_IMAGE, 'expected an image with its own tag or digest, e.g. "docker.io/library/redis:7.2"'))
+      .default({})
+      .describe('images not built from the PR (stock images such as the cache), with their own tag, e.g. {"cache": "docker.io/library/redis:7.2"}; never re-tagged, not restarted by a push'),
     database: z
       .object({
         mode: z.enum(['template', 'empty']).default('template').describe('clone a template database, or create empty and seed'),
@@ -68,7 +74,29 @@ export const repoSchema = z
     keepLabel: z.string().min(1).max(50).default('preview-keep').describe('label that exempts an environment from GC'),
     baseBranches: z.array(z.string().min(1)).default([]).describe('deploy only PRs into these base branches (empty: all)'),
   })
-  .strict();
+  .strict()
+  .superRefine((repo, ctx) => {
+    for (const [component, image] of Object.entries(repo.images)) {
+      if (component in repo.fixedImages) {
+        ctx.addIssue({ code: 'custom', path: ['images', component], message: 'is also in fixedImages; a component is either built from the PR or not' });
+      }
+      // Docker Hub's official images (docker.io/library/x, or a bare "x") are never built from a PR:
+      // "<image>:<sha>" would not exist.
+      if (isStockImage(image)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['images', component],
+          message: `${image} is a stock image a PR does not build, so ${image}:<sha> does not exist; move it to fixedImages with its own tag (e.g. ${image}:<version>)`,
+        });
+      }
+    }
+  });
+
+/** A Docker Hub official image: "redis", "library/redis", "docker.io/library/redis". */
+export function isStockImage(image: string): boolean {
+  const name = image.replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '');
+  return /^(library\/)?[a-z0-9._-]+$/.test(name);
+}
 
 export const fileConfigSchema = z
   .object({

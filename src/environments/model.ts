@@ -23,6 +23,8 @@ export interface PlannedComponent {
   component: string;
   jobId: string;
   serviceName: string;
+  /** Its job carries the head SHA; the others (stock images) are in place at any SHA. */
+  builtFromPr: boolean;
   dependsOn: string[];
   routable: boolean;
   host: string | null;

@@ -21,11 +21,12 @@ const SHA1 = 'a'.repeat(40);
 const SHA2 = 'b'.repeat(40);
 const NOW = new Date('2026-05-01T10:00:00Z');
 
-function component(name: string, dependsOn: string[], routable: boolean): PlannedComponent {
+function component(name: string, dependsOn: string[], routable: boolean, builtFromPr = true): PlannedComponent {
   return {
     component: name,
     jobId: names.jobId(name),
     serviceName: names.serviceName(name),
+    builtFromPr,
     dependsOn,
     routable,
     host: routable ? names.host(name) : null,
@@ -33,7 +34,7 @@ function component(name: string, dependsOn: string[], routable: boolean): Planne
   };
 }
 
-const components = [component('cache', [], false), component('api', ['cache'], true), component('worker', ['cache'], false), component('frontend', ['api'], true)];
+const components = [component('cache', [], false, false), component('api', ['cache'], true), component('worker', ['cache'], false), component('frontend', ['api'], true)];
 const jobIds = components.map((c) => c.jobId);
 
 type Rec = NonNullable<PlanContext['record']>;
@@ -56,7 +57,8 @@ function complete(sha: string): ObservedEnvironment {
     secret: { owned: true, hasData: true },
     policy: { owned: true, upToDate: true },
     jwtRole: { owned: true, jobIds: [...jobIds].sort() },
-    jobs: jobIds.map((id, i) => ({ id, owned: true, stop: false, status: 'running', jobModifyIndex: 10 + i, sha })),
+    // A stock-image component's job carries no SHA (context.ts jobMeta).
+    jobs: components.map((c, i) => ({ id: c.jobId, owned: true, stop: false, status: 'running', jobModifyIndex: 10 + i, sha: c.builtFromPr ? sha : null })),
     services: components.map((c) => ({ node: 'client-1', serviceId: `_nomad-task-${c.jobId}`, serviceName: c.serviceName, owned: true, status: 'passing' })),
   };
 }
@@ -101,6 +103,14 @@ describe('planEnvironment', () => {
     const plan = planEnvironment(present(SHA1), complete(SHA1), ctx(record({ status: 'ready', observedSha: SHA1, observedGeneration: 1, resources: { credentialsValidUntil: validUntil, githubReported: `ready:${SHA1}` } })));
     expect(plan).toEqual([]);
     expect(describePlan(plan)).toEqual(['nothing to do']);
+  });
+
+  it('when the only job without the SHA is the stock-image cache then it counts as in place; a PR-built job without it does not', () => {
+    const rec = record({ status: 'ready', observedSha: SHA1, observedGeneration: 1, resources: { credentialsValidUntil: validUntil, githubReported: `ready:${SHA1}` } });
+    expect(planEnvironment(present(SHA1), complete(SHA1), ctx(rec))).toEqual([]);
+    const apiLost = complete(SHA1);
+    apiLost.jobs = apiLost.jobs.map((j) => (j.id === names.jobId('api') ? { ...j, sha: null } : j));
+    expect(kinds(planEnvironment(present(SHA1), apiLost, ctx(rec)))).toContain('register-job');
   });
 
   it('when the environment is ready but GitHub missed the news then only the report is planned', () => {

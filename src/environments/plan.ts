@@ -63,7 +63,7 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
   const jobIds = components.map((c) => c.jobId);
   const jobsInPlace = components.every((c) => {
     const job = jobsById.get(c.jobId);
-    return job !== undefined && !job.stop && job.sha === sha;
+    return job !== undefined && !job.stop && (job.sha === sha || !c.builtFromPr);
   });
   const coreInPlace =
     observed.database !== null && observed.role !== null && observed.secret?.hasData === true && observed.policy !== null && observed.jwtRole !== null;

@@ -302,6 +302,7 @@ const renderer: EnvironmentRenderer = {
         jobId: names.jobId(component),
         serviceName: names.serviceName(component),
         hcl: JSON.stringify({ ID: names.jobId(component), Meta: meta }),
+        builtFromPr: true,
         dependsOn,
         routable,
         host,

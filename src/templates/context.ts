@@ -3,6 +3,7 @@
 // and user names have no way in. Pure: no I/O, no clock.
 import type { FileConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
+import { JOB_META_SHA } from '../environments/model.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { CANONICAL_KEYS, manifestEnv, type Manifest } from './manifest.js';
 
@@ -21,6 +22,8 @@ export interface ComponentContext {
   jobId: string;
   serviceName: string;
   image: string;
+  /** Its image is built from the PR (tagged with the head SHA); a push redeploys it. */
+  builtFromPr: boolean;
   port: { label: string; to: number } | null;
   /** Whether its tasks receive the canonical environment (vault + template blocks). */
   canonicalEnv: boolean;
@@ -149,15 +152,21 @@ export function traefikTags(options: { router: string; host: string; domain: str
   return tags;
 }
 
-function imageFor(config: RenderConfig, repo: string, component: string, fixed: string | undefined, sha: string): string {
-  const base = config.repos.find((r) => r.name === repo)?.images[component];
+/**
+ * A component's image and whether the PR builds it: `repos[].images` are tagged with the
+ * head SHA; `repos[].fixedImages` and the manifest's `image` keep their own tag.
+ */
+function imageFor(config: RenderConfig, repo: string, component: string, manifestImage: string | undefined, sha: string): { image: string; builtFromPr: boolean } {
+  const repoConfig = config.repos.find((r) => r.name === repo);
+  const base = repoConfig?.images[component];
   if (base !== undefined) {
     // A tag in the configured name would make "<image>:<tag>:<sha>", which no registry accepts.
-    if (/:[^/]*$/.test(base)) fail(`repos[${repo}].images.${component} must be given without a tag (the tag is the head SHA)`);
-    return `${base}:${sha}`;
+    if (/:[^/]*$/.test(base)) fail(`repos[${repo}].images.${component} must be given without a tag (the tag is the head SHA); an image with its own tag belongs in fixedImages`);
+    return { image: `${base}:${sha}`, builtFromPr: true };
   }
-  if (fixed !== undefined) return fixed;
-  return fail(`no image for component ${component}: set repos[].images.${component} for ${repo}`);
+  const fixed = repoConfig?.fixedImages?.[component] ?? manifestImage;
+  if (fixed !== undefined) return { image: fixed, builtFromPr: false };
+  return fail(`no image for component ${component}: set repos[].images.${component} (built from the PR) or repos[].fixedImages.${component} for ${repo}`);
 }
 
 export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sha: string, manifest: Manifest): RenderContext {
@@ -175,18 +184,19 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
     'previewd.env': names.id,
     'previewd.repo': key.repo,
     'previewd.pr': String(key.pr),
-    'previewd.sha': sha,
   };
   const components: Record<string, ComponentContext> = {};
   for (const [name, spec] of Object.entries(manifest.components)) {
     const { host, url } = spec.routable ? componentUrl(names, name) : { host: null, url: null };
     if (spec.routable && !host) fail(`component ${name} is routable but config.hostPatterns has no pattern for it`);
     const serviceName = names.serviceName(name);
+    const { image, builtFromPr } = imageFor(config, key.repo, name, spec.image, sha);
     components[name] = {
       name,
       jobId: names.jobId(name),
       serviceName,
-      image: imageFor(config, key.repo, name, spec.image, sha),
+      image,
+      builtFromPr,
       port: spec.port ? { label: spec.port.label, to: spec.port.to } : null,
       canonicalEnv: spec.canonicalEnv,
       healthPath: spec.healthPath ?? null,
@@ -195,7 +205,10 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
       url,
       dependsOn: [...spec.dependsOn],
       tags: host ? traefikTags({ router: serviceName, host, domain, entrypoint, certResolver }) : [],
-      jobMeta: { ...jobMetaBase, 'previewd.component': name },
+      // Job meta is part of every task's meta: a change replaces the allocations
+      // (scheduler/util.go tasksUpdated). Only what the PR builds carries the SHA, so a
+      // push leaves the others (the cache and its data) running.
+      jobMeta: { ...jobMetaBase, 'previewd.component': name, ...(builtFromPr ? { [JOB_META_SHA]: sha } : {}) },
       serviceMeta: { previewd_managed_by: config.instance, previewd_env: names.id, previewd_component: name },
     };
   }

@@ -17,6 +17,8 @@ export interface RenderedComponent {
   jobId: string;
   serviceName: string;
   hcl: string;
+  /** Built from the PR: its job carries the head SHA (see ComponentContext). */
+  builtFromPr: boolean;
   dependsOn: string[];
   routable: boolean;
   host: string | null;
@@ -126,6 +128,7 @@ export async function renderEnvironment(
         jobId: c.jobId,
         serviceName: c.serviceName,
         hcl: await renderComponent(set, context, name, config.nomad.allowedDrivers),
+        builtFromPr: c.builtFromPr,
         dependsOn: [...c.dependsOn],
         routable: c.routable,
         host: c.host,

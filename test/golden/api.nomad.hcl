@@ -10,8 +10,8 @@ job "acme-shop-pr-42-api" {
     "previewd.env" = "acme-shop-pr-42"
     "previewd.repo" = "acme/shop"
     "previewd.pr" = "42"
-    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
     "previewd.component" = "api"
+    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
   }
 
   group "api" {

@@ -10,7 +10,6 @@ job "acme-shop-pr-42-cache" {
     "previewd.env" = "acme-shop-pr-42"
     "previewd.repo" = "acme/shop"
     "previewd.pr" = "42"
-    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
     "previewd.component" = "cache"
   }
 

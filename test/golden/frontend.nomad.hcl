@@ -9,8 +9,8 @@ job "acme-shop-pr-42-frontend" {
     "previewd.env" = "acme-shop-pr-42"
     "previewd.repo" = "acme/shop"
     "previewd.pr" = "42"
-    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
     "previewd.component" = "frontend"
+    "previewd.sha" = "3f2c1ab4d5e6f708192a3b4c5d6e7f8091a2b3c4"
   }
 
   group "frontend" {
