@@ -441,6 +441,48 @@ describe('nomad emulator: lifecycle shared with consul', () => {
   }
 });
 
+describe('nomad emulator: versions, identical specs and auto_revert', () => {
+  const withAutoRevert = (text: string) => text.replace('count = 1', 'count = 1\n    update {\n      auto_revert      = true\n      min_healthy_time = "1s"\n    }');
+
+  it('when an identical spec is registered again then there is an evaluation but no new version and no new deployment (job_endpoint.go specChanged)', async () => {
+    const id = uniqueId('pr-same');
+    const job = await parseJob(hcl(id));
+    await call('POST', '/v1/jobs', { Job: job });
+    await cluster.settle('default', id);
+    const again = await call('POST', '/v1/jobs', { Job: job });
+    expect(again.json.EvalID).toMatch(/[0-9a-f-]{36}/);
+    await poll(async () => (await call('GET', `/v1/evaluation/${again.json.EvalID}`)).json?.Status === 'complete');
+    expect((await call('GET', `/v1/job/${id}`)).json.Version).toBe(0);
+    expect(cluster.listDeployments('default', id)).toHaveLength(1);
+  });
+
+  it('when a deployment with auto_revert fails then Nomad registers the last stable spec as a new version and says so in the description', async () => {
+    const id = uniqueId('pr-revert');
+    await call('POST', '/v1/jobs', { Job: await parseJob(withAutoRevert(hcl(id))) });
+    expect(await cluster.settle('default', id)).toMatchObject({ Status: 'successful', JobVersion: 0 });
+    expect((await call('GET', `/v1/job/${id}`)).json.Stable).toBe(true);
+    cluster.behaviour.set(id, { fail: { task: 'api', message: 'image not found' }, failVersions: [1] });
+    await call('POST', '/v1/jobs', { Job: await parseJob(withAutoRevert(hcl(id, { tagHost: 'bad.example.com' }).replace('memory = 512', 'memory = 600'))) });
+    await poll(() => cluster.listDeployments('default', id).some((d) => d.JobVersion === 1 && d.Status === 'failed'));
+    const failed = cluster.listDeployments('default', id).find((d) => d.JobVersion === 1)!;
+    expect(failed.StatusDescription).toBe('Failed due to unhealthy allocations - rolling back to job version 0');
+    await poll(() => cluster.listDeployments('default', id).some((d) => d.JobVersion === 2 && d.Status === 'successful'));
+    const job = (await call('GET', `/v1/job/${id}`)).json;
+    expect(job.Version).toBe(2);
+    const v0 = cluster.getJobVersions('default', id).find((v) => v.Version === 0)!;
+    expect(job.TaskGroups[0].Services[0].Tags).toEqual((v0.TaskGroups as any[])[0].Services[0].Tags);
+  });
+
+  it('when the only stable version has the failing spec then there is no rollback and the description says why', async () => {
+    const id = uniqueId('pr-norevert');
+    cluster.behaviour.set(id, { fail: { task: 'api', message: 'image not found' } });
+    await call('POST', '/v1/jobs', { Job: await parseJob(withAutoRevert(hcl(id))) });
+    const dep = await cluster.settle('default', id);
+    expect(dep?.StatusDescription).toBe('Failed due to unhealthy allocations - no stable job version to auto revert to');
+    expect((await call('GET', `/v1/job/${id}`)).json.Version).toBe(0);
+  });
+});
+
 describe('nomad emulator: reads', () => {
   it('when jobs are listed with a meta filter then only matching stubs come back, with Meta only when asked', async () => {
     const a = uniqueId('list-a');

@@ -3,8 +3,9 @@
 // Allocations move pending → running → healthy on (short, configurable) timers; a new
 // job version replaces them or updates them in place as the scheduler decides
 // (nomad-updates.ts, scheduler/util.go tasksUpdated); an identical spec makes no new
-// version (nomad/job_endpoint.go Register: `if !specChanged`). Allocations,
-// while running, their `service` blocks are registered in Consul the way the Nomad
+// version (nomad/job_endpoint.go Register: `if !specChanged`); a failed deployment with
+// auto_revert registers the last stable spec again. While allocations run, their
+// `service` blocks are registered in Consul the way the Nomad
 // client does it (nomad.md §12), so previewd sees routing appear and vanish for real.
 //
 // This module knows no HTTP; nomad.ts and consul.ts translate requests into calls here.
@@ -49,6 +50,8 @@ export interface Behaviour {
    * client): until then the allocation runs and its services stay registered.
    */
   stopDelayMs?: number;
+  /** With `fail`: fail only allocations of these job versions (e.g. a bad push, not its rollback). */
+  failVersions?: number[];
 }
 
 export interface JobBehaviour extends Behaviour {
@@ -412,14 +415,15 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
 
   // ---------------- Nomad side ----------------
 
-  function behaviourFor(jobId: string, group: string): Required<Omit<Behaviour, 'fail'>> & { fail?: TaskFailure } {
+  function behaviourFor(jobId: string, group: string, version?: number): Required<Omit<Behaviour, 'fail' | 'failVersions'>> & { fail?: TaskFailure } {
     const jb = behaviour.get(jobId) ?? {};
     const gb = jb.groups?.[group] ?? {};
+    const versions = gb.failVersions ?? jb.failVersions;
     return {
       startDelayMs: gb.startDelayMs ?? jb.startDelayMs ?? opts.startDelayMs,
       healthyDelayMs: gb.healthyDelayMs ?? jb.healthyDelayMs ?? opts.healthyDelayMs,
       stopDelayMs: gb.stopDelayMs ?? jb.stopDelayMs ?? 0,
-      fail: gb.fail ?? jb.fail,
+      fail: versions && version !== undefined && !versions.includes(version) ? undefined : (gb.fail ?? jb.fail),
     };
   }
 
@@ -604,8 +608,35 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     if (dep && dep.Status === 'running') {
       const tg = (dep.TaskGroups as Record<string, Json>)[rec.alloc.TaskGroup as string];
       if (tg) tg.UnhealthyAllocs = (tg.UnhealthyAllocs as number) + 1;
-      updateDeployment(dep, { Status: 'failed', StatusDescription: 'Failed due to unhealthy allocations' });
+      failDeployment(dep, 'Failed due to unhealthy allocations');
     }
+  }
+
+  /**
+   * nomad/deploymentwatcher/deployment_watcher.go: a failed deployment of a group with
+   * auto_revert rolls the job back to its latest stable version — registered as a new
+   * (higher) version with that version's spec, in the same update that fails the
+   * deployment (state_store.go UpdateDeploymentStatus) — unless that spec equals the
+   * current one. Descriptions: nomad/structs/deployment.go.
+   */
+  function failDeployment(dep: Json, base: string) {
+    const ns = dep.Namespace as string;
+    const stored = jobs.get(key(ns, dep.JobID as string));
+    const revert = Object.values(dep.TaskGroups as Record<string, Json>).some((g) => g.AutoRevert && (g.HealthyAllocs as number) < (g.DesiredTotal as number));
+    let description = base;
+    let target: Json | undefined;
+    if (revert && stored && stored.job.Version === dep.JobVersion) {
+      const stable = stored.versions.find((v) => v.Stable);
+      if (!stable) description = `${base} - no stable job version to auto revert to`;
+      else if (specOf(stable) === specOf(stored.job)) description = `${base} - not rolling back to stable job version ${String(stable.Version)} as current job has same specification`;
+      else {
+        description = `${base} - rolling back to job version ${String(stable.Version)}`;
+        target = stable;
+      }
+    }
+    updateDeployment(dep, { Status: 'failed', StatusDescription: description });
+    // The watcher's eval is TriggeredBy structs.EvalTriggerDeploymentWatcher (nomad/structs/eval.go).
+    if (target) registerJob(ns, structuredClone(target), 'deployment-watcher');
   }
 
   function markHealthy(rec: AllocRecord) {
@@ -671,7 +702,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     // The template hook is a prestart hook: a task whose template failed never started.
     if (templateFailure) return failAlloc(rec, templateFailure);
     const group = rec.alloc.TaskGroup as string;
-    const b = behaviourFor(rec.alloc.JobID as string, group);
+    const b = behaviourFor(rec.alloc.JobID as string, group, rec.alloc.JobVersion as number);
     const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
     const groupSpec = groupsOf(rec.job).find((g) => g.Name === group)!;
     for (const task of tasksOf(groupSpec)) {
@@ -891,7 +922,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     for (const g of groupsOf(job)) {
       const progress = ((g.Update as Json | null)?.ProgressDeadline as number | undefined) ?? 600e9;
       taskGroups[g.Name as string] = {
-        AutoRevert: false,
+        AutoRevert: ((g.Update as Json | null)?.AutoRevert as boolean | undefined) ?? false,
         AutoPromote: false,
         Promoted: false,
         PlacedCanaries: null,
@@ -927,7 +958,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return dep;
   }
 
-  function registerJob(ns: string, incoming: Json) {
+  function registerJob(ns: string, incoming: Json, triggeredBy = 'job-register') {
     const id = incoming.ID as string;
     const k = key(ns, id);
     const stored = jobs.get(k);
@@ -955,7 +986,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       tables.jobs = at;
     }
     const current = jobs.get(k)!.job;
-    const ev = createEval(ns, current, 'job-register');
+    const ev = createEval(ns, current, triggeredBy);
     later(0, () => schedule(ns, id, ev, changed));
     return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex: current.JobModifyIndex as number, index: ev.CreateIndex as number };
   }
