@@ -275,6 +275,45 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(await roleExists(server, n.role)).toBe(false);
   });
 
+  it('when a failed deploy is redeployed at the same SHA after the cause is fixed then Nomad gets a new version and the environment becomes ready', async () => {
+    const pr = 46;
+    const n = world.names(pr);
+    const sha = randomSha();
+    world.cluster.behaviour.set(n.jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: 'registry unreachable' } });
+    await world.open(pr, sha);
+    await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
+    const failedVersion = (await world.deps.nomad.getJob(n.jobId('api')))!.version;
+    // The registry is back; the operator asks for a redeploy of the same SHA (same spec).
+    world.cluster.behaviour.delete(n.jobId('api'));
+    expect(await world.deps.store.requestReconcile(world.key(pr), 'test: redeploy')).not.toBeNull();
+    await reconcileEnvironment(world.deps, world.key(pr));
+    expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'ready', observedSha: sha, lastError: null });
+    const api = (await world.deps.nomad.getJob(n.jobId('api')))!;
+    expect(api.version).toBeGreaterThan(failedVersion);
+    expect(world.cluster.listDeployments(world.config.env.NOMAD_NAMESPACE, n.jobId('api'))[0]).toMatchObject({ JobVersion: api.version, Status: 'successful' });
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr));
+  });
+
+  it('when a push fails and Nomad auto-reverts it then the PR is told the push failed, naming the version rolled back to', async () => {
+    const pr = 47;
+    const n = world.names(pr);
+    await world.open(pr, randomSha());
+    await reconcileEnvironment(world.deps, world.key(pr));
+    const good = (await world.deps.nomad.getJob(n.jobId('api')))!.version;
+    world.cluster.behaviour.set(n.jobId('api'), { fail: { task: 'api', message: 'exec format error' }, failVersions: [good + 1] });
+    const bad = randomSha();
+    await world.open(pr, bad, { reason: 'synchronize' });
+    await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
+    const record = await world.deps.store.get(world.key(pr));
+    expect(record?.status).toBe('failed');
+    expect(record?.lastError).toMatch(new RegExp(`version ${good + 1} (failed and Nomad rolled it back to version ${good}|was replaced by version ${good + 2})`));
+    expect(world.github.commitStatuses(repo(), bad).at(-1)?.state).toBe('failure');
+    world.cluster.behaviour.delete(n.jobId('api'));
+    await world.close(pr);
+    await reconcileEnvironment(world.deps, world.key(pr));
+  });
+
   it('when a job with the PR’s ID exists without our marker then the deploy is refused and the job left as it was', async () => {
     const pr = 44;
     const n = world.names(pr);

@@ -5,7 +5,7 @@ import type { Deps } from '../deps.js';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
 import type { NomadAllocation } from '../nomad/types.js';
 import { buildDatabaseUrl, databaseEndpoint, generatePassword, reusablePassword, type Scrubber } from './credentials.js';
-import type { PlannedComponent, RecordedResources, Step } from './model.js';
+import { JOB_META_GENERATION, type PlannedComponent, type RecordedResources, type Step } from './model.js';
 import type { EnvironmentNames } from './naming.js';
 import { isOwnedJobMeta } from './observe.js';
 import { describeStep } from './plan.js';
@@ -23,6 +23,8 @@ export interface ApplyState {
   components: Record<string, string>;
   resources: RecordedResources;
   github: GitHubState;
+  /** Job ID → the version this run registered: the one deployment the watch accepts. */
+  registeredVersions: Record<string, number>;
 }
 
 export interface ApplyContext {
@@ -240,9 +242,13 @@ async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'regis
   if (job.ID !== step.jobId || !isOwnedJobMeta(job.Meta, deps.config.instance, names.id)) {
     throw new UserError(`template of ${step.component} must render job "${step.jobId}" with previewd's ownership meta`, { system: 'templates' });
   }
+  // Nomad makes no new version of an identical spec (nomad/job_endpoint.go Register), so
+  // retrying a failed deploy of the same spec needs a meta change: the plan's generation.
+  if (step.generation !== null) job.Meta = { ...(job.Meta ?? {}), [JOB_META_GENERATION]: step.generation };
   ctx.state.components[step.component] = 'pending';
+  let registered: { jobModifyIndex: number };
   try {
-    await deps.nomad.registerJob(job, { enforceIndex: step.enforceIndex });
+    registered = await deps.nomad.registerJob(job, { enforceIndex: step.enforceIndex });
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
     // Changed since we observed it: look again, once, and only take over what is ours.
@@ -250,9 +256,24 @@ async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'regis
     if (current && !isOwnedJobMeta(current.meta, deps.config.instance, names.id)) {
       throw new OwnershipError(`nomad job ${step.jobId} was replaced by a job without our marker`, { system: 'nomad', cause: err });
     }
-    await deps.nomad.registerJob(job, { enforceIndex: current?.jobModifyIndex ?? 0 });
+    registered = await deps.nomad.registerJob(job, { enforceIndex: current?.jobModifyIndex ?? 0 });
   }
+  ctx.state.registeredVersions[step.jobId] = await registeredVersion(ctx, step.jobId, registered.jobModifyIndex);
   ctx.state.resources.jobs = [...new Set([...(ctx.state.resources.jobs ?? []), step.jobId])].sort();
+}
+
+/**
+ * The version a register created: the one written at the index the register answered.
+ * An unchanged spec creates none (the answer is the job's ModifyIndex), and then the
+ * current version is the one registered. Read now, not when the watch starts: by then
+ * an auto_revert may have registered a newer version (deploymentwatcher).
+ */
+async function registeredVersion(ctx: ApplyContext, jobId: string, jobModifyIndex: number): Promise<number> {
+  const versions = await ctx.deps.nomad.listJobVersions(jobId);
+  const exact = versions.find((v) => v.jobModifyIndex === jobModifyIndex);
+  if (exact) return exact.version;
+  if (versions.length > 0) return Math.max(...versions.map((v) => v.version));
+  throw new TransientError(`nomad job ${jobId} vanished after it was registered`, { system: 'nomad' });
 }
 
 function remainingMs(ctx: ApplyContext, deadline: number): number {
@@ -262,21 +283,38 @@ function remainingMs(ctx: ApplyContext, deadline: number): number {
 async function watchDeployment(ctx: ApplyContext, component: string, jobId: string): Promise<void> {
   const { deps } = ctx;
   const deadline = deps.clock.now().getTime() + deps.config.deployTimeout;
-  const job = await deps.nomad.getJob(jobId);
-  if (!job) throw new TransientError(`nomad job ${jobId} vanished after it was registered`, { system: 'nomad' });
+  let version = ctx.state.registeredVersions[jobId];
+  if (version === undefined) {
+    const job = await deps.nomad.getJob(jobId);
+    if (!job) throw new TransientError(`nomad job ${jobId} vanished after it was registered`, { system: 'nomad' });
+    version = job.version;
+  }
   let index = 0;
   for (;;) {
     const left = remainingMs(ctx, deadline);
     const { deployment, index: next } = await deps.nomad.getLatestDeployment(jobId, { index, waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)) });
-    if (deployment && deployment.jobVersion >= job.version) {
+    // Only the deployment of the version registered counts: a higher one is a rollback
+    // (auto_revert registers the last stable spec as a new version) or someone else's.
+    if (deployment && deployment.jobVersion > version) {
+      ctx.state.components[component] = 'failed';
+      const detail = await failureDetail(ctx, jobId, version);
+      throw new UserError(
+        ctx.scrubber.scrub(`deployment of ${jobId} version ${version} was replaced by version ${deployment.jobVersion} (Nomad's auto_revert rolls a failed deployment back to the last stable version)${detail}`),
+        { system: 'nomad' },
+      );
+    }
+    if (deployment && deployment.jobVersion === version) {
       if (deployment.status === 'successful') {
         ctx.state.components[component] = 'healthy';
         return;
       }
       if (deployment.status === 'failed') {
         ctx.state.components[component] = 'failed';
-        const detail = await failureDetail(ctx, jobId, deployment.jobVersion);
-        throw new UserError(ctx.scrubber.scrub(`deployment of ${jobId} failed: ${deployment.statusDescription}${detail}`), { system: 'nomad' });
+        const detail = await failureDetail(ctx, jobId, version);
+        // "… - rolling back to job version N" (nomad/structs/deployment.go) names the revert.
+        const reverted = /rolling back to job version (\d+)/.exec(deployment.statusDescription);
+        const summary = reverted ? `deployment of ${jobId} version ${version} failed and Nomad rolled it back to version ${reverted[1]}` : `deployment of ${jobId} failed`;
+        throw new UserError(ctx.scrubber.scrub(`${summary}: ${deployment.statusDescription}${detail}`), { system: 'nomad' });
       }
       if (deployment.status === 'cancelled') {
         throw new TransientError(`deployment of ${jobId} was cancelled: ${deployment.statusDescription}`, { system: 'nomad' });
@@ -285,7 +323,7 @@ async function watchDeployment(ctx: ApplyContext, component: string, jobId: stri
     }
     if (remainingMs(ctx, deadline) <= 0) {
       ctx.state.components[component] = 'failed';
-      const detail = await failureDetail(ctx, jobId, job.version);
+      const detail = await failureDetail(ctx, jobId, version);
       throw new UserError(ctx.scrubber.scrub(`deployment of ${jobId} did not succeed within ${Math.round(deps.config.deployTimeout / 1000)}s${detail}`), {
         system: 'nomad',
       });

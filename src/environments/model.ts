@@ -8,6 +8,8 @@ import type { EnvironmentRecord } from './types.js';
 export const JOB_META_MANAGED_BY = 'previewd.managed-by';
 export const JOB_META_ENV = 'previewd.env';
 export const JOB_META_SHA = 'previewd.sha';
+/** Set to the desired generation when a failed component is deployed again (a new Nomad version). */
+export const JOB_META_GENERATION = 'previewd.generation';
 /** Consul service Meta key (no dots allowed there) marking a registration as ours. */
 export const SERVICE_META_MANAGED_BY = 'previewd_managed_by';
 
@@ -39,6 +41,8 @@ export interface ObservedJob {
   status: string;
   jobModifyIndex: number;
   sha: string | null;
+  /** Its previewd.generation meta, carried forward so an unchanged job stays unchanged. */
+  generation: string | null;
 }
 
 export interface ObservedServiceInstance {
@@ -80,7 +84,7 @@ export interface PlanContext {
   config: Pick<Config, 'instance' | 'credentialTtl' | 'repos'>;
   names: EnvironmentNames;
   /** The stored record (null when the environment was never recorded). */
-  record: Pick<EnvironmentRecord, 'status' | 'observedSha' | 'observedGeneration' | 'resources' | 'githubDeploymentId'> | null;
+  record: Pick<EnvironmentRecord, 'status' | 'observedSha' | 'observedGeneration' | 'resources' | 'githubDeploymentId'> & { components?: Record<string, string> } | null;
   /** Rendered components in dependency order; [] when desired is absent. */
   components: PlannedComponent[];
   now: Date;
@@ -94,7 +98,7 @@ export type Step =
   | { kind: 'write-secret'; path: string }
   | { kind: 'ensure-policy'; name: string }
   | { kind: 'ensure-jwt-role'; name: string; jobIds: string[] }
-  | { kind: 'register-job'; component: string; jobId: string; enforceIndex: number; group: string }
+  | { kind: 'register-job'; component: string; jobId: string; enforceIndex: number; group: string; generation: string | null }
   | { kind: 'watch-deployment'; component: string; jobId: string; group: string }
   | { kind: 'check-routing'; component: string; serviceName: string; host: string; group: string }
   | { kind: 'report-ready'; sha: string }

@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import type { NomadJobState, NomadJobStub } from '../nomad/types.js';
 import {
   JOB_META_ENV,
+  JOB_META_GENERATION,
   JOB_META_MANAGED_BY,
   JOB_META_SHA,
   SERVICE_META_MANAGED_BY,
@@ -26,6 +27,7 @@ function toObservedJob(job: NomadJobStub | NomadJobState, instance: string, envI
     status: job.status,
     jobModifyIndex: job.jobModifyIndex,
     sha: job.meta?.[JOB_META_SHA] ?? null,
+    generation: job.meta?.[JOB_META_GENERATION] ?? null,
   };
 }
 

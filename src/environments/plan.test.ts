@@ -58,7 +58,7 @@ function complete(sha: string): ObservedEnvironment {
     policy: { owned: true, upToDate: true },
     jwtRole: { owned: true, jobIds: [...jobIds].sort() },
     // A stock-image component's job carries no SHA (context.ts jobMeta).
-    jobs: components.map((c, i) => ({ id: c.jobId, owned: true, stop: false, status: 'running', jobModifyIndex: 10 + i, sha: c.builtFromPr ? sha : null })),
+    jobs: components.map((c, i) => ({ id: c.jobId, owned: true, stop: false, status: 'running', jobModifyIndex: 10 + i, sha: c.builtFromPr ? sha : null, generation: null })),
     services: components.map((c) => ({ node: 'client-1', serviceId: `_nomad-task-${c.jobId}`, serviceName: c.serviceName, owned: true, status: 'passing' })),
   };
 }
@@ -111,6 +111,15 @@ describe('planEnvironment', () => {
     const apiLost = complete(SHA1);
     apiLost.jobs = apiLost.jobs.map((j) => (j.id === names.jobId('api') ? { ...j, sha: null } : j));
     expect(kinds(planEnvironment(present(SHA1), apiLost, ctx(rec)))).toContain('register-job');
+  });
+
+  it('when a component failed then its re-registration carries the new generation and the others keep the one they have', () => {
+    const observed = complete(SHA1);
+    observed.jobs = observed.jobs.map((j) => (j.id === names.jobId('cache') ? { ...j, generation: '3' } : j));
+    const rec = { ...record({ status: 'failed', observedSha: SHA1, observedGeneration: 4, resources: { failedSha: SHA1 } }), components: { api: 'failed', cache: 'healthy' } };
+    const plan = planEnvironment(present(SHA1, 5), observed, ctx(rec));
+    const registers = plan.filter((s): s is Extract<Step, { kind: 'register-job' }> => s.kind === 'register-job');
+    expect(Object.fromEntries(registers.map((r) => [r.component, r.generation]))).toEqual({ cache: '3', api: '5', worker: null, frontend: null });
   });
 
   it('when the environment is ready but GitHub missed the news then only the report is planned', () => {
@@ -185,7 +194,7 @@ describe('planEnvironment', () => {
   });
 
   it('when a job with our ID lacks our marker then the plan refuses and does nothing else', () => {
-    const observed: ObservedEnvironment = { ...EMPTY_OBSERVED, jobs: [{ id: names.jobId('api'), owned: false, stop: false, status: 'running', jobModifyIndex: 3, sha: null }] };
+    const observed: ObservedEnvironment = { ...EMPTY_OBSERVED, jobs: [{ id: names.jobId('api'), owned: false, stop: false, status: 'running', jobModifyIndex: 3, sha: null, generation: null }] };
     const plan = planEnvironment(present(SHA1), observed, ctx(record()));
     expect(plan).toEqual([{ kind: 'refuse', target: `nomad job ${names.jobId('api')}`, reason: expect.any(String), fatal: true }]);
   });
@@ -227,8 +236,8 @@ describe('planEnvironment', () => {
       ...complete(SHA1),
       database: { owned: false },
       jobs: [
-        { id: names.jobId('api'), owned: true, stop: false, status: 'running', jobModifyIndex: 1, sha: SHA1 },
-        { id: names.jobId('frontend'), owned: false, stop: false, status: 'running', jobModifyIndex: 2, sha: null },
+        { id: names.jobId('api'), owned: true, stop: false, status: 'running', jobModifyIndex: 1, sha: SHA1, generation: null },
+        { id: names.jobId('frontend'), owned: false, stop: false, status: 'running', jobModifyIndex: 2, sha: null, generation: null },
       ],
     };
     const plan = planEnvironment(absent(), observed, ctx(record({ status: 'ready' }), []));
@@ -260,7 +269,7 @@ describe('planEnvironment', () => {
   });
 
   it('when a stopped-but-not-purged job of ours remains then teardown purges it', () => {
-    const observed: ObservedEnvironment = { ...EMPTY_OBSERVED, jobs: [{ id: names.jobId('worker'), owned: true, stop: true, status: 'dead', jobModifyIndex: 5, sha: SHA1 }] };
+    const observed: ObservedEnvironment = { ...EMPTY_OBSERVED, jobs: [{ id: names.jobId('worker'), owned: true, stop: true, status: 'dead', jobModifyIndex: 5, sha: SHA1, generation: null }] };
     expect(kinds(planEnvironment(absent(), observed, ctx(null, [])))).toEqual(['stop-job', 'deregister-services']);
   });
 

@@ -115,7 +115,10 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
     const inWave = components.filter((c) => waves.get(c.component) === wave);
     for (const c of inWave) {
       const job = jobsById.get(c.jobId);
-      steps.push({ kind: 'register-job', component: c.component, jobId: c.jobId, enforceIndex: job?.jobModifyIndex ?? 0, group: `register-${wave}` });
+      // A component whose last deployment failed gets a new generation, hence a new Nomad
+      // version even when its spec is unchanged; the others keep theirs (no restart).
+      const generation = record?.components?.[c.component] === 'failed' ? String(desired.generation) : (job?.generation ?? null);
+      steps.push({ kind: 'register-job', component: c.component, jobId: c.jobId, enforceIndex: job?.jobModifyIndex ?? 0, group: `register-${wave}`, generation });
     }
     for (const c of inWave) steps.push({ kind: 'watch-deployment', component: c.component, jobId: c.jobId, group: `watch-${wave}` });
   }

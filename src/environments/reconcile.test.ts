@@ -9,7 +9,7 @@ import type { PreviewDatabases } from '../database/types.js';
 import type { Deps } from '../deps.js';
 import { TransientError, UserError } from '../errors.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
-import type { NomadClient, NomadDeployment, NomadJob, NomadJobState } from '../nomad/types.js';
+import type { NomadClient, NomadDeployment, NomadJob, NomadJobState, NomadJobVersion } from '../nomad/types.js';
 import type { KvSecret, VaultClient } from '../vault/types.js';
 import type { RenderedJob } from './apply.js';
 import { environmentNames, type EnvironmentKey } from './naming.js';
@@ -35,6 +35,8 @@ interface Fakes {
   deps: Deps;
   jobs: Map<string, NomadJobState & { spec: NomadJob }>;
   failJob: Set<string>;
+  /** Jobs whose next registered version fails and is auto-reverted at once to the previous spec. */
+  revertJob: Set<string>;
   dbs: Map<string, string>;
   roles: Map<string, { password: string; validUntil: Date }>;
   secrets: Map<string, KvSecret>;
@@ -52,6 +54,8 @@ interface Fakes {
 function makeFakes(): Fakes {
   const jobs = new Map<string, NomadJobState & { spec: NomadJob }>();
   const failJob = new Set<string>();
+  const revertJob = new Set<string>();
+  const versions = new Map<string, NomadJobVersion[]>();
   let index = 1;
   const nomad: NomadClient = {
     async parseJob(hcl) {
@@ -61,8 +65,19 @@ function makeFakes(): Fakes {
       const current = jobs.get(job.ID);
       if (options?.enforceIndex !== undefined && (current?.jobModifyIndex ?? 0) !== options.enforceIndex) throw new Error('conflict not expected in these tests');
       index += 1;
-      jobs.set(job.ID, { id: job.ID, status: 'running', stop: false, meta: job.Meta ?? {}, jobModifyIndex: index, version: (current?.version ?? -1) + 1, spec: job });
-      return { evalId: 'e', jobModifyIndex: index, warnings: '' };
+      const registered = index;
+      const put = (spec: NomadJob) => {
+        const version = (jobs.get(job.ID)?.version ?? -1) + 1;
+        jobs.set(job.ID, { id: job.ID, status: 'running', stop: false, meta: spec.Meta ?? {}, jobModifyIndex: index, version, spec });
+        versions.set(job.ID, [{ version, jobModifyIndex: index, stable: false }, ...(versions.get(job.ID) ?? [])]);
+      };
+      put(job);
+      if (current && revertJob.has(job.ID)) {
+        // auto_revert: the new version failed, Nomad registered the previous spec as the next version.
+        index += 1;
+        put(current.spec);
+      }
+      return { evalId: 'e', jobModifyIndex: registered, warnings: '' };
     },
     async getAllocation() {
       return null;
@@ -90,6 +105,9 @@ function makeFakes(): Fakes {
         modifyIndex: index,
       };
       return { deployment, index };
+    },
+    async listJobVersions(jobId) {
+      return versions.get(jobId) ?? [];
     },
     async listAllocations(jobId) {
       const j = jobs.get(jobId)!;
@@ -287,7 +305,7 @@ function makeFakes(): Fakes {
   const logs: string[] = [];
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
   const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store };
-  return { deps, jobs, failJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
+  return { deps, jobs, failJob, revertJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
 }
 
 /** Jobs as JSON "HCL" (the fake parseJob reads JSON), carrying the real ownership meta. */
@@ -389,6 +407,20 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     // A second delivery of the same work does nothing until a push or redeploy.
     const again = await run();
     expect(again.plan).toEqual([]);
+  });
+
+  it('when a push is auto-reverted by Nomad then the environment is failed naming both versions, not ready on the rollback', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    await run();
+    f.revertJob.add(names.jobId('api'));
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA2, reason: 'synchronize', prUpdatedAt: new Date(Date.now() + 1000) });
+    await expect(run()).rejects.toThrow(UserError);
+    const rec = f.records.get('acme/shop#7')!;
+    expect(rec.status).toBe('failed');
+    expect(rec.components.api).toBe('failed');
+    // Registered version 1 (SHA2); Nomad runs version 2, a copy of version 0.
+    expect(rec.lastError).toContain(`deployment of ${names.jobId('api')} version 1 was replaced by version 2`);
+    expect(f.statuses.at(-1)).toEqual({ sha: SHA2, state: 'failure' });
   });
 
   it('when GitHub is down then provisioning completes, the error is transient, and the next run reports', async () => {

@@ -225,6 +225,7 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
         commentId: record?.githubCommentId ?? null,
         failures: [],
       },
+      registeredVersions: {},
     },
     timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: repoConfig?.idleTtl ?? 7 * 86_400_000 },
   };

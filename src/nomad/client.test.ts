@@ -83,6 +83,18 @@ describe('nomad client', () => {
     expect(again.index).toBe(first.index);
   });
 
+  it('when job versions are listed then each carries the JobModifyIndex its register answered, newest first; unknown job gives []', async () => {
+    const id = uniqueId('versions');
+    const first = await client.registerJob(await client.parseJob(spec(id)));
+    const second = await client.registerJob(await client.parseJob(spec(id).replace('nginx:1', 'nginx:2')));
+    const versions = await client.listJobVersions(id);
+    expect(versions.map((v) => [v.version, v.jobModifyIndex])).toEqual([
+      [1, second.jobModifyIndex],
+      [0, first.jobModifyIndex],
+    ]);
+    expect(await client.listJobVersions(uniqueId('none'))).toEqual([]);
+  });
+
   it('when the job has no deployment or does not exist then null comes back, not an error', async () => {
     expect(await client.getJob('never-registered')).toBeNull();
     expect((await client.getLatestDeployment('never-registered')).deployment).toBeNull();

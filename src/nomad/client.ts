@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ConflictError, TransientError, UserError } from '../errors.js';
 import { createTransport, type FetchLike } from '../http-transport.js';
-import { NomadAllocationWire, NomadDeploymentWire, NomadJobStubWire, NomadJobWire, NomadRegisterResponseWire } from './schema.js';
+import { NomadAllocationWire, NomadDeploymentWire, NomadJobStubWire, NomadJobVersionsWire, NomadJobWire, NomadRegisterResponseWire } from './schema.js';
 import type { BlockingOptions, NomadAllocation, NomadClient, NomadDeployment, NomadJob, NomadJobStub } from './types.js';
 
 
@@ -148,6 +148,14 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
       expectOk(a, what);
       const d = parseWire(NomadDeploymentWire.nullable(), a.body, what);
       return { deployment: d ? toDeployment(d) : null, index: a.index };
+    },
+
+    async listJobVersions(jobId) {
+      const what = `job versions ${jobId}`;
+      const a = await request('GET', `/v1/job/${enc(jobId)}/versions`, what);
+      if (a.status === 404) return [];
+      const r = parseWire(NomadJobVersionsWire, expectOk(a, what).body, what);
+      return r.Versions.map((v) => ({ version: v.Version, jobModifyIndex: v.JobModifyIndex, stable: v.Stable }));
     },
 
     async listAllocations(jobId) {

@@ -42,6 +42,13 @@ export interface NomadAllocation {
   tasks: Record<string, { state: string; failed: boolean; events: NomadTaskEvent[] }>;
 }
 
+export interface NomadJobVersion {
+  version: number;
+  /** The raft index the version was written at: what a register of it answered. */
+  jobModifyIndex: number;
+  stable: boolean;
+}
+
 export interface BlockingOptions {
   index?: number; // last X-Nomad-Index seen; > 0 to block
   waitMs?: number;
@@ -64,6 +71,8 @@ export interface NomadClient {
   stopJob(id: string, options?: { purge?: boolean }): Promise<void>;
   /** GET /v1/job/:id/deployment as a blocking query; deployment null when the job has none. */
   getLatestDeployment(jobId: string, options?: BlockingOptions): Promise<{ deployment: NomadDeployment | null; index: number }>;
+  /** GET /v1/job/:id/versions, newest first; [] for an unknown job (404 "job versions not found"). */
+  listJobVersions(jobId: string): Promise<NomadJobVersion[]>;
   /** GET /v1/job/:id/allocations. */
   listAllocations(jobId: string): Promise<NomadAllocation[]>;
   /** GET /v1/allocation/:id; null on 404 (never existed or garbage-collected). */
