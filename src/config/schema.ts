@@ -143,6 +143,11 @@ export const fileConfigSchema = z
             "URL of a node's own Consul agent, where teardown deregisters leftovers of gone allocations; {address} is the node's address in the catalog, {node} its name; default: CONSUL_HTTP_ADDR's scheme and port on {address} (the agents' HTTP API must listen there, client_addr)",
           ),
         deregisterTimeout: duration('2m', 'bounded wait at teardown for Nomad to deregister the services of stopped jobs'),
+        audience: z
+          .string()
+          .regex(/^[A-Za-z0-9._:/-]{1,200}$/)
+          .default('consul.io')
+          .describe("audience of the consul_default workload identity the jobs declare; the Consul auth method 'nomad-workloads' binds it"),
       })
       .prefault({}),
     vault: z
@@ -150,7 +155,11 @@ export const fileConfigSchema = z
         kvMount: z.string().regex(/^[a-z0-9_-]+$/).default('secret').describe('KV v2 mount'),
         pathPrefix: z.string().regex(/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/).default('previews').describe('path under the mount for PR secrets'),
         jwtMount: z.string().regex(/^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/).default('jwt-nomad').describe("auth mount of Nomad's workload identity"),
-        audience: z.string().default('vault.io').describe('bound audience of workload identity JWTs'),
+        audience: z
+          .string()
+          .regex(/^[A-Za-z0-9._:/-]{1,200}$/)
+          .default('vault.io')
+          .describe('audience of the vault_default workload identity the jobs declare; the JWT role binds it'),
       })
       .prefault({}),
     database: z

@@ -8,7 +8,7 @@ import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '..
 import { CANONICAL_KEYS, manifestEnv, type Manifest } from './manifest.js';
 
 /** The parts of the configuration rendering reads (a file config is enough: no secrets). */
-export type RenderConfig = Pick<FileConfig, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'repos' | 'nomad' | 'traefik'>;
+export type RenderConfig = Pick<FileConfig, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'consul' | 'repos' | 'nomad' | 'traefik'>;
 
 export const SHA = /^[0-9a-f]{40}$/;
 const TRAEFIK_NAME = /^[A-Za-z0-9-]+$/;
@@ -40,6 +40,15 @@ export interface ComponentContext {
   serviceMeta: Record<string, string>;
 }
 
+export interface WorkloadIdentity {
+  name: string;
+  aud: string[];
+  ttl: string;
+}
+
+/** Lifetime of the JWTs; Nomad renews them before they expire. */
+const IDENTITY_TTL = '1h';
+
 export interface RenderContext {
   instance: string;
   envId: string;
@@ -58,6 +67,11 @@ export interface RenderContext {
     envTemplate: string;
     envDestination: string;
   };
+  /**
+   * Workload identities every canonical-env task declares, so nothing depends on the
+   * servers' vault.default_identity / consul.task_identity (job_endpoint_hook_implicit_identities.go).
+   */
+  identities: { vault: WorkloadIdentity; consul: WorkloadIdentity };
   traefik: { entrypoint: string; certResolver: string };
   components: Record<string, ComponentContext>;
 }
@@ -228,6 +242,10 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
       secretPath,
       envTemplate: envTemplateText(secretPath, canonicalSecretKeys(manifest), names.serviceName(manifest.cacheComponent)),
       envDestination: ENV_DESTINATION,
+    },
+    identities: {
+      vault: { name: 'vault_default', aud: [config.vault.audience], ttl: IDENTITY_TTL },
+      consul: { name: 'consul_default', aud: [config.consul.audience], ttl: IDENTITY_TTL },
     },
     traefik: { entrypoint, certResolver },
     components,

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, type Cluster } from '../sandbox/emulators/cluster.js';
 import { startNomadEmulator, type NomadEmulator } from '../sandbox/emulators/nomad.js';
+import { consulTemplateIdentity, vaultTemplateIdentity } from '../sandbox/emulators/nomad-identities.js';
 import { fileConfigSchema } from '../config/schema.js';
 import { buildRenderContext } from './context.js';
 import { loadManifest } from './manifest.js';
@@ -60,6 +61,17 @@ describe('rendered jobs against the Nomad emulator', () => {
         expect(task.Vault.Role).toBe(context.vault.role);
         const template = task.Templates.find((t: any) => t.DestPath === 'secrets/preview.env');
         expect(template).toMatchObject({ Envvars: true, LeftDelim: '[[', RightDelim: ']]', EmbeddedTmpl: context.vault.envTemplate });
+      }
+      // The servers here have no default identities (the strict case): every task that
+      // reads its Vault secret and the cache's Consul service must declare its own.
+      const stored = cluster.getJob('default', c.jobId)!;
+      for (const group of stored.TaskGroups as any[]) {
+        for (const task of group.Tasks) {
+          if (!context.components[c.component]!.canonicalEnv) continue;
+          expect(vaultTemplateIdentity(task), `${c.component}.${task.Name} vault identity`).toMatchObject({ Name: 'vault_default', Audience: [config.vault.audience] });
+          expect(consulTemplateIdentity(group, task), `${c.component}.${task.Name} consul identity`).toMatchObject({ Name: 'consul_default', Audience: [config.consul.audience] });
+          expect(group.Consul ?? task.Consul, `${c.component} consul block`).toBeTruthy();
+        }
       }
       if (c.routable) {
         const service = job.TaskGroups.flatMap((g: any) => g.Services ?? []).find((s: any) => s.Name === c.serviceName);

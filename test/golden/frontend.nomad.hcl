@@ -16,6 +16,10 @@ job "acme-shop-pr-42-frontend" {
   group "frontend" {
     count = 1
 
+    # Its tasks' templates look the PR's cache up in Consul: on Nomad 1.10+ a task gets a
+    # Consul token only when it or its group has a consul block.
+    consul {}
+
     update {
       max_parallel      = 1
       health_check      = "checks"
@@ -90,6 +94,21 @@ job "acme-shop-pr-42-frontend" {
       # uses [[ ]] here so that Handlebars never touches its directives.
       vault {
         role = "previewd-acme-shop-pr-42"
+      }
+
+      # Declared here rather than left to the servers' vault.default_identity and
+      # consul.task_identity: the JWTs this task logs into Vault (JWT role) and Consul
+      # (auth method nomad-workloads) with.
+      identity {
+        name = "vault_default"
+        aud  = ["vault.io"]
+        ttl  = "1h"
+      }
+
+      identity {
+        name = "consul_default"
+        aud  = ["consul.io"]
+        ttl  = "1h"
       }
 
       template {

@@ -16,6 +16,7 @@ import type { AllocationContext, TaskEventSpec, TaskRenderResult } from './workl
 import { createConsulAcl, type ConsulAcl } from './consul-acl.js';
 import { createConsulAgents, type ConsulAgent } from './consul-agents.js';
 import type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
+import type { IdentityDefaults } from './nomad-identities.js';
 import { destructiveChange, stableStringify } from './nomad-updates.js';
 
 export type { CheckStatus, ConsulCheck, ConsulNode, ConsulService, ServiceRegistration } from './consul-catalog.js';
@@ -71,6 +72,8 @@ export interface ClusterOptions {
    */
   antiEntropyIntervalMs?: number;
   now?: () => number;
+  /** The servers' vault.default_identity / consul.task_identity (nomad-identities.ts); none by default. */
+  identityDefaults?: IdentityDefaults;
 }
 
 interface StoredJob {
@@ -128,7 +131,7 @@ export function validateServiceMeta(meta: Record<string, string>): string | null
 }
 
 export interface Cluster {
-  readonly options: Required<Omit<ClusterOptions, 'now'>> & { now: () => number };
+  readonly options: Required<Omit<ClusterOptions, 'now' | 'identityDefaults'>> & { now: () => number; identityDefaults: IdentityDefaults };
   /** Current raft index. */
   readonly index: number;
   /** Per job (by ID, all namespaces) behaviour overrides. */
@@ -202,6 +205,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     datacenter: options.datacenter ?? 'dc1',
     antiEntropyIntervalMs: options.antiEntropyIntervalMs ?? 100,
     now: options.now ?? Date.now,
+    identityDefaults: options.identityDefaults ?? {},
   };
   let index = 1;
   const listeners = new Set<() => void>();

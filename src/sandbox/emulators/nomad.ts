@@ -4,6 +4,7 @@ import { blockingRead, parseBlocking } from './blocking.js';
 import { compileBexpr, BexprError } from './bexpr.js';
 import type { Cluster, Json } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
+import { applyImplicitIdentities } from './nomad-identities.js';
 import { canonicalizeJob, hclToJob, JobspecError, validateJob } from './nomad-jobspec.js';
 
 export interface NomadEmulator extends Emulator {
@@ -92,6 +93,8 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
     if (pathId !== undefined && job.ID !== pathId) return text(400, 'Job ID does not match name');
     const ns = req.query.get('namespace') || (b.Namespace as string) || (job.Namespace as string) || 'default';
     canonicalizeJob(job, ns);
+    // The register RPC's admission mutators run before validation and the spec comparison.
+    applyImplicitIdentities(job, cluster.options.identityDefaults);
     const problems = validateJob(job);
     if (problems) return text(500, problems);
     if (b.EnforceIndex) {
