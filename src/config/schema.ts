@@ -131,6 +131,12 @@ export const fileConfigSchema = z
       .object({
         entrypoint: z.string().regex(/^[A-Za-z0-9-]+$/).default('websecure').describe('Traefik entry point of preview routers'),
         certResolver: z.string().regex(/^[A-Za-z0-9-]+$/).default('le').describe('Traefik certificate resolver'),
+        wildcardCert: z
+          .boolean()
+          .default(false)
+          .describe(
+            'ask the resolver for one *.<domain> certificate shared by all PRs (needs an ACME DNS-01 resolver; HTTP-01 cannot issue wildcards); off: one certificate per PR host, which works with any resolver but counts against Let\'s Encrypt\'s 50 certificates per registered domain per week',
+          ),
       })
       .prefault({}),
     consul: z

@@ -147,7 +147,7 @@ export function envTemplateText(secretPath: string, keys: string[], cacheService
 }
 
 /** The canonical Traefik tag set of one routable component (traefik.md §7). */
-export function traefikTags(options: { router: string; host: string; domain: string; entrypoint: string; certResolver: string }): string[] {
+export function traefikTags(options: { router: string; host: string; domain: string; entrypoint: string; certResolver: string; wildcardCert: boolean }): string[] {
   const r = `traefik.http.routers.${options.router}`;
   const tags = [
     'traefik.enable=true',
@@ -157,9 +157,10 @@ export function traefikTags(options: { router: string; host: string; domain: str
     `${r}.tls=true`,
     `${r}.tls.certresolver=${options.certResolver}`,
   ];
-  // A wildcard certificate covers exactly one label: name it only when the host is such a label.
+  // A wildcard certificate needs an ACME DNS-01 challenge (traefik.wildcardCert); it covers
+  // exactly one label, so name it only when the host is such a label.
   const prefix = options.host.slice(0, -(options.domain.length + 1));
-  if (options.host.endsWith(`.${options.domain}`) && prefix.length > 0 && !prefix.includes('.')) {
+  if (options.wildcardCert && options.host.endsWith(`.${options.domain}`) && prefix.length > 0 && !prefix.includes('.')) {
     tags.push(`${r}.tls.domains[0].main=${options.domain}`, `${r}.tls.domains[0].sans=*.${options.domain}`);
   }
   tags.push(`${r}.service=${options.router}`);
@@ -188,7 +189,7 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
   const names = namesFor(config, key);
   const repoConfig = config.repos.find((r) => r.name === key.repo)!;
   const domain = repoConfig.baseDomain ?? config.baseDomain;
-  const { entrypoint, certResolver } = config.traefik;
+  const { entrypoint, certResolver, wildcardCert } = config.traefik;
   if (!TRAEFIK_NAME.test(entrypoint)) fail(`traefik.entrypoint ${JSON.stringify(entrypoint)} is not a valid entry point name`);
   if (!TRAEFIK_NAME.test(certResolver)) fail(`traefik.certResolver ${JSON.stringify(certResolver)} is not a valid resolver name`);
   if (config.nomad.datacenters.length === 0) fail('nomad.datacenters is empty');
@@ -218,7 +219,7 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
       host,
       url,
       dependsOn: [...spec.dependsOn],
-      tags: host ? traefikTags({ router: serviceName, host, domain, entrypoint, certResolver }) : [],
+      tags: host ? traefikTags({ router: serviceName, host, domain, entrypoint, certResolver, wildcardCert }) : [],
       // Job meta is part of every task's meta: a change replaces the allocations
       // (scheduler/util.go tasksUpdated). Only what the PR builds carries the SHA, so a
       // push leaves the others (the cache and its data) running.

@@ -3,9 +3,28 @@ import { traefikTags } from './context.js';
 import { checkTraefikTags, checkTraefikTagSets, normalizeName, parseRule } from './traefik.js';
 
 const options = { serviceName: 'acme-shop-pr-42-api', envId: 'acme-shop-pr-42', entrypoints: ['websecure'], certResolvers: ['le'] };
-const valid = traefikTags({ router: 'acme-shop-pr-42-api', host: 'api-pr-42.preview.example.com', domain: 'preview.example.com', entrypoint: 'websecure', certResolver: 'le' });
+const valid = traefikTags({ router: 'acme-shop-pr-42-api', host: 'api-pr-42.preview.example.com', domain: 'preview.example.com', entrypoint: 'websecure', certResolver: 'le', wildcardCert: true });
 const r = 'traefik.http.routers.acme-shop-pr-42-api';
 const replace = (from: string, to: string) => valid.map((t) => (t.startsWith(from) ? to : t));
+
+describe('traefikTags certificates', () => {
+  const base = { router: 'acme-shop-pr-42-api', host: 'api-pr-42.preview.example.com', domain: 'preview.example.com', entrypoint: 'websecure', certResolver: 'le' };
+  it('when wildcard certificates are off then the router asks for its own host only (HTTP-01 can issue that)', () => {
+    const tags = traefikTags({ ...base, wildcardCert: false });
+    expect(tags.some((t) => t.includes('.tls.domains['))).toBe(false);
+    expect(tags).toContain(`${r}.tls.certresolver=le`);
+  });
+  it('when wildcard certificates are on then the router names *.<domain>, which only a DNS-01 resolver can obtain', () => {
+    const tags = traefikTags({ ...base, wildcardCert: true });
+    expect(tags).toContain(`${r}.tls.domains[0].main=preview.example.com`);
+    expect(tags).toContain(`${r}.tls.domains[0].sans=*.preview.example.com`);
+    expect(checkTraefikTags(tags, options)).toEqual([]);
+  });
+  it('when a host is two labels below the domain then no wildcard is named even when on (a wildcard covers one label)', () => {
+    const tags = traefikTags({ ...base, host: 'a.b.preview.example.com', wildcardCert: true });
+    expect(tags.some((t) => t.includes('.tls.domains['))).toBe(false);
+  });
+});
 
 describe('checkTraefikTags', () => {
   it('when given the canonical tag set then it has no problem', () => {
@@ -40,7 +59,7 @@ describe('checkTraefikTags', () => {
 });
 
 describe('checkTraefikTagSets', () => {
-  const pr43 = traefikTags({ router: 'acme-shop-pr-43-api', host: 'api-pr-43.preview.example.com', domain: 'preview.example.com', entrypoint: 'websecure', certResolver: 'le' });
+  const pr43 = traefikTags({ router: 'acme-shop-pr-43-api', host: 'api-pr-43.preview.example.com', domain: 'preview.example.com', entrypoint: 'websecure', certResolver: 'le', wildcardCert: true });
   const set43 = { ...options, serviceName: 'acme-shop-pr-43-api', envId: 'acme-shop-pr-43', tags: pr43 };
 
   it('when two PRs have their own names and hosts then there is no problem', () => {

@@ -63,8 +63,6 @@ job "acme-shop-pr-42-api" {
         "traefik.http.routers.acme-shop-pr-42-api.entrypoints=websecure",
         "traefik.http.routers.acme-shop-pr-42-api.tls=true",
         "traefik.http.routers.acme-shop-pr-42-api.tls.certresolver=le",
-        "traefik.http.routers.acme-shop-pr-42-api.tls.domains[0].main=preview.example.com",
-        "traefik.http.routers.acme-shop-pr-42-api.tls.domains[0].sans=*.preview.example.com",
         "traefik.http.routers.acme-shop-pr-42-api.service=acme-shop-pr-42-api",
       ]
       meta {

@@ -62,8 +62,6 @@ job "acme-shop-pr-42-frontend" {
         "traefik.http.routers.acme-shop-pr-42-frontend.entrypoints=websecure",
         "traefik.http.routers.acme-shop-pr-42-frontend.tls=true",
         "traefik.http.routers.acme-shop-pr-42-frontend.tls.certresolver=le",
-        "traefik.http.routers.acme-shop-pr-42-frontend.tls.domains[0].main=preview.example.com",
-        "traefik.http.routers.acme-shop-pr-42-frontend.tls.domains[0].sans=*.preview.example.com",
         "traefik.http.routers.acme-shop-pr-42-frontend.service=acme-shop-pr-42-frontend",
       ]
       meta {
