@@ -17,7 +17,7 @@ const DB_PASSWORD = 'pg-password-Zq8xW2vN';
 const VAULT_TOKEN = 'hvs.vault-token-secret-value';
 const env = {
   VAULT_TOKEN,
-  DATABASE_URL: `postgres://previewd:${DB_PASSWORD}@127.0.0.1:5432/previewd`,
+  DATABASE_URL: `postgres://previewd:${DB_PASSWORD}@pg.internal:5432/previewd`,
   GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789',
   GITHUB_TOKEN: 'ghp_githubtokensecretvalue',
   PREVIEWD_ADMIN_TOKEN: ADMIN_TOKEN,

@@ -19,7 +19,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 
 const goodEnv = {
   VAULT_TOKEN: 'hvs.a-vault-token-value',
-  DATABASE_URL: 'postgres://previewd:db-password-value@127.0.0.1:5432/previewd',
+  DATABASE_URL: 'postgres://previewd:db-password-value@pg.internal:5432/previewd',
   GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-value',
   GITHUB_TOKEN: 'ghp_aGitHubTokenValue123',
   PREVIEWD_ADMIN_TOKEN: 'an-admin-token-value-long',

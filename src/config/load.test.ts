@@ -3,7 +3,7 @@ import { buildConfig, ConfigError } from './load.js';
 
 const goodEnv = {
   VAULT_TOKEN: 'root-token-value',
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  DATABASE_URL: 'postgres://postgres@pg.internal:5432/postgres',
   GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-of-length',
   GITHUB_TOKEN: 'ghp_exampletoken',
   PREVIEWD_ADMIN_TOKEN: 'an-admin-token-long-enough',
@@ -20,6 +20,18 @@ function problemsOf(fn: () => unknown): string[] {
 }
 
 describe('buildConfig', () => {
+  it.each(['127.0.0.1', 'localhost', '127.1.2.3', '[::1]', 'LOCALHOST'])('when DATABASE_URL points at loopback %s and database.host is not set then it is refused: PR jobs cannot reach it', (host) => {
+    const problems = problemsOf(() => buildConfig({}, { ...goodEnv, DATABASE_URL: `postgres://previewd:s3cret-pw@${host}:5432/previewd` }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^config: database\.host: .*loopback.*set database\.host/);
+    expect(problems[0]).not.toContain('s3cret-pw');
+  });
+
+  it('when DATABASE_URL points at loopback and database.host is set then it is accepted (the host PR jobs use)', () => {
+    const config = buildConfig({ database: { host: 'pg.internal' } }, { ...goodEnv, DATABASE_URL: 'postgres://previewd@127.0.0.1:5432/previewd' });
+    expect(config.database.host).toBe('pg.internal');
+  });
+
   it('when the file is empty and the environment complete then every default applies', () => {
     const config = buildConfig({}, goodEnv);
     expect(config.credentialTtl).toBe(72 * 3600 * 1000);

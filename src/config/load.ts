@@ -99,8 +99,30 @@ export function buildConfig(fileData: unknown, env: Record<string, string | unde
       problems.push(`${source}: gc.interval: expected at most a quarter of credentialTtl (credentials are renewed at GC sweeps once half of it is left); found ${JSON.stringify(raw)}`);
     }
   }
+  if (file.success && envResult.success && file.data.database.host === undefined) {
+    // PR jobs run in containers on Nomad clients: previewd's own loopback is not theirs.
+    const host = loopbackHost(envResult.data.DATABASE_URL);
+    if (host !== null) {
+      problems.push(
+        `${source}: database.host: DATABASE_URL's host ${host} is a loopback address, which PR jobs cannot reach; set database.host (and database.port) to the address Nomad clients reach Postgres at; found nothing`,
+      );
+    }
+  }
   if (problems.length > 0 || !file.success || !envResult.success) throw new ConfigError(problems);
   return { ...file.data, env: envResult.data };
+}
+
+/** The host of a URL when it is a loopback name or address (localhost, 127.0.0.0/8, ::1), else null. */
+export function loopbackHost(url: string): string | null {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return null;
+  }
+  const bare = host.replace(/^\[|\]$/g, '');
+  const loopback = bare === 'localhost' || bare.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(bare) || bare === '::1' || bare === '0:0:0:0:0:0:0:1';
+  return loopback ? host : null;
 }
 
 /** Config file path from --config, else PREVIEWD_CONFIG; no file means all defaults. */

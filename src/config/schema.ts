@@ -176,7 +176,10 @@ export const fileConfigSchema = z
           .regex(IDENT)
           .default('previewd_pr_login')
           .describe('group role every PR login joins (pg_hba can require scram-sha-256 for +group)'),
-        host: z.string().optional().describe('host PR jobs use to reach Postgres; default: the host of DATABASE_URL'),
+        host: z
+          .string()
+          .optional()
+          .describe("host PR jobs use to reach Postgres; default: the host of DATABASE_URL, which then must not be a loopback address (refused: PR jobs run elsewhere); DATABASE_URL's connection parameters (sslmode…) are kept"),
         port: z.number().int().positive().optional().describe('port PR jobs use to reach Postgres; default: that of DATABASE_URL'),
       })
       .prefault({}),

@@ -11,20 +11,31 @@ export function generatePassword(): string {
 export interface DatabaseEndpoint {
   host: string;
   port: number;
+  /** Connection parameters of DATABASE_URL (sslmode, connect_timeout…) as a query string, "" when none. */
+  params: string;
 }
 
-/** Where PR jobs reach Postgres: config.database.host/port, else those of DATABASE_URL. */
+// libpq parameters that would name another login, database or server than the PR's own.
+const IDENTITY_PARAMS = new Set(['user', 'password', 'passfile', 'dbname', 'host', 'hostaddr', 'port', 'service', 'servicefile']);
+
+/**
+ * Where and how PR jobs reach Postgres: config.database.host/port, else those of
+ * DATABASE_URL, with DATABASE_URL's connection parameters (an `sslmode=require` server
+ * refuses a plain connection from a PR job just as from previewd).
+ */
 export function databaseEndpoint(config: Pick<Config, 'database' | 'env'>): DatabaseEndpoint {
   const admin = new URL(config.env.DATABASE_URL);
   const host = config.database.host ?? admin.hostname;
   const port = config.database.port ?? (admin.port ? Number(admin.port) : 5432);
-  return { host, port };
+  const params = new URLSearchParams([...admin.searchParams].filter(([name]) => !IDENTITY_PARAMS.has(name.toLowerCase())));
+  return { host, port, params: params.toString() };
 }
 
 export function buildDatabaseUrl(input: { user: string; password: string; database: string } & DatabaseEndpoint): string {
   // An IPv6 literal needs brackets; a hostname that already has them is left alone.
   const host = input.host.includes(':') && !input.host.startsWith('[') ? `[${input.host}]` : input.host;
-  return `postgres://${encodeURIComponent(input.user)}:${encodeURIComponent(input.password)}@${host}:${input.port}/${encodeURIComponent(input.database)}`;
+  const query = input.params ? `?${input.params}` : '';
+  return `postgres://${encodeURIComponent(input.user)}:${encodeURIComponent(input.password)}@${host}:${input.port}/${encodeURIComponent(input.database)}${query}`;
 }
 
 /**
@@ -33,7 +44,7 @@ export function buildDatabaseUrl(input: { user: string; password: string; databa
  */
 export function reusablePassword(
   secretData: Record<string, string> | null | undefined,
-  expected: { user: string; database: string } & DatabaseEndpoint,
+  expected: { user: string; database: string } & Omit<DatabaseEndpoint, 'params'>,
 ): string | null {
   const text = secretData?.DATABASE_URL;
   if (!text) return null;

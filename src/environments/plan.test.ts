@@ -9,7 +9,7 @@ const config = buildConfig(
   { repos: [{ name: 'acme/shop', database: { template: 'shop_template', strategy: 'WAL_LOG' } }] },
   {
     VAULT_TOKEN: 'root-token-for-tests',
-    DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/previewd',
+    DATABASE_URL: 'postgres://postgres@pg.internal:5432/previewd',
     GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-of-length',
     GITHUB_TOKEN: 'ghp_testtoken',
     PREVIEWD_ADMIN_TOKEN: 'an-admin-token-long-enough',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeState, renderComment, statusDescription, type CommentInput } from './report.js';
-import { buildDatabaseUrl, createScrubber, generatePassword, reusablePassword } from './credentials.js';
+import { buildDatabaseUrl, createScrubber, databaseEndpoint, generatePassword, reusablePassword } from './credentials.js';
 
 const base: CommentInput = {
   marker: '<!-- previewd:previewd:acme-shop-pr-42 -->',
@@ -83,12 +83,25 @@ describe('credentials', () => {
   it('when a secret holds a URL for this role and database then its password is reused, else not', () => {
     const password = generatePassword();
     const target = { user: 'preview_acme_shop_pr_42', database: 'preview_acme_shop_pr_42', host: 'db.internal', port: 5432 };
-    const url = buildDatabaseUrl({ ...target, password });
+    const url = buildDatabaseUrl({ ...target, password, params: '' });
     expect(reusablePassword({ DATABASE_URL: url }, target)).toBe(password);
     expect(reusablePassword({ DATABASE_URL: url }, { ...target, user: 'preview_other' })).toBeNull();
     expect(reusablePassword({ DATABASE_URL: url }, { ...target, port: 6432 })).toBeNull();
     expect(reusablePassword({ DATABASE_URL: 'not a url' }, target)).toBeNull();
     expect(reusablePassword(null, target)).toBeNull();
+  });
+
+  it('when DATABASE_URL carries connection parameters then PR jobs get them too, but never ones naming another user, database or host', () => {
+    const env = { DATABASE_URL: 'postgres://previewd:admin-pw@pg.internal:6432/previewd?sslmode=verify-full&connect_timeout=5&user=postgres&password=x&dbname=postgres&host=evil&options=-c%20search_path%3Dx' };
+    const endpoint = databaseEndpoint({ env, database: { namePrefix: 'preview_', loginGroup: 'g', host: 'pg.jobs', port: undefined } } as never);
+    expect(endpoint).toEqual({ host: 'pg.jobs', port: 6432, params: 'sslmode=verify-full&connect_timeout=5&options=-c+search_path%3Dx' });
+    const password = generatePassword();
+    const url = new URL(buildDatabaseUrl({ user: 'preview_u', password, database: 'preview_db', ...endpoint }));
+    expect([url.username, url.hostname, url.port, url.pathname]).toEqual(['preview_u', 'pg.jobs', '6432', '/preview_db']);
+    expect(Object.fromEntries(url.searchParams)).toEqual({ sslmode: 'verify-full', connect_timeout: '5', options: '-c search_path=x' });
+    expect(reusablePassword({ DATABASE_URL: url.toString() }, { user: 'preview_u', database: 'preview_db', ...endpoint })).toBe(password);
+    // Without parameters the URL has no "?".
+    expect(buildDatabaseUrl({ user: 'u', password: 'p', database: 'd', host: 'h', port: 5432, params: '' })).toBe('postgres://u:p@h:5432/d');
   });
 
   it('when scrubbing then raw, URL-encoded and URL-embedded credentials are all removed', () => {
