@@ -483,6 +483,55 @@ describe('nomad emulator: versions, identical specs and auto_revert', () => {
   });
 });
 
+describe('nomad emulator: plan (dry run)', () => {
+  const planOf = async (id: string, job: Json, diff = true) => call('POST', `/v1/job/${id}/plan`, { Job: job, Diff: diff });
+
+  it('when a new job is planned then it would place its groups, the index to create with is 0, and nothing is registered', async () => {
+    const id = uniqueId('plan-new');
+    const r = await planOf(id, await parseJob(hcl(id)));
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ JobModifyIndex: 0, FailedTGAllocs: null, Warnings: '', CreatedEvals: null });
+    expect(r.json.Annotations.DesiredTGUpdates.api).toMatchObject({ Place: 1, Ignore: 0, DestructiveUpdate: 0, InPlaceUpdate: 0, Stop: 0 });
+    expect(r.json.Diff).toMatchObject({ Type: 'Added', ID: id, TaskGroups: [{ Name: 'api', Type: 'Added', Updates: { create: 1 } }] });
+    expect((await call('GET', `/v1/job/${id}`)).status).toBe(404);
+  });
+
+  it('when a running job is planned unchanged, with new tags, or with new meta then ignore, in-place and destructive are annotated', async () => {
+    const id = uniqueId('plan-run');
+    const job = await parseJob(hcl(id));
+    const reg = await call('POST', '/v1/jobs', { Job: job });
+    await cluster.settle('default', id);
+    const same = await planOf(id, job, false);
+    expect(same.json.JobModifyIndex).toBe(reg.json.JobModifyIndex);
+    expect(same.json.Diff).toBeNull();
+    expect(same.json.Annotations.DesiredTGUpdates.api).toMatchObject({ Ignore: 1, Place: 0 });
+    const tags = await planOf(id, await parseJob(hcl(id, { tagHost: 'other.example.com' })));
+    expect(tags.json.Annotations.DesiredTGUpdates.api).toMatchObject({ InPlaceUpdate: 1, DestructiveUpdate: 0 });
+    expect(tags.json.Diff.TaskGroups[0].Updates).toEqual({ 'in-place update': 1 });
+    const image = await planOf(id, await parseJob(hcl(id).replace('shop-api:3f2c1ab"\n        ports', 'shop-api:other"\n        ports')));
+    expect(image.json.Annotations.DesiredTGUpdates.api).toMatchObject({ DestructiveUpdate: 1, InPlaceUpdate: 0 });
+    expect((await call('GET', `/v1/job/${id}`)).json.Version).toBe(0);
+  });
+
+  const refused: [string, unknown, number, string | RegExp][] = [
+    ['no Job', {}, 400, 'Job must be specified'],
+    ['no ID', { Job: { TaskGroups: [] } }, 400, 'Job must have a valid ID'],
+    ['another ID', { Job: { ID: 'other' } }, 400, 'Job ID does not match'],
+    ['no task groups', { Job: { ID: 'plan-x' } }, 500, '1 error occurred:\n\t* Missing job task groups\n\n'],
+  ];
+  for (const [what, body, status, message] of refused) {
+    it(`when the plan body has ${what} then ${status} with the exact text`, async () => {
+      const r = await call('POST', '/v1/job/plan-x/plan', body);
+      expect([r.status, r.text]).toEqual([status, message]);
+    });
+  }
+
+  it('when plan is called with GET then 405 Invalid method', async () => {
+    const r = await call('GET', '/v1/job/plan-x/plan');
+    expect([r.status, r.text]).toEqual([405, 'Invalid method']);
+  });
+});
+
 describe('nomad emulator: reads', () => {
   it('when jobs are listed with a meta filter then only matching stubs come back, with Meta only when asked', async () => {
     const a = uniqueId('list-a');

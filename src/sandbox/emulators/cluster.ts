@@ -130,6 +130,14 @@ export function validateServiceMeta(meta: Record<string, string>): string | null
   return null;
 }
 
+/** The scheduler's dry run of a register: DesiredUpdates per group (scheduler/annotate.go). */
+export interface JobPlan {
+  /** The existing job's JobModifyIndex, 0 when new: the EnforceIndex to register with. */
+  jobModifyIndex: number;
+  change: 'Added' | 'Edited' | 'None';
+  groups: Record<string, { Ignore: number; Place: number; Stop: number; InPlaceUpdate: number; DestructiveUpdate: number }>;
+}
+
 export interface Cluster {
   readonly options: Required<Omit<ClusterOptions, 'now' | 'identityDefaults'>> & { now: () => number; identityDefaults: IdentityDefaults };
   /** Current raft index. */
@@ -147,6 +155,8 @@ export interface Cluster {
   jobIndex(namespace: string, id: string, what: 'job' | 'allocs' | 'deployments' | 'jobs'): number;
   registerJob(namespace: string, job: Json): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
   stopJob(namespace: string, id: string, purge: boolean): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
+  /** What registering `job` would do, changing nothing (nomad/job_endpoint.go Plan). */
+  planJob(namespace: string, job: Json): JobPlan;
   listAllocations(namespace?: string, jobId?: string): Json[];
   getAllocation(id: string): Json | undefined;
   listDeployments(namespace?: string, jobId?: string): Json[];
@@ -1019,6 +1029,31 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex, index: ev.CreateIndex as number };
   }
 
+  function planJob(ns: string, incoming: Json): JobPlan {
+    const stored = jobs.get(key(ns, incoming.ID as string));
+    const current = stored && !stored.job.Stop ? stored.job : undefined;
+    const job: Json = { ...incoming, Namespace: ns };
+    const change = !stored ? 'Added' : specOf(stored.job) === specOf(job) ? 'None' : 'Edited';
+    const groups: JobPlan['groups'] = {};
+    for (const group of groupsOf(job)) {
+      const name = group.Name as string;
+      const live = [...allocs.values()].filter(
+        (a) => a.alloc.Namespace === ns && a.alloc.JobID === job.ID && a.alloc.TaskGroup === name && a.alloc.DesiredStatus === 'run' && !terminalClient.has(a.alloc.ClientStatus as string),
+      );
+      const want = (group.Count as number) ?? 1;
+      const kept = live.slice(0, want);
+      const counts = { Ignore: 0, Place: Math.max(0, want - live.length), Stop: Math.max(0, live.length - want), InPlaceUpdate: 0, DestructiveUpdate: 0 };
+      for (const a of kept) {
+        if (change === 'None' && current) counts.Ignore += 1;
+        else if (destructiveChange(a.job, job, name) !== null) counts.DestructiveUpdate += 1;
+        else if (specOf(a.job) === specOf(job)) counts.Ignore += 1;
+        else counts.InPlaceUpdate += 1;
+      }
+      groups[name] = counts;
+    }
+    return { jobModifyIndex: (stored?.job.JobModifyIndex as number | undefined) ?? 0, change, groups };
+  }
+
   const cluster: Cluster = {
     options: opts,
     get index() {
@@ -1057,6 +1092,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     },
     registerJob,
     stopJob,
+    planJob,
     listAllocations: (ns, jobId) =>
       [...allocs.values()]
         .map((a) => a.alloc)

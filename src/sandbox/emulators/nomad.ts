@@ -2,7 +2,7 @@
 // real status codes; validation in nomad-jobspec.ts; state and timers in cluster.ts.
 import { blockingRead, parseBlocking } from './blocking.js';
 import { compileBexpr, BexprError } from './bexpr.js';
-import type { Cluster, Json } from './cluster.js';
+import type { Cluster, JobPlan, Json } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 import { applyImplicitIdentities } from './nomad-identities.js';
 import { canonicalizeJob, hclToJob, JobspecError, validateJob } from './nomad-jobspec.js';
@@ -114,6 +114,66 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
     };
   }
 
+  /**
+   * POST /v1/job/:id/plan (command/agent/job_endpoint.go jobPlan, nomad/job_endpoint.go
+   * Plan): the register's checks and admission hooks, then the scheduler's annotations;
+   * nothing is stored. Placement never fails here (one roomy node), so FailedTGAllocs is null.
+   */
+  async function plan(req: EmulatorRequest, pathId: string): Promise<EmulatorResponse> {
+    const body = req.json();
+    if (body instanceof SyntaxError) return text(400, decodeError(body));
+    const b = (body ?? {}) as Json;
+    if (!b.Job || typeof b.Job !== 'object') return text(400, 'Job must be specified');
+    const job = structuredClone(b.Job) as Json;
+    if (typeof job.ID !== 'string') return text(400, 'Job must have a valid ID');
+    if (job.ID !== pathId) return text(400, 'Job ID does not match');
+    const ns = req.query.get('namespace') || (b.Namespace as string) || (job.Namespace as string) || 'default';
+    canonicalizeJob(job, ns);
+    applyImplicitIdentities(job, cluster.options.identityDefaults);
+    const problems = validateJob(job);
+    if (problems) return text(500, problems);
+    const p = cluster.planJob(ns, job);
+    // scheduler/annotate.go update types, as the TaskGroup diff's Updates keys.
+    const updates = (g: JobPlan['groups'][string]) => {
+      const out: Record<string, number> = {};
+      if (g.Ignore) out.ignore = g.Ignore;
+      if (g.Place) out.create = g.Place;
+      if (g.Stop) out.destroy = g.Stop;
+      if (g.InPlaceUpdate) out['in-place update'] = g.InPlaceUpdate;
+      if (g.DestructiveUpdate) out['create/destroy update'] = g.DestructiveUpdate;
+      return out;
+    };
+    const diff = b.Diff
+      ? {
+          Type: p.change,
+          ID: job.ID,
+          Fields: null,
+          Objects: null,
+          TaskGroups: Object.entries(p.groups).map(([name, g]) => ({ Type: p.change, Name: name, Fields: null, Objects: null, Tasks: null, Updates: updates(g) })),
+        }
+      : null;
+    const desired = Object.fromEntries(
+      Object.entries(p.groups).map(([name, g]) => [
+        name,
+        { ...g, Migrate: 0, Canary: 0, Preemptions: 0, Disconnect: 0, Reconnect: 0, RescheduleNow: 0, RescheduleLater: 0 },
+      ]),
+    );
+    return {
+      status: 200,
+      headers: { 'X-Nomad-Index': String(cluster.index) },
+      body: {
+        JobModifyIndex: p.jobModifyIndex,
+        CreatedEvals: null,
+        Diff: diff,
+        Annotations: { DesiredTGUpdates: desired, PreemptedAllocs: null },
+        FailedTGAllocs: null,
+        NextPeriodicLaunch: '0001-01-01T00:00:00Z',
+        Warnings: '',
+        Index: cluster.index,
+      },
+    };
+  }
+
   async function parse(req: EmulatorRequest): Promise<EmulatorResponse> {
     const body = req.json();
     if (body instanceof SyntaxError) return text(400, decodeError(body));
@@ -216,6 +276,7 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
           return { index: cluster.jobIndex(ns, id, 'job'), value: job ? ok(job) : text(404, 'job not found') };
         });
       }
+      if (sub === '/plan') return allowed('POST', 'PUT') ? plan(req, id) : text(405, 'Invalid method');
       if (!allowed('GET')) return text(405, 'Invalid method');
       if (sub === '/allocations') {
         return read(req, () => ({ index: cluster.jobIndex(ns, id, 'allocs'), value: ok(cluster.listAllocations(ns, id)) }));
