@@ -5,11 +5,11 @@
 // (nomad-updates.ts, scheduler/util.go tasksUpdated); an identical spec makes no new
 // version (nomad/job_endpoint.go Register: `if !specChanged`); a failed deployment with
 // auto_revert registers the last stable spec again. While allocations run, their
-// `service` blocks are registered in Consul the way the Nomad
-// client does it (nomad.md §12), so previewd sees routing appear and vanish for real.
+// `service` blocks are registered in Consul the way the Nomad client does it
+// (nomad.md §12), so previewd sees routing appear and vanish for real.
 //
 // This module knows no HTTP; nomad.ts and consul.ts translate requests into calls here.
-// Job specs arrive canonicalized and validated (nomad.ts does that).
+// Job specs arrive canonicalized, validated and through the admission hooks (nomad.ts).
 import { createHash, randomUUID } from 'node:crypto';
 import { createSigningKey, type SigningKey } from './jws.js';
 import type { AllocationContext, TaskEventSpec, TaskRenderResult } from './workload-runtime.js';

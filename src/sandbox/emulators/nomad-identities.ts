@@ -3,7 +3,8 @@
 // picks them to log into Consul and Vault (client/allocrunner/consul_hook.go
 // prepareConsulTokensForTask; taskrunner vault hook). The consul-template simulation
 // asks `taskIdentity` which identity a task's template may use. Pure.
-import type { Json } from './cluster.js';
+/** Job JSON as the emulator stores it (cluster.ts Json; not imported, so no import circle). */
+type Json = Record<string, unknown>;
 
 /** The servers' `vault.default_identity` and `consul.task_identity` (absent by default). */
 export interface IdentityDefaults {

@@ -1,7 +1,8 @@
 // Whether a new job version replaces a group's allocations (destructive) or updates them
 // in place — the scheduler's tasksUpdated (hashicorp/nomad scheduler/util.go), for the
 // fields the emulator's jobs carry. Pure: two job versions in, a reason or null out.
-import type { Json } from './cluster.js';
+/** Job JSON as the emulator stores it (cluster.ts Json; not imported, so no import circle). */
+type Json = Record<string, unknown>;
 
 /** A stable JSON text (sorted keys, undefined dropped, null ≡ absent) for deep comparison. */
 export function stableStringify(v: unknown): string {
