@@ -36,6 +36,8 @@ describe('checkTemplates', () => {
     ['a v2 Traefik rule', 'frontend.nomad.hcl.hbs', (s: string) => s.replace('{{> routable-service}}', 'service {\n      name = {{hcl component.serviceName}}\n      port = "http"\n      tags = ["traefik.enable=true", "traefik.http.routers.{{component.serviceName}}.rule=Host(`a.example.com`,`b.example.com`)"]\n      check {\n        type = "http"\n        path = "/"\n        interval = "10s"\n        timeout = "2s"\n      }\n    }'), 'tags =', /Host takes 1 value/],
     ['a task without the canonical environment', 'frontend.nomad.hcl.hbs', (s: string) => s.replace('{{> canonical-env changeMode="restart"}}', ''), 'task "frontend"', /lacks the canonical environment template/],
     ['a dotted service meta key', 'cache.nomad.hcl.hbs', (s: string) => s.replace('{{> service-meta}}', 'meta = { "previewd.env" = "x" }'), 'previewd.env', /refused by Consul/],
+    ['service meta as an attribute', 'cache.nomad.hcl.hbs', (s: string) => s.replace('{{> service-meta}}', 'meta = { previewd_env = "x" }'), 'meta = {', /service meta must be a block/],
+    ['a group reading Consul without a consul block', 'worker.nomad.hcl.hbs', (s: string) => s.replace('{{> group-policies}}', ''), 'group "worker"', /needs a consul block/],
   ])('when a template has %s then it is reported as file:line', async (_name, file, edit, near, pattern) => {
     const { dir, source } = await brokenCopy(file, edit);
     const problems = await checkTemplates(dir, config);
@@ -44,6 +46,19 @@ describe('checkTemplates', () => {
     expect(problem!.file).toBe(file);
     if (near) expect(problem!.line).toBe(lineOf(source, near));
     else expect(problem!.line).toBeGreaterThan(1);
+  });
+});
+
+describe('checkTemplates: workload identities', () => {
+  it('when a repo partial drops the declared identities then each task reading Vault and Consul is reported', async () => {
+    const { dir } = await brokenCopy('worker.nomad.hcl.hbs', (s) => s);
+    const shared = await readFile(join(DEFAULT_TEMPLATES_DIR, 'partials', 'canonical-env.hbs'), 'utf8');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'partials'));
+    await writeFile(join(dir, 'partials', 'canonical-env.hbs'), shared.replace(/identity \{[\s\S]*?\n\}\n/g, ''));
+    const reasons = (await checkTemplates(dir, config)).map((p) => p.reason);
+    expect(reasons).toContain('task "worker" needs identity { name = "vault_default" aud = ["vault.io"] } (its Vault login)');
+    expect(reasons).toContain('task "worker" needs identity { name = "consul_default" aud = ["consul.io"] } (its Consul token for the cache lookup)');
   });
 });
 

@@ -79,6 +79,11 @@ export function checkJob(parsed: unknown, context: RenderContext, component: str
   for (const [group, g] of groups) {
     services.push(...unlabeled(g, 'service'));
     const tasks = blocks(g, 'task');
+    // The canonical template reads the cache's Consul service: Nomad 1.10+ gives a task a
+    // Consul token only when it or its group has a consul block.
+    if (c.canonicalEnv && unlabeled(g, 'consul').length === 0 && tasks.some(([, t]) => unlabeled(t, 'consul').length === 0)) {
+      out.push({ reason: `group "${group}" needs a consul block (its templates read Consul; without one Nomad gives no Consul token)`, near: [`group "${group}"`] });
+    }
     if (tasks.length === 0) out.push({ reason: `group "${group}" has no task`, near: [`group "${group}"`] });
     if (tasks.length > 0 && tasks.every(([, t]) => unlabeled(t, 'lifecycle').length > 0)) {
       out.push({ reason: `group "${group}" has no main task (only lifecycle tasks)`, near: [`group "${group}"`] });
@@ -94,6 +99,17 @@ export function checkJob(parsed: unknown, context: RenderContext, component: str
       const dests = templates.map((tp) => tp.destination);
       if (new Set(dests).size !== dests.length) out.push({ reason: `task "${task}" has two templates with one destination`, near: ['destination', ...near] });
       if (!c.canonicalEnv) continue;
+      // Declared, not left to the servers' defaults (job_endpoint_hook_implicit_identities.go).
+      const identities = unlabeled(t, 'identity');
+      for (const [wanted, use] of [
+        [context.identities.vault, 'its Vault login'],
+        [context.identities.consul, 'its Consul token for the cache lookup'],
+      ] as const) {
+        const declared = identities.find((w) => w.name === wanted.name);
+        if (!declared || !Array.isArray(declared.aud) || !wanted.aud.every((a) => (declared.aud as unknown[]).includes(a))) {
+          out.push({ reason: `task "${task}" needs identity { name = "${wanted.name}" aud = ${JSON.stringify(wanted.aud)} } (${use})`, near: ['identity', ...near] });
+        }
+      }
       const vault = unlabeled(t, 'vault')[0];
       if (vault?.role !== context.vault.role) out.push({ reason: `task "${task}" needs vault { role = vault.role } (the PR's own role)`, near: ['vault', ...near] });
       const env = templates.find((tp) => tp.destination === context.vault.envDestination);
@@ -106,6 +122,9 @@ export function checkJob(parsed: unknown, context: RenderContext, component: str
   for (const s of services) {
     const name = String(s.name ?? '');
     if (!SERVICE_NAME.test(name)) out.push({ reason: `service name "${name}" is not a valid RFC 1123 name`, near: ['service'] });
+    if (s.meta !== undefined && !Array.isArray(s.meta)) {
+      out.push({ reason: 'service meta must be a block `meta { key = "v" }`: Nomad refuses `meta = {…}` inside service (api/services.go hcl:"meta,block")', near: ['meta = {', 'service'] });
+    }
     for (const key of Object.keys(mapAttr(s, 'meta') ?? {})) {
       if (!CONSUL_META_KEY.test(key)) out.push({ reason: `service meta key "${key}" is refused by Consul (letters, digits, _ and - only)`, near: [key, 'service'] });
     }
