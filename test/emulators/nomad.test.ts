@@ -140,6 +140,11 @@ describe('nomad emulator: parse', () => {
     expect(api.Env).toEqual({ PREVIEW_ID: 'pr-42' });
   });
 
+  it('when the spec is blank but not empty then the parser answers that the job block is missing', async () => {
+    const r = await call('POST', '/v1/jobs/parse', { JobHCL: '  \n' });
+    expect([r.status, r.text]).toEqual([400, 'Failed to parse job: <nil>: Missing job block; A job block is required']);
+  });
+
   it('when the spec is empty then 400 Job spec is empty', async () => {
     const r = await call('POST', '/v1/jobs/parse', { JobHCL: '' });
     expect([r.status, r.text]).toEqual([400, 'Job spec is empty']);
@@ -226,6 +231,12 @@ describe('nomad emulator: register validation', () => {
     ['no Job', {}, 400, 'Job must be specified'],
     ['no ID', { Job: { TaskGroups: [] } }, 400, "Job ID hasn't been provided"],
     ['no task groups', { Job: { ID: 'x' } }, 500, '1 error occurred:\n\t* Missing job task groups\n\n'],
+    [
+      'an identity with a bad name and an empty audience',
+      { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [{ Name: 't', Driver: 'docker', Identities: [{ Name: 'vault default', Audience: [''] }] }] }] } },
+      500,
+      /Task t validation failed: 1 error occurred:\n\t\* Identity "vault default" is invalid: 2 errors occurred:\n\t\* invalid name "vault default"\. Must match regex .*\n\t\* an empty string is an invalid audience \(1\)/,
+    ],
     ['ID with a space', { Job: { ...minimalJob('a b') } }, 500, /\* Job ID contains a space/],
     ['group without tasks', { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [] }] } }, 500, /Task group g validation failed: 1 error occurred:\n\t\* Missing tasks for task group/],
     ['task without driver', { Job: { ID: 'x', TaskGroups: [{ Name: 'g', Tasks: [{ Name: 't' }] }] } }, 500, /Task t validation failed: 1 error occurred:\n\t\* Missing task driver/],

@@ -233,7 +233,8 @@ export async function hclToJob(hcl: string, variables?: string): Promise<Json> {
     }
   }
   const jobs = Object.entries((doc.job as Body | undefined) ?? {});
-  if (jobs.length !== 1) throw new JobspecError(jobs.length === 0 ? `${PARSE_PATH}:1,1-1: Missing job block; A job block is required` : `${PARSE_PATH}:1,1-1: Duplicate job block; Only one job block is allowed`);
+  // types.config.go decodeJob: "Missing job block" has no Subject, which fmt prints as <nil>.
+  if (jobs.length !== 1) throw new JobspecError(jobs.length === 0 ? '<nil>: Missing job block; A job block is required' : `${PARSE_PATH}:1,1-1: Duplicate job block; Only one job block is allowed`);
   const [id, bodies] = jobs[0]!;
   const j = evaluateStrings(first(bodies) ?? {}, vars) as Body;
   return compact({
@@ -366,6 +367,27 @@ function validateServices(services: Json[] | null | undefined, errs: string[]) {
   });
 }
 
+/** nomad/structs/workload_id.go WorkloadIdentity.Validate, as a go-multierror text; null when valid. */
+function identityProblems(wi: Json): string | null {
+  const errs: string[] = [];
+  const name = String(wi.Name ?? '');
+  if (!/^[a-zA-Z0-9-_]{1,128}$/.test(name)) errs.push(`invalid name "${name}". Must match regex ^[a-zA-Z0-9-_]{1,128}$`);
+  ((wi.Audience as string[] | null) ?? []).forEach((aud, i) => {
+    if (aud === '') errs.push(`an empty string is an invalid audience (${i + 1})`);
+  });
+  const mode = String(wi.ChangeMode ?? '');
+  if (mode === '' || mode === 'noop' || mode === 'restart') {
+    if (wi.ChangeSignal) errs.push('can only use change_signal="signal" with change_mode="signal"');
+  } else if (mode === 'signal') {
+    if (!wi.ChangeSignal) errs.push('change_signal must be specified when using change_mode="signal"');
+  } else errs.push(`invalid change_mode: ${mode}`);
+  const ttl = (wi.TTL as number | undefined) ?? 0;
+  if (ttl > 0 && (name === '' || name === 'default')) errs.push('ttl for default identity not yet supported');
+  if (ttl < 0) errs.push('ttl must be >= 0');
+  if (wi.Filepath && !wi.File) errs.push('file parameter must be true in order to specify filepath');
+  return errs.length ? multierror(errs) : null;
+}
+
 /**
  * structs.Job.Validate as the register RPC applies it; returns the go-multierror text of
  * the failures (HTTP 500) or null. Service Meta keys are NOT checked here: Nomad accepts
@@ -418,6 +440,16 @@ export function validateJob(job: Json): string | null {
         else dests.set(String(tp.DestPath), i + 1);
       });
       validateServices(t.Services as Json[] | null, terrs);
+      // nomad/structs/structs.go Task.Validate → workload_id.go WorkloadIdentity.Validate.
+      if (t.Identity) {
+        const problem = identityProblems(t.Identity as Json);
+        if (problem) terrs.push(`Identity "${String((t.Identity as Json).Name ?? '')}" is invalid: ${problem}`);
+      }
+      for (const wid of (t.Identities as Json[] | null) ?? []) {
+        if (wid.Name === 'default') terrs.push('Duplicate default identities found');
+        const problem = identityProblems(wid);
+        if (problem) terrs.push(`Identity "${String(wid.Name ?? '')}" is invalid: ${problem}`);
+      }
       if (terrs.length) gerrs.push(`Task ${tname} validation failed: ${multierror(terrs)}`);
     });
     if (gerrs.length) errs.push(`Task group ${gname} validation failed: ${multierror(gerrs)}`);

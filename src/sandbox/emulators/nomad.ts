@@ -178,7 +178,8 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
     const body = req.json();
     if (body instanceof SyntaxError) return text(400, decodeError(body));
     const b = (body ?? {}) as Json;
-    if (typeof b.JobHCL !== 'string' || b.JobHCL.trim() === '') return text(400, 'Job spec is empty');
+    // JobsParseRequest refuses only "" itself; blank text reaches the parser.
+    if (typeof b.JobHCL !== 'string' || b.JobHCL === '') return text(400, 'Job spec is empty');
     let job: Json;
     try {
       job = await hclToJob(b.JobHCL, typeof b.Variables === 'string' ? b.Variables : undefined);
