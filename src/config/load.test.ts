@@ -20,6 +20,26 @@ function problemsOf(fn: () => unknown): string[] {
 }
 
 describe('buildConfig', () => {
+  it.each([
+    ['docker.io/library/redis', /is a stock image a PR does not build.*fixedImages/],
+    ['redis', /is a stock image/],
+    ['docker.io/library/redis:7.2', /has a tag; .*belongs in fixedImages/],
+    ['ghcr.io/acme/shop-api:main', /has a tag/],
+  ])('when repos[].images names %s then config check refuses it', (image, pattern) => {
+    const problems = problemsOf(() => buildConfig({ repos: [{ name: 'acme/shop', images: { cache: image } }] }, goodEnv));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^config: repos\.0\.images\.cache: /);
+    expect(problems[0]).toMatch(pattern);
+  });
+
+  it('when a stock image is in fixedImages with its tag then it is accepted; without a tag it is refused', () => {
+    expect(buildConfig({ repos: [{ name: 'acme/shop', fixedImages: { cache: 'docker.io/library/redis:7.2' } }] }, goodEnv).repos[0]!.fixedImages).toEqual({
+      cache: 'docker.io/library/redis:7.2',
+    });
+    const problems = problemsOf(() => buildConfig({ repos: [{ name: 'acme/shop', fixedImages: { cache: 'docker.io/library/redis' } }] }, goodEnv));
+    expect(problems[0]).toMatch(/repos\.0\.fixedImages\.cache: expected an image with its own tag or digest/);
+  });
+
   it.each(['127.0.0.1', 'localhost', '127.1.2.3', '[::1]', 'LOCALHOST'])('when DATABASE_URL points at loopback %s and database.host is not set then it is refused: PR jobs cannot reach it', (host) => {
     const problems = problemsOf(() => buildConfig({}, { ...goodEnv, DATABASE_URL: `postgres://previewd:s3cret-pw@${host}:5432/previewd` }));
     expect(problems).toHaveLength(1);

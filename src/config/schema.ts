@@ -80,9 +80,15 @@ export const repoSchema = z
       if (component in repo.fixedImages) {
         ctx.addIssue({ code: 'custom', path: ['images', component], message: 'is also in fixedImages; a component is either built from the PR or not' });
       }
-      // Docker Hub's official images (docker.io/library/x, or a bare "x") are never built from a PR:
-      // "<image>:<sha>" would not exist.
-      if (isStockImage(image)) {
+      if (/:[^/]*$/.test(image)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['images', component],
+          message: 'has a tag; an image built from the PR is given without one (its tag is the head SHA), an image with its own tag belongs in fixedImages',
+        });
+      } else if (isStockImage(image)) {
+        // Docker Hub's official images (docker.io/library/x, or a bare "x") are never built
+        // from a PR: "<image>:<sha>" would not exist.
         ctx.addIssue({
           code: 'custom',
           path: ['images', component],
