@@ -307,7 +307,7 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
     const record = await world.deps.store.get(world.key(pr));
     expect(record?.status).toBe('failed');
-    expect(record?.lastError).toMatch(new RegExp(`version ${good + 1} (failed and Nomad rolled it back to version ${good}|was replaced by version ${good + 2})`));
+    expect(record?.lastError).toContain(`version ${good + 1} failed and Nomad rolled it back to version ${good}`);
     expect(world.github.commitStatuses(repo(), bad).at(-1)?.state).toBe('failure');
     world.cluster.behaviour.delete(n.jobId('api'));
     await world.close(pr);

@@ -295,14 +295,7 @@ async function watchDeployment(ctx: ApplyContext, component: string, jobId: stri
     const { deployment, index: next } = await deps.nomad.getLatestDeployment(jobId, { index, waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)) });
     // Only the deployment of the version registered counts: a higher one is a rollback
     // (auto_revert registers the last stable spec as a new version) or someone else's.
-    if (deployment && deployment.jobVersion > version) {
-      ctx.state.components[component] = 'failed';
-      const detail = await failureDetail(ctx, jobId, version);
-      throw new UserError(
-        ctx.scrubber.scrub(`deployment of ${jobId} version ${version} was replaced by version ${deployment.jobVersion} (Nomad's auto_revert rolls a failed deployment back to the last stable version)${detail}`),
-        { system: 'nomad' },
-      );
-    }
+    if (deployment && deployment.jobVersion > version) await newerVersion(ctx, component, jobId, version, deployment.jobVersion);
     if (deployment && deployment.jobVersion === version) {
       if (deployment.status === 'successful') {
         ctx.state.components[component] = 'healthy';
@@ -332,6 +325,28 @@ async function watchDeployment(ctx: ApplyContext, component: string, jobId: stri
     if (next <= index || next === 0) await deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))));
     index = next < index ? 0 : next;
   }
+}
+
+/**
+ * A newer version than ours is deploying. An auto_revert (its spec, hence its meta, is
+ * that of a version before ours) means ours failed: a permanent failure naming both. Any
+ * other newer version was registered meanwhile by another run of this PR: this run is
+ * stale, and a retry looks again.
+ */
+async function newerVersion(ctx: ApplyContext, component: string, jobId: string, version: number, newer: number): Promise<never> {
+  const versions = await ctx.deps.nomad.listJobVersions(jobId);
+  const sameMeta = (a: Record<string, string>, b: Record<string, string>) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+  const current = versions.find((v) => v.version === newer);
+  const revertedTo = current && versions.find((v) => v.version < version && sameMeta(v.meta, current.meta));
+  if (!revertedTo) {
+    throw new TransientError(`nomad job ${jobId} moved on to version ${newer} while version ${version} deployed; looking again`, { system: 'nomad' });
+  }
+  ctx.state.components[component] = 'failed';
+  const detail = await failureDetail(ctx, jobId, version);
+  throw new UserError(
+    ctx.scrubber.scrub(`deployment of ${jobId} version ${version} failed and Nomad rolled it back to version ${revertedTo.version} (as version ${newer}, auto_revert)${detail}`),
+    { system: 'nomad' },
+  );
 }
 
 /** "; task api (alloc 1a2b3c4d): Driver Failure: image not found" for the failing allocations. */

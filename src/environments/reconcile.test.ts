@@ -37,6 +37,8 @@ interface Fakes {
   failJob: Set<string>;
   /** Jobs whose next registered version fails and is auto-reverted at once to the previous spec. */
   revertJob: Set<string>;
+  /** Jobs that get a newer, different version registered right after ours (a stale run). */
+  supersedeJob: Set<string>;
   dbs: Map<string, string>;
   roles: Map<string, { password: string; validUntil: Date }>;
   secrets: Map<string, KvSecret>;
@@ -55,6 +57,7 @@ function makeFakes(): Fakes {
   const jobs = new Map<string, NomadJobState & { spec: NomadJob }>();
   const failJob = new Set<string>();
   const revertJob = new Set<string>();
+  const supersedeJob = new Set<string>();
   const versions = new Map<string, NomadJobVersion[]>();
   let index = 1;
   const nomad: NomadClient = {
@@ -69,10 +72,14 @@ function makeFakes(): Fakes {
       const put = (spec: NomadJob) => {
         const version = (jobs.get(job.ID)?.version ?? -1) + 1;
         jobs.set(job.ID, { id: job.ID, status: 'running', stop: false, meta: spec.Meta ?? {}, jobModifyIndex: index, version, spec });
-        versions.set(job.ID, [{ version, jobModifyIndex: index, stable: false }, ...(versions.get(job.ID) ?? [])]);
+        versions.set(job.ID, [{ version, jobModifyIndex: index, stable: false, meta: spec.Meta ?? {} }, ...(versions.get(job.ID) ?? [])]);
       };
       put(job);
-      if (current && revertJob.has(job.ID)) {
+      if (supersedeJob.has(job.ID)) {
+        // Another run of this PR registered a newer spec right after ours.
+        index += 1;
+        put({ ...job, Meta: { ...(job.Meta ?? {}), 'previewd.sha': 'f'.repeat(40) } });
+      } else if (current && revertJob.has(job.ID)) {
         // auto_revert: the new version failed, Nomad registered the previous spec as the next version.
         index += 1;
         put(current.spec);
@@ -305,7 +312,7 @@ function makeFakes(): Fakes {
   const logs: string[] = [];
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
   const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store };
-  return { deps, jobs, failJob, revertJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
+  return { deps, jobs, failJob, revertJob, supersedeJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
 }
 
 /** Jobs as JSON "HCL" (the fake parseJob reads JSON), carrying the real ownership meta. */
@@ -419,8 +426,17 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     expect(rec.status).toBe('failed');
     expect(rec.components.api).toBe('failed');
     // Registered version 1 (SHA2); Nomad runs version 2, a copy of version 0.
-    expect(rec.lastError).toContain(`deployment of ${names.jobId('api')} version 1 was replaced by version 2`);
+    expect(rec.lastError).toContain(`deployment of ${names.jobId('api')} version 1 failed and Nomad rolled it back to version 0 (as version 2, auto_revert)`);
     expect(f.statuses.at(-1)).toEqual({ sha: SHA2, state: 'failure' });
+  });
+
+  it('when a newer version not equal to an earlier one replaces ours while it deploys then the run is stale: transient, not a failure', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.supersedeJob.add(names.jobId('api'));
+    await expect(run()).rejects.toThrow(TransientError);
+    const rec = f.records.get('acme/shop#7')!;
+    expect(rec.status).not.toBe('failed');
+    expect(rec.components.api).not.toBe('failed');
   });
 
   it('when GitHub is down then provisioning completes, the error is transient, and the next run reports', async () => {

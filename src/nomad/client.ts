@@ -155,7 +155,7 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
       const a = await request('GET', `/v1/job/${enc(jobId)}/versions`, what);
       if (a.status === 404) return [];
       const r = parseWire(NomadJobVersionsWire, expectOk(a, what).body, what);
-      return r.Versions.map((v) => ({ version: v.Version, jobModifyIndex: v.JobModifyIndex, stable: v.Stable }));
+      return r.Versions.map((v) => ({ version: v.Version, jobModifyIndex: v.JobModifyIndex, stable: v.Stable, meta: v.Meta }));
     },
 
     async listAllocations(jobId) {

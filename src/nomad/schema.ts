@@ -15,7 +15,9 @@ export const NomadJobWire = NomadJobStubWire.extend({ Version: z.number() });
 
 /** GET /v1/job/:id/versions (command/agent/job_endpoint.go jobVersions): newest first. */
 export const NomadJobVersionsWire = z.object({
-  Versions: z.array(z.object({ Version: z.number(), JobModifyIndex: z.number(), Stable: z.boolean().nullish().transform((v) => v ?? false) })),
+  Versions: z.array(
+    z.object({ Version: z.number(), JobModifyIndex: z.number(), Stable: z.boolean().nullish().transform((v) => v ?? false), Meta: stringMap }),
+  ),
 });
 
 export const NomadRegisterResponseWire = z.object({

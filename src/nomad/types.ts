@@ -47,6 +47,7 @@ export interface NomadJobVersion {
   /** The raft index the version was written at: what a register of it answered. */
   jobModifyIndex: number;
   stable: boolean;
+  meta: Record<string, string>;
 }
 
 export interface BlockingOptions {
