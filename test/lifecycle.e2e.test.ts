@@ -75,13 +75,15 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(world.vault.jwtRole(n.vaultRole)).toMatchObject({ token_policies: [n.vaultPolicy] });
 
     // What the tasks actually got: the template runner logged in with each task's
-    // workload identity and rendered the PR's secret. (REDIS_URL needs the jobs'
-    // `consul {}` block under Consul ACLs: issue 11 §2, not rendered yet.)
+    // workload identity and rendered the PR's secret, and found the PR's cache through
+    // Consul with the task's Consul identity (under ACLs it needs the group's `consul {}`).
     const secretData = world.vault.secret(n.vaultPath)!.data!;
+    const cacheService = world.cluster.listServices().find((s) => s.Service === n.serviceName('cache'))!;
     for (const [component, task] of [['api', 'migrate'], ['api', 'api'], ['worker', 'worker'], ['frontend', 'frontend']] as const) {
       const alloc = world.cluster.listAllocations(undefined, n.jobId(component)).find((a) => a.DesiredStatus === 'run')!;
       const env = world.cluster.renderedEnv(alloc.ID as string, task);
       expect(env?.DATABASE_URL, `${component}/${task}`).toBe(secretData.DATABASE_URL);
+      expect(env?.REDIS_URL, `${component}/${task}`).toBe(`redis://${cacheService.Address}:${cacheService.Port}`);
     }
 
     expect(prDeployments()).toHaveLength(1);

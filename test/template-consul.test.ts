@@ -26,10 +26,22 @@ describe('templates reading Consul under ACLs (emulated template runner)', () =>
     const n = world.names(PR);
     const ns = world.config.env.NOMAD_NAMESPACE;
     const id = n.jobId('worker');
-    /** Registers the worker with or without a group consul block; the env its running task rendered. */
+    const rendered = structuredClone(world.cluster.getJob(ns, id)!);
+    /**
+     * Registers the worker as rendered (group `consul {}` plus its `consul_default`
+     * identity), or as the templates were before issue 11 §2: neither, so the client
+     * has no Consul identity to log in with (client consul_hook.go). The env its task rendered.
+     */
     const deployWorker = async (consul: boolean) => {
-      const job = structuredClone(world.cluster.getJob(ns, id)!);
-      for (const group of job.TaskGroups as Record<string, unknown>[]) group.Consul = consul ? { Namespace: '', Cluster: 'default', Partition: '' } : null;
+      const job = structuredClone(rendered);
+      if (!consul) {
+        for (const group of job.TaskGroups as Record<string, unknown>[]) {
+          group.Consul = null;
+          for (const task of group.Tasks as Record<string, unknown>[]) {
+            task.Identities = ((task.Identities as { Name: string }[] | null) ?? []).filter((i) => !i.Name.startsWith('consul_'));
+          }
+        }
+      }
       world.cluster.registerJob(ns, job);
       const alloc = await waitFor(`the worker (consul block: ${consul}) running`, () => {
         const version = world.cluster.getJob(ns, id)!.Version;

@@ -28,7 +28,7 @@ import { startConsulEmulator, type ConsulEmulator } from './emulators/consul.js'
 import { startGitHubEmulator, type GitHubEmulator } from './emulators/github.js';
 import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
-import { createWorkloadRuntime, taskIdentities } from './emulators/workload-runtime.js';
+import { createWorkloadRuntime } from './emulators/workload-runtime.js';
 import { createPreviewdRole, type PgServer } from './pg-server.js';
 import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient, withRoleClient } from './services.js';
 
@@ -198,18 +198,12 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       body: JSON.stringify({ jwks_url: `${nomad.url}/.well-known/jwks.json` }),
     });
     if (jwks.status !== 204) throw new Error(`world: configuring the Vault JWT mount failed (${jwks.status})`);
-    const identityTtlNs = 3600e9;
     await cluster.consulAcl.createPolicy('nomad-tasks', 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\n');
     const taskConsulToken = (await cluster.consulAcl.createToken({ policies: ['nomad-tasks'], description: 'Nomad task (world)' })).SecretID;
     cluster.attachTemplateRuntime(
       createWorkloadRuntime({
         signingKey: cluster.identityKey,
         now: () => clock.now().getTime(),
-        identities: (group, task) =>
-          taskIdentities(group, task, {
-            vault: { Audience: [config.vault.audience], TTL: identityTtlNs },
-            consul: { Audience: ['consul.io'], TTL: identityTtlNs },
-          }),
         vault: { address: vault.url, jwtMount: config.vault.jwtMount },
         // Consul's JWT auth method for Nomad tasks, as its binding rule would: a token that
         // reads the catalog. A task without a Consul identity gets none (anonymous, default deny).

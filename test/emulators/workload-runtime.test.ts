@@ -7,7 +7,8 @@ import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emul
 import { canonicalizeJob } from '../../src/sandbox/emulators/nomad-jobspec.js';
 import { startNomadEmulator, type NomadEmulator } from '../../src/sandbox/emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from '../../src/sandbox/emulators/vault.js';
-import { createWorkloadRuntime, parseTemplate, taskIdentities, type ServerIdentityDefaults } from '../../src/sandbox/emulators/workload-runtime.js';
+import { applyImplicitIdentities, type IdentityDefaults } from '../../src/sandbox/emulators/nomad-identities.js';
+import { createWorkloadRuntime, parseTemplate } from '../../src/sandbox/emulators/workload-runtime.js';
 import { waitFor } from '../support/wait.js';
 
 const ROOT = 'root-for-runtime-tests';
@@ -16,7 +17,8 @@ let cluster: Cluster;
 let nomad: NomadEmulator;
 let consul: ConsulEmulator;
 let vault: VaultEmulator;
-let serverDefaults: ServerIdentityDefaults;
+/** The servers' default identities, applied at register as Nomad's admission hook does. */
+let serverDefaults: IdentityDefaults;
 let seq = 0;
 
 async function vaultCall(method: string, path: string, body?: unknown) {
@@ -35,7 +37,6 @@ beforeAll(async () => {
     createWorkloadRuntime({
       signingKey: cluster.identityKey,
       now: () => vault.now(), // one clock for the cluster and Vault, as NTP gives a real one
-      identities: (group, task) => taskIdentities(group, task, serverDefaults),
       vault: { address: vault.url, jwtMount: 'jwt-nomad' },
       consul: { address: consul.url, login: async () => null },
     }),
@@ -86,7 +87,7 @@ function job(id: string, options: { role?: string; template: string; changeMode?
 }
 
 async function runJob(spec: Json) {
-  cluster.registerJob('default', spec);
+  cluster.registerJob('default', applyImplicitIdentities(structuredClone(spec), serverDefaults));
   const alloc = await waitFor(`an allocation of ${String(spec.ID)} past pending`, () => cluster.listAllocations('default', spec.ID as string).find((a) => a.ClientStatus !== 'pending'), 10_000);
   return alloc;
 }
@@ -158,14 +159,6 @@ describe('workload runtime: templates at allocation start', () => {
     }
   });
 
-  it('when only a consul block is present then the task gets a consul_default identity; without it none', () => {
-    const task = { Name: 't', Vault: { Role: 'r' } };
-    const defaults: ServerIdentityDefaults = { vault: { Audience: [AUD] }, consul: { Audience: ['consul.io'] } };
-    expect(taskIdentities({ Name: 'g' }, task, defaults).map((i) => i.Name)).toEqual(['vault_default']);
-    expect(taskIdentities({ Name: 'g', Consul: {} }, task, defaults).map((i) => i.Name)).toEqual(['vault_default', 'consul_default']);
-    expect(taskIdentities({ Name: 'g' }, { ...task, Identities: [{ Name: 'vault_default', Audience: ['x'] }] }, defaults)).toEqual([{ Name: 'vault_default', Audience: ['x'] }]);
-  });
-
   it('when the secret is rewritten identically then a re-render restarts nothing; changed data restarts a restart-mode task only', async () => {
     const name = `re${++seq}`;
     const { secretPath, role } = await prSetup(name, [`${name}-app`, `${name}-noop`]);
@@ -193,7 +186,6 @@ describe('workload runtime: identity claims (nomad/structs/workload_id.go)', () 
     const runtime = createWorkloadRuntime({
       signingKey: cluster.identityKey,
       now: () => 1_700_000_000_000,
-      identities: () => [],
       vault: { address: vault.url, jwtMount: 'jwt-nomad' },
       consul: { address: consul.url, login: async () => null },
     });

@@ -23,6 +23,7 @@
 // so it sees what their policies and ACLs let that task see.
 import { randomUUID } from 'node:crypto';
 import type { SigningKey } from './jws.js';
+import { consulTemplateIdentity, vaultTemplateIdentity } from './nomad-identities.js';
 
 /** Nomad's wire JSON (the cluster's Json; not imported, so cluster.ts can import this module). */
 type Json = Record<string, unknown>;
@@ -37,25 +38,6 @@ export interface WorkloadIdentitySpec {
 }
 
 /** Server-side identity defaults (agent config `vault.default_identity`, `consul.task_identity`). */
-export interface ServerIdentityDefaults {
-  vault?: { Audience: string[]; TTL?: number };
-  consul?: { Audience: string[]; TTL?: number };
-}
-
-/**
- * The identities a task has once the servers' implicit-identities hook ran
- * (nomad/job_endpoint_hook_implicit_identities.go): its own `identity` blocks, plus
- * vault_default for a task with a `vault` block, plus consul_default only when the task
- * or its group has a `consul` block, each when the servers have a default for it.
- */
-export function taskIdentities(group: Json, task: Json, defaults: ServerIdentityDefaults): WorkloadIdentitySpec[] {
-  const own = ((task.Identities as WorkloadIdentitySpec[] | null) ?? []).map((i) => ({ ...i }));
-  const has = (name: string) => own.some((i) => i.Name === name);
-  if (task.Vault && !has('vault_default') && defaults.vault) own.push({ Name: 'vault_default', ...defaults.vault });
-  if ((task.Consul || group.Consul) && !has('consul_default') && defaults.consul) own.push({ Name: 'consul_default', ...defaults.consul });
-  return own;
-}
-
 export interface WorkloadRuntimeOptions {
   /** The cluster's identity signing key (its public half is the JWKS Vault verifies against). */
   signingKey: SigningKey;
@@ -63,7 +45,6 @@ export interface WorkloadRuntimeOptions {
   issuer?: string;
   region?: string;
   now: () => number;
-  identities: (group: Json, task: Json) => WorkloadIdentitySpec[];
   vault: { address: string; jwtMount: string; defaultRole?: string };
   consul: {
     address: string;
@@ -242,8 +223,7 @@ export function createWorkloadRuntime(options: WorkloadRuntimeOptions): Workload
 
   const kill = (message: string): TaskEventSpec => ({ type: 'Killing', message, failsTask: true });
 
-  async function vaultToken(alloc: AllocationContext, task: Json, identities: WorkloadIdentitySpec[]): Promise<string> {
-    const identity = identities.find((i) => i.Name === 'vault_default');
+  async function vaultToken(alloc: AllocationContext, task: Json, identity: WorkloadIdentitySpec | undefined): Promise<string> {
     if (!identity) throw new TemplateFailure([kill('Vault: failed to derive vault token: no signed workload identity available')]);
     const jwt = options.signingKey.sign(claimsFor(alloc, task, identity));
     const role = ((task.Vault as Json).Role as string) || options.vault.defaultRole || '';
@@ -307,7 +287,10 @@ export function createWorkloadRuntime(options: WorkloadRuntimeOptions): Workload
     const templates = (task.Templates as Json[] | null) ?? [];
     if (templates.length === 0) return { ok: true, render: { task: name, env: {}, files: {} } };
     try {
-      const identities = options.identities(alloc.group, task);
+      // The job as registered: the servers' implicit-identities hook already ran on it
+      // (nomad-identities.ts applyImplicitIdentities), so its identities are the task's own.
+      const vaultIdentity = vaultTemplateIdentity(task) as WorkloadIdentitySpec | undefined;
+      const consulIdentity = consulTemplateIdentity(alloc.group, task) as WorkloadIdentitySpec | undefined;
       const parsed = templates.map((t) => {
         try {
           return { spec: t, nodes: parseTemplate(String(t.EmbeddedTmpl ?? ''), (t.LeftDelim as string) || '{{', (t.RightDelim as string) || '}}') };
@@ -318,8 +301,7 @@ export function createWorkloadRuntime(options: WorkloadRuntimeOptions): Workload
       const deps = { secrets: new Set<string>(), services: new Set<string>() };
       for (const p of parsed) dependenciesOf(p.nodes, deps);
       // The vault hook runs before the template hook: a task with a vault block logs in first.
-      const token = task.Vault ? await vaultToken(alloc, task, identities) : null;
-      const consulIdentity = identities.find((i) => i.Name === 'consul_default');
+      const token = task.Vault ? await vaultToken(alloc, task, vaultIdentity) : null;
       const consulToken = consulIdentity ? await options.consul.login(options.signingKey.sign(claimsFor(alloc, task, consulIdentity))) : null;
       const resolved: Resolved = { secrets: new Map(), services: new Map() };
       for (const path of deps.secrets) resolved.secrets.set(path, await readSecret(path, token));
