@@ -6,7 +6,7 @@ import { buildConfig, ConfigError } from './load.js';
 
 const env = {
   VAULT_TOKEN: 'root-token-value',
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  DATABASE_URL: 'postgres://previewd@pg.internal:5432/previewd',
   GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-of-length',
   GITHUB_TOKEN: 'ghp_exampletoken',
   PREVIEWD_ADMIN_TOKEN: 'an-admin-token-long-enough',
