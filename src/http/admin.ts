@@ -1,12 +1,15 @@
 // The admin API: what an operator (or the log_url link on a PR) reaches for.
 // Every route needs `Authorization: Bearer <PREVIEWD_ADMIN_TOKEN>` (401 without it,
-// 403 with a wrong one, compared in constant time); every parameter is validated with
+// 403 with a wrong one, compared in constant time). The check is the first middleware
+// of each route's own chain, not a path-matched `router.use`: whatever spelling of a
+// path the router accepts for a route, that route's guard runs (issue 10). Every
+// parameter is validated with
 // zod (400 with the offending field). Responses pass through the config's secret
 // scrubber as a last line of defence: nothing here should ever carry a secret, and if
 // a bug made it so, the value still does not leave the process.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
@@ -15,6 +18,7 @@ import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import type { EnvironmentRecord, EnvironmentStore } from '../environments/types.js';
 import type { GcFilter, GcPlan } from '../gc/types.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
+import { strictRouter } from './strict-router.js';
 
 export interface AdminDeps {
   config: Pick<Config, 'env' | 'repos'>;
@@ -92,11 +96,11 @@ function summary(record: EnvironmentRecord) {
 }
 
 export function adminRouter(deps: AdminDeps): Router {
-  const router = new Router({ prefix: '/admin' });
+  const router = strictRouter({ prefix: '/admin' });
   const expected = deps.config.env.PREVIEWD_ADMIN_TOKEN;
   const scrub = createScrubber(configSecrets(deps.config as Pick<Config, 'env'>));
 
-  router.use(async (ctx: Context, next: Next) => {
+  const requireToken = async (ctx: Context, next: Next) => {
     const header = ctx.get('authorization');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) {
@@ -114,21 +118,21 @@ export function adminRouter(deps: AdminDeps): Router {
     if (ctx.body !== undefined && ctx.body !== null && typeof ctx.body === 'object') {
       ctx.body = JSON.parse(scrub(JSON.stringify(ctx.body)));
     }
-  });
+  };
 
   const keyOf = (ctx: Context): EnvironmentKey | null => {
     const params = parse(ctx, envParams, ctx.params);
     return params ? { repo: `${params.owner}/${params.repo}`, pr: params.pr } : null;
   };
 
-  router.get('/environments', async (ctx) => {
+  router.get('/environments', requireToken, async (ctx: Context) => {
     const query = parse(ctx, listQuery, ctx.query);
     if (!query) return;
     const records = await deps.store.list({ ...(query.repo ? { repo: query.repo } : {}), ...(query.status ? { status: query.status } : {}) });
     ctx.body = { environments: records.map(summary) };
   });
 
-  router.get('/environments/:owner/:repo/:pr', async (ctx) => {
+  router.get('/environments/:owner/:repo/:pr', requireToken, async (ctx: Context) => {
     const key = keyOf(ctx);
     if (!key) return;
     const record = await deps.store.get(key);
@@ -150,7 +154,7 @@ export function adminRouter(deps: AdminDeps): Router {
     };
   });
 
-  router.post('/environments/:owner/:repo/:pr/redeploy', async (ctx) => {
+  router.post('/environments/:owner/:repo/:pr/redeploy', requireToken, async (ctx: Context) => {
     const key = keyOf(ctx);
     if (!key) return;
     const generation = await deps.store.requestReconcile(key, 'admin: redeploy');
@@ -164,7 +168,7 @@ export function adminRouter(deps: AdminDeps): Router {
     ctx.body = { status: 'accepted', environment: keyString(key), generation };
   });
 
-  router.post('/environments/:owner/:repo/:pr/teardown', async (ctx) => {
+  router.post('/environments/:owner/:repo/:pr/teardown', requireToken, async (ctx: Context) => {
     const key = keyOf(ctx);
     if (!key) return;
     const record = await deps.store.get(key);
@@ -185,14 +189,14 @@ export function adminRouter(deps: AdminDeps): Router {
     ctx.body = { status: 'accepted', environment: keyString(key), generation };
   });
 
-  router.post('/gc', async (ctx) => {
+  router.post('/gc', requireToken, async (ctx: Context) => {
     const query = parse(ctx, gcQuery, ctx.query);
     if (!query) return;
     const result = await deps.runGc({ dryRun: query.dryRun, filter: { repo: query.repo, pr: query.pr, olderThanMs: query.olderThan } });
     ctx.body = { dryRun: query.dryRun, plan: result.plan, applied: result.done.length, failed: result.failed };
   });
 
-  router.get('/queue', async (ctx) => {
+  router.get('/queue', requireToken, async (ctx: Context) => {
     const [counts, parked] = await Promise.all([deps.queue.counts(), deps.queue.listParked(100)]);
     ctx.body = {
       counts,
@@ -200,13 +204,18 @@ export function adminRouter(deps: AdminDeps): Router {
     };
   });
 
-  router.post('/queue/parked/:id/retry', async (ctx) => {
+  router.post('/queue/parked/:id/retry', requireToken, async (ctx: Context) => {
     const params = parse(ctx, parkedParams, ctx.params);
     if (!params) return;
     const retried = await deps.queue.retryParked(params.id);
     ctx.status = retried ? 202 : 404;
     ctx.body = retried ? { status: 'accepted', jobId: params.id } : { status: 'error', reason: 'no parked job with that ID' };
   });
+
+  // A route added without the guard would be an open admin action: refuse to build.
+  for (const layer of router.stack) {
+    if (layer.stack[0] !== requireToken) throw new Error(`admin route ${String(layer.path)} does not start with the token check`);
+  }
 
   return router;
 }

@@ -4,7 +4,8 @@
 // the last-resort error handler and /healthz. Mount no app-wide body parser: the
 // webhook route verifies its signature over the raw bytes and reads them itself.
 import Koa from 'koa';
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { strictRouter } from './strict-router.js';
 import type { Logger } from 'pino';
 import { safeErrorLine } from '../secrets.js';
 
@@ -21,7 +22,7 @@ export function mountRouter(app: Koa, router: Router): void {
 
 /** GET /healthz: the process is up and serving HTTP; says nothing about dependencies (that is /readyz). */
 export function createHealthRouter(): Router {
-  const router = new Router();
+  const router = strictRouter();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });

@@ -1,7 +1,8 @@
 // Readiness. /readyz checks every system previewd needs, each with a short timeout,
 // and lists them; any failure → 503. Liveness (/healthz) is app.ts's and deliberately
 // checks nothing, so an outage of Vault never gets the daemon restarted in a loop.
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { strictRouter } from './strict-router.js';
 import type { Deps } from '../deps.js';
 import { safeErrorLine } from '../secrets.js';
 
@@ -52,7 +53,7 @@ export function standardChecks(deps: Pick<Deps, 'databases' | 'nomad' | 'consul'
 }
 
 export function readinessRouter(checks: ReadinessCheck[], options: { timeoutMs?: number } = {}): Router {
-  const router = new Router();
+  const router = strictRouter();
   router.get('/readyz', async (ctx) => {
     const result = await checkReadiness(checks, options.timeoutMs ?? 2000);
     ctx.status = result.ready ? 200 : 503;

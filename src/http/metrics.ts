@@ -2,7 +2,8 @@
 // record into them directly; gauges that mirror state (environments by state, queue
 // depth and age) are read at scrape time through collectors bound by the app, so a
 // scrape always reports the truth rather than a counter that drifted.
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { strictRouter } from './strict-router.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricSources {
@@ -115,7 +116,7 @@ export type PreviewdMetrics = ReturnType<typeof createMetrics>;
 export const metrics: PreviewdMetrics = createMetrics();
 
 export function metricsRouter(m: PreviewdMetrics = metrics): Router {
-  const router = new Router();
+  const router = strictRouter();
   router.get('/metrics', async (ctx) => {
     ctx.set('Content-Type', m.registry.contentType);
     ctx.body = await m.registry.metrics();

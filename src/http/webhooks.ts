@@ -4,7 +4,8 @@
 // after 10 s. Every byte of the request is attacker-controlled until the signature
 // checks out, and every field is attacker-controlled after (fork PRs).
 import type { Context } from 'koa';
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { strictRouter } from './strict-router.js';
 import { Webhooks } from '@octokit/webhooks';
 import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.js';
@@ -185,7 +186,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     }
   }
 
-  const router = new Router();
+  const router = strictRouter();
   router.post(WEBHOOK_PATH, handle);
   return router;
 }
