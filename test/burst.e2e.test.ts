@@ -113,7 +113,10 @@ describe('webhook burst against two daemon replicas', () => {
         }
       }),
     );
-    expect(statuses.filter((s) => s < 200 || s >= 300)).toEqual([]);
+    // A redelivery that lands while its first copy is still being recorded is told 409
+    // in_progress (never "duplicate" before the first is recorded); nothing else fails.
+    expect(statuses.filter((s) => (s < 200 || s >= 300) && s !== 409)).toEqual([]);
+    expect(statuses.filter((s) => s === 409).length).toBeLessThanOrEqual(all.length - distinct.length);
     // The promise is an answer well inside GitHub's 10 s delivery timeout, load or not.
     expect(slowest.ms).toBeLessThan(8_000);
 

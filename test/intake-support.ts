@@ -65,7 +65,14 @@ export function repoConfig(name: string, overrides: Partial<RepoConfig> = {}): R
   return { ...repoSchema.parse({ name }), ...overrides };
 }
 
-export async function startIntake(options: { databaseUrl: string; repos?: RepoConfig[]; bodyLimitBytes?: number }): Promise<IntakeHarness> {
+export async function startIntake(options: {
+  databaseUrl: string;
+  repos?: RepoConfig[];
+  bodyLimitBytes?: number;
+  recordTimeoutMs?: number;
+  /** Builds the dedupe (default: over the harness's Redis connection), e.g. over a stalling proxy. */
+  deliveries?: (prefix: string) => DeliveryDedupe;
+}): Promise<IntakeHarness> {
   const redis = await createTestRedis();
   const logLines: string[] = [];
   const log = createLogger({
@@ -82,7 +89,7 @@ export async function startIntake(options: { databaseUrl: string; repos?: RepoCo
   await inner.migrate();
   const store = new TappedStore(inner);
   const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log });
-  const deliveries = createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
+  const deliveries = options.deliveries?.(redis.prefix) ?? createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
   const app = createApp({
     log,
     routers: [
@@ -94,6 +101,7 @@ export async function startIntake(options: { databaseUrl: string; repos?: RepoCo
         deliveries,
         log,
         ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+        ...(options.recordTimeoutMs !== undefined ? { recordTimeoutMs: options.recordTimeoutMs } : {}),
       }),
     ],
   });

@@ -34,7 +34,7 @@ export interface WebhookDeps {
   recordTimeoutMs?: number;
 }
 
-type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'pong' | 'rejected' | 'error';
+type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'in_progress' | 'pong' | 'rejected' | 'error';
 
 function answer(ctx: Context, status: number, outcome: Outcome, extra: Record<string, unknown> = {}): void {
   // Every answer passes here, so every delivery is counted once (labels are bounded in metrics.ts).
@@ -151,13 +151,21 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (decision.kind === 'ignore') return answer(ctx, 202, 'ignored', { reason: decision.reason });
 
     let claim;
+    const claiming = deps.deliveries.claim(delivery);
     try {
-      claim = await withTimeout(deps.deliveries.claim(delivery), recordTimeoutMs);
+      claim = await withTimeout(claiming, recordTimeoutMs);
     } catch (err) {
+      // The claim may still land after this answer (a stalled Redis runs it late): let it
+      // go once it does, so the redelivery GitHub is told to send is not turned away.
+      claiming.then((late) => (late.claimed ? deps.deliveries.release(delivery, late.token) : undefined)).catch(() => undefined);
       log.error({ delivery, error: safeErrorLine(err) }, 'delivery dedupe unavailable');
       return answer(ctx, 503, 'error', { reason: 'cannot record the delivery now; redeliver it later' });
     }
-    if (!claim.claimed) return answer(ctx, 200, 'duplicate', { delivery });
+    if (!claim.claimed && claim.reason === 'done') return answer(ctx, 200, 'duplicate', { delivery });
+    if (!claim.claimed) {
+      // Not a duplicate: the other request has not recorded it (and may yet fail).
+      return answer(ctx, 409, 'in_progress', { delivery, reason: 'this delivery is being handled by another request; redeliver it if it does not complete' });
+    }
 
     try {
       const recorded = await withTimeout(

@@ -1,26 +1,48 @@
-// Drops webhook redeliveries by X-GitHub-Delivery. A delivery is claimed briefly while
-// it is being recorded, and marked seen (for days) only once its desired state is
-// recorded and its work enqueued; when recording fails the claim is let go, so
+// Drops webhook redeliveries by X-GitHub-Delivery. A delivery is claimed (`pending:<token>`)
+// while it is being recorded, and marked `done` (for days) only once its desired state
+// is recorded and its work enqueued; when recording fails the claim is let go, so
 // GitHub's redelivery of the same id can still succeed later.
+//
+// Only `done` is a duplicate. A pending claim was never confirmed: its owner may still
+// be working, or may have given up (a Redis stall made the SET land after the webhook
+// had answered 503, issue 10) or died. A fresh pending claim answers "in progress";
+// one older than `claimTakeoverMs` is taken over, since no owner holds a claim that
+// long (the webhook bounds its claim and its record step to a few seconds each).
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+
+const PENDING = 'pending:';
+const DONE = 'done';
+
+// KEYS[1] delivery key; ARGV[1] pending value; ARGV[2] claim TTL ms; ARGV[3] takeover age ms.
+// The claim's age is read from its own TTL (set to ARGV[2] when it was written), so
+// no clock outside Redis is involved.
+const CLAIM = `
+local current = redis.call('GET', KEYS[1])
+if current == '${DONE}' then return 'done' end
+if current then
+  local age = tonumber(ARGV[2]) - redis.call('PTTL', KEYS[1])
+  if age < tonumber(ARGV[3]) then return 'in-progress' end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 'claimed'`;
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 const CONFIRM = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], '${DONE}', 'PX', ARGV[2]) end
 return 0`;
 
-export type DeliveryClaim = { claimed: true; token: string } | { claimed: false };
+export type DeliveryClaim = { claimed: true; token: string } | { claimed: false; reason: 'done' | 'in-progress' };
 
 export interface DeliveryDedupe {
-  /** Claims a delivery id; `claimed: false` when it was seen (or is being handled right now). */
+  /** Claims a delivery id; `done` when it was recorded before, `in-progress` while another request holds a fresh claim. */
   claim(deliveryId: string): Promise<DeliveryClaim>;
   /** Marks the claimed delivery as done for the dedupe window. */
   confirm(deliveryId: string, token: string): Promise<void>;
-  /** Lets go of a claim whose work could not be recorded. */
+  /** Lets go of a claim whose work could not be recorded (a no-op once someone else holds it). */
   release(deliveryId: string, token: string): Promise<void>;
   wasSeen(deliveryId: string): Promise<boolean>;
 }
@@ -34,10 +56,13 @@ export function createDeliveryDedupe(options: {
   ttlMs?: number;
   /** How long a claim lives if the process dies before confirming or releasing it. */
   claimTtlMs?: number;
+  /** Age after which an unconfirmed claim is taken over by a redelivery (default 15 s). */
+  claimTakeoverMs?: number;
 }): DeliveryDedupe {
   const { redis, prefix } = options;
   const ttlMs = options.ttlMs ?? 72 * 3_600_000;
   const claimTtlMs = options.claimTtlMs ?? 60_000;
+  const claimTakeoverMs = options.claimTakeoverMs ?? 15_000;
   const keyOf = (id: string) => {
     if (!DELIVERY_ID.test(id)) throw new Error('invalid delivery id');
     return `${prefix}:delivery:${id}`;
@@ -45,17 +70,18 @@ export function createDeliveryDedupe(options: {
   return {
     async claim(deliveryId) {
       const token = randomBytes(8).toString('hex');
-      const ok = await redis.set(keyOf(deliveryId), `claim:${token}`, 'PX', claimTtlMs, 'NX');
-      return ok === 'OK' ? { claimed: true, token } : { claimed: false };
+      const outcome = await redis.eval(CLAIM, 1, keyOf(deliveryId), `${PENDING}${token}`, String(claimTtlMs), String(claimTakeoverMs));
+      if (outcome === 'claimed') return { claimed: true, token };
+      return { claimed: false, reason: outcome === 'done' ? 'done' : 'in-progress' };
     },
     async confirm(deliveryId, token) {
-      await redis.eval(CONFIRM, 1, keyOf(deliveryId), `claim:${token}`, String(ttlMs));
+      await redis.eval(CONFIRM, 1, keyOf(deliveryId), `${PENDING}${token}`, String(ttlMs));
     },
     async release(deliveryId, token) {
-      await redis.eval(RELEASE, 1, keyOf(deliveryId), `claim:${token}`);
+      await redis.eval(RELEASE, 1, keyOf(deliveryId), `${PENDING}${token}`);
     },
     async wasSeen(deliveryId) {
-      return (await redis.get(keyOf(deliveryId))) === 'done';
+      return (await redis.get(keyOf(deliveryId))) === DONE;
     },
   };
 }
