@@ -90,7 +90,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         runGc,
         sessions: createRedisSessions({ redis, prefix, ttlMs: config.ui.sessionTtl }),
       }),
-      readinessRouter(standardChecks(deps, redis)),
+      readinessRouter(standardChecks(deps, redis), { log }),
       metricsRouter(),
     ],
   });

@@ -5,39 +5,50 @@ export type SystemName = 'nomad' | 'consul' | 'vault' | 'github' | 'postgres' | 
 
 interface ErrorOptions {
   system?: SystemName;
+  /** The HTTP status the remote answered with, when the error came from one. */
+  status?: number;
   cause?: unknown;
 }
 
 /** Retry later: 5xx, timeouts, refused connections, rate limits. */
 export class TransientError extends Error {
   readonly system: SystemName | undefined;
+  readonly status: number | undefined;
   /** Milliseconds the remote asked us to wait (Retry-After), when it said so. */
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, options: ErrorOptions & { retryAfterMs?: number } = {}) {
+  /** A failure code that names no host or address: a SQLSTATE, ECONNREFUSED, TimeoutError. */
+  readonly code: string | undefined;
+  constructor(message: string, options: ErrorOptions & { retryAfterMs?: number; code?: string } = {}) {
     super(message, { cause: options.cause });
     this.name = 'TransientError';
     this.system = options.system;
+    this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.code = options.code;
   }
 }
 
 /** Someone else changed the object since we read it: observe again, once. */
 export class ConflictError extends Error {
   readonly system: SystemName | undefined;
+  readonly status: number | undefined;
   constructor(message: string, options: ErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = 'ConflictError';
     this.system = options.system;
+    this.status = options.status;
   }
 }
 
 /** Bad configuration, template or input: report it, never retry. */
 export class UserError extends Error {
   readonly system: SystemName | undefined;
+  readonly status: number | undefined;
   constructor(message: string, options: ErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = 'UserError';
     this.system = options.system;
+    this.status = options.status;
   }
 }
 
@@ -75,4 +86,60 @@ export function isNetworkError(err: unknown): boolean {
     (err as { type?: string } | null)?.type === 'request-timeout' ||
     (err as { name?: string } | null)?.name === 'AbortError'
   );
+}
+
+const SYSTEM_LABEL: Record<SystemName, string> = {
+  nomad: 'Nomad',
+  consul: 'Consul',
+  vault: 'Vault',
+  github: 'GitHub',
+  postgres: 'Postgres',
+  redis: 'Redis',
+  templates: 'Templates',
+  config: 'previewd configuration',
+};
+
+// Addresses and host names as infrastructure text carries them: IPv4 (with a port),
+// IPv6, names under private suffixes, and any name of three labels or more.
+const INFRASTRUCTURE: RegExp[] = [
+  /\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g,
+  /\[?\b[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}\b\]?(?::\d{1,5})?/gi,
+  /\b(?:[a-z0-9-]+\.)+(?:internal|local|localdomain|lan|corp|intranet|consul|home\.arpa)\b(?::\d{1,5})?/gi,
+  /\b(?:[a-z0-9-]+\.){2,}[a-z]{2,63}\b(?::\d{1,5})?/gi,
+];
+
+/** Replaces addresses and host names in a text headed for a public place. */
+export function redactInfrastructure(text: string): string {
+  return INFRASTRUCTURE.reduce((acc, pattern) => acc.replace(pattern, '[host]'), text);
+}
+
+/**
+ * The reason shown where anyone can read it (the PR comment, commit and deployment
+ * statuses): which system and what kind of failure, e.g. "Nomad unavailable (HTTP 503)".
+ * Upstream error bodies carry internal addresses and host names (`dial tcp 10.…`,
+ * `….prod.internal`), so none of an upstream answer's text is used; the full, scrubbed
+ * message goes to the log, the store's lastError and the admin view. Two kinds of
+ * message previewd wrote itself are kept, because the PR's author needs them to fix
+ * the PR: template errors (about the PR's own files) and failures of the PR's own
+ * workload (a failed deployment with its task events, a health check that never
+ * passed), the latter with addresses and host names taken out.
+ */
+export function publicReason(err: unknown, scrubbedMessage: string): string {
+  const system = errorSystem(err);
+  const who = system === 'unknown' ? 'previewd' : SYSTEM_LABEL[system];
+  const status = (err as { status?: unknown } | null)?.status;
+  const http = typeof status === 'number' ? ` (HTTP ${status})` : '';
+  if (err instanceof OwnershipError) return `${who}: previewd refused to change an object it did not create`;
+  if (err instanceof UserError) {
+    if (system === 'templates') return scrubbedMessage;
+    if (status === 401 || status === 403) return `${who} refused previewd's credentials${http}`;
+    if (http) return `${who} rejected the request${http}`;
+    return redactInfrastructure(scrubbedMessage);
+  }
+  if (err instanceof ConflictError) return `${who} changed meanwhile${http}`;
+  if (err instanceof TransientError) {
+    const code = err.code && /^[A-Za-z0-9_]{1,40}$/.test(err.code) ? ` (${err.code})` : '';
+    return `${who} unavailable${http || code}`;
+  }
+  return 'internal error in previewd';
 }

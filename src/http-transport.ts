@@ -55,7 +55,7 @@ export function createTransport(options: TransportOptions): Transport {
         return { status: res.status, body: await res.text(), headers: res.headers };
       } catch (err) {
         const reason = (err as { code?: string }).code ?? (err as { name?: string }).name ?? 'error';
-        throw new TransientError(`${system} ${what}: request failed (${reason})`, { system, cause: err });
+        throw new TransientError(`${system} ${what}: request failed (${reason})`, { system, code: reason, cause: err });
       }
     },
     parse(schema, body, what) {

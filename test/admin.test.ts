@@ -7,7 +7,9 @@ import { buildConfig } from '../src/config/load.js';
 import { environmentId, keyString, type EnvironmentKey } from '../src/environments/naming.js';
 import type { EnvironmentEvent, EnvironmentRecord, TeardownInput } from '../src/environments/types.js';
 import type { GcFilter } from '../src/gc/types.js';
+import { Writable } from 'node:stream';
 import Koa from 'koa';
+import pino from 'pino';
 import { adminRouter, tokenMatches } from '../src/http/admin.js';
 import { readinessRouter } from '../src/http/health.js';
 import type { ParkedJob, QueueCounts } from '../src/queue/reconcile-queue.js';
@@ -60,6 +62,8 @@ const enqueued: string[] = [];
 const retried: string[] = [];
 const gcCalls: { dryRun: boolean; filter: GcFilter }[] = [];
 let server: Server;
+const readinessLines: string[] = [];
+const readinessLog = pino({ level: 'info' }, new Writable({ write: (c, _e, done) => (readinessLines.push(String(c)), done()) }));
 let base: string;
 
 const store = {
@@ -126,7 +130,7 @@ beforeAll(async () => {
         { name: 'postgres', check: async () => undefined },
         { name: 'vault', check: () => Promise.reject(new Error(`connect failed to https://u:${DB_PASSWORD}@vault:8200`)) },
         { name: 'nomad', check: () => new Promise(() => undefined) },
-      ], { timeoutMs: 100 }),
+      ], { timeoutMs: 100, log: readinessLog }),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
@@ -265,5 +269,17 @@ describe('readiness', () => {
     const byName = Object.fromEntries(res.json.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok]));
     expect(byName).toEqual({ postgres: true, vault: false, nomad: false });
     expectNoSecret(res.text);
+    // Unauthenticated: which system fails, never the upstream's words (hosts, addresses).
+    expect(res.text).not.toMatch(/vault:8200|connect failed|no answer within/);
+  });
+
+  it('when a check keeps failing then its reason goes to the log once, not on every probe', async () => {
+    await call('GET', '/readyz', {});
+    await call('GET', '/readyz', {});
+    // Three probes in this file so far: one line per failing check, with its (scrubbed) reason.
+    const vault = readinessLines.filter((l) => l.includes('readiness check failing') && l.includes('"check":"vault"'));
+    expect(vault).toHaveLength(1);
+    expect(vault[0]).toContain('connect failed');
+    expectNoSecret(readinessLines.join('\n'));
   });
 });

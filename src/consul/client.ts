@@ -44,9 +44,9 @@ export function aggregateStatus(checks: { CheckID: string; Status: string }[]): 
 
 export function consulError(what: string, status: number, body: string): Error {
   const text = body.trim().slice(0, 2000);
-  if (status === 403) return new UserError(`consul refused ${what}: permission denied (check the Consul ACL token): ${text}`, { system });
-  if (status >= 500 || status === 429) return new TransientError(`consul ${what} failed with ${status}: ${text}`, { system });
-  return new UserError(`consul rejected ${what} (${status}): ${text}`, { system });
+  if (status === 403) return new UserError(`consul refused ${what}: permission denied (check the Consul ACL token): ${text}`, { system, status });
+  if (status >= 500 || status === 429) return new TransientError(`consul ${what} failed with ${status}: ${text}`, { system, status });
+  return new UserError(`consul rejected ${what} (${status}): ${text}`, { system, status });
 }
 
 export function createConsulClient(options: ConsulClientOptions): ConsulClient {

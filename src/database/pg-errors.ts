@@ -63,8 +63,10 @@ export function mapPgError(err: unknown, what: string): unknown {
   if (err instanceof TransientError || err instanceof UserError) return err;
   if (isPermissionPgError(err)) return permissionError(err, what);
   if (isTransientPgError(err)) {
-    return new TransientError(`postgres unavailable while trying to ${what}${pgCode(err) ? ` (${pgCode(err)})` : ''}`, {
+    const code = pgCode(err);
+    return new TransientError(`postgres unavailable while trying to ${what}${code ? ` (${code})` : ''}`, {
       system: 'postgres',
+      code,
       cause: err,
     });
   }

@@ -8,6 +8,7 @@ import type { ConsulClient, ConsulServiceInstance } from '../consul/types.js';
 import type { PreviewDatabases } from '../database/types.js';
 import type { Deps } from '../deps.js';
 import { TransientError, UserError } from '../errors.js';
+import { nomadError } from '../nomad/client.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
 import type { NomadClient, NomadDeployment, NomadJob, NomadJobState, NomadJobVersion } from '../nomad/types.js';
 import type { KvSecret, VaultClient } from '../vault/types.js';
@@ -437,6 +438,37 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     const rec = f.records.get('acme/shop#7')!;
     expect(rec.status).not.toBe('failed');
     expect(rec.components.api).not.toBe('failed');
+  });
+
+  it('when Nomad answers with internal addresses then the PR is told only the system and status, the admin record keeps the detail', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.deps.nomad.registerJob = async () => {
+      throw nomadError('register job', 503, 'rpc error: failed to get conn: dial tcp 10.20.30.40:4647: connect: connection refused (nomad-3.prod.internal)');
+    };
+    await expect(run()).rejects.toThrow(TransientError);
+    const comment = [...f.comments.values()][0]!;
+    expect(comment).toContain('Nomad unavailable (HTTP 503)');
+    expect(comment).not.toMatch(/10\.20\.30\.40|prod\.internal|dial tcp/);
+    const rec = f.records.get('acme/shop#7')!;
+    expect(rec.status).toBe('degraded');
+    expect(rec.lastError).toContain('dial tcp 10.20.30.40:4647');
+  });
+
+  it('when Nomad rejects a job with a body naming internal hosts then the statuses and comment name only the system and status', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.deps.nomad.registerJob = async () => {
+      throw nomadError('register job', 500, '1 error occurred: * group "api": image registry.prod.internal:5000 unreachable from 10.20.30.40');
+    };
+    const descriptions: string[] = [];
+    const { createCommitStatus, createDeploymentStatus } = f.deps.github;
+    f.deps.github.createCommitStatus = (repo, sha, input) => (descriptions.push(input.description), createCommitStatus(repo, sha, input));
+    f.deps.github.createDeploymentStatus = (repo, id, input) => (descriptions.push(input.description), createDeploymentStatus(repo, id, input));
+    await expect(run()).rejects.toThrow(UserError);
+    expect(descriptions.some((d) => d.includes('Nomad rejected the request (HTTP 500)'))).toBe(true);
+    const published = [...f.comments.values(), ...descriptions].join('\n');
+    expect(published).toContain('Nomad rejected the request (HTTP 500)');
+    expect(published).not.toMatch(/10\.20\.30\.40|prod\.internal/);
+    expect(f.records.get('acme/shop#7')!.lastError).toContain('registry.prod.internal:5000');
   });
 
   it('when GitHub is down then provisioning completes, the error is transient, and the next run reports', async () => {

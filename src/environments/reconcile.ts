@@ -2,7 +2,7 @@
 // layer) → plan (pure) → apply, recording status, resources and events as it goes.
 // Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
-import { ConflictError, errorSystem, OwnershipError, TransientError, UserError, type SystemName } from '../errors.js';
+import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
 import { metrics } from '../http/metrics.js';
 import { applyPlan, StepError, type ApplyContext, type ApplyState, type RenderedJob } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
@@ -246,11 +246,11 @@ function progressPatch(state: ApplyState): ObservedPatch {
 /** The error the queue sees: the same class, with a scrubbed message, cause kept. */
 function classify(err: unknown, scrub: Scrubber): Error {
   const message = scrub(errorMessage(err));
-  const system = (err as { system?: SystemName }).system;
-  if (err instanceof OwnershipError) return new OwnershipError(message, { system, cause: err });
-  if (err instanceof UserError) return new UserError(message, { system, cause: err });
-  if (err instanceof ConflictError) return new ConflictError(message, { system, cause: err });
-  if (err instanceof TransientError) return new TransientError(message, { system, cause: err, retryAfterMs: err.retryAfterMs });
+  const { system, status } = err as { system?: SystemName; status?: number };
+  if (err instanceof OwnershipError) return new OwnershipError(message, { system, status, cause: err });
+  if (err instanceof UserError) return new UserError(message, { system, status, cause: err });
+  if (err instanceof ConflictError) return new ConflictError(message, { system, status, cause: err });
+  if (err instanceof TransientError) return new TransientError(message, { system, status, cause: err, retryAfterMs: err.retryAfterMs });
   return err instanceof Error ? err : new Error(message);
 }
 
@@ -266,13 +266,14 @@ async function recordFailure(
   const message = ctx.scrubber.scrub(errorMessage(err));
   const status = statusFor(err);
   deps.log.warn({ env: keyString(names.key), step: step?.kind ?? 'prepare', err: { type: (err as Error)?.name ?? 'Error', message } }, 'reconcile step failed');
+  // The PR is public: it gets the classified reason, the store and log the details.
   if (present && status === 'failed' && ctx.sha) {
     // Permanent for this SHA: tell the PR now; a push or a redeploy tries again.
     state.resources.failedSha = ctx.sha;
-    await reportFailed(ctx, ctx.sha, message);
+    await reportFailed(ctx, ctx.sha, publicReason(err, message));
   } else if (present && status === 'degraded' && ctx.sha && errorSystem(err) !== 'github') {
     // Retrying: the PR's comment says why (GitHub itself being the problem, it cannot).
-    await reportDegraded(ctx, ctx.sha, message);
+    await reportDegraded(ctx, ctx.sha, publicReason(err, message));
   }
   if (!record) return;
   try {

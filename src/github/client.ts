@@ -122,7 +122,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
     } catch (err) {
       // Keep only the code: fetch errors can carry the request (and so the token).
       const code = (err as { code?: string; name?: string } | null)?.code ?? (err as { name?: string } | null)?.name ?? 'network error';
-      throw new TransientError(`github ${method} ${new URL(url).pathname}: unreachable (${code})`, { system: 'github', cause: new Error(String(code)) });
+      throw new TransientError(`github ${method} ${new URL(url).pathname}: unreachable (${code})`, { system: 'github', code, cause: new Error(String(code)) });
     }
     let body: unknown = text;
     if (text !== '') {
@@ -149,11 +149,13 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
         const reset = Number(headers.get('x-ratelimit-reset'));
         if (Number.isFinite(reset) && reset > 0) wait = Math.max(1000, reset * 1000 - now());
       }
-      return new TransientError(text, { system: 'github', retryAfterMs: wait ?? DEFAULT_SECONDARY_WAIT_MS });
+      return new TransientError(text, { system: 'github', status, retryAfterMs: wait ?? DEFAULT_SECONDARY_WAIT_MS });
     }
-    if (status >= 500) return new TransientError(text, { system: 'github', retryAfterMs });
-    if (status === 409) return new ConflictError(text, { system: 'github' });
-    return new UserError(text, { system: 'github' });
+    if (status >= 500) return new TransientError(text, { system: 'github', status, retryAfterMs });
+    if (status === 409) return new ConflictError(text, { system: 'github', status });
+    // 4xx that is not a rate limit or a conflict (422 "No ref found", 404, 403 without a
+    // rate limit) answers the same next time: permanent.
+    return new UserError(text, { system: 'github', status });
   }
 
   function parse<T>(answer: Answer, what: string, schema: ZodType<T>): T {

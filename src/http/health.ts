@@ -1,8 +1,11 @@
 // Readiness. /readyz checks every system previewd needs, each with a short timeout,
-// and lists them; any failure → 503. Liveness (/healthz) is app.ts's and deliberately
+// and lists them ok or failing; any failure → 503. It is unauthenticated, so it says
+// which system fails and nothing of why: an upstream error names internal addresses
+// and hosts (`dial tcp 10.…`). The reason goes to the log when a check starts failing. Liveness (/healthz) is app.ts's and deliberately
 // checks nothing, so an outage of Vault never gets the daemon restarted in a loop.
 import type { Router } from '@koa/router';
 import { strictRouter } from './strict-router.js';
+import type { Logger } from 'pino';
 import type { Deps } from '../deps.js';
 import { safeErrorLine } from '../secrets.js';
 
@@ -52,12 +55,24 @@ export function standardChecks(deps: Pick<Deps, 'databases' | 'nomad' | 'consul'
   ];
 }
 
-export function readinessRouter(checks: ReadinessCheck[], options: { timeoutMs?: number } = {}): Router {
+export function readinessRouter(checks: ReadinessCheck[], options: { timeoutMs?: number; log?: Logger } = {}): Router {
   const router = strictRouter();
+  // Log a failing check when it starts failing (and again if its reason changes), not on every probe.
+  const lastLogged = new Map<string, string | null>();
   router.get('/readyz', async (ctx) => {
     const result = await checkReadiness(checks, options.timeoutMs ?? 2000);
+    for (const check of result.checks) {
+      const reason = check.ok ? null : (check.error ?? 'failed');
+      if ((lastLogged.get(check.name) ?? null) === reason) continue;
+      lastLogged.set(check.name, reason);
+      if (reason === null) options.log?.info({ check: check.name }, 'readiness check passing again');
+      else options.log?.warn({ check: check.name, error: reason, ms: check.ms }, 'readiness check failing');
+    }
     ctx.status = result.ready ? 200 : 503;
-    ctx.body = { status: result.ready ? 'ready' : 'not ready', checks: result.checks };
+    ctx.body = {
+      status: result.ready ? 'ready' : 'not ready',
+      checks: result.checks.map((c) => ({ name: c.name, ok: c.ok, ms: c.ms })),
+    };
   });
   return router;
 }

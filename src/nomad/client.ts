@@ -35,13 +35,13 @@ function describe(body: string): string {
 /** Turns a non-2xx answer into the error class that tells the caller what to do. */
 export function nomadError(what: string, status: number, body: string): Error {
   const text = describe(body);
-  if (status === 403) return new UserError(`nomad refused ${what}: permission denied (check the Nomad ACL token): ${text}`, { system });
-  if (status === 500 && text.includes('Enforcing job modify index')) return new ConflictError(`nomad ${what}: ${text}`, { system });
+  if (status === 403) return new UserError(`nomad refused ${what}: permission denied (check the Nomad ACL token): ${text}`, { system, status });
+  if (status === 500 && text.includes('Enforcing job modify index')) return new ConflictError(`nomad ${what}: ${text}`, { system, status });
   if (status === 500 && (text.includes('error occurred') || text.includes('validation failed'))) {
-    return new UserError(`nomad rejected ${what}: ${text}`, { system });
+    return new UserError(`nomad rejected ${what}: ${text}`, { system, status });
   }
-  if (status >= 500 || status === 429) return new TransientError(`nomad ${what} failed with ${status}: ${text}`, { system });
-  return new UserError(`nomad rejected ${what} (${status}): ${text}`, { system });
+  if (status >= 500 || status === 429) return new TransientError(`nomad ${what} failed with ${status}: ${text}`, { system, status });
+  return new UserError(`nomad rejected ${what} (${status}): ${text}`, { system, status });
 }
 
 
@@ -98,7 +98,7 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
       const what = 'job parse';
       const a = await request('POST', '/v1/jobs/parse', what, { body: { JobHCL: hcl, Canonicalize: true } });
       // The agent answers every parse problem (empty spec, HCL diagnostics) with 400.
-      if (a.status === 400) throw new UserError(`nomad could not parse the job: ${describe(a.body)}`, { system });
+      if (a.status === 400) throw new UserError(`nomad could not parse the job: ${describe(a.body)}`, { system, status: 400 });
       expectOk(a, what);
       const job = parseWire(z.looseObject({ ID: z.string() }), a.body, what);
       return job as NomadJob;

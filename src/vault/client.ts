@@ -96,7 +96,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     if (failure.status === null) {
       if (isTransportFailure(err)) {
         const cause = new Error(`vault unreachable${failure.code ? ` (${failure.code})` : ''}`);
-        return new TransientError(`vault ${what}: unreachable${failure.code ? ` (${failure.code})` : ''}`, { system: 'vault', cause });
+        return new TransientError(`vault ${what}: unreachable${failure.code ? ` (${failure.code})` : ''}`, { system: 'vault', code: failure.code ?? undefined, cause });
       }
       // Not from the HTTP layer (a bug or a schema validation in node-vault): keep only the message.
       const message = scrub(String((err as Error)?.message ?? err).replaceAll(options.token, '[redacted]'), secrets);
@@ -104,9 +104,10 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     }
     const cause = new VaultResponseError(failure.status, detail ? [detail] : []);
     const text = `vault ${what}: ${failure.status}${detail ? ` ${detail}` : ''}`;
-    if (failure.status === 403) return new UserError(`vault ${what}: permission denied (token lacks a capability, or is invalid)`, { system: 'vault', cause });
-    if (failure.status === 412 || failure.status === 429 || failure.status >= 500) return new TransientError(text, { system: 'vault', cause });
-    return new UserError(text, { system: 'vault', cause });
+    const status = failure.status;
+    if (status === 403) return new UserError(`vault ${what}: permission denied (token lacks a capability, or is invalid)`, { system: 'vault', status, cause });
+    if (status === 412 || status === 429 || status >= 500) return new TransientError(text, { system: 'vault', status, cause });
+    return new UserError(text, { system: 'vault', status, cause });
   }
 
   const isNotFound = (err: unknown) => describeFailure(err).status === 404;
