@@ -13,6 +13,7 @@ import { adminRouter } from './http/admin.js';
 import { createApp } from './http/app.js';
 import { readinessRouter, standardChecks } from './http/health.js';
 import { metrics, metricsRouter } from './http/metrics.js';
+import { createHttpServer } from './http/server.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
@@ -134,9 +135,12 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
           },
         });
 
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(options.port ?? config.env.PORT, options.host ?? '0.0.0.0', () => resolve(s));
+  const server: Server = createHttpServer(app, {
+    headersTimeoutMs: config.http.headersTimeout,
+    requestTimeoutMs: config.http.requestTimeout,
+    maxConnections: config.http.maxConnections,
   });
+  await new Promise<void>((resolve) => server.listen(options.port ?? config.env.PORT, options.host ?? '0.0.0.0', resolve));
   const address = server.address() as AddressInfo;
   const url = `http://${address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address}:${address.port}`;
   log.info({ url, instance: config.instance, repos: config.repos.map((r) => r.name) }, 'previewd serving');

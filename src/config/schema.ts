@@ -230,6 +230,13 @@ export const fileConfigSchema = z
           .describe('retries of parked work per desired change; then the environment is marked failed with its reason until a push or an operator'),
       })
       .prefault({}),
+    http: z
+      .object({
+        maxConnections: z.number().int().min(1).max(100_000).default(512).describe('open client connections at most; more are closed on accept'),
+        headersTimeout: duration('10s', "time a client has to send a request's headers, from the moment it connects"),
+        requestTimeout: duration('30s', 'time a client has to send a whole request, body included; then 408 and the connection is closed'),
+      })
+      .prefault({}),
     github: z
       .object({
         statusContext: z.string().min(1).max(100).default('previewd/preview').describe('commit status context'),

@@ -29,6 +29,15 @@ export function createHealthRouter(): Router {
   return router;
 }
 
+const ABORT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** A read that failed because the client's side of the connection is gone. */
+function clientWentAway(ctx: Koa.Context, err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && ABORT_CODES.has(code)) return true;
+  return ctx.req.destroyed && (err as { message?: unknown } | null)?.message === 'aborted';
+}
+
 export function createApp(options: AppOptions): Koa {
   const app = new Koa();
   // Our own handler answers every error; koa's default would print stacks to stderr.
@@ -37,6 +46,14 @@ export function createApp(options: AppOptions): Koa {
     try {
       await next();
     } catch (err) {
+      if (clientWentAway(ctx, err)) {
+        // The client hung up (or Node closed a request that overran its timeout): there is
+        // no one to answer and nothing went wrong on our side.
+        options.log.debug({ method: ctx.method, path: ctx.path.slice(0, 200) }, 'client went away mid-request');
+        ctx.respond = false;
+        ctx.req.socket.destroy();
+        return;
+      }
       const status = (err as { status?: unknown }).status;
       const expose = (err as { expose?: unknown }).expose === true;
       if (typeof status === 'number' && status >= 400 && status < 500) {
