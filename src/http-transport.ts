@@ -31,9 +31,18 @@ export interface RawAnswer {
 }
 
 export interface Transport {
-  request(method: string, path: string, what: string, init?: { query?: URLSearchParams; body?: unknown; extraTimeoutMs?: number }): Promise<RawAnswer>;
+  request(
+    method: string,
+    path: string,
+    what: string,
+    init?: { query?: URLSearchParams; body?: unknown; extraTimeoutMs?: number; signal?: AbortSignal | undefined },
+  ): Promise<RawAnswer>;
   /** Parses a JSON answer; not JSON → TransientError (a proxy's error page); wrong shape → a bug. */
   parse<T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T>;
+}
+
+function withCallerSignal(timeout: AbortSignal, caller: AbortSignal | undefined): AbortSignal {
+  return caller ? AbortSignal.any([timeout, caller]) : timeout;
 }
 
 export function createTransport(options: TransportOptions): Transport {
@@ -50,7 +59,8 @@ export function createTransport(options: TransportOptions): Transport {
           method,
           headers,
           body: init.body === undefined ? undefined : JSON.stringify(init.body),
-          signal: AbortSignal.timeout(Math.ceil(options.timeoutMs + (init.extraTimeoutMs ?? 0))),
+          // The caller's signal (the daemon stopping, the PR lock lost) ends a blocking read at once.
+          signal: withCallerSignal(AbortSignal.timeout(Math.ceil(options.timeoutMs + (init.extraTimeoutMs ?? 0))), init.signal),
         });
         return { status: res.status, body: await res.text(), headers: res.headers };
       } catch (err) {

@@ -562,6 +562,23 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         }
       });
 
+      it('when the caller stops while the template is busy then the retry ends at once, not after its budget', async () => {
+        const holder = new pg.Client({ connectionString: roleDatabaseUrl(template, server) });
+        await holder.connect();
+        try {
+          const db = name('busy_stop');
+          const stop = new AbortController();
+          setTimeout(() => stop.abort(new Error('shutting down')), 200);
+          const started = Date.now();
+          const err = await databases.ensureDatabase(db, 'env-bst', cloneOptions({ busyRetryMs: 20_000, signal: stop.signal })).catch((e: unknown) => e);
+          expect((err as Error).message).toBe('shutting down');
+          expect(Date.now() - started).toBeLessThan(5_000);
+          expect(await databases.getDatabase(db)).toBeNull();
+        } finally {
+          await holder.end().catch(() => undefined);
+        }
+      });
+
       it('when CREATE DATABASE itself meets a session on the template then it reports BUSY (SQLSTATE 55006, after Postgres waits 5 s)', async () => {
         const holder = new pg.Client({ connectionString: roleDatabaseUrl(template, server) });
         await holder.connect();

@@ -59,8 +59,18 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
   });
   const parseWire = <T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> => transport.parse(schema, body, what);
 
-  async function request(method: string, path: string, what: string, init: { query?: [string, string][]; body?: unknown; extraTimeoutMs?: number } = {}) {
-    const a = await transport.request(method, path, what, { query: new URLSearchParams(init.query ?? []), body: init.body, extraTimeoutMs: init.extraTimeoutMs });
+  async function request(
+    method: string,
+    path: string,
+    what: string,
+    init: { query?: [string, string][]; body?: unknown; extraTimeoutMs?: number; signal?: AbortSignal | undefined } = {},
+  ) {
+    const a = await transport.request(method, path, what, {
+      query: new URLSearchParams(init.query ?? []),
+      body: init.body,
+      extraTimeoutMs: init.extraTimeoutMs,
+      signal: init.signal,
+    });
     if (a.status < 200 || a.status >= 300) throw consulError(what, a.status, a.body);
     return { body: a.body, index: Number(a.headers.get('x-consul-index') ?? 0) || 0 };
   }
@@ -77,7 +87,7 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
       const blocking = (opts.index ?? 0) > 0;
       const waitMs = opts.waitMs ?? 60_000;
       if (blocking) query.push(['index', String(opts.index)], ['wait', `${Math.max(1, Math.round(waitMs))}ms`]);
-      const a = await request('GET', `/v1/health/service/${enc(name)}`, what, { query, extraTimeoutMs: blocking ? waitMs + waitMs / 16 : 0 });
+      const a = await request('GET', `/v1/health/service/${enc(name)}`, what, { query, extraTimeoutMs: blocking ? waitMs + waitMs / 16 : 0, signal: opts.signal });
       const entries = parseWire(ConsulHealthEntryWire.array().nullable(), a.body, what) ?? [];
       const instances: ConsulServiceInstance[] = entries.map((e) => ({
         node: e.Node.Node,

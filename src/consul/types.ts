@@ -20,7 +20,7 @@ export interface ConsulClient {
   /** GET /v1/health/service/:name (blocking when index given). Unknown service → []. */
   healthService(
     name: string,
-    options?: { passing?: boolean; tags?: string[]; index?: number; waitMs?: number },
+    options?: { passing?: boolean; tags?: string[]; index?: number; waitMs?: number; signal?: AbortSignal | undefined },
   ): Promise<{ instances: ConsulServiceInstance[]; index: number }>;
   /** GET /v1/catalog/services → name → union of tags. */
   listServices(): Promise<Record<string, string[]>>;

@@ -93,6 +93,23 @@ export async function cloneDatabaseOnce(
   }
 }
 
+/** `sleep(ms)`, rejected with the signal's reason as soon as it aborts. */
+function sleepUnlessAborted(sleep: (ms: number) => Promise<void>, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return sleep(ms);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    sleep(ms).then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      reject,
+    );
+  });
+}
+
 export function createPreviewDatabases(options: PreviewDatabasesOptions): PreviewDatabases {
   const { instance, loginGroup, log } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -248,7 +265,9 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
       if ((await templateSessions(opts.template)) > 0) return BUSY;
       return cloneDatabaseOnce(pool, staging, opts.template, opts.strategy);
     };
-    let result = await retryWhileBusy(attempt, { budgetMs: opts.busyRetryMs, now, sleep });
+    // The caller stopping ends a wait at once: its pools may be closing right after.
+    const waitBusy = (ms: number) => sleepUnlessAborted(sleep, ms, opts.signal);
+    let result = await retryWhileBusy(attempt, { budgetMs: opts.busyRetryMs, now, sleep: waitBusy });
     if (result === BUSY && opts.terminateTemplateSessions) {
       const { rows: killed } = await pool.query<{ n: number }>(
         // Only sessions previewd may signal (its own, its PR roles'): pg_terminate_backend
@@ -261,7 +280,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         [opts.template],
       );
       log.warn({ template: opts.template, sessions: killed[0]?.n ?? 0 }, 'terminated sessions on the busy template database');
-      result = await retryWhileBusy(attempt, { budgetMs: AFTER_TERMINATE_BUDGET_MS, now, sleep });
+      result = await retryWhileBusy(attempt, { budgetMs: AFTER_TERMINATE_BUDGET_MS, now, sleep: waitBusy });
     }
     if (result === BUSY) {
       const sessions = await templateSessions(opts.template);

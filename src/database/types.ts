@@ -16,6 +16,8 @@ export interface CreateDatabaseOptions {
   terminateTemplateSessions: boolean;
   /** How long to keep retrying while the template is busy (SQLSTATE 55006). */
   busyRetryMs: number;
+  /** Ends the wait for a busy template at once (the caller is stopping). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface PreviewDatabases {

@@ -60,12 +60,30 @@ const BUSY_RETRY_MS = 30_000;
 /** Upper bound of one blocking query while waiting for deployments and routing. */
 const MAX_BLOCK_MS = 15_000;
 
+function stoppedError(what: string): TransientError {
+  return new TransientError(`stopped ${what}: the PR lock was lost or previewd is stopping`, { system: 'redis' });
+}
+
+/**
+ * Runs one wait (a blocking query, a sleep) that takes ctx.signal. When the signal
+ * ended it, the error says so; the caller's pools may be closing, so nothing else runs.
+ */
+async function untilStopped<T>(ctx: ApplyContext, wait: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  if (ctx.signal?.aborted) throw stoppedError('while waiting');
+  try {
+    return await wait(ctx.signal);
+  } catch (err) {
+    if (ctx.signal?.aborted) throw stoppedError('while waiting');
+    throw err;
+  }
+}
+
 export async function applyPlan(ctx: ApplyContext, plan: Step[]): Promise<void> {
   for (let i = 0; i < plan.length; ) {
     const step = plan[i]!;
     if (ctx.signal?.aborted) {
       // Another worker may own this PR now: stop before the next write, retry later.
-      throw new StepError(step, new TransientError('stopped before this step: the PR lock was lost or previewd is stopping', { system: 'redis' }));
+      throw new StepError(step, stoppedError('before this step'));
     }
     const group = 'group' in step ? step.group : null;
     let batch = [step];
@@ -100,14 +118,17 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       return;
     case 'ensure-database': {
       const repo = config.repos.find((r) => r.name === names.key.repo);
-      await deps.databases.ensureDatabase(step.database, names.id, {
-        mode: step.mode,
-        template: step.template,
-        strategy: step.strategy,
-        seedFile: repo?.database.seedFile,
-        terminateTemplateSessions: repo?.database.terminateTemplateSessions ?? false,
-        busyRetryMs: Math.min(BUSY_RETRY_MS, config.deployTimeout),
-      });
+      await untilStopped(ctx, (signal) =>
+        deps.databases.ensureDatabase(step.database, names.id, {
+          mode: step.mode,
+          template: step.template,
+          strategy: step.strategy,
+          seedFile: repo?.database.seedFile,
+          terminateTemplateSessions: repo?.database.terminateTemplateSessions ?? false,
+          busyRetryMs: Math.min(BUSY_RETRY_MS, config.deployTimeout),
+          signal,
+        }),
+      );
       ctx.state.resources.database = step.database;
       return;
     }
@@ -292,7 +313,9 @@ async function watchDeployment(ctx: ApplyContext, component: string, jobId: stri
   let index = 0;
   for (;;) {
     const left = remainingMs(ctx, deadline);
-    const { deployment, index: next } = await deps.nomad.getLatestDeployment(jobId, { index, waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)) });
+    const { deployment, index: next } = await untilStopped(ctx, (signal) =>
+      deps.nomad.getLatestDeployment(jobId, { index, waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)), signal }),
+    );
     // Only the deployment of the version registered counts: a higher one is a rollback
     // (auto_revert registers the last stable spec as a new version) or someone else's.
     if (deployment && deployment.jobVersion > version) await newerVersion(ctx, component, jobId, version, deployment.jobVersion);
@@ -322,7 +345,7 @@ async function watchDeployment(ctx: ApplyContext, component: string, jobId: stri
       });
     }
     // A blocking query that did not move (or a server without indexes) must not spin.
-    if (next <= index || next === 0) await deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))));
+    if (next <= index || next === 0) await untilStopped(ctx, (signal) => deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))), signal));
     index = next < index ? 0 : next;
   }
 }
@@ -386,18 +409,16 @@ async function checkRouting(ctx: ApplyContext, serviceName: string, host: string
   let index = 0;
   for (;;) {
     const left = remainingMs(ctx, deadline);
-    const { instances, index: next } = await deps.consul.healthService(serviceName, {
-      passing: true,
-      index: index > 0 ? index : undefined,
-      waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)),
-    });
+    const { instances, index: next } = await untilStopped(ctx, (signal) =>
+      deps.consul.healthService(serviceName, { passing: true, index: index > 0 ? index : undefined, waitMs: Math.max(1, Math.min(left, MAX_BLOCK_MS)), signal }),
+    );
     if (instances.some((i) => i.status === 'passing' && hasRouteFor(i.tags, host))) return;
     if (remainingMs(ctx, deadline) <= 0) {
       throw new UserError(`no passing instance of ${serviceName} with Traefik tags for ${host} within ${Math.round(deps.config.deployTimeout / 1000)}s`, {
         system: 'consul',
       });
     }
-    if (next <= index || next === 0) await deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))));
+    if (next <= index || next === 0) await untilStopped(ctx, (signal) => deps.clock.sleep(Math.min(250, Math.max(1, remainingMs(ctx, deadline))), signal));
     index = next < index ? 0 : next;
   }
 }

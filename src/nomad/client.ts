@@ -79,10 +79,15 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
   });
   const parseWire = <T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T> => transport.parse(schema, body, what);
 
-  async function request(method: string, path: string, what: string, init: { query?: Record<string, string | undefined>; body?: unknown; extraTimeoutMs?: number } = {}): Promise<Answer> {
+  async function request(
+    method: string,
+    path: string,
+    what: string,
+    init: { query?: Record<string, string | undefined>; body?: unknown; extraTimeoutMs?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<Answer> {
     const query = new URLSearchParams({ namespace: options.namespace });
     for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) query.set(k, v);
-    const a = await transport.request(method, path, what, { query, body: init.body, extraTimeoutMs: init.extraTimeoutMs });
+    const a = await transport.request(method, path, what, { query, body: init.body, extraTimeoutMs: init.extraTimeoutMs, signal: init.signal });
     return { status: a.status, body: a.body, index: Number(a.headers.get('x-nomad-index') ?? 0) || 0 };
   }
 
@@ -143,6 +148,7 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
         query: blocking ? { index: String(opts.index), wait: `${Math.max(1, Math.round(waitMs))}ms` } : {},
         // The server may hold the answer for wait + wait/16 jitter.
         extraTimeoutMs: blocking ? waitMs + waitMs / 16 : 0,
+        signal: opts.signal,
       });
       if (a.status === 404) return { deployment: null, index: a.index };
       expectOk(a, what);

@@ -53,6 +53,8 @@ export interface NomadJobVersion {
 export interface BlockingOptions {
   index?: number; // last X-Nomad-Index seen; > 0 to block
   waitMs?: number;
+  /** Ends the wait at once when aborted (the caller is stopping). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface NomadClient {
