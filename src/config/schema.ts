@@ -77,7 +77,7 @@ export const repoSchema = z
   .strict()
   .superRefine((repo, ctx) => {
     for (const [component, image] of Object.entries(repo.images)) {
-      if (component in repo.fixedImages) {
+      if (Object.hasOwn(repo.fixedImages, component)) {
         ctx.addIssue({ code: 'custom', path: ['images', component], message: 'is also in fixedImages; a component is either built from the PR or not' });
       }
       if (/:[^/]*$/.test(image)) {

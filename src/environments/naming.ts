@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { hostPatternsFor, repoDomain } from '../config/hosts.js';
 import type { Config } from '../config/schema.js';
+import { ownValue } from '../own.js';
 
 export interface EnvironmentKey {
   repo: string; // "owner/name", validated by the caller against the configured repos
@@ -93,7 +94,7 @@ export function environmentNames(config: Pick<Config, 'instance' | 'baseDomain' 
   const repoPart = id.slice(0, -`-pr-${key.pr}`.length);
   const host = (component: string) => {
     assertComponent(component);
-    const pattern = Object.hasOwn(patterns, component) ? patterns[component] : undefined;
+    const pattern = ownValue(patterns, component);
     if (!pattern) return null;
     const name = pattern.replaceAll('{pr}', String(key.pr)).replaceAll('{repo}', repoPart).replaceAll('{domain}', domain);
     const labels = name.split('.');

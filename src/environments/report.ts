@@ -1,6 +1,7 @@
 // What previewd tells the PR: the sticky comment, commit status and deployment status
 // texts. Pure; every input here is already free of secrets (scrubbed by the caller),
 // and error texts are fenced so nothing in them renders as markup.
+import { ownValue } from '../own.js';
 
 export type ReportState = 'deploying' | 'degraded' | 'ready' | 'failed' | 'removed';
 
@@ -76,7 +77,7 @@ export function renderComment(input: CommentInput): string {
   const components = Object.entries(input.components).sort(([a], [b]) => a.localeCompare(b));
   if (components.length > 0) {
     lines.push('', '| component | state |', '| --- | --- |');
-    for (const [component, state] of components) lines.push(`| ${cell(component)} | ${COMPONENT_ICON[state] ?? ''} ${cell(state)} |`);
+    for (const [component, state] of components) lines.push(`| ${cell(component)} | ${ownValue(COMPONENT_ICON, state) ?? ''} ${cell(state)} |`);
   }
   if ((input.state === 'failed' || input.state === 'degraded') && input.error) {
     lines.push('', input.state === 'degraded' ? '**Retrying after**' : '**Error**', '', fence(input.error));

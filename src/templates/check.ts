@@ -10,6 +10,7 @@ import { buildRenderContext, type RenderConfig, type RenderContext } from './con
 import { TemplateError } from './engine.js';
 import { loadTemplateSet, type TemplateSet } from './render.js';
 import { checkTraefikTags, checkTraefikTagSets, type TagSet } from './traefik.js';
+import { ownValue } from '../own.js';
 
 export interface Problem {
   file: string;
@@ -63,7 +64,7 @@ function lineOf(source: string, ...needles: string[]): number {
 /** What one rendered, parsed job must have. Pure: returns reasons with a needle to locate them. */
 export function checkJob(parsed: unknown, context: RenderContext, component: string, allowedDrivers: string[]): { reason: string; near: string[] }[] {
   const out: { reason: string; near: string[] }[] = [];
-  const c = context.components[component]!;
+  const c = ownValue(context.components, component)!;
   const jobs = blocks(parsed, 'job');
   if (jobs.length !== 1) return [{ reason: `expected exactly one job block; found ${jobs.length}`, near: ['job '] }];
   const [jobId, job] = jobs[0]!;
@@ -173,7 +174,7 @@ export async function checkTemplates(dir: string, config: RenderConfig): Promise
     for (const [index, context] of contexts.entries()) {
       let hcl: string;
       try {
-        hcl = template.render({ ...context, component: context.components[name] });
+        hcl = template.render({ ...context, component: ownValue(context.components, name) });
       } catch (err) {
         if (err instanceof TemplateError) problems.push({ file: err.file, line: err.line, reason: err.reason });
         else problems.push({ file: template.file, line: 1, reason: (err as Error).message });
@@ -187,7 +188,7 @@ export async function checkTemplates(dir: string, config: RenderConfig): Promise
         break;
       }
       if (index > 0) {
-        const c = context.components[name]!;
+        const c = ownValue(context.components, name)!;
         if (c.routable) {
           const service = blocks(blocks(parsed, 'job')[0]?.[1], 'group').flatMap(([, g]) => unlabeled(g, 'service')).find((s) => s.name === c.serviceName);
           if (service) tagSets.push({ ...tagOptions(context, c.serviceName), tags: (service.tags as string[] | undefined) ?? [] });
@@ -197,7 +198,7 @@ export async function checkTemplates(dir: string, config: RenderConfig): Promise
       for (const { reason, near } of checkJob(parsed, context, name, sample.nomad.allowedDrivers)) {
         problems.push({ file: template.file, line: lineOf(source, ...near), reason });
       }
-      const c = context.components[name]!;
+      const c = ownValue(context.components, name)!;
       if (c.routable) tagSets.push({ ...tagOptions(context, c.serviceName), tags: c.tags });
     }
   }

@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { JOB_META_SHA } from '../environments/model.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { CANONICAL_KEYS, manifestEnv, type Manifest } from './manifest.js';
+import { ownValue } from '../own.js';
 
 /** The parts of the configuration rendering reads (a file config is enough: no secrets). */
 export type RenderConfig = Pick<FileConfig, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'consul' | 'repos' | 'nomad' | 'traefik'>;
@@ -173,13 +174,13 @@ export function traefikTags(options: { router: string; host: string; domain: str
  */
 function imageFor(config: RenderConfig, repo: string, component: string, manifestImage: string | undefined, sha: string): { image: string; builtFromPr: boolean } {
   const repoConfig = config.repos.find((r) => r.name === repo);
-  const base = repoConfig?.images[component];
+  const base = repoConfig ? ownValue(repoConfig.images, component) : undefined;
   if (base !== undefined) {
     // A tag in the configured name would make "<image>:<tag>:<sha>", which no registry accepts.
     if (/:[^/]*$/.test(base)) fail(`repos[${repo}].images.${component} must be given without a tag (the tag is the head SHA); an image with its own tag belongs in fixedImages`);
     return { image: `${base}:${sha}`, builtFromPr: true };
   }
-  const fixed = repoConfig?.fixedImages?.[component] ?? manifestImage;
+  const fixed = (repoConfig?.fixedImages ? ownValue(repoConfig.fixedImages, component) : undefined) ?? manifestImage;
   if (fixed !== undefined) return { image: fixed, builtFromPr: false };
   return fail(`no image for component ${component}: set repos[].images.${component} (built from the PR) or repos[].fixedImages.${component} for ${repo}`);
 }

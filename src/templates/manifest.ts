@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { COMPONENT_NAME } from '../environments/naming.js';
+import { ownValue } from '../own.js';
 
 /** Keys previewd itself puts into every component's environment. */
 export const CANONICAL_KEYS = ['PREVIEW_ID', 'PUBLIC_URL', 'API_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
@@ -51,7 +52,7 @@ export const manifestSchema = z
     const envOwner = new Map<string, [string, string]>();
     for (const [name, component] of Object.entries(manifest.components)) {
       for (const dep of component.dependsOn) {
-        if (!manifest.components[dep]) ctx.addIssue({ code: 'custom', path: ['components', name, 'dependsOn'], message: `unknown component "${dep}"` });
+        if (!ownValue(manifest.components, dep)) ctx.addIssue({ code: 'custom', path: ['components', name, 'dependsOn'], message: `unknown component "${dep}"` });
       }
       if (component.routable && !component.port) {
         ctx.addIssue({ code: 'custom', path: ['components', name, 'port'], message: 'a routable component needs a port' });
@@ -71,11 +72,11 @@ export const manifestSchema = z
       }
     }
     for (const field of ['publicComponent', 'apiComponent'] as const) {
-      if (!manifest.components[manifest[field]]?.routable) {
+      if (!ownValue(manifest.components, manifest[field])?.routable) {
         ctx.addIssue({ code: 'custom', path: [field], message: `expected a routable component; found "${manifest[field]}"` });
       }
     }
-    if (!manifest.components[manifest.cacheComponent]) {
+    if (!ownValue(manifest.components, manifest.cacheComponent)) {
       ctx.addIssue({ code: 'custom', path: ['cacheComponent'], message: `expected a component; found "${manifest.cacheComponent}"` });
     }
     if (names.length > 0 && dependencyOrder(manifest.components) === null) {
@@ -95,7 +96,7 @@ export function dependencyOrder(components: Record<string, { dependsOn: string[]
     if (seen === 'done') return true;
     if (seen === 'visiting') return false;
     state.set(name, 'visiting');
-    for (const dep of components[name]?.dependsOn ?? []) if (components[dep] && !visit(dep)) return false;
+    for (const dep of ownValue(components, name)?.dependsOn ?? []) if (ownValue(components, dep) && !visit(dep)) return false;
     state.set(name, 'done');
     order.push(name);
     return true;

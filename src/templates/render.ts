@@ -8,6 +8,7 @@ import { packagePath } from '../package-root.js';
 import { buildRenderContext, canonicalEnvironment, type RenderConfig, type RenderContext } from './context.js';
 import { createEngine, TemplateError, type CompiledTemplate } from './engine.js';
 import { dependencyOrder, loadManifest, type Manifest } from './manifest.js';
+import { ownValue } from '../own.js';
 
 export const DEFAULT_TEMPLATES_DIR = packagePath('job-templates');
 export const SHARED_PARTIALS_DIR = join(DEFAULT_TEMPLATES_DIR, 'partials');
@@ -93,7 +94,7 @@ export function taskDrivers(parsed: unknown): [string, string, unknown][] {
 export async function renderComponent(set: TemplateSet, context: RenderContext, component: string, allowedDrivers: string[]): Promise<string> {
   const template = set.templates.get(component);
   if (!template) throw new UserError(`no template for component ${component}`, { system: 'templates' });
-  const hcl = template.render({ ...context, component: context.components[component] });
+  const hcl = template.render({ ...context, component: ownValue(context.components, component) });
   let parsed: unknown;
   try {
     parsed = await parseHcl(template.file, hcl);
@@ -122,7 +123,7 @@ export async function renderEnvironment(
   const order = dependencyOrder(set.manifest.components) ?? [];
   return Promise.all(
     order.map(async (name) => {
-      const c = context.components[name]!;
+      const c = ownValue(context.components, name)!;
       return {
         component: name,
         jobId: c.jobId,

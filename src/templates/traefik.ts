@@ -1,5 +1,6 @@
 // Checks Consul tags the way Traefik v3's Consul Catalog provider reads them
 // (shared/contracts/traefik.md §2, §4, §5, §7). Pure; table-tested.
+import { ownValue } from '../own.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -85,7 +86,7 @@ export function parseRule(rule: string): ParsedRule {
     ws();
     const name = /^[A-Za-z]+/.exec(rule.slice(i))?.[0];
     if (!name) throw new Error(`expected a matcher at ${i}`);
-    const arity = ARITY[name];
+    const arity = ownValue(ARITY, name);
     if (!arity) throw new Error(`unknown matcher ${name}`);
     i += name.length;
     expect('(');
