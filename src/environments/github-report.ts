@@ -2,6 +2,7 @@
 // inactive), one sticky comment found by its marker, one commit status. GitHub being
 // down must not stop provisioning: each call's failure is recorded, logged and the
 // reconcile is retried afterwards (see reconcile.ts); nothing here throws.
+import { UserError } from '../errors.js';
 import type { CommitState, DeploymentState } from '../github/types.js';
 import type { ApplyContext } from './apply.js';
 import { readerUrl } from '../ui/links.js';
@@ -11,8 +12,11 @@ export interface GitHubState {
   deploymentId: number | null;
   deploymentSha: string | null;
   commentId: number | null;
-  /** Scrubbed messages of the GitHub calls that failed during this reconcile. */
-  failures: string[];
+  /**
+   * The GitHub calls that failed during this reconcile: scrubbed message, and whether
+   * it will fail the same way on a retry (a UserError: 422 "No ref found", 404, 403).
+   */
+  failures: { message: string; permanent: boolean }[];
 }
 
 /** Past deployments looked at when making old ones inactive (newest first). */
@@ -23,7 +27,7 @@ async function attempt<T>(ctx: ApplyContext, what: string, fn: () => Promise<T>)
     return await fn();
   } catch (err) {
     const message = ctx.scrubber.scrub(`${what}: ${(err as Error).message ?? String(err)}`);
-    ctx.state.github.failures.push(message);
+    ctx.state.github.failures.push({ message, permanent: err instanceof UserError });
     ctx.deps.log.warn({ env: ctx.names.id, step: 'github', err: { type: (err as Error).name, message } }, 'github reporting failed');
     return undefined;
   }

@@ -471,6 +471,30 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     expect(f.records.get('acme/shop#7')!.lastError).toContain('registry.prod.internal:5000');
   });
 
+  it('when GitHub answers 422 No ref found then the environment is served and the failure is permanent, not retried', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.deps.github.createDeployment = async () => {
+      throw new UserError(`github create deployment in acme/shop: 422 No ref found for: ${SHA1}`, { system: 'github', status: 422 });
+    };
+    const err = await run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toContain('No ref found');
+    const rec = f.records.get('acme/shop#7')!;
+    expect(rec.status).toBe('ready');
+    expect(rec.lastError).toMatch(/^GitHub not up to date: deployment: .*No ref found/);
+  });
+
+  it('when one GitHub call fails for good and another only for now then the reconcile is retried', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    f.deps.github.createDeployment = async () => {
+      throw new UserError('github create deployment in acme/shop: 422 No ref found', { system: 'github', status: 422 });
+    };
+    f.deps.github.createCommitStatus = async () => {
+      throw new TransientError('github create commit status: 502 Server Error', { system: 'github', status: 502 });
+    };
+    await expect(run()).rejects.toThrow(TransientError);
+  });
+
   it('when GitHub is down then provisioning completes, the error is transient, and the next run reports', async () => {
     await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
     f.githubDown.value = true;

@@ -160,12 +160,15 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   }
   if (state.github.failures.length > 0) {
     // The environment itself is fine; GitHub is told on the retry.
-    const message = `GitHub not up to date: ${state.github.failures[0]}`;
+    const message = `GitHub not up to date: ${state.github.failures[0]!.message}`;
     if (record) {
       // Served, so still "ready"; lastError tells operators why GitHub lags (cleared by the next full success).
       await deps.store.updateObserved(key, { lastError: ctx.scrubber.scrub(message) });
       await deps.store.appendEvent(key, { type: 'report-failed', message, data: { failures: state.github.failures.length } });
     }
+    // Retrying only repeats answers that will not change (a SHA GitHub does not have):
+    // permanent when every failure is, so the queue parks it where an operator sees it.
+    if (state.github.failures.every((f) => f.permanent)) throw new UserError(message, { system: 'github' });
     throw new TransientError(message, { system: 'github' });
   }
   return result;
