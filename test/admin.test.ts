@@ -197,6 +197,17 @@ describe('admin API validation', () => {
     ['POST', '/admin/gc?dryRun=maybe'],
     ['POST', '/admin/gc?olderThan=yesterday'],
     ['POST', '/admin/queue/parked/%00evil/retry'],
+    // Array and unknown parameters are refused, not ignored (ignoring status[] listed everything).
+    ['GET', '/admin/environments?status[]=failed'],
+    ['GET', '/admin/environments?status=failed&status=ready'],
+    ['GET', '/admin/environments?repo[]=acme/shop'],
+    ['GET', '/admin/environments?stauts=failed'],
+    ['POST', '/admin/gc?dryRun[]=false'],
+    ['POST', '/admin/gc?dryRun=false&dryRun=true'],
+    ['POST', '/admin/gc?repo=acme/shop&repo=acme/other'],
+    ['GET', '/admin/environments/acme/shop/7?events[]=all'],
+    ['POST', '/admin/environments/acme/shop/7/teardown?force=true'],
+    ['GET', '/admin/queue?limit[]=5'],
   ])('when %s %s has an invalid parameter then the answer is 400 naming the field', async (method, path) => {
     const res = await call(method, path);
     expect(res.status).toBe(400);

@@ -32,16 +32,22 @@ const STATUSES = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tea
 const SEGMENT = /^[A-Za-z0-9_.-]{1,100}$/;
 const REPO = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 
-const listQuery = z.object({
-  repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
-  status: z.enum(STATUSES).optional(),
-});
+// Query schemas are strict: an unknown or array-shaped parameter (`status[]=x`, which
+// koa reads as the key "status[]") is refused, never ignored into an unfiltered answer.
+const listQuery = z
+  .object({
+    repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
+    status: z.enum(STATUSES).optional(),
+  })
+  .strict();
+/** Routes that take no query parameters. */
+const noQuery = z.object({}).strict();
 const envParams = z.object({
   owner: z.string().regex(SEGMENT, 'expected a GitHub owner'),
   repo: z.string().regex(SEGMENT, 'expected a GitHub repository name'),
   pr: z.string().regex(/^[1-9]\d{0,8}$/, 'expected a PR number').transform(Number),
 });
-const gcQuery = z.object({
+const gcQuery = z.strictObject({
   dryRun: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
   pr: z.string().regex(/^[1-9]\d{0,8}$/, 'expected a PR number').transform(Number).optional(),
@@ -69,12 +75,21 @@ export function tokenMatches(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+function describeIssue(issue: z.core.$ZodIssue): string {
+  // Unknown keys are the client's own text: name them printable and bounded.
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.slice(0, 5).map((k) => JSON.stringify(k.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)));
+    return `${issue.path.join('.') || '(query)'}: unknown parameter ${keys.join(', ')}`;
+  }
+  return `${issue.path.join('.') || '(root)'}: ${issue.message}`;
+}
+
 function parse<T extends z.ZodType>(ctx: Context, schema: T, input: unknown): z.output<T> | null {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   ctx.status = 400;
   // Field paths and what was expected; never the value sent (it may be anything).
-  ctx.body = { status: 'error', reason: 'invalid request', problems: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`) };
+  ctx.body = { status: 'error', reason: 'invalid request', problems: result.error.issues.map(describeIssue) };
   return null;
 }
 
@@ -121,6 +136,7 @@ export function adminRouter(deps: AdminDeps): Router {
   };
 
   const keyOf = (ctx: Context): EnvironmentKey | null => {
+    if (!parse(ctx, noQuery, ctx.query)) return null;
     const params = parse(ctx, envParams, ctx.params);
     return params ? { repo: `${params.owner}/${params.repo}`, pr: params.pr } : null;
   };
@@ -197,6 +213,7 @@ export function adminRouter(deps: AdminDeps): Router {
   });
 
   router.get('/queue', requireToken, async (ctx: Context) => {
+    if (!parse(ctx, noQuery, ctx.query)) return;
     const [counts, parked] = await Promise.all([deps.queue.counts(), deps.queue.listParked(100)]);
     ctx.body = {
       counts,
@@ -205,6 +222,7 @@ export function adminRouter(deps: AdminDeps): Router {
   });
 
   router.post('/queue/parked/:id/retry', requireToken, async (ctx: Context) => {
+    if (!parse(ctx, noQuery, ctx.query)) return;
     const params = parse(ctx, parkedParams, ctx.params);
     if (!params) return;
     const retried = await deps.queue.retryParked(params.id);
