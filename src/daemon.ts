@@ -7,6 +7,7 @@ import type { Deps } from './deps.js';
 import { reconcileEnvironment } from './environments/reconcile.js';
 import { sweepCredentialRenewals } from './environments/renewal-sweep.js';
 import type { EnvironmentKey } from './environments/naming.js';
+import { pruneOldEvents } from './environments/retention.js';
 import { createGcLock, createSweepLock, startSweepSchedule } from './gc/schedule.js';
 import { sweepGc } from './gc/sweep.js';
 import { adminRouter } from './http/admin.js';
@@ -128,6 +129,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
           intervalMs: config.gc.interval,
           log,
           sweep: async (lease) => {
+            await pruneOldEvents(deps, config.eventRetention);
             await sweepGc(deps, { dryRun: false, requestTeardown, stillHoldsLock: () => lease.stillHolds() });
             // Same tick, same lock: a quiet PR's login and secret are renewed long before
             // they expire (gc.interval is far below half of credentialTtl), jobs untouched.

@@ -77,3 +77,24 @@ describe('stopping while a deploy waits', () => {
     expect(stopMs).toBeLessThan(200 + 2_000);
   }, 40_000);
 });
+
+describe('event retention in the running daemon', () => {
+  it('when the GC schedule runs then events older than eventRetention are pruned, periodically', async () => {
+    const cutoffs: Date[] = [];
+    const store = { ...world.deps.store, pruneEvents: async (before: Date) => (cutoffs.push(before), 0) };
+    const retentionMs = 3 * 86_400_000;
+    const config = { ...world.config, eventRetention: retentionMs, gc: { ...world.config.gc, interval: 300 } };
+    const daemon = await startDaemon({ ...world.deps, config, store }, { port: 0, host: '127.0.0.1', redisPrefix: `${world.redisPrefix}:retention` });
+    try {
+      await waitFor('two sweeps to prune', () => cutoffs.length >= 2, 15_000);
+    } finally {
+      await daemon.stop({ graceMs: 1_000 });
+    }
+    for (const before of cutoffs) {
+      const age = Date.now() - before.getTime();
+      expect(age).toBeGreaterThanOrEqual(retentionMs);
+      expect(age).toBeLessThan(retentionMs + 60_000);
+    }
+  }, 30_000);
+});
+

@@ -316,3 +316,21 @@ describe('countByStatus', () => {
     expect(counts.ready).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('pruneEvents (event retention)', () => {
+  it('when events are older than the cutoff then they are deleted, newer ones and other environments kept', async () => {
+    const old = newKey();
+    const fresh = newKey();
+    for (let i = 0; i < 5; i++) await store.appendEvent(old, { type: 'step', message: `old ${i}` });
+    await store.appendEvent(fresh, { type: 'step', message: 'fresh' });
+    // Age the first environment's events by 40 days, as time would.
+    await withAdminClient((c) => c.query(`UPDATE state.environment_events SET at = at - interval '40 days' WHERE repo = $1 AND pr = $2`, [old.repo, old.pr]), db.name);
+    await store.appendEvent(old, { type: 'ready', message: 'recent' });
+
+    const pruned = await store.pruneEvents(new Date(Date.now() - 30 * 86_400_000));
+    expect(pruned).toBeGreaterThanOrEqual(5);
+    expect((await store.listEvents(old, 100)).map((e) => e.message)).toEqual(['recent']);
+    expect((await store.listEvents(fresh, 100)).map((e) => e.message)).toEqual(['fresh']);
+    expect(await store.pruneEvents(new Date(Date.now() - 30 * 86_400_000))).toBe(0);
+  });
+});

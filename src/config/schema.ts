@@ -230,6 +230,7 @@ export const fileConfigSchema = z
           .describe('retries of parked work per desired change; then the environment is marked failed with its reason until a push or an operator'),
       })
       .prefault({}),
+    eventRetention: duration('30d', "environment events (the admin view's history) older than this are deleted with each GC sweep"),
     http: z
       .object({
         maxConnections: z.number().int().min(1).max(100_000).default(512).describe('open client connections at most; more are closed on accept'),

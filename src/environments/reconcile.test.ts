@@ -308,6 +308,7 @@ function makeFakes(): Fakes {
       events.push({ id: events.length + 1, at: new Date(), type: e.type, message: e.message, data: e.data ?? {} });
     },
     listEvents: async () => [...events],
+    pruneEvents: async () => 0,
     async close() {},
   };
   const logs: string[] = [];

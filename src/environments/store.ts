@@ -100,6 +100,9 @@ const clean = (text: string) => text.replaceAll('\0', '\uFFFD');
 const cleanOrNull = (text: string | null) => (text === null ? null : clean(text));
 const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? clean(v) : v));
 
+/** Events deleted per statement when pruning. */
+const PRUNE_BATCH = 5_000;
+
 function assertKey(key: EnvironmentKey): void {
   if (!isValidKey(key)) throw new UserError(`invalid environment key ${JSON.stringify(key)}`);
 }
@@ -461,5 +464,20 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map((r) => ({ id: Number(r.id), at: r.at, type: r.type, message: r.message, data: r.data }));
   }
 
-  return { migrate, recordDesired, recordTeardown, claimHosts, releaseHosts, requestReconcile, get, list, listLagging, countByStatus, updateObserved, appendEvent, listEvents, close: () => pool.end() };
+  async function pruneEvents(before: Date): Promise<number> {
+    assertDate(before, 'event retention cutoff');
+    // In batches, so one sweep after a long pause never holds a huge delete in one statement.
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await query(
+        'prune events',
+        `DELETE FROM ${events} WHERE id IN (SELECT id FROM ${events} WHERE at < $1 ORDER BY id LIMIT ${PRUNE_BATCH})`,
+        [before],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < PRUNE_BATCH) return total;
+    }
+  }
+
+  return { migrate, recordDesired, recordTeardown, claimHosts, releaseHosts, requestReconcile, get, list, listLagging, countByStatus, updateObserved, appendEvent, listEvents, pruneEvents, close: () => pool.end() };
 }

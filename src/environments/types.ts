@@ -130,5 +130,7 @@ export interface EnvironmentStore {
   updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void>;
   appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }): Promise<void>;
   listEvents(key: EnvironmentKey, limit?: number): Promise<EnvironmentEvent[]>;
+  /** Deletes events recorded before `before` (the retention); returns how many. */
+  pruneEvents(before: Date): Promise<number>;
   close(): Promise<void>;
 }

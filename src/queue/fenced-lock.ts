@@ -3,15 +3,26 @@
 // write. Used for the per-PR lock and the GC lock; the scripts are atomic in Redis.
 import type { Redis } from 'ioredis';
 
+// The fence key (the token counter) gets a TTL too: there is one per PR ever seen,
+// and without one they would stay in Redis forever. Tokens are only ever compared
+// with the lock key's value, so the counter must outlive the lock, nothing more:
+// it lives FENCE_TTL_MS from each acquisition, and never less than the lock it backs.
 const ACQUIRE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return token`;
 
 const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return 0`;
+
+/** How long a fence counter outlives the last lock taken with it. */
+export const FENCE_TTL_MS = 7 * 86_400_000;
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -33,11 +44,11 @@ const ms = (value: number) => String(Math.max(1, Math.round(value)));
 export function createFencedLock(redis: Redis, lockKey: string, fenceKey: string): FencedLock {
   return {
     async tryAcquire(ttlMs) {
-      const token = Number(await redis.eval(ACQUIRE, 2, lockKey, fenceKey, ms(ttlMs)));
+      const token = Number(await redis.eval(ACQUIRE, 2, lockKey, fenceKey, ms(ttlMs), ms(Math.max(ttlMs, FENCE_TTL_MS))));
       return token > 0 ? token : null;
     },
     async extend(token, ttlMs) {
-      return Number(await redis.eval(EXTEND, 1, lockKey, String(token), ms(ttlMs))) === 1;
+      return Number(await redis.eval(EXTEND, 2, lockKey, fenceKey, String(token), ms(ttlMs), ms(Math.max(ttlMs, FENCE_TTL_MS)))) === 1;
     },
     async release(token) {
       await redis.eval(RELEASE, 1, lockKey, String(token));

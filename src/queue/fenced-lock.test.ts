@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestRedis } from '../sandbox/services.js';
+import { createFencedLock, FENCE_TTL_MS } from './fenced-lock.js';
+
+let redis: Awaited<ReturnType<typeof createTestRedis>>;
+beforeAll(async () => {
+  redis = await createTestRedis();
+});
+afterAll(async () => {
+  await redis.cleanup();
+});
+
+describe('fenced lock keys', () => {
+  it('when a lock is taken then its fence key expires (one per PR ever seen must not stay forever) and tokens still grow', async () => {
+    const fenceKey = `${redis.prefix}:fence:acme/shop#1`;
+    // A fence key left without a TTL by an older previewd gets one on the next acquisition.
+    await redis.redis.set(fenceKey, '41');
+    const lock = createFencedLock(redis.redis, `${redis.prefix}:lock:acme/shop#1`, fenceKey);
+    const first = await lock.tryAcquire(1_000);
+    expect(first).toBe(42);
+    const ttl = await redis.redis.pttl(fenceKey);
+    expect(ttl).toBeGreaterThan(FENCE_TTL_MS - 60_000);
+    expect(ttl).toBeLessThanOrEqual(FENCE_TTL_MS);
+    await lock.release(first!);
+    expect(await lock.tryAcquire(1_000)).toBe(43);
+  });
+
+  it('when a lock is held longer than the fence TTL then the fence outlives it', async () => {
+    const fenceKey = `${redis.prefix}:fence:long`;
+    const lock = createFencedLock(redis.redis, `${redis.prefix}:lock:long`, fenceKey);
+    const token = await lock.tryAcquire(FENCE_TTL_MS * 2);
+    expect(await redis.redis.pttl(fenceKey)).toBeGreaterThanOrEqual(FENCE_TTL_MS * 2);
+    expect(await lock.extend(token!, FENCE_TTL_MS * 3)).toBe(true);
+    expect(await redis.redis.pttl(fenceKey)).toBeGreaterThanOrEqual(FENCE_TTL_MS * 3 - 1_000);
+  });
+});
