@@ -77,11 +77,12 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   const runGc = (gc: { dryRun: boolean; filter: Parameters<typeof sweepGc>[1]['filter'] }) =>
     sweepGc(deps, { dryRun: gc.dryRun, filter: gc.filter, requestTeardown });
 
+  const readiness = standardChecks(deps, redis);
   const app = createApp({
     log,
     routers: [
       createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log }),
-      adminRouter({ config, store: deps.store, queue, runGc }),
+      adminRouter({ config, store: deps.store, queue, runGc, readiness }),
       uiRouter({
         config,
         clock: deps.clock,
@@ -92,7 +93,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         runGc,
         sessions: createRedisSessions({ redis, prefix, ttlMs: config.ui.sessionTtl }),
       }),
-      readinessRouter(standardChecks(deps, redis), { log }),
+      readinessRouter(readiness, { log }),
       metricsRouter(),
     ],
   });

@@ -115,9 +115,15 @@ beforeAll(async () => {
   records.set('acme/shop#7', record({ repo: 'acme/shop', pr: 7 }));
   records.set('acme/shop#8', record({ repo: 'acme/shop', pr: 8 }, { status: 'ready', lastError: null }));
   events.set('acme/shop#7', [{ id: 1, at: new Date(), type: 'step-failed', message: `register failed (password ${DB_PASSWORD})`, data: {} }]);
+  const checks = [
+    { name: 'postgres', check: async () => undefined },
+    { name: 'vault', check: () => Promise.reject(new Error(`connect failed to https://u:${DB_PASSWORD}@vault:8200`)) },
+    { name: 'nomad', check: () => new Promise(() => undefined) },
+  ];
   const app = new Koa();
   for (const router of [
       adminRouter({
+        readiness: checks,
         config,
         store,
         queue,
@@ -126,11 +132,7 @@ beforeAll(async () => {
           return { plan: { actions: [], skipped: [{ subject: 'acme/shop', reason: `token ${VAULT_TOKEN}` }] }, done: [], failed: [] };
         },
       }),
-      readinessRouter([
-        { name: 'postgres', check: async () => undefined },
-        { name: 'vault', check: () => Promise.reject(new Error(`connect failed to https://u:${DB_PASSWORD}@vault:8200`)) },
-        { name: 'nomad', check: () => new Promise(() => undefined) },
-      ], { timeoutMs: 100, log: readinessLog }),
+      readinessRouter(checks, { timeoutMs: 100, log: readinessLog }),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
@@ -283,6 +285,16 @@ describe('readiness', () => {
     // Unauthenticated: which system fails, never the upstream's words (hosts, addresses).
     expect(res.text).not.toMatch(/vault:8200|connect failed|no answer within/);
   });
+
+  it('when an operator reads /admin/readiness then each failing check has its reason, scrubbed', async () => {
+    const res = await call('GET', '/admin/readiness');
+    expect(res.status).toBe(200);
+    const vault = res.json.checks.find((c: { name: string }) => c.name === 'vault');
+    expect(vault).toMatchObject({ ok: false });
+    expect(vault.error).toContain('connect failed');
+    expectNoSecret(res.text);
+    expect((await call('GET', '/admin/readiness', {})).status).toBe(401);
+  }, 10_000);
 
   it('when a check keeps failing then its reason goes to the log once, not on every probe', async () => {
     await call('GET', '/readyz', {});

@@ -18,12 +18,15 @@ import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import type { EnvironmentRecord, EnvironmentStore } from '../environments/types.js';
 import type { GcFilter, GcPlan } from '../gc/types.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
+import { checkReadiness, type ReadinessCheck } from './health.js';
 import { strictRouter } from './strict-router.js';
 
 export interface AdminDeps {
   config: Pick<Config, 'env' | 'repos'>;
   store: Pick<EnvironmentStore, 'list' | 'get' | 'listEvents' | 'requestReconcile' | 'recordTeardown' | 'appendEvent'>;
   queue: Pick<ReconcileQueue, 'enqueue' | 'counts' | 'listParked' | 'retryParked'>;
+  /** The readiness checks, shown here with their reasons (/readyz shows only which fail). */
+  readiness?: ReadinessCheck[];
   /** Runs GC (plan only when dryRun); the daemon wires it to sweepGc with queue-backed teardowns. */
   runGc(options: { dryRun: boolean; filter: GcFilter }): Promise<{ plan: GcPlan; done: unknown[]; failed: { error: string }[] }>;
 }
@@ -219,6 +222,12 @@ export function adminRouter(deps: AdminDeps): Router {
       counts,
       parked: parked.map((p) => ({ ...p, environment: keyString(p.key), failedAt: p.failedAt?.toISOString() ?? null })),
     };
+  });
+
+  router.get('/readiness', requireToken, async (ctx: Context) => {
+    if (!parse(ctx, noQuery, ctx.query)) return;
+    // The reasons /readyz leaves out (scrubbed; the token check above keeps them internal).
+    ctx.body = await checkReadiness(deps.readiness ?? []);
   });
 
   router.post('/queue/parked/:id/retry', requireToken, async (ctx: Context) => {
