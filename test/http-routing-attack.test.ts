@@ -22,7 +22,7 @@ const config = buildConfig(
   { repos: [{ name: 'acme/shop' }] },
   {
     VAULT_TOKEN: 'hvs.vault',
-    DATABASE_URL: 'postgres://previewd:pw@127.0.0.1:5432/previewd',
+    DATABASE_URL: 'postgres://previewd:pw@pg.internal:5432/previewd',
     GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789',
     GITHUB_TOKEN: 'ghp_token',
     PREVIEWD_ADMIN_TOKEN: ADMIN_TOKEN,

@@ -85,7 +85,7 @@ describe('the installed package', () => {
     expect(help.code).toBe(0);
     for (const command of ['serve', 'config', 'templates', 'gc']) expect(help.stdout).toContain(command);
 
-    const check = await previewd(['config', 'check'], { ...secrets, DATABASE_URL: 'postgres://previewd:pw@127.0.0.1:5432/previewd' });
+    const check = await previewd(['config', 'check'], { ...secrets, DATABASE_URL: 'postgres://previewd:pw@pg.internal:5432/previewd' });
     expect(check.stderr).toBe('');
     expect(check.code).toBe(0);
     const missing = await previewd(['config', 'check'], {});
@@ -103,8 +103,10 @@ describe('the installed package', () => {
     const db = await createTestDatabase('previewd_pkg');
     const redis = await createTestRedis();
     const config = join(dir, 'previewd.yaml');
-    // Own instance (so its Redis keys are its own) and no GC sweep during the test.
-    writeFileSync(config, `instance: pkg-${uniqueSuffix().slice(-8)}\ngc:\n  interval: 24h\n`);
+    // Own instance (so its Redis keys are its own), no GC sweep during the test (the longest
+    // interval config check allows with the default credentialTtl), and the address PR jobs
+    // would reach Postgres at (the local server is a loopback one).
+    writeFileSync(config, `instance: pkg-${uniqueSuffix().slice(-8)}\ngc:\n  interval: 18h\ndatabase:\n  host: pg.internal\n`);
     const child = spawn(bin, ['--config', config, 'serve', '--port', '0', '--grace', '2'], {
       env: cleanEnv({ ...secrets, DATABASE_URL: db.url, REDIS_URL: redis.url, LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],

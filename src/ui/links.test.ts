@@ -4,7 +4,7 @@ import { linkExpiry, linkKey, readerUrl, signLinkToken, verifyLinkToken } from '
 
 const env = {
   VAULT_TOKEN: 'hvs.unit',
-  DATABASE_URL: 'postgres://x@127.0.0.1/x',
+  DATABASE_URL: 'postgres://x@pg.internal/x',
   GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789',
   GITHUB_TOKEN: 'ghp_unit',
   PREVIEWD_ADMIN_TOKEN: 'an-admin-token-long-enough',
