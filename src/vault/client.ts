@@ -19,6 +19,7 @@ import { toGoDuration } from '../config/duration.js';
 import { scrub } from '../secrets.js';
 import { isNetworkError, TransientError, UserError } from '../errors.js';
 import { ErrorBody, HealthResponse, KeysResponse, KvMetadataResponse, KvReadResponse, PolicyResponse, RoleResponse } from './schema.js';
+import { vaultPaths } from './paths.js';
 import type { KvMetadata, KvSecret, VaultClient } from './types.js';
 
 export interface VaultClientOptions {
@@ -73,8 +74,7 @@ function isTransportFailure(err: unknown): boolean {
 }
 
 export function createVaultClient(options: VaultClientOptions): VaultClient {
-  const kv = checkPath(options.kvMount, 'mount');
-  const jwt = checkPath(options.jwtMount, 'mount');
+  const mounts = { kvMount: checkPath(options.kvMount, 'mount'), jwtMount: checkPath(options.jwtMount, 'mount') };
   const vault = nodeVault({
     endpoint: options.address,
     token: options.token,
@@ -158,7 +158,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
   return {
     async readSecret(path) {
       const p = checkPath(path, 'path');
-      const res = await read(`read secret ${p}`, () => vault.read(`${kv}/data/${p}`), KvReadResponse);
+      const res = await read(`read secret ${p}`, () => vault.read(vaultPaths.secretData(mounts, p)), KvReadResponse);
       // A soft-deleted version is already a 404 (→ null); a data: null body is the same case.
       if (!res || res.data.data === null) return null;
       const secret: KvSecret = { data: res.data.data, customMetadata: res.data.metadata.custom_metadata ?? {}, version: res.data.metadata.version };
@@ -167,7 +167,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
 
     async readSecretMetadata(path) {
       const p = checkPath(path, 'path');
-      const res = await read(`read metadata ${p}`, () => vault.read(`${kv}/metadata/${p}`), KvMetadataResponse);
+      const res = await read(`read metadata ${p}`, () => vault.read(vaultPaths.secretMetadata(mounts, p)), KvMetadataResponse);
       if (!res) return null;
       const meta: KvMetadata = { customMetadata: res.data.custom_metadata ?? {}, currentVersion: res.data.current_version };
       return meta;
@@ -177,64 +177,64 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       const p = checkPath(path, 'path');
       // Metadata first: a version must never exist without previewd's ownership marker.
       await run(`write metadata ${p}`, () =>
-        vault.write(`${kv}/metadata/${p}`, {
+        vault.write(vaultPaths.secretMetadata(mounts, p), {
           custom_metadata: opts.customMetadata,
           delete_version_after: toGoDuration(opts.deleteVersionAfterMs),
         }),
       );
-      await run(`write secret ${p}`, () => vault.write(`${kv}/data/${p}`, { data }), Object.values(data));
+      await run(`write secret ${p}`, () => vault.write(vaultPaths.secretData(mounts, p), { data }), Object.values(data));
     },
 
     async destroySecret(path) {
       const p = checkPath(path, 'path');
-      await remove(`destroy secret ${p}`, `${kv}/metadata/${p}`);
+      await remove(`destroy secret ${p}`, vaultPaths.secretMetadata(mounts, p));
     },
 
     async listSecrets(prefix) {
       const p = checkPath(prefix.replace(/\/+$/, ''), 'prefix');
-      const res = await read(`list secrets ${p}`, () => vault.list(`${kv}/metadata/${p}/`), KeysResponse);
+      const res = await read(`list secrets ${p}`, () => vault.list(vaultPaths.secretList(mounts, p)), KeysResponse);
       return res?.data.keys ?? [];
     },
 
     async getPolicy(name) {
       const n = checkPath(name, 'policy name', NAME);
-      const res = await read(`read policy ${n}`, () => vault.read(`sys/policies/acl/${n}`), PolicyResponse);
+      const res = await read(`read policy ${n}`, () => vault.read(vaultPaths.policy(n)), PolicyResponse);
       return res?.data.policy ?? null;
     },
 
     async putPolicy(name, hcl) {
       const n = checkPath(name, 'policy name', NAME);
-      await run(`write policy ${n}`, () => vault.write(`sys/policies/acl/${n}`, { policy: hcl }));
+      await run(`write policy ${n}`, () => vault.write(vaultPaths.policy(n), { policy: hcl }));
     },
 
     async deletePolicy(name) {
       const n = checkPath(name, 'policy name', NAME);
-      await remove(`delete policy ${n}`, `sys/policies/acl/${n}`);
+      await remove(`delete policy ${n}`, vaultPaths.policy(n));
     },
 
     async listPolicies() {
-      const res = await read('list policies', () => vault.list('sys/policies/acl'), KeysResponse);
+      const res = await read('list policies', () => vault.list(vaultPaths.policyList()), KeysResponse);
       return res?.data.keys ?? [];
     },
 
     async getJwtRole(name) {
       const n = checkPath(name, 'role name', NAME);
-      const res = await read(`read jwt role ${n}`, () => vault.read(`auth/${jwt}/role/${n}`), RoleResponse);
+      const res = await read(`read jwt role ${n}`, () => vault.read(vaultPaths.jwtRole(mounts, n)), RoleResponse);
       return res?.data ?? null;
     },
 
     async putJwtRole(name, role) {
       const n = checkPath(name, 'role name', NAME);
-      await run(`write jwt role ${n}`, () => vault.write(`auth/${jwt}/role/${n}`, role));
+      await run(`write jwt role ${n}`, () => vault.write(vaultPaths.jwtRole(mounts, n), role));
     },
 
     async deleteJwtRole(name) {
       const n = checkPath(name, 'role name', NAME);
-      await remove(`delete jwt role ${n}`, `auth/${jwt}/role/${n}`);
+      await remove(`delete jwt role ${n}`, vaultPaths.jwtRole(mounts, n));
     },
 
     async listJwtRoles() {
-      const res = await read('list jwt roles', () => vault.list(`auth/${jwt}/role`), KeysResponse);
+      const res = await read('list jwt roles', () => vault.list(vaultPaths.jwtRoleList(mounts)), KeysResponse);
       return res?.data.keys ?? [];
     },
 
