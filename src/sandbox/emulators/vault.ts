@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 import { checkJwtLogin, validateJwtConfig, type JwtAuthConfig } from './vault-jwt-auth.js';
+import { capabilitiesSelf, hasMountAccess, internalUiMount, sysAuth, sysMounts } from './vault-sys.js';
 
 // ---------------------------------------------------------------------------
 // Types and state
@@ -107,6 +108,8 @@ export interface VaultEmulatorOptions {
   kvMount?: string;
   /** Auth mounts of type jwt; others answer "no handler for route". */
   jwtMounts?: string[];
+  /** The KV mount's engine version (sys/mounts options.version); "1" emulates a misconfigured v1 mount. */
+  kvVersion?: '1' | '2';
   now?: () => number;
   port?: number;
 }
@@ -1126,6 +1129,15 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     const caller = liveToken(tokenRequest(req));
     if (!caller) return permissionDenied();
 
+    // Unauthenticated in the system backend's PathsSpecial; the handler checks the caller's ACL itself.
+    const uiMount = /^sys\/internal\/ui\/mounts\/(.+)$/.exec(apiPath);
+    if (uiMount) {
+      if (req.method !== 'GET') return unsupported();
+      const mounts = [{ path: `${kvMount}/`, type: 'kv', options: { version: options.kvVersion ?? '2' } }, ...[...jwtMounts].map((m) => ({ path: `auth/${m}/`, type: 'jwt', options: null }))];
+      const rules = caller.policies.flatMap((n) => policies.get(n.toLowerCase())?.rules ?? []);
+      return internalUiMount(uiMount[1]!, mounts, (mp) => hasMountAccess(mp, caller.policies, rules, capabilitiesFor), (d) => ok(d), (msg) => err(403, msg));
+    }
+
     const op = operationOf(req, apiPath);
     if (!op) return unsupported();
     const parsed = req.json();
@@ -1143,6 +1155,12 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       const section = slash === -1 ? rest : rest.slice(0, slash);
       const key = slash === -1 ? '' : rest.slice(slash + 1);
       return handleKv(op, req.method, section, key, req, body);
+    }
+    const sys = { kvMount, kvVersion: options.kvVersion ?? '2', jwtMounts };
+    if (apiPath === 'sys/mounts') return op === 'read' ? sysMounts(sys, (d) => ok(d)) : unsupported();
+    if (apiPath === 'sys/auth') return op === 'read' ? sysAuth(sys, (d) => ok(d)) : unsupported();
+    if (apiPath === 'sys/capabilities-self') {
+      return op === 'update' || op === 'create' ? capabilitiesSelf(body, caller.policies, capabilitiesFor, (d) => ok(d), (msg) => err(400, msg)) : unsupported();
     }
     let m = /^sys\/policies\/acl(?:\/(.*))?$/.exec(apiPath);
     if (m) return handlePolicy(op, req.method, false, m[1] ?? '', body);
