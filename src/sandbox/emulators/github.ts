@@ -5,6 +5,7 @@
 // emulator answers with GitHub's status codes, JSON error bodies, `link` pagination
 // and rate-limit headers, and has knobs for primary and secondary rate limits.
 import { createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { ADMIN_ROLE, hookJson, mayListHooks, scopesHeader, type Hook, type HookInput, type RepoRole } from './github-admin.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 
 const DOCS = 'https://docs.github.com/rest';
@@ -27,6 +28,8 @@ export interface GitHubEmulatorOptions {
   /** A PAT accepted for `login` (default user "previewd-bot"). */
   token?: string;
   login?: string;
+  /** The PAT's classic scopes, sent as X-OAuth-Scopes (default: repo); null = a fine-grained PAT (no header). */
+  scopes?: string[] | null;
   app?: GitHubAppOptions;
   now?: () => number;
   port?: number;
@@ -130,6 +133,9 @@ interface Repo {
   deployments: DeploymentRecord[];
   statuses: Map<string, CommitStatusRecord[]>;
   comments: CommentRecord[];
+  hooks: Hook[];
+  /** What the PAT's user may do here (GET /repos `permissions`). */
+  role: RepoRole;
 }
 
 type Caller =
@@ -153,6 +159,12 @@ export interface GitHubEmulator extends Emulator {
   /** The next `times` authenticated requests hit a secondary rate limit. */
   secondaryLimit(options?: { status?: 403 | 429; retryAfterSec?: number; times?: number }): void;
   addRepo(fullName: string, options?: { defaultBranch?: string }): void;
+  /** A repository webhook (what `GET /repos/{o}/{r}/hooks` lists). */
+  addHook(repo: string, hook: HookInput): void;
+  /** The PAT user's role on a repository (default: admin). */
+  setRole(repo: string, role: Partial<RepoRole>): void;
+  /** The PAT's classic scopes; null makes it a fine-grained token (no X-OAuth-Scopes). */
+  setScopes(scopes: string[] | null): void;
   addBranch(repo: string, branch: string, sha: string, options?: { behindDefault?: boolean }): void;
   addCommit(repo: string, sha: string): void;
   openPull(repo: string, input: PullInput): number;
@@ -203,6 +215,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   const repos = new Map<string, Repo>();
   const users = new Map<string, Actor>();
   if (options.token) users.set(options.token, { login: options.login ?? 'previewd-bot', id: id(), type: 'User' });
+  let scopes: string[] | null = options.scopes === undefined ? ['repo'] : options.scopes;
   const installationTokens = new Map<string, { expiresAt: number; repos: Set<string> | null; installationId: number }>();
   let tokensIssued = 0;
   const app = options.app;
@@ -618,6 +631,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (section === 'statuses' || section === 'commits') return ['statuses', level];
     if (section === 'issues') return ['issues', level];
     if (section === 'pulls') return ['pull_requests', level];
+    if (section === 'hooks') return ['repository_hooks', level];
     return ['metadata', 'read'];
   }
 
@@ -651,7 +665,11 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (parsed !== undefined && !isPlainObject(parsed) && method !== 'GET') return error(400, 'Body should be a JSON object');
     const [section, a, b, c] = rest;
 
-    if (rest.length === 0 && method === 'GET') return json(200, repoJson(r));
+    if (rest.length === 0 && method === 'GET') return json(200, caller.kind === 'user' ? { ...repoJson(r), permissions: { ...r.role } } : repoJson(r));
+    if (section === 'hooks' && rest.length === 1 && method === 'GET') {
+      if (caller.kind === 'user' && !mayListHooks(r.role, scopes)) return notFound();
+      return paged(req, r.hooks, (h) => hookJson(repoUrl(r), h));
+    }
     if (section === 'pulls') {
       if (rest.length === 1 && method === 'GET') return listPulls(req, r);
       if (rest.length === 2 && method === 'GET') {
@@ -806,7 +824,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     name: 'github',
     handler: (req) => {
       const response = route(req);
-      return { ...response, headers: { ...rateHeaders(), ...(response.headers ?? {}) } };
+      // GitHub lists a classic token's scopes on every response to it.
+      const bearer = /^(?:bearer|token)\s+(\S+)$/i.exec(String(req.headers['authorization'] ?? '').trim())?.[1];
+      const classic = bearer !== undefined && users.has(bearer) && scopes !== null ? scopesHeader(scopes) : {};
+      return { ...response, headers: { ...rateHeaders(), ...classic, ...(response.headers ?? {}) } };
     },
     randomErrorBody: { message: 'Server Error', documentation_url: DOCS, status: '500' },
     port: options.port,
@@ -842,7 +863,18 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         deployments: [],
         statuses: new Map(),
         comments: [],
+        hooks: [],
+        role: { ...ADMIN_ROLE },
       });
+    },
+    addHook(repo: string, hook: HookInput) {
+      getRepo(repo).hooks.push({ id: id(), url: hook.url, events: hook.events ?? ['push'], active: hook.active ?? true, contentType: hook.contentType ?? 'json', createdAt: now() });
+    },
+    setRole(repo: string, role: Partial<RepoRole>) {
+      Object.assign(getRepo(repo).role, role);
+    },
+    setScopes(next: string[] | null) {
+      scopes = next;
     },
     addBranch(repo: string, branch: string, sha: string, opts: { behindDefault?: boolean } = {}) {
       const r = getRepo(repo);
