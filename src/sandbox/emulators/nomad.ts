@@ -6,6 +6,7 @@ import type { Cluster, JobPlan, Json } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 import { applyImplicitIdentities } from './nomad-identities.js';
 import { canonicalizeJob, hclToJob, JobspecError, validateJob } from './nomad-jobspec.js';
+import { routeCapability, type NomadAcl } from './nomad-acl.js';
 
 export interface NomadEmulator extends Emulator {
   readonly cluster: Cluster;
@@ -78,7 +79,7 @@ function jobStub(cluster: Cluster, job: Json, withMeta: boolean): Json {
   return stub;
 }
 
-export function createNomadHandler(cluster: Cluster, token?: string) {
+export function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
   async function register(req: EmulatorRequest, pathId: string | undefined): Promise<EmulatorResponse> {
     const body = req.json();
     if (body instanceof SyntaxError) return text(400, decodeError(body));
@@ -212,12 +213,18 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
     // the public keys workload identities are signed with, readable without a token
     // (Vault's JWT auth mount points its jwks_url here).
     if (path === '/.well-known/jwks.json') return allowed('GET') ? { status: 200, body: cluster.identityKey.jwks() } : text(405, 'Invalid method');
+    if (acl) {
+      const refused = aclCheck(acl, req, ns);
+      if (refused) return refused;
+    }
     if (token !== undefined) {
       const given = tokenOf(req);
       if (given === undefined) return text(403, 'Permission denied');
       if (given !== token) return text(403, 'ACL token not found');
     }
 
+    // nomad/acl_endpoint.go: with ACLs off every ACL endpoint is "ACL support disabled".
+    if (!acl && token === undefined && path.startsWith('/v1/acl/')) return text(400, 'ACL support disabled');
     if (path === '/v1/jobs/parse') return allowed('POST', 'PUT') ? parse(req) : text(405, 'Invalid method');
     if (path === '/v1/jobs') {
       if (allowed('POST', 'PUT')) return register(req, undefined);
@@ -318,11 +325,40 @@ export function createNomadHandler(cluster: Cluster, token?: string) {
   };
 }
 
-/** Starts a Nomad agent emulator on a free port. With `token`, ACLs are on. */
-export async function startNomadEmulator(options: { cluster: Cluster; token?: string; port?: number }): Promise<NomadEmulator> {
+/**
+ * ACLs on (nomad-acl.ts): /v1/acl/token/self and /v1/acl/policy/:name answered here,
+ * every other route refused without the namespace capability it needs. With ACLs off
+ * (no `acl`), the ACL endpoints answer 400 "ACL support disabled" as Nomad does.
+ */
+function aclCheck(acl: NomadAcl, req: EmulatorRequest, ns: string): EmulatorResponse | null {
+  const secret = tokenOf(req);
+  const caller = secret === undefined ? undefined : acl.token(secret);
+  if (secret !== undefined && !caller) return text(403, 'ACL token not found');
+  if (req.path === '/v1/acl/token/self') {
+    if (req.method !== 'GET') return text(405, 'Invalid method');
+    return caller ? { status: 200, body: caller } : text(403, 'Permission denied');
+  }
+  const policy = /^\/v1\/acl\/policy\/([^/]+)$/.exec(req.path);
+  if (policy) {
+    const name = decodeURIComponent(policy[1]!);
+    // nomad/acl_endpoint.go GetPolicy: management reads any policy, a client token only its own.
+    if (!caller || (caller.Type !== 'management' && !caller.Policies.includes(name))) return text(403, 'Permission denied');
+    const p = acl.policy(name);
+    return p ? { status: 200, body: p } : text(404, 'ACL policy not found');
+  }
+  const needed = routeCapability(req.method, req.path);
+  if (needed === null) return null;
+  if (!caller) return text(403, 'Permission denied'); // no anonymous policy in the emulator
+  // command/agent/job_endpoint.go: /v1/jobs/parse accepts parse-job or submit-job.
+  const ok = acl.allows(caller, ns, needed) || (needed === 'parse-job' && acl.allows(caller, ns, 'submit-job'));
+  return ok ? null : text(403, 'Permission denied');
+}
+
+/** Starts a Nomad agent emulator on a free port. With `token` (one management token) or `acl`, ACLs are on. */
+export async function startNomadEmulator(options: { cluster: Cluster; token?: string; acl?: NomadAcl; port?: number }): Promise<NomadEmulator> {
   const emulator = await startEmulator({
     name: 'nomad',
-    handler: createNomadHandler(options.cluster, options.token),
+    handler: createNomadHandler(options.cluster, options.token, options.acl),
     randomErrorBody: 'No cluster leader',
     port: options.port,
   });
