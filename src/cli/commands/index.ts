@@ -1,6 +1,7 @@
 // Every CLI command, registered in the order `previewd --help` lists them.
 import type { Command } from 'commander';
 import { registerConfigCommand } from './config.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerGcCommand } from './gc.js';
 import { registerRedeployCommand } from './redeploy.js';
 import { registerRenderCommand } from './render.js';
@@ -14,6 +15,7 @@ export function registerCommands(program: Command): void {
   registerServeCommand(program);
   registerSandboxCommand(program);
   registerConfigCommand(program);
+  registerDoctorCommand(program);
   registerRenderCommand(program);
   registerTemplatesCommand(program);
   registerStatusCommand(program);

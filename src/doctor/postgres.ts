@@ -1,0 +1,139 @@
+// Postgres preconditions, read from the catalogs as previewd's own role (DATABASE_URL):
+// the server version, the role's attributes and memberships, the login group it must
+// be able to grant, and per repo the template database (README "Postgres").
+import pg from 'pg';
+import type { Config } from '../config/schema.js';
+import { quoteIdent } from '../database/sql.js';
+import { fail, pass, warn, type CheckResult } from './types.js';
+
+export interface RoleFacts {
+  serverVersionNum: number;
+  serverVersion: string;
+  role: string;
+  superuser: boolean;
+  createdb: boolean;
+  createrole: boolean;
+  memberOf: { role: string; admin: boolean }[];
+  /** null below PG 16, where the setting does not exist. */
+  createroleSelfGrant: string | null;
+  loginGroupExists: boolean;
+}
+
+export interface TemplateFacts {
+  name: string;
+  exists: boolean;
+  owner: string | null;
+  isTemplate: boolean;
+  publicCanConnect: boolean;
+}
+
+export interface PostgresFacts {
+  role: RoleFacts;
+  templates: TemplateFacts[];
+}
+
+type Queryable = Pick<pg.Client, 'query'>;
+
+export async function gatherPostgres(client: Queryable, loginGroup: string, templates: string[]): Promise<PostgresFacts> {
+  const version = await client.query<{ num: string; text: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS text`);
+  const serverVersionNum = Number(version.rows[0]!.num);
+  const me = await client.query<{ rolname: string; rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean }>(
+    `SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user`,
+  );
+  const members = await client.query<{ role: string; admin: boolean }>(
+    `SELECT g.rolname AS role, m.admin_option AS admin
+       FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+      WHERE u.rolname = current_user ORDER BY g.rolname`,
+  );
+  const selfGrant = serverVersionNum >= 160000 ? (await client.query<{ v: string }>(`SELECT current_setting('createrole_self_grant') AS v`)).rows[0]!.v : null;
+  const group = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [loginGroup]);
+  const tpl = await client.query<{ datname: string; owner: string; datistemplate: boolean; public_connect: boolean }>(
+    // acldefault('d', owner): a database without explicit grants gives CONNECT to PUBLIC (grantee 0).
+    `SELECT d.datname, pg_get_userbyid(d.datdba) AS owner, d.datistemplate,
+            EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                     WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT') AS public_connect
+       FROM pg_database d WHERE d.datname = ANY($1::text[])`,
+    [templates],
+  );
+  const row = me.rows[0]!;
+  return {
+    role: {
+      serverVersionNum,
+      serverVersion: version.rows[0]!.text,
+      role: row.rolname,
+      superuser: row.rolsuper,
+      createdb: row.rolcreatedb,
+      createrole: row.rolcreaterole,
+      memberOf: members.rows,
+      createroleSelfGrant: selfGrant,
+      loginGroupExists: (group.rowCount ?? 0) > 0,
+    },
+    templates: templates.map((name) => {
+      const t = tpl.rows.find((r) => r.datname === name);
+      return { name, exists: !!t, owner: t?.owner ?? null, isTemplate: t?.datistemplate ?? false, publicCanConnect: t?.public_connect ?? false };
+    }),
+  };
+}
+
+/** The judgement, pure: facts in, one result per precondition out. */
+export function judgePostgres(facts: PostgresFacts, loginGroup: string): CheckResult[] {
+  const { role: r } = facts;
+  const results: CheckResult[] = [];
+  const major = Math.floor(r.serverVersionNum / 10000);
+  const notes = major >= 16 ? `; createrole_self_grant = '${r.createroleSelfGrant ?? ''}' (not needed: previewd grants itself each PR role it creates)` : '';
+  results.push(
+    major >= 15
+      ? pass('postgres.version', `PostgreSQL ${r.serverVersion}${notes}`)
+      : warn('postgres.version', `PostgreSQL ${r.serverVersion}; previewd is tested on 15 and 18`, 'upgrade to PostgreSQL 15 or newer'),
+  );
+  const role = quoteIdent(r.role);
+  const missing = [!r.createdb && 'CREATEDB', !r.createrole && 'CREATEROLE'].filter((x): x is string => !!x);
+  if (missing.length > 0) {
+    results.push(fail('postgres.role', `role ${r.role} lacks ${missing.join(' and ')}`, `as a superuser: ALTER ROLE ${role} ${missing.join(' ')};`));
+  } else if (r.superuser) {
+    results.push(warn('postgres.role', `role ${r.role} is a superuser; previewd needs only LOGIN CREATEDB CREATEROLE`, `run previewd as the role the README creates: CREATE ROLE previewd LOGIN CREATEDB CREATEROLE …`));
+  } else {
+    results.push(pass('postgres.role', `role ${r.role}: CREATEDB CREATEROLE, not a superuser`));
+  }
+  const memberships = r.memberOf.map((m) => `${m.role}${m.admin ? ' (admin)' : ''}`);
+  const group = r.memberOf.find((m) => m.role === loginGroup);
+  if (!r.loginGroupExists) {
+    results.push(pass('postgres.login-group', `${loginGroup} does not exist yet; previewd creates it (member of: ${memberships.join(', ') || 'none'})`));
+  } else if (r.superuser || group?.admin) {
+    results.push(pass('postgres.login-group', `${r.role} may grant ${loginGroup} (member of: ${memberships.join(', ') || 'none'})`));
+  } else {
+    results.push(fail('postgres.login-group', `${loginGroup} exists but ${r.role} cannot grant it to PR roles`, `as a superuser: GRANT ${quoteIdent(loginGroup)} TO ${role} WITH ADMIN OPTION;`));
+  }
+  for (const t of facts.templates) {
+    const check = `postgres.template ${t.name}`;
+    const db = quoteIdent(t.name);
+    if (!t.exists) {
+      results.push(fail(check, `database ${t.name} does not exist`, `as a superuser: CREATE DATABASE ${db} OWNER ${role}; REVOKE CONNECT, TEMPORARY ON DATABASE ${db} FROM PUBLIC; then load its schema connected as ${r.role}`));
+      continue;
+    }
+    if (t.owner !== r.role && !r.superuser) {
+      // IS_TEMPLATE would let the role clone it, but not hand the copy's tables to the PR role.
+      results.push(fail(check, `owned by ${t.owner}, not ${r.role}${t.isTemplate ? ' (IS_TEMPLATE does not help: the PR role cannot be given tables previewd does not own)' : ''}`, `rebuild it as ${r.role}: pg_dump --no-owner --no-acl ${t.name} | psql postgres://${r.role}@…/<new template>`));
+    } else if (t.publicCanConnect) {
+      results.push(fail(check, `PUBLIC may CONNECT: a PR login's session there makes every clone wait (SQLSTATE 55006)`, `REVOKE CONNECT, TEMPORARY ON DATABASE ${db} FROM PUBLIC;`));
+    } else {
+      results.push(pass(check, `exists, owned by ${t.owner}, CONNECT revoked from PUBLIC`));
+    }
+  }
+  return results;
+}
+
+export async function checkPostgres(config: Config): Promise<CheckResult[]> {
+  const client = new pg.Client({ connectionString: config.env.DATABASE_URL, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    return [fail('postgres.connect', `cannot connect with DATABASE_URL: ${(err as Error).message}`, 'check DATABASE_URL, pg_hba.conf and that the role exists (README "Postgres")')];
+  }
+  try {
+    const templates = [...new Set(config.repos.filter((r) => r.database.mode === 'template').map((r) => r.database.template))];
+    return judgePostgres(await gatherPostgres(client, config.database.loginGroup, templates), config.database.loginGroup);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
