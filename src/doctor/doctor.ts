@@ -26,3 +26,12 @@ export async function runDoctor(config: Config, options: { now?: () => number } 
     { system: 'github', run: () => checkGitHub(config, options.now) },
   ]);
 }
+
+/** Every check doctor can report, by name (a repo, template or component follows some); the README lists each. */
+export const CHECK_NAMES = [
+  'nomad.leader', 'nomad.token', 'nomad.render', 'nomad.job',
+  'vault.health', 'vault.kv-mount', 'vault.jwt-mount', 'vault.jwt-config', 'vault.capabilities',
+  'consul.leader', 'consul.token', 'consul.rights',
+  'postgres.connect', 'postgres.version', 'postgres.role', 'postgres.login-group', 'postgres.template',
+  'github.repos', 'github.app', 'github.repo', 'github.webhook',
+] as const;
