@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { judgeHooks } from './github.js';
+import { namespaceCapabilities } from './nomad.js';
+import { judgePostgres, type PostgresFacts } from './postgres.js';
+import { formatLine, hasFailure, runChecks } from './runner.js';
+import { fail, pass, warn } from './types.js';
+
+const facts = (patch: Partial<PostgresFacts['role']> = {}, template: Partial<PostgresFacts['templates'][number]> = {}): PostgresFacts => ({
+  role: { serverVersionNum: 180001, serverVersion: '18.1', role: 'previewd', superuser: false, createdb: true, createrole: true, memberOf: [], createroleSelfGrant: '', loginGroupExists: false, ...patch },
+  templates: [{ name: 'tpl', exists: true, owner: 'previewd', isTemplate: false, publicCanConnect: false, ...template }],
+});
+const statusOf = (results: ReturnType<typeof judgePostgres>, check: string) => results.find((r) => r.check === check)?.status;
+
+describe('doctor runner', () => {
+  it('prints one line per check whatever the detail holds, and fails only on FAIL', async () => {
+    expect(formatLine(fail('x.y', 'bad\nthing', 'do  it'))).toBe('FAIL x.y: bad thing — fix: do it');
+    expect(formatLine(pass('x.y', 'fine'))).toBe('ok x.y: fine');
+    expect(hasFailure([pass('a.b', ''), warn('a.c', '', 'f')])).toBe(false);
+    const results = await runChecks([{ system: 'nomad', run: () => Promise.reject(new Error('boom')) }, { system: 'vault', run: async () => [pass('vault.health', 'ok')] }]);
+    expect(results.map((r) => [r.check, r.status])).toEqual([['nomad.doctor', 'fail'], ['vault.health', 'ok']]);
+  });
+});
+
+describe('doctor judgements', () => {
+  it('Postgres: the README role passes; a missing attribute, a superuser, a group without admin, and each template defect are named', () => {
+    expect(judgePostgres(facts(), 'g').every((r) => r.status === 'ok')).toBe(true);
+    expect(statusOf(judgePostgres(facts({ createrole: false }), 'g'), 'postgres.role')).toBe('fail');
+    expect(statusOf(judgePostgres(facts({ superuser: true }), 'g'), 'postgres.role')).toBe('warn');
+    expect(statusOf(judgePostgres(facts({ loginGroupExists: true, memberOf: [{ role: 'g', admin: false }] }), 'g'), 'postgres.login-group')).toBe('fail');
+    expect(statusOf(judgePostgres(facts({ loginGroupExists: true, memberOf: [{ role: 'g', admin: true }] }), 'g'), 'postgres.login-group')).toBe('ok');
+    expect(statusOf(judgePostgres(facts({}, { owner: 'someone', isTemplate: true }), 'g'), 'postgres.template tpl')).toBe('fail');
+    expect(statusOf(judgePostgres(facts({}, { publicCanConnect: true }), 'g'), 'postgres.template tpl')).toBe('fail');
+    expect(statusOf(judgePostgres(facts({ serverVersionNum: 140010, serverVersion: '14.10' }), 'g'), 'postgres.version')).toBe('warn');
+  });
+
+  it('GitHub: the hook must be ours, active, JSON and carry pull_request', () => {
+    const url = 'https://p.example/webhooks/github';
+    expect(judgeHooks('c', [{ active: true, events: ['pull_request'], config: { url: `${url}/`, content_type: 'json' } }], url, 'x').status).toBe('ok');
+    expect(judgeHooks('c', [{ active: true, events: ['*'], config: { url } }], url, 'x').status).toBe('ok');
+    expect(judgeHooks('c', [{ active: false, events: ['pull_request'], config: { url } }], url, 'x').status).toBe('fail');
+    expect(judgeHooks('c', [{ active: true, events: ['push'], config: { url } }], url, 'x').status).toBe('fail');
+    expect(judgeHooks('c', [{ active: true, events: ['pull_request'], config: { url, content_type: 'form' } }], url, 'x').status).toBe('fail');
+    expect(judgeHooks('c', [{ active: true, events: ['pull_request'], config: { url: 'https://other/webhooks/github' } }], url, 'x').status).toBe('fail');
+  });
+
+  it('Nomad: capabilities of a namespace from policies (acl/policy.go): policy shorthands, exact over glob, deny wins', async () => {
+    expect([...(await namespaceCapabilities(['namespace "default" { policy = "read" }'], 'default'))]).not.toContain('submit-job');
+    expect(await namespaceCapabilities(['namespace "default" { policy = "write" }'], 'default')).toContain('submit-job');
+    expect(await namespaceCapabilities(['namespace "pre*" { capabilities = ["submit-job"] }'], 'previews')).toContain('submit-job');
+    const exact = await namespaceCapabilities(['namespace "*" { policy = "write" }', 'namespace "previews" { policy = "read" }'], 'previews');
+    expect(exact.has('submit-job')).toBe(false);
+    expect([...(await namespaceCapabilities(['namespace "previews" { policy = "write" }', 'namespace "previews" { policy = "deny" }'], 'previews'))]).toEqual(['deny']);
+    expect((await namespaceCapabilities(['namespace "other" { policy = "write" }'], 'previews')).size).toBe(0);
+  });
+});
