@@ -19,6 +19,8 @@ export interface GitHubAppOptions {
   appId: number;
   slug: string;
   installationId: number;
+  /** The App's webhook URL (GET /app/hook/config). */
+  webhookUrl?: string;
   /** The app's private key; the emulator derives the public key to verify JWTs. */
   privateKeyPem?: string;
   publicKey?: string | KeyObject;
@@ -797,6 +799,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
       if (caller?.kind !== 'app') return error(401, 'A JSON web token could not be decoded');
       if (segments.length === 1 && req.method === 'GET') {
         return json(200, { id: app!.appId, slug: app!.slug, name: app!.slug, owner: { login: 'acme' }, permissions: appPermissions, events: ['pull_request'] });
+      }
+      // docs.github.com/en/rest/apps/webhooks#get-a-webhook-configuration-for-an-app (the secret masked).
+      if (segments.length === 3 && segments[1] === 'hook' && segments[2] === 'config' && req.method === 'GET') {
+        return json(200, { content_type: 'json', secret: '********', url: app!.webhookUrl ?? '', insecure_ssl: '0' });
       }
       if (segments.length === 4 && segments[1] === 'installations' && segments[3] === 'access_tokens' && req.method === 'POST') {
         if (segments[2] !== String(app!.installationId)) return notFound();
