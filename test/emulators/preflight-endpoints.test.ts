@@ -126,6 +126,15 @@ describe('Nomad ACLs', () => {
     expect(cluster.listJobs('default')).toEqual([]);
   });
 
+  it('agent/self gives the version to agent:read only', async () => {
+    await acl.createPolicy('agent-read', 'agent { policy = "read" }');
+    const reader = acl.createToken({ policies: ['agent-read'] });
+    const self = (await (await call(nomad.url, '/v1/agent/self', reader.SecretID)).json()) as { config: { Version: { Version: string } } };
+    expect(self.config.Version.Version).toMatch(/^1\.10\./);
+    const plain = acl.createToken({ policies: ['readonly'] });
+    expect((await call(nomad.url, '/v1/agent/self', plain.SecretID)).status).toBe(403);
+  });
+
   it('with ACLs off the ACL endpoints say so', async () => {
     const res = await call(open.url, '/v1/acl/token/self');
     expect([res.status, await res.text()]).toEqual([400, 'ACL support disabled']);

@@ -32,6 +32,8 @@ interface StoredPolicy {
   rules: string;
   /** namespace pattern → capabilities */
   namespaces: Map<string, Set<string>>;
+  /** The `agent { policy = … }` block (acl/policy.go AgentPolicy). */
+  agent: 'deny' | 'read' | 'write' | null;
 }
 
 export interface NomadAcl {
@@ -41,6 +43,8 @@ export interface NomadAcl {
   policy(name: string): { Name: string; Description: string; Rules: string; CreateIndex: number; ModifyIndex: number } | undefined;
   /** Whether the token may use `capability` in `namespace`. */
   allows(token: NomadToken, namespace: string, capability: string): boolean;
+  /** agent:read (acl/acl.go AllowAgentRead): management, or an agent policy of read or write and no deny. */
+  allowsAgentRead(token: NomadToken): boolean;
 }
 
 function expand(block: Record<string, unknown>): Set<string> {
@@ -77,14 +81,16 @@ export function createNomadAcl(): NomadAcl {
   let index = 100;
   return {
     async createPolicy(name, rules) {
-      const parsed = (await parseHcl(`${name}.hcl`, rules)) as { namespace?: Record<string, Record<string, unknown>[]> };
+      const parsed = (await parseHcl(`${name}.hcl`, rules)) as { namespace?: Record<string, Record<string, unknown>[]>; agent?: Record<string, unknown>[] };
+      const agentPolicy = parsed.agent?.[0]?.['policy'];
+      if (agentPolicy !== undefined && agentPolicy !== 'deny' && agentPolicy !== 'read' && agentPolicy !== 'write') throw new Error(`Invalid agent policy: ${String(agentPolicy)}`);
       const namespaces = new Map<string, Set<string>>();
       for (const [ns, blocks] of Object.entries(parsed.namespace ?? {})) {
         const caps = new Set<string>();
         for (const b of blocks) expand(b).forEach((c) => caps.add(c));
         namespaces.set(ns, caps);
       }
-      policies.set(name, { name, rules, namespaces });
+      policies.set(name, { name, rules, namespaces, agent: (agentPolicy as 'deny' | 'read' | 'write' | undefined) ?? null });
     },
     createToken(input) {
       index += 1;
@@ -109,6 +115,11 @@ export function createNomadAcl(): NomadAcl {
       const p = policies.get(name);
       return p ? { Name: p.name, Description: '', Rules: p.rules, CreateIndex: 10, ModifyIndex: 10 } : undefined;
     },
+    allowsAgentRead(token) {
+      if (token.Type === 'management') return true;
+      const levels = token.Policies.map((n) => policies.get(n)?.agent ?? null);
+      return !levels.includes('deny') && levels.some((l) => l === 'read' || l === 'write');
+    },
     allows(token, namespace, capability) {
       if (token.Type === 'management') return true;
       // acl.go NewACL merges every policy's rules per namespace pattern, then matches once.
@@ -128,7 +139,7 @@ export function createNomadAcl(): NomadAcl {
 
 /** The namespace capability a Nomad HTTP route needs (nomad/job_endpoint.go, command/agent/job_endpoint.go). */
 export function routeCapability(method: string, path: string): string | null {
-  if (path === '/v1/status/leader' || path.startsWith('/v1/acl/') || path === '/.well-known/jwks.json') return null;
+  if (path === '/v1/status/leader' || path.startsWith('/v1/acl/') || path.startsWith('/v1/agent/') || path === '/.well-known/jwks.json') return null;
   // command/agent/job_endpoint.go JobsParseRequest: parse-job (or submit-job).
   if (path === '/v1/jobs/parse') return 'parse-job';
   if (path === '/v1/jobs') return method === 'GET' ? 'list-jobs' : 'submit-job';

@@ -6,6 +6,7 @@ import type { Cluster, JobPlan, Json } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 import { applyImplicitIdentities } from './nomad-identities.js';
 import { canonicalizeJob, hclToJob, JobspecError, validateJob } from './nomad-jobspec.js';
+import { agentSelf } from './nomad-agent.js';
 import { routeCapability, type NomadAcl } from './nomad-acl.js';
 
 export interface NomadEmulator extends Emulator {
@@ -225,6 +226,7 @@ export function createNomadHandler(cluster: Cluster, token?: string, acl?: Nomad
 
     // nomad/acl_endpoint.go: with ACLs off every ACL endpoint is "ACL support disabled".
     if (!acl && token === undefined && path.startsWith('/v1/acl/')) return text(400, 'ACL support disabled');
+    if (path === '/v1/agent/self') return allowed('GET') ? { status: 200, body: agentSelf() } : text(405, 'Invalid method');
     if (path === '/v1/jobs/parse') return allowed('POST', 'PUT') ? parse(req) : text(405, 'Invalid method');
     if (path === '/v1/jobs') {
       if (allowed('POST', 'PUT')) return register(req, undefined);
@@ -346,6 +348,8 @@ function aclCheck(acl: NomadAcl, req: EmulatorRequest, ns: string): EmulatorResp
     const p = acl.policy(name);
     return p ? { status: 200, body: p } : text(404, 'ACL policy not found');
   }
+  // command/agent/agent_endpoint.go AgentSelfRequest: agent:read.
+  if (req.path === '/v1/agent/self') return caller && acl.allowsAgentRead(caller) ? null : text(403, 'Permission denied');
   const needed = routeCapability(req.method, req.path);
   if (needed === null) return null;
   if (!caller) return text(403, 'Permission denied'); // no anonymous policy in the emulator
