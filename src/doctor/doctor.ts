@@ -29,7 +29,7 @@ export async function runDoctor(config: Config, options: { now?: () => number } 
 
 /** Every check doctor can report, by name (a repo, template or component follows some); the README lists each. */
 export const CHECK_NAMES = [
-  'nomad.leader', 'nomad.token', 'nomad.render', 'nomad.job',
+  'nomad.leader', 'nomad.version', 'nomad.token', 'nomad.render', 'nomad.job',
   'vault.health', 'vault.kv-mount', 'vault.jwt-mount', 'vault.jwt-config', 'vault.capabilities',
   'consul.leader', 'consul.token', 'consul.rights',
   'postgres.connect', 'postgres.version', 'postgres.role', 'postgres.login-group', 'postgres.template',

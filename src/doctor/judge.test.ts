@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { judgeHooks } from './github.js';
-import { namespaceCapabilities } from './nomad.js';
+import { judgeNomadVersion, namespaceCapabilities } from './nomad.js';
 import { judgePostgres, type PostgresFacts } from './postgres.js';
 import { formatLine, hasFailure, runChecks } from './runner.js';
 import { fail, pass, warn } from './types.js';
@@ -51,5 +51,12 @@ describe('doctor judgements', () => {
     expect(exact.has('submit-job')).toBe(false);
     expect([...(await namespaceCapabilities(['namespace "previews" { policy = "write" }', 'namespace "previews" { policy = "deny" }'], 'previews'))]).toEqual(['deny']);
     expect((await namespaceCapabilities(['namespace "other" { policy = "write" }'], 'previews')).size).toBe(0);
+  });
+
+  it('Nomad: 1.10 or newer, an unknown version passes with a note', () => {
+    expect(judgeNomadVersion('1.10.3').status).toBe('ok');
+    expect(judgeNomadVersion('2.0.0').status).toBe('ok');
+    expect(judgeNomadVersion('1.9.7').status).toBe('fail');
+    expect(judgeNomadVersion(null).status).toBe('ok');
   });
 });

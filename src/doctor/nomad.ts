@@ -44,6 +44,21 @@ export async function namespaceCapabilities(rules: string[], namespace: string):
   return caps?.has('deny') ? new Set(['deny']) : (caps ?? new Set());
 }
 
+/** Nomad 1.10 gives tasks Vault and Consul tokens only through workload identities, as previewd's templates declare them. */
+export function judgeNomadVersion(v: string | null): CheckResult {
+  if (v === null) return pass('nomad.version', 'not visible to the token (agent:read); previewd needs Nomad 1.10 or newer');
+  const [major = 0, minor = 0] = v.split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 10)
+    ? pass('nomad.version', `Nomad ${v}`)
+    : fail('nomad.version', `Nomad ${v}: previewd's jobs use workload identities for Vault and Consul as Nomad 1.10 does`, 'upgrade the Nomad servers and clients to 1.10 or newer');
+}
+
+async function version(http: Probe): Promise<CheckResult> {
+  const self = await http('/v1/agent/self');
+  const v = self.status === 200 ? ((self.body as { config?: { Version?: { Version?: string } } }).config?.Version?.Version ?? null) : null;
+  return judgeNomadVersion(v);
+}
+
 const policyFix = (ns: string) => `nomad acl policy apply previewd previewd.hcl with: namespace "${ns}" { capabilities = [${NOMAD_CAPABILITIES.map((c) => `"${c}"`).join(', ')}] }, and attach it to NOMAD_TOKEN`;
 
 async function token(http: Probe, ns: string): Promise<CheckResult> {
@@ -114,6 +129,6 @@ export async function checkNomad(config: Config, key: EnvironmentKey, sha: strin
   if (leader.status !== 200 || typeof leader.body !== 'string' || leader.body === '') {
     return [fail('nomad.leader', leader.status === 200 ? 'no cluster leader' : answerText(leader), 'check NOMAD_ADDR and that the servers have a leader (nomad server members)')];
   }
-  const results = [pass('nomad.leader', `leader ${leader.body}`), await token(http, env.NOMAD_NAMESPACE)];
+  const results = [pass('nomad.leader', `leader ${leader.body}`), await version(http), await token(http, env.NOMAD_NAMESPACE)];
   return [...results, ...(await jobs(http, config, key, sha, env.NOMAD_NAMESPACE))];
 }
