@@ -19,7 +19,7 @@ export async function runDoctor(config: Config, options: { now?: () => number } 
   const key: EnvironmentKey = { repo, pr: SAMPLE_PR };
   const names = environmentNames(config, key);
   return runChecks([
-    { system: 'nomad', run: () => (config.repos[0] ? checkNomad(config, key, SAMPLE_SHA) : Promise.resolve([])) },
+    { system: 'nomad', run: () => checkNomad(config, key, SAMPLE_SHA) },
     { system: 'vault', run: () => checkVault(config, names) },
     { system: 'consul', run: () => checkConsul(config, names.serviceName('doctor'), `${repoSlug(repo)}-pr-`) },
     { system: 'postgres', run: () => checkPostgres(config) },

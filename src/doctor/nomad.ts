@@ -130,5 +130,6 @@ export async function checkNomad(config: Config, key: EnvironmentKey, sha: strin
     return [fail('nomad.leader', leader.status === 200 ? 'no cluster leader' : answerText(leader), 'check NOMAD_ADDR and that the servers have a leader (nomad server members)')];
   }
   const results = [pass('nomad.leader', `leader ${leader.body}`), await version(http), await token(http, env.NOMAD_NAMESPACE)];
-  return [...results, ...(await jobs(http, config, key, sha, env.NOMAD_NAMESPACE))];
+  // No repository, no templates to try (github.repos names that).
+  return config.repos.some((r) => r.name === key.repo) ? [...results, ...(await jobs(http, config, key, sha, env.NOMAD_NAMESPACE))] : results;
 }
