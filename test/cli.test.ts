@@ -63,6 +63,21 @@ describe('previewd CLI', () => {
     expect([result.code, result.stderr]).toEqual([0, '']);
   });
 
+  it('when nothing is reachable then doctor prints one FAIL line per system naming it with a fix, no secret, and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'previewd-cli-'));
+    const file = join(dir, 'doctor.yaml');
+    writeFileSync(file, 'repos:\n  - name: acme/shop\ndatabase:\n  host: pg.internal\n');
+    const closed = 'http://127.0.0.1:9';
+    const env = { ...goodEnv, DATABASE_URL: 'postgres://previewd:db-password-value@127.0.0.1:9/previewd', NOMAD_ADDR: closed, CONSUL_HTTP_ADDR: closed, VAULT_ADDR: closed, GITHUB_API_URL: closed, NOMAD_TOKEN: 'nomad-token-value', CONSUL_HTTP_TOKEN: 'consul-token-value' };
+    const result = await run(['--config', file, 'doctor'], env);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    for (const check of ['nomad.leader', 'vault.health', 'consul.leader', 'postgres.connect', 'github.repo acme/shop']) {
+      expect(lines.find((l) => l.startsWith(`FAIL ${check}: `)), check).toMatch(/ — fix: /);
+    }
+    for (const secret of Object.values(env)) if (!secret.startsWith('http')) expect(result.stderr + result.stdout).not.toContain(secret);
+  });
+
   it('when the command is unknown then the exit code is 2, and --help exits 0', async () => {
     expect((await run(['launch-rockets'])).code).toBe(2);
     const help = await run(['gc', '--help']);
