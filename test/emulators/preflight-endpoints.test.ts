@@ -3,6 +3,7 @@
 // with the real status and text.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, type Cluster } from '../../src/sandbox/emulators/cluster.js';
+import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emulators/consul.js';
 import { startGitHubEmulator, type GitHubEmulator } from '../../src/sandbox/emulators/github.js';
 import { createNomadAcl } from '../../src/sandbox/emulators/nomad-acl.js';
 import { startNomadEmulator, type NomadEmulator } from '../../src/sandbox/emulators/nomad.js';
@@ -138,5 +139,37 @@ describe('Nomad ACLs', () => {
   it('with ACLs off the ACL endpoints say so', async () => {
     const res = await call(open.url, '/v1/acl/token/self');
     expect([res.status, await res.text()]).toEqual([400, 'ACL support disabled']);
+  });
+});
+
+describe('Consul /v1/internal/acl/authorize', () => {
+  let cluster: Cluster;
+  let consul: ConsulEmulator;
+  beforeAll(async () => {
+    cluster = createCluster({ startDelayMs: 5, healthyDelayMs: 10 });
+    consul = await startConsulEmulator({ cluster, acl: true });
+    await cluster.consulAcl.createPolicy('ro', 'service_prefix "shop-" { policy = "read" }');
+    await cluster.consulAcl.createToken({ secretId: 'ro-token', policies: ['ro'] });
+  });
+  afterAll(async () => {
+    await consul.close();
+    cluster.close();
+  });
+  const ask = (body: unknown, token = 'ro-token') => fetch(`${consul.url}/v1/internal/acl/authorize`, { method: 'POST', headers: { 'x-consul-token': token }, body: JSON.stringify(body) });
+
+  it('answers each question as the authorizer decides, changing nothing', async () => {
+    const res = await ask([{ Resource: 'service', Segment: 'shop-pr-1-api', Access: 'read' }, { Resource: 'service', Segment: 'shop-pr-1-api', Access: 'write' }, { Resource: 'node', Segment: 'n1', Access: 'read' }]);
+    expect(((await res.json()) as { Allow: boolean }[]).map((a) => a.Allow)).toEqual([true, false, false]);
+    expect(await (await ask([])).json()).toEqual([]);
+  });
+
+  it('refuses an unknown resource or access, too many questions, and an unknown token, with Consul\'s texts', async () => {
+    const bad = await ask([{ Resource: 'bogus', Segment: '', Access: 'read' }]);
+    expect([bad.status, await bad.text()]).toEqual([400, 'Bad request: Invalid ACL resource requested: "bogus"']);
+    const level = await ask([{ Resource: 'service', Segment: 'x', Access: 'list' }]);
+    expect([level.status, await level.text()]).toEqual([400, 'Bad request: Invalid access level for service resource: list']);
+    const many = await ask(Array.from({ length: 65 }, () => ({ Resource: 'service', Segment: 'x', Access: 'read' })));
+    expect(many.status).toBe(400);
+    expect((await ask([], 'nope')).status).toBe(403);
   });
 });

@@ -16,6 +16,7 @@ import { BexprError, compileBexpr } from './bexpr.js';
 import { validateServiceMeta, type CheckStatus, type Cluster, type ConsulCheck, type ConsulService, type Json, type ServiceRegistration } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 import { ACL_NOT_FOUND, permissionDeniedText, type Authorizer } from './consul-acl.js';
+import { aclAuthorize } from './consul-authorize.js';
 import { parseGoDuration } from './nomad-jobspec.js';
 
 export interface ConsulEmulator extends Emulator {
@@ -339,8 +340,11 @@ export function createConsulHandler(cluster: Cluster, options: { node?: string }
     if (path === '/v1/status/leader') return only('GET') ?? json(JSON.stringify(`${cluster.options.nodeAddress}:8300`), { 'content-type': 'application/json' });
     const secret = tokenOf(req);
     if (path === '/v1/acl/token/self') return only('GET') ?? tokenSelf(secret);
+    const authorize = path === '/v1/internal/acl/authorize';
+    if (authorize && !acl.enabled) return text(401, 'ACL support disabled');
     const authz = acl.authorizer(secret);
     if (!authz) return text(403, ACL_NOT_FOUND);
+    if (authorize) return only('POST') ?? aclAuthorize(req.json(), authz, (t) => text(400, t), (b) => json(b));
 
     if (path === '/v1/agent/service/register') return only('PUT') ?? agentRegister(req, node, authz);
     const dereg = /^\/v1\/agent\/service\/deregister\/(.+)$/.exec(path);
