@@ -4,12 +4,16 @@
 // /v1/internal/acl/authorize (agent/acl_endpoint.go ACLAuthorize), which answers the
 // same authorizer decisions the real endpoints make, without making a change.
 import type { Config } from '../config/schema.js';
+import { requiredConsulPolicy } from '../consul/policy.js';
 import { answerText, createProbe } from './http.js';
 import { fail, pass, type CheckResult } from './types.js';
 
-const POLICY_FIX = (prefix: string) => `consul acl policy create -name previewd -rules 'node_prefix "" { policy = "read" } service_prefix "${prefix}" { policy = "write" }' and attach it to CONSUL_HTTP_TOKEN (README "Consul ACL token")`;
+/** The policy of README "Consul ACL token", from the one place that renders it, on one line. */
+const policyFix = (repos: string[]) =>
+  `consul acl policy create -name previewd -rules '${requiredConsulPolicy(repos).split('\n').filter((l) => !l.startsWith('#')).join(' ')}', attached to CONSUL_HTTP_TOKEN (README "Consul ACL token")`;
 
-export async function checkConsul(config: Config, sampleService: string, servicePrefix: string): Promise<CheckResult[]> {
+export async function checkConsul(config: Config, sampleService: string): Promise<CheckResult[]> {
+  const fix = policyFix(config.repos.map((r) => r.name));
   const { env } = config;
   const base = /^https?:\/\//.test(env.CONSUL_HTTP_ADDR) ? env.CONSUL_HTTP_ADDR : `http://${env.CONSUL_HTTP_ADDR}`;
   const http = createProbe(base, env.CONSUL_HTTP_TOKEN ? { 'x-consul-token': env.CONSUL_HTTP_TOKEN } : {});
@@ -43,11 +47,11 @@ export async function checkConsul(config: Config, sampleService: string, service
   const allowed = (auth.body as { Allow?: boolean }[]).map((a) => a.Allow === true);
   const missing = [!allowed[0] && `service:read on ${sampleService}`, !allowed[1] && 'node:read'].filter((x): x is string => !!x);
   if (missing.length > 0) {
-    results.push(fail('consul.rights', `the token lacks ${missing.join(' and ')}: routing checks and teardown cannot see the PR's services`, POLICY_FIX(servicePrefix)));
+    results.push(fail('consul.rights', `the token lacks ${missing.join(' and ')}: routing checks and teardown cannot see the PR's services`, fix));
   } else if (!allowed[2]) {
-    results.push(fail('consul.rights', `service:write on ${sampleService} is missing: teardown cannot remove leftovers of gone allocations`, POLICY_FIX(servicePrefix)));
+    results.push(fail('consul.rights', `service:write on ${sampleService} is missing: teardown cannot remove leftovers of gone allocations`, fix));
   } else {
-    results.push(pass('consul.rights', `service read/write on ${servicePrefix}* and node read`));
+    results.push(pass('consul.rights', `service read and write on ${sampleService}, node read`));
   }
   return results;
 }

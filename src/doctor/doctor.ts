@@ -1,7 +1,7 @@
 // `previewd doctor`'s composition: one sample PR (names derived exactly as for a real
 // one), each system's checks, run by the pure runner. Read-only against every system.
 import type { Config } from '../config/schema.js';
-import { environmentNames, repoSlug, type EnvironmentKey } from '../environments/naming.js';
+import { environmentNames, type EnvironmentKey } from '../environments/naming.js';
 import { checkConsul } from './consul.js';
 import { checkGitHub } from './github.js';
 import { checkNomad } from './nomad.js';
@@ -21,7 +21,7 @@ export async function runDoctor(config: Config, options: { now?: () => number } 
   return runChecks([
     { system: 'nomad', run: () => checkNomad(config, key, SAMPLE_SHA) },
     { system: 'vault', run: () => checkVault(config, names) },
-    { system: 'consul', run: () => checkConsul(config, names.serviceName('doctor'), `${repoSlug(repo)}-pr-`) },
+    { system: 'consul', run: () => checkConsul(config, names.serviceName('doctor')) },
     { system: 'postgres', run: () => checkPostgres(config) },
     { system: 'github', run: () => checkGitHub(config, options.now) },
   ]);
