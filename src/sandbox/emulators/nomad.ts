@@ -214,14 +214,14 @@ export function createNomadHandler(cluster: Cluster, token?: string, acl?: Nomad
     // the public keys workload identities are signed with, readable without a token
     // (Vault's JWT auth mount points its jwks_url here).
     if (path === '/.well-known/jwks.json') return allowed('GET') ? { status: 200, body: cluster.identityKey.jwks() } : text(405, 'Invalid method');
-    if (acl) {
-      const refused = aclCheck(acl, req, ns);
-      if (refused) return refused;
-    }
     if (token !== undefined) {
       const given = tokenOf(req);
       if (given === undefined) return text(403, 'Permission denied');
       if (given !== token) return text(403, 'ACL token not found');
+    }
+    if (acl) {
+      const refused = aclCheck(acl, req, ns);
+      if (refused) return refused;
     }
 
     // nomad/acl_endpoint.go: with ACLs off every ACL endpoint is "ACL support disabled".

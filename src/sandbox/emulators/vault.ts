@@ -7,9 +7,9 @@
 // (node-vault: `noCustomHTTPVerbs: true`); a LIST request never reaches the handler.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseHcl } from '@cdktf/hcl2json';
-import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 import { checkJwtLogin, validateJwtConfig, type JwtAuthConfig } from './vault-jwt-auth.js';
 import { capabilitiesSelf, hasMountAccess, internalUiMount, sysAuth, sysMounts } from './vault-sys.js';
+import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 
 // ---------------------------------------------------------------------------
 // Types and state
