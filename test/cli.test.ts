@@ -63,6 +63,13 @@ describe('previewd CLI', () => {
     expect([result.code, result.stderr]).toEqual([0, '']);
   });
 
+  it('when the command is unknown then the exit code is 2, and --help exits 0', async () => {
+    expect((await run(['launch-rockets'])).code).toBe(2);
+    const help = await run(['gc', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--dry-run');
+  });
+
   it('when nothing is reachable then doctor prints one FAIL line per system naming it with a fix, no secret, and exits 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'previewd-cli-'));
     const file = join(dir, 'doctor.yaml');
@@ -76,12 +83,5 @@ describe('previewd CLI', () => {
       expect(lines.find((l) => l.startsWith(`FAIL ${check}: `)), check).toMatch(/ — fix: /);
     }
     for (const secret of Object.values(env)) if (!secret.startsWith('http')) expect(result.stderr + result.stdout).not.toContain(secret);
-  });
-
-  it('when the command is unknown then the exit code is 2, and --help exits 0', async () => {
-    expect((await run(['launch-rockets'])).code).toBe(2);
-    const help = await run(['gc', '--help']);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toContain('--dry-run');
   });
 });
