@@ -11,38 +11,8 @@ import { isOwnedJobMeta } from './observe.js';
 import { describeStep } from './plan.js';
 import { removeServices } from './service-teardown.js';
 import { isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderJwtRole, renderPolicy, secretMetadata } from './vault-access.js';
-import { reportReady, reportRemoved, reportStart, type GitHubState, type ReportTiming } from './github-report.js';
-
-export interface RenderedJob extends PlannedComponent {
-  hcl: string;
-}
-
-/** Mutable state threaded through one reconcile's steps (and read back by the caller). */
-export interface ApplyState {
-  password: string | null;
-  components: Record<string, string>;
-  resources: RecordedResources;
-  github: GitHubState;
-  /** Job ID → the version this run registered: the one deployment the watch accepts. */
-  registeredVersions: Record<string, number>;
-}
-
-export interface ApplyContext {
-  deps: Deps;
-  names: EnvironmentNames;
-  sha: string | null;
-  jobs: RenderedJob[];
-  /** The canonical environment for the PR secret, given its DATABASE_URL. */
-  secretData(databaseUrl: string): Promise<Record<string, string>>;
-  /** Grows as secrets become known (the new password); used for every stored/logged text. */
-  scrubber: { scrub: Scrubber; add(secret: string): void };
-  state: ApplyState;
-  /** For the comment's "expires" line. */
-  timing: ReportTiming;
-  onStep?(step: Step): Promise<void>;
-  /** Aborted when this run must stop (lost the PR lock, daemon stopping): no further step starts. */
-  signal?: AbortSignal;
-}
+import type { ApplyContext, ApplyState, RenderedJob } from './apply-context.js';
+import { reportReady, reportRemoved, reportStart } from './github-report.js';
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */
 export class StepError extends Error {

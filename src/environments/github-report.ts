@@ -4,20 +4,9 @@
 // reconcile is retried afterwards (see reconcile.ts); nothing here throws.
 import { UserError } from '../errors.js';
 import type { CommitState, DeploymentState } from '../github/types.js';
-import type { ApplyContext } from './apply.js';
+import type { ApplyContext, GitHubState } from './apply-context.js';
 import { readerUrl } from '../ui/links.js';
 import { describeState, renderComment, type ReportState } from './report.js';
-
-export interface GitHubState {
-  deploymentId: number | null;
-  deploymentSha: string | null;
-  commentId: number | null;
-  /**
-   * The GitHub calls that failed during this reconcile: scrubbed message, and whether
-   * it will fail the same way on a retry (a UserError: 422 "No ref found", 404, 403).
-   */
-  failures: { message: string; permanent: boolean }[];
-}
 
 /** Past deployments looked at when making old ones inactive (newest first). */
 const MAX_DEACTIVATE = 20;
@@ -52,11 +41,6 @@ function urls(ctx: ApplyContext): Record<string, string> {
 function environmentUrl(ctx: ApplyContext): string | undefined {
   const all = urls(ctx);
   return all.frontend ?? Object.values(all)[0];
-}
-
-export interface ReportTiming {
-  lastPushAt: Date | null;
-  idleTtlMs: number;
 }
 
 function commentBody(ctx: ApplyContext, state: ReportState, sha: string | null, error?: string): string {

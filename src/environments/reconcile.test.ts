@@ -12,9 +12,9 @@ import { nomadError } from '../nomad/client.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
 import type { NomadClient, NomadDeployment, NomadJob, NomadJobState, NomadJobVersion } from '../nomad/types.js';
 import type { KvSecret, VaultClient } from '../vault/types.js';
-import type { RenderedJob } from './apply.js';
+import type { EnvironmentRenderer, RenderedJob } from './apply-context.js';
 import { environmentNames, type EnvironmentKey } from './naming.js';
-import { reconcileEnvironment, type EnvironmentRenderer } from './reconcile.js';
+import { reconcileEnvironment } from './reconcile.js';
 import type { EnvironmentEvent, EnvironmentRecord, EnvironmentStatus, EnvironmentStore } from './types.js';
 
 const config = buildConfig(

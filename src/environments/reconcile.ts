@@ -4,7 +4,8 @@
 import type { Deps } from '../deps.js';
 import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
 import { metrics } from '../http/metrics.js';
-import { applyPlan, StepError, type ApplyContext, type ApplyState, type RenderedJob } from './apply.js';
+import type { ApplyContext, ApplyState, EnvironmentRenderer, RenderedJob } from './apply-context.js';
+import { applyPlan, StepError } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
 import { reportDegraded, reportFailed } from './github-report.js';
 import { recordedResources, type DesiredEnvironment, type Plan, type Step } from './model.js';
@@ -12,12 +13,6 @@ import { environmentNames, keyString, type EnvironmentKey } from './naming.js';
 import { observeEnvironment } from './observe.js';
 import { describePlan, describeStep, planEnvironment } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from './types.js';
-
-/** Renders a PR's jobs and its canonical secret (templates/ behind a seam, for tests). */
-export interface EnvironmentRenderer {
-  render(deps: Deps, key: EnvironmentKey, sha: string): Promise<RenderedJob[]>;
-  secretData(deps: Deps, key: EnvironmentKey, sha: string, databaseUrl: string): Promise<Record<string, string>>;
-}
 
 export interface ReconcileOptions {
   /** Plan only: observe and return the plan without changing anything. */

@@ -1,7 +1,7 @@
 // The templates-backed EnvironmentRenderer: rendered jobs and the canonical secret of
 // one PR, both from the repo's template set (templates/render.ts).
 import { renderEnvironment, renderEnvironmentSecret } from '../templates/render.js';
-import type { EnvironmentRenderer } from './reconcile.js';
+import type { EnvironmentRenderer } from './apply-context.js';
 
 export const templatesRenderer: EnvironmentRenderer = {
   render: (deps, key, sha) => renderEnvironment(deps.config, key, sha),

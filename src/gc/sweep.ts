@@ -4,7 +4,8 @@
 // not GC's. Orphans, which have no environment row, go through the reconciler's own
 // teardown steps (applyPlan), which re-check every marker right before deleting.
 import type { Deps } from '../deps.js';
-import { applyPlan, StepError, type ApplyContext } from '../environments/apply.js';
+import type { ApplyContext } from '../environments/apply-context.js';
+import { applyPlan, StepError } from '../environments/apply.js';
 import { configSecrets, createScrubber } from '../environments/credentials.js';
 import { describeStep } from '../environments/plan.js';
 import type { Step } from '../environments/model.js';
