@@ -1,4 +1,4 @@
-// Layering rules checked in CI (npm run lint:deps, and test/layering.test.ts).
+// Layering rules checked in CI by test/layering.test.ts (and by hand: npm run lint:deps).
 // Each rule is a promise of the architecture (issue 12): break one and the build fails.
 /** Modules that decide without doing: they must not reach any system. */
 const PURE = [
