@@ -125,19 +125,23 @@ export function loopbackHost(url: string): string | null {
   return loopback ? host : null;
 }
 
-/** Config file path from --config, else PREVIEWD_CONFIG; no file means all defaults. */
-export function loadConfig(options: { configPath?: string | undefined; env: Record<string, string | undefined> }): Config {
-  const path = options.configPath ?? options.env.PREVIEWD_CONFIG;
+/**
+ * Config file path from --config, else PREVIEWD_CONFIG; no file means all defaults. The
+ * environment defaults to the process's: config/ is the one place that reads it.
+ */
+export function loadConfig(options: { configPath?: string | undefined; env?: Record<string, string | undefined> }): Config {
+  const env = options.env ?? process.env;
+  const path = options.configPath ?? env.PREVIEWD_CONFIG;
   const data = path ? readConfigFile(path) : {};
-  return buildConfig(data, options.env, path ?? 'config');
+  return buildConfig(data, env, path ?? 'config');
 }
 
 /**
  * The config file alone (no environment, no secrets): enough for commands that only
  * render or check templates. Same file lookup as loadConfig.
  */
-export function loadFileConfig(options: { configPath?: string | undefined; env: Record<string, string | undefined> }): FileConfig {
-  const path = options.configPath ?? options.env.PREVIEWD_CONFIG;
+export function loadFileConfig(options: { configPath?: string | undefined; env?: Record<string, string | undefined> }): FileConfig {
+  const path = options.configPath ?? (options.env ?? process.env).PREVIEWD_CONFIG;
   const source = path ?? 'config';
   const data = path ? readConfigFile(path) : {};
   const file = fileConfigSchema.safeParse(data ?? {});

@@ -12,7 +12,7 @@ export function registerConfigCommand(program: Command): void {
     .command('check')
     .description('validate the config file and environment; exit 2 with one line per problem')
     .action(() => {
-      const loaded = loadConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env });
+      const loaded = loadConfig({ configPath: program.opts<{ config?: string }>().config });
       process.stdout.write(`configuration ok: ${loaded.repos.length} repo(s), instance "${loaded.instance}"\n`);
     });
   config
@@ -25,6 +25,6 @@ export function registerConfigCommand(program: Command): void {
     .command('vault-policy')
     .description("print the Vault policy (HCL) of previewd's own token for this config file: only the paths it calls")
     .action(() => {
-      process.stdout.write(renderDaemonPolicy(loadFileConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env })));
+      process.stdout.write(renderDaemonPolicy(loadFileConfig({ configPath: program.opts<{ config?: string }>().config })));
     });
 }

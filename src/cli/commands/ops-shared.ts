@@ -43,7 +43,7 @@ export function assertConfiguredRepo(config: Config, repo: string | undefined): 
 
 /** Loads config from --config / $PREVIEWD_CONFIG and the environment; logs go to stderr, warnings and up. */
 export function loadCommandConfig(program: Command): Config {
-  return loadConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env });
+  return loadConfig({ configPath: program.opts<{ config?: string }>().config });
 }
 
 export async function withDeps<T>(config: Config, fn: (deps: OwnedDeps) => Promise<T>): Promise<T> {

@@ -27,7 +27,7 @@ export function registerRenderCommand(program: Command): void {
     .option('--out <dir>', 'write <component>.nomad.hcl files into this directory instead of printing')
     .option('--templates <dir>', "templates directory (default: the repo's templatesDir, else job-templates/)")
     .action(async (opts: { repo: string; pr: number; sha: string; out?: string; templates?: string }) => {
-      const config = loadFileConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env });
+      const config = loadFileConfig({ configPath: program.opts<{ config?: string }>().config });
       const rendered = await renderEnvironment(config, { repo: opts.repo, pr: opts.pr }, opts.sha, opts.templates ? { templatesDir: opts.templates } : {});
       if (opts.out) {
         await mkdir(opts.out, { recursive: true });

@@ -12,7 +12,7 @@ export function registerServeCommand(program: Command): void {
     .option('--port <port>', 'listen port (default $PORT or 8080)', (v) => Number(v))
     .option('--grace <seconds>', 'how long running steps may finish on shutdown', (v) => Number(v), 25)
     .action(async (opts: { port?: number; grace: number }) => {
-      const config = loadConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env });
+      const config = loadConfig({ configPath: program.opts<{ config?: string }>().config });
       const deps = buildDeps(config);
       const daemon = await startDaemon(deps, { ...(opts.port !== undefined ? { port: opts.port } : {}) });
       await new Promise<void>((resolve) => {

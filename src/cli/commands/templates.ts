@@ -15,7 +15,7 @@ export function registerTemplatesCommand(program: Command): void {
     .argument('[dir]', 'templates directory (manifest.json + *.nomad.hcl.hbs)', DEFAULT_TEMPLATES_DIR)
     .description('render every template with sample values, parse it and check each job')
     .action(async (dir: string) => {
-      const config = loadFileConfig({ configPath: program.opts<{ config?: string }>().config, env: process.env });
+      const config = loadFileConfig({ configPath: program.opts<{ config?: string }>().config });
       const problems = await checkTemplates(dir, config);
       const shown = relative(process.cwd(), dir) || '.';
       for (const p of problems) process.stdout.write(`${shown}/${formatProblem(p)}\n`);
