@@ -2,22 +2,10 @@
 // (and no DATABASE_URL) starts an embedded one and the replay completes; no Redis is
 // one line saying how to get one.
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../src/sandbox/free-port.js';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
-
-// A port nothing listens on: taken from the kernel, then released.
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function sandbox(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const { DATABASE_URL: _db, REDIS_URL: _redis, TEST_DATABASE_URL: _tdb, TEST_REDIS_URL: _tredis, ...inherited } = process.env;
@@ -30,7 +18,7 @@ function sandbox(env: Record<string, string>): Promise<{ code: number; stdout: s
 
 describe('previewd sandbox without local services', () => {
   it('when DATABASE_URL is unset and no Postgres answers then it starts an embedded one and the lifecycle completes', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await sandbox({ TEST_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres` });
     expect(result.stderr).toBe('');
     expect(result.stdout).toContain(`no Postgres answers at 127.0.0.1:${port} and DATABASE_URL is unset: starting an embedded PostgreSQL`);
@@ -41,7 +29,7 @@ describe('previewd sandbox without local services', () => {
   }, 300_000);
 
   it('when no Redis answers then it exits 1 with one line saying how to start one', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await sandbox({ REDIS_URL: `redis://127.0.0.1:${port}` });
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
