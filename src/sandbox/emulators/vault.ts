@@ -1087,14 +1087,20 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     }
   }
 
+  /** `<kvMount>/<section>/<key>` (section: data, metadata, delete, …); null outside the KV mount. */
+  function kvPathOf(apiPath: string): { section: string; key: string } | null {
+    const kvPrefix = `${kvMount}/`;
+    if (!apiPath.startsWith(kvPrefix)) return null;
+    const rest = apiPath.slice(kvPrefix.length);
+    const slash = rest.indexOf('/');
+    return slash === -1 ? { section: rest, key: '' } : { section: rest.slice(0, slash), key: rest.slice(slash + 1) };
+  }
+
   /** Vault's ExistenceCheck: POST on an existing object needs `update`, on a new one `create`. */
   function exists(apiPath: string): boolean {
-    const kvPrefix = `${kvMount}/`;
-    if (apiPath.startsWith(kvPrefix)) {
-      const rest = apiPath.slice(kvPrefix.length);
-      const slash = rest.indexOf('/');
-      const section = slash === -1 ? rest : rest.slice(0, slash);
-      const key = slash === -1 ? '' : rest.slice(slash + 1);
+    const kvPath = kvPathOf(apiPath);
+    if (kvPath) {
+      const { section, key } = kvPath;
       if (section === 'data') return hasVersions(kv.get(key));
       if (section === 'metadata') return kv.has(key);
       return true;
@@ -1148,14 +1154,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     const aclOp: Operation = op;
     if (!allowed(caller.policies, aclOp, apiPath)) return permissionDenied();
 
-    const kvPrefix = `${kvMount}/`;
-    if (apiPath.startsWith(kvPrefix)) {
-      const rest = apiPath.slice(kvPrefix.length);
-      const slash = rest.indexOf('/');
-      const section = slash === -1 ? rest : rest.slice(0, slash);
-      const key = slash === -1 ? '' : rest.slice(slash + 1);
-      return handleKv(op, req.method, section, key, req, body);
-    }
+    const kvPath = kvPathOf(apiPath);
+    if (kvPath) return handleKv(op, req.method, kvPath.section, kvPath.key, req, body);
     const sys = { kvMount, kvVersion: options.kvVersion ?? '2', jwtMounts };
     if (apiPath === 'sys/mounts') return op === 'read' ? sysMounts(sys, (d) => ok(d)) : unsupported();
     if (apiPath === 'sys/auth') return op === 'read' ? sysAuth(sys, (d) => ok(d)) : unsupported();
