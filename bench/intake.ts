@@ -22,6 +22,7 @@ import { repoSchema } from '../src/config/schema.js';
 import { createEnvironmentStore } from '../src/environments/store.js';
 import { createApp } from '../src/http/app.js';
 import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
+import { createMetrics } from '../src/metrics.js';
 import { createDeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
 import { buildPullRequestPayload } from '../src/sandbox/emulators/webhook-sender.js';
@@ -74,6 +75,7 @@ async function serve(secret: string): Promise<void> {
         queue: timed('queue', queue),
         deliveries: timed('dedupe', deliveries),
         log,
+        metrics: createMetrics(),
       }),
       noop,
     ],
@@ -90,6 +92,7 @@ async function serve(secret: string): Promise<void> {
         queue: { enqueue: async () => undefined },
         deliveries: { claim: async () => ({ claimed: true, token: 't' }), confirm: async () => undefined, release: async () => undefined } as never,
         log,
+        metrics: createMetrics(),
       }),
     ],
   });

@@ -13,7 +13,7 @@ import { sweepGc } from './gc/sweep.js';
 import { adminRouter } from './http/admin.js';
 import { createApp } from './http/app.js';
 import { readinessRouter, standardChecks } from './http/health.js';
-import { metrics, metricsRouter } from './http/metrics.js';
+import { metricsRouter } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
@@ -62,7 +62,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     ...options.queue,
   });
   // Gauges read at scrape time, so /metrics reports the store and queue as they are.
-  metrics.bindSources({
+  deps.metrics.bindSources({
     environmentsByState: async () => (await deps.store.countByStatus()) as Record<string, number>,
     queueStats: async () => {
       const { waiting, active, delayed, parked, oldestWaitingAgeMs } = await queue.counts();
@@ -81,7 +81,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   const app = createApp({
     log,
     routers: [
-      createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log }),
+      createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log, metrics: deps.metrics }),
       adminRouter({ config, store: deps.store, queue, runGc, readiness }),
       uiRouter({
         config,
@@ -94,7 +94,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         sessions: createRedisSessions({ redis, prefix, ttlMs: config.ui.sessionTtl }),
       }),
       readinessRouter(readiness, { log }),
-      metricsRouter(),
+      metricsRouter(deps.metrics),
     ],
   });
 
@@ -134,7 +134,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
             await sweepGc(deps, { dryRun: false, requestTeardown, stillHoldsLock: () => lease.stillHolds() });
             // Same tick, same lock: a quiet PR's login and secret are renewed long before
             // they expire (gc.interval is far below half of credentialTtl), jobs untouched.
-            await sweepCredentialRenewals(deps, { requestReconcile: (key, reason) => queue.enqueue(key, reason), stillHoldsLock: () => lease.stillHolds(), metrics });
+            await sweepCredentialRenewals(deps, { requestReconcile: (key, reason) => queue.enqueue(key, reason), stillHoldsLock: () => lease.stillHolds() });
           },
         });
 

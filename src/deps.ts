@@ -5,6 +5,7 @@ import type { Config } from './config/schema.js';
 import type { ConsulClient } from './consul/types.js';
 import type { PreviewDatabases } from './database/types.js';
 import type { EnvironmentStore } from './environments/types.js';
+import type { PreviewdMetrics } from './metrics.js';
 import type { GitHubClient } from './github/types.js';
 import type { NomadClient } from './nomad/types.js';
 import type { VaultClient } from './vault/types.js';
@@ -41,4 +42,5 @@ export interface Deps {
   github: GitHubClient;
   databases: PreviewDatabases;
   store: EnvironmentStore;
+  metrics: PreviewdMetrics;
 }

@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../src/deps.js';
 import { planCredentialRenewals } from '../src/environments/credential-renewal.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { sweepCredentialRenewals } from '../src/environments/renewal-sweep.js';
-import { createMetrics } from '../src/http/metrics.js';
+import { createMetrics } from '../src/metrics.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld, withAdminClient } from './support/pg.js';
 import { waitFor } from './support/wait.js';
@@ -78,7 +78,7 @@ describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
   it('when nothing is due then the sweep asks for nothing', async () => {
     time.set(HOUR);
     const metrics = createMetrics();
-    const result = await sweepCredentialRenewals(world.deps, { requestReconcile: () => Promise.reject(new Error('nothing is due')), metrics });
+    const result = await sweepCredentialRenewals({ ...world.deps, metrics }, { requestReconcile: () => Promise.reject(new Error('nothing is due')) });
     expect(result).toEqual({ requested: [], failed: [] });
   });
 
@@ -94,13 +94,15 @@ describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
     time.set(37 * HOUR);
     const metrics = createMetrics();
     const requested: string[] = [];
-    const result = await sweepCredentialRenewals(world.deps, {
-      requestReconcile: async (key, reason) => {
-        requested.push(`${key.pr}:${reason}`);
-        await reconcileEnvironment(world.deps, key);
+    const result = await sweepCredentialRenewals(
+      { ...world.deps, metrics },
+      {
+        requestReconcile: async (key, reason) => {
+          requested.push(`${key.pr}:${reason}`);
+          await reconcileEnvironment(world.deps, key);
+        },
       },
-      metrics,
-    });
+    );
     expect(result.failed).toEqual([]);
     expect(requested).toEqual([`${PR}:renew credentials`]);
     expect((await metrics.registry.getSingleMetricAsString('previewd_credential_renewals_total'))).toContain('previewd_credential_renewals_total{outcome="requested"} 1');

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.js';
 import { createHttpServer } from '../src/http/server.js';
 import { createWebhookRouter } from '../src/http/webhooks.js';
+import { createMetrics } from '../src/metrics.js';
 import { sleep, waitFor } from './support/wait.js';
 
 const HEADERS_TIMEOUT = 500;
@@ -34,6 +35,7 @@ beforeAll(async () => {
         queue: { enqueue: async () => undefined },
         deliveries: { claim: async () => ({ claimed: true, token: 't' }), confirm: async () => undefined, release: async () => undefined, wasSeen: async () => false },
         log,
+        metrics: createMetrics(),
       }),
     ],
   });

@@ -14,7 +14,8 @@ import type { EnvironmentRecord } from '../src/environments/types.js';
 import { adminRouter } from '../src/http/admin.js';
 import { createApp } from '../src/http/app.js';
 import { readinessRouter } from '../src/http/health.js';
-import { createMetrics, metricsRouter } from '../src/http/metrics.js';
+import { metricsRouter } from '../src/http/metrics.js';
+import { createMetrics } from '../src/metrics.js';
 import { createWebhookRouter } from '../src/http/webhooks.js';
 
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -94,6 +95,7 @@ beforeAll(async () => {
         queue: { enqueue: queue.enqueue },
         deliveries: { claim: async () => ({ claimed: true, token: 't' }), confirm: async () => undefined, release: async () => undefined, wasSeen: async () => false },
         log,
+        metrics: createMetrics(),
       }),
       admin,
       readinessRouter([{ name: 'postgres', check: async () => undefined }]),

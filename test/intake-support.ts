@@ -11,6 +11,7 @@ import type { DesiredInput, EnvironmentStore } from '../src/environments/types.j
 import { createApp } from '../src/http/app.js';
 import { createWebhookRouter, WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
 import { createDeliveryDedupe, type DeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
 import { createTestRedis } from '../src/sandbox/services.js';
@@ -100,6 +101,7 @@ export async function startIntake(options: {
         queue,
         deliveries,
         log,
+        metrics: createMetrics(),
         ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
         ...(options.recordTimeoutMs !== undefined ? { recordTimeoutMs: options.recordTimeoutMs } : {}),
       }),

@@ -6,7 +6,8 @@ import Koa from 'koa';
 // @ts-expect-error the parser ships no type declarations
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics, metricsRouter } from '../src/http/metrics.js';
+import { metricsRouter } from '../src/http/metrics.js';
+import { createMetrics } from '../src/metrics.js';
 
 interface Family {
   name: string;

@@ -9,6 +9,7 @@ import { createEnvironmentStore } from '../environments/store.js';
 import { createGitHubClient } from '../github/client.js';
 import type { GitHubAuth } from '../github/client.js';
 import { createLogger } from '../log.js';
+import { createMetrics } from '../metrics.js';
 import { createNomadClient } from '../nomad/client.js';
 import { createVaultClient } from '../vault/client.js';
 
@@ -44,6 +45,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     github: createGitHubClient({ apiUrl: env.GITHUB_API_URL, auth: githubAuth(env), userAgent: 'previewd/0.1.0' }),
     databases,
     store,
+    metrics: createMetrics(),
     async close() {
       await Promise.allSettled([store.close(), databases.close()]);
     },

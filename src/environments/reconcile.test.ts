@@ -7,6 +7,7 @@ import { buildConfig } from '../config/load.js';
 import type { ConsulClient, ConsulServiceInstance } from '../consul/types.js';
 import type { PreviewDatabases } from '../database/types.js';
 import type { Deps } from '../deps.js';
+import { createMetrics } from '../metrics.js';
 import { TransientError, UserError } from '../errors.js';
 import { nomadError } from '../nomad/client.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
@@ -313,7 +314,7 @@ function makeFakes(): Fakes {
   };
   const logs: string[] = [];
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
-  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store };
+  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store, metrics: createMetrics() };
   return { deps, jobs, failJob, revertJob, supersedeJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
 }
 

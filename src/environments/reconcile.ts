@@ -3,7 +3,6 @@
 // Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
 import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
-import { metrics } from '../http/metrics.js';
 import type { ApplyContext, ApplyState, EnvironmentRenderer, RenderedJob } from './apply-context.js';
 import { applyPlan, StepError } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
@@ -120,7 +119,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   } catch (err) {
     const step = err instanceof StepError ? err.step : null;
     const cause = err instanceof StepError ? err.error : err;
-    metrics.stepFailures.inc({ system: errorSystem(cause) });
+    deps.metrics.stepFailures.inc({ system: errorSystem(cause) });
     await recordFailure(ctx, record, desired, present, step, cause);
     throw classify(cause, ctx.scrubber.scrub);
   }
@@ -140,7 +139,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
       patch.observedSha = sha;
       if (deploys || record.status !== 'ready') patch.readyAt = now;
       // A new head became ready: time since its push was recorded.
-      if (deploys && record.observedSha !== sha) metrics.provisioningDuration.observe(Math.max(0, now.getTime() - record.lastPushAt.getTime()) / 1000);
+      if (deploys && record.observedSha !== sha) deps.metrics.provisioningDuration.observe(Math.max(0, now.getTime() - record.lastPushAt.getTime()) / 1000);
       delete state.resources.failedSha;
       patch.resources = progressPatch(state).resources;
     } else {

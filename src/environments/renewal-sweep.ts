@@ -2,7 +2,6 @@
 // an event, a metric and a reconcile request. Run by the daemon inside the GC schedule
 // (one replica at a time, under the GC lock), so it needs no scheduler of its own.
 import type { Deps } from '../deps.js';
-import type { PreviewdMetrics } from '../http/metrics.js';
 import { safeErrorLine } from '../secrets.js';
 import { planCredentialRenewals, type DueRenewal } from './credential-renewal.js';
 import { keyString, type EnvironmentKey } from './naming.js';
@@ -12,7 +11,6 @@ export interface RenewalSweepOptions {
   requestReconcile(key: EnvironmentKey, reason: string): Promise<void>;
   /** Checked before each request; false (lost the lock to another replica) stops the sweep. */
   stillHoldsLock?(): Promise<boolean>;
-  metrics: PreviewdMetrics;
 }
 
 export interface RenewalSweepResult {
@@ -23,7 +21,7 @@ export interface RenewalSweepResult {
 export const RENEWAL_REASON = 'renew credentials';
 
 /** Asks for a reconcile of every environment whose credentials are due; one failure never stops the rest. */
-export async function sweepCredentialRenewals(deps: Pick<Deps, 'config' | 'clock' | 'store' | 'log'>, options: RenewalSweepOptions): Promise<RenewalSweepResult> {
+export async function sweepCredentialRenewals(deps: Pick<Deps, 'config' | 'clock' | 'store' | 'log' | 'metrics'>, options: RenewalSweepOptions): Promise<RenewalSweepResult> {
   const due = planCredentialRenewals(await deps.store.list({ desiredPresent: true }), deps.clock.now(), deps.config.credentialTtl);
   const result: RenewalSweepResult = { requested: [], failed: [] };
   for (const renewal of due) {
@@ -35,11 +33,11 @@ export async function sweepCredentialRenewals(deps: Pick<Deps, 'config' | 'clock
         data: { validUntil: renewal.validUntil },
       });
       await options.requestReconcile(renewal.key, RENEWAL_REASON);
-      options.metrics.credentialRenewals.inc({ outcome: 'requested' });
+      deps.metrics.credentialRenewals.inc({ outcome: 'requested' });
       result.requested.push(renewal);
     } catch (err) {
       const error = safeErrorLine(err, 200);
-      options.metrics.credentialRenewals.inc({ outcome: 'failed' });
+      deps.metrics.credentialRenewals.inc({ outcome: 'failed' });
       result.failed.push({ key: renewal.key, error });
       deps.log.warn({ env: keyString(renewal.key), error }, 'credential renewal request failed');
     }

@@ -11,7 +11,6 @@ import { describeStep } from '../environments/plan.js';
 import type { Step } from '../environments/model.js';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import { safeErrorLine } from '../secrets.js';
-import { metrics as defaultMetrics, type PreviewdMetrics } from '../http/metrics.js';
 import { listOwnedResources } from './inventory.js';
 import { orphanNames, planOrphanRemoval } from './orphans.js';
 import { planGc, type GcPlanInput } from './plan.js';
@@ -34,7 +33,6 @@ export interface SweepOptions {
   onProgress?(event: SweepEvent): void;
   /** Checked before every change; false (lost the GC lock) stops the sweep. */
   stillHoldsLock?(): Promise<boolean>;
-  metrics?: PreviewdMetrics;
 }
 
 export interface SweepResult {
@@ -44,7 +42,7 @@ export interface SweepResult {
   failed: { action: GcAction; error: string }[];
 }
 
-type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'vault' | 'github' | 'databases' | 'store'>;
+type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'vault' | 'github' | 'databases' | 'store' | 'metrics'>;
 
 /**
  * Gathers the plan's input. Order matters: resources are listed before environment
@@ -112,7 +110,7 @@ function orphanContext(deps: SweepDeps, envId: string, onStep: (step: Step) => P
   };
 }
 
-async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOptions, m: PreviewdMetrics): Promise<void> {
+async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOptions): Promise<void> {
   if (action.kind === 'teardown') {
     const record = await deps.store.get(action.key);
     if (!record || !record.desiredPresent) return; // someone else already took it away
@@ -125,7 +123,7 @@ async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOpti
     if (!accepted) throw new Error('the store refused desired = absent (a newer change arrived); left for the next sweep');
     await deps.store.appendEvent(action.key, { type: 'gc', message: reason, data: { reason: action.reason } });
     await options.requestTeardown(action.key, reason);
-    m.gcRemovals.inc({ kind: action.reason });
+    deps.metrics.gcRemovals.inc({ kind: action.reason });
     return;
   }
   const steps = planOrphanRemoval(action.resources);
@@ -137,11 +135,10 @@ async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOpti
   } catch (err) {
     throw err instanceof StepError ? new Error(`${describeStep(err.step)}: ${ctx.scrubber.scrub(String((err.error as Error)?.message ?? err.error)).split('\n', 1)[0]!.slice(0, 200)}`, { cause: err }) : err;
   }
-  for (const r of action.resources) m.gcRemovals.inc({ kind: r.kind });
+  for (const r of action.resources) deps.metrics.gcRemovals.inc({ kind: r.kind });
 }
 
 export async function sweepGc(deps: SweepDeps, options: SweepOptions): Promise<SweepResult> {
-  const m = options.metrics ?? defaultMetrics;
   const input = await observeGc(deps, options.filter);
   options.onProgress?.({ type: 'observed', resources: input.inventory.resources.length, environments: input.records.length });
   const plan = planGc(input);
@@ -156,7 +153,7 @@ export async function sweepGc(deps: SweepDeps, options: SweepOptions): Promise<S
     }
     options.onProgress?.({ type: 'action-start', action });
     try {
-      await applyAction(deps, action, options, m);
+      await applyAction(deps, action, options);
       result.done.push(action);
       options.onProgress?.({ type: 'action-done', action });
       deps.log.info({ gc: action.kind, env: action.envId, reason: action.kind === 'teardown' ? action.reason : 'orphan' }, 'gc removed');

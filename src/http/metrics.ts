@@ -1,125 +1,13 @@
-// Prometheus metrics. The metric objects are exported so the reconciler, intake and GC
-// record into them directly; gauges that mirror state (environments by state, queue
-// depth and age) are read at scrape time through collectors bound by the app, so a
-// scrape always reports the truth rather than a counter that drifted.
+// GET /metrics: the registry of the daemon's metrics (src/metrics.ts) in Prometheus text format.
 import type { Router } from '@koa/router';
+import type { PreviewdMetrics } from '../metrics.js';
 import { strictRouter } from './strict-router.js';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export interface MetricSources {
-  /** Environment count per status (store). */
-  environmentsByState?: () => Promise<Record<string, number>>;
-  /** Queue counts per state and the age of the oldest waiting job in seconds. */
-  queueStats?: () => Promise<{ counts: Record<string, number>; oldestWaitingAgeSeconds: number | null }>;
-}
-
-// Label values must come from a closed set: a webhook's event name is attacker-chosen,
-// and an open label would let anyone grow the registry without bound.
-const KNOWN_EVENTS = new Set(['pull_request', 'push', 'ping', 'installation', 'label', 'pull_request_review']);
-const KNOWN_OUTCOMES = new Set(['accepted', 'ignored', 'duplicate', 'in_progress', 'pong', 'stale', 'bad_signature', 'invalid', 'error', 'rejected']);
-
-export function createMetrics(registry = new Registry()) {
-  const sources: MetricSources = {};
-  const environments = new Gauge({
-    name: 'previewd_environments',
-    help: 'Environments by state',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    async collect() {
-      if (!sources.environmentsByState) return;
-      this.reset();
-      try {
-        for (const [state, count] of Object.entries(await sources.environmentsByState())) this.set({ state }, count);
-      } catch {
-        // A scrape must not fail because the store is briefly unreachable; /readyz reports that.
-      }
-    },
-  });
-  const provisioningDuration = new Histogram({
-    name: 'previewd_provisioning_duration_seconds',
-    help: 'Time from desired state recorded to environment ready',
-    buckets: [5, 15, 30, 60, 120, 300, 600, 1200, 1800],
-    registers: [registry],
-  });
-  const stepFailures = new Counter({
-    name: 'previewd_step_failures_total',
-    help: 'Reconcile steps that failed, by external system',
-    labelNames: ['system'] as const,
-    registers: [registry],
-  });
-  const queueDepth = new Gauge({
-    name: 'previewd_queue_depth',
-    help: 'Reconcile jobs by queue state',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    async collect() {
-      if (!sources.queueStats) return;
-      this.reset();
-      try {
-        const stats = await sources.queueStats();
-        for (const [state, count] of Object.entries(stats.counts)) this.set({ state }, count);
-        queueAge.set(stats.oldestWaitingAgeSeconds ?? 0);
-      } catch {
-        // see above
-      }
-    },
-  });
-  const queueAge = new Gauge({
-    name: 'previewd_queue_oldest_age_seconds',
-    help: 'Age of the oldest waiting reconcile job (0 when none)',
-    registers: [registry],
-  });
-  const webhooks = new Counter({
-    name: 'previewd_webhooks_total',
-    help: 'Webhook deliveries by event and outcome',
-    labelNames: ['event', 'outcome'] as const,
-    registers: [registry],
-  });
-  const gcRemovals = new Counter({
-    name: 'previewd_gc_removals_total',
-    help: 'What GC removed, by kind (stale reason or orphan resource kind)',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-  });
-  const credentialRenewals = new Counter({
-    name: 'previewd_credential_renewals_total',
-    help: 'Credential renewals the periodic sweep asked for (outcome: requested, failed)',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-  });
-  return {
-    registry,
-    environments,
-    provisioningDuration,
-    stepFailures,
-    queueDepth,
-    queueAge,
-    webhooks,
-    gcRemovals,
-    credentialRenewals,
-    /** Binds the scrape-time sources (the app does this once it has a store and a queue). */
-    bindSources(next: MetricSources) {
-      Object.assign(sources, next);
-    },
-    recordWebhook(event: string, outcome: string) {
-      webhooks.inc({ event: KNOWN_EVENTS.has(event) ? event : 'other', outcome: KNOWN_OUTCOMES.has(outcome) ? outcome : 'other' });
-    },
-  };
-}
-
-export type PreviewdMetrics = ReturnType<typeof createMetrics>;
-
-/**
- * The process's metrics. Prometheus metrics are process-wide by nature; tests that
- * need isolation call createMetrics() with their own registry.
- */
-export const metrics: PreviewdMetrics = createMetrics();
-
-export function metricsRouter(m: PreviewdMetrics = metrics): Router {
+export function metricsRouter(metrics: Pick<PreviewdMetrics, 'registry'>): Router {
   const router = strictRouter();
   router.get('/metrics', async (ctx) => {
-    ctx.set('Content-Type', m.registry.contentType);
-    ctx.body = await m.registry.metrics();
+    ctx.set('Content-Type', metrics.registry.contentType);
+    ctx.body = await metrics.registry.metrics();
   });
   return router;
 }

@@ -14,9 +14,9 @@ import { isValidKey, keyString, type EnvironmentKey } from '../environments/nami
 import { decideDesired, isHandledAction } from '../github/policy.js';
 import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-payload.js';
 import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
+import type { PreviewdMetrics } from '../metrics.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
-import { metrics } from './metrics.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -28,6 +28,7 @@ export interface WebhookDeps {
   queue: Pick<ReconcileQueue, 'enqueue'>;
   deliveries: DeliveryDedupe;
   log: Logger;
+  metrics: Pick<PreviewdMetrics, 'recordWebhook'>;
   /** Largest body accepted, in bytes (default 1 MiB; GitHub sends up to 25 MB, PR events are far smaller). */
   bodyLimitBytes?: number;
   /** Bound on record + enqueue, well inside GitHub's 10 s (default 5 s). */
@@ -35,13 +36,6 @@ export interface WebhookDeps {
 }
 
 type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'in_progress' | 'pong' | 'rejected' | 'error';
-
-function answer(ctx: Context, status: number, outcome: Outcome, extra: Record<string, unknown> = {}): void {
-  // Every answer passes here, so every delivery is counted once (labels are bounded in metrics.ts).
-  metrics.recordWebhook(ctx.get('x-github-event'), outcome);
-  ctx.status = status;
-  ctx.body = { status: outcome, ...extra };
-}
 
 /** Attacker text headed for a log line: printable ASCII only, bounded. */
 export function forLog(text: unknown, max = 100): string {
@@ -84,6 +78,13 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
   const bodyLimit = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const recordTimeoutMs = deps.recordTimeoutMs ?? 5_000;
   const reposByName = new Map(deps.repos.map((r) => [r.name.toLowerCase(), r]));
+
+  function answer(ctx: Context, status: number, outcome: Outcome, extra: Record<string, unknown> = {}): void {
+    // Every answer passes here, so every delivery is counted once (labels are bounded in metrics.ts).
+    deps.metrics.recordWebhook(ctx.get('x-github-event'), outcome);
+    ctx.status = status;
+    ctx.body = { status: outcome, ...extra };
+  }
 
   async function handle(ctx: Context): Promise<void> {
     let raw: Buffer;

@@ -21,6 +21,7 @@ import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '..
 import { createEnvironmentStore } from '../environments/store.js';
 import { createGitHubClient } from '../github/client.js';
 import { REDACT_PATHS } from '../log.js';
+import { createMetrics } from '../metrics.js';
 import { createNomadClient } from '../nomad/client.js';
 import { createVaultClient } from '../vault/client.js';
 import { createCluster, type Cluster, type ClusterOptions } from './emulators/cluster.js';
@@ -242,6 +243,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       github: createGitHubClient({ apiUrl: github.url, auth: { token: secrets.githubToken }, userAgent: 'previewd-test' }),
       databases,
       store,
+      metrics: createMetrics(),
     };
 
     const repoNames = repos.map((r) => r.name);
