@@ -35,7 +35,6 @@ export interface ReportTiming {
 
 /** Mutable state threaded through one reconcile's steps (and read back by the caller). */
 export interface ApplyState {
-  password: string | null;
   components: Record<string, string>;
   resources: RecordedResources;
   github: GitHubState;

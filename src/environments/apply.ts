@@ -102,40 +102,9 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       ctx.state.resources.database = step.database;
       return;
     }
-    case 'ensure-login-role': {
-      const endpoint = databaseEndpoint(config);
-      let password: string | null = null;
-      if (step.keepPassword) {
-        // Running jobs hold the current password: a routine renewal must not break them.
-        const secret = await deps.vault.readSecret(names.vaultPath);
-        if (secret && isOwnedSecretMetadata(secret.customMetadata, config.instance, names.id)) {
-          password = reusablePassword(secret.data, { user: step.role, database: step.database, ...endpoint });
-        }
-      }
-      password ??= generatePassword();
-      ctx.scrubber.add(password);
-      const validUntil = new Date(deps.clock.now().getTime() + config.credentialTtl);
-      await deps.databases.ensureLoginRole(step.role, names.id, step.database, password, validUntil);
-      ctx.state.password = password;
-      ctx.state.resources.role = step.role;
-      ctx.state.resources.credentialsValidUntil = validUntil.toISOString();
+    case 'ensure-credentials':
+      await ensureCredentials(ctx, step);
       return;
-    }
-    case 'write-secret': {
-      if (!ctx.state.password) throw new Error('write-secret planned without ensure-login-role before it');
-      const databaseUrl = buildDatabaseUrl({ user: names.role, password: ctx.state.password, database: names.database, ...databaseEndpoint(config) });
-      const data = await ctx.secretData(databaseUrl);
-      const existing = await deps.vault.readSecretMetadata(step.path);
-      if (existing && !isOwnedSecretMetadata(existing.customMetadata, config.instance, names.id)) {
-        throw new OwnershipError(`vault secret ${step.path} exists without our marker`, { system: 'vault' });
-      }
-      await deps.vault.writeSecret(step.path, data, {
-        customMetadata: secretMetadata(config.instance, names.id),
-        deleteVersionAfterMs: config.credentialTtl,
-      });
-      ctx.state.resources.vaultSecret = step.path;
-      return;
-    }
     case 'ensure-policy': {
       const existing = await deps.vault.getPolicy(step.name);
       if (existing !== null && !isOwnedPolicy(existing, config.instance, names.id)) {
@@ -219,6 +188,39 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       await reportRemoved(ctx);
       return;
   }
+}
+
+/**
+ * The PR's login and the secret its jobs read it from, together: the password is made
+ * (or, on a renewal, read back) here and handed only to Postgres and Vault. The secret
+ * at our path is checked first, so a foreign one stops the step before the login changes.
+ */
+async function ensureCredentials(ctx: ApplyContext, step: Extract<Step, { kind: 'ensure-credentials' }>): Promise<void> {
+  const { deps, names } = ctx;
+  const { config } = deps;
+  const existing = await deps.vault.readSecretMetadata(step.path);
+  if (existing && !isOwnedSecretMetadata(existing.customMetadata, config.instance, names.id)) {
+    throw new OwnershipError(`vault secret ${step.path} exists without our marker`, { system: 'vault' });
+  }
+  const endpoint = databaseEndpoint(config);
+  let password: string | null = null;
+  if (step.keepPassword && existing) {
+    // Running jobs hold the current password: a routine renewal must not break them.
+    const secret = await deps.vault.readSecret(step.path);
+    if (secret) password = reusablePassword(secret.data, { user: step.role, database: step.database, ...endpoint });
+  }
+  password ??= generatePassword();
+  ctx.scrubber.add(password);
+  const validUntil = new Date(deps.clock.now().getTime() + config.credentialTtl);
+  await deps.databases.ensureLoginRole(step.role, names.id, step.database, password, validUntil);
+  ctx.state.resources.role = step.role;
+  ctx.state.resources.credentialsValidUntil = validUntil.toISOString();
+  const data = await ctx.secretData(buildDatabaseUrl({ user: step.role, password, database: step.database, ...endpoint }));
+  await deps.vault.writeSecret(step.path, data, {
+    customMetadata: secretMetadata(config.instance, names.id),
+    deleteVersionAfterMs: config.credentialTtl,
+  });
+  ctx.state.resources.vaultSecret = step.path;
 }
 
 async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'register-job' }>): Promise<void> {

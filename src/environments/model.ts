@@ -94,8 +94,8 @@ export type Step =
   | { kind: 'refuse'; target: string; reason: string; fatal: boolean }
   | { kind: 'report-start'; sha: string }
   | { kind: 'ensure-database'; database: string; mode: 'template' | 'empty'; template: string; strategy: 'FILE_COPY' | 'WAL_LOG' }
-  | { kind: 'ensure-login-role'; role: string; database: string; keepPassword: boolean }
-  | { kind: 'write-secret'; path: string }
+  /** The PR's login (VALID UNTIL renewed) and the Vault secret holding its DATABASE_URL, as one step: the password never leaves it. */
+  | { kind: 'ensure-credentials'; role: string; database: string; path: string; keepPassword: boolean }
   | { kind: 'ensure-policy'; name: string }
   | { kind: 'ensure-jwt-role'; name: string; jobIds: string[] }
   | { kind: 'register-job'; component: string; jobId: string; enforceIndex: number; group: string; generation: string | null }

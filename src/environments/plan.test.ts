@@ -69,11 +69,11 @@ const validUntil = new Date(NOW.getTime() + config.credentialTtl).toISOString();
 describe('planEnvironment', () => {
   it('when a PR opens with nothing in place then it creates every layer in order and registers jobs in dependency waves', () => {
     const plan = planEnvironment(present(SHA1), EMPTY_OBSERVED, ctx(record()));
-    expect(kinds(plan).slice(0, 6)).toEqual(['report-start', 'ensure-database', 'ensure-login-role', 'write-secret', 'ensure-policy', 'ensure-jwt-role']);
+    expect(kinds(plan).slice(0, 5)).toEqual(['report-start', 'ensure-database', 'ensure-credentials', 'ensure-policy', 'ensure-jwt-role']);
     expect(plan.at(-1)).toEqual({ kind: 'report-ready', sha: SHA1 });
     const db = plan.find((s) => s.kind === 'ensure-database');
     expect(db).toMatchObject({ database: names.database, mode: 'template', template: 'shop_template', strategy: 'WAL_LOG' });
-    expect(plan.find((s) => s.kind === 'ensure-login-role')).toMatchObject({ keepPassword: false });
+    expect(plan.find((s) => s.kind === 'ensure-credentials')).toMatchObject({ keepPassword: false });
     const registers = plan.filter((s): s is Extract<Step, { kind: 'register-job' }> => s.kind === 'register-job');
     expect(registers.map((s) => [s.component, s.group, s.enforceIndex])).toEqual([
       ['cache', 'register-0', 0],
@@ -93,7 +93,7 @@ describe('planEnvironment', () => {
     expect(kinds(plan)).not.toContain('ensure-database');
     expect(kinds(plan)).not.toContain('ensure-policy');
     expect(kinds(plan)).not.toContain('ensure-jwt-role');
-    expect(plan.find((s) => s.kind === 'ensure-login-role')).toMatchObject({ keepPassword: true });
+    expect(plan.find((s) => s.kind === 'ensure-credentials')).toMatchObject({ keepPassword: true });
     const registers = plan.filter((s) => s.kind === 'register-job') as Extract<Step, { kind: 'register-job' }>[];
     expect(registers.map((r) => r.enforceIndex)).toEqual([10, 11, 12, 13]);
     expect(plan[0]).toEqual({ kind: 'report-start', sha: SHA2 });
@@ -131,8 +131,7 @@ describe('planEnvironment', () => {
     const soon = new Date(NOW.getTime() + config.credentialTtl / 4).toISOString();
     const plan = planEnvironment(present(SHA1), complete(SHA1), ctx(record({ status: 'ready', observedSha: SHA1, observedGeneration: 1, resources: { credentialsValidUntil: soon, githubReported: `ready:${SHA1}` } })));
     expect(plan).toEqual([
-      { kind: 'ensure-login-role', role: names.role, database: names.database, keepPassword: true },
-      { kind: 'write-secret', path: names.vaultPath },
+      { kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: true },
     ]);
   });
 
@@ -186,7 +185,7 @@ describe('planEnvironment', () => {
       it(`when it stopped ${c.name} then the plan redoes only what is missing and keeps what exists`, () => {
         const plan = planEnvironment(present(SHA1), c.observed, ctx(base));
         for (const k of c.absentKinds) expect(kinds(plan)).not.toContain(k);
-        expect(plan.find((s) => s.kind === 'ensure-login-role')).toMatchObject({ keepPassword: c.keepPassword });
+        expect(plan.find((s) => s.kind === 'ensure-credentials')).toMatchObject({ keepPassword: c.keepPassword });
         expect((plan.filter((s) => s.kind === 'register-job') as { enforceIndex: number }[]).map((s) => s.enforceIndex)).toEqual(c.enforce);
         expect(plan.at(-1)?.kind).toBe('report-ready');
       });

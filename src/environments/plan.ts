@@ -88,8 +88,7 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
       // (vault-plugin-secrets-kv path_metadata.go), while consul-template re-reads the
       // secret every few minutes and, the file being identical, writes nothing, so no
       // change_mode fires (consul-template renderer.go, nomad template.go).
-      steps.push({ kind: 'ensure-login-role', role: names.role, database: names.database, keepPassword: true });
-      steps.push({ kind: 'write-secret', path: names.vaultPath });
+      steps.push({ kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: true });
     }
     if (policyStale) steps.push({ kind: 'ensure-policy', name: names.vaultPolicy });
     if (roleStale) steps.push({ kind: 'ensure-jwt-role', name: names.vaultRole, jobIds });
@@ -104,8 +103,7 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
     steps.push({ kind: 'ensure-database', database: names.database, mode: db.mode, template: db.template, strategy: db.strategy });
   }
   // Renewed on every deploy; the password is kept when the secret holds a working one.
-  steps.push({ kind: 'ensure-login-role', role: names.role, database: names.database, keepPassword: observed.secret?.hasData === true });
-  steps.push({ kind: 'write-secret', path: names.vaultPath });
+  steps.push({ kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: observed.secret?.hasData === true });
   if (policyStale) steps.push({ kind: 'ensure-policy', name: names.vaultPolicy });
   if (roleStale) steps.push({ kind: 'ensure-jwt-role', name: names.vaultRole, jobIds });
 
@@ -180,10 +178,8 @@ export function describeStep(step: Step): string {
       return step.mode === 'template'
         ? `create database ${step.database} from template ${step.template} (${step.strategy})`
         : `create empty database ${step.database} and seed it`;
-    case 'ensure-login-role':
-      return `ensure login role ${step.role} for ${step.database} (${step.keepPassword ? 'renew, keep working password' : 'new password'})`;
-    case 'write-secret':
-      return `write canonical environment to vault ${step.path}`;
+    case 'ensure-credentials':
+      return `ensure login role ${step.role} for ${step.database} (${step.keepPassword ? 'renew, keep working password' : 'new password'}) and write canonical environment to vault ${step.path}`;
     case 'ensure-policy':
       return `write vault policy ${step.name}`;
     case 'ensure-jwt-role':

@@ -8,7 +8,7 @@ import type { ConsulClient, ConsulServiceInstance } from '../consul/types.js';
 import type { PreviewDatabases } from '../database/types.js';
 import type { Deps } from '../deps.js';
 import { createMetrics } from '../metrics.js';
-import { TransientError, UserError } from '../errors.js';
+import { OwnershipError, TransientError, UserError } from '../errors.js';
 import { nomadError } from '../nomad/client.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
 import type { NomadClient, NomadDeployment, NomadJob, NomadJobState, NomadJobVersion } from '../nomad/types.js';
@@ -524,6 +524,19 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     expect(f.deployments[0]!.states.at(-1)).toBe('inactive');
     expect([...f.comments.values()][0]).toContain('removed');
     expect((await run()).plan).toEqual([]);
+  });
+
+  it('when a foreign secret appears at the PR path after observing then the credentials step refuses before the login is made', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    const { ensureDatabase } = f.deps.databases;
+    f.deps.databases.ensureDatabase = async (...args) => {
+      // Someone else writes our path between the observation and the credentials step.
+      f.secrets.set(names.vaultPath, { data: { DATABASE_URL: 'postgres://x:y@z/w' }, customMetadata: { owner: 'someone-else' }, version: 1 });
+      return ensureDatabase(...args);
+    };
+    await expect(run()).rejects.toThrow(OwnershipError);
+    expect(f.roles.has(names.role)).toBe(false);
+    expect(f.secrets.get(names.vaultPath)?.customMetadata).toEqual({ owner: 'someone-else' });
   });
 
   it('when anything is stored or logged then no password or daemon secret appears in it', async () => {

@@ -213,7 +213,6 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
       },
     },
     state: {
-      password: null,
       components: { ...(record?.components ?? {}) },
       resources: { ...resources },
       github: {

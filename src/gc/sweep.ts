@@ -103,7 +103,7 @@ function orphanContext(deps: SweepDeps, envId: string, onStep: (step: Step) => P
         },
       };
     })(),
-    state: { password: null, components: {}, resources: {}, github: { deploymentId: null, deploymentSha: null, commentId: null, failures: [] }, registeredVersions: {} },
+    state: { components: {}, resources: {}, github: { deploymentId: null, deploymentSha: null, commentId: null, failures: [] }, registeredVersions: {} },
     // Only read by the PR comment, which an orphan (no PR known) never gets.
     timing: { lastPushAt: null, idleTtlMs: 0 },
     onStep,
