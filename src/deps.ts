@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { ConsulClient } from './consul/types.js';
 import type { PreviewDatabases } from './database/types.js';
+import type { EnvironmentRenderer } from './environments/renderer.js';
 import type { EnvironmentStore } from './environments/types.js';
 import type { PreviewdMetrics } from './metrics.js';
 import type { GitHubClient } from './github/types.js';
@@ -43,4 +44,6 @@ export interface Deps {
   databases: PreviewDatabases;
   store: EnvironmentStore;
   metrics: PreviewdMetrics;
+  /** Renders a PR's jobs and secret (the templates; a fake in unit tests). */
+  renderer: EnvironmentRenderer;
 }

@@ -7,7 +7,6 @@ import type { Deps } from '../src/deps.js';
 import { TransientError } from '../src/errors.js';
 import { applyStep } from '../src/environments/apply.js';
 import { createApplyContext, reconcileEnvironment } from '../src/environments/reconcile.js';
-import { templatesRenderer } from '../src/environments/render.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld } from './support/pg.js';
 
@@ -140,8 +139,8 @@ describe('idempotency and crash convergence', () => {
     const { plan } = await reconcileEnvironment(world.deps, world.key(pr), { dryRun: true });
     expect(plan.length).toBeGreaterThan(10);
     const record = await world.deps.store.get(world.key(pr));
-    const ctx = createApplyContext(world.deps, world.key(pr), record, templatesRenderer);
-    ctx.jobs = await templatesRenderer.render(world.deps, world.key(pr), shas.get(pr)!);
+    const ctx = createApplyContext(world.deps, world.key(pr), record);
+    ctx.jobs = await world.deps.renderer.render(world.deps.config, world.key(pr), shas.get(pr)!);
     for (const step of plan) {
       await applyStep(ctx, step);
       await applyStep(ctx, step);

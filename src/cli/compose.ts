@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { createConsulClient } from '../consul/client.js';
 import { createPreviewDatabases } from '../database/preview-databases.js';
 import { systemClock, type Clock, type Deps } from '../deps.js';
+import { createTemplatesRenderer } from '../environments/render.js';
 import { createEnvironmentStore } from '../environments/store.js';
 import { createGitHubClient } from '../github/client.js';
 import type { GitHubAuth } from '../github/client.js';
@@ -46,6 +47,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     databases,
     store,
     metrics: createMetrics(),
+    renderer: createTemplatesRenderer(),
     async close() {
       await Promise.allSettled([store.close(), databases.close()]);
     },

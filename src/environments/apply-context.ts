@@ -3,18 +3,11 @@
 // github-report.ts, reconcile.ts and render.ts all import downwards, never each other.
 import type { Deps } from '../deps.js';
 import type { Scrubber } from './credentials.js';
-import type { PlannedComponent, RecordedResources, Step } from './model.js';
-import type { EnvironmentKey, EnvironmentNames } from './naming.js';
+import type { RecordedResources, Step } from './model.js';
+import type { EnvironmentNames } from './naming.js';
+import type { RenderedJob } from './renderer.js';
 
-export interface RenderedJob extends PlannedComponent {
-  hcl: string;
-}
-
-/** Renders a PR's jobs and its canonical secret (templates/ behind a seam, for tests). */
-export interface EnvironmentRenderer {
-  render(deps: Deps, key: EnvironmentKey, sha: string): Promise<RenderedJob[]>;
-  secretData(deps: Deps, key: EnvironmentKey, sha: string, databaseUrl: string): Promise<Record<string, string>>;
-}
+export type { RenderedJob };
 
 export interface GitHubState {
   deploymentId: number | null;

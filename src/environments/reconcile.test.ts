@@ -13,7 +13,7 @@ import { nomadError } from '../nomad/client.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
 import type { NomadClient, NomadDeployment, NomadJob, NomadJobState, NomadJobVersion } from '../nomad/types.js';
 import type { KvSecret, VaultClient } from '../vault/types.js';
-import type { EnvironmentRenderer, RenderedJob } from './apply-context.js';
+import type { EnvironmentRenderer, RenderedJob } from './renderer.js';
 import { environmentNames, type EnvironmentKey } from './naming.js';
 import { reconcileEnvironment } from './reconcile.js';
 import type { EnvironmentEvent, EnvironmentRecord, EnvironmentStatus, EnvironmentStore } from './types.js';
@@ -314,13 +314,13 @@ function makeFakes(): Fakes {
   };
   const logs: string[] = [];
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
-  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store, metrics: createMetrics() };
+  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store, metrics: createMetrics(), renderer };
   return { deps, jobs, failJob, revertJob, supersedeJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
 }
 
 /** Jobs as JSON "HCL" (the fake parseJob reads JSON), carrying the real ownership meta. */
 const renderer: EnvironmentRenderer = {
-  async render(_deps, k, sha): Promise<RenderedJob[]> {
+  async render(_config, k, sha): Promise<RenderedJob[]> {
     const spec = (component: string, dependsOn: string[], routable: boolean): RenderedJob => {
       const host = routable ? names.host(component) : null;
       const meta: Record<string, string> = { 'previewd.managed-by': config.instance, 'previewd.env': names.id, 'previewd.sha': sha };
@@ -340,7 +340,7 @@ const renderer: EnvironmentRenderer = {
     void k;
     return [spec('cache', [], false), spec('api', ['cache'], true), spec('frontend', ['api'], true)];
   },
-  async secretData(_deps, _k, _sha, databaseUrl) {
+  async secretData(_config, _k, _sha, databaseUrl) {
     return { PREVIEW_ID: names.id, DATABASE_URL: databaseUrl };
   },
 };
@@ -350,7 +350,7 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
   beforeEach(() => {
     f = makeFakes();
   });
-  const run = () => reconcileEnvironment(f.deps, key, { renderer });
+  const run = () => reconcileEnvironment(f.deps, key);
 
   it('when a PR opens then every layer exists, the record is ready and GitHub shows success with one comment', async () => {
     await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
@@ -374,7 +374,7 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
     const stop = new AbortController();
     stop.abort();
-    await expect(reconcileEnvironment(f.deps, key, { renderer, signal: stop.signal })).rejects.toThrow(TransientError);
+    await expect(reconcileEnvironment(f.deps, key, { signal: stop.signal })).rejects.toThrow(TransientError);
     expect(f.dbs.size).toBe(0);
     expect(f.jobs.size).toBe(0);
     expect(f.deployments).toHaveLength(0);

@@ -3,7 +3,7 @@
 // Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
 import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
-import type { ApplyContext, ApplyState, EnvironmentRenderer, RenderedJob } from './apply-context.js';
+import type { ApplyContext, ApplyState, RenderedJob } from './apply-context.js';
 import { applyPlan, StepError } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
 import { reportDegraded, reportFailed } from './github-report.js';
@@ -16,7 +16,6 @@ import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from './type
 export interface ReconcileOptions {
   /** Plan only: observe and return the plan without changing anything. */
   dryRun?: boolean;
-  renderer?: EnvironmentRenderer;
   /** From the queue: aborted when the PR lock is lost or the daemon stops; no new step starts then. */
   signal?: AbortSignal;
 }
@@ -30,14 +29,6 @@ export interface ReconcileResult {
   lines: string[];
   applied: boolean;
   status: EnvironmentStatus | null;
-}
-
-let defaultRenderer: EnvironmentRenderer | null = null;
-
-/** The templates-backed renderer (loaded lazily so pure users of this module need no templates). */
-async function templatesRenderer(): Promise<EnvironmentRenderer> {
-  defaultRenderer ??= (await import('./render.js')).templatesRenderer;
-  return defaultRenderer;
 }
 
 function desiredOf(record: EnvironmentRecord | null): DesiredEnvironment | null {
@@ -59,15 +50,14 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const desired = desiredOf(record);
   const present = desired?.present === true && desired.sha !== null;
   const resources = recordedResources(record);
-  const renderer = options.renderer ?? (await templatesRenderer());
-  const ctx = createApplyContext(deps, key, record, renderer);
+  const ctx = createApplyContext(deps, key, record);
   if (options.signal) ctx.signal = options.signal;
   const { sha, state } = ctx;
   const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
 
   let plan: Plan;
   try {
-    if (present) ctx.jobs = await renderer.render(deps, key, desired.sha!);
+    if (present) ctx.jobs = await deps.renderer.render(deps.config, key, desired.sha!);
     const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
     const observed = await observeEnvironment(deps, names, expectedJobIds);
     plan = planEnvironment(desired, observed, { config: deps.config, names, record, components: ctx.jobs, now: deps.clock.now() });
@@ -190,7 +180,7 @@ async function ensureHostsClaimed(deps: Deps, key: EnvironmentKey, jobs: Rendere
  * what resources were recorded, and a scrubber that learns new secrets as they appear.
  * `jobs` is empty until the caller renders them.
  */
-export function createApplyContext(deps: Deps, key: EnvironmentKey, record: EnvironmentRecord | null, renderer: EnvironmentRenderer): ApplyContext {
+export function createApplyContext(deps: Deps, key: EnvironmentKey, record: EnvironmentRecord | null): ApplyContext {
   const names = environmentNames(deps.config, key);
   const desired = desiredOf(record);
   const present = desired?.present === true && desired.sha !== null;
@@ -204,7 +194,7 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
     names,
     sha,
     jobs: [],
-    secretData: (databaseUrl) => renderer.secretData(deps, key, sha!, databaseUrl),
+    secretData: (databaseUrl) => deps.renderer.secretData(deps.config, key, sha!, databaseUrl),
     scrubber: {
       scrub: (text: string) => scrub(text),
       add(secret: string) {

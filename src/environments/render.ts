@@ -1,9 +1,12 @@
 // The templates-backed EnvironmentRenderer: rendered jobs and the canonical secret of
-// one PR, both from the repo's template set (templates/render.ts).
+// one PR, both from the repo's template set (templates/render.ts). Built by the
+// composition roots (cli/compose.ts, sandbox/world.ts) and passed in Deps.
 import { renderEnvironment, renderEnvironmentSecret } from '../templates/render.js';
-import type { EnvironmentRenderer } from './apply-context.js';
+import type { EnvironmentRenderer } from './renderer.js';
 
-export const templatesRenderer: EnvironmentRenderer = {
-  render: (deps, key, sha) => renderEnvironment(deps.config, key, sha),
-  secretData: (deps, key, sha, databaseUrl) => renderEnvironmentSecret(deps.config, key, sha, databaseUrl),
-};
+export function createTemplatesRenderer(): EnvironmentRenderer {
+  return {
+    render: (config, key, sha) => renderEnvironment(config, key, sha),
+    secretData: (config, key, sha, databaseUrl) => renderEnvironmentSecret(config, key, sha, databaseUrl),
+  };
+}

@@ -18,6 +18,7 @@ import { createConsulClient } from '../consul/client.js';
 import { createPreviewDatabases } from '../database/preview-databases.js';
 import { systemClock, type Clock, type Deps } from '../deps.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
+import { createTemplatesRenderer } from '../environments/render.js';
 import { createEnvironmentStore } from '../environments/store.js';
 import { createGitHubClient } from '../github/client.js';
 import { REDACT_PATHS } from '../log.js';
@@ -244,6 +245,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       databases,
       store,
       metrics: createMetrics(),
+      renderer: createTemplatesRenderer(),
     };
 
     const repoNames = repos.map((r) => r.name);
