@@ -17,7 +17,7 @@ import type { Config, RepoConfig } from '../config/schema.js';
 import { createConsulClient } from '../consul/client.js';
 import { createPreviewDatabases } from '../database/preview-databases.js';
 import { systemClock, type Clock, type Deps } from '../deps.js';
-import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
+import { environmentNames, keyString, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { createTemplatesRenderer } from '../environments/render.js';
 import { createEnvironmentStore } from '../environments/store.js';
 import { createGitHubClient } from '../github/client.js';
@@ -251,9 +251,18 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     const repoNames = repos.map((r) => r.name);
     for (const name of repoNames) github.addRepo(name);
     const keyOf = (pr: number, repo?: string): EnvironmentKey => ({ repo: repo ?? repoNames[0]!, pr });
-    let clockTick = Date.now();
-    // updated_at must increase for every recorded change (the store orders by it).
-    const nextAt = () => new Date((clockTick += 1000));
+    // What a webhook would carry: GitHub's own updated_at of the PR (one-second
+    // resolution), nudged forward by a millisecond only when this world records two
+    // changes of one PR within one second, so the store (which orders by it) takes each.
+    // A world-side clock running ahead of GitHub's made GC read GitHub's answer for a
+    // closed PR as older than what was recorded, and keep the environment.
+    const lastAt = new Map<string, number>();
+    const nextAt = (key: EnvironmentKey): Date => {
+      const fromGitHub = Date.parse(String(github.pull(key.repo, key.pr)?.updated_at ?? ''));
+      const at = Math.max(Number.isNaN(fromGitHub) ? Date.now() : fromGitHub, (lastAt.get(keyString(key)) ?? 0) + 1);
+      lastAt.set(keyString(key), at);
+      return new Date(at);
+    };
 
     return {
       suffix,
@@ -276,13 +285,13 @@ export async function startWorld(options: WorldOptions): Promise<World> {
         const repo = o.repo ?? repoNames[0]!;
         if (github.pull(repo, pr)) github.updatePull(repo, pr, { headSha: sha });
         else github.openPull(repo, { number: pr, headSha: sha });
-        const result = await store.recordDesired(keyOf(pr, o.repo), { present: true, sha, reason: o.reason ?? 'opened', prUpdatedAt: o.at ?? nextAt() });
+        const result = await store.recordDesired(keyOf(pr, o.repo), { present: true, sha, reason: o.reason ?? 'opened', prUpdatedAt: o.at ?? nextAt(keyOf(pr, o.repo)) });
         if (!result.accepted) throw new Error(`desired present@${sha} for PR ${pr} was not accepted`);
       },
       async close(pr, o = {}) {
         const repo = o.repo ?? repoNames[0]!;
         if (github.pull(repo, pr)) github.closePull(repo, pr);
-        const result = await store.recordDesired(keyOf(pr, o.repo), { present: false, sha: null, reason: 'closed', prUpdatedAt: o.at ?? nextAt() });
+        const result = await store.recordDesired(keyOf(pr, o.repo), { present: false, sha: null, reason: 'closed', prUpdatedAt: o.at ?? nextAt(keyOf(pr, o.repo)) });
         if (!result.accepted) throw new Error(`desired absent for PR ${pr} was not accepted`);
       },
       adminUrlFor: (database) => databaseUrl(server, database),
