@@ -7,8 +7,6 @@ import type { RecordedResources, Step } from './model.js';
 import type { EnvironmentNames } from './naming.js';
 import type { RenderedJob } from './renderer.js';
 
-export type { RenderedJob };
-
 export interface GitHubState {
   deploymentId: number | null;
   deploymentSha: string | null;

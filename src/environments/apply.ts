@@ -11,7 +11,8 @@ import { isOwnedJobMeta } from './observe.js';
 import { describeStep } from './plan.js';
 import { removeServices } from './service-teardown.js';
 import { isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderJwtRole, renderPolicy, secretMetadata } from './vault-access.js';
-import type { ApplyContext, ApplyState, RenderedJob } from './apply-context.js';
+import type { ApplyContext, ApplyState } from './apply-context.js';
+import type { RenderedJob } from './renderer.js';
 import { reportReady, reportRemoved, reportStart } from './github-report.js';
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */

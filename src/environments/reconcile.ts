@@ -3,7 +3,8 @@
 // Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
 import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
-import type { ApplyContext, ApplyState, RenderedJob } from './apply-context.js';
+import type { ApplyContext, ApplyState } from './apply-context.js';
+import type { RenderedJob } from './renderer.js';
 import { applyPlan, StepError } from './apply.js';
 import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
 import { reportDegraded, reportFailed } from './github-report.js';
