@@ -5,6 +5,7 @@
 // refused. (The reconciler still refuses a host another environment holds: a pattern
 // check cannot see other previewd instances or hand-made routes.)
 import type { FileConfig } from './schema.js';
+import { configuredRepo } from './repos.js';
 
 type HostConfig = Pick<FileConfig, 'hostPatterns' | 'baseDomain' | 'repos'>;
 
@@ -16,7 +17,7 @@ export const SINGLE_REPO_HOST_PATTERNS: Readonly<Record<string, string>> = { fro
 export const SHARED_DOMAIN_HOST_PATTERNS: Readonly<Record<string, string>> = { frontend: 'pr-{pr}-{repo}.{domain}', api: 'api-pr-{pr}-{repo}.{domain}' };
 
 export function repoDomain(config: Pick<FileConfig, 'baseDomain' | 'repos'>, repo: string): string {
-  return config.repos.find((r) => r.name === repo)?.baseDomain ?? config.baseDomain;
+  return configuredRepo(config, repo)?.baseDomain ?? config.baseDomain;
 }
 
 /** Configured repos (by name) whose hosts live under the same domain as `repo`'s, itself included. */

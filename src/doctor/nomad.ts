@@ -7,6 +7,7 @@ import type { EnvironmentKey } from '../environments/naming.js';
 import { renderEnvironment } from '../templates/render.js';
 import { answerText, createProbe } from './http.js';
 import { fail, pass, type CheckResult, type Probe } from './types.js';
+import { configuredRepo } from '../config/repos.js';
 
 /** What previewd does in its namespace: register and stop jobs, read them, list them for GC, parse. */
 export const NOMAD_CAPABILITIES = ['submit-job', 'read-job', 'list-jobs', 'parse-job'];
@@ -131,5 +132,5 @@ export async function checkNomad(config: Config, key: EnvironmentKey, sha: strin
   }
   const results = [pass('nomad.leader', `leader ${leader.body}`), await version(http), await token(http, env.NOMAD_NAMESPACE)];
   // No repository, no templates to try (github.repos names that).
-  return config.repos.some((r) => r.name === key.repo) ? [...results, ...(await jobs(http, config, key, sha, env.NOMAD_NAMESPACE))] : results;
+  return configuredRepo(config, key.repo) ? [...results, ...(await jobs(http, config, key, sha, env.NOMAD_NAMESPACE))] : results;
 }

@@ -14,6 +14,7 @@ import { isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderJwtRole, re
 import type { ApplyContext, ApplyState } from './apply-context.js';
 import type { RenderedJob } from './renderer.js';
 import { reportReady, reportRemoved, reportStart } from './github-report.js';
+import { repoConfig } from '../config/repos.js';
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */
 export class StepError extends Error {
@@ -88,14 +89,14 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       await reportStart(ctx, step.sha);
       return;
     case 'ensure-database': {
-      const repo = config.repos.find((r) => r.name === names.key.repo);
+      const { database } = repoConfig(config, names.key.repo);
       await untilStopped(ctx, (signal) =>
         deps.databases.ensureDatabase(step.database, names.id, {
           mode: step.mode,
           template: step.template,
           strategy: step.strategy,
-          seedFile: repo?.database.seedFile,
-          terminateTemplateSessions: repo?.database.terminateTemplateSessions ?? false,
+          seedFile: database.seedFile,
+          terminateTemplateSessions: database.terminateTemplateSessions,
           busyRetryMs: Math.min(BUSY_RETRY_MS, config.deployTimeout),
           signal,
         }),

@@ -11,6 +11,7 @@ import {
   type Plan,
   type Step,
 } from './model.js';
+import { repoConfig } from '../config/repos.js';
 
 export function planEnvironment(desired: DesiredEnvironment | null, observed: ObservedEnvironment, context: PlanContext): Plan {
   if (desired?.present && desired.sha) return planPresent(desired, desired.sha, observed, context);
@@ -96,8 +97,7 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
     return steps;
   }
 
-  const repo = config.repos.find((r) => r.name === names.key.repo);
-  const db = repo?.database ?? { mode: 'template' as const, template: 'preview_template', strategy: 'FILE_COPY' as const };
+  const db = repoConfig(config, names.key.repo).database;
   const steps: Step[] = [{ kind: 'report-start', sha }];
   if (!observed.database) {
     steps.push({ kind: 'ensure-database', database: names.database, mode: db.mode, template: db.template, strategy: db.strategy });

@@ -13,6 +13,7 @@ import { environmentNames, keyString, type EnvironmentKey } from './naming.js';
 import { observeEnvironment } from './observe.js';
 import { describePlan, describeStep, planEnvironment } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from './types.js';
+import { repoConfig } from '../config/repos.js';
 
 export interface ReconcileOptions {
   /** Plan only: observe and return the plan without changing anything. */
@@ -189,7 +190,7 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
   const resources = recordedResources(record);
   const secrets = new Set(configSecrets(deps.config));
   let scrub: Scrubber = createScrubber(secrets);
-  const repoConfig = deps.config.repos.find((r) => r.name === key.repo);
+  const { idleTtl } = repoConfig(deps.config, key.repo);
   return {
     deps,
     names,
@@ -214,7 +215,7 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
       },
       registeredVersions: {},
     },
-    timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: repoConfig?.idleTtl ?? 7 * 86_400_000 },
+    timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl },
   };
 }
 

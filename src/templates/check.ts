@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
-import type { FileConfig } from '../config/schema.js';
+import { defaultRepo } from '../config/repos.js';
 import { UserError } from '../errors.js';
 import { buildRenderContext, type RenderConfig, type RenderContext } from './context.js';
 import { TemplateError } from './engine.js';
@@ -47,8 +47,8 @@ const mapAttr = (body: Body, name: string): Record<string, unknown> | null => {
 export function sampleConfig(config: RenderConfig, set: TemplateSet): RenderConfig {
   const images: Record<string, string> = {};
   for (const [name, spec] of Object.entries(set.manifest.components)) if (!spec.image) images[name] = `registry.example.com/sample/${name}`;
-  const repo = { ...(config.repos[0] ?? ({} as FileConfig['repos'][number])), name: SAMPLE_REPO, templatesDir: set.dir, images, baseDomain: undefined };
-  return { ...config, repos: [repo as FileConfig['repos'][number]] };
+  const repo = { ...(config.repos[0] ?? defaultRepo(SAMPLE_REPO)), name: SAMPLE_REPO, templatesDir: set.dir, images, baseDomain: undefined };
+  return { ...config, repos: [repo] };
 }
 
 /** Line of the first source line containing `needle` (1 when none does). */

@@ -7,6 +7,8 @@ import { JOB_META_SHA } from '../environments/model.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { CANONICAL_KEYS, manifestEnv, type Manifest } from './manifest.js';
 import { ownValue } from '../own.js';
+import { repoDomain } from '../config/hosts.js';
+import { configuredRepo, repoConfig } from '../config/repos.js';
 
 /** The parts of the configuration rendering reads (a file config is enough: no secrets). */
 export type RenderConfig = Pick<FileConfig, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'consul' | 'repos' | 'nomad' | 'traefik'>;
@@ -83,7 +85,7 @@ function fail(message: string, cause?: unknown): never {
 
 /** Names, with naming.ts's plain errors (bad host pattern...) turned into UserError. */
 function namesFor(config: RenderConfig, key: EnvironmentKey): EnvironmentNames {
-  if (!config.repos.some((r) => r.name === key.repo)) fail(`repo ${JSON.stringify(key.repo)} is not configured`);
+  if (!configuredRepo(config, key.repo)) fail(`repo ${JSON.stringify(key.repo)} is not configured`);
   try {
     return environmentNames(config, key);
   } catch (err) {
@@ -173,14 +175,14 @@ export function traefikTags(options: { router: string; host: string; domain: str
  * head SHA; `repos[].fixedImages` and the manifest's `image` keep their own tag.
  */
 function imageFor(config: RenderConfig, repo: string, component: string, manifestImage: string | undefined, sha: string): { image: string; builtFromPr: boolean } {
-  const repoConfig = config.repos.find((r) => r.name === repo);
-  const base = repoConfig ? ownValue(repoConfig.images, component) : undefined;
+  const repoSettings = repoConfig(config, repo);
+  const base = ownValue(repoSettings.images, component);
   if (base !== undefined) {
     // A tag in the configured name would make "<image>:<tag>:<sha>", which no registry accepts.
     if (/:[^/]*$/.test(base)) fail(`repos[${repo}].images.${component} must be given without a tag (the tag is the head SHA); an image with its own tag belongs in fixedImages`);
     return { image: `${base}:${sha}`, builtFromPr: true };
   }
-  const fixed = (repoConfig?.fixedImages ? ownValue(repoConfig.fixedImages, component) : undefined) ?? manifestImage;
+  const fixed = ownValue(repoSettings.fixedImages, component) ?? manifestImage;
   if (fixed !== undefined) return { image: fixed, builtFromPr: false };
   return fail(`no image for component ${component}: set repos[].images.${component} (built from the PR) or repos[].fixedImages.${component} for ${repo}`);
 }
@@ -188,8 +190,7 @@ function imageFor(config: RenderConfig, repo: string, component: string, manifes
 export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sha: string, manifest: Manifest): RenderContext {
   assertSha(sha);
   const names = namesFor(config, key);
-  const repoConfig = config.repos.find((r) => r.name === key.repo)!;
-  const domain = repoConfig.baseDomain ?? config.baseDomain;
+  const domain = repoDomain(config, key.repo);
   const { entrypoint, certResolver, wildcardCert } = config.traefik;
   if (!TRAEFIK_NAME.test(entrypoint)) fail(`traefik.entrypoint ${JSON.stringify(entrypoint)} is not a valid entry point name`);
   if (!TRAEFIK_NAME.test(certResolver)) fail(`traefik.certResolver ${JSON.stringify(certResolver)} is not a valid resolver name`);

@@ -9,6 +9,7 @@ import { buildRenderContext, canonicalEnvironment, type RenderConfig, type Rende
 import { createEngine, TemplateError, type CompiledTemplate } from './engine.js';
 import { dependencyOrder, loadManifest, type Manifest } from './manifest.js';
 import { ownValue } from '../own.js';
+import { repoConfig } from '../config/repos.js';
 
 export const DEFAULT_TEMPLATES_DIR = packagePath('job-templates');
 export const SHARED_PARTIALS_DIR = join(DEFAULT_TEMPLATES_DIR, 'partials');
@@ -73,7 +74,7 @@ export function clearTemplateCache(): void {
 }
 
 export function templatesDirFor(config: RenderConfig, repo: string, options: RenderOptions = {}): string {
-  return resolve(options.templatesDir ?? config.repos.find((r) => r.name === repo)?.templatesDir ?? DEFAULT_TEMPLATES_DIR);
+  return resolve(options.templatesDir ?? repoConfig(config, repo).templatesDir ?? DEFAULT_TEMPLATES_DIR);
 }
 
 type HclBody = Record<string, unknown>;

@@ -29,6 +29,7 @@ import { environmentPage, environmentsPage, gcPage, messagePage, queuePage, sign
 import { randomToken, type Session, type SessionStore } from './sessions.js';
 import { STYLESHEET } from './styles.js';
 import { namesOf, summarizeEnvironment } from './view-model.js';
+import { configuredRepo } from '../config/repos.js';
 
 export interface UiDeps {
   config: Config;
@@ -302,7 +303,7 @@ export function uiRouter(deps: UiDeps): Router {
   router.get(`${UI_BASE}/pr/:owner/:repo/:pr`, async (ctx) => {
     ctx.set('X-Robots-Tag', 'noindex');
     const envKey = keyFromParams(ctx);
-    const configured = envKey !== null && config.repos.some((r) => r.name === envKey.repo);
+    const configured = envKey !== null && configuredRepo(config, envKey.repo) !== undefined;
     const verdict = configured ? verifyLinkToken(key, envKey, ctx.query.t, deps.clock.now()) : null;
     if (!envKey || !verdict?.ok) {
       send(ctx, 403, messagePage({ audience: 'anonymous' }, 'Link not valid', 'This link has expired or is not valid for this pull request. The comment on the pull request always carries a current one.'));

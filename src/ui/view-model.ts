@@ -4,6 +4,7 @@
 import type { Config } from '../config/schema.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import type { EnvironmentRecord } from '../environments/types.js';
+import { configuredRepo } from '../config/repos.js';
 
 export interface EnvironmentSummary {
   key: EnvironmentKey;
@@ -44,14 +45,14 @@ export function pullRequestUrl(config: Pick<Config, 'env'>, key: EnvironmentKey)
 
 /** Names of a configured repo's environment; null when the repo left the configuration. */
 export function namesOf(config: Config, key: EnvironmentKey): EnvironmentNames | null {
-  if (!config.repos.some((r) => r.name === key.repo)) return null;
+  if (!configuredRepo(config, key.repo)) return null;
   return environmentNames(config, key);
 }
 
 const FAILING = new Set(['failed', 'degraded']);
 
 export function summarizeEnvironment(config: Config, record: EnvironmentRecord): EnvironmentSummary {
-  const repo = config.repos.find((r) => r.name === record.key.repo);
+  const repo = configuredRepo(config, record.key.repo);
   const names = namesOf(config, record.key);
   const components = Object.entries(record.components)
     .sort(([a], [b]) => a.localeCompare(b))

@@ -7,6 +7,7 @@ import type { Config } from '../../config/schema.js';
 import { parseDuration } from '../../config/duration.js';
 import { createLogger } from '../../log.js';
 import { buildDeps, type OwnedDeps } from '../compose.js';
+import { configuredRepo } from '../../config/repos.js';
 
 export interface Io {
   out(text: string): void;
@@ -36,7 +37,7 @@ export function duration(text: string): number {
 
 /** Fails with a usage error (exit 2) when the repo is not one previewd serves. */
 export function assertConfiguredRepo(config: Config, repo: string | undefined): void {
-  if (repo !== undefined && !config.repos.some((r) => r.name === repo)) {
+  if (repo !== undefined && !configuredRepo(config, repo)) {
     throw new InvalidArgumentError(`repo ${repo} is not configured (configured: ${config.repos.map((r) => r.name).join(', ') || 'none'})`);
   }
 }
