@@ -3,6 +3,7 @@
 // config docs` prints the table generated from the `describe()` texts below.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { REPO_NAME } from '../github/repo-name.js';
 
 const duration = (fallback: string, what: string) =>
   z
@@ -18,7 +19,6 @@ const duration = (fallback: string, what: string) =>
       return ms;
     });
 
-const REPO_NAME = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 const DNS_NAME = /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:]{0,250}$/;
 // A fixed image names its version: a tag after the last "/" or a digest.

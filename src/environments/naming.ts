@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { hostPatternsFor, repoDomain } from '../config/hosts.js';
 import type { Config } from '../config/schema.js';
 import { ownValue } from '../own.js';
+import { REPO_NAME } from '../github/repo-name.js';
 
 export interface EnvironmentKey {
   repo: string; // "owner/name", validated by the caller against the configured repos
@@ -12,7 +13,6 @@ export interface EnvironmentKey {
 }
 
 export const COMPONENT_NAME = /^[a-z][a-z0-9-]{0,15}$/;
-const REPO_NAME = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 const MAX_ENV_ID = 40; // leaves room for "-<component>" inside a 63-char DNS label / Consul name
 const MAX_PG_IDENT = 63; // NAMEDATALEN - 1, in bytes; our names are ASCII
 

@@ -8,6 +8,7 @@ import { ConflictError, TransientError, UserError } from '../errors.js';
 import { createAppJwt, createInstallationTokenCache } from './app-auth.js';
 import * as wire from './schema.js';
 import type { DeploymentState, GitHubClient, GitHubDeployment, PullSummary } from './types.js';
+import { REPO_NAME } from './repo-name.js';
 
 export interface FetchResponseLike {
   status: number;
@@ -27,7 +28,6 @@ export interface GitHubClientOptions {
   timeoutMs?: number;
 }
 
-const REPO = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 const SHA = /^[0-9a-fA-F]{40}$/;
 const MAX_DESCRIPTION = 140;
 const MAX_PAGES = 200; // a bound against a server that links to itself forever
@@ -56,7 +56,7 @@ export function nextLink(link: string | null): string | null {
 }
 
 function repoPath(repo: string): string {
-  if (!REPO.test(repo)) throw new UserError(`invalid repository name ${JSON.stringify(repo.slice(0, 200))}`, { system: 'github' });
+  if (!REPO_NAME.test(repo)) throw new UserError(`invalid repository name ${JSON.stringify(repo.slice(0, 200))}`, { system: 'github' });
   const [owner, name] = repo.split('/') as [string, string];
   return `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
 }

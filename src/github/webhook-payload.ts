@@ -2,13 +2,13 @@
 // string here is attacker-controlled (anyone can open a PR from a fork), so each one
 // is bounded; unknown fields are dropped by zod and never reach the rest of previewd.
 import { z } from 'zod';
+import { REPO_NAME } from './repo-name.js';
 
 const SHA = /^[0-9a-f]{40}$/;
 // GitHub's own limits: owner ≤ 39, repo ≤ 100 characters; we accept what config accepts.
-const FULL_NAME = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 
 const sha = z.string().regex(SHA, 'expected a 40-character hex SHA');
-const repoRef = z.object({ full_name: z.string().regex(FULL_NAME, 'expected "owner/name"') });
+const repoRef = z.object({ full_name: z.string().regex(REPO_NAME, 'expected "owner/name"') });
 // GitHub caps label names at 50 characters; the margin tolerates future changes, not junk.
 const label = z.object({ name: z.string().min(1).max(100) });
 // Display-only text (the dashboard shows it, escaped; no name, template or statement

@@ -20,6 +20,7 @@ import type { GcFilter, GcPlan } from '../gc/types.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { checkReadiness, type ReadinessCheck } from './health.js';
 import { strictRouter } from './strict-router.js';
+import { REPO_NAME, REPO_SEGMENT } from '../github/repo-name.js';
 
 export interface AdminDeps {
   config: Pick<Config, 'env' | 'repos'>;
@@ -32,27 +33,25 @@ export interface AdminDeps {
 }
 
 const STATUSES = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'] as const;
-const SEGMENT = /^[A-Za-z0-9_.-]{1,100}$/;
-const REPO = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
 
 // Query schemas are strict: an unknown or array-shaped parameter (`status[]=x`, which
 // koa reads as the key "status[]") is refused, never ignored into an unfiltered answer.
 const listQuery = z
   .object({
-    repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
+    repo: z.string().regex(REPO_NAME, 'expected "owner/name"').optional(),
     status: z.enum(STATUSES).optional(),
   })
   .strict();
 /** Routes that take no query parameters. */
 const noQuery = z.object({}).strict();
 const envParams = z.object({
-  owner: z.string().regex(SEGMENT, 'expected a GitHub owner'),
-  repo: z.string().regex(SEGMENT, 'expected a GitHub repository name'),
+  owner: z.string().regex(REPO_SEGMENT, 'expected a GitHub owner'),
+  repo: z.string().regex(REPO_SEGMENT, 'expected a GitHub repository name'),
   pr: z.string().regex(/^[1-9]\d{0,8}$/, 'expected a PR number').transform(Number),
 });
 const gcQuery = z.strictObject({
   dryRun: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-  repo: z.string().regex(REPO, 'expected "owner/name"').optional(),
+  repo: z.string().regex(REPO_NAME, 'expected "owner/name"').optional(),
   pr: z.string().regex(/^[1-9]\d{0,8}$/, 'expected a PR number').transform(Number).optional(),
   olderThan: z
     .string()

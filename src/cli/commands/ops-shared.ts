@@ -8,6 +8,7 @@ import { parseDuration } from '../../config/duration.js';
 import { createLogger } from '../../log.js';
 import { buildDeps, type OwnedDeps } from '../compose.js';
 import { configuredRepo } from '../../config/repos.js';
+import { REPO_NAME } from '../../github/repo-name.js';
 
 export interface Io {
   out(text: string): void;
@@ -25,7 +26,7 @@ export function prNumber(text: string): number {
 }
 
 export function repoName(text: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/.test(text)) throw new InvalidArgumentError('expected "owner/name"');
+  if (!REPO_NAME.test(text)) throw new InvalidArgumentError('expected "owner/name"');
   return text;
 }
 
