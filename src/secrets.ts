@@ -43,6 +43,24 @@ export function createScrubber(secrets: Iterable<string | null | undefined>): Sc
   };
 }
 
+/** A scrubber that learns secrets as they become known (a new password during a reconcile). */
+export interface GrowingScrubber {
+  scrub: Scrubber;
+  add(secret: string): void;
+}
+
+export function createGrowingScrubber(initial: Iterable<string | null | undefined>): GrowingScrubber {
+  const secrets = new Set(initial);
+  let current = createScrubber(secrets);
+  return {
+    scrub: (text) => current(text),
+    add(secret) {
+      secrets.add(secret);
+      current = createScrubber(secrets);
+    },
+  };
+}
+
 /** Shorthand for a one-off text. */
 export function scrub(text: string, secrets: Iterable<string | null | undefined> = []): string {
   return createScrubber(secrets)(text);

@@ -2,7 +2,7 @@
 // reads and what a renderer produces. Types only, in a module of their own so apply.ts,
 // github-report.ts, reconcile.ts and render.ts all import downwards, never each other.
 import type { Deps } from '../deps.js';
-import type { Scrubber } from './credentials.js';
+import type { GrowingScrubber } from './credentials.js';
 import type { RecordedResources, Step } from './model.js';
 import type { EnvironmentNames } from './naming.js';
 import type { RenderedJob } from './renderer.js';
@@ -41,7 +41,7 @@ export interface ApplyContext {
   /** The canonical environment for the PR secret, given its DATABASE_URL. */
   secretData(databaseUrl: string): Promise<Record<string, string>>;
   /** Grows as secrets become known (the new password); used for every stored/logged text. */
-  scrubber: { scrub: Scrubber; add(secret: string): void };
+  scrubber: GrowingScrubber;
   state: ApplyState;
   /** For the comment's "expires" line. */
   timing: ReportTiming;

@@ -64,7 +64,7 @@ export function reusablePassword(
   return sameTarget && password.length >= 16 ? password : null;
 }
 
-export { createScrubber, type Scrubber } from '../secrets.js';
+export { createGrowingScrubber, createScrubber, type GrowingScrubber, type Scrubber } from '../secrets.js';
 
 /** The daemon's own secrets from the environment: always scrubbed. */
 export function configSecrets(config: Pick<Config, 'env'>): string[] {

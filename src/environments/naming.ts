@@ -80,15 +80,33 @@ function assertComponent(component: string): void {
   if (!COMPONENT_NAME.test(component)) throw new Error(`invalid component name "${component}"`);
 }
 
-export function environmentNames(config: Pick<Config, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'repos'>, key: EnvironmentKey): EnvironmentNames {
-  const id = environmentId(key);
-  const domain = repoDomain(config, key.repo);
+/** The names derived from the environment ID alone: everything but the hosts, which need the repo. */
+export type IdNames = Omit<EnvironmentNames, 'key' | 'host' | 'url'>;
+
+export function namesOfId(config: Pick<Config, 'instance' | 'database' | 'vault'>, id: string, pr: number): IdNames {
   const pgName = fitName(`${config.database.namePrefix}${id.replace(/-/g, '_')}`, MAX_PG_IDENT, '_');
   const vaultName = `${config.instance}-${id}`;
   const jobId = (component: string) => {
     assertComponent(component);
     return `${id}-${component}`;
   };
+  return {
+    id,
+    database: pgName,
+    role: pgName,
+    vaultPath: `${config.vault.pathPrefix}/${id}`,
+    vaultPolicy: vaultName,
+    vaultRole: vaultName,
+    githubEnvironment: `pr-${pr}`,
+    commentMarker: `<!-- previewd:${config.instance}:${id} -->`,
+    jobId,
+    serviceName: jobId,
+  };
+}
+
+export function environmentNames(config: Pick<Config, 'instance' | 'baseDomain' | 'hostPatterns' | 'database' | 'vault' | 'repos'>, key: EnvironmentKey): EnvironmentNames {
+  const id = environmentId(key);
+  const domain = repoDomain(config, key.repo);
   const patterns = hostPatternsFor(config, key.repo);
   // {repo}: the environment ID without its "-pr-<n>", i.e. the repo's slug as fitted there (distinct per repo).
   const repoPart = id.slice(0, -`-pr-${key.pr}`.length);
@@ -104,17 +122,8 @@ export function environmentNames(config: Pick<Config, 'instance' | 'baseDomain' 
     return name;
   };
   return {
+    ...namesOfId(config, id, key.pr),
     key,
-    id,
-    database: pgName,
-    role: pgName,
-    vaultPath: `${config.vault.pathPrefix}/${id}`,
-    vaultPolicy: vaultName,
-    vaultRole: vaultName,
-    githubEnvironment: `pr-${key.pr}`,
-    commentMarker: `<!-- previewd:${config.instance}:${id} -->`,
-    jobId,
-    serviceName: jobId,
     host,
     url: (component) => {
       const h = host(component);

@@ -6,7 +6,7 @@ import { ConflictError, errorSystem, OwnershipError, publicReason, TransientErro
 import type { ApplyContext, ApplyState } from './apply-context.js';
 import type { RenderedJob } from './renderer.js';
 import { applyPlan, StepError } from './apply.js';
-import { configSecrets, createScrubber, type Scrubber } from './credentials.js';
+import { configSecrets, createGrowingScrubber, type Scrubber } from './credentials.js';
 import { reportDegraded, reportFailed } from './github-report.js';
 import { recordedResources, type DesiredEnvironment, type Plan, type Step } from './model.js';
 import { environmentNames, keyString, type EnvironmentKey } from './naming.js';
@@ -188,8 +188,6 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
   const present = desired?.present === true && desired.sha !== null;
   const sha = present ? desired.sha : (record?.observedSha ?? null);
   const resources = recordedResources(record);
-  const secrets = new Set(configSecrets(deps.config));
-  let scrub: Scrubber = createScrubber(secrets);
   const { idleTtl } = repoConfig(deps.config, key.repo);
   return {
     deps,
@@ -197,13 +195,7 @@ export function createApplyContext(deps: Deps, key: EnvironmentKey, record: Envi
     sha,
     jobs: [],
     secretData: (databaseUrl) => deps.renderer.secretData(deps.config, key, sha!, databaseUrl),
-    scrubber: {
-      scrub: (text: string) => scrub(text),
-      add(secret: string) {
-        secrets.add(secret);
-        scrub = createScrubber(secrets);
-      },
-    },
+    scrubber: createGrowingScrubber(configSecrets(deps.config)),
     state: {
       components: { ...(record?.components ?? {}) },
       resources: { ...resources },

@@ -3,7 +3,7 @@
 // says which concrete resources, found by marker, to hand it.
 import type { Config } from '../config/schema.js';
 import type { Step } from '../environments/model.js';
-import { fitName, type EnvironmentNames } from '../environments/naming.js';
+import { namesOfId, type EnvironmentNames } from '../environments/naming.js';
 import { KIND_ORDER } from './plan.js';
 import type { OwnedResource } from './types.js';
 
@@ -44,29 +44,11 @@ export function planOrphanRemoval(resources: OwnedResource[]): Step[] {
 /**
  * The names of an environment known only by its ID (its repo is not recoverable from
  * the ID when the slug was shortened). Everything the teardown steps check ownership
- * against is derived from the ID alone, exactly as environmentNames derives it; hosts
+ * against is derived from the ID alone, by naming.ts like every environment's; hosts
  * are not needed to remove anything and are reported as absent.
  */
 export function orphanNames(config: Pick<Config, 'instance' | 'database' | 'vault'>, envId: string): EnvironmentNames {
   const pr = Number(/-pr-(\d+)$/.exec(envId)?.[1] ?? 0);
-  const vaultName = `${config.instance}-${envId}`;
-  const jobId = (component: string) => `${envId}-${component}`;
   const slug = envId.replace(/-pr-\d+$/, '');
-  // Same derivation as naming.ts (the steps carry the concrete names anyway).
-  const database = fitName(`${config.database.namePrefix}${envId.replace(/-/g, '_')}`, 63, '_');
-  return {
-    key: { repo: `${slug}/unknown`, pr },
-    id: envId,
-    database,
-    role: database,
-    vaultPath: `${config.vault.pathPrefix}/${envId}`,
-    vaultPolicy: vaultName,
-    vaultRole: vaultName,
-    githubEnvironment: `pr-${pr}`,
-    commentMarker: `<!-- previewd:${config.instance}:${envId} -->`,
-    jobId,
-    serviceName: jobId,
-    host: () => null,
-    url: () => null,
-  };
+  return { ...namesOfId(config, envId, pr), key: { repo: `${slug}/unknown`, pr }, host: () => null, url: () => null };
 }

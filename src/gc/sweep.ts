@@ -6,7 +6,7 @@
 import type { Deps } from '../deps.js';
 import type { ApplyContext } from '../environments/apply-context.js';
 import { applyPlan, StepError } from '../environments/apply.js';
-import { configSecrets, createScrubber } from '../environments/credentials.js';
+import { configSecrets, createGrowingScrubber } from '../environments/credentials.js';
 import { describeStep } from '../environments/plan.js';
 import type { Step } from '../environments/model.js';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
@@ -15,6 +15,7 @@ import { listOwnedResources } from './inventory.js';
 import { orphanNames, planOrphanRemoval } from './orphans.js';
 import { planGc, type GcPlanInput } from './plan.js';
 import type { ClosedPull, GcAction, GcFilter, GcPlan, RepoPulls } from './types.js';
+import { recordTeardownDecision } from '../environments/teardown-request.js';
 
 export type SweepEvent =
   | { type: 'observed'; resources: number; environments: number }
@@ -92,17 +93,7 @@ function orphanContext(deps: SweepDeps, envId: string, onStep: (step: Step) => P
     sha: null,
     jobs: [],
     secretData: () => Promise.reject(new Error('an orphan removal never writes a secret')),
-    scrubber: (() => {
-      const secrets = configSecrets(deps.config);
-      let scrub = createScrubber(secrets);
-      return {
-        scrub: (text: string) => scrub(text),
-        add(secret: string) {
-          secrets.push(secret);
-          scrub = createScrubber(secrets);
-        },
-      };
-    })(),
+    scrubber: createGrowingScrubber(configSecrets(deps.config)),
     state: { components: {}, resources: {}, github: { deploymentId: null, deploymentSha: null, commentId: null, failures: [] }, registeredVersions: {} },
     // Only read by the PR comment, which an orphan (no PR known) never gets.
     timing: { lastPushAt: null, idleTtlMs: 0 },
@@ -117,9 +108,9 @@ async function applyAction(deps: SweepDeps, action: GcAction, options: SweepOpti
     const reason = `gc: ${action.reason} (${action.detail})`;
     // A closed PR is GitHub's fact, ordered by GitHub's own timestamp like its webhook;
     // everything else is previewd's decision, held only if nothing changed since it was taken.
-    const { accepted } = action.closedAt
-      ? await deps.store.recordDesired(action.key, { present: false, sha: null, reason, prUpdatedAt: new Date(action.closedAt), change: 'close', labels: record.labels })
-      : await deps.store.recordTeardown(action.key, { reason, expectedGeneration: action.generation });
+    const accepted = action.closedAt
+      ? (await deps.store.recordDesired(action.key, { present: false, sha: null, reason, prUpdatedAt: new Date(action.closedAt), change: 'close', labels: record.labels })).accepted
+      : (await recordTeardownDecision(deps.store, action.key, reason, action.generation)).kind === 'accepted';
     if (!accepted) throw new Error('the store refused desired = absent (a newer change arrived); left for the next sweep');
     await deps.store.appendEvent(action.key, { type: 'gc', message: reason, data: { reason: action.reason } });
     await options.requestTeardown(action.key, reason);

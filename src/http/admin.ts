@@ -21,6 +21,7 @@ import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { checkReadiness, type ReadinessCheck } from './health.js';
 import { strictRouter } from './strict-router.js';
 import { REPO_NAME, REPO_SEGMENT } from '../github/repo-name.js';
+import { recordTeardownDecision } from '../environments/teardown-request.js';
 
 export interface AdminDeps {
   config: Pick<Config, 'env' | 'repos'>;
@@ -189,22 +190,20 @@ export function adminRouter(deps: AdminDeps): Router {
   router.post('/environments/:owner/:repo/:pr/teardown', requireToken, async (ctx: Context) => {
     const key = keyOf(ctx);
     if (!key) return;
-    const record = await deps.store.get(key);
-    if (!record) {
+    const recorded = await recordTeardownDecision(deps.store, key, 'admin: teardown');
+    if (recorded.kind === 'missing') {
       ctx.status = 404;
       ctx.body = { status: 'error', reason: `no environment for ${keyString(key)}` };
       return;
     }
-    // previewd's own decision: ordered by the generation it was taken on, never by this host's clock.
-    const { accepted, generation } = await deps.store.recordTeardown(key, { reason: 'admin: teardown', expectedGeneration: record.desiredGeneration });
-    if (!accepted) {
+    if (recorded.kind === 'superseded') {
       ctx.status = 409;
       ctx.body = { status: 'error', reason: 'a newer change to this PR was recorded meanwhile; try again' };
       return;
     }
     await deps.queue.enqueue(key, 'admin: teardown');
     ctx.status = 202;
-    ctx.body = { status: 'accepted', environment: keyString(key), generation };
+    ctx.body = { status: 'accepted', environment: keyString(key), generation: recorded.generation };
   });
 
   router.post('/gc', requireToken, async (ctx: Context) => {

@@ -6,17 +6,16 @@ import { keyString } from '../../environments/naming.js';
 import { reconcileEnvironment } from '../../environments/reconcile.js';
 import { EXIT } from '../exit-codes.js';
 import { assertConfiguredRepo, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
+import { recordTeardownDecision } from '../../environments/teardown-request.js';
 
 export async function runTeardown(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
   const key = { repo: options.repo, pr: options.pr };
-  const record = await deps.store.get(key);
-  if (!record) {
+  const recorded = await recordTeardownDecision(deps.store, key, 'cli: teardown');
+  if (recorded.kind === 'missing') {
     io.err(`no environment for ${keyString(key)}\n`);
     return EXIT.failed;
   }
-  // previewd's own decision: ordered by the generation it was taken on, never by this host's clock.
-  const { accepted } = await deps.store.recordTeardown(key, { reason: 'cli: teardown', expectedGeneration: record.desiredGeneration });
-  if (!accepted) {
+  if (recorded.kind === 'superseded') {
     io.err(`${keyString(key)}: a newer change was recorded meanwhile; nothing done\n`);
     return EXIT.failed;
   }
