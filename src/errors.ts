@@ -60,10 +60,6 @@ export class OwnershipError extends UserError {
   }
 }
 
-export function isTransient(err: unknown): err is TransientError {
-  return err instanceof TransientError;
-}
-
 export function errorSystem(err: unknown): SystemName | 'unknown' {
   if (err instanceof TransientError || err instanceof ConflictError || err instanceof UserError) {
     return err.system ?? 'unknown';

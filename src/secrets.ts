@@ -2,7 +2,7 @@
 // answered or thrown. Two layers: known values (tokens and passwords previewd holds)
 // and patterns (credentials in URLs, token shapes) for what a library echoes back.
 
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 // Shorter values would redact ordinary words; every real secret here is far longer.
 const MIN_SECRET_LENGTH = 6;

@@ -9,12 +9,12 @@ import { configuredRepo } from './repos.js';
 
 type HostConfig = Pick<FileConfig, 'hostPatterns' | 'baseDomain' | 'repos'>;
 
-export const HOST_PLACEHOLDERS = ['{pr}', '{repo}', '{domain}'] as const;
+const HOST_PLACEHOLDERS = ['{pr}', '{repo}', '{domain}'] as const;
 
 /** Defaults while the repo is alone on its domain. */
-export const SINGLE_REPO_HOST_PATTERNS: Readonly<Record<string, string>> = { frontend: 'pr-{pr}.{domain}', api: 'api-pr-{pr}.{domain}' };
+const SINGLE_REPO_HOST_PATTERNS: Readonly<Record<string, string>> = { frontend: 'pr-{pr}.{domain}', api: 'api-pr-{pr}.{domain}' };
 /** Defaults once another configured repo shares the domain. */
-export const SHARED_DOMAIN_HOST_PATTERNS: Readonly<Record<string, string>> = { frontend: 'pr-{pr}-{repo}.{domain}', api: 'api-pr-{pr}-{repo}.{domain}' };
+const SHARED_DOMAIN_HOST_PATTERNS: Readonly<Record<string, string>> = { frontend: 'pr-{pr}-{repo}.{domain}', api: 'api-pr-{pr}-{repo}.{domain}' };
 
 export function repoDomain(config: Pick<FileConfig, 'baseDomain' | 'repos'>, repo: string): string {
   return configuredRepo(config, repo)?.baseDomain ?? config.baseDomain;

@@ -47,7 +47,7 @@ function issueLines(source: string, data: unknown, issues: z.core.$ZodIssue[]): 
   });
 }
 
-export function readConfigFile(path: string): unknown {
+function readConfigFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -113,7 +113,7 @@ export function buildConfig(fileData: unknown, env: Record<string, string | unde
 }
 
 /** The host of a URL when it is a loopback name or address (localhost, 127.0.0.0/8, ::1), else null. */
-export function loopbackHost(url: string): string | null {
+function loopbackHost(url: string): string | null {
   let host: string;
   try {
     host = new URL(url).hostname.toLowerCase();

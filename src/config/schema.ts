@@ -99,7 +99,7 @@ export const repoSchema = z
   });
 
 /** A Docker Hub official image: "redis", "library/redis", "docker.io/library/redis". */
-export function isStockImage(image: string): boolean {
+function isStockImage(image: string): boolean {
   const name = image.replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '');
   return /^(library\/)?[a-z0-9._-]+$/.test(name);
 }

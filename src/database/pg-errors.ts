@@ -25,7 +25,7 @@ const TRANSIENT_CODES = new Set([
   '55P03', // lock_not_available
 ]);
 
-export function isTransientPgError(err: unknown): boolean {
+function isTransientPgError(err: unknown): boolean {
   const code = pgCode(err);
   if (code && (TRANSIENT_CODES.has(code) || code.startsWith('08'))) return true;
   if (isNetworkError(err)) return true;

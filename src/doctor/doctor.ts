@@ -11,7 +11,7 @@ import type { CheckResult } from './types.js';
 import { checkVault } from './vault.js';
 
 /** A PR number no real repository reaches soon and a SHA no commit has: nothing is created for them anyway. */
-export const SAMPLE_PR = 999_999;
+const SAMPLE_PR = 999_999;
 export const SAMPLE_SHA = '0000000000000000000000000000000000000000';
 
 export async function runDoctor(config: Config, options: { now?: () => number } = {}): Promise<CheckResult[]> {

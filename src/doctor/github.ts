@@ -9,7 +9,7 @@ import { answerText, createProbe } from './http.js';
 import { fail, pass, warn, type CheckResult, type Probe, type ProbeAnswer } from './types.js';
 
 /** What previewd writes per PR: a deployment and its statuses, a commit status, one comment; and reads the PR. */
-export const APP_PERMISSIONS: Record<string, 'read' | 'write'> = { deployments: 'write', statuses: 'write', pull_requests: 'write', contents: 'read', metadata: 'read' };
+const APP_PERMISSIONS: Record<string, 'read' | 'write'> = { deployments: 'write', statuses: 'write', pull_requests: 'write', contents: 'read', metadata: 'read' };
 /** Classic PAT scopes that cover those calls on a private repository. */
 const CLASSIC_SCOPES = ['repo'];
 

@@ -10,7 +10,7 @@ import { fail, pass, type CheckResult, type Probe } from './types.js';
 import { configuredRepo } from '../config/repos.js';
 
 /** What previewd does in its namespace: register and stop jobs, read them, list them for GC, parse. */
-export const NOMAD_CAPABILITIES = ['submit-job', 'read-job', 'list-jobs', 'parse-job'];
+const NOMAD_CAPABILITIES = ['submit-job', 'read-job', 'list-jobs', 'parse-job'];
 
 // hashicorp/nomad acl/policy.go expandNamespacePolicy: what `policy = "read"|"write"` grants.
 const READ = ['list-jobs', 'parse-job', 'read-job', 'csi-list-volume', 'csi-read-volume', 'read-job-scaling', 'list-scaling-policies', 'read-scaling-policy', 'host-volume-read'];

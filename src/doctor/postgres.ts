@@ -34,7 +34,7 @@ export interface PostgresFacts {
 
 type Queryable = Pick<pg.Client, 'query'>;
 
-export async function gatherPostgres(client: Queryable, loginGroup: string, templates: string[]): Promise<PostgresFacts> {
+async function gatherPostgres(client: Queryable, loginGroup: string, templates: string[]): Promise<PostgresFacts> {
   const version = await client.query<{ num: string; text: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS text`);
   const serverVersionNum = Number(version.rows[0]!.num);
   const me = await client.query<{ rolname: string; rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean }>(

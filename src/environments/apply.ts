@@ -347,7 +347,7 @@ async function newerVersion(ctx: ApplyContext, component: string, jobId: string,
 }
 
 /** "; task api (alloc 1a2b3c4d): Driver Failure: image not found" for the failing allocations. */
-export function describeAllocationFailures(allocations: NomadAllocation[], jobVersion: number): string {
+function describeAllocationFailures(allocations: NomadAllocation[], jobVersion: number): string {
   const parts: string[] = [];
   for (const alloc of allocations) {
     if (alloc.jobVersion !== jobVersion) continue;
@@ -371,7 +371,7 @@ async function failureDetail(ctx: ApplyContext, jobId: string, jobVersion: numbe
 }
 
 /** A routing tag set for this host: enabled, and a router whose rule names the host. */
-export function hasRouteFor(tags: string[], host: string): boolean {
+function hasRouteFor(tags: string[], host: string): boolean {
   const enabled = tags.includes('traefik.enable=true');
   const rule = tags.some((t) => /^traefik\.http\.routers\.[A-Za-z0-9-]+\.rule=/.test(t) && t.includes(`Host(\`${host}\`)`));
   return enabled && rule;

@@ -31,7 +31,7 @@ export interface DueRenewal {
  * stays short, and with sweeps every gc.interval and half the TTL of margin, the rest
  * follow at the next ones.
  */
-export const RENEWALS_PER_SWEEP = 100;
+const RENEWALS_PER_SWEEP = 100;
 
 /**
  * Environments whose credentials are due, soonest expiry first: those serving their

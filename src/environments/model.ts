@@ -111,7 +111,6 @@ export type Step =
   | { kind: 'delete-jwt-role'; name: string }
   | { kind: 'report-removed' };
 
-export type StepKind = Step['kind'];
 export type Plan = Step[];
 
 /** Resources kept in the store record (EnvironmentRecord.resources). */

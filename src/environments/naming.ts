@@ -21,7 +21,7 @@ export function shortHash(text: string, length = 6): string {
 }
 
 /** Cuts `name` to `max` characters, replacing the tail with a hash of the whole, so it stays unique. */
-export function fitName(name: string, max: number, separator = '-'): string {
+function fitName(name: string, max: number, separator = '-'): string {
   if (name.length <= max) return name;
   const hash = shortHash(name, 8);
   return `${name.slice(0, max - hash.length - 1).replace(/[-_]+$/, '')}${separator}${hash}`;
@@ -35,15 +35,8 @@ export function keyString(key: EnvironmentKey): string {
   return `${key.repo}#${key.pr}`;
 }
 
-export function parseKeyString(text: string): EnvironmentKey | null {
-  const match = /^([^#]+)#(\d{1,9})$/.exec(text);
-  if (!match) return null;
-  const key = { repo: match[1]!, pr: Number(match[2]) };
-  return isValidKey(key) ? key : null;
-}
-
 /** "acme/Shop.Web" → "acme-shop-web": lower-case letters, digits and single dashes. */
-export function repoSlug(repo: string): string {
+function repoSlug(repo: string): string {
   return repo
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

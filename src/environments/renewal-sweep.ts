@@ -18,7 +18,7 @@ export interface RenewalSweepResult {
   failed: { key: EnvironmentKey; error: string }[];
 }
 
-export const RENEWAL_REASON = 'renew credentials';
+const RENEWAL_REASON = 'renew credentials';
 
 /** Asks for a reconcile of every environment whose credentials are due; one failure never stops the rest. */
 export async function sweepCredentialRenewals(deps: Pick<Deps, 'config' | 'clock' | 'store' | 'log' | 'metrics'>, options: RenewalSweepOptions): Promise<RenewalSweepResult> {

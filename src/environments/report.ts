@@ -39,7 +39,7 @@ export function shortSha(sha: string | null): string {
 }
 
 /** Human duration for "expires after 7d without a push". */
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   const units: [number, string][] = [
     [86_400_000, 'd'],
     [3_600_000, 'h'],

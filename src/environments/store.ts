@@ -34,7 +34,7 @@ export interface EnvironmentStoreOptions {
   maxConnections?: number;
 }
 
-export const MIGRATIONS_DIR = packagePath('migrations');
+const MIGRATIONS_DIR = packagePath('migrations');
 const MIGRATIONS_TABLE = 'previewd_migrations';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Lost races before recordDesired gives up (each loss means another fact for the PR was recorded). */
@@ -67,7 +67,7 @@ interface EnvironmentRow {
   updated_at: Date;
 }
 
-export function rowToRecord(row: EnvironmentRow): EnvironmentRecord {
+function rowToRecord(row: EnvironmentRow): EnvironmentRecord {
   return {
     key: { repo: row.repo, pr: row.pr },
     envId: row.env_id,

@@ -27,7 +27,7 @@ export interface GcPlanInput {
 export const KIND_ORDER: OwnedKind[] = ['nomad-job', 'vault-jwt-role', 'vault-policy', 'vault-secret', 'database', 'database-role', 'consul-service'];
 
 /** An environment row still counts as live unless it was torn down and is no longer wanted. */
-export function isLiveRecord(record: EnvironmentRecord): boolean {
+function isLiveRecord(record: EnvironmentRecord): boolean {
   return record.desiredPresent || record.status !== 'removed';
 }
 
@@ -179,9 +179,4 @@ export function planGc(input: GcPlanInput): GcPlan {
     .sort((a, b) => (a.kind === 'teardown' && b.kind === 'teardown' ? a.key.repo.localeCompare(b.key.repo) || a.key.pr - b.key.pr : 0));
   plan.actions = [...teardowns, ...planOrphans(input, plan)];
   return plan;
-}
-
-/** How many resources or environments the plan would change (for --exit-code and summaries). */
-export function countChanges(plan: GcPlan): number {
-  return plan.actions.length;
 }

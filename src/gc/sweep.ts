@@ -52,7 +52,7 @@ type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'v
  * generation is still the one read here, so a PR (re)opened or pushed to meanwhile is
  * never torn down. No step compares this host's clock with GitHub's.
  */
-export async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcPlanInput> {
+async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcPlanInput> {
   const inventory = await listOwnedResources(deps);
   const records = await deps.store.list();
   const repos = deps.config.repos.filter((r) => !filter?.repo || r.name === filter.repo);

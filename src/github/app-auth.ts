@@ -18,7 +18,7 @@ export function createAppJwt(appId: number | string, privateKey: string | KeyObj
   return `${header}.${claims}.${b64url(signature)}`;
 }
 
-export const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
+const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 
 export interface InstallationToken {
   token: string;

@@ -12,7 +12,7 @@ export type RepoPolicy = Pick<RepoConfig, 'drafts' | 'forks' | 'optInLabel' | 'o
 export type PolicyDecision = { kind: 'desired'; input: DesiredInput } | { kind: 'ignore'; reason: string };
 
 /** Actions that can change whether or where an environment should exist. */
-export const HANDLED_ACTIONS: ReadonlySet<string> = new Set([
+const HANDLED_ACTIONS: ReadonlySet<string> = new Set([
   'opened',
   'reopened',
   'synchronize',

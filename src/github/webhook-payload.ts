@@ -21,7 +21,7 @@ const displayText = (max: number) =>
     .optional()
     .catch(undefined);
 
-export const pullRequestEventSchema = z.object({
+const pullRequestEventSchema = z.object({
   action: z.string().min(1).max(50),
   number: z.number().int().positive().max(999_999_999),
   before: sha.optional(),

@@ -1,6 +1,6 @@
-// The koa app factory. Each HTTP concern is a router built elsewhere (webhooks here;
-// admin, readiness and metrics later) and mounted with `mountRouter`, so adding one
-// is a line in the composition root. This file owns only what every route shares:
+// The koa app factory. Each HTTP concern (webhooks, admin API, dashboard, metrics) is a
+// router built elsewhere and passed in `routers`, so adding one is a line in the
+// composition root. This file owns only what every route shares:
 // the last-resort error handler and /healthz. Mount no app-wide body parser: the
 // webhook route verifies its signature over the raw bytes and reads them itself.
 import Koa from 'koa';
@@ -15,13 +15,13 @@ export interface AppOptions {
   routers?: Router[];
 }
 
-export function mountRouter(app: Koa, router: Router): void {
+function mountRouter(app: Koa, router: Router): void {
   app.use(router.routes());
   app.use(router.allowedMethods());
 }
 
 /** GET /healthz: the process is up and serving HTTP; says nothing about dependencies (that is /readyz). */
-export function createHealthRouter(): Router {
+function createHealthRouter(): Router {
   const router = strictRouter();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };

@@ -19,7 +19,7 @@ import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
-export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 export interface WebhookDeps {
   secret: string;
@@ -38,7 +38,7 @@ export interface WebhookDeps {
 type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'in_progress' | 'pong' | 'rejected' | 'error';
 
 /** Attacker text headed for a log line: printable ASCII only, bounded. */
-export function forLog(text: unknown, max = 100): string {
+function forLog(text: unknown, max = 100): string {
   const s = typeof text === 'string' ? text : String(text);
   const cleaned = s.slice(0, max * 2).replace(/[^\x20-\x7e]/g, '?');
   return cleaned.length > max ? `${cleaned.slice(0, max)}...` : cleaned;

@@ -28,7 +28,7 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-export async function serverMajorVersion(superuserUrl: string): Promise<number> {
+async function serverMajorVersion(superuserUrl: string): Promise<number> {
   const { rows } = await withClient(superuserUrl, (c) => c.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`));
   return Math.floor(Number(rows[0]!.v) / 10_000);
 }

@@ -20,7 +20,7 @@ export interface Problem {
 
 export const formatProblem = (p: Problem) => `${p.file}:${p.line}: ${p.reason}`;
 
-export const SAMPLE_REPO = 'previewd-check/sample';
+const SAMPLE_REPO = 'previewd-check/sample';
 export const SAMPLE_SHA = '0123456789abcdef0123456789abcdef01234567';
 const SAMPLE_PRS = [42, 43];
 const SERVICE_NAME = /^(?:[a-z0-9]|[a-z0-9][a-z0-9-]{0,61}[a-z0-9])$/i;
@@ -44,7 +44,7 @@ const mapAttr = (body: Body, name: string): Record<string, unknown> | null => {
 };
 
 /** The sample configuration: the operator's settings plus one sample repo using `dir`. */
-export function sampleConfig(config: RenderConfig, set: TemplateSet): RenderConfig {
+function sampleConfig(config: RenderConfig, set: TemplateSet): RenderConfig {
   const images: Record<string, string> = {};
   for (const [name, spec] of Object.entries(set.manifest.components)) if (!spec.image) images[name] = `registry.example.com/sample/${name}`;
   const repo = { ...(config.repos[0] ?? defaultRepo(SAMPLE_REPO)), name: SAMPLE_REPO, templatesDir: set.dir, images, baseDomain: undefined };
@@ -62,7 +62,7 @@ function lineOf(source: string, ...needles: string[]): number {
 }
 
 /** What one rendered, parsed job must have. Pure: returns reasons with a needle to locate them. */
-export function checkJob(parsed: unknown, context: RenderContext, component: string, allowedDrivers: string[]): { reason: string; near: string[] }[] {
+function checkJob(parsed: unknown, context: RenderContext, component: string, allowedDrivers: string[]): { reason: string; near: string[] }[] {
   const out: { reason: string; near: string[] }[] = [];
   const c = ownValue(context.components, component)!;
   const jobs = blocks(parsed, 'job');

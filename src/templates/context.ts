@@ -18,7 +18,7 @@ const TRAEFIK_NAME = /^[A-Za-z0-9-]+$/;
 // Values that end up inside the consul-template text must not carry its delimiters or quotes.
 const TEMPLATE_SAFE = /^[a-z0-9_./-]+$/;
 /** Where the canonical environment is written inside every task. */
-export const ENV_DESTINATION = 'secrets/preview.env';
+const ENV_DESTINATION = 'secrets/preview.env';
 
 export interface ComponentContext {
   name: string;
@@ -137,7 +137,7 @@ export function canonicalEnvironment(config: RenderConfig, key: EnvironmentKey, 
 }
 
 /** consul-template text, with [[ ]] delimiters so Handlebars never sees it as its own. */
-export function envTemplateText(secretPath: string, keys: string[], cacheService: string): string {
+function envTemplateText(secretPath: string, keys: string[], cacheService: string): string {
   if (!TEMPLATE_SAFE.test(secretPath)) fail(`Vault secret path ${JSON.stringify(secretPath)} has characters a template cannot hold`);
   if (!TEMPLATE_SAFE.test(cacheService)) fail(`cache service name ${JSON.stringify(cacheService)} has characters a template cannot hold`);
   const lines = [

@@ -37,7 +37,7 @@ const componentSchema = z
   })
   .strict();
 
-export const manifestSchema = z
+const manifestSchema = z
   .object({
     publicComponent: z.string().regex(COMPONENT_NAME).default('frontend'),
     apiComponent: z.string().regex(COMPONENT_NAME).default('api'),
@@ -85,7 +85,6 @@ export const manifestSchema = z
   });
 
 export type Manifest = z.output<typeof manifestSchema>;
-export type ManifestComponent = z.output<typeof componentSchema>;
 
 /** Component names with every dependency before its dependents (declaration order otherwise); null on a cycle. */
 export function dependencyOrder(components: Record<string, { dependsOn: string[] }>): string[] | null {

@@ -12,7 +12,7 @@ import { ownValue } from '../own.js';
 import { repoConfig } from '../config/repos.js';
 
 export const DEFAULT_TEMPLATES_DIR = packagePath('job-templates');
-export const SHARED_PARTIALS_DIR = join(DEFAULT_TEMPLATES_DIR, 'partials');
+const SHARED_PARTIALS_DIR = join(DEFAULT_TEMPLATES_DIR, 'partials');
 
 export interface RenderedComponent {
   component: string;
@@ -57,7 +57,7 @@ export async function loadTemplateSet(dir: string): Promise<TemplateSet> {
 // Compiled once per directory for the life of the process; a failed load is not kept.
 const cache = new Map<string, Promise<TemplateSet>>();
 
-export function templateSetFor(dir: string, fresh = false): Promise<TemplateSet> {
+function templateSetFor(dir: string, fresh = false): Promise<TemplateSet> {
   const key = resolve(dir);
   if (fresh) return loadTemplateSet(key);
   let set = cache.get(key);
@@ -69,11 +69,7 @@ export function templateSetFor(dir: string, fresh = false): Promise<TemplateSet>
   return set;
 }
 
-export function clearTemplateCache(): void {
-  cache.clear();
-}
-
-export function templatesDirFor(config: RenderConfig, repo: string, options: RenderOptions = {}): string {
+function templatesDirFor(config: RenderConfig, repo: string, options: RenderOptions = {}): string {
   return resolve(options.templatesDir ?? repoConfig(config, repo).templatesDir ?? DEFAULT_TEMPLATES_DIR);
 }
 
@@ -92,7 +88,7 @@ export function taskDrivers(parsed: unknown): [string, string, unknown][] {
 }
 
 /** Renders one component from a context; refuses HCL that does not parse and drivers not allowed. */
-export async function renderComponent(set: TemplateSet, context: RenderContext, component: string, allowedDrivers: string[]): Promise<string> {
+async function renderComponent(set: TemplateSet, context: RenderContext, component: string, allowedDrivers: string[]): Promise<string> {
   const template = set.templates.get(component);
   if (!template) throw new UserError(`no template for component ${component}`, { system: 'templates' });
   const hcl = template.render({ ...context, component: ownValue(context.components, component) });

@@ -139,7 +139,7 @@ export function parseRule(rule: string): ParsedRule {
   return { hosts };
 }
 
-export function isValidHost(host: string): boolean {
+function isValidHost(host: string): boolean {
   return host.length > 0 && host.length <= 253 && host.split('.').every((l) => DNS_LABEL.test(l));
 }
 

@@ -21,7 +21,7 @@ export type Chrome =
 export const UI_BASE = '/ui';
 export const STYLESHEET_PATH = '/ui/assets/app.css';
 
-export function environmentPath(key: { repo: string; pr: number }): string {
+function environmentPath(key: { repo: string; pr: number }): string {
   const [owner, name] = key.repo.split('/');
   return `${UI_BASE}/environments/${encodeURIComponent(owner ?? '')}/${encodeURIComponent(name ?? '')}/${key.pr}`;
 }
@@ -59,7 +59,7 @@ function header(chrome: Chrome): SafeHtml {
   return html`<header class="top"><div class="bar"><span class="brand">previewd <span>dashboard</span></span></div></header>`;
 }
 
-export function layout(chrome: Chrome, title: string, body: SafeHtml): string {
+function layout(chrome: Chrome, title: string, body: SafeHtml): string {
   return html`<!doctype html>
 <html lang="en">
 <head>

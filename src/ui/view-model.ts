@@ -39,7 +39,7 @@ export function githubWebUrl(apiUrl: string): string {
   return `${url.origin}${url.pathname.replace(/\/api\/v3\/?$/, '').replace(/\/+$/, '')}`;
 }
 
-export function pullRequestUrl(config: Pick<Config, 'env'>, key: EnvironmentKey): string {
+function pullRequestUrl(config: Pick<Config, 'env'>, key: EnvironmentKey): string {
   return `${githubWebUrl(config.env.GITHUB_API_URL)}/${key.repo}/pull/${key.pr}`;
 }
 

@@ -7,7 +7,7 @@ import { reconcileEnvironment } from '../../environments/reconcile.js';
 import { EXIT } from '../exit-codes.js';
 import { assertConfiguredRepo, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 
-export async function runRedeploy(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
+async function runRedeploy(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
   const key = { repo: options.repo, pr: options.pr };
   const generation = await deps.store.requestReconcile(key, 'cli: redeploy');
   if (generation === null) {

@@ -45,7 +45,7 @@ function recordJson(r: EnvironmentRecord) {
   };
 }
 
-export async function runStatus(deps: Pick<Deps, 'store' | 'clock'>, options: StatusOptions, io: Io): Promise<number> {
+async function runStatus(deps: Pick<Deps, 'store' | 'clock'>, options: StatusOptions, io: Io): Promise<number> {
   const now = deps.clock.now();
   if (options.pr !== undefined) {
     if (!options.repo) throw new Error('--pr needs --repo');

@@ -8,7 +8,7 @@ import { EXIT } from '../exit-codes.js';
 import { assertConfiguredRepo, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 import { recordTeardownDecision } from '../../environments/teardown-request.js';
 
-export async function runTeardown(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
+async function runTeardown(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
   const key = { repo: options.repo, pr: options.pr };
   const recorded = await recordTeardownDecision(deps.store, key, 'cli: teardown');
   if (recorded.kind === 'missing') {

@@ -195,7 +195,7 @@ class Parser {
   }
 }
 
-export function parseBexpr(src: string): Node {
+function parseBexpr(src: string): Node {
   if (src.trim() === '') throw new BexprError('empty filter expression');
   return new Parser(tokenize(src)).parse();
 }

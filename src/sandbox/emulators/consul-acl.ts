@@ -32,9 +32,9 @@ export type GlobalResource = 'acl' | 'keyring' | 'mesh' | 'operator' | 'peering'
 const SEGMENT_RESOURCES: SegmentResource[] = ['agent', 'event', 'key', 'node', 'query', 'service', 'session'];
 const GLOBAL_RESOURCES: GlobalResource[] = ['acl', 'keyring', 'mesh', 'operator', 'peering'];
 
-export const ANONYMOUS_ACCESSOR_ID = '00000000-0000-0000-0000-000000000002';
-export const ANONYMOUS_SECRET_ID = 'anonymous';
-export const GLOBAL_MANAGEMENT_POLICY_ID = '00000000-0000-0000-0000-000000000001';
+const ANONYMOUS_ACCESSOR_ID = '00000000-0000-0000-0000-000000000002';
+const ANONYMOUS_SECRET_ID = 'anonymous';
+const GLOBAL_MANAGEMENT_POLICY_ID = '00000000-0000-0000-0000-000000000001';
 
 /** One policy's rules, compiled: per resource, exact and prefix levels by segment. */
 export interface PolicyRules {
@@ -216,7 +216,7 @@ session_prefix "" { policy = "write" }
 `;
 
 /** Synthetic policy of a service identity (agent/structs/acl_ce.go aclPolicyTemplateServiceIdentity). */
-export function serviceIdentityRules(service: string): string {
+function serviceIdentityRules(service: string): string {
   return `service ${JSON.stringify(service)} { policy = "write" }
 service ${JSON.stringify(`${service}-sidecar-proxy`)} { policy = "write" }
 service_prefix "" { policy = "read" }
@@ -224,7 +224,7 @@ node_prefix "" { policy = "read" }`;
 }
 
 /** Synthetic policy of a node identity (aclPolicyTemplateNodeIdentity). */
-export function nodeIdentityRules(node: string): string {
+function nodeIdentityRules(node: string): string {
   return `node ${JSON.stringify(node)} { policy = "write" }
 service_prefix "" { policy = "read" }`;
 }

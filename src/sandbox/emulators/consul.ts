@@ -49,9 +49,9 @@ function aggregate(checks: ConsulCheck[]): string {
 }
 
 /** The path prefix under which the emulator answers as another node's agent. */
-export const AGENT_PATH_PREFIX = '/_agent/';
+const AGENT_PATH_PREFIX = '/_agent/';
 
-export function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) {
+function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) {
   const acl = cluster.consulAcl;
   const defaultNode = options.node ?? cluster.nodeName;
   const base = () => ({ 'X-Consul-Default-Acl-Policy': acl.defaultPolicy });

@@ -3,7 +3,7 @@
 // agent's configuration with `Version`, `member` its serf member with the build tag).
 
 /** The Nomad release the emulators follow (the behaviours cited across them are 1.10's). */
-export const EMULATED_NOMAD_VERSION = '1.10.3';
+const EMULATED_NOMAD_VERSION = '1.10.3';
 
 export function agentSelf(): Record<string, unknown> {
   return {

@@ -209,7 +209,7 @@ interface Item {
  * Scans native HCL syntax into bodies of attributes and blocks (values are skipped: the
  * real parser, hcl2json, reads them). Call only on text that parses.
  */
-export function scanHcl(text: string): Item[] {
+function scanHcl(text: string): Item[] {
   let i = 0;
   let line = 1;
   let col = 1;

@@ -16,7 +16,7 @@ const tasksOf = (group: Json) => (group.Tasks as Json[] | null) ?? [];
 const VERSION_CONSTRAINT = { LTarget: '${attr.nomad.version}', RTarget: '>= 1.7.0-a', Operand: 'semver' };
 
 /** structs.Vault.IdentityName: "vault_" + cluster ("default" after canonicalize). */
-export function vaultIdentityName(task: Json): string | null {
+function vaultIdentityName(task: Json): string | null {
   const vault = task.Vault as Json | null | undefined;
   return vault ? `vault_${(vault.Cluster as string) || 'default'}` : null;
 }
@@ -25,7 +25,7 @@ export function vaultIdentityName(task: Json): string | null {
  * structs.Consul.IdentityName of the task's, else its group's, consul block:
  * "consul_" + cluster (ConsulDefaultCluster "default"); null when neither has one.
  */
-export function consulIdentityName(group: Json, task: Json): string | null {
+function consulIdentityName(group: Json, task: Json): string | null {
   const consul = (task.Consul as Json | null | undefined) ?? (group.Consul as Json | null | undefined);
   return consul ? `consul_${(consul.Cluster as string) || 'default'}` : null;
 }
@@ -36,7 +36,7 @@ export function taskIdentities(task: Json): Json[] {
 }
 
 /** structs.Task.GetIdentity. */
-export function taskIdentity(task: Json, name: string): Json | undefined {
+function taskIdentity(task: Json, name: string): Json | undefined {
   return taskIdentities(task).find((w) => w.Name === name);
 }
 

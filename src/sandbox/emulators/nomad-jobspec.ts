@@ -347,7 +347,7 @@ function canonicalizeService(s: Json) {
 }
 
 /** go-multierror's ListFormatFunc. */
-export function multierror(errors: string[]): string {
+function multierror(errors: string[]): string {
   const points = errors.map((e) => `* ${e}`);
   return `${errors.length} error${errors.length === 1 ? '' : 's'} occurred:\n\t${points.join('\n\t')}\n\n`;
 }

@@ -25,7 +25,7 @@ const tasksOf = (group: Json) => (group.Tasks as Json[] | null) ?? [];
 const mapOf = (v: unknown) => (v && typeof v === 'object' ? (v as Record<string, string>) : {});
 
 /** structs.Job.CombinedTaskMeta: task meta over group meta over job meta. */
-export function combinedTaskMeta(job: Json, group: Json, task: Json): Record<string, string> {
+function combinedTaskMeta(job: Json, group: Json, task: Json): Record<string, string> {
   return { ...mapOf(job.Meta), ...mapOf(group.Meta), ...mapOf(task.Meta) };
 }
 

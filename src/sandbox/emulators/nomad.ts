@@ -80,7 +80,7 @@ function jobStub(cluster: Cluster, job: Json, withMeta: boolean): Json {
   return stub;
 }
 
-export function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
+function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
   async function register(req: EmulatorRequest, pathId: string | undefined): Promise<EmulatorResponse> {
     const body = req.json();
     if (body instanceof SyntaxError) return text(400, decodeError(body));

@@ -80,7 +80,7 @@ function globMatch(pattern: string, value: string): boolean {
 }
 
 /** claims.go validateBoundClaims; null when every bound claim matches. */
-export function boundClaimsProblem(boundClaimsType: string, boundClaims: Record<string, unknown> | null, claims: JwtClaims): string | null {
+function boundClaimsProblem(boundClaimsType: string, boundClaims: Record<string, unknown> | null, claims: JwtClaims): string | null {
   for (const [claim, expected] of Object.entries(boundClaims ?? {})) {
     const actual = claimAt(claims, claim);
     if (actual === undefined || actual === null) return `claim "${claim}" is missing`;

@@ -40,7 +40,7 @@ export interface PullRequestEventInput {
   updatedAt?: string;
 }
 
-export const GITHUB_DELIVERY_TIMEOUT_MS = 10_000;
+const GITHUB_DELIVERY_TIMEOUT_MS = 10_000;
 
 function labelObject(name: string, index: number) {
   return { id: 1_362_934_389 + index, node_id: `LA_${index}`, name, color: 'd73a4a', default: false, description: null };
@@ -114,18 +114,6 @@ export function buildPullRequestPayload(input: PullRequestEventInput): Record<st
     payload['installation'] = { id: input.installationId, node_id: `MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u${input.installationId}` };
   }
   return payload;
-}
-
-/** A repository hook's `ping` payload. */
-export function buildPingPayload(input: { repo: string; hookId?: number; url?: string }): Record<string, unknown> {
-  const hookId = input.hookId ?? 109_948_940;
-  return {
-    zen: 'Anything added dilutes everything else.',
-    hook_id: hookId,
-    hook: { type: 'Repository', id: hookId, name: 'web', active: true, events: ['*'], config: { content_type: 'json', url: input.url ?? 'https://previewd.example.com/webhooks/github', insecure_ssl: '0' } },
-    repository: repoObject(input.repo, 186_853_261, false),
-    sender: { login: 'octocat', id: 1 },
-  };
 }
 
 /** `sha256=` + lowercase hex HMAC-SHA256 of the raw body bytes. */

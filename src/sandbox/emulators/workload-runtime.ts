@@ -174,7 +174,7 @@ function renderNodes(nodes: Node[], dot: unknown, resolved: Resolved): string {
 }
 
 /** Nomad's template.go parseEnvFile (go-envparse): KEY=value lines; blank lines and # comments skipped. */
-export function parseEnvFile(text: string): Record<string, string> {
+function parseEnvFile(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const raw of text.split('\n')) {
     const line = raw.trim();
