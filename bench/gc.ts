@@ -20,7 +20,7 @@ import { sweepGc } from '../src/gc/sweep.js';
 import { NOMAD_META_ENV, NOMAD_META_MANAGED_BY, META_ENV, META_MANAGED_BY } from '../src/gc/markers.js';
 import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
 import { withAdminClient } from '../src/sandbox/services.js';
-import { appendResults, argFlag, benchLogger, rssSampler, secs, table } from './report.js';
+import { appendResults, argFlag, benchLogger, LOCAL_SERVICES, rssSampler, secs, table } from './report.js';
 
 const COMPONENTS = ['cache', 'api', 'worker', 'frontend'];
 const DATABASES_SEEDED = 100;
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   let breakdown = '';
   let breakdownSize = 0;
   for (const n of sizes) {
-    const world = await startLocalWorld({ repos: [{ maxEnvironments: 100_000 }], cluster: { startDelayMs: 5, healthyDelayMs: 10 } });
+    const world = await startLocalWorld({ services: LOCAL_SERVICES, repos: [{ maxEnvironments: 100_000 }], cluster: { startDelayMs: 5, healthyDelayMs: 10 } });
     try {
       const seedStart = performance.now();
       const seeded = await seed(world, n);

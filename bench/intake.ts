@@ -27,7 +27,7 @@ import { createDeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
 import { buildPullRequestPayload } from '../src/sandbox/emulators/webhook-sender.js';
 import { createTestDatabase, createTestRedis, localSuperuserServer } from '../src/sandbox/services.js';
-import { appendResults, argFlag, benchLogger, percentile, table } from './report.js';
+import { appendResults, argFlag, benchLogger, LOCAL_SERVICES, percentile, table } from './report.js';
 
 const REPO = 'acme/shop';
 const SECRET = `bench-secret-${randomUUID()}`;
@@ -35,8 +35,8 @@ const NOOP_PATH = '/bench/noop';
 
 async function serve(secret: string): Promise<void> {
   const log = benchLogger('info');
-  const db = await createTestDatabase(localSuperuserServer(), 'previewd_bench_intake');
-  const redis = await createTestRedis();
+  const db = await createTestDatabase(localSuperuserServer(LOCAL_SERVICES.postgresAdminUrl), 'previewd_bench_intake');
+  const redis = await createTestRedis(LOCAL_SERVICES.redisUrl);
   const store = createEnvironmentStore({ databaseUrl: db.url, log });
   await store.migrate();
   const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log });
@@ -139,7 +139,7 @@ if (argFlag('serve')) {
 
 /** Latency of one durable commit on the same server: the part of each delivery no code change removes. */
 async function commitLatency(): Promise<{ p50: number; p99: number }> {
-  const db = await createTestDatabase(localSuperuserServer(), 'previewd_bench_commit');
+  const db = await createTestDatabase(localSuperuserServer(LOCAL_SERVICES.postgresAdminUrl), 'previewd_bench_commit');
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   const times: number[] = [];

@@ -19,7 +19,7 @@ import { startDaemon } from '../src/daemon.js';
 import { WEBHOOK_PATH } from '../src/http/webhooks.js';
 import { buildPullRequestPayload, sendWebhook } from '../src/sandbox/emulators/webhook-sender.js';
 import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
-import { appendResults, argFlag, benchLogger, mb, percentile, rssSampler, secs, table } from './report.js';
+import { appendResults, argFlag, benchLogger, LOCAL_SERVICES, mb, percentile, rssSampler, secs, table } from './report.js';
 
 interface DaemonStats {
   type: 'stats';
@@ -166,6 +166,7 @@ async function openBatch(world: World, daemon: Daemon, profile: Profile, prs: nu
 
 async function runProfile(profile: Profile, sizes: number[], strategy: 'WAL_LOG' | 'FILE_COPY'): Promise<{ outcomes: Outcome[]; concurrency: number; world?: World; daemon?: Daemon }> {
   const world = await startLocalWorld({
+    services: LOCAL_SERVICES,
     repos: [{ maxEnvironments: 1000, database: { strategy } }],
     config: { deployTimeout: '60s' },
     cluster: { startDelayMs: profile.startDelayMs, healthyDelayMs: profile.healthyDelayMs },

@@ -5,16 +5,18 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
+import { localServicesFromEnv } from '../src/config/sandbox-env.js';
 import { REDACT_PATHS } from '../src/log.js';
 
 export const RESULTS = new URL('./RESULTS.md', import.meta.url);
-export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The local Postgres and Redis the benchmarks run against (TEST_DATABASE_URL, TEST_REDIS_URL). */
+export const LOCAL_SERVICES = localServicesFromEnv(process.env);
 
 export async function machineFacts(): Promise<string> {
   const cpu = cpus();
   let pgVersion = 'unknown';
   try {
-    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    const client = new pg.Client({ connectionString: LOCAL_SERVICES.postgresAdminUrl });
     await client.connect();
     try {
       pgVersion = (await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? 'unknown';

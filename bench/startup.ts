@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
-import { appendResults, argFlag, argValue, mb, percentile, table } from './report.js';
+import { appendResults, argFlag, argValue, LOCAL_SERVICES, mb, percentile, table } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ENVIRONMENTS = 500;
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     buildSeconds = (performance.now() - t) / 1000;
   }
 
-  const world = await startLocalWorld({ config: { gc: { interval: '24h' } } });
+  const world = await startLocalWorld({ services: LOCAL_SERVICES, config: { gc: { interval: '24h' } } });
   const dir = mkdtempSync(join(tmpdir(), 'previewd-bench-startup-'));
   const redisPrefix = `previewd:${world.config.instance}`;
   try {

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDeliveryDedupe } from '../src/queue/deliveries.js';
 import { createStateDatabase, newDeliveryId, pullRequestPayload, send, startIntake, type IntakeHarness } from './intake-support.js';
 import { startStallProxy, type StallProxy } from './support/stall-proxy.js';
-import { TEST_REDIS_URL } from '../src/sandbox/services.js';
+import { TEST_SERVICES } from './support/services.js';
 import { sleep, waitFor } from './support/wait.js';
 
 let db: Awaited<ReturnType<typeof createStateDatabase>>;
@@ -17,7 +17,7 @@ let h: IntakeHarness;
 
 beforeAll(async () => {
   db = await createStateDatabase();
-  const target = new URL(TEST_REDIS_URL);
+  const target = new URL(TEST_SERVICES.redisUrl);
   proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 6379) });
   proxied = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 1 });
   h = await startIntake({

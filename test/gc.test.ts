@@ -228,7 +228,7 @@ describe('GC stale environments (emulators + real Postgres)', () => {
 
 describe('GC lock (real Redis)', () => {
   it('when two replicas race then one sweeps; after its lease lapses the next holder gets a higher token and the old one knows it lost', async () => {
-    const { createTestRedis } = await import('../src/sandbox/services.js');
+    const { createTestRedis } = await import('./support/services.js');
     const { createGcLock } = await import('../src/gc/schedule.js');
     const redis = await createTestRedis();
     try {

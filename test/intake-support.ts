@@ -14,7 +14,7 @@ import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { createDeliveryDedupe, type DeliveryDedupe } from '../src/queue/deliveries.js';
 import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
-import { createTestRedis } from '../src/sandbox/services.js';
+import { createTestRedis } from './support/services.js';
 import { createTestDatabase } from './support/pg.js';
 
 export const SECRET = 'test-webhook-secret-0123456789';

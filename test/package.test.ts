@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestRedis, uniqueSuffix } from '../src/sandbox/services.js';
+import { uniqueSuffix } from '../src/sandbox/services.js';
+import { createTestRedis } from './support/services.js';
 import { createTestDatabase } from './support/pg.js';
 import { waitFor } from './support/wait.js';
 

@@ -8,7 +8,7 @@ import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
 import { createLogger } from '../src/log.js';
 import { createPrLocks } from '../src/queue/pr-lock.js';
 import { createReconcileQueue, type ReconcileProcessor, type ReconcileQueue, type ReconcileQueueOptions } from '../src/queue/reconcile-queue.js';
-import { createTestRedis } from '../src/sandbox/services.js';
+import { createTestRedis } from './support/services.js';
 import { sleep, waitFor } from './support/wait.js';
 
 const log = createLogger({ level: 'silent' });

@@ -17,7 +17,7 @@ import type { ParkedJob } from '../src/queue/reconcile-queue.js';
 import { linkKey, readerPath, readerUrl, signLinkToken } from '../src/ui/links.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, uiRouter } from '../src/ui/router.js';
 import { createRedisSessions } from '../src/ui/sessions.js';
-import { createTestRedis } from '../src/sandbox/services.js';
+import { createTestRedis } from './support/services.js';
 import { waitFor } from './support/wait.js';
 
 const ADMIN_TOKEN = 'ui-admin-token-0123456789abcdef';

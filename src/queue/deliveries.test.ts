@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestRedis } from '../sandbox/services.js';
+import { createTestRedis } from '../../test/support/services.js';
 import { createDeliveryDedupe } from './deliveries.js';
 
 let redis: Awaited<ReturnType<typeof createTestRedis>>;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestRedis } from '../sandbox/services.js';
+import { createTestRedis } from '../../test/support/services.js';
 import { createLogger } from '../log.js';
 import { createPrLocks } from './pr-lock.js';
 

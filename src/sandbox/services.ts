@@ -1,15 +1,13 @@
 // Real Postgres and Redis for integration tests. Each caller gets its own database
 // or key prefix, so parallel and repeated runs never interfere; everything made is
 // removed again by the returned cleanup functions. Postgres helpers name the server
-// (pg-server.ts): the tests run against more than one.
+// (pg-server.ts): the tests run against more than one. Which local servers to use is
+// the caller's, read from the environment by config/sandbox-env.ts.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import type { LocalServices } from '../config/sandbox-env.js';
 import type { PgServer } from './pg-server.js';
-
-/** The local server as superuser: set-up only (previewd is given a role: pg-server.ts). */
-export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export function uniqueSuffix(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -26,8 +24,8 @@ function withDatabase(url: string, database: string): string {
  * benchmarks of code that administers nothing (the intake's state store). Anything
  * that creates PR databases gets a real role (createPreviewdRole).
  */
-export function localSuperuserServer(): PgServer {
-  return { label: 'local', superuserUrl: PG_ADMIN_URL, roleUrl: PG_ADMIN_URL, role: new URL(PG_ADMIN_URL).username || 'postgres' };
+export function localSuperuserServer(postgresAdminUrl: string): PgServer {
+  return { label: 'local', superuserUrl: postgresAdminUrl, roleUrl: postgresAdminUrl, role: new URL(postgresAdminUrl).username || 'postgres' };
 }
 
 /** Superuser URL of `database` on `server` (set-up and assertions only). */
@@ -74,13 +72,13 @@ export async function createTestDatabase(server: PgServer, prefix = 'previewd_te
   };
 }
 
-/** A Redis connection scoped by a unique key prefix; cleanup() deletes every key under it. */
-export async function createTestRedis(): Promise<{ prefix: string; url: string; redis: Redis; cleanup(): Promise<void> }> {
+/** A connection to the Redis at `url` scoped by a unique key prefix; cleanup() deletes every key under it. */
+export async function createTestRedis(url: string): Promise<{ prefix: string; url: string; redis: Redis; cleanup(): Promise<void> }> {
   const prefix = `previewd-test-${uniqueSuffix()}`;
-  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   return {
     prefix,
-    url: TEST_REDIS_URL,
+    url,
     redis,
     cleanup: async () => {
       let cursor = '0';
@@ -94,16 +92,16 @@ export async function createTestRedis(): Promise<{ prefix: string; url: string; 
   };
 }
 
-/** Null when the Postgres at PG_ADMIN_URL answers, else one line saying so and how to start it. */
-export async function postgresProblem(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
+/** Null when the Postgres at `adminUrl` answers, else one line saying so and how to start it. */
+export async function postgresProblem(adminUrl: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
     return null;
   } catch (err) {
     return (
-      `Postgres at ${PG_ADMIN_URL.replace(/:[^:@/]*@/, ':***@')} is not reachable (${(err as Error).message}). ` +
+      `Postgres at ${adminUrl.replace(/:[^:@/]*@/, ':***@')} is not reachable (${(err as Error).message}). ` +
       'Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'
     );
   } finally {
@@ -111,9 +109,9 @@ export async function postgresProblem(): Promise<string | null> {
   }
 }
 
-/** Null when the Redis at TEST_REDIS_URL answers, else one line saying so and how to get one. */
-export async function redisProblem(): Promise<string | null> {
-  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+/** Null when the Redis at `url` answers, else one line saying so and how to get one. */
+export async function redisProblem(url: string): Promise<string | null> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
   // The socket's own error (ECONNREFUSED…) says more than connect()'s "Connection is closed";
   // listening also keeps ioredis from printing it as an unhandled error event.
   let socketError: Error | null = null;
@@ -124,7 +122,7 @@ export async function redisProblem(): Promise<string | null> {
     return null;
   } catch (err) {
     return (
-      `Redis at ${TEST_REDIS_URL} is not reachable (${(socketError ?? (err as Error)).message}). ` +
+      `Redis at ${url} is not reachable (${(socketError ?? (err as Error)).message}). ` +
       'Start it: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no ' +
       '(Debian: apt-get install redis-server), or set REDIS_URL'
     );
@@ -134,7 +132,7 @@ export async function redisProblem(): Promise<string | null> {
 }
 
 /** Fails at once, with the command that starts it, when the local Postgres or Redis is missing: never a silent skip. */
-export async function checkLocalServices(): Promise<void> {
-  const problems = (await Promise.all([postgresProblem(), redisProblem()])).filter((p): p is string => p !== null);
+export async function checkLocalServices(services: LocalServices): Promise<void> {
+  const problems = (await Promise.all([postgresProblem(services.postgresAdminUrl), redisProblem(services.redisUrl)])).filter((p): p is string => p !== null);
   if (problems.length > 0) throw new Error(`integration services missing:\n${problems.join('\n')}`);
 }

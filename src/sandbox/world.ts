@@ -32,7 +32,8 @@ import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
 import { createWorkloadRuntime } from './emulators/workload-runtime.js';
 import { createPreviewdRole, type PgServer } from './pg-server.js';
-import { createTestDatabase, createTestRedis, databaseUrl, PG_ADMIN_URL, uniqueSuffix, withAdminClient, withRoleClient } from './services.js';
+import { createTestDatabase, createTestRedis, databaseUrl, uniqueSuffix, withAdminClient, withRoleClient } from './services.js';
+import type { LocalServices } from '../config/sandbox-env.js';
 
 export type RepoInput = Partial<Omit<RepoConfig, 'name' | 'database'>> & { name?: string; database?: Partial<RepoConfig['database']> };
 
@@ -47,6 +48,8 @@ export interface WorldOptions {
   templateSql?: string;
   /** The Postgres server; previewd connects to it as the README's role only (pg-server.ts). */
   server: PgServer;
+  /** The Redis the world's queue and locks use (under a key prefix of its own). */
+  redisUrl: string;
   /**
    * Consul ACL rules of previewd's token (Consul runs with ACLs on, default deny).
    * Default: a management token, which may do anything.
@@ -136,7 +139,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     const { server } = options;
     const stateDb = await createTestDatabase(server, 'previewd_world');
     cleanups.push(() => stateDb.drop());
-    const redis = await createTestRedis();
+    const redis = await createTestRedis(options.redisUrl);
     cleanups.push(() => redis.cleanup());
 
     // The template as the README has operators build it: created by previewd's role
@@ -307,11 +310,12 @@ export async function startWorld(options: WorldOptions): Promise<World> {
  * A world on the local server (the sandbox command, the benchmarks) with its own
  * previewd role, made as the README says and removed again by cleanup().
  */
-export async function startLocalWorld(options: Omit<WorldOptions, 'server'>): Promise<World> {
-  const role = await createPreviewdRole(PG_ADMIN_URL);
+export async function startLocalWorld(options: Omit<WorldOptions, 'server' | 'redisUrl'> & { services: LocalServices }): Promise<World> {
+  const { services, ...rest } = options;
+  const role = await createPreviewdRole(services.postgresAdminUrl);
   let world: World;
   try {
-    world = await startWorld({ ...options, server: role.server });
+    world = await startWorld({ ...rest, server: role.server, redisUrl: services.redisUrl });
   } catch (err) {
     await role.remove().catch(() => undefined);
     throw err;

@@ -5,7 +5,8 @@
 // throwaway PG 18 (src/sandbox/embedded-pg.ts). Test files reach them through support/pg.ts.
 import type { TestProject } from 'vitest/node';
 import { createPreviewdRole, type PgServer } from '../../src/sandbox/pg-server.js';
-import { checkLocalServices, PG_ADMIN_URL } from '../../src/sandbox/services.js';
+import { checkLocalServices } from '../../src/sandbox/services.js';
+import { TEST_SERVICES } from './services.js';
 import { startEmbeddedServer } from '../../src/sandbox/embedded-pg.js';
 
 declare module 'vitest' {
@@ -15,13 +16,13 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  await checkLocalServices();
+  await checkLocalServices(TEST_SERVICES);
   const started: { server: PgServer; stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop().catch((err: unknown) => console.error(`stopping ${s.server.label}: ${(err as Error).message}`));
   };
   try {
-    const local = await createPreviewdRole(PG_ADMIN_URL);
+    const local = await createPreviewdRole(TEST_SERVICES.postgresAdminUrl);
     started.push({ server: local.server, stop: local.remove });
     started.push(await startEmbeddedServer());
   } catch (err) {

@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import type { PgServer } from '../../src/sandbox/pg-server.js';
 import * as services from '../../src/sandbox/services.js';
 import * as world from '../../src/sandbox/world.js';
+import { TEST_SERVICES } from './services.js';
 
 export type { PgServer } from '../../src/sandbox/pg-server.js';
 
@@ -37,5 +38,5 @@ export const withRoleClient = <T>(fn: (client: import('pg').Client) => Promise<T
 export const createTestDatabase = (prefix?: string, server = defaultServer()) => services.createTestDatabase(server, prefix);
 
 /** A world whose previewd connects as the README's role (on the machine's server unless `server` is given). */
-export const startWorld = (options: Omit<world.WorldOptions, 'server'> & { server?: PgServer } = {}) =>
-  world.startWorld({ ...options, server: options.server ?? defaultServer() });
+export const startWorld = (options: Omit<world.WorldOptions, 'server' | 'redisUrl'> & { server?: PgServer } = {}) =>
+  world.startWorld({ ...options, server: options.server ?? defaultServer(), redisUrl: TEST_SERVICES.redisUrl });

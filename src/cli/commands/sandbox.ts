@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import type { EnvironmentKey } from '../../environments/naming.js';
 import type { EnvironmentRecord, EnvironmentStatus } from '../../environments/types.js';
+import { sandboxSettingsFromEnv, type SandboxSettings } from '../../config/sandbox-env.js';
 import { readerUrl } from '../../ui/links.js';
 
 interface SandboxOptions {
@@ -67,14 +68,12 @@ async function startEmbeddedPostgres(localUrl: string) {
   return started;
 }
 
-async function runSandbox(opts: SandboxOptions): Promise<void> {
-  // The sandbox talks to the local servers the tests use; DATABASE_URL/REDIS_URL win.
-  if (process.env.DATABASE_URL) process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
-  if (process.env.REDIS_URL) process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
-  const { PG_ADMIN_URL, postgresProblem, redisProblem } = await import('../../sandbox/services.js');
-  const noRedis = await redisProblem();
+async function runSandbox(opts: SandboxOptions, settings: SandboxSettings): Promise<void> {
+  const { services, postgresGiven } = settings;
+  const { postgresProblem, redisProblem } = await import('../../sandbox/services.js');
+  const noRedis = await redisProblem(services.redisUrl);
   if (noRedis) throw new Error(noRedis);
-  const noPostgres = process.env.DATABASE_URL ? await postgresProblem() : null;
+  const noPostgres = postgresGiven ? await postgresProblem(services.postgresAdminUrl) : null;
   if (noPostgres) throw new Error(`${noPostgres} (DATABASE_URL is set, so the sandbox does not start its own)`);
   const { startLocalWorld, startWorld } = await import('../../sandbox/world.js');
   const { sendPullRequestEvent } = await import('../../sandbox/emulators/webhook-sender.js');
@@ -87,11 +86,11 @@ async function runSandbox(opts: SandboxOptions): Promise<void> {
     cluster: { startDelayMs: 150, healthyDelayMs: 400 },
   };
   // No DATABASE_URL and nothing on the local port: a throwaway PostgreSQL of our own.
-  const embedded = process.env.DATABASE_URL || (await postgresProblem()) === null ? null : await startEmbeddedPostgres(PG_ADMIN_URL);
+  const embedded = postgresGiven || (await postgresProblem(services.postgresAdminUrl)) === null ? null : await startEmbeddedPostgres(services.postgresAdminUrl);
   say('previewd sandbox: starting emulators (Nomad, Consul, Vault, GitHub), a state database and a template database');
   let world: Awaited<ReturnType<typeof startWorld>>;
   try {
-    world = embedded ? await startWorld({ ...worldOptions, server: embedded.server }) : await startLocalWorld(worldOptions);
+    world = embedded ? await startWorld({ ...worldOptions, server: embedded.server, redisUrl: services.redisUrl }) : await startLocalWorld({ ...worldOptions, services });
   } catch (err) {
     await embedded?.stop();
     throw err;
@@ -195,6 +194,6 @@ export function registerSandboxCommand(program: Command): void {
     .option('--timeout <seconds>', 'bound on each wait', (v) => Number(v), 90)
     .option('--keep', 'keep serving after the replay until Ctrl-C', false)
     .action(async (opts: SandboxOptions) => {
-      await runSandbox(opts);
+      await runSandbox(opts, sandboxSettingsFromEnv());
     });
 }
