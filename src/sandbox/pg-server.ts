@@ -4,6 +4,7 @@
 // a connection as this role only; the superuser URL serves set-up and assertions.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { fileConfigSchema } from '../config/schema.js';
 
 export interface PgServer {
   /** "pg15", "pg18": the major version, used in test names. */
@@ -15,8 +16,8 @@ export interface PgServer {
   role: string;
 }
 
-/** The default login group of PR roles (config database.loginGroup). */
-export const DEFAULT_LOGIN_GROUP = 'previewd_pr_login';
+/** The default login group of PR roles: config database.loginGroup's, from the schema. */
+export const DEFAULT_LOGIN_GROUP = fileConfigSchema.parse({}).database.loginGroup;
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
