@@ -17,7 +17,7 @@ import { ownershipComment, quoteIdent, quoteLiteral } from '../src/database/sql.
 import { environmentNames } from '../src/environments/naming.js';
 import { renderJwtRole, renderPolicy, secretMetadata } from '../src/environments/vault-access.js';
 import { sweepGc } from '../src/gc/sweep.js';
-import { NOMAD_META_ENV, NOMAD_META_MANAGED_BY, META_ENV, META_MANAGED_BY } from '../src/gc/markers.js';
+import { CONSUL_META, NOMAD_META } from '../src/ownership/markers.js';
 import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
 import { withAdminClient } from '../src/sandbox/services.js';
 import { appendResults, argFlag, benchLogger, LOCAL_SERVICES, rssSampler, secs, table } from './report.js';
@@ -59,14 +59,14 @@ async function seed(world: World, n: number): Promise<{ orphans: number; closed:
     }
     for (const component of COMPONENTS) {
       const id = names.jobId(component);
-      await deps.nomad.registerJob({ ...structuredClone(template), ID: id, Name: id, Meta: { [NOMAD_META_MANAGED_BY]: instance, [NOMAD_META_ENV]: names.id } } as typeof template);
+      await deps.nomad.registerJob({ ...structuredClone(template), ID: id, Name: id, Meta: { [NOMAD_META.managedBy]: instance, [NOMAD_META.env]: names.id } } as typeof template);
     }
     for (const component of ['api', 'frontend']) {
       world.cluster.registerService('bench-node-1', {
         ID: `_nomad-task-${names.id}-${component}`,
         Name: names.serviceName(component),
         Tags: ['traefik.enable=true'],
-        Meta: { [META_MANAGED_BY]: instance, [META_ENV]: names.id },
+        Meta: { [CONSUL_META.managedBy]: instance, [CONSUL_META.env]: names.id },
         Port: 20_000 + (pr % 10_000),
         Address: '10.0.0.11',
         Checks: [],

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileConfigSchema, SECRET_ENV_KEYS } from '../src/config/schema.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { daemonSecretPath, renderDaemonPolicy } from '../src/environments/vault-access.js';
-import { policyMarkerLine } from '../src/gc/markers.js';
+import { vaultPolicyMarker } from '../src/ownership/markers.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { createCluster } from '../src/sandbox/emulators/cluster.js';
 import { startNomadEmulator } from '../src/sandbox/emulators/nomad.js';
@@ -151,7 +151,7 @@ describe('deploy/previewd-vault-policy.hcl', () => {
       // GC's inventory lists secrets, policies and roles; an orphan (a PR policy whose
       // environment is gone) makes it delete one too.
       const orphan = world.names(PR + 1);
-      await world.deps.vault.putPolicy(orphan.vaultPolicy, `${policyMarkerLine(world.config.instance, orphan.id)}\npath "x" { capabilities = ["read"] }\n`);
+      await world.deps.vault.putPolicy(orphan.vaultPolicy, `${vaultPolicyMarker(world.config.instance, orphan.id)}\npath "x" { capabilities = ["read"] }\n`);
       await sweepGc(deps, { dryRun: false, requestTeardown: async () => undefined });
       await world.close(PR);
       expect((await reconcileEnvironment(deps, world.key(PR))).status).toBe('removed');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../src/deps.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { keyString } from '../src/environments/naming.js';
-import { policyMarkerLine } from '../src/gc/markers.js';
+import { vaultPolicyMarker } from '../src/ownership/markers.js';
 import { sweepGc } from '../src/gc/sweep.js';
 import { runGc } from '../src/cli/commands/gc.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
@@ -85,7 +85,7 @@ describe('GC orphans (emulators + real Postgres)', () => {
     await deps.vault.writeSecret(`elsewhere/${orphanId}`, { k: 'v' }, { customMetadata, deleteVersionAfterMs: DAY });
     await deps.vault.writeSecret(`${world.config.vault.pathPrefix}/${world.names(904).id}`, { k: 'v' }, { customMetadata: { owner: 'someone' }, deleteVersionAfterMs: DAY });
     await deps.vault.putPolicy(`${instance}-${world.names(905).id}`, 'path "secret/data/x" { capabilities = ["read"] }\n');
-    await deps.vault.putPolicy(`${instance}-${world.names(906).id}`, `${policyMarkerLine(`${instance}x`, world.names(906).id)}\npath "x" { capabilities = ["read"] }\n`);
+    await deps.vault.putPolicy(`${instance}-${world.names(906).id}`, `${vaultPolicyMarker(`${instance}x`, world.names(906).id)}\npath "x" { capabilities = ["read"] }\n`);
   });
 
   afterAll(async () => {

@@ -3,7 +3,8 @@
 // sweep) rather than read as empty. Only markers decide ownership; names only narrow
 // the search.
 import type { Deps } from '../deps.js';
-import { consulServiceEnv, NOMAD_META_MANAGED_BY, nomadJobEnv, vaultJwtRoleEnv, vaultPolicyEnv, vaultSecretEnv } from './markers.js';
+import { NOMAD_META } from '../ownership/markers.js';
+import { ownedEnvId, ownerOfConsulService, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { OwnedInventory, OwnedKind, OwnedResource } from './types.js';
 
 type InventoryDeps = Pick<Deps, 'config' | 'nomad' | 'consul' | 'vault' | 'databases'>;
@@ -29,9 +30,9 @@ function quoteBexpr(value: string): string {
 async function nomadJobs(deps: InventoryDeps): Promise<OwnedResource[]> {
   const { instance } = deps.config;
   // The server-side filter narrows the list; the marker is checked again here regardless.
-  const jobs = await deps.nomad.listJobs({ filter: `Meta[${quoteBexpr(NOMAD_META_MANAGED_BY)}] == ${quoteBexpr(instance)}` });
+  const jobs = await deps.nomad.listJobs({ filter: `Meta[${quoteBexpr(NOMAD_META.managedBy)}] == ${quoteBexpr(instance)}` });
   return jobs.flatMap((job) => {
-    const envId = nomadJobEnv(job.meta, instance);
+    const envId = ownedEnvId(ownerOfNomadJob(job.meta), instance);
     return envId ? [{ kind: 'nomad-job' as const, name: job.id, envId }] : [];
   });
 }
@@ -41,7 +42,7 @@ async function consulServices(deps: InventoryDeps): Promise<OwnedResource[]> {
   const names = Object.keys(await deps.consul.listServices());
   const perName = await mapLimit(names, 8, (name) => deps.consul.listServiceInstances(name));
   return perName.flat().flatMap((svc) => {
-    const envId = consulServiceEnv(svc.meta, instance);
+    const envId = ownedEnvId(ownerOfConsulService(svc.meta), instance);
     return envId ? [{ kind: 'consul-service' as const, name: svc.serviceId, envId, node: svc.node, serviceName: svc.serviceName }] : [];
   });
 }
@@ -52,7 +53,7 @@ async function vaultSecrets(deps: InventoryDeps): Promise<OwnedResource[]> {
   const keys = (await deps.vault.listSecrets(vault.pathPrefix)).filter((k) => !k.endsWith('/'));
   const metas = await mapLimit(keys, 8, async (key) => ({ path: `${vault.pathPrefix}/${key}`, meta: await deps.vault.readSecretMetadata(`${vault.pathPrefix}/${key}`) }));
   return metas.flatMap(({ path, meta }) => {
-    const envId = vaultSecretEnv(meta?.customMetadata, instance);
+    const envId = ownedEnvId(ownerOfVaultSecret(meta?.customMetadata), instance);
     return envId ? [{ kind: 'vault-secret' as const, name: path, envId }] : [];
   });
 }
@@ -62,7 +63,7 @@ async function vaultPolicies(deps: InventoryDeps): Promise<OwnedResource[]> {
   const names = (await deps.vault.listPolicies()).filter((n) => n.startsWith(`${instance}-`));
   const bodies = await mapLimit(names, 8, async (name) => ({ name, hcl: await deps.vault.getPolicy(name) }));
   return bodies.flatMap(({ name, hcl }) => {
-    const envId = vaultPolicyEnv(hcl, instance);
+    const envId = ownedEnvId(ownerOfVaultPolicy(hcl), instance);
     return envId ? [{ kind: 'vault-policy' as const, name, envId }] : [];
   });
 }
@@ -72,22 +73,24 @@ async function vaultJwtRoles(deps: InventoryDeps): Promise<OwnedResource[]> {
   const names = (await deps.vault.listJwtRoles()).filter((n) => n.startsWith(`${instance}-`));
   const roles = await mapLimit(names, 8, async (name) => ({ name, role: await deps.vault.getJwtRole(name) }));
   return roles.flatMap(({ name, role }) => {
-    const envId = vaultJwtRoleEnv(name, role, instance);
+    const envId = ownedEnvId(ownerOfVaultJwtRole(name, role, instance), instance);
     return envId ? [{ kind: 'vault-jwt-role' as const, name, envId }] : [];
   });
 }
 
 async function databases(deps: InventoryDeps): Promise<OwnedResource[]> {
-  // listOwned* already filters on this instance's COMMENT marker.
-  return (await deps.databases.listOwnedDatabases())
-    .filter((d) => d.instance === deps.config.instance)
-    .map((d) => ({ kind: 'database' as const, name: d.name, envId: d.envId }));
+  // listOwned* already read the COMMENT marker; the same rule as every system decides.
+  return (await deps.databases.listOwnedDatabases()).flatMap((d) => {
+    const envId = ownedEnvId(d, deps.config.instance);
+    return envId ? [{ kind: 'database' as const, name: d.name, envId }] : [];
+  });
 }
 
 async function databaseRoles(deps: InventoryDeps): Promise<OwnedResource[]> {
-  return (await deps.databases.listOwnedRoles())
-    .filter((r) => r.instance === deps.config.instance)
-    .map((r) => ({ kind: 'database-role' as const, name: r.name, envId: r.envId }));
+  return (await deps.databases.listOwnedRoles()).flatMap((r) => {
+    const envId = ownedEnvId(r, deps.config.instance);
+    return envId ? [{ kind: 'database-role' as const, name: r.name, envId }] : [];
+  });
 }
 
 const LISTERS: [OwnedKind, (deps: InventoryDeps) => Promise<OwnedResource[]>][] = [
