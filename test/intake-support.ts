@@ -177,6 +177,8 @@ export interface PullRequestOptions {
   draft?: boolean;
   labels?: string[];
   headRepo?: string | null;
+  /** pull_request.state (default open); a real `closed` event says closed. */
+  state?: 'open' | 'closed';
 }
 
 export function pullRequestPayload(o: PullRequestOptions = {}): Record<string, unknown> {
@@ -190,7 +192,7 @@ export function pullRequestPayload(o: PullRequestOptions = {}): Record<string, u
     pull_request: {
       id: 279147437,
       number,
-      state: 'open',
+      state: o.state ?? 'open',
       draft: o.draft ?? false,
       merged: false,
       title: 'Add {{ helper }} and <script>',

@@ -138,6 +138,16 @@ describe('webhook ordering within one second (GitHub\'s updated_at)', () => {
     expect(await h.store.desired('acme/shop', 77)).toEqual({ present: false, sha: B });
   });
 
+  it('when a close carries exactly the updated_at stored (no push in between) then it still tears down (issue 13 §5)', async () => {
+    expect(await accepted({ action: 'opened', number: 78, sha: A, updatedAt: second(2) })).toBe(true);
+    expect(await accepted({ action: 'labeled', number: 78, sha: A, updatedAt: second(2), labels: ['preview-keep'] })).toBe(true);
+    expect(await accepted({ action: 'closed', number: 78, sha: A, updatedAt: second(2), state: 'closed', labels: ['preview-keep'] })).toBe(true);
+    expect(await h.store.desired('acme/shop', 78)).toEqual({ present: false, sha: A });
+    // And a late fact of that same second does not bring it back.
+    expect(await accepted({ action: 'unlabeled', number: 78, sha: A, updatedAt: second(2), labels: [] })).toBe(false);
+    expect(await h.store.desired('acme/shop', 78)).toEqual({ present: false, sha: A });
+  });
+
   it('when an unlabel of the opt-out label shares its second with the push before it then the environment comes back', async () => {
     expect(await accepted({ action: 'opened', sha: A, updatedAt: second(0), labels: ['no-preview'] })).toBe(true);
     expect(await accepted({ action: 'synchronize', sha: B, before: A, updatedAt: second(1), labels: ['no-preview'] })).toBe(true);

@@ -225,7 +225,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   }
 
   function toSummary(p: wire.PullWire): PullSummary {
-    return {
+    const summary: PullSummary = {
       number: p.number,
       state: p.state,
       draft: p.draft ?? false,
@@ -236,6 +236,10 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       updatedAt: p.updated_at,
       merged: p.merged ?? (p.merged_at !== null && p.merged_at !== undefined),
     };
+    // GitHub caps titles at 256 characters; git refs in practice at 255 bytes (as webhook-payload.ts).
+    if (p.title !== undefined) summary.title = p.title.slice(0, 256);
+    if (p.head.ref !== undefined) summary.headRef = p.head.ref.slice(0, 255);
+    return summary;
   }
 
   const toDeployment = (d: { id: number; sha: string; environment: string; created_at: string }): GitHubDeployment => ({ id: d.id, sha: d.sha, environment: d.environment, createdAt: d.created_at });

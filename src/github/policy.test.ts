@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { repoSchema } from '../config/schema.js';
-import { decideDesired, isForkPullRequest, type RepoPolicy } from './policy.js';
+import { decidePull, webhookTrigger, type PolicyDecision, type RepoPolicy } from './policy.js';
+import { isFork, pullFactsFromEvent, pullFactsFromListing } from './pull-facts.js';
 import { parsePullRequestEvent, type PullRequestEvent } from './webhook-payload.js';
 
 const HEAD = 'a'.repeat(40);
@@ -47,6 +48,10 @@ function policy(overrides: Partial<RepoPolicy> = {}): RepoPolicy {
 }
 
 type Expect = 'present' | 'absent' | 'ignore';
+
+/** The intake's path: facts and trigger from the payload, one policy. */
+const decideDesired = (ev: PullRequestEvent, pol: RepoPolicy): PolicyDecision => decidePull(pullFactsFromEvent(ev), pol, webhookTrigger(ev));
+const isForkPullRequest = (ev: PullRequestEvent) => isFork(pullFactsFromEvent(ev));
 
 function outcome(ev: PullRequestEvent, pol: RepoPolicy): Expect {
   const decision = decideDesired(ev, pol);
@@ -162,5 +167,65 @@ describe('display fields', () => {
     expect(decideDesired(parsed.event, policy())).toMatchObject({ kind: 'desired', input: { title: '<script>alert(1)</script>', branch: 'feat/x' } });
     const without = decideDesired(event(), policy());
     expect(without.kind === 'desired' && 'title' in without.input).toBe(false);
+  });
+});
+
+describe('decidePull from the REST listing (resync)', () => {
+  const listed = (over: Partial<Parameters<typeof pullFactsFromListing>[1]> = {}) => {
+    const facts = pullFactsFromListing('acme/shop', {
+      number: 7,
+      state: 'open',
+      draft: false,
+      headSha: HEAD,
+      baseRef: 'main',
+      headRepoFullName: 'acme/shop',
+      labels: [],
+      updatedAt: '2026-01-02T03:04:05Z',
+      merged: false,
+      ...over,
+    });
+    if (facts === null) throw new Error('listing item refused');
+    return facts;
+  };
+  const resync = (over: Parameters<typeof listed>[0], pol: Partial<RepoPolicy> = {}) => decidePull(listed(over), policy(pol), { kind: 'resync' });
+
+  it('when the listing and the webhook describe the same PR then both lead to the same desired state', () => {
+    const cases: [EventOptions, Parameters<typeof listed>[0], Partial<RepoPolicy>][] = [
+      [{}, {}, {}],
+      [{ draft: true }, { draft: true }, { drafts: 'skip' }],
+      [{ labels: ['no-preview'] }, { labels: ['no-preview'] }, {}],
+      [{ headRepo: 'mallory/shop' }, { headRepoFullName: 'mallory/shop' }, { forks: 'label' }],
+      [{ headRepo: null }, { headRepoFullName: null }, { forks: 'always' }],
+      [{ baseRef: 'dev' }, { baseRef: 'dev' }, { baseBranches: ['main'] }],
+    ];
+    for (const [ev, item, pol] of cases) {
+      const fromWebhook = decideDesired(event({ action: 'reopened', ...ev }), policy(pol));
+      const fromListing = resync(item, pol);
+      expect(fromListing.kind === 'desired' && fromListing.input.present).toBe(fromWebhook.kind === 'desired' && fromWebhook.input.present);
+    }
+  });
+
+  it('when a fork head has no opt-in label under forks=label then resync does not deploy it', () => {
+    expect(resync({ headRepoFullName: 'mallory/shop' }, { forks: 'label' })).toMatchObject({
+      kind: 'desired',
+      input: { present: false, reason: 'resync: fork: waiting for label "preview"' },
+    });
+    expect(resync({ headRepoFullName: 'mallory/shop', labels: ['preview'] }, { forks: 'label' })).toMatchObject({ kind: 'desired', input: { present: true } });
+  });
+
+  it('when resync decides then nothing is ignored, the change is "facts" (or "close") and no before SHA is claimed', () => {
+    const open = resync({ labels: ['bug', 'bug'], title: 't', headRef: 'feat/x' });
+    expect(open).toEqual({
+      kind: 'desired',
+      input: { present: true, sha: HEAD, reason: 'resync', prUpdatedAt: new Date('2026-01-02T03:04:05Z'), change: 'facts', labels: ['bug'], title: 't', branch: 'feat/x' },
+    });
+    expect(resync({ state: 'closed', merged: true })).toMatchObject({ kind: 'desired', input: { present: false, change: 'close', reason: 'resync: closed: merged' } });
+  });
+
+  it('when a listing item has a head SHA or timestamp a webhook could not carry then it is refused', () => {
+    const base = { number: 7, state: 'open' as const, draft: false, baseRef: 'main', headRepoFullName: 'acme/shop', labels: [], merged: false };
+    expect(pullFactsFromListing('acme/shop', { ...base, headSha: 'not-a-sha', updatedAt: '2026-01-02T03:04:05Z' })).toBeNull();
+    expect(pullFactsFromListing('acme/shop', { ...base, headSha: HEAD, updatedAt: 'yesterday' })).toBeNull();
+    expect(pullFactsFromListing('acme/shop', { ...base, headSha: HEAD.toUpperCase(), updatedAt: '2026-01-02T03:04:05Z' })?.headSha).toBe(HEAD);
   });
 });

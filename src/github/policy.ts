@@ -1,10 +1,13 @@
-// Pure: one validated pull_request event plus the repo's config → the desired state
-// of the PR's environment, or why the event changes nothing. A PR that must not be
-// deployed (draft skipped, fork without opt-in, opted out, wrong base, closed) gets
-// desired = absent rather than "ignored", so an environment that exists is torn down.
+// Pure: a PR's facts (pull-facts.ts: from a webhook or the REST listing) plus the
+// repo's config → the desired state of the PR's environment, or why a webhook changes
+// nothing. The intake and resync both decide here, so they cannot disagree. A PR that
+// must not be deployed (draft skipped, fork without opt-in, opted out, wrong base,
+// closed) gets desired = absent rather than "ignored", so an environment that exists
+// is torn down.
 import type { RepoConfig } from '../config/schema.js';
 import type { GitHubChange } from '../environments/ordering.js';
 import type { DesiredInput } from '../environments/types.js';
+import { isFork, type PullFacts } from './pull-facts.js';
 import type { PullRequestEvent } from './webhook-payload.js';
 
 export type RepoPolicy = Pick<RepoConfig, 'drafts' | 'forks' | 'optInLabel' | 'optOutLabel' | 'keepLabel' | 'baseBranches'>;
@@ -28,62 +31,84 @@ export function isHandledAction(action: string): boolean {
   return HANDLED_ACTIONS.has(action);
 }
 
-/** A fork PR, including one whose fork was deleted (head.repo null). */
-export function isForkPullRequest(event: PullRequestEvent): boolean {
-  const head = event.pull_request.head.repo;
-  return head === null || head.full_name.toLowerCase() !== event.pull_request.base.repo.full_name.toLowerCase();
+/**
+ * What made previewd look at the PR: a webhook (its action and the fields of the
+ * payload that qualify it) or resync (the REST listing, which says how the PR is, not
+ * what changed).
+ */
+export type PullTrigger =
+  | { kind: 'webhook'; action: string; label?: string; baseChanged: boolean; before?: string }
+  | { kind: 'resync' };
+
+/** The trigger of a validated `pull_request` event. */
+export function webhookTrigger(event: PullRequestEvent): PullTrigger {
+  const trigger: PullTrigger = { kind: 'webhook', action: event.action, baseChanged: event.changes?.base !== undefined };
+  if (event.label !== undefined) trigger.label = event.label.name;
+  if (event.before !== undefined) trigger.before = event.before;
+  return trigger;
 }
 
+const isClosed = (facts: PullFacts, trigger: PullTrigger) => facts.state === 'closed' || (trigger.kind === 'webhook' && trigger.action === 'closed');
+
 /** Why the PR must not have an environment, or null when it should have one. */
-function absenceReason(event: PullRequestEvent, policy: RepoPolicy, labels: string[]): string | null {
-  const pr = event.pull_request;
-  if (event.action === 'closed' || pr.state === 'closed') return pr.merged ? 'closed: merged' : 'closed: not merged';
-  if (policy.baseBranches.length > 0 && !policy.baseBranches.includes(pr.base.ref)) return 'base branch not configured';
-  if (labels.includes(policy.optOutLabel)) return `opted out by label "${policy.optOutLabel}"`;
-  if (pr.draft && policy.drafts === 'skip') return 'draft skipped';
-  if (isForkPullRequest(event)) {
+function absenceReason(facts: PullFacts, trigger: PullTrigger, policy: RepoPolicy): string | null {
+  if (isClosed(facts, trigger)) return facts.merged ? 'closed: merged' : 'closed: not merged';
+  if (policy.baseBranches.length > 0 && !policy.baseBranches.includes(facts.baseRef)) return 'base branch not configured';
+  if (facts.labels.includes(policy.optOutLabel)) return `opted out by label "${policy.optOutLabel}"`;
+  if (facts.draft && policy.drafts === 'skip') return 'draft skipped';
+  if (isFork(facts)) {
     if (policy.forks === 'never') return 'fork: forks are never deployed';
-    if (policy.forks === 'label' && !labels.includes(policy.optInLabel)) return `fork: waiting for label "${policy.optInLabel}"`;
+    if (policy.forks === 'label' && !facts.labels.includes(policy.optInLabel)) return `fork: waiting for label "${policy.optInLabel}"`;
   }
   return null;
 }
 
-/** What the event changed, for the store's tie-break of equal updated_at (environments/ordering.ts). */
-function changeOf(event: PullRequestEvent): GitHubChange {
-  if (event.action === 'closed' || event.pull_request.state === 'closed') return 'close';
-  if (event.action === 'opened' || event.action === 'reopened' || event.action === 'synchronize') return 'head';
+/**
+ * What the fact changed, for the store's tie-break of equal updated_at (environments/ordering.ts).
+ * A listing says how the PR is, not what changed: as "facts" it replaces a same-second
+ * fact only about the head already held, so it never moves a head on a tie.
+ */
+function changeOf(facts: PullFacts, trigger: PullTrigger): GitHubChange {
+  if (isClosed(facts, trigger)) return 'close';
+  if (trigger.kind === 'webhook' && (trigger.action === 'opened' || trigger.action === 'reopened' || trigger.action === 'synchronize')) return 'head';
   return 'facts';
 }
 
-export function decideDesired(event: PullRequestEvent, policy: RepoPolicy): PolicyDecision {
-  const { action } = event;
+/** Why a webhook cannot change the decision (ignored cheaply), or null. */
+function ignoreReason(trigger: PullTrigger, policy: RepoPolicy): string | null {
+  if (trigger.kind !== 'webhook') return null;
+  const { action } = trigger;
   if (!isHandledAction(action)) {
     // The action text is attacker-controlled: keep it short and plain before it goes anywhere.
     const shown = action.replace(/[^a-z_]/g, '?').slice(0, 40);
-    return { kind: 'ignore', reason: `action "${shown}" not handled` };
+    return `action "${shown}" not handled`;
   }
-  if (action === 'edited' && event.changes?.base === undefined) {
-    return { kind: 'ignore', reason: 'edited without a base change' };
-  }
-  if ((action === 'labeled' || action === 'unlabeled') && event.label !== undefined) {
+  if (action === 'edited' && !trigger.baseChanged) return 'edited without a base change';
+  if ((action === 'labeled' || action === 'unlabeled') && trigger.label !== undefined) {
     // Other labels cannot change the decision; the payload's label list is the full,
     // current set either way, so skipping them loses nothing.
     const relevant = [policy.optInLabel, policy.optOutLabel, policy.keepLabel];
-    if (!relevant.includes(event.label.name)) return { kind: 'ignore', reason: 'label not relevant to previews' };
+    if (!relevant.includes(trigger.label)) return 'label not relevant to previews';
   }
-  const pr = event.pull_request;
-  const labels = [...new Set(pr.labels.map((l) => l.name))];
-  const absent = absenceReason(event, policy, labels);
+  return null;
+}
+
+/** The one policy: the PR's facts and the repo's config → its desired state, whatever brought the facts. */
+export function decidePull(facts: PullFacts, policy: RepoPolicy, trigger: PullTrigger): PolicyDecision {
+  const ignored = ignoreReason(trigger, policy);
+  if (ignored !== null) return { kind: 'ignore', reason: ignored };
+  const absent = absenceReason(facts, trigger, policy);
+  const source = trigger.kind === 'webhook' ? `pull_request.${trigger.action}` : 'resync';
   const input: DesiredInput = {
     present: absent === null,
-    sha: pr.head.sha,
-    reason: absent === null ? `pull_request.${action}` : `pull_request.${action}: ${absent}`,
-    prUpdatedAt: new Date(pr.updated_at),
-    change: changeOf(event),
-    labels,
+    sha: facts.headSha,
+    reason: absent === null ? source : `${source}: ${absent}`,
+    prUpdatedAt: facts.updatedAt,
+    change: changeOf(facts, trigger),
+    labels: facts.labels,
   };
-  if (pr.title !== undefined) input.title = pr.title;
-  if (pr.head.ref !== undefined) input.branch = pr.head.ref;
-  if (action === 'synchronize' && event.before !== undefined) input.beforeSha = event.before;
+  if (facts.title !== undefined) input.title = facts.title;
+  if (facts.headRef !== undefined) input.branch = facts.headRef;
+  if (trigger.kind === 'webhook' && trigger.action === 'synchronize' && trigger.before !== undefined) input.beforeSha = trigger.before;
   return { kind: 'desired', input };
 }

@@ -29,7 +29,9 @@ export const Pull = z.object({
   updated_at: z.string(),
   merged_at: z.string().nullable().optional(),
   merged: z.boolean().optional(),
-  head: z.object({ sha: z.string(), repo: z.object({ full_name: z.string() }).nullable() }),
+  // Display only: a malformed value is dropped rather than costing the PR its resync.
+  title: z.string().optional().catch(undefined),
+  head: z.object({ sha: z.string(), ref: z.string().optional().catch(undefined), repo: z.object({ full_name: z.string() }).nullable() }),
   base: z.object({ ref: z.string() }),
 });
 export const Pulls = z.array(Pull);

@@ -20,6 +20,9 @@ export interface PullSummary {
   labels: string[];
   updatedAt: string;
   merged: boolean;
+  /** Display only (attacker-controlled), cut to GitHub's own sizes. */
+  title?: string;
+  headRef?: string;
 }
 
 export interface GitHubClient {

@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.js';
 import type { EnvironmentStore } from '../environments/types.js';
 import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
-import { decideDesired, isHandledAction } from '../github/policy.js';
+import { decidePull, isHandledAction, webhookTrigger } from '../github/policy.js';
+import { pullFactsFromEvent } from '../github/pull-facts.js';
 import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-payload.js';
 import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
 import type { PreviewdMetrics } from '../metrics.js';
@@ -148,7 +149,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     }
     const key: EnvironmentKey = { repo: repo.name, pr: payload.number };
     if (!isValidKey(key)) return answer(ctx, 400, 'rejected', { reason: 'number: out of range' });
-    const decision = decideDesired(payload, repo);
+    const decision = decidePull(pullFactsFromEvent(payload), repo, webhookTrigger(payload));
     if (decision.kind === 'ignore') return answer(ctx, 202, 'ignored', { reason: decision.reason });
 
     let claim;
