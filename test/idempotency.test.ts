@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../src/deps.js';
 import { TransientError } from '../src/errors.js';
 import { applyStep } from '../src/environments/apply.js';
-import { createApplyContext, reconcileEnvironment } from '../src/environments/reconcile.js';
+import { createApplyContext, reconcileEnvironment, reconcileInputs } from '../src/environments/reconcile.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld } from './support/pg.js';
 
@@ -139,7 +139,7 @@ describe('idempotency and crash convergence', () => {
     const { plan } = await reconcileEnvironment(world.deps, world.key(pr), { dryRun: true });
     expect(plan.length).toBeGreaterThan(10);
     const record = await world.deps.store.get(world.key(pr));
-    const ctx = createApplyContext(world.deps, world.key(pr), record);
+    const ctx = createApplyContext(world.deps, reconcileInputs(world.deps.config, world.key(pr), record));
     ctx.jobs = await world.deps.renderer.render(world.deps.config, world.key(pr), shas.get(pr)!);
     for (const step of plan) {
       await applyStep(ctx, step);
