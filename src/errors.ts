@@ -60,6 +60,24 @@ export class OwnershipError extends UserError {
   }
 }
 
+/**
+ * A newer holder of the PR's lock has written this environment: the write carrying the
+ * older fencing token was refused. Not retried and not a failure of the PR: the run
+ * stops, and the newer holder (which read the state after this one) owns the PR.
+ */
+export class StaleFenceError extends Error {
+  /** This run's fencing token. */
+  readonly token: number;
+  /** The token of the newer holder that wrote the environment. */
+  readonly fence: number;
+  constructor(message: string, options: { token: number; fence: number }) {
+    super(message);
+    this.name = 'StaleFenceError';
+    this.token = options.token;
+    this.fence = options.fence;
+  }
+}
+
 export function errorSystem(err: unknown): SystemName | 'unknown' {
   if (err instanceof TransientError || err instanceof ConflictError || err instanceof UserError) {
     return err.system ?? 'unknown';

@@ -1,7 +1,7 @@
 // The state store against real Postgres, in a database of its own.
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/errors.js';
+import { StaleFenceError, UserError } from '../src/errors.js';
 import { createEnvironmentStore } from '../src/environments/store.js';
 import type { EnvironmentKey } from '../src/environments/naming.js';
 import type { EnvironmentStore } from '../src/environments/types.js';
@@ -36,7 +36,7 @@ describe('migrate', () => {
       await Promise.all(replicas.map((r) => r.close()));
     }
     const { rows } = await withAdminClient((c) => c.query<{ name: string }>('SELECT name FROM state.previewd_migrations'), db.name);
-    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch', '1796180000000_desired-order', '1796180100000_host-claims']);
+    expect(rows.map((r) => r.name)).toEqual(['1735689600000_environments', '1764633600000_pr_title_branch', '1796180000000_desired-order', '1796180100000_host-claims', '1796180200000_fence']);
   });
 
   it('when a fresh schema is migrated by replicas racing then the tables are created exactly once', async () => {
@@ -332,5 +332,87 @@ describe('pruneEvents (event retention)', () => {
     expect((await store.listEvents(old, 100)).map((e) => e.message)).toEqual(['recent']);
     expect((await store.listEvents(fresh, 100)).map((e) => e.message)).toEqual(['fresh']);
     expect(await store.pruneEvents(new Date(Date.now() - 30 * 86_400_000))).toBe(0);
+  });
+});
+
+describe("fenced writes (the PR lock's token)", () => {
+  it("when a newer token has written then an older token's writes are refused, recorded once per view as a lost lock, and the newer state stays", async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
+    expect(await store.fenceOf(key)).toBe(0);
+    const older = store.fenced(4);
+    const newer = store.fenced(5);
+    await older.updateObserved(key, { status: 'provisioning' });
+    expect(await store.fenceOf(key)).toBe(4);
+    await newer.updateObserved(key, { status: 'ready', observedSha: sha(1) });
+    await newer.appendEvent(key, { type: 'ready', message: 'ready' });
+    expect(await store.fenceOf(key)).toBe(5);
+
+    await expect(older.updateObserved(key, { status: 'degraded', lastError: 'stale' })).rejects.toThrow(StaleFenceError);
+    // Every write of the refused view stops, without asking the database again.
+    await expect(older.appendEvent(key, { type: 'step-failed', message: 'stale' })).rejects.toThrow(StaleFenceError);
+    await expect(older.releaseHosts(key)).rejects.toThrow(StaleFenceError);
+    expect(older.refusal).toMatchObject({ token: 4, fence: 5 });
+    expect(newer.refusal).toBeNull();
+    // A fresh view with the stale token is refused by the database too, on every kind of write.
+    await expect(store.fenced(4).appendEvent(key, { type: 'step', message: 'stale' })).rejects.toThrow(StaleFenceError);
+    await expect(store.fenced(3).claimHosts(key, ['stale.preview.example.com'])).rejects.toThrow(StaleFenceError);
+    await expect(store.fenced(2).releaseHosts(key)).rejects.toThrow(StaleFenceError);
+
+    const record = await store.get(key);
+    expect(record).toMatchObject({ status: 'ready', observedSha: sha(1), lastError: null });
+    const events = await store.listEvents(key, 100);
+    expect(events.filter((e) => e.type === 'step-failed' || e.type === 'step')).toEqual([]);
+    const lost = events.filter((e) => e.type === 'lock-lost');
+    expect(lost.map((e) => e.data)).toEqual([
+      { token: 2, fence: 5, write: 'release hosts' },
+      { token: 3, fence: 5, write: 'claim hosts' },
+      { token: 4, fence: 5, write: 'append an event' },
+      { token: 4, fence: 5, write: 'update observed state' },
+    ]);
+    expect(await store.fenceOf(key)).toBe(5);
+  });
+
+  it('when the same or a newer token writes then it lands and moves the fence; unfenced writes neither check nor move it', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(2), reason: 'opened', prUpdatedAt: at(0) });
+    const view = store.fenced(7);
+    expect(await view.claimHosts(key, ['a.preview.example.com'])).toEqual([]);
+    expect(await store.fenceOf(key)).toBe(7);
+    await view.updateObserved(key, { status: 'ready' });
+    await view.appendEvent(key, { type: 'ready', message: 'ready' });
+    await store.fenced(9).updateObserved(key, { status: 'provisioning' });
+    expect(await store.fenceOf(key)).toBe(9);
+    // The admin view, GC, the resume sweep and CLI runs write without a token.
+    await store.updateObserved(key, { lastError: 'unfenced' });
+    await store.appendEvent(key, { type: 'gc', message: 'unfenced' });
+    await store.releaseHosts(key);
+    await store.requestReconcile(key, 'admin: redeploy');
+    expect(await store.fenceOf(key)).toBe(9);
+    expect(await store.fenced(9).releaseHosts(key)).toBeUndefined();
+    expect((await store.get(key))?.lastError).toBe('unfenced');
+  });
+
+  it('when there is no row then fenced writes behave as unfenced ones, and a token that is not a positive integer is refused', async () => {
+    const key = newKey();
+    await store.fenced(1).updateObserved(key, { status: 'ready' });
+    await store.fenced(1).appendEvent(key, { type: 'note', message: 'no row yet' });
+    expect(await store.get(key)).toBeNull();
+    expect((await store.listEvents(key)).map((e) => e.type)).toEqual(['note']);
+    expect(await store.fenceOf(key)).toBe(0);
+    expect(() => store.fenced(0)).toThrow(UserError);
+    expect(() => store.fenced(1.5)).toThrow(UserError);
+  });
+
+  it('when two holders write at once then the older one never lands after the newer', async () => {
+    const key = newKey();
+    await store.recordDesired(key, { present: true, sha: sha(3), reason: 'opened', prUpdatedAt: at(0) });
+    // Interleaved writes of tokens 1..20, in a shuffled order: each lands only if no
+    // higher token landed before it, so the last write standing is token 20's.
+    const tokens = Array.from({ length: 20 }, (_, i) => i + 1).sort((a, b) => ((a * 7919) % 20) - ((b * 7919) % 20));
+    const results = await Promise.allSettled(tokens.map((t) => store.fenced(t).updateObserved(key, { lastError: `token ${t}` })));
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof StaleFenceError)).toBe(true);
+    expect(await store.fenceOf(key)).toBe(20);
+    expect((await store.get(key))?.lastError).toBe('token 20');
   });
 });

@@ -310,6 +310,11 @@ function makeFakes(): Fakes {
     },
     listEvents: async () => [...events],
     pruneEvents: async () => 0,
+    // Fencing is the real store's (test/fence.test.ts); reconcile never asks for it.
+    fenceOf: async () => 0,
+    fenced: () => {
+      throw new Error('not used by reconcile');
+    },
     async close() {},
   };
   const logs: string[] = [];

@@ -4,10 +4,12 @@
 // only if the row's desired generation is unchanged (else it decides again), so
 // concurrent webhooks for one PR cannot interleave, and previewd's own teardowns
 // (recordTeardown) compare-and-set on the same per-PR generation.
+// Observed state is written by the holder of the PR's lock: through fenced(token) its
+// writes carry the lock's fencing token and are refused once a newer holder wrote.
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { TransientError, UserError } from '../errors.js';
+import { StaleFenceError, TransientError, UserError } from '../errors.js';
 import { mapPgError, pgCode } from '../database/pg-errors.js';
 import { packagePath } from '../package-root.js';
 import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
@@ -18,12 +20,13 @@ import type {
   EnvironmentRecord,
   EnvironmentStatus,
   EnvironmentStore,
+  FencedEnvironmentStore,
   HostHeld,
   LaggingEnvironment,
   ObservedPatch,
   TeardownInput,
 } from './types.js';
-import { PARKED_RETRY_EVENT } from './types.js';
+import { LOCK_LOST_EVENT, PARKED_RETRY_EVENT } from './types.js';
 
 export interface EnvironmentStoreOptions {
   databaseUrl: string;
@@ -126,6 +129,8 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   const environments = `"${schema}".environments`;
   const events = `"${schema}".environment_events`;
   const hostClaims = `"${schema}".host_claims`;
+  /** Moves the fence of the row at $1/$2 to the token at `param` if no newer token wrote it; a row when it did. */
+  const fenceClaim = (param: string) => `UPDATE ${environments} SET fence = ${param}::bigint WHERE repo = $1 AND pr = $2 AND fence <= ${param}::bigint RETURNING 1`;
   // State queries are small: a server that does not answer in 30 s is an outage (retried).
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
@@ -316,7 +321,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return { accepted: row?.accepted === true, generation: Number(row?.generation ?? 0) };
   }
 
-  async function claimHosts(key: EnvironmentKey, hosts: string[]): Promise<HostHeld[]> {
+  async function claimHosts(key: EnvironmentKey, hosts: string[], token?: number): Promise<HostHeld[]> {
     assertKey(key);
     const wanted = [...new Set(hosts)].sort(); // one order for every claimer: no two can split a set between them
     // The usual case, every reconcile after the first: it holds exactly these already.
@@ -325,6 +330,8 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     if (held.size === wanted.length && wanted.every((h) => held.has(h))) return [];
     try {
       return await inTransaction(`claim the hosts of ${keyString(key)}`, async (client) => {
+        // First, so the row lock it takes orders this claim after any newer holder's write.
+        if (token !== undefined) await fenceInTransaction(client, key, token, 'claim hosts');
         // A claim passes to us when it is ours already or its holder is gone or removed and
         // no longer wanted; the row lock of a concurrent claim makes the second one wait and see it.
         await client.query(
@@ -345,13 +352,27 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
       });
     } catch (err) {
       if (err instanceof HostsHeld) return err.held; // rolled back: nothing claimed
+      if (err instanceof StaleFenceError) throw err;
       throw mapPgError(err, `claim the hosts of ${keyString(key)}`);
     }
   }
 
-  async function releaseHosts(key: EnvironmentKey): Promise<void> {
+  async function releaseHosts(key: EnvironmentKey, token?: number): Promise<void> {
     assertKey(key);
-    await query(`release the hosts of ${keyString(key)}`, `DELETE FROM ${hostClaims} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+    const what = `release the hosts of ${keyString(key)}`;
+    if (token === undefined) {
+      await query(what, `DELETE FROM ${hostClaims} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+      return;
+    }
+    try {
+      await inTransaction(what, async (client) => {
+        await fenceInTransaction(client, key, token, 'release hosts');
+        await client.query(`DELETE FROM ${hostClaims} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+      });
+    } catch (err) {
+      if (err instanceof StaleFenceError) throw err;
+      throw mapPgError(err, what);
+    }
   }
 
   async function requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null> {
@@ -412,7 +433,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
-  async function updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void> {
+  async function updateObserved(key: EnvironmentKey, patch: ObservedPatch, token?: number): Promise<void> {
     assertKey(key);
     const sets: string[] = [];
     const values: unknown[] = [key.repo, key.pr];
@@ -434,23 +455,111 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     // A slow reconcile finishing late must not move the observed generation backwards.
     if (patch.observedGeneration !== undefined) set('observed_generation', patch.observedGeneration, (p) => `GREATEST(observed_generation, ${p})`);
     if (sets.length === 0) return;
+    let fence = '';
+    if (token !== undefined) {
+      set('fence', token);
+      fence = ` AND fence <= $${values.length}`;
+    }
     const { rowCount } = await query(
       `update observed state of ${keyString(key)}`,
-      `UPDATE ${environments} SET ${sets.join(', ')}, updated_at = now() WHERE repo = $1 AND pr = $2`,
+      `UPDATE ${environments} SET ${sets.join(', ')}, updated_at = now() WHERE repo = $1 AND pr = $2${fence}`,
       values,
     );
-    if (rowCount === 0) log.warn({ env: keyString(key) }, 'observed state for an environment without a row ignored');
+    if (rowCount !== 0) return;
+    if (token !== undefined) await refuseIfNewer(key, token, 'update observed state');
+    log.warn({ env: keyString(key) }, 'observed state for an environment without a row ignored');
   }
 
-  async function appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }): Promise<void> {
+  async function appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }, token?: number): Promise<void> {
     assertKey(key);
+    const what = `append event to ${keyString(key)}`;
+    const values = [key.repo, key.pr, clean(event.type), clean(event.message), json(event.data ?? {})];
+    if (token !== undefined) {
+      // The event is inserted only if the fence let this token write (and the fence moves to it).
+      const { rowCount } = await query(
+        what,
+        `WITH fenced AS (${fenceClaim('$6')})
+         INSERT INTO ${events} (repo, pr, type, message, data) SELECT $1, $2, $3, $4, $5::jsonb FROM fenced`,
+        [...values, token],
+      );
+      if (rowCount !== 0) return;
+      await refuseIfNewer(key, token, 'append an event');
+      // No row: nothing to fence; an event of an environment without a row is kept as before.
+    }
+    await query(what, `INSERT INTO ${events} (repo, pr, type, message, data) VALUES ($1, $2, $3, $4, $5::jsonb)`, values);
+  }
+
+  async function fenceOf(key: EnvironmentKey): Promise<number> {
+    assertKey(key);
+    const { rows } = await query<{ fence: string }>(`read the fence of ${keyString(key)}`, `SELECT fence FROM ${environments} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+    return rows[0] ? Number(rows[0].fence) : 0;
+  }
+
+  /**
+   * After a fenced write matched no row: refused (StaleFenceError, recorded as a lost-lock
+   * event) when a newer token has written; otherwise there is no row, which the caller handles.
+   */
+  async function refuseIfNewer(key: EnvironmentKey, token: number, write: string): Promise<void> {
+    const fence = await fenceOf(key);
+    if (fence > token) throw await refusal(key, token, fence, write);
+  }
+
+  async function refusal(key: EnvironmentKey, token: number, fence: number, write: string): Promise<StaleFenceError> {
+    const message = `${write} refused: the PR lock was lost, a newer holder (token ${fence}) has written ${keyString(key)} since this run (token ${token}) took it`;
+    log.warn({ env: keyString(key), token, fence, write }, 'stale write refused: the PR lock was lost to a newer holder');
+    // Unfenced: the refusal itself is history worth keeping whoever holds the lock now.
     await query(`append event to ${keyString(key)}`, `INSERT INTO ${events} (repo, pr, type, message, data) VALUES ($1, $2, $3, $4, $5::jsonb)`, [
       key.repo,
       key.pr,
-      clean(event.type),
-      clean(event.message),
-      json(event.data ?? {}),
-    ]);
+      LOCK_LOST_EVENT,
+      message,
+      json({ token, fence, write }),
+    ]).catch((err: unknown) => log.warn({ env: keyString(key), err: { message: (err as Error).message } }, 'could not record the lost lock'));
+    return new StaleFenceError(message, { token, fence });
+  }
+
+  /** Inside a transaction: moves the fence to `token`, holding the row lock until commit, or refuses. */
+  async function fenceInTransaction(client: pg.PoolClient, key: EnvironmentKey, token: number, write: string): Promise<void> {
+    const { rowCount } = await client.query(fenceClaim('$3'), [key.repo, key.pr, token]);
+    if (rowCount !== 0) return;
+    const { rows } = await client.query<{ fence: string }>(`SELECT fence FROM ${environments} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
+    const fence = rows[0] ? Number(rows[0].fence) : 0;
+    if (fence > token) throw await refusal(key, token, fence, write);
+  }
+
+  /**
+   * A view for the holder of the PR lock with `token`. Its observed-state writes carry the
+   * token; once one is refused, every later one is refused at once (fences only grow).
+   * Desired-state writes (webhooks, admin, GC) stay unfenced: they say what is wanted, not
+   * what was observed, are ordered by desired_generation, and neither check nor move the fence.
+   */
+  function fenced(token: number): FencedEnvironmentStore {
+    if (!Number.isSafeInteger(token) || token < 1) throw new UserError(`fencing token ${String(token)} is not a positive integer`);
+    let refused: StaleFenceError | null = null;
+    const guarded =
+      <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        if (refused) throw refused;
+        try {
+          return await write(...args);
+        } catch (err) {
+          if (err instanceof StaleFenceError) refused = err;
+          throw err;
+        }
+      };
+    return {
+      ...store,
+      token,
+      get refusal() {
+        return refused;
+      },
+      updateObserved: guarded((key: EnvironmentKey, patch: ObservedPatch) => updateObserved(key, patch, token)),
+      appendEvent: guarded((key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }) => appendEvent(key, event, token)),
+      claimHosts: guarded((key: EnvironmentKey, hosts: string[]) => claimHosts(key, hosts, token)),
+      releaseHosts: guarded((key: EnvironmentKey) => releaseHosts(key, token)),
+      // The view borrows the store's pool: closing is the store owner's business.
+      close: async () => undefined,
+    };
   }
 
   async function listEvents(key: EnvironmentKey, limit = 50): Promise<EnvironmentEvent[]> {
@@ -479,5 +588,24 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     }
   }
 
-  return { migrate, recordDesired, recordTeardown, claimHosts, releaseHosts, requestReconcile, get, list, listLagging, countByStatus, updateObserved, appendEvent, listEvents, pruneEvents, close: () => pool.end() };
+  const store: EnvironmentStore = {
+    migrate,
+    recordDesired,
+    recordTeardown,
+    claimHosts: (key, hosts) => claimHosts(key, hosts),
+    releaseHosts: (key) => releaseHosts(key),
+    requestReconcile,
+    get,
+    list,
+    listLagging,
+    countByStatus,
+    updateObserved: (key, patch) => updateObserved(key, patch),
+    appendEvent: (key, event) => appendEvent(key, event),
+    listEvents,
+    pruneEvents,
+    fenceOf,
+    fenced,
+    close: () => pool.end(),
+  };
+  return store;
 }

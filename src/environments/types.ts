@@ -1,5 +1,6 @@
 // previewd's own state: one row per environment (desired + observed) and an
 // append-only event history, kept in Postgres (see store.ts and migrations/).
+import type { StaleFenceError } from '../errors.js';
 import type { EnvironmentKey } from './naming.js';
 import type { GitHubChange } from './ordering.js';
 
@@ -73,6 +74,9 @@ export interface EnvironmentRecord {
 /** Event type of one retry of parked work (counted by listLagging against the retry ceiling). */
 export const PARKED_RETRY_EVENT = 'parked-retry';
 
+/** Event type of a reconcile write refused because a newer PR lock holder had written. */
+export const LOCK_LOST_EVENT = 'lock-lost';
+
 export interface HostHeld {
   host: string;
   holder: EnvironmentKey;
@@ -132,5 +136,23 @@ export interface EnvironmentStore {
   listEvents(key: EnvironmentKey, limit?: number): Promise<EnvironmentEvent[]>;
   /** Deletes events recorded before `before` (the retention); returns how many. */
   pruneEvents(before: Date): Promise<number>;
+  /**
+   * The highest fencing token that wrote this environment (0 when none did, or there is
+   * no row): the next lock holder's token must be above it (the Redis counter may have been reset).
+   */
+  fenceOf(key: EnvironmentKey): Promise<number>;
+  /**
+   * The store as seen by the holder of the PR lock with `token`: its observed-state writes
+   * (updateObserved, appendEvent, claimHosts, releaseHosts) set the environment's fence to
+   * `token` and are refused with StaleFenceError when a newer holder has written. Desired-state
+   * writes and reads are the store's own, unfenced.
+   */
+  fenced(token: number): FencedEnvironmentStore;
   close(): Promise<void>;
+}
+
+export interface FencedEnvironmentStore extends EnvironmentStore {
+  readonly token: number;
+  /** The refusal once one write was refused; every later write of this view is refused too. */
+  readonly refusal: StaleFenceError | null;
 }
