@@ -40,4 +40,31 @@ describe('fenced lock keys', () => {
     expect(extendedTtl).toBeGreaterThan(FENCE_TTL_MS * 2);
     expect(extendedTtl).toBeGreaterThanOrEqual(await redis.redis.pttl(lockKey));
   });
+
+  it('when the counter was reset behind a recorded floor then raise gives the held lock a token above it, and later holders stay above', async () => {
+    const fenceKey = `${redis.prefix}:fence:reset`;
+    const lockKey = `${redis.prefix}:lock:reset`;
+    const lock = createFencedLock(redis.redis, lockKey, fenceKey);
+    await redis.redis.del(fenceKey); // a flushed Redis: the counter starts again at 1
+    const token = await lock.tryAcquire(10_000);
+    expect(token).toBe(1);
+    const raised = await lock.raise(token!, 57, 10_000);
+    expect(raised).toBe(58);
+    expect(await lock.holder()).toBe(58);
+    // The old token no longer holds it; the raised one renews and releases it.
+    expect(await lock.extend(token!, 10_000)).toBe(false);
+    expect(await lock.extend(raised!, 10_000)).toBe(true);
+    expect(await redis.redis.pttl(fenceKey)).toBeGreaterThan(FENCE_TTL_MS - 60_000);
+    await lock.release(raised!);
+    expect(await lock.tryAcquire(10_000)).toBe(59);
+  });
+
+  it('when the lock is no longer held by the token then raise refuses and changes nothing', async () => {
+    const lock = createFencedLock(redis.redis, `${redis.prefix}:lock:gone`, `${redis.prefix}:fence:gone`);
+    const token = await lock.tryAcquire(10_000);
+    await redis.redis.set(`${redis.prefix}:lock:gone`, '999'); // taken over behind it
+    expect(await lock.raise(token!, 500, 10_000)).toBeNull();
+    expect(await lock.holder()).toBe(999);
+    expect(await redis.redis.get(`${redis.prefix}:fence:gone`)).toBe(String(token));
+  });
 });

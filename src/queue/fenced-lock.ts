@@ -24,6 +24,17 @@ return 0`;
 /** How long a fence counter outlives the last lock taken with it. */
 export const FENCE_TTL_MS = 7 * 86_400_000;
 
+// Re-tokens a held lock above `floor`: the counter jumps to the floor if it is below it,
+// then INCR as on any acquisition, so every later holder's token is higher still.
+const RAISE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token, 'PX', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return token`;
+
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
@@ -33,6 +44,11 @@ export interface FencedLock {
   tryAcquire(ttlMs: number): Promise<number | null>;
   /** Extends the lock if `token` still holds it; false when it was lost. */
   extend(token: number, ttlMs: number): Promise<boolean>;
+  /**
+   * While `token` holds the lock, gives it a new token above `floor` (and moves the counter
+   * there): for a counter that was reset behind a floor recorded elsewhere. Null when lost.
+   */
+  raise(token: number, floor: number, ttlMs: number): Promise<number | null>;
   /** Releases the lock if `token` still holds it. */
   release(token: number): Promise<void>;
   /** The holder's token, or null when free. */
@@ -49,6 +65,10 @@ export function createFencedLock(redis: Redis, lockKey: string, fenceKey: string
     },
     async extend(token, ttlMs) {
       return Number(await redis.eval(EXTEND, 2, lockKey, fenceKey, String(token), ms(ttlMs), ms(Math.max(ttlMs, FENCE_TTL_MS)))) === 1;
+    },
+    async raise(token, floor, ttlMs) {
+      const raised = Number(await redis.eval(RAISE, 2, lockKey, fenceKey, String(token), String(Math.max(0, Math.trunc(floor))), ms(ttlMs), ms(Math.max(ttlMs, FENCE_TTL_MS))));
+      return raised > 0 ? raised : null;
     },
     async release(token) {
       await redis.eval(RELEASE, 1, lockKey, String(token));

@@ -46,4 +46,24 @@ describe('per-PR lock', () => {
     await held!.release();
     expect(await locks.holder(target)).toBe(999999);
   });
+
+  it('when the token is at or below the recorded floor then raiseAbove lifts it, renewal keeps the raised lock, and release frees it', async () => {
+    // A TTL a starved event loop still renews in time; the wait spans several renewals.
+    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 2_000, log });
+    const target = { repo: 'acme/shop', pr: 5 };
+    const held = await locks.acquire(target);
+    const first = held!.fencingToken;
+    expect(await held!.raiseAbove(first)).toBe(true);
+    expect(held!.fencingToken).toBeGreaterThan(first);
+    const raised = held!.fencingToken;
+    expect(await held!.raiseAbove(raised - 1)).toBe(true);
+    expect(held!.fencingToken).toBe(raised); // already above: unchanged
+    // Past the TTL (renewed every ~667 ms), it still holds, under the raised token.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(held!.signal.aborted).toBe(false);
+    expect(await locks.holder(target)).toBe(raised);
+    await held!.release();
+    expect(await locks.holder(target)).toBeNull();
+  });
 });
+
