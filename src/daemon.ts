@@ -4,7 +4,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Deps } from './deps.js';
-import { reconcileEnvironment } from './environments/reconcile.js';
 import { sweepCredentialRenewals } from './environments/renewal-sweep.js';
 import type { EnvironmentKey } from './environments/naming.js';
 import { pruneOldEvents } from './environments/retention.js';
@@ -17,6 +16,7 @@ import { metricsRouter } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
+import { fencedReconcile } from './queue/fenced-reconcile.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
 import { sweepResume } from './queue/resume.js';
 import { uiRouter } from './ui/router.js';
@@ -56,9 +56,8 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     prefix,
     concurrency: config.concurrency,
     log,
-    process: async (key: EnvironmentKey, run) => {
-      await reconcileEnvironment(deps, key, { signal: run.signal });
-    },
+    process: fencedReconcile(deps),
+    fenceFloor: (key) => deps.store.fenceOf(key),
     ...options.queue,
   });
   // Gauges read at scrape time, so /metrics reports the store and queue as they are.

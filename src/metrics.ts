@@ -86,6 +86,11 @@ export function createMetrics(registry = new Registry()) {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const lockLost = new Counter({
+    name: 'previewd_lock_lost_total',
+    help: 'Reconcile runs stopped because a newer holder of the PR lock had written (their stale writes were refused)',
+    registers: [registry],
+  });
   return {
     registry,
     environments,
@@ -96,6 +101,7 @@ export function createMetrics(registry = new Registry()) {
     webhooks,
     gcRemovals,
     credentialRenewals,
+    lockLost,
     /** Binds the scrape-time sources (the app does this once it has a store and a queue). */
     bindSources(next: MetricSources) {
       Object.assign(sources, next);

@@ -2,7 +2,9 @@
 // - one PR never runs twice at once: BullMQ deduplication on the PR key keeps one job
 //   per PR, and a per-PR Redis lock (pr-lock.ts) covers stalled-job takeover and retries
 //   of parked jobs; a job that finds the lock held is put back (delayed) without
-//   spending an attempt;
+//   spending an attempt. A run that loses the lock anyway (stalled past its TTL) may
+//   overlap the next holder for a step: its store writes carry its fencing token and
+//   are refused once the newer holder has written (fencedReconcile, store.fenced);
 // - bursts coalesce: `keepLastIfActive` keeps at most one waiting job per PR, and an
 //   enqueue while the PR's job runs leaves exactly one more run after it (the processor
 //   reads the latest desired state when it starts, so nothing is lost);
@@ -65,6 +67,11 @@ export interface ReconcileQueueOptions {
   enqueueTimeoutMs?: number;
   /** Finished jobs kept for inspection (default 1000). */
   keepCompleted?: number;
+  /**
+   * The highest fencing token recorded for the PR (the store's fence). A run's token is
+   * raised above it, so a reset Redis counter cannot hand out tokens the store refuses.
+   */
+  fenceFloor?: (key: EnvironmentKey) => Promise<number>;
 }
 
 export interface QueueCounts {
@@ -185,6 +192,9 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     const attempt = job.attemptsMade + 1;
     const started = Date.now();
     try {
+      if (options.fenceFloor && !(await lock.raiseAbove(await options.fenceFloor(key)))) {
+        throw new TransientError('per-PR lock lost before the run started', { system: 'redis' });
+      }
       await options.process(key, { fencingToken: lock.fencingToken, signal, attempt, reason: job.data.reason, jobId: job.id ?? '' });
       log.debug({ env: keyString(key), jobId: job.id, ms: Date.now() - started }, 'reconcile finished');
     } catch (err) {

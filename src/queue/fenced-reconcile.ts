@@ -1,0 +1,33 @@
+// The queue's processor: one reconcile of a PR by the holder of its lock. The run sees
+// the store through the lock's fencing token (store.fenced), so once the lock is lost
+// and a newer holder has written, this run's writes are refused. A refused run stops
+// and is not retried: the newer holder read the state after this one took the lock,
+// so it owns whatever this run was for. Other writers of the store (webhooks, admin,
+// GC, the CLI) do not take the lock and write unfenced: desired state and events, or,
+// for the CLI's own reconciles, observed state without moving the fence (see store.ts).
+import type { Deps } from '../deps.js';
+import { reconcileEnvironment } from '../environments/reconcile.js';
+import { keyString } from '../environments/naming.js';
+import { StaleFenceError } from '../errors.js';
+import type { ReconcileProcessor } from './reconcile-queue.js';
+
+export function fencedReconcile(deps: Deps, reconcile: typeof reconcileEnvironment = reconcileEnvironment): ReconcileProcessor {
+  return async (key, run) => {
+    const store = deps.store.fenced(run.fencingToken);
+    let thrown: unknown = null;
+    try {
+      await reconcile({ ...deps, store }, key, { signal: run.signal });
+    } catch (err) {
+      thrown = err;
+    }
+    // The reconcile may have swallowed the refusal (a failure it could not record) and
+    // thrown the step's own error instead: the view remembers it either way.
+    const lost = store.refusal ?? (thrown instanceof StaleFenceError ? thrown : null);
+    if (lost === null) {
+      if (thrown !== null) throw thrown;
+      return;
+    }
+    deps.metrics.lockLost.inc();
+    deps.log.warn({ env: keyString(key), token: lost.token, fence: lost.fence, jobId: run.jobId }, 'reconcile stopped: the PR lock was lost to a newer holder; not retried');
+  };
+}
