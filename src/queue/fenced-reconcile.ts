@@ -5,7 +5,10 @@
 // so it owns whatever this run was for. Other writers of the store (webhooks, admin,
 // GC, the CLI) do not take the lock and write unfenced: desired state and events, or,
 // for the CLI's own reconciles, observed state without moving the fence (see store.ts).
+// GitHub is told nothing more by a refused run either: its failure handling would
+// otherwise report "degraded" on the PR over what the newer holder reported.
 import type { Deps } from '../deps.js';
+import type { GitHubClient } from '../github/types.js';
 import { reconcileEnvironment } from '../environments/reconcile.js';
 import { keyString } from '../environments/naming.js';
 import { StaleFenceError } from '../errors.js';
@@ -14,9 +17,10 @@ import type { ReconcileProcessor } from './reconcile-queue.js';
 export function fencedReconcile(deps: Deps, reconcile: typeof reconcileEnvironment = reconcileEnvironment): ReconcileProcessor {
   return async (key, run) => {
     const store = deps.store.fenced(run.fencingToken);
+    const github = refusingAfter(deps.github, () => store.refusal);
     let thrown: unknown = null;
     try {
-      await reconcile({ ...deps, store }, key, { signal: run.signal });
+      await reconcile({ ...deps, store, github }, key, { signal: run.signal });
     } catch (err) {
       thrown = err;
     }
@@ -30,4 +34,18 @@ export function fencedReconcile(deps: Deps, reconcile: typeof reconcileEnvironme
     deps.metrics.lockLost.inc();
     deps.log.warn({ env: keyString(key), token: lost.token, fence: lost.fence, jobId: run.jobId }, 'reconcile stopped: the PR lock was lost to a newer holder; not retried');
   };
+}
+
+/** The client, whose every call is refused with the store's refusal once there is one. */
+function refusingAfter(client: GitHubClient, refusal: () => Error | null): GitHubClient {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const refused = refusal();
+        return refused ? Promise.reject(refused) : (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
