@@ -8,7 +8,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
-import type { EnvironmentStore, FencedEnvironmentStore, ObservedPatch } from '../src/environments/types.js';
+import { fencedStore } from '../src/environments/fenced-store.js';
+import type { EnvironmentStore } from '../src/environments/types.js';
 import { fencedReconcile } from '../src/queue/fenced-reconcile.js';
 import { createPrLocks, type HeldLock, type PrLocks } from '../src/queue/pr-lock.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
@@ -77,28 +78,23 @@ describe('fencing token', () => {
     // A's store: right after A wrote its plan and ran its first step, A stalls (its lock
     // expires: the key is deleted) and B runs the PR to the end; then A's onStep write comes.
     let stalled = false;
+    let planned = false;
     const stallingStore: EnvironmentStore = {
       ...world.deps.store,
-      fenced(token: number): FencedEnvironmentStore {
-        const view = world.deps.store.fenced(token);
-        let planned = false;
-        return Object.assign(Object.create(view) as FencedEnvironmentStore, {
-          async appendEvent(k: EnvironmentKey, event: Parameters<EnvironmentStore['appendEvent']>[1]) {
-            await view.appendEvent(k, event);
-            if (event.type === 'plan') planned = true;
-          },
-          async updateObserved(k: EnvironmentKey, patch: ObservedPatch) {
-            if (planned && !stalled) {
-              stalled = true;
-              await redis.del(lockKey(key));
-              const b = await take(key);
-              bToken = b.fencingToken;
-              await fencedReconcile(world.deps)(key, runOf(b, 'job-b'));
-              await b.release();
-            }
-            await view.updateObserved(k, patch);
-          },
-        });
+      async appendEvent(k, event, token) {
+        await world.deps.store.appendEvent(k, event, token);
+        if (event.type === 'plan' && token === a.fencingToken) planned = true;
+      },
+      async updateObserved(k, patch, token) {
+        if (planned && !stalled) {
+          stalled = true;
+          await redis.del(lockKey(key));
+          const b = await take(key);
+          bToken = b.fencingToken;
+          await fencedReconcile(world.deps)(key, runOf(b, 'job-b'));
+          await b.release();
+        }
+        await world.deps.store.updateObserved(k, patch, token);
       },
     };
     // A's own signal never fires: a stalled worker has not noticed yet that its lock is gone.
@@ -144,7 +140,7 @@ describe('fencing token', () => {
     const key = world.key(pr);
     await world.open(pr, randomSha());
     // A long-lived PR: some holder wrote with a high token, then Redis was flushed.
-    await world.deps.store.fenced(1_000).appendEvent(key, { type: 'note', message: 'written by token 1000' });
+    await fencedStore(world.deps.store, 1_000).appendEvent(key, { type: 'note', message: 'written by token 1000' });
     await redis.del(fenceKey(key));
     const lostBefore = await lockLostCount();
     const tokens: number[] = [];

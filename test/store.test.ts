@@ -2,6 +2,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleFenceError, UserError } from '../src/errors.js';
+import { fencedStore } from '../src/environments/fenced-store.js';
 import { createEnvironmentStore } from '../src/environments/store.js';
 import type { EnvironmentKey } from '../src/environments/naming.js';
 import type { EnvironmentStore } from '../src/environments/types.js';
@@ -340,8 +341,8 @@ describe("fenced writes (the PR lock's token)", () => {
     const key = newKey();
     await store.recordDesired(key, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(0) });
     expect(await store.fenceOf(key)).toBe(0);
-    const older = store.fenced(4);
-    const newer = store.fenced(5);
+    const older = fencedStore(store, 4);
+    const newer = fencedStore(store, 5);
     await older.updateObserved(key, { status: 'provisioning' });
     expect(await store.fenceOf(key)).toBe(4);
     await newer.updateObserved(key, { status: 'ready', observedSha: sha(1) });
@@ -355,9 +356,9 @@ describe("fenced writes (the PR lock's token)", () => {
     expect(older.refusal).toMatchObject({ token: 4, fence: 5 });
     expect(newer.refusal).toBeNull();
     // A fresh view with the stale token is refused by the database too, on every kind of write.
-    await expect(store.fenced(4).appendEvent(key, { type: 'step', message: 'stale' })).rejects.toThrow(StaleFenceError);
-    await expect(store.fenced(3).claimHosts(key, ['stale.preview.example.com'])).rejects.toThrow(StaleFenceError);
-    await expect(store.fenced(2).releaseHosts(key)).rejects.toThrow(StaleFenceError);
+    await expect(fencedStore(store, 4).appendEvent(key, { type: 'step', message: 'stale' })).rejects.toThrow(StaleFenceError);
+    await expect(fencedStore(store, 3).claimHosts(key, ['stale.preview.example.com'])).rejects.toThrow(StaleFenceError);
+    await expect(fencedStore(store, 2).releaseHosts(key)).rejects.toThrow(StaleFenceError);
 
     const record = await store.get(key);
     expect(record).toMatchObject({ status: 'ready', observedSha: sha(1), lastError: null });
@@ -376,12 +377,12 @@ describe("fenced writes (the PR lock's token)", () => {
   it('when the same or a newer token writes then it lands and moves the fence; unfenced writes neither check nor move it', async () => {
     const key = newKey();
     await store.recordDesired(key, { present: true, sha: sha(2), reason: 'opened', prUpdatedAt: at(0) });
-    const view = store.fenced(7);
+    const view = fencedStore(store, 7);
     expect(await view.claimHosts(key, ['a.preview.example.com'])).toEqual([]);
     expect(await store.fenceOf(key)).toBe(7);
     await view.updateObserved(key, { status: 'ready' });
     await view.appendEvent(key, { type: 'ready', message: 'ready' });
-    await store.fenced(9).updateObserved(key, { status: 'provisioning' });
+    await fencedStore(store, 9).updateObserved(key, { status: 'provisioning' });
     expect(await store.fenceOf(key)).toBe(9);
     // The admin view, GC, the resume sweep and CLI runs write without a token.
     await store.updateObserved(key, { lastError: 'unfenced' });
@@ -389,19 +390,19 @@ describe("fenced writes (the PR lock's token)", () => {
     await store.releaseHosts(key);
     await store.requestReconcile(key, 'admin: redeploy');
     expect(await store.fenceOf(key)).toBe(9);
-    expect(await store.fenced(9).releaseHosts(key)).toBeUndefined();
+    expect(await fencedStore(store, 9).releaseHosts(key)).toBeUndefined();
     expect((await store.get(key))?.lastError).toBe('unfenced');
   });
 
   it('when there is no row then fenced writes behave as unfenced ones, and a token that is not a positive integer is refused', async () => {
     const key = newKey();
-    await store.fenced(1).updateObserved(key, { status: 'ready' });
-    await store.fenced(1).appendEvent(key, { type: 'note', message: 'no row yet' });
+    await fencedStore(store, 1).updateObserved(key, { status: 'ready' });
+    await fencedStore(store, 1).appendEvent(key, { type: 'note', message: 'no row yet' });
     expect(await store.get(key)).toBeNull();
     expect((await store.listEvents(key)).map((e) => e.type)).toEqual(['note']);
     expect(await store.fenceOf(key)).toBe(0);
-    expect(() => store.fenced(0)).toThrow(UserError);
-    expect(() => store.fenced(1.5)).toThrow(UserError);
+    expect(() => fencedStore(store, 0)).toThrow(UserError);
+    expect(() => fencedStore(store, 1.5)).toThrow(UserError);
   });
 
   it('when two holders write at once then the older one never lands after the newer', async () => {
@@ -409,8 +410,8 @@ describe("fenced writes (the PR lock's token)", () => {
     await store.recordDesired(key, { present: true, sha: sha(3), reason: 'opened', prUpdatedAt: at(0) });
     // Interleaved writes of tokens 1..20, in a shuffled order: each lands only if no
     // higher token landed before it, so the last write standing is token 20's.
-    const tokens = Array.from({ length: 20 }, (_, i) => i + 1).sort((a, b) => ((a * 7919) % 20) - ((b * 7919) % 20));
-    const results = await Promise.allSettled(tokens.map((t) => store.fenced(t).updateObserved(key, { lastError: `token ${t}` })));
+    const tokens = Array.from({ length: 20 }, (_, i) => i + 1).sort((a, b) => ((a * 8) % 21) - ((b * 8) % 21)); // 20 comes 13th
+    const results = await Promise.allSettled(tokens.map((t) => fencedStore(store, t).updateObserved(key, { lastError: `token ${t}` })));
     expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof StaleFenceError)).toBe(true);
     expect(await store.fenceOf(key)).toBe(20);
     expect((await store.get(key))?.lastError).toBe('token 20');

@@ -312,9 +312,6 @@ function makeFakes(): Fakes {
     pruneEvents: async () => 0,
     // Fencing is the real store's (test/fence.test.ts); reconcile never asks for it.
     fenceOf: async () => 0,
-    fenced: () => {
-      throw new Error('not used by reconcile');
-    },
     async close() {},
   };
   const logs: string[] = [];

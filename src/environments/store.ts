@@ -4,8 +4,10 @@
 // only if the row's desired generation is unchanged (else it decides again), so
 // concurrent webhooks for one PR cannot interleave, and previewd's own teardowns
 // (recordTeardown) compare-and-set on the same per-PR generation.
-// Observed state is written by the holder of the PR's lock: through fenced(token) its
-// writes carry the lock's fencing token and are refused once a newer holder wrote.
+// Observed state is written by the holder of the PR's lock: its writes carry the lock's
+// fencing token (fenced-store.ts) and are refused once a newer holder wrote. Writes
+// without a token (desired state from webhooks, admin and GC; the CLI's and the resume
+// sweep's observed writes) neither check nor move the fence.
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -20,7 +22,6 @@ import type {
   EnvironmentRecord,
   EnvironmentStatus,
   EnvironmentStore,
-  FencedEnvironmentStore,
   HostHeld,
   LaggingEnvironment,
   ObservedPatch,
@@ -527,41 +528,6 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     if (fence > token) throw await refusal(key, token, fence, write);
   }
 
-  /**
-   * A view for the holder of the PR lock with `token`. Its observed-state writes carry the
-   * token; once one is refused, every later one is refused at once (fences only grow).
-   * Desired-state writes (webhooks, admin, GC) stay unfenced: they say what is wanted, not
-   * what was observed, are ordered by desired_generation, and neither check nor move the fence.
-   */
-  function fenced(token: number): FencedEnvironmentStore {
-    if (!Number.isSafeInteger(token) || token < 1) throw new UserError(`fencing token ${String(token)} is not a positive integer`);
-    let refused: StaleFenceError | null = null;
-    const guarded =
-      <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R> => {
-        if (refused) throw refused;
-        try {
-          return await write(...args);
-        } catch (err) {
-          if (err instanceof StaleFenceError) refused = err;
-          throw err;
-        }
-      };
-    return {
-      ...store,
-      token,
-      get refusal() {
-        return refused;
-      },
-      updateObserved: guarded((key: EnvironmentKey, patch: ObservedPatch) => updateObserved(key, patch, token)),
-      appendEvent: guarded((key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }) => appendEvent(key, event, token)),
-      claimHosts: guarded((key: EnvironmentKey, hosts: string[]) => claimHosts(key, hosts, token)),
-      releaseHosts: guarded((key: EnvironmentKey) => releaseHosts(key, token)),
-      // The view borrows the store's pool: closing is the store owner's business.
-      close: async () => undefined,
-    };
-  }
-
   async function listEvents(key: EnvironmentKey, limit = 50): Promise<EnvironmentEvent[]> {
     assertKey(key);
     const bounded = Math.min(Math.max(Math.trunc(Number.isFinite(limit) ? limit : 50), 1), 1_000);
@@ -588,24 +554,22 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     }
   }
 
-  const store: EnvironmentStore = {
+  return {
     migrate,
     recordDesired,
     recordTeardown,
-    claimHosts: (key, hosts) => claimHosts(key, hosts),
-    releaseHosts: (key) => releaseHosts(key),
+    claimHosts,
+    releaseHosts,
     requestReconcile,
     get,
     list,
     listLagging,
     countByStatus,
-    updateObserved: (key, patch) => updateObserved(key, patch),
-    appendEvent: (key, event) => appendEvent(key, event),
+    updateObserved,
+    appendEvent,
     listEvents,
     pruneEvents,
     fenceOf,
-    fenced,
     close: () => pool.end(),
   };
-  return store;
 }

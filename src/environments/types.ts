@@ -117,9 +117,9 @@ export interface EnvironmentStore {
    * Claims `hosts` for `key` (and lets go of its other hosts), all or nothing. Returns the
    * hosts another live environment holds; when there are any, nothing was claimed.
    */
-  claimHosts(key: EnvironmentKey, hosts: string[]): Promise<HostHeld[]>;
+  claimHosts(key: EnvironmentKey, hosts: string[], token?: number): Promise<HostHeld[]>;
   /** Lets go of every host `key` holds (its environment is removed). */
-  releaseHosts(key: EnvironmentKey): Promise<void>;
+  releaseHosts(key: EnvironmentKey, token?: number): Promise<void>;
   /** Asks for another reconcile without changing what is desired (admin redeploy, retry). */
   requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
   get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;
@@ -131,8 +131,14 @@ export interface EnvironmentStore {
   listLagging(): Promise<LaggingEnvironment[]>;
   /** Environments per status, counted in the database (cheap enough for every metrics scrape). */
   countByStatus(): Promise<Partial<Record<EnvironmentStatus, number>>>;
-  updateObserved(key: EnvironmentKey, patch: ObservedPatch): Promise<void>;
-  appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }): Promise<void>;
+  /**
+   * The observed-state writes (this one, appendEvent, claimHosts, releaseHosts) take the
+   * writer's PR lock fencing token, if it holds the lock (fenced-store.ts): the write then
+   * moves the environment's fence to it, and is refused with StaleFenceError (recorded as
+   * a lock-lost event) when a newer token has written. Without a token it neither checks nor moves it.
+   */
+  updateObserved(key: EnvironmentKey, patch: ObservedPatch, token?: number): Promise<void>;
+  appendEvent(key: EnvironmentKey, event: { type: string; message: string; data?: Record<string, unknown> }, token?: number): Promise<void>;
   listEvents(key: EnvironmentKey, limit?: number): Promise<EnvironmentEvent[]>;
   /** Deletes events recorded before `before` (the retention); returns how many. */
   pruneEvents(before: Date): Promise<number>;
@@ -141,16 +147,10 @@ export interface EnvironmentStore {
    * no row): the next lock holder's token must be above it (the Redis counter may have been reset).
    */
   fenceOf(key: EnvironmentKey): Promise<number>;
-  /**
-   * The store as seen by the holder of the PR lock with `token`: its observed-state writes
-   * (updateObserved, appendEvent, claimHosts, releaseHosts) set the environment's fence to
-   * `token` and are refused with StaleFenceError when a newer holder has written. Desired-state
-   * writes and reads are the store's own, unfenced.
-   */
-  fenced(token: number): FencedEnvironmentStore;
   close(): Promise<void>;
 }
 
+/** The store as the holder of a PR lock sees it (fenced-store.ts). */
 export interface FencedEnvironmentStore extends EnvironmentStore {
   readonly token: number;
   /** The refusal once one write was refused; every later write of this view is refused too. */

@@ -1,5 +1,5 @@
 // The queue's processor: one reconcile of a PR by the holder of its lock. The run sees
-// the store through the lock's fencing token (store.fenced), so once the lock is lost
+// the store through the lock's fencing token (environments/fenced-store.ts), so once the lock is lost
 // and a newer holder has written, this run's writes are refused. A refused run stops
 // and is not retried: the newer holder read the state after this one took the lock,
 // so it owns whatever this run was for. Other writers of the store (webhooks, admin,
@@ -9,6 +9,7 @@
 // otherwise report "degraded" on the PR over what the newer holder reported.
 import type { Deps } from '../deps.js';
 import type { GitHubClient } from '../github/types.js';
+import { fencedStore } from '../environments/fenced-store.js';
 import { reconcileEnvironment } from '../environments/reconcile.js';
 import { keyString } from '../environments/naming.js';
 import { StaleFenceError } from '../errors.js';
@@ -16,7 +17,7 @@ import type { ReconcileProcessor } from './reconcile-queue.js';
 
 export function fencedReconcile(deps: Deps, reconcile: typeof reconcileEnvironment = reconcileEnvironment): ReconcileProcessor {
   return async (key, run) => {
-    const store = deps.store.fenced(run.fencingToken);
+    const store = fencedStore(deps.store, run.fencingToken);
     const github = refusingAfter(deps.github, () => store.refusal);
     let thrown: unknown = null;
     try {
