@@ -35,7 +35,9 @@ function makeQueue(process: ReconcileProcessor, overrides: Partial<ReconcileQueu
     process,
     log,
     backoff: { baseMs: 40, maxMs: 200, jitter: 0.5 },
-    lockDurationMs: 1_000,
+    // Far above any stall of a loaded 2-core machine: no test here waits for this lock to
+    // expire (the crash test's child holds its own 1 s lock), and "never twice at once" rests on it.
+    lockDurationMs: 10_000,
     stalledIntervalMs: 500,
     lockBusyDelayMs: 100,
     ...overrides,
