@@ -31,6 +31,7 @@ import { startGitHubEmulator, type GitHubEmulator } from './emulators/github.js'
 import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
 import { createWorkloadRuntime } from './emulators/workload-runtime.js';
+import { emulatorObservation, type ClusterObservation } from './observation.js';
 import { createPreviewdRole, type PgServer } from './pg-server.js';
 import { createTestDatabase, createTestRedis, databaseUrl, uniqueSuffix, withAdminClient, withRoleClient } from './services.js';
 import type { LocalServices } from '../config/sandbox-env.js';
@@ -63,6 +64,8 @@ export interface World {
   readonly deps: Deps;
   readonly repos: string[];
   readonly cluster: Cluster;
+  /** The cluster's state as Nomad, Consul and Vault hold it (observation.ts), for assertions. */
+  readonly observe: ClusterObservation;
   readonly nomad: NomadEmulator;
   readonly consul: ConsulEmulator;
   readonly vault: VaultEmulator;
@@ -273,6 +276,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       deps,
       repos: repoNames,
       cluster,
+      observe: emulatorObservation({ cluster, vault, namespace: config.env.NOMAD_NAMESPACE, jwtMount: config.vault.jwtMount }),
       nomad,
       consul,
       vault,

@@ -177,6 +177,10 @@ export interface Cluster {
   attachTemplateRuntime(runtime: TaskTemplateRuntime): void;
   /** The environment a task's `env = true` templates gave it; tests only, never served. */
   renderedEnv(allocId: string, task: string): Record<string, string> | null;
+  /** The files a task's templates rendered, by destination (relative to the task dir); null for an unknown allocation or task. */
+  renderedFiles(allocId: string, task: string): Record<string, string> | null;
+  /** The task names of an allocation's group; null for an unknown allocation. */
+  allocationTasks(allocId: string): string[] | null;
   /** consul-template's next poll for every running allocation: a changed file fires its change_mode. */
   rerenderTemplates(): Promise<void>;
 
@@ -1133,6 +1137,16 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     renderedEnv(allocId, task) {
       const env = allocs.get(allocId)?.renders.get(task)?.env;
       return env ? { ...env } : null;
+    },
+    renderedFiles(allocId, task) {
+      const files = allocs.get(allocId)?.renders.get(task)?.files;
+      return files ? { ...files } : null;
+    },
+    allocationTasks(allocId) {
+      const rec = allocs.get(allocId);
+      if (!rec) return null;
+      const group = groupsOf(rec.job).find((g) => g.Name === rec.alloc.TaskGroup);
+      return group ? tasksOf(group).map((t) => t.Name as string) : [];
     },
     async rerenderTemplates() {
       if (!templateRuntime) return;

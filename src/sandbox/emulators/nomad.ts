@@ -200,6 +200,33 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     return { ...value, headers: { ...readHeaders(index), ...(value.headers ?? {}) } };
   }
 
+  /**
+   * GET /v1/client/fs/cat/:alloc?path=<task>/<file> (command/agent/fs_endpoint.go
+   * FileCatRequest, client/allocdir/alloc_dir.go ReadAt). Only what the emulator has on
+   * a task's disk: the files its templates rendered. Like the real client it refuses the
+   * task's secrets/ and private/ directories (case-insensitive prefix), so a canonical env
+   * rendered into secrets/ is not readable through this API.
+   */
+  function fileCat(req: EmulatorRequest): EmulatorResponse {
+    const allocId = decodeURIComponent(req.path.slice('/v1/client/fs/cat/'.length));
+    if (allocId === '') return text(400, 'must provide a valid alloc id'); // fs_endpoint.go allocIDNotPresentErr
+    const path = req.query.get('path') ?? '';
+    if (path === '') return text(400, 'must provide a file name'); // fs_endpoint.go fileNameNotPresentErr
+    const tasks = cluster.allocationTasks(allocId);
+    if (tasks === null) return text(404, `Unknown allocation "${allocId}"`); // structs.NewErrUnknownAllocation
+    const clean = path.replace(/^\/+/, '');
+    const slash = clean.indexOf('/');
+    const task = slash < 0 ? clean : clean.slice(0, slash);
+    const rest = slash < 0 ? '' : clean.slice(slash + 1);
+    if (tasks.includes(task)) {
+      if (/^secrets(\/|$)/i.test(rest)) return text(500, `Reading secret file prohibited: ${path}`);
+      if (/^private(\/|$)/i.test(rest)) return text(500, `Reading private file prohibited: ${path}`);
+      const file = cluster.renderedFiles(allocId, task)?.[rest];
+      if (file !== undefined) return { status: 200, body: file, headers: { 'content-type': 'text/plain' } };
+    }
+    return text(500, `stat ${path}: no such file or directory`);
+  }
+
   const ok = (body: unknown): EmulatorResponse => ({ status: 200, body: body === null ? 'null' : body, headers: body === null ? { 'content-type': 'application/json' } : undefined });
 
   return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
@@ -305,6 +332,8 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
       }
       return text(404, '404 page not found');
     }
+
+    if (path.startsWith('/v1/client/fs/cat/')) return allowed('GET') ? fileCat(req) : text(405, 'Invalid method');
 
     const objMatch = /^\/v1\/(deployment|evaluation|allocation)\/([^/]+)$/.exec(path);
     if (objMatch) {
