@@ -66,8 +66,10 @@ async function footprint(pr: number) {
 }
 
 describe('fencing token', () => {
-  it('when holder A loses the lock mid-run and B takes over and writes then A is refused, stops without a retry, and the record and PR show B', async () => {
-    const pr = 1;
+  it.each([
+    { pr: 1, notices: false, how: 'has not noticed (a stalled worker)' },
+    { pr: 3, notices: true, how: 'notices through its signal (renewal refused)' },
+  ])('when holder A loses the lock mid-run and B takes over and writes, and A $how, then A is refused, stops without a retry, and the record and PR show B', async ({ pr, notices }) => {
     const key = world.key(pr);
     const sha = randomSha();
     await world.open(pr, sha);
@@ -75,30 +77,37 @@ describe('fencing token', () => {
 
     const a = await take(key);
     let bToken = 0;
-    // A's store: right after A wrote its plan and ran its first step, A stalls (its lock
-    // expires: the key is deleted) and B runs the PR to the end; then A's onStep write comes.
+    // A's store: A stalls (its lock expires: the key is deleted) and B runs the PR to the
+    // end. A that has not noticed stalls after its first step, and its onStep write comes
+    // next; A that notices stalls after writing its plan and finds its signal fired before
+    // the first step (then its failure handling writes, and would report to GitHub).
     let stalled = false;
+    const aSignal = new AbortController();
+    const takeOver = async () => {
+      stalled = true;
+      await redis.del(lockKey(key));
+      const b = await take(key);
+      bToken = b.fencingToken;
+      await fencedReconcile(world.deps)(key, runOf(b, 'job-b'));
+      await b.release();
+      if (notices) aSignal.abort(new Error('per-PR lock lost'));
+    };
     let planned = false;
     const stallingStore: EnvironmentStore = {
       ...world.deps.store,
       async appendEvent(k, event, token) {
         await world.deps.store.appendEvent(k, event, token);
-        if (event.type === 'plan' && token === a.fencingToken) planned = true;
+        if (event.type !== 'plan' || token !== a.fencingToken) return;
+        planned = true;
+        if (notices) await takeOver();
       },
       async updateObserved(k, patch, token) {
-        if (planned && !stalled) {
-          stalled = true;
-          await redis.del(lockKey(key));
-          const b = await take(key);
-          bToken = b.fencingToken;
-          await fencedReconcile(world.deps)(key, runOf(b, 'job-b'));
-          await b.release();
-        }
+        if (planned && !stalled) await takeOver();
         await world.deps.store.updateObserved(k, patch, token);
       },
     };
-    // A's own signal never fires: a stalled worker has not noticed yet that its lock is gone.
-    await expect(fencedReconcile({ ...world.deps, store: stallingStore })(key, runOf(a, 'job-a', new AbortController().signal))).resolves.toBeUndefined();
+    // A's own signal is the test's: fired once B is done, or never (not noticed yet).
+    await expect(fencedReconcile({ ...world.deps, store: stallingStore })(key, runOf(a, 'job-a', aSignal.signal))).resolves.toBeUndefined();
     await a.release();
 
     expect(stalled).toBe(true);

@@ -5,20 +5,23 @@
 // so it owns whatever this run was for. Other writers of the store (webhooks, admin,
 // GC, the CLI) do not take the lock and write unfenced: desired state and events, or,
 // for the CLI's own reconciles, observed state without moving the fence (see store.ts).
-// GitHub is told nothing more by a refused run either: its failure handling would
-// otherwise report "degraded" on the PR over what the newer holder reported.
+// GitHub is told nothing more by a refused run either, nor by one whose signal fired
+// (its lock was seen lost, or the worker is stopping and the job resumes elsewhere):
+// its failure handling would otherwise report "degraded" on the PR, over what the newer
+// holder reported or for a stop that is no fault of the PR.
 import type { Deps } from '../deps.js';
 import type { GitHubClient } from '../github/types.js';
 import { fencedStore } from '../environments/fenced-store.js';
 import { reconcileEnvironment } from '../environments/reconcile.js';
 import { keyString } from '../environments/naming.js';
-import { StaleFenceError } from '../errors.js';
+import { StaleFenceError, TransientError } from '../errors.js';
 import type { ReconcileProcessor } from './reconcile-queue.js';
 
 export function fencedReconcile(deps: Deps, reconcile: typeof reconcileEnvironment = reconcileEnvironment): ReconcileProcessor {
   return async (key, run) => {
     const store = fencedStore(deps.store, run.fencingToken);
-    const github = refusingAfter(deps.github, () => store.refusal);
+    const stopped = () => store.refusal ?? (run.signal.aborted ? new TransientError('stopped: the PR lock was lost or previewd is stopping', { system: 'redis' }) : null);
+    const github = refusingAfter(deps.github, stopped);
     let thrown: unknown = null;
     try {
       await reconcile({ ...deps, store, github }, key, { signal: run.signal });
