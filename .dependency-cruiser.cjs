@@ -5,7 +5,8 @@ const PURE = [
   '^src/environments/(plan|outcome|projection|naming|model)\\.ts$',
   '^src/ownership/',
   '^src/gc/plan\\.ts$',
-  '^src/github/policy\\.ts$',
+  '^src/github/(policy|pull-facts)\\.ts$',
+  '^src/resync/plan\\.ts$',
 ];
 /** What "a client" is: our adapters and the libraries that talk to a system. */
 const CLIENTS = [

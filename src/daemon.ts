@@ -1,5 +1,5 @@
-// The running daemon: HTTP (webhooks, admin API, dashboard, health, metrics), the reconcile worker
-// and the periodic GC with credential renewal, all over one `Deps`. `serve` and the sandbox both start it.
+// The running daemon: HTTP (webhooks, admin API, dashboard, health, metrics), the reconcile worker,
+// the periodic GC with credential renewal and resync from GitHub, all over one `Deps`. `serve` and the sandbox both start it.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import { createDeliveryDedupe } from './queue/deliveries.js';
 import { fencedReconcile } from './queue/fenced-reconcile.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
 import { sweepResume } from './queue/resume.js';
+import { createResyncState, sweepResync } from './resync/sweep.js';
 import { uiRouter } from './ui/router.js';
 import { createRedisSessions } from './ui/sessions.js';
 
@@ -37,6 +38,8 @@ export interface DaemonOptions {
    * Redis prefixes share one state database (tests): each would take the others' PRs.
    */
   resume?: boolean;
+  /** Run resync from GitHub's listings, at start and every resync.interval (default true). */
+  resync?: boolean;
 }
 
 export interface Daemon {
@@ -120,6 +123,22 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
             );
           },
         });
+  // Webhooks are hints: at start and then periodically, what GitHub lists as open is
+  // compared with what is recorded, and what a lost webhook left behind is recorded.
+  const resyncState = createResyncState();
+  const resyncSchedule =
+    options.resync === false
+      ? null
+      : startSweepSchedule({
+          name: 'resync',
+          lock: createSweepLock(redis, prefix, 'resync'),
+          intervalMs: config.resync.interval,
+          immediate: true,
+          log,
+          sweep: async (lease) => {
+            await sweepResync({ ...deps, queue }, resyncState, { stillHoldsLock: () => lease.stillHolds() });
+          },
+        });
   const gcSchedule =
     options.gc === false
       ? null
@@ -157,6 +176,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await gcSchedule?.stop();
+        await resyncSchedule?.stop();
         await resumeSchedule?.stop();
         await queue.close({ graceMs: stopOptions.graceMs ?? 25_000 });
         redis.disconnect();

@@ -91,8 +91,28 @@ export function createMetrics(registry = new Registry()) {
     help: 'Reconcile runs stopped because a newer holder of the PR lock had written (their stale writes were refused)',
     registers: [registry],
   });
+  const resyncRuns = new Counter({
+    name: 'previewd_resync_runs_total',
+    help: 'Listings of a repo\'s open PRs by resync (result: changed, not_modified, rate_limited, failed)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const driftRepaired = new Counter({
+    name: 'previewd_resync_drift_repaired_total',
+    help: 'Desired states resync recorded because a webhook was missed (kind: opened, head, labels, state, closed)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const githubRateLimitRemaining = new Gauge({
+    name: 'previewd_github_rate_limit_remaining',
+    help: "GitHub's x-ratelimit-remaining on its most recent answer to previewd",
+    registers: [registry],
+  });
   return {
     registry,
+    resyncRuns,
+    driftRepaired,
+    githubRateLimitRemaining,
     environments,
     provisioningDuration,
     stepFailures,

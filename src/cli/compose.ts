@@ -36,6 +36,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     log,
   });
   const store = createEnvironmentStore({ databaseUrl: env.DATABASE_URL, log });
+  const metrics = createMetrics();
   return {
     config,
     log,
@@ -43,10 +44,15 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     nomad: createNomadClient({ address: env.NOMAD_ADDR, token: env.NOMAD_TOKEN, namespace: env.NOMAD_NAMESPACE }),
     consul: createConsulClient({ address: env.CONSUL_HTTP_ADDR, token: env.CONSUL_HTTP_TOKEN, agentAddress: config.consul.agentAddress }),
     vault: createVaultClient({ address: env.VAULT_ADDR, token: env.VAULT_TOKEN, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
-    github: createGitHubClient({ apiUrl: env.GITHUB_API_URL, auth: githubAuth(env), userAgent: 'previewd/0.1.0' }),
+    github: createGitHubClient({
+      apiUrl: env.GITHUB_API_URL,
+      auth: githubAuth(env),
+      userAgent: 'previewd/0.1.0',
+      onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
+    }),
     databases,
     store,
-    metrics: createMetrics(),
+    metrics,
     renderer: createTemplatesRenderer(),
     async close() {
       await Promise.allSettled([store.close(), databases.close()]);

@@ -230,6 +230,14 @@ export const fileConfigSchema = z
           .describe('retries of parked work per desired change; then the environment is marked failed with its reason until a push or an operator'),
       })
       .prefault({}),
+    resync: z
+      .object({
+        interval: duration(
+          '5m',
+          "period (and once at start) of the sweep that lists each repo's open PRs and records what webhooks missed (opened, pushes, labels, drafts), decided by the same policy; conditional requests, so an unchanged listing costs no rate limit",
+        ),
+      })
+      .prefault({}),
     eventRetention: duration('30d', "environment events (the admin view's history) older than this are deleted with each GC sweep"),
     http: z
       .object({

@@ -8,7 +8,7 @@ const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
 const C = 'c'.repeat(40);
 
-const held = (over: Partial<HeldOrder> = {}): HeldOrder => ({ prUpdatedAt: T, desiredSha: A, desiredBy: 'github', prClosed: false, ...over });
+const held = (over: Partial<HeldOrder> = {}): HeldOrder => ({ prUpdatedAt: T, desiredSha: A, desiredBy: 'github', desiredPresent: true, prClosed: false, ...over });
 const fact = (over: Partial<IncomingFact> = {}): IncomingFact => ({ prUpdatedAt: T, sha: A, change: 'facts', ...over });
 
 describe('orderGitHubFact', () => {
@@ -29,6 +29,11 @@ describe('orderGitHubFact', () => {
     ['tie: unlabel about another head', held({ desiredSha: B }), fact({ sha: A, change: 'facts' }), false],
     ['tie: reopen after a close', held({ prClosed: true }), fact({ change: 'head' }), false],
     ['tie: label after a close', held({ prClosed: true }), fact({ change: 'facts' }), false],
+    ['listing: newer facts about the head previewd removed', held({ desiredBy: 'previewd', desiredPresent: false }), fact({ prUpdatedAt: later, change: 'facts', fromListing: true }), false],
+    ['listing: a newer head than the one previewd removed', held({ desiredBy: 'previewd', desiredPresent: false }), fact({ prUpdatedAt: later, sha: B, change: 'facts', fromListing: true }), true],
+    ['listing: a close of the head previewd removed', held({ desiredBy: 'previewd', desiredPresent: false }), fact({ prUpdatedAt: later, change: 'close', fromListing: true }), true],
+    ['event: newer facts about the head previewd removed', held({ desiredBy: 'previewd', desiredPresent: false }), fact({ prUpdatedAt: later, change: 'facts' }), true],
+    ['listing: newer facts about a head GitHub made absent', held({ desiredPresent: false }), fact({ prUpdatedAt: later, change: 'facts', fromListing: true }), true],
     ['tie: label after previewd tore it down', held({ desiredBy: 'previewd' }), fact({ change: 'facts' }), false],
   ];
   it.each(cases)('%s', (_name, h, f, accept) => {

@@ -12,7 +12,9 @@
 //   is about the head we hold; a different head at the same second is not provably newer.
 // previewd's own decisions (admin, CLI and GC teardowns) carry no GitHub timestamp;
 // they are ordered by the per-PR desired generation instead (see recordTeardown), and
-// any strictly newer GitHub fact supersedes them.
+// any strictly newer GitHub fact supersedes them, except a fact read from a listing
+// (resync) about the very head previewd removed: a listing says how the PR is, not that
+// anyone asked for it again, and updated_at moves for comments and reviews too.
 
 /** What a GitHub event changed, for breaking ties of equal updated_at. */
 export type GitHubChange = 'head' | 'close' | 'facts';
@@ -25,6 +27,7 @@ export interface HeldOrder {
   prUpdatedAt: Date;
   desiredSha: string | null;
   desiredBy: DesiredBy;
+  desiredPresent: boolean;
   /** The last accepted GitHub fact said the PR is closed. */
   prClosed: boolean;
 }
@@ -34,12 +37,17 @@ export interface IncomingFact {
   sha: string | null;
   beforeSha?: string | null;
   change: GitHubChange;
+  /** Read from the REST listing (resync) rather than sent as an event. */
+  fromListing?: boolean;
 }
 
 export type OrderDecision = { accept: true; why: string } | { accept: false; why: string };
 
 export function orderGitHubFact(held: HeldOrder | null, incoming: IncomingFact): OrderDecision {
   if (held === null) return { accept: true, why: 'first fact for this PR' };
+  if (incoming.fromListing && held.desiredBy === 'previewd' && !held.desiredPresent && incoming.change !== 'close' && incoming.sha === held.desiredSha) {
+    return { accept: false, why: 'previewd removed this head (GC or an operator); a listing does not bring it back' };
+  }
   const incomingAt = incoming.prUpdatedAt.getTime();
   const heldAt = held.prUpdatedAt.getTime();
   if (incomingAt > heldAt) return { accept: true, why: 'newer than what is stored' };

@@ -244,7 +244,7 @@ function makeFakes(): Fakes {
         return { id };
       }),
     updateComment: (_r, id, body) => gh(() => (comments.has(id) ? (comments.set(id, body), true) : false)),
-    listOpenPulls: async () => [],
+    listOpenPulls: async () => ({ pulls: [], notModified: false }),
     getPull: async () => null,
   };
   const records = new Map<string, EnvironmentRecord>();

@@ -231,15 +231,20 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
       // one read (every desired change bumps it). A lost race re-reads and decides again,
       // so concurrent facts for one PR never interleave, without holding a lock meanwhile.
       for (let attempt = 1; ; attempt++) {
-        const { rows } = await pool.query<{ generation: string; pr_updated_at: Date; desired_sha: string | null; desired_by: DesiredBy; pr_closed: boolean }>(
-          `SELECT desired_generation AS generation, pr_updated_at, desired_sha, desired_by, pr_closed FROM ${environments} WHERE repo = $1 AND pr = $2`,
+        const { rows } = await pool.query<{ generation: string; pr_updated_at: Date; desired_sha: string | null; desired_by: DesiredBy; desired_present: boolean; pr_closed: boolean }>(
+          `SELECT desired_generation AS generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed FROM ${environments} WHERE repo = $1 AND pr = $2`,
           [key.repo, key.pr],
         );
         const held = rows[0] ?? null;
         const decision = orderGitHubFact(
-          held && { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, prClosed: held.pr_closed },
-          { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change },
+          held && { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, desiredPresent: held.desired_present, prClosed: held.pr_closed },
+          { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change, fromListing: input.fromListing === true },
         );
+        if (!decision.accept && input.fromListing) {
+          // Every resync re-reads the same listing: a refusal would add an event per PR per interval.
+          log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, why: decision.why }, 'listed state not recorded');
+          return { accepted: false, generation: Number(held?.generation ?? 0) };
+        }
         if (!decision.accept) {
           await pool.query(
             `INSERT INTO ${events} (repo, pr, type, message, data)

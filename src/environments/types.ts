@@ -30,6 +30,11 @@ export interface DesiredInput {
   /** The PR's title and head branch, shown by the dashboard only (attacker-controlled; never in a name). Omitted: kept as stored. */
   title?: string;
   branch?: string;
+  /**
+   * Read from GitHub's REST listing (resync), not sent as an event: it never brings back
+   * a head previewd removed itself (ordering.ts), and a refusal is routine, not an event.
+   */
+  fromListing?: boolean;
 }
 
 /** previewd's own decision to remove an environment (admin, CLI, GC): ordered by generation, not by a clock. */

@@ -60,7 +60,7 @@ async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcPlanInpu
   await Promise.all(
     repos.map(async (repo) => {
       try {
-        const open = await deps.github.listOpenPulls(repo.name);
+        const { pulls: open } = await deps.github.listOpenPulls(repo.name);
         pulls.set(repo.name, { ok: true, open: open.map((p) => ({ number: p.number, labels: p.labels })) });
       } catch (err) {
         pulls.set(repo.name, { ok: false, error: safeErrorLine(err, 200) });

@@ -116,10 +116,35 @@ describe('github client: pulls', () => {
   it('when there are more open pulls than one page then every open one is listed, closed ones not', async () => {
     for (let n = 1; n <= 130; n++) if (n !== 42) gh.openPull(REPO, { number: n, headSha: SHA });
     gh.closePull(REPO, 7, { merged: true });
-    const pulls = await patClient().listOpenPulls(REPO);
+    const { pulls } = await patClient().listOpenPulls(REPO);
     expect(pulls).toHaveLength(129);
     expect(pulls.some((p) => p.number === 7)).toBe(false);
     expect(gh.requests.filter((r) => r.path === `/repos/${REPO}/pulls`).length).toBe(2);
+  });
+
+  it('when a listing is repeated with a cache then every page is conditional: unchanged is notModified from the kept pages, and a change on one page is seen', async () => {
+    for (let n = 1; n <= 130; n++) if (n !== 42) gh.openPull(REPO, { number: n, headSha: SHA });
+    const seen: number[] = [];
+    const client = createGitHubClient({ apiUrl: gh.url, auth: { token: PAT }, userAgent: 'previewd/test', now: () => clock, onRateLimit: (n) => seen.push(n) });
+    const cache = new Map();
+    const first = await client.listOpenPulls(REPO, cache);
+    expect(first).toMatchObject({ notModified: false });
+    expect(first.pulls).toHaveLength(130);
+    expect(cache.size).toBe(2);
+    const remaining = gh.rateLimit.remaining;
+    const second = await client.listOpenPulls(REPO, cache);
+    expect(second.notModified).toBe(true);
+    expect(second.pulls.map((p) => p.number)).toEqual(first.pulls.map((p) => p.number));
+    expect(gh.rateLimit.remaining).toBe(remaining);
+    expect(gh.notModifiedAnswers).toBe(2);
+    expect(seen.at(-1)).toBe(remaining);
+    // PR 1 is the oldest: on the last page under the default sort (created, newest first).
+    gh.updatePull(REPO, 1, { labels: ['no-preview'] });
+    const third = await client.listOpenPulls(REPO, cache);
+    expect(third.notModified).toBe(false);
+    expect(third.pulls.find((p) => p.number === 1)?.labels).toEqual(['no-preview']);
+    // Without a cache nothing is conditional.
+    expect((await client.listOpenPulls(REPO)).notModified).toBe(false);
   });
 
   it('when a pull is read then fork, labels and merged are mapped, and an absent one is null', async () => {

@@ -7,7 +7,7 @@ import type { ZodType } from 'zod';
 import { ConflictError, TransientError, UserError } from '../errors.js';
 import { createAppJwt, createInstallationTokenCache } from './app-auth.js';
 import * as wire from './schema.js';
-import type { DeploymentState, GitHubClient, GitHubDeployment, PullSummary } from './types.js';
+import type { DeploymentState, GitHubClient, GitHubDeployment, ListingCache, PullSummary } from './types.js';
 import { REPO_NAME } from './repo-name.js';
 
 export interface FetchResponseLike {
@@ -26,6 +26,8 @@ export interface GitHubClientOptions {
   fetch?: FetchLike;
   now?: () => number;
   timeoutMs?: number;
+  /** Told GitHub's x-ratelimit-remaining of every answer that carries one (the metrics gauge). */
+  onRateLimit?: (remaining: number) => void;
 }
 
 const SHA = /^[0-9a-fA-F]{40}$/;
@@ -105,7 +107,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   }
 
   /** One HTTP exchange; never throws for HTTP statuses, only for the network. */
-  async function send(method: string, pathOrUrl: string, init: { credential: string; body?: unknown }): Promise<Answer> {
+  async function send(method: string, pathOrUrl: string, init: { credential: string; body?: unknown; ifNoneMatch?: string }): Promise<Answer> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${api}${pathOrUrl}`;
     const headers: Record<string, string> = {
       Accept: 'application/vnd.github+json',
@@ -114,6 +116,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       'User-Agent': options.userAgent,
     };
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (init.ifNoneMatch !== undefined) headers['If-None-Match'] = init.ifNoneMatch;
     let response: FetchResponseLike;
     let text: string;
     try {
@@ -124,6 +127,8 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       const code = (err as { code?: string; name?: string } | null)?.code ?? (err as { name?: string } | null)?.name ?? 'network error';
       throw new TransientError(`github ${method} ${new URL(url).pathname}: unreachable (${code})`, { system: 'github', code, cause: new Error(String(code)) });
     }
+    const remaining = response.headers.get('x-ratelimit-remaining');
+    if (options.onRateLimit && remaining !== null && /^\d+$/.test(remaining)) options.onRateLimit(Number(remaining));
     let body: unknown = text;
     if (text !== '') {
       try {
@@ -185,27 +190,53 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   }
 
   /** A request on a repository as previewd (PAT or installation token); retries once after a refused token. */
-  async function call(method: string, repo: string, pathOrUrl: string, body?: unknown): Promise<Answer> {
-    if (!app) return send(method, pathOrUrl, { credential: (auth as { token: string }).token, body });
+  async function call(method: string, repo: string, pathOrUrl: string, body?: unknown, ifNoneMatch?: string): Promise<Answer> {
+    const extra = ifNoneMatch === undefined ? {} : { ifNoneMatch };
+    if (!app) return send(method, pathOrUrl, { credential: (auth as { token: string }).token, body, ...extra });
     const installationId = await installationIdFor(repo);
-    const answer = await send(method, pathOrUrl, { credential: await tokens.get(installationId), body });
+    const answer = await send(method, pathOrUrl, { credential: await tokens.get(installationId), body, ...extra });
     if (answer.status !== 401) return answer;
     tokens.invalidate(installationId); // revoked or expired early: fetch a new one, once
-    return send(method, pathOrUrl, { credential: await tokens.get(installationId), body });
+    return send(method, pathOrUrl, { credential: await tokens.get(installationId), body, ...extra });
   }
 
-  async function listAll<T>(repo: string, path: string, what: string, schema: ZodType<T[]>): Promise<T[]> {
+  /**
+   * Every page of a listing. With a cache, each page is a conditional request
+   * (GitHub docs, "Best practices for using the REST API: use conditional requests"):
+   * a 304 is answered from the page kept, and costs no rate limit. Pages no longer
+   * linked are dropped from the cache, so it holds one listing's worth at most.
+   */
+  async function listAll<T>(repo: string, path: string, what: string, schema: ZodType<T[]>, cache?: ListingCache): Promise<{ items: T[]; notModified: boolean }> {
     const items: T[] = [];
+    let notModified = true;
+    const visited = new Set<string>();
     let url: string | null = `${api}${path}`;
     for (let page = 0; url !== null; page++) {
       if (page >= MAX_PAGES) throw new TransientError(`github ${what}: more than ${MAX_PAGES} pages`, { system: 'github' });
-      const answer = await call('GET', repo, url);
-      items.push(...expect2xx(answer, what, schema));
-      url = nextLink(answer.headers.get('link'));
+      const current: string = url;
+      const kept = cache?.get(current);
+      visited.add(current);
+      const answer = await call('GET', repo, current, undefined, kept?.etag);
+      let next: string | null;
+      if (answer.status === 304 && kept) {
+        items.push(...parse({ ...answer, body: kept.body }, what, schema));
+        next = kept.next;
+      } else {
+        notModified = false;
+        items.push(...expect2xx(answer, what, schema));
+        next = nextLink(answer.headers.get('link'));
+        const etag = answer.headers.get('etag');
+        if (cache) {
+          if (etag) cache.set(current, { etag, body: answer.body, next });
+          else cache.delete(current);
+        }
+      }
       // Never send our token to another host, whatever a link header says.
-      if (url !== null && new URL(url).origin !== origin) throw new UserError(`github ${what}: pagination link leaves ${origin}`, { system: 'github' });
+      if (next !== null && new URL(next).origin !== origin) throw new UserError(`github ${what}: pagination link leaves ${origin}`, { system: 'github' });
+      url = next;
     }
-    return items;
+    if (cache) for (const seen of [...cache.keys()]) if (!visited.has(seen)) cache.delete(seen);
+    return { items, notModified: cache !== undefined && notModified };
   }
 
   async function login(repo: string): Promise<string> {
@@ -268,7 +299,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
     async listDeployments(repo, opts) {
       const q = new URLSearchParams({ environment: opts.environment, per_page: '100' });
       if (opts.sha) q.set('sha', checkSha(opts.sha));
-      const all = await listAll(repo, `${repoPath(repo)}/deployments?${q.toString()}`, `list deployments in ${repo}`, wire.Deployments);
+      const { items: all } = await listAll(repo, `${repoPath(repo)}/deployments?${q.toString()}`, `list deployments in ${repo}`, wire.Deployments);
       return all.map(toDeployment).sort((a, b) => b.id - a.id);
     },
 
@@ -297,7 +328,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
     async findComment(repo, pr, marker) {
       if (marker.trim() === '') throw new UserError('empty comment marker', { system: 'github' });
       const me = (await login(repo)).toLowerCase();
-      const comments = await listAll(repo, `${repoPath(repo)}/issues/${checkId(pr, 'pull number')}/comments?per_page=100`, `list comments in ${repo}#${pr}`, wire.Comments);
+      const { items: comments } = await listAll(repo, `${repoPath(repo)}/issues/${checkId(pr, 'pull number')}/comments?per_page=100`, `list comments in ${repo}#${pr}`, wire.Comments);
       // Author check first: anyone can post a comment that quotes our marker.
       const ours = comments.find((c) => c.user?.login.toLowerCase() === me && (c.body ?? '').includes(marker));
       return ours ? { id: ours.id, body: ours.body ?? '' } : null;
@@ -315,9 +346,9 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       return true;
     },
 
-    async listOpenPulls(repo) {
-      const all = await listAll(repo, `${repoPath(repo)}/pulls?state=open&per_page=100`, `list pulls in ${repo}`, wire.Pulls);
-      return all.map(toSummary);
+    async listOpenPulls(repo, cache) {
+      const { items, notModified } = await listAll(repo, `${repoPath(repo)}/pulls?state=open&per_page=100`, `list pulls in ${repo}`, wire.Pulls, cache);
+      return { pulls: items.map(toSummary), notModified };
     },
 
     async getPull(repo, pr) {

@@ -217,7 +217,7 @@ describe('decidePull from the REST listing (resync)', () => {
     const open = resync({ labels: ['bug', 'bug'], title: 't', headRef: 'feat/x' });
     expect(open).toEqual({
       kind: 'desired',
-      input: { present: true, sha: HEAD, reason: 'resync', prUpdatedAt: new Date('2026-01-02T03:04:05Z'), change: 'facts', labels: ['bug'], title: 't', branch: 'feat/x' },
+      input: { present: true, sha: HEAD, reason: 'resync', prUpdatedAt: new Date('2026-01-02T03:04:05Z'), change: 'facts', labels: ['bug'], title: 't', branch: 'feat/x', fromListing: true },
     });
     expect(resync({ state: 'closed', merged: true })).toMatchObject({ kind: 'desired', input: { present: false, change: 'close', reason: 'resync: closed: merged' } });
   });

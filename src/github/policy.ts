@@ -110,5 +110,6 @@ export function decidePull(facts: PullFacts, policy: RepoPolicy, trigger: PullTr
   if (facts.title !== undefined) input.title = facts.title;
   if (facts.headRef !== undefined) input.branch = facts.headRef;
   if (trigger.kind === 'webhook' && trigger.action === 'synchronize' && trigger.before !== undefined) input.beforeSha = trigger.before;
+  if (trigger.kind === 'resync') input.fromListing = true;
   return { kind: 'desired', input };
 }

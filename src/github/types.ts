@@ -25,6 +25,19 @@ export interface PullSummary {
   headRef?: string;
 }
 
+/**
+ * A listing's validators and pages as last seen, kept by the caller that wants
+ * conditional requests (resync, in memory): each page URL's ETag goes back as
+ * If-None-Match, and a 304, which costs no rate limit, answers from the page kept here.
+ */
+export type ListingCache = Map<string, { etag: string; body: unknown; next: string | null }>;
+
+export interface PullListing {
+  pulls: PullSummary[];
+  /** Every page answered 304 Not Modified: nothing changed since the cache was filled. */
+  notModified: boolean;
+}
+
 export interface GitHubClient {
   /** POST /repos/{o}/{r}/deployments (auto_merge false, required_contexts [], transient, not production). */
   createDeployment(repo: string, input: { ref: string; environment: string; description: string; payload: Record<string, string> }): Promise<GitHubDeployment>;
@@ -45,8 +58,8 @@ export interface GitHubClient {
   createComment(repo: string, pr: number, body: string): Promise<{ id: number }>;
   /** PATCH; returns false when the comment is gone (404) so the caller can recreate it. */
   updateComment(repo: string, commentId: number, body: string): Promise<boolean>;
-  /** GET /repos/{o}/{r}/pulls?state=open, every page. */
-  listOpenPulls(repo: string): Promise<PullSummary[]>;
+  /** GET /repos/{o}/{r}/pulls?state=open, every page; conditional when given a cache. */
+  listOpenPulls(repo: string, cache?: ListingCache): Promise<PullListing>;
   /** GET /repos/{o}/{r}/pulls/{n}; null on 404. */
   getPull(repo: string, pr: number): Promise<PullSummary | null>;
 }

@@ -240,6 +240,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     await store.migrate();
     cleanups.push(() => store.close());
 
+    const metrics = createMetrics();
     const deps: Deps = {
       config,
       log,
@@ -247,10 +248,15 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       nomad: createNomadClient({ address: nomad.url, namespace: config.env.NOMAD_NAMESPACE }),
       consul: createConsulClient({ address: consul.url, token: secrets.consulToken, agentAddress: config.consul.agentAddress }),
       vault: createVaultClient({ address: vault.url, token: secrets.vaultToken, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
-      github: createGitHubClient({ apiUrl: github.url, auth: { token: secrets.githubToken }, userAgent: 'previewd-test' }),
+      github: createGitHubClient({
+        apiUrl: github.url,
+        auth: { token: secrets.githubToken },
+        userAgent: 'previewd-test',
+        onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
+      }),
       databases,
       store,
-      metrics: createMetrics(),
+      metrics,
       renderer: createTemplatesRenderer(),
     };
 

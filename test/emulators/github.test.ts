@@ -25,11 +25,16 @@ afterEach(async () => {
   await gh.close();
 });
 
-async function api(method: string, path: string, options: { token?: string | null; body?: unknown; ua?: string } = {}) {
+async function api(method: string, path: string, options: { token?: string | null; body?: unknown; ua?: string; ifNoneMatch?: string } = {}) {
   const token = options.token === undefined ? PAT : options.token;
   const res = await fetch(`${gh.url}${path}`, {
     method,
-    headers: { 'User-Agent': options.ua ?? 'previewd-test', Accept: 'application/vnd.github+json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'User-Agent': options.ua ?? 'previewd-test',
+      Accept: 'application/vnd.github+json',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(options.ifNoneMatch !== undefined ? { 'If-None-Match': options.ifNoneMatch } : {}),
+    },
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   const text = await res.text();
@@ -102,6 +107,24 @@ describe('github emulator: auth and errors', () => {
     const primary = await api('GET', `/repos/${REPO}/pulls`);
     expect(primary.status).toBe(403);
     expect(primary.headers.get('x-ratelimit-remaining')).toBe('0');
+  });
+
+  it('when a GET is repeated with If-None-Match of its ETag then 304 without a body, and it costs no rate limit until the listing changes', async () => {
+    const first = await api('GET', `/repos/${REPO}/pulls?state=open&per_page=100`);
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^W\/"[0-9a-f]+"$/);
+    const remaining = Number(first.headers.get('x-ratelimit-remaining'));
+    const again = await api('GET', `/repos/${REPO}/pulls?state=open&per_page=100`, { ifNoneMatch: etag! });
+    expect(again.status).toBe(304);
+    expect(again.body).toBe('');
+    expect(again.headers.get('etag')).toBe(etag);
+    expect(Number(again.headers.get('x-ratelimit-remaining'))).toBe(remaining);
+    expect(gh.notModifiedAnswers).toBe(1);
+    gh.updatePull(REPO, 42, { labels: ['no-preview'] });
+    const changed = await api('GET', `/repos/${REPO}/pulls?state=open&per_page=100`, { ifNoneMatch: etag! });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('etag')).not.toBe(etag);
+    expect(Number(changed.headers.get('x-ratelimit-remaining'))).toBe(remaining - 1);
   });
 
   it('when a repo is unknown or a PR absent then 404 Not Found', async () => {

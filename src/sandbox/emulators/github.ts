@@ -4,7 +4,7 @@
 // shared/contracts/github.md. Tests create repos and PRs through the helpers; the
 // emulator answers with GitHub's status codes, JSON error bodies, `link` pagination
 // and rate-limit headers, and has knobs for primary and secondary rate limits.
-import { createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { ADMIN_ROLE, hookJson, mayListHooks, scopesHeader, type Hook, type HookInput, type RepoRole } from './github-admin.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 
@@ -182,6 +182,8 @@ export interface GitHubEmulator extends Emulator {
   commitStatuses(repo: string, sha: string): CommitStatusRecord[];
   /** How many installation tokens were issued (to test caching). */
   readonly installationTokensIssued: number;
+  /** How many conditional requests were answered 304 Not Modified. */
+  readonly notModifiedAnswers: number;
 }
 
 /** An RSA key pair for a test GitHub App. */
@@ -297,6 +299,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (user) return { kind: 'user', actor: user };
     return error(401, 'Bad credentials');
   }
+
+  /** Whether the request being answered was counted against the primary rate limit. */
+  let charged = false;
+  let notModifiedCount = 0;
 
   function rateHeaders(): Record<string, string> {
     return {
@@ -787,6 +793,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         return error(rateLimit.exceededStatus, `API rate limit exceeded for ${who}. If you reach out to GitHub Support for help, please include the request ID.`);
       }
       rateLimit.remaining -= 1;
+      charged = true;
     }
 
     const segments = req.path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
@@ -826,10 +833,29 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     return notFound();
   }
 
+  /**
+   * Conditional requests (docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+   * #use-conditional-requests-if-appropriate): a GET answer carries an `etag`; the same
+   * request with `If-None-Match` of it gets 304 Not Modified with no body, and an
+   * authorized 304 "does not count against your primary rate limit".
+   */
+  function conditional(req: EmulatorRequest, response: EmulatorResponse): EmulatorResponse {
+    if (req.method !== 'GET' || response.status !== 200 || response.body === undefined || typeof response.body === 'string') return response;
+    // Weak, like GitHub's list ETags; the Authorization is part of it, as GitHub varies on it.
+    const digest = createHash('sha256').update(String(req.headers['authorization'] ?? '')).update(JSON.stringify(response.body)).digest('hex').slice(0, 32);
+    const etag = `W/"${digest}"`;
+    const sent = String(req.headers['if-none-match'] ?? '').split(',').map((t) => t.trim());
+    if (!sent.includes(etag)) return { ...response, headers: { ...(response.headers ?? {}), etag } };
+    if (charged) rateLimit.remaining += 1;
+    notModifiedCount += 1;
+    return { status: 304, headers: { etag } };
+  }
+
   const emulator = await startEmulator({
     name: 'github',
     handler: (req) => {
-      const response = route(req);
+      charged = false;
+      const response = conditional(req, route(req));
       // GitHub lists a classic token's scopes on every response to it.
       const bearer = /^(?:bearer|token)\s+(\S+)$/i.exec(String(req.headers['authorization'] ?? '').trim())?.[1];
       const classic = bearer !== undefined && users.has(bearer) && scopes !== null ? scopesHeader(scopes) : {};
@@ -964,5 +990,6 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     },
   };
   Object.defineProperty(emulator, 'installationTokensIssued', { get: () => tokensIssued, enumerable: true });
+  Object.defineProperty(emulator, 'notModifiedAnswers', { get: () => notModifiedCount, enumerable: true });
   return Object.assign(emulator, helpers) as GitHubEmulator;
 }
