@@ -37,9 +37,8 @@ export type ResyncDeps = Pick<Deps, 'github' | 'store' | 'log' | 'metrics' | 'cl
 export type RepoResult = 'changed' | 'not_modified' | 'rate_limited' | 'failed';
 
 export interface ResyncReport {
+  /** Per configured repo, what its run came to (the metric's `result`). */
   repos: Record<string, RepoResult>;
-  /** Desired states recorded (accepted by the store). */
-  repaired: { key: string; kind: ResyncAction['kind'] }[];
 }
 
 function isRateLimit(err: unknown): err is TransientError {
@@ -48,22 +47,20 @@ function isRateLimit(err: unknown): err is TransientError {
 
 export async function sweepResync(deps: ResyncDeps, state: ResyncState, options: { stillHoldsLock?: () => Promise<boolean> } = {}): Promise<ResyncReport> {
   const log = deps.log.child({ component: 'resync' });
-  const report: ResyncReport = { repos: {}, repaired: [] };
+  const report: ResyncReport = { repos: {} };
 
   const backOff = (err: TransientError) => {
     state.backoffUntil = Math.max(state.backoffUntil, deps.clock.now().getTime() + (err.retryAfterMs ?? 60_000));
     log.warn({ until: new Date(state.backoffUntil).toISOString(), error: safeErrorLine(err) }, 'github rate limit: resync paused until the reset');
   };
 
-  /** Records one action; true when the store took it. */
-  const apply = async (action: ResyncAction): Promise<boolean> => {
+  /** Records one action, and queues a reconcile when the store took it. */
+  const apply = async (action: ResyncAction): Promise<void> => {
     const { accepted } = await deps.store.recordDesired(action.key, action.input);
-    if (!accepted) return false;
+    if (!accepted) return;
     await deps.queue.enqueue(action.key, action.input.reason);
     deps.metrics.driftRepaired.inc({ kind: action.kind });
-    report.repaired.push({ key: keyString(action.key), kind: action.kind });
     log.info({ env: keyString(action.key), drift: action.kind, present: action.input.present, sha: action.input.sha }, 'resync recorded what a webhook missed');
-    return true;
   };
 
   for (const repo of deps.config.repos) {
