@@ -13,11 +13,11 @@
 //
 // Target: 2000 environments swept (dry run) in under 10 s.
 import type { Deps } from '../src/deps.js';
-import { ownershipComment, quoteIdent, quoteLiteral } from '../src/database/sql.js';
+import { quoteIdent, quoteLiteral } from '../src/database/sql.js';
 import { environmentNames } from '../src/environments/naming.js';
-import { renderJwtRole, renderPolicy, secretMetadata } from '../src/environments/vault-access.js';
+import { renderJwtRole, renderPolicy } from '../src/environments/vault-access.js';
 import { sweepGc } from '../src/gc/sweep.js';
-import { CONSUL_META, NOMAD_META } from '../src/ownership/markers.js';
+import { CONSUL_META, NOMAD_META, postgresComment, vaultSecretMetadata } from '../src/ownership/markers.js';
 import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
 import { withAdminClient } from '../src/sandbox/services.js';
 import { appendResults, argFlag, benchLogger, LOCAL_SERVICES, rssSampler, secs, table } from './report.js';
@@ -72,15 +72,15 @@ async function seed(world: World, n: number): Promise<{ orphans: number; closed:
         Checks: [],
       });
     }
-    await deps.vault.writeSecret(names.vaultPath, { DATABASE_URL: 'postgres://seeded' }, { customMetadata: secretMetadata(instance, names.id), deleteVersionAfterMs: DAY });
+    await deps.vault.writeSecret(names.vaultPath, { DATABASE_URL: 'postgres://seeded' }, { customMetadata: vaultSecretMetadata(instance, names.id), deleteVersionAfterMs: DAY });
     await deps.vault.putPolicy(names.vaultPolicy, renderPolicy(config, names));
     await deps.vault.putJwtRole(names.vaultRole, renderJwtRole(config, names, COMPONENTS.map((c) => names.jobId(c))));
     await withAdminClient(world.server, async (c) => {
       await c.query(`CREATE ROLE ${quoteIdent(names.role)} NOLOGIN`);
-      await c.query(`COMMENT ON ROLE ${quoteIdent(names.role)} IS ${quoteLiteral(ownershipComment(instance, names.id))}`);
+      await c.query(`COMMENT ON ROLE ${quoteIdent(names.role)} IS ${quoteLiteral(postgresComment(instance, names.id))}`);
       if (pr <= DATABASES_SEEDED) {
         await c.query(`CREATE DATABASE ${quoteIdent(names.database)} STRATEGY WAL_LOG`);
-        await c.query(`COMMENT ON DATABASE ${quoteIdent(names.database)} IS ${quoteLiteral(ownershipComment(instance, names.id))}`);
+        await c.query(`COMMENT ON DATABASE ${quoteIdent(names.database)} IS ${quoteLiteral(postgresComment(instance, names.id))}`);
         databases++;
       }
     });

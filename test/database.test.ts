@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnershipError, TransientError, UserError } from '../src/errors.js';
 import { BUSY } from '../src/database/busy-retry.js';
 import { cloneDatabaseOnce, createPreviewDatabases } from '../src/database/preview-databases.js';
-import { ownershipComment, stagingDatabaseName } from '../src/database/sql.js';
+import { stagingDatabaseName } from '../src/database/sql.js';
+import { postgresComment } from '../src/ownership/markers.js';
 import type { CreateDatabaseOptions, PreviewDatabases } from '../src/database/types.js';
 import { uniqueSuffix } from '../src/sandbox/services.js';
 import { createTestDatabase, databaseUrl, pgServers, roleDatabaseUrl, withAdminClient as adminClient, withRoleClient as roleClient, type PgServer } from './support/pg.js';
@@ -216,7 +217,7 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         await c.query(`CREATE DATABASE "${foreign}"`);
         await c.query(`COMMENT ON DATABASE "${foreign}" IS 'customer data, keep'`);
         await c.query(`CREATE DATABASE "${otherInstance}"`);
-        await c.query(`COMMENT ON DATABASE "${otherInstance}" IS '${ownershipComment('another-previewd', 'env-f')}'`);
+        await c.query(`COMMENT ON DATABASE "${otherInstance}" IS '${postgresComment('another-previewd', 'env-f')}'`);
         await c.query(`CREATE ROLE "${foreign}" NOLOGIN`);
       });
       await expect(databases.dropDatabase(foreign)).rejects.toBeInstanceOf(OwnershipError);
@@ -258,10 +259,10 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
       const unmarked = name('unmarked');
       await withAdminClient(async (c) => {
         await c.query(`CREATE ROLE "${otherOwner}" NOLOGIN`);
-        await c.query(`COMMENT ON ROLE "${otherOwner}" IS '${ownershipComment('another-previewd', 'env-o')}'`);
+        await c.query(`COMMENT ON ROLE "${otherOwner}" IS '${postgresComment('another-previewd', 'env-o')}'`);
         await c.query(`CREATE DATABASE "${otherOwner}" OWNER "${otherOwner}"`);
         // As that instance's PR could write it on a database of an earlier version, which it owned.
-        await c.query(`COMMENT ON DATABASE "${otherOwner}" IS '${ownershipComment(instance, 'env-forged')}'`);
+        await c.query(`COMMENT ON DATABASE "${otherOwner}" IS '${postgresComment(instance, 'env-forged')}'`);
       });
       await withRoleClient((c) => c.query(`CREATE DATABASE "${unmarked}"`));
       const owned = await databases.listOwnedDatabases();
@@ -290,7 +291,7 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
       const staging = stagingDatabaseName(instance, db);
       await withRoleClient(async (c) => {
         await c.query(`CREATE DATABASE "${staging}" TEMPLATE "${template}"`);
-        await c.query(`COMMENT ON DATABASE "${staging}" IS '${ownershipComment(instance, 'env-cd')}'`);
+        await c.query(`COMMENT ON DATABASE "${staging}" IS '${postgresComment(instance, 'env-cd')}'`);
       });
       await databases.dropDatabase(db);
       expect(await databases.getDatabase(staging)).toBeNull();
@@ -413,7 +414,7 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         try {
           for (const sql of [
             `COMMENT ON DATABASE "${db}" IS NULL`,
-            `COMMENT ON DATABASE "${db}" IS '${ownershipComment(instance, 'env-other')}'`,
+            `COMMENT ON DATABASE "${db}" IS '${postgresComment(instance, 'env-other')}'`,
             `ALTER DATABASE "${db}" IS_TEMPLATE true`,
             `ALTER DATABASE "${db}" ALLOW_CONNECTIONS false`,
             `ALTER DATABASE "${db}" CONNECTION LIMIT 0`,
@@ -483,7 +484,7 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
             [kept.db],
           ),
         );
-        expect(state.rows[0]).toEqual({ owner: server.role, comment: ownershipComment(instance, 'env-lk'), template: false, allow: true, limit: -1 });
+        expect(state.rows[0]).toEqual({ owner: server.role, comment: postgresComment(instance, 'env-lk'), template: false, allow: true, limit: -1 });
         expect(await canConnect(kept.db, kept.pw, kept.db)).toBe(true);
 
         // The second PR closes: both go, although previewd was no member of the role and the database is a template.

@@ -1,6 +1,6 @@
 // PR databases and login roles on the Postgres cluster previewd administers.
 // Every database and role it creates carries an ownership marker (COMMENT ON …,
-// see sql.ts); nothing without this instance's marker is altered or dropped.
+// see ownership/markers.ts); nothing without this instance's marker is altered or dropped.
 //
 // Who owns what, and why. previewd's role (README: LOGIN CREATEDB CREATEROLE, no
 // superuser) owns every PR database itself; the PR's login role is granted CONNECT,
@@ -22,7 +22,9 @@ import { ConflictError, OwnershipError, TransientError, UserError } from '../err
 import { BUSY, retryWhileBusy, type Busy } from './busy-retry.js';
 import { planOwnershipTransfer } from './ownership-transfer.js';
 import { isPermissionPgError, mapPgError, permissionError, pgCode, scrubPgError } from './pg-errors.js';
-import { ownershipComment, parseOwnershipComment, quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
+import { quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
+import { postgresComment } from '../ownership/markers.js';
+import { ownerOfPostgresObject } from '../ownership/owners.js';
 import type { CreateDatabaseOptions, OwnedObject, PreviewDatabases } from './types.js';
 
 export interface PreviewDatabasesOptions {
@@ -126,7 +128,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   });
   // An idle client losing its connection must not crash the daemon.
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres admin connection lost'));
-  const marker = (envId: string) => ownershipComment(instance, envId);
+  const marker = (envId: string) => postgresComment(instance, envId);
 
   async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -177,7 +179,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
 
   /** This instance's marker on a role, or null. */
   function ownMarker(comment: string | null) {
-    const parsed = parseOwnershipComment(comment);
+    const parsed = ownerOfPostgresObject(comment);
     return parsed !== null && parsed.instance === instance ? parsed : null;
   }
 
@@ -188,7 +190,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
    * NOCREATEDB). Otherwise our marker in its comment, which only its owner can write.
    */
   function databaseMarker(entry: DatabaseEntry) {
-    const ownerMarker = entry.ownedByMe ? null : parseOwnershipComment(entry.ownerComment);
+    const ownerMarker = entry.ownedByMe ? null : ownerOfPostgresObject(entry.ownerComment);
     if (ownerMarker) return ownerMarker.instance === instance ? ownerMarker : null;
     return ownMarker(entry.comment);
   }
@@ -242,7 +244,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     const staging = stagingDatabaseName(instance, name);
     const leftover = await databaseEntry(staging);
     if (!leftover) return;
-    const parsed = parseOwnershipComment(leftover.comment);
+    const parsed = ownerOfPostgresObject(leftover.comment);
     if (leftover.comment !== null && (parsed === null || parsed.instance !== instance)) {
       throw new OwnershipError(`staging database "${staging}" exists with a marker that is not ours; not touching it`, { system: 'postgres' });
     }

@@ -1,7 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../errors.js';
-import { ownershipComment, parseOwnershipComment, quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
+import { quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
 
 describe('quoteIdent', () => {
   it.each([
@@ -45,31 +45,6 @@ describe('quoteLiteral', () => {
       expect(err).toBeInstanceOf(UserError);
       expect((err as Error).message).not.toContain('hunter2');
     }
-  });
-});
-
-describe('ownership marker', () => {
-  it('when a marker is written then it parses back to its instance and env', () => {
-    const comment = ownershipComment('previewd', 'acme-shop-pr-42');
-    expect(comment.startsWith('previewd:{')).toBe(true);
-    expect(parseOwnershipComment(comment)).toEqual({ instance: 'previewd', envId: 'acme-shop-pr-42' });
-  });
-
-  it.each([
-    [null],
-    [''],
-    ['production database, do not drop'],
-    ['previewd:'],
-    ['previewd:{not json'],
-    ['previewd:[]'],
-    ['previewd:"string"'],
-    ['previewd:{"managedBy":"someone-else","instance":"previewd","env":"x"}'],
-    ['previewd:{"managedBy":"previewd","instance":"previewd"}'],
-    ['previewd:{"managedBy":"previewd","instance":"","env":"x"}'],
-    ['previewd:{"managedBy":"previewd","instance":1,"env":"x"}'],
-    [' previewd:{"managedBy":"previewd","instance":"previewd","env":"x"}'],
-  ])('when the comment is %j then it is not a marker', (comment) => {
-    expect(parseOwnershipComment(comment)).toBeNull();
   });
 });
 

@@ -1,7 +1,8 @@
 // Pure helpers for the DDL previewd sends to Postgres: identifier and literal
 // quoting (DDL cannot bind parameters, so every name and value is escaped here),
-// the ownership marker written with COMMENT ON, and the SCRAM verifier that lets
-// us set a password without ever sending it in clear text.
+// the staging name of a database being created, and the SCRAM verifier that lets us
+// set a password without ever sending it in clear text. The ownership marker written
+// with COMMENT ON is ownership/markers.ts postgresComment.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { shortHash } from '../environments/naming.js';
@@ -32,36 +33,6 @@ export function quoteLiteral(value: string): string {
   if (value.includes('\0')) throw new UserError('Postgres string literal contains a NUL byte', { system: 'postgres' });
   const quoted = value.replaceAll("'", "''");
   return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
-}
-
-// ---- ownership marker ----------------------------------------------------------
-
-export const MARKER_PREFIX = 'previewd:';
-
-export interface Marker {
-  instance: string;
-  envId: string;
-}
-
-/** The COMMENT previewd writes on every database and role it creates. */
-export function ownershipComment(instance: string, envId: string): string {
-  return `${MARKER_PREFIX}${JSON.stringify({ managedBy: 'previewd', instance, env: envId })}`;
-}
-
-/** The marker in a COMMENT, or null for no comment, someone else's text, or anything malformed. */
-export function parseOwnershipComment(comment: string | null | undefined): Marker | null {
-  if (!comment || !comment.startsWith(MARKER_PREFIX)) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(comment.slice(MARKER_PREFIX.length));
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { managedBy, instance, env } = value as Record<string, unknown>;
-  if (managedBy !== 'previewd' || typeof instance !== 'string' || typeof env !== 'string') return null;
-  if (instance.length === 0 || env.length === 0) return null;
-  return { instance, envId: env };
 }
 
 /**

@@ -1,6 +1,6 @@
 // PR databases and login roles on the Postgres cluster of DATABASE_URL.
 // Ownership: every database and role previewd creates carries a COMMENT with its
-// marker (see ownershipComment) besides the configured name prefix.
+// marker (ownership/markers.ts postgresComment) besides the configured name prefix.
 
 export interface OwnedObject {
   name: string;

@@ -5,12 +5,13 @@ import type { Deps } from '../deps.js';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
 import type { NomadAllocation } from '../nomad/types.js';
 import { buildDatabaseUrl, databaseEndpoint, generatePassword, reusablePassword, type Scrubber } from './credentials.js';
-import { JOB_META_GENERATION, type PlannedComponent, type RecordedResources, type Step } from './model.js';
+import type { PlannedComponent, RecordedResources, Step } from './model.js';
 import type { EnvironmentNames } from './naming.js';
-import { isOwnedJobMeta } from './observe.js';
 import { describeStep } from './plan.js';
 import { removeServices } from './service-teardown.js';
-import { isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderJwtRole, renderPolicy, secretMetadata } from './vault-access.js';
+import { renderJwtRole, renderPolicy } from './vault-access.js';
+import { vaultSecretMetadata, withGeneration } from '../ownership/markers.js';
+import { ownedBy, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { ApplyContext, ApplyState } from './apply-context.js';
 import type { RenderedJob } from './renderer.js';
 import { reportReady, reportRemoved, reportStart } from './github-report.js';
@@ -109,7 +110,7 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       return;
     case 'ensure-policy': {
       const existing = await deps.vault.getPolicy(step.name);
-      if (existing !== null && !isOwnedPolicy(existing, config.instance, names.id)) {
+      if (existing !== null && !ownedBy(ownerOfVaultPolicy(existing), config.instance, names.id)) {
         throw new OwnershipError(`vault policy ${step.name} exists without our marker`, { system: 'vault' });
       }
       await deps.vault.putPolicy(step.name, renderPolicy(config, names));
@@ -118,8 +119,8 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
     }
     case 'ensure-jwt-role': {
       const existing = await deps.vault.getJwtRole(step.name);
-      if (existing !== null && !isOwnedJwtRole(existing, names)) {
-        throw new OwnershipError(`vault role ${step.name} grants another policy`, { system: 'vault' });
+      if (existing !== null && !ownedBy(ownerOfVaultJwtRole(step.name, existing, config.instance), config.instance, names.id)) {
+        throw new OwnershipError(`vault role ${step.name} is not bound to this environment's policy and jobs`, { system: 'vault' });
       }
       await deps.vault.putJwtRole(step.name, renderJwtRole(config, names, step.jobIds));
       ctx.state.resources.vaultRole = step.name;
@@ -139,7 +140,7 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       return;
     case 'stop-job': {
       const job = await deps.nomad.getJob(step.jobId);
-      if (job && !isOwnedJobMeta(job.meta, config.instance, names.id)) {
+      if (job && !ownedBy(ownerOfNomadJob(job.meta), config.instance, names.id)) {
         throw new OwnershipError(`nomad job ${step.jobId} lacks our marker`, { system: 'nomad' });
       }
       if (job) await deps.nomad.stopJob(step.jobId, { purge: true });
@@ -161,7 +162,7 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       return;
     case 'destroy-secret': {
       const meta = await deps.vault.readSecretMetadata(step.path);
-      if (meta && !isOwnedSecretMetadata(meta.customMetadata, config.instance, names.id)) {
+      if (meta && !ownedBy(ownerOfVaultSecret(meta.customMetadata), config.instance, names.id)) {
         throw new OwnershipError(`vault secret ${step.path} lacks our marker`, { system: 'vault' });
       }
       if (meta) await deps.vault.destroySecret(step.path);
@@ -170,7 +171,7 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
     }
     case 'delete-policy': {
       const text = await deps.vault.getPolicy(step.name);
-      if (text !== null && !isOwnedPolicy(text, config.instance, names.id)) {
+      if (text !== null && !ownedBy(ownerOfVaultPolicy(text), config.instance, names.id)) {
         throw new OwnershipError(`vault policy ${step.name} lacks our marker`, { system: 'vault' });
       }
       if (text !== null) await deps.vault.deletePolicy(step.name);
@@ -179,8 +180,8 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
     }
     case 'delete-jwt-role': {
       const role = await deps.vault.getJwtRole(step.name);
-      if (role !== null && !isOwnedJwtRole(role, names)) {
-        throw new OwnershipError(`vault role ${step.name} grants another policy`, { system: 'vault' });
+      if (role !== null && !ownedBy(ownerOfVaultJwtRole(step.name, role, config.instance), config.instance, names.id)) {
+        throw new OwnershipError(`vault role ${step.name} is not bound to this environment's policy and jobs`, { system: 'vault' });
       }
       if (role !== null) await deps.vault.deleteJwtRole(step.name);
       delete ctx.state.resources.vaultRole;
@@ -201,7 +202,7 @@ async function ensureCredentials(ctx: ApplyContext, step: Extract<Step, { kind: 
   const { deps, names } = ctx;
   const { config } = deps;
   const existing = await deps.vault.readSecretMetadata(step.path);
-  if (existing && !isOwnedSecretMetadata(existing.customMetadata, config.instance, names.id)) {
+  if (existing && !ownedBy(ownerOfVaultSecret(existing.customMetadata), config.instance, names.id)) {
     throw new OwnershipError(`vault secret ${step.path} exists without our marker`, { system: 'vault' });
   }
   const endpoint = databaseEndpoint(config);
@@ -219,7 +220,7 @@ async function ensureCredentials(ctx: ApplyContext, step: Extract<Step, { kind: 
   ctx.state.resources.credentialsValidUntil = validUntil.toISOString();
   const data = await ctx.secretData(buildDatabaseUrl({ user: step.role, password, database: step.database, ...endpoint }));
   await deps.vault.writeSecret(step.path, data, {
-    customMetadata: secretMetadata(config.instance, names.id),
+    customMetadata: vaultSecretMetadata(config.instance, names.id),
     deleteVersionAfterMs: config.credentialTtl,
   });
   ctx.state.resources.vaultSecret = step.path;
@@ -234,12 +235,12 @@ async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'regis
     throw new UserError(`rendered job ${step.jobId} contains a secret value; refusing to submit it`, { system: 'templates' });
   }
   const job = await deps.nomad.parseJob(rendered.hcl);
-  if (job.ID !== step.jobId || !isOwnedJobMeta(job.Meta, deps.config.instance, names.id)) {
+  if (job.ID !== step.jobId || !ownedBy(ownerOfNomadJob(job.Meta), deps.config.instance, names.id)) {
     throw new UserError(`template of ${step.component} must render job "${step.jobId}" with previewd's ownership meta`, { system: 'templates' });
   }
   // Nomad makes no new version of an identical spec (nomad/job_endpoint.go Register), so
   // retrying a failed deploy of the same spec needs a meta change: the plan's generation.
-  if (step.generation !== null) job.Meta = { ...(job.Meta ?? {}), [JOB_META_GENERATION]: step.generation };
+  if (step.generation !== null) job.Meta = withGeneration(job.Meta, step.generation);
   ctx.state.components[step.component] = 'pending';
   let registered: { jobModifyIndex: number };
   try {
@@ -248,7 +249,7 @@ async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'regis
     if (!(err instanceof ConflictError)) throw err;
     // Changed since we observed it: look again, once, and only take over what is ours.
     const current = await deps.nomad.getJob(step.jobId);
-    if (current && !isOwnedJobMeta(current.meta, deps.config.instance, names.id)) {
+    if (current && !ownedBy(ownerOfNomadJob(current.meta), deps.config.instance, names.id)) {
       throw new OwnershipError(`nomad job ${step.jobId} was replaced by a job without our marker`, { system: 'nomad', cause: err });
     }
     registered = await deps.nomad.registerJob(job, { enforceIndex: current?.jobModifyIndex ?? 0 });

@@ -4,15 +4,6 @@ import type { Config } from '../config/schema.js';
 import type { EnvironmentNames } from './naming.js';
 import type { EnvironmentRecord } from './types.js';
 
-/** Nomad job Meta keys every preview job carries (job-level keys may contain dots). */
-export const JOB_META_MANAGED_BY = 'previewd.managed-by';
-export const JOB_META_ENV = 'previewd.env';
-export const JOB_META_SHA = 'previewd.sha';
-/** Set to the desired generation when a failed component is deployed again (a new Nomad version). */
-export const JOB_META_GENERATION = 'previewd.generation';
-/** Consul service Meta key (no dots allowed there) marking a registration as ours. */
-export const SERVICE_META_MANAGED_BY = 'previewd_managed_by';
-
 export interface DesiredEnvironment {
   present: boolean;
   sha: string | null;
@@ -35,13 +26,13 @@ export interface PlannedComponent {
 
 export interface ObservedJob {
   id: string;
-  /** Carries our managed-by marker for this instance and environment. */
+  /** Carries our ownership marker for this instance and environment. */
   owned: boolean;
   stop: boolean;
   status: string;
   jobModifyIndex: number;
   sha: string | null;
-  /** Its previewd.generation meta, carried forward so an unchanged job stays unchanged. */
+  /** Its generation marker (ownership/markers.ts), carried forward so an unchanged job stays unchanged. */
   generation: string | null;
 }
 

@@ -2,32 +2,29 @@
 // with its ownership verdict. Read-only; secret values are never part of the result.
 import type { Deps } from '../deps.js';
 import type { NomadJobState, NomadJobStub } from '../nomad/types.js';
-import {
-  JOB_META_ENV,
-  JOB_META_GENERATION,
-  JOB_META_MANAGED_BY,
-  JOB_META_SHA,
-  SERVICE_META_MANAGED_BY,
-  type ObservedEnvironment,
-  type ObservedJob,
-  type ObservedServiceInstance,
-} from './model.js';
+import type { ObservedEnvironment, ObservedJob, ObservedServiceInstance } from './model.js';
 import type { EnvironmentNames } from './naming.js';
-import { boundJobIds, isOwnedJwtRole, isOwnedPolicy, isOwnedSecretMetadata, renderPolicy } from './vault-access.js';
-
-export function isOwnedJobMeta(meta: Record<string, string> | null | undefined, instance: string, envId: string): boolean {
-  return meta?.[JOB_META_MANAGED_BY] === instance && meta?.[JOB_META_ENV] === envId;
-}
+import { renderPolicy } from './vault-access.js';
+import { jobGeneration, jobSha } from '../ownership/markers.js';
+import {
+  boundJobIds,
+  ownedBy,
+  ownerOfConsulService,
+  ownerOfNomadJob,
+  ownerOfVaultJwtRole,
+  ownerOfVaultPolicy,
+  ownerOfVaultSecret,
+} from '../ownership/owners.js';
 
 function toObservedJob(job: NomadJobStub | NomadJobState, instance: string, envId: string): ObservedJob {
   return {
     id: job.id,
-    owned: isOwnedJobMeta(job.meta, instance, envId),
+    owned: ownedBy(ownerOfNomadJob(job.meta), instance, envId),
     stop: job.stop,
     status: job.status,
     jobModifyIndex: job.jobModifyIndex,
-    sha: job.meta?.[JOB_META_SHA] ?? null,
-    generation: job.meta?.[JOB_META_GENERATION] ?? null,
+    sha: jobSha(job.meta),
+    generation: jobGeneration(job.meta),
   };
 }
 
@@ -58,10 +55,10 @@ export async function observeEnvironment(
   const jobs = new Map<string, ObservedJob>();
   for (const job of expectedJobs) if (job) jobs.set(job.id, toObservedJob(job, instance, envId));
   for (const stub of listed) {
-    if (!jobs.has(stub.id) && isOwnedJobMeta(stub.meta, instance, envId)) jobs.set(stub.id, toObservedJob(stub, instance, envId));
+    if (!jobs.has(stub.id) && ownedBy(ownerOfNomadJob(stub.meta), instance, envId)) jobs.set(stub.id, toObservedJob(stub, instance, envId));
   }
 
-  const secretOwned = secretMeta !== null && isOwnedSecretMetadata(secretMeta.customMetadata, instance, envId);
+  const secretOwned = secretMeta !== null && ownedBy(ownerOfVaultSecret(secretMeta.customMetadata), instance, envId);
   // Only our own secret is read, and only to learn whether a live version exists.
   const hasData = secretOwned ? (await deps.vault.readSecret(names.vaultPath)) !== null : false;
 
@@ -72,7 +69,7 @@ export async function observeEnvironment(
     node: s.node,
     serviceId: s.serviceId,
     serviceName: s.serviceName,
-    owned: s.meta[SERVICE_META_MANAGED_BY] === instance,
+    owned: ownedBy(ownerOfConsulService(s.meta), instance, envId),
     status: s.status,
   }));
 
@@ -82,9 +79,9 @@ export async function observeEnvironment(
     secret: secretMeta ? { owned: secretOwned, hasData } : null,
     policy:
       policyText !== null
-        ? { owned: isOwnedPolicy(policyText, instance, envId), upToDate: policyText.trim() === renderPolicy(config, names).trim() }
+        ? { owned: ownedBy(ownerOfVaultPolicy(policyText), instance, envId), upToDate: policyText.trim() === renderPolicy(config, names).trim() }
         : null,
-    jwtRole: jwtRole ? { owned: isOwnedJwtRole(jwtRole, names), jobIds: boundJobIds(jwtRole) } : null,
+    jwtRole: jwtRole ? { owned: ownedBy(ownerOfVaultJwtRole(names.vaultRole, jwtRole, instance), instance, envId), jobIds: boundJobIds(jwtRole) } : null,
     jobs: [...jobs.values()].sort((a, b) => a.id.localeCompare(b.id)),
     services,
   };

@@ -26,10 +26,10 @@ function refusalsForPresent(observed: ObservedEnvironment, context: PlanContext)
   if (observed.role && !observed.role.owned) out.push(refuse(`role ${names.role}`, 'exists without previewd ownership comment'));
   if (observed.secret && !observed.secret.owned) out.push(refuse(`vault secret ${names.vaultPath}`, 'custom_metadata lacks our marker'));
   if (observed.policy && !observed.policy.owned) out.push(refuse(`vault policy ${names.vaultPolicy}`, 'first line lacks our marker'));
-  if (observed.jwtRole && !observed.jwtRole.owned) out.push(refuse(`vault role ${names.vaultRole}`, 'grants another policy'));
+  if (observed.jwtRole && !observed.jwtRole.owned) out.push(refuse(`vault role ${names.vaultRole}`, 'is not bound to exactly this environment\'s policy and jobs'));
   const expected = new Set(context.components.map((c) => c.jobId));
   for (const job of observed.jobs) {
-    if (expected.has(job.id) && !job.owned) out.push(refuse(`nomad job ${job.id}`, 'Meta lacks our previewd.managed-by marker'));
+    if (expected.has(job.id) && !job.owned) out.push(refuse(`nomad job ${job.id}`, 'Meta lacks our ownership marker for this environment'));
   }
   return out;
 }

@@ -13,7 +13,7 @@
 import type { Deps } from '../deps.js';
 import { TransientError } from '../errors.js';
 import type { ConsulServiceInstance } from '../consul/types.js';
-import { SERVICE_META_MANAGED_BY } from './model.js';
+import { ownedBy, ownerOfConsulService } from '../ownership/owners.js';
 import type { EnvironmentNames } from './naming.js';
 
 /** Nomad's service IDs: `_nomad-task-<alloc ID>-<task or group-…>-<service>-<port>` (nomad/structs/services.go). */
@@ -24,11 +24,6 @@ const POLL_MS = 250;
 /** The allocation a Nomad-registered service belongs to; null for other registrations. */
 export function allocationOfService(serviceId: string): string | null {
   return NOMAD_SERVICE_ID.exec(serviceId)?.[1] ?? null;
-}
-
-/** Carries previewd's service meta for this instance (and, when set, this environment). */
-export function isOwnedService(meta: Record<string, string>, instance: string, envId: string): boolean {
-  return meta[SERVICE_META_MANAGED_BY] === instance && (meta.previewd_env === undefined || meta.previewd_env === envId);
 }
 
 type TeardownDeps = Pick<Deps, 'config' | 'consul' | 'nomad' | 'clock' | 'log'>;
@@ -63,7 +58,7 @@ export async function removeServices(deps: TeardownDeps, names: EnvironmentNames
     const instances = (await Promise.all(serviceNames.map((name) => deps.consul.listServiceInstances(name)))).flat();
     const ours: ConsulServiceInstance[] = [];
     for (const instance of instances) {
-      if (isOwnedService(instance.meta, config.instance, names.id)) ours.push(instance);
+      if (ownedBy(ownerOfConsulService(instance.meta), config.instance, names.id)) ours.push(instance);
       else if (!warned.has(instance.serviceId)) {
         // A non-previewd job that happens to use one of our service names is someone else's.
         warned.add(instance.serviceId);

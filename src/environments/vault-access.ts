@@ -1,34 +1,15 @@
 // What a PR's jobs may read in Vault, as data: the KV path, the ACL policy text and the
-// JWT auth role binding that policy to the PR's Nomad jobs only. Pure.
+// JWT auth role binding that policy to the PR's Nomad jobs only (the shape ownership/
+// owners.ts recognises a role of ours by). Pure.
 import type { Config } from '../config/schema.js';
 import type { EnvironmentNames } from './naming.js';
-
-export const SECRET_META_MANAGED_BY = 'previewd_managed_by';
-export const SECRET_META_ENV = 'previewd_env';
-
-/** The first line of every policy previewd writes; a policy without it is not ours. */
-export function policyMarker(instance: string, envId: string): string {
-  return `# previewd managed-by=${instance} env=${envId}`;
-}
-
-export function isOwnedPolicy(text: string | null, instance: string, envId: string): boolean {
-  if (text === null) return false;
-  return text.split('\n', 1)[0]?.trim() === policyMarker(instance, envId);
-}
-
-export function secretMetadata(instance: string, envId: string): Record<string, string> {
-  return { [SECRET_META_MANAGED_BY]: instance, [SECRET_META_ENV]: envId };
-}
-
-export function isOwnedSecretMetadata(meta: Record<string, string> | null | undefined, instance: string, envId: string): boolean {
-  return meta?.[SECRET_META_MANAGED_BY] === instance && meta?.[SECRET_META_ENV] === envId;
-}
+import { vaultPolicyMarker } from '../ownership/markers.js';
 
 /** Read on the PR's own secret (data and metadata); nothing else, no list, no write. */
 export function renderPolicy(config: Pick<Config, 'instance' | 'vault'>, names: EnvironmentNames): string {
   const mount = config.vault.kvMount;
   return [
-    policyMarker(config.instance, names.id),
+    vaultPolicyMarker(config.instance, names.id),
     `path "${mount}/data/${names.vaultPath}" {`,
     '  capabilities = ["read"]',
     '}',
@@ -60,19 +41,9 @@ export function renderJwtRole(
   };
 }
 
-/** A JWT role is ours when it grants exactly the PR's policy (roles carry no metadata). */
-export function isOwnedJwtRole(role: Record<string, unknown> | null, names: EnvironmentNames): boolean {
-  const policies = role?.token_policies;
-  return Array.isArray(policies) && policies.length === 1 && policies[0] === names.vaultPolicy;
-}
-
-/** The job IDs a stored role is bound to, sorted; [] when unreadable. */
-export function boundJobIds(role: Record<string, unknown> | null): string[] {
-  const claims = role?.bound_claims as Record<string, unknown> | undefined;
-  const ids = claims?.nomad_job_id;
-  if (Array.isArray(ids)) return ids.map(String).sort();
-  if (typeof ids === 'string') return [ids];
-  return [];
+/** Where previewd's own secrets (DATABASE_URL, tokens…) live for its Nomad task: outside the PR prefix. */
+export function daemonSecretPath(config: Pick<Config, 'instance' | 'vault'>): string {
+  return `${config.vault.kvMount}/data/${config.instance}/config`;
 }
 
 /**
@@ -84,11 +55,6 @@ export function boundJobIds(role: Record<string, unknown> | null): string[] {
  * globs, so previewd cannot rewrite them. deploy/previewd-vault-policy.hcl is this text
  * for the default configuration (`previewd config vault-policy`).
  */
-/** Where previewd's own secrets (DATABASE_URL, tokens…) live for its Nomad task: outside the PR prefix. */
-export function daemonSecretPath(config: Pick<Config, 'instance' | 'vault'>): string {
-  return `${config.vault.kvMount}/data/${config.instance}/config`;
-}
-
 export function renderDaemonPolicy(config: Pick<Config, 'instance' | 'vault'>): string {
   const { kvMount, pathPrefix, jwtMount } = config.vault;
   const rule = (path: string, capabilities: string[]) => `path "${path}" {\n  capabilities = [${capabilities.map((c) => `"${c}"`).join(', ')}]\n}`;

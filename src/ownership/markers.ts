@@ -59,7 +59,7 @@ export function nomadJobMeta(input: JobMarkerInput): Record<string, string> {
 }
 
 /** A job's Meta with the generation marker: a new Nomad version of an otherwise identical spec. */
-export function withGeneration(meta: Record<string, string> | undefined, generation: string): Record<string, string> {
+export function withGeneration(meta: Record<string, string> | null | undefined, generation: string): Record<string, string> {
   return { ...(meta ?? {}), [NOMAD_META.generation]: generation };
 }
 

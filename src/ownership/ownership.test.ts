@@ -115,6 +115,11 @@ const rows: Row[] = [
   ['postgres', 'truncated JSON', () => ownerOfPostgresObject(postgresComment(I, ENV).slice(0, -1)), null, null],
   ['postgres', 'an array', () => ownerOfPostgresObject('previewd:[]'), null, null],
   ['postgres', 'a non-string instance', () => ownerOfPostgresObject(pg({ managedBy: 'previewd', instance: 1, env: ENV })), null, null],
+  ['postgres', 'an empty comment', () => ownerOfPostgresObject(''), null, null],
+  ['postgres', 'the bare prefix', () => ownerOfPostgresObject('previewd:'), null, null],
+  ['postgres', 'the prefix and no JSON', () => ownerOfPostgresObject('previewd:{not json'), null, null],
+  ['postgres', 'a JSON string', () => ownerOfPostgresObject('previewd:"string"'), null, null],
+  ['postgres', 'an empty instance', () => ownerOfPostgresObject(pg({ managedBy: 'previewd', instance: '', env: ENV })), null, null],
   ['postgres', 'an env not shaped like an ID', () => ownerOfPostgresObject(postgresComment(I, 'env-a')), { instance: I, envId: 'env-a' }, null],
 ];
 

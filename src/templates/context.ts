@@ -3,10 +3,10 @@
 // and user names have no way in. Pure: no I/O, no clock.
 import type { FileConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
-import { JOB_META_SHA } from '../environments/model.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { CANONICAL_KEYS, manifestEnv, type Manifest } from './manifest.js';
 import { ownValue } from '../own.js';
+import { CONSUL_MANAGED_TAG, consulServiceMeta, nomadJobMeta } from '../ownership/markers.js';
 import { repoDomain } from '../config/hosts.js';
 import { configuredRepo, repoConfig } from '../config/repos.js';
 
@@ -37,10 +37,10 @@ export interface ComponentContext {
   dependsOn: string[];
   /** Consul tags of the component's service: the canonical Traefik set when routable. */
   tags: string[];
-  /** Nomad job meta (dotted keys). */
-  jobMeta: Record<string, string>;
-  /** Consul service meta (Consul refuses dots in keys). */
-  serviceMeta: Record<string, string>;
+  /** Nomad job meta: the ownership marker and what the PR is (ownership/markers.ts nomadJobMeta). */
+  jobMeta: ReturnType<typeof nomadJobMeta>;
+  /** Consul service meta: the ownership marker (ownership/markers.ts consulServiceMeta). */
+  serviceMeta: ReturnType<typeof consulServiceMeta>;
 }
 
 export interface WorkloadIdentity {
@@ -154,7 +154,7 @@ export function traefikTags(options: { router: string; host: string; domain: str
   const r = `traefik.http.routers.${options.router}`;
   const tags = [
     'traefik.enable=true',
-    'previewd.managed=true',
+    CONSUL_MANAGED_TAG,
     `${r}.rule=Host(\`${options.host}\`)`,
     `${r}.entrypoints=${options.entrypoint}`,
     `${r}.tls=true`,
@@ -196,12 +196,6 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
   if (!TRAEFIK_NAME.test(certResolver)) fail(`traefik.certResolver ${JSON.stringify(certResolver)} is not a valid resolver name`);
   if (config.nomad.datacenters.length === 0) fail('nomad.datacenters is empty');
 
-  const jobMetaBase = {
-    'previewd.managed-by': config.instance,
-    'previewd.env': names.id,
-    'previewd.repo': key.repo,
-    'previewd.pr': String(key.pr),
-  };
   const components: Record<string, ComponentContext> = {};
   for (const [name, spec] of Object.entries(manifest.components)) {
     const { host, url } = spec.routable ? componentUrl(names, name) : { host: null, url: null };
@@ -225,8 +219,8 @@ export function buildRenderContext(config: RenderConfig, key: EnvironmentKey, sh
       // Job meta is part of every task's meta: a change replaces the allocations
       // (scheduler/util.go tasksUpdated). Only what the PR builds carries the SHA, so a
       // push leaves the others (the cache and its data) running.
-      jobMeta: { ...jobMetaBase, 'previewd.component': name, ...(builtFromPr ? { [JOB_META_SHA]: sha } : {}) },
-      serviceMeta: { previewd_managed_by: config.instance, previewd_env: names.id, previewd_component: name },
+      jobMeta: nomadJobMeta({ instance: config.instance, envId: names.id, repo: key.repo, pr: key.pr, component: name, sha: builtFromPr ? sha : null }),
+      serviceMeta: consulServiceMeta(config.instance, names.id, name),
     };
   }
   const secretPath = `${config.vault.kvMount}/data/${names.vaultPath}`;
