@@ -74,8 +74,10 @@ export async function observeEnvironment(
   }));
 
   return {
-    database: database ? { owned: database.owned && (database.envId === null || database.envId === envId) } : null,
-    role: role ? { owned: role.owned && (role.envId === null || role.envId === envId) } : null,
+    // The adapter reads the COMMENT with ownerOfPostgresObject and this instance: owned
+    // means marked by us, and then for exactly this environment, as everywhere else.
+    database: database ? { owned: database.owned && database.envId === envId } : null,
+    role: role ? { owned: role.owned && role.envId === envId } : null,
     secret: secretMeta ? { owned: secretOwned, hasData } : null,
     policy:
       policyText !== null
