@@ -39,7 +39,7 @@ async function serve(secret: string): Promise<void> {
   const redis = await createTestRedis(LOCAL_SERVICES.redisUrl);
   const store = createEnvironmentStore({ databaseUrl: db.url, log });
   await store.migrate();
-  const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log });
+  const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log, metrics: createMetrics() });
   const dedupeRedis = new Redis(redis.url, { maxRetriesPerRequest: 2 });
   const deliveries = createDeliveryDedupe({ redis: dedupeRedis, prefix: redis.prefix });
   // Every dedupe/store/queue call timed, so the fixed-rate p50/p99 can be split by step.

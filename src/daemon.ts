@@ -59,6 +59,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     prefix,
     concurrency: config.concurrency,
     log,
+    metrics: deps.metrics,
     process: fencedReconcile(deps),
     fenceFloor: (key) => deps.store.fenceOf(key),
     ...options.queue,

@@ -46,6 +46,12 @@ export function createMetrics(registry = new Registry()) {
     labelNames: ['system'] as const,
     registers: [registry],
   });
+  // No labels: a bug has no closed set of kinds, and the log line carries its stack.
+  const reconcileBugs = new Counter({
+    name: 'previewd_reconcile_bugs_total',
+    help: 'Reconciles that failed with an error previewd has no class for (a bug in previewd): parked at once, not retried',
+    registers: [registry],
+  });
   const queueDepth = new Gauge({
     name: 'previewd_queue_depth',
     help: 'Reconcile jobs by queue state',
@@ -116,6 +122,7 @@ export function createMetrics(registry = new Registry()) {
     environments,
     provisioningDuration,
     stepFailures,
+    reconcileBugs,
     queueDepth,
     queueAge,
     webhooks,

@@ -89,7 +89,8 @@ export async function startIntake(options: {
   const inner = createEnvironmentStore({ databaseUrl: options.databaseUrl, schema: `intake_${process.pid}_${schemaCounter}`, log, maxConnections: 4 });
   await inner.migrate();
   const store = new TappedStore(inner);
-  const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log });
+  const metrics = createMetrics();
+  const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log, metrics });
   const deliveries = options.deliveries?.(redis.prefix) ?? createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
   const app = createApp({
     log,
@@ -101,7 +102,7 @@ export async function startIntake(options: {
         queue,
         deliveries,
         log,
-        metrics: createMetrics(),
+        metrics,
         ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
         ...(options.recordTimeoutMs !== undefined ? { recordTimeoutMs: options.recordTimeoutMs } : {}),
       }),

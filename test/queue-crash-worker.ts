@@ -3,6 +3,7 @@
 // Redis list, then never finishes it.
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
 
 const { REDIS_URL, PREFIX, LOCK_MS, STALLED_MS } = process.env;
@@ -14,6 +15,7 @@ const queue = createReconcileQueue({
   prefix: PREFIX,
   concurrency: 2,
   log: createLogger({ level: 'silent' }),
+  metrics: createMetrics(),
   lockDurationMs: Number(LOCK_MS ?? 1000),
   stalledIntervalMs: Number(STALLED_MS ?? 500),
   process: async (key, ctx) => {

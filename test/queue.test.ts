@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransientError, UserError } from '../src/errors.js';
 import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
+import { Writable } from 'node:stream';
 import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
 import { createPrLocks } from '../src/queue/pr-lock.js';
 import { createReconcileQueue, type ReconcileProcessor, type ReconcileQueue, type ReconcileQueueOptions } from '../src/queue/reconcile-queue.js';
 import { createTestRedis } from './support/services.js';
@@ -34,6 +36,7 @@ function makeQueue(process: ReconcileProcessor, overrides: Partial<ReconcileQueu
     concurrency: 4,
     process,
     log,
+    metrics: createMetrics(),
     backoff: { baseMs: 40, maxMs: 200, jitter: 0.5 },
     // Far above any stall of a loaded 2-core machine: no test here waits for this lock to
     // expire (the crash test's child holds its own 1 s lock), and "never twice at once" rests on it.
@@ -201,6 +204,60 @@ describe('reconcile queue', () => {
     expect(parked).toHaveLength(1);
     expect(parked[0]).toMatchObject({ key: pr(4), reason: 'opened', attemptsMade: 1 });
     expect(parked[0]!.lastError).toContain('unknown helper "hcl"');
+  });
+
+  it('when a run throws an error previewd has no class for then it is a bug: parked at once with its stack, logged at error level, counted, not retried', async () => {
+    let runs = 0;
+    const lines: string[] = [];
+    const capture = createLogger({ level: 'warn', destination: new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }) });
+    const metrics = createMetrics();
+    function renderComponent(): never {
+      // The kind of slip a bug is: reading a field of something that is not there.
+      throw new TypeError("Cannot read properties of undefined (reading 'jobId') near postgres://preview_acme:pa55w0rd-x@db:5432/x");
+    }
+    const queue = makeQueue(
+      async () => {
+        runs++;
+        renderComponent();
+      },
+      { log: capture, metrics },
+    );
+    queue.start();
+    await queue.enqueue(pr(6), 'opened');
+    await waitFor('the job to park', async () => (await queue.counts()).parked === 1, 5_000);
+    // Longer than a few backoffs (base 40 ms): a retry would have run by now.
+    await sleep(500);
+    expect(runs).toBe(1);
+    const [parked] = await queue.listParked();
+    expect(parked).toMatchObject({ key: pr(6), attemptsMade: 1 });
+    expect(parked!.lastError).toMatch(/^bug: TypeError: Cannot read properties of undefined/);
+    expect(parked!.stack).toContain('renderComponent');
+    expect(parked!.stack).not.toContain('pa55w0rd-x');
+    const counter = await metrics.registry.getSingleMetricAsString('previewd_reconcile_bugs_total');
+    expect(counter).toMatch(/^previewd_reconcile_bugs_total 1$/m);
+    const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; stack?: string; kind?: string });
+    const bug = logged.find((l) => l.kind === 'bug');
+    expect(bug?.level).toBe(50);
+    expect(bug?.stack).toContain('renderComponent');
+    expect(lines.join('')).not.toContain('pa55w0rd-x');
+  });
+
+  it('when a run fails permanently or transiently then no bug is counted and no parked job carries a stack', async () => {
+    const metrics = createMetrics();
+    const queue = makeQueue(
+      async (key) => {
+        if (key.pr === 7) throw new UserError('bad template', { system: 'templates' });
+        throw new TransientError('nomad: 500', { system: 'nomad' });
+      },
+      { metrics, attempts: 2 },
+    );
+    queue.start();
+    await queue.enqueue(pr(7), 'opened');
+    await queue.enqueue(pr(8), 'opened');
+    await waitFor('both jobs to park', async () => (await queue.counts()).parked === 2, 5_000);
+    const parked = await queue.listParked();
+    expect(parked.map((p) => p.stack)).toEqual([undefined, undefined]);
+    expect(await metrics.registry.getSingleMetricAsString('previewd_reconcile_bugs_total')).toMatch(/^previewd_reconcile_bugs_total 0$/m);
   });
 
   it('when PRs wait, back off or are parked then only the waiting and backing-off ones are listed pending (what the resume sweep skips)', async () => {

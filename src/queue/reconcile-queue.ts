@@ -10,7 +10,8 @@
 //   reads the latest desired state when it starts, so nothing is lost);
 // - different PRs run in parallel up to `concurrency`;
 // - TransientError/ConflictError/network errors retry with exponential backoff and
-//   jitter; UserError/OwnershipError park at once (UnrecoverableError);
+//   jitter; UserError/OwnershipError park at once (UnrecoverableError); any other error
+//   is a bug: parked at once with its (redacted) stack, logged at error level, counted;
 // - a crashed worker's job is found stalled (lock expired) and run again.
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -18,12 +19,15 @@ import type { Logger } from 'pino';
 import { TransientError } from '../errors.js';
 import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
 import { createPrLocks, type PrLocks } from './pr-lock.js';
-import { backoffDelay, classifyFailure, DEFAULT_BACKOFF, type BackoffOptions } from './retry-policy.js';
+import type { PreviewdMetrics } from '../metrics.js';
+import { backoffDelay, bugStack, classifyFailure, DEFAULT_BACKOFF, type BackoffOptions } from './retry-policy.js';
 import { safeErrorLine } from '../secrets.js';
 
 export const QUEUE_NAME = 'reconcile';
 const JOB_NAME = 'reconcile';
 const BACKOFF_TYPE = 'previewd';
+/** Starts the parked reason of a bug: the admin view and listParked tell it from a permanent failure by it. */
+const BUG_PREFIX = 'bug: ';
 
 export interface ReconcileJobData {
   repo: string;
@@ -52,6 +56,8 @@ export interface ReconcileQueueOptions {
   concurrency: number;
   process: ReconcileProcessor;
   log: Logger;
+  /** Where bugs (errors no previewd class describes) are counted. */
+  metrics: Pick<PreviewdMetrics, 'reconcileBugs'>;
   backoff?: Partial<BackoffOptions>;
   /** Tries before a job is parked (default 8). */
   attempts?: number;
@@ -90,6 +96,8 @@ export interface ParkedJob {
   reason: string;
   /** The last error, scrubbed of secrets. */
   lastError: string;
+  /** Only for a bug: its redacted stack, so an operator can find the code that threw. */
+  stack?: string;
   attemptsMade: number;
   failedAt: Date | null;
 }
@@ -205,6 +213,15 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
       }
       const message = safeErrorLine(err);
       const kind = classifyFailure(err);
+      if (kind === 'bug') {
+        const stack = bugStack(err);
+        options.metrics.reconcileBugs.inc();
+        log.error({ env: keyString(key), jobId: job.id, attempt, kind, error: message, stack }, 'reconcile hit a bug in previewd; parked, not retried');
+        // BullMQ keeps the thrown error's stack in job.stacktrace; listParked reads it back.
+        const parked = new UnrecoverableError(`${BUG_PREFIX}${message}`);
+        parked.stack = stack;
+        throw parked;
+      }
       log.warn({ env: keyString(key), jobId: job.id, attempt, kind, error: message }, 'reconcile failed');
       if (kind === 'permanent') throw new UnrecoverableError(message);
       const retryAfterMs = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
@@ -318,14 +335,18 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     counts,
     async listParked(limit = 100) {
       const jobs = (await queue.getFailed(0, Math.max(0, limit - 1))) as Job<ReconcileJobData>[];
-      return jobs.map((job) => ({
-        jobId: job.id ?? '',
-        key: { repo: job.data.repo, pr: job.data.pr },
-        reason: job.data.reason,
-        lastError: job.failedReason ?? '',
-        attemptsMade: job.attemptsMade,
-        failedAt: job.finishedOn ? new Date(job.finishedOn) : null,
-      }));
+      return jobs.map((job) => {
+        const stack = job.failedReason?.startsWith(BUG_PREFIX) ? job.stacktrace?.at(-1) : undefined;
+        return {
+          jobId: job.id ?? '',
+          key: { repo: job.data.repo, pr: job.data.pr },
+          reason: job.data.reason,
+          lastError: job.failedReason ?? '',
+          ...(stack ? { stack } : {}),
+          attemptsMade: job.attemptsMade,
+          failedAt: job.finishedOn ? new Date(job.finishedOn) : null,
+        };
+      });
     },
     async listPending(limit = 100) {
       const out: PendingJob[] = [];

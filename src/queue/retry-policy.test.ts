@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
 import { redactPatterns, safeErrorLine } from '../secrets.js';
-import { backoffDelay, classifyFailure } from './retry-policy.js';
+import { backoffDelay, bugStack, classifyFailure } from './retry-policy.js';
 
 describe('classifyFailure', () => {
   it.each([
@@ -10,8 +10,34 @@ describe('classifyFailure', () => {
     ['a refused connection', Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }), 'transient'],
     ['a UserError', new UserError('template does not parse'), 'permanent'],
     ['an OwnershipError', new OwnershipError('job lacks our marker'), 'permanent'],
+    ['an aborted wait', Object.assign(new Error('aborted'), { name: 'AbortError' }), 'transient'],
+    ['a plain Error', new Error('no rendered job for component web'), 'bug'],
+    ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'id')"), 'bug'],
+    ['a RangeError', new RangeError('Invalid time value'), 'bug'],
+    ['a thrown string', 'boom', 'bug'],
+    ['a thrown undefined', undefined, 'bug'],
+    ['an error with an unknown code', Object.assign(new Error('odd'), { code: 'XX000' }), 'bug'],
   ] as const)('when the failure is %s then it is %s', (_name, err, kind) => {
     expect(classifyFailure(err)).toBe(kind);
+  });
+});
+
+describe('bugStack', () => {
+  it('when a bug carries a secret-looking value then its stack keeps the frames and loses the value', () => {
+    const err = new Error('connect postgres://preview_x:s3cr3t-pw@db:5432/preview_x');
+    const stack = bugStack(err);
+    expect(stack).not.toContain('s3cr3t-pw');
+    expect(stack).toMatch(/^Error: connect postgres:\/\/preview_x:\[redacted\]@/);
+    expect(stack).toContain('retry-policy.test.ts');
+  });
+
+  it('when a stack is huge then it is bounded', () => {
+    const err = new Error('x'.repeat(10_000));
+    expect(bugStack(err, 500).length).toBeLessThanOrEqual(500);
+  });
+
+  it('when something other than an Error is thrown then its type is named, not its value', () => {
+    expect(bugStack('hunter2hunter2')).toBe('thrown non-Error: string');
   });
 });
 

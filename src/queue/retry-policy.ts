@@ -1,21 +1,41 @@
 // Pure: how the queue treats a failed reconcile. Transient failures retry with
-// exponential backoff and jitter; permanent ones (bad config or template, ownership)
-// are parked at once; error text is scrubbed before BullMQ stores it in Redis,
-// where operators (and the admin API) read it.
-import { ConflictError, isNetworkError, OwnershipError, TransientError, UserError } from '../errors.js';
-
-export type FailureKind = 'transient' | 'permanent';
+// exponential backoff and jitter; permanent ones (bad config or template, ownership,
+// an incompatible remote) are parked at once; anything else is a bug in previewd and
+// is parked at once too, with its stack for the operator. Error text is scrubbed
+// before BullMQ stores it in Redis, where operators (and the admin API) read it.
+import { ConflictError, isNetworkError, TransientError, UserError } from '../errors.js';
+import { redactPatterns } from '../secrets.js';
 
 /**
- * UserError (and OwnershipError, a subclass) will fail the same way next time: park.
- * Everything else retries up to the attempt bound: TransientError, ConflictError and
- * network errors by design, unknown errors because a bug met under load may be a
- * race that clears, and the bound still parks it where an operator sees it.
+ * - transient: the same run may succeed later (an outage, a race with another writer):
+ *   retry with backoff up to the attempt bound;
+ * - permanent: previewd understood the failure and it will fail the same way until a
+ *   person changes something (the PR, the config, a grant, a server version): park,
+ *   the environment shows the message;
+ * - bug: an error none of previewd's classes describes (a plain Error, a TypeError)
+ *   means previewd did something it did not plan for. Retrying hides it behind eight
+ *   slow attempts and may repeat a half-done change, so it is parked at once, logged
+ *   with its stack and counted, where an operator sees it.
  */
+export type FailureKind = 'transient' | 'permanent' | 'bug';
+
 export function classifyFailure(err: unknown): FailureKind {
-  if (err instanceof OwnershipError || err instanceof UserError) return 'permanent';
+  // OwnershipError is a UserError.
+  if (err instanceof UserError) return 'permanent';
+  // Raw network errors are outages an adapter let through unmapped: still an outage.
   if (err instanceof TransientError || err instanceof ConflictError || isNetworkError(err)) return 'transient';
-  return 'transient';
+  return 'bug';
+}
+
+/**
+ * The stack of a bug as operators read it (log and parked job): secret-looking
+ * values redacted, bounded, and never the text a PR shows. Frames name previewd's
+ * own files, not inputs; the first line carries the message, which is redacted.
+ */
+export function bugStack(err: unknown, maxChars = 4_000): string {
+  const raw = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : `thrown non-Error: ${typeof err}`;
+  const text = redactPatterns(raw);
+  return text.length > maxChars ? `${text.slice(0, maxChars - 3)}...` : text;
 }
 
 export interface BackoffOptions {
