@@ -423,7 +423,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         if (isPermissionPgError(err)) throw permissionError(clean, `create or update role "${role}"`);
         const mapped = mapPgError(clean, `set the password of role ${role}`);
         if (mapped instanceof TransientError) throw mapped;
-        throw new Error(`postgres refused to create or update role "${role}" (SQLSTATE ${pgCode(err) ?? 'unknown'})`, { cause: clean });
+        throw new UserError(`postgres refused to create or update role "${role}" (SQLSTATE ${pgCode(err) ?? 'unknown'})`, { system: 'postgres', cause: clean });
       } finally {
         client.release();
       }

@@ -170,7 +170,9 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     } catch (err) {
       const mapped = mapPgError(err, 'migrate the state schema');
       if (mapped instanceof TransientError) throw mapped;
-      throw new Error(`state migrations failed: ${(err as Error).message}`, { cause: err });
+      // A refused grant, a migration table out of order, a schema another tool changed:
+      // the next start fails the same way until an operator looks.
+      throw new UserError(`state migrations failed: ${(err as Error).message}`, { system: 'postgres', cause: err });
     }
   }
 
