@@ -78,6 +78,30 @@ export class StaleFenceError extends Error {
   }
 }
 
+/** What a schema check says about one place in an answer (a zod issue has this shape). */
+export interface ShapeIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/**
+ * A remote answered 2xx with a body previewd does not understand. Not transient: the
+ * same server answers the same way next time, because previewd and it disagree on the
+ * API (a server upgraded past what previewd knows, a proxy rewriting answers). It is
+ * the operator's to fix, so it is a UserError: the queue parks it at once and the
+ * environment's status shows it. The text names the request and, per issue, where in
+ * the answer and what was expected; the schema's messages name types and allowed
+ * values, never the value received, so no answer content (tokens, secrets) is copied.
+ */
+export function unexpectedShapeError(system: SystemName, what: string, issues: readonly ShapeIssue[], cause?: unknown): UserError {
+  const shown = issues.slice(0, 3).map((i) => `${i.path.length > 0 ? i.path.map(String).join('.') : '(the answer)'}: ${i.message}`);
+  const more = issues.length > shown.length ? `; and ${issues.length - shown.length} more` : '';
+  return new UserError(
+    `${SYSTEM_LABEL[system]} answered ${what} with an unexpected shape: ${shown.join('; ')}${more} (is this ${SYSTEM_LABEL[system]} version supported?)`,
+    { system, cause },
+  );
+}
+
 export function errorSystem(err: unknown): SystemName | 'unknown' {
   if (err instanceof TransientError || err instanceof ConflictError || err instanceof UserError) {
     return err.system ?? 'unknown';

@@ -3,7 +3,7 @@
 // answers checked against a zod schema. Each client keeps its own error mapping.
 import nodeFetch from 'node-fetch';
 import type { z } from 'zod';
-import { TransientError, type SystemName } from './errors.js';
+import { TransientError, unexpectedShapeError, type SystemName } from './errors.js';
 
 export interface FetchResponseLike {
   status: number;
@@ -37,7 +37,7 @@ export interface Transport {
     what: string,
     init?: { query?: URLSearchParams; body?: unknown; extraTimeoutMs?: number; signal?: AbortSignal | undefined },
   ): Promise<RawAnswer>;
-  /** Parses a JSON answer; not JSON → TransientError (a proxy's error page); wrong shape → a bug. */
+  /** Parses a JSON answer; not JSON → TransientError (a proxy's error page); wrong shape → UserError (a version mismatch). */
   parse<T extends z.ZodType>(schema: T, body: string, what: string): z.infer<T>;
 }
 
@@ -76,8 +76,9 @@ export function createTransport(options: TransportOptions): Transport {
         throw new TransientError(`${system} ${what}: answer is not JSON`, { system, cause: err });
       }
       const parsed = schema.safeParse(raw);
-      // A shape we do not understand is a bug or an incompatible server, not something to retry.
-      if (!parsed.success) throw new Error(`${system} ${what}: unexpected answer shape: ${parsed.error.message}`);
+      // JSON in a shape we do not understand: an incompatible server, and it will answer
+      // the same next time, so not something to retry (see unexpectedShapeError).
+      if (!parsed.success) throw unexpectedShapeError(system, what, parsed.error.issues);
       return parsed.data;
     },
   };

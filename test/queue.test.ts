@@ -1,11 +1,13 @@
 // The reconcile queue against the real Redis: per-PR serial work, coalescing,
 // retries, parking, graceful stop and crash recovery. Each test has its own key prefix.
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { TransientError, UserError } from '../src/errors.js';
 import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
-import { Writable } from 'node:stream';
+import { createTransport } from '../src/http-transport.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { createPrLocks } from '../src/queue/pr-lock.js';
@@ -240,6 +242,35 @@ describe('reconcile queue', () => {
     expect(bug?.level).toBe(50);
     expect(bug?.stack).toContain('renderComponent');
     expect(lines.join('')).not.toContain('pa55w0rd-x');
+  });
+
+  it('when a remote answers in a shape previewd does not know then the run is parked at once with what was expected, not retried and not counted as a bug', async () => {
+    let runs = 0;
+    const metrics = createMetrics();
+    const nomad = createTransport({
+      system: 'nomad',
+      address: 'http://nomad.test',
+      headers: {},
+      timeoutMs: 1_000,
+      fetch: async () => ({ status: 200, headers: { get: () => null }, text: async () => JSON.stringify({ ID: 'web-1', Version: '3' }) }),
+    });
+    const queue = makeQueue(
+      async () => {
+        runs++;
+        const answer = await nomad.request('GET', '/v1/job/web-1', 'job read web-1');
+        nomad.parse(z.object({ ID: z.string(), Version: z.number() }), answer.body, 'job read web-1');
+      },
+      { metrics },
+    );
+    queue.start();
+    await queue.enqueue(pr(9), 'opened');
+    await waitFor('the job to park', async () => (await queue.counts()).parked === 1, 5_000);
+    await sleep(500);
+    expect(runs).toBe(1);
+    const [parked] = await queue.listParked();
+    expect(parked!.lastError).toMatch(/^UserError: Nomad answered job read web-1 with an unexpected shape: Version: .*expected number/);
+    expect(parked!.stack).toBeUndefined();
+    expect(await metrics.registry.getSingleMetricAsString('previewd_reconcile_bugs_total')).toMatch(/^previewd_reconcile_bugs_total 0$/m);
   });
 
   it('when a run fails permanently or transiently then no bug is counted and no parked job carries a stack', async () => {

@@ -4,7 +4,7 @@
 // 409 → ConflictError, other 4xx → UserError, 404 → null/false where the method says so.
 import nodeFetch from 'node-fetch';
 import type { ZodType } from 'zod';
-import { ConflictError, TransientError, UserError } from '../errors.js';
+import { ConflictError, TransientError, unexpectedShapeError, UserError } from '../errors.js';
 import { createAppJwt, createInstallationTokenCache } from './app-auth.js';
 import * as wire from './schema.js';
 import type { DeploymentState, GitHubClient, GitHubDeployment, ListingCache, PullSummary } from './types.js';
@@ -165,7 +165,7 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
 
   function parse<T>(answer: Answer, what: string, schema: ZodType<T>): T {
     const parsed = schema.safeParse(answer.body);
-    if (!parsed.success) throw new TransientError(`github ${what}: unexpected response shape`, { system: 'github', cause: new Error(parsed.error.message) });
+    if (!parsed.success) throw unexpectedShapeError('github', what, parsed.error.issues);
     return parsed.data;
   }
 

@@ -17,7 +17,7 @@ import nodeVault from 'node-vault';
 import type { ZodType } from 'zod';
 import { toGoDuration } from '../config/duration.js';
 import { scrub } from '../secrets.js';
-import { isNetworkError, TransientError, UserError } from '../errors.js';
+import { isNetworkError, TransientError, unexpectedShapeError, UserError } from '../errors.js';
 import { ErrorBody, HealthResponse, KeysResponse, KvMetadataResponse, KvReadResponse, PolicyResponse, RoleResponse } from './schema.js';
 import { vaultPaths } from './paths.js';
 import type { KvMetadata, KvSecret, VaultClient } from './types.js';
@@ -120,7 +120,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       throw mapError(err, what, secrets);
     }
     const parsed = schema.safeParse(body);
-    if (!parsed.success) throw new TransientError(`vault ${what}: unexpected response shape`, { system: 'vault', cause: new Error(parsed.error.message) });
+    if (!parsed.success) throw unexpectedShapeError('vault', what, parsed.error.issues);
     return parsed.data;
   }
 
@@ -134,7 +134,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       throw mapError(err, what);
     }
     const parsed = schema.safeParse(body);
-    if (!parsed.success) throw new TransientError(`vault ${what}: unexpected response shape`, { system: 'vault', cause: new Error(parsed.error.message) });
+    if (!parsed.success) throw unexpectedShapeError('vault', what, parsed.error.issues);
     return parsed.data;
   }
 
