@@ -45,6 +45,12 @@ describe('planResume', () => {
     expect(actions).toEqual([{ kind: 'give-up', key: { repo: 'acme/shop', pr: 1 }, generation: 5, jobId: 'job-1-1', retries: 3, lastError: 'nomad: 500 No cluster leader' }]);
   });
 
+  it('when its job was parked as a bug then it gives up at once, before the interval and the retries are spent', () => {
+    const bug: ParkedJob = { ...parked(1, 1), lastError: 'bug: TypeError: x is undefined', stack: 'TypeError: x is undefined\n    at render (src/x.ts:1:1)' };
+    const actions = planResume({ lagging: [lagging(1, 0)], pending: new Set(), parked: [bug], now: NOW }, OPTIONS);
+    expect(actions).toEqual([{ kind: 'give-up', key: { repo: 'acme/shop', pr: 1 }, generation: 5, jobId: 'job-1-1', retries: 0, lastError: 'bug: TypeError: x is undefined', bug: true }]);
+  });
+
   it('when a parked job belongs to an environment that no longer lags then it is left alone', () => {
     expect(plan([], [parked(2, 90)])).toEqual([]);
   });

@@ -6,7 +6,10 @@
 // - a lagging environment without a job is enqueued at once;
 // - one whose job is parked is retried on a slow schedule (parkedRetryInterval after
 //   it was parked), at most parkedRetryLimit times per desired change; then it is
-//   marked failed with the last error and left for a push or an operator.
+//   marked failed with the last error and left for a push or an operator;
+// - one whose job was parked as a bug (an error previewd has no class for) is marked
+//   failed at once: the same code meets the same input on every retry, so a retry
+//   schedule would only repeat it, and the status would keep claiming "retrying".
 // planResume is pure; sweepResume observes and applies.
 import type { Logger } from 'pino';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
@@ -30,7 +33,7 @@ export interface ResumeInput {
 export type ResumeAction =
   | { kind: 'enqueue'; key: EnvironmentKey; generation: number; reason: string }
   | { kind: 'retry-parked'; key: EnvironmentKey; generation: number; jobId: string; retry: number }
-  | { kind: 'give-up'; key: EnvironmentKey; generation: number; jobId: string; retries: number; lastError: string };
+  | { kind: 'give-up'; key: EnvironmentKey; generation: number; jobId: string; retries: number; lastError: string; bug?: true };
 
 /** Most recently parked job per PR. */
 function latestParked(parked: ParkedJob[]): Map<string, ParkedJob> {
@@ -56,8 +59,10 @@ export function planResume(input: ResumeInput, options: ResumeOptions): ResumeAc
       actions.push({ kind: 'enqueue', key: record.key, generation, reason: `resume: generation ${generation} not reconciled (observed ${record.observedGeneration})` });
       continue;
     }
-    if (parkedRetries >= options.parkedRetryLimit) {
-      actions.push({ kind: 'give-up', key: record.key, generation, jobId: parked.jobId, retries: parkedRetries, lastError: parked.lastError });
+    // Only a bug's parked job carries a stack (reconcile-queue.ts).
+    const bug = parked.stack !== undefined ? (true as const) : undefined;
+    if (bug || parkedRetries >= options.parkedRetryLimit) {
+      actions.push({ kind: 'give-up', key: record.key, generation, jobId: parked.jobId, retries: parkedRetries, lastError: parked.lastError, ...(bug ? { bug } : {}) });
       continue;
     }
     const parkedForMs = input.now.getTime() - (parked.failedAt?.getTime() ?? 0);
@@ -119,7 +124,9 @@ async function applyResumeAction(deps: ResumeDeps, action: ResumeAction, options
       await deps.queue.retryParked(action.jobId);
       return;
     case 'give-up': {
-      const reason = `gave up after ${action.retries} retries of parked work: ${action.lastError}`;
+      const reason = action.bug
+        ? `not retried: previewd hit an internal error (operators: the parked job ${action.jobId} has its stack): ${action.lastError}`
+        : `gave up after ${action.retries} retries of parked work: ${action.lastError}`;
       // observedGeneration = desired: nothing lags any more, so no sweep picks it up again; a push does.
       await deps.store.updateObserved(action.key, { status: 'failed', lastError: reason, observedGeneration: action.generation });
       await deps.store.appendEvent(action.key, { type: 'gave-up', message: reason, data: { generation: action.generation, jobId: action.jobId } });
