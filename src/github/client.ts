@@ -102,6 +102,8 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   }, now);
 
   function jwt(): string {
+    // Config decides the auth mode and previewd asks for an app JWT only in app mode:
+    // reaching this is a bug in previewd, so a plain Error (the queue parks it as one).
     if (!app) throw new Error('app JWT requested without app credentials');
     return createAppJwt(app.appId, app.privateKey, now());
   }

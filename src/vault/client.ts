@@ -98,7 +98,9 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         const cause = new Error(`vault unreachable${failure.code ? ` (${failure.code})` : ''}`);
         return new TransientError(`vault ${what}: unreachable${failure.code ? ` (${failure.code})` : ''}`, { system: 'vault', code: failure.code ?? undefined, cause });
       }
-      // Not from the HTTP layer (a bug or a schema validation in node-vault): keep only the message.
+      // Not from the HTTP layer: node-vault rejected the arguments previewd built (its own
+      // request validation), a bug in previewd. A plain Error on purpose, so the queue parks
+      // it as a bug with its stack; only the (scrubbed) message is kept.
       const message = scrub(String((err as Error)?.message ?? err).replaceAll(options.token, '[redacted]'), secrets);
       return new Error(`vault ${what}: ${message}`);
     }
