@@ -593,6 +593,81 @@ describe.each(pgServers())('on $label, as the README role', (server: PgServer) =
         }
       }, 15_000);
     });
+
+    describe('file_copy_method (clone-method.ts)', () => {
+      const pg18 = server.label !== 'pg15';
+      const createdLine = (db: string) => logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'preview database created' && l.database === db);
+
+      it(`when a FILE_COPY clone runs with cloneMethod auto then ${pg18 ? 'it clones with file_copy_method = clone' : 'it sets nothing (no such setting before 18)'}`, async () => {
+        const db = name('fcm_auto');
+        expect(await databases.ensureDatabase(db, 'env-fcm', cloneOptions({ strategy: 'FILE_COPY' }))).toBe('created');
+        expect(createdLine(db)).toMatchObject({ strategy: 'FILE_COPY', fileCopyMethod: pg18 ? 'clone' : null });
+        // The clone is complete: the template's rows are there.
+        const { rows } = await withAdminClient((c) => c.query<{ n: number }>('SELECT count(*)::int AS n FROM items'), db);
+        expect(rows[0]?.n).toBe(2);
+        // WAL_LOG never sets it.
+        const wal = name('fcm_wal');
+        await databases.ensureDatabase(wal, 'env-fcw', cloneOptions({ strategy: 'WAL_LOG' }));
+        expect(createdLine(wal)).toMatchObject({ strategy: 'WAL_LOG', fileCopyMethod: null });
+      });
+
+      it.runIf(pg18)('when one clone runs with clone then the setting is applied in that same session', async () => {
+        const target = name('fcm_once');
+        await withRoleClient(async (c) => {
+          expect(await cloneDatabaseOnce(c, target, template, 'FILE_COPY', 'clone')).toBe('created');
+          const { rows } = await c.query<{ v: string }>(`SELECT current_setting('file_copy_method') AS v`);
+          expect(rows[0]?.v).toBe('clone');
+        });
+        expect(await withAdminClient((c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [target]))).toMatchObject({ rowCount: 1 });
+      });
+
+      it(`when cloneMethod is clone then ${pg18 ? 'it clones' : 'the clone is refused with the fix, no database made'}; copy ${pg18 ? 'sets copy' : 'sets nothing'}`, async () => {
+        const log = pino({ level: 'debug' }, new Writable({ write: (chunk, _e, done) => void (logLines.push(String(chunk)), done()) }));
+        const forced = createPreviewDatabases({ adminUrl: stateDb.url, instance, loginGroup: LOGIN_GROUP, log, cloneMethod: 'clone' });
+        const copying = createPreviewDatabases({ adminUrl: stateDb.url, instance, loginGroup: LOGIN_GROUP, log, cloneMethod: 'copy' });
+        try {
+          const db = name('fcm_clone');
+          const result = await forced.ensureDatabase(db, 'env-fcc', cloneOptions({ strategy: 'FILE_COPY' })).catch((e: unknown) => e);
+          if (pg18) {
+            expect(result).toBe('created');
+            expect(createdLine(db)).toMatchObject({ fileCopyMethod: 'clone' });
+          } else {
+            expect(result).toBeInstanceOf(UserError);
+            expect((result as Error).message).toMatch(/has no file_copy_method \(PostgreSQL 18\+\).*set database\.cloneMethod: auto or copy/);
+            expect(await forced.getDatabase(db)).toBeNull();
+            expect(await forced.getDatabase(stagingDatabaseName(instance, db))).toBeNull();
+          }
+          const copy = name('fcm_copy');
+          expect(await copying.ensureDatabase(copy, 'env-fcp', cloneOptions({ strategy: 'FILE_COPY' }))).toBe('created');
+          expect(createdLine(copy)).toMatchObject({ fileCopyMethod: pg18 ? 'copy' : null });
+        } finally {
+          await forced.close();
+          await copying.close();
+        }
+      });
+    });
   });
 
+});
+
+describe('cloneDatabaseOnce when clone_file fails', () => {
+  it('says that the filesystem must support reflinks or cloneMethod be copy, and does not copy instead', async () => {
+    // The error PG 18 raises (copydir.c clone_file; errcode_for_file_access gives XX000 for EOPNOTSUPP).
+    const refused = Object.assign(new Error('could not clone file "base/16384/1259" to "base/16999/1259": Operation not supported'), { code: 'XX000' });
+    const statements: string[] = [];
+    const client = {
+      query: async (text: string) => {
+        statements.push(text);
+        if (text.startsWith('CREATE DATABASE')) throw refused;
+        return { rows: [{ set_config: 'clone' }] };
+      },
+    } as unknown as pg.Client;
+    const err = await cloneDatabaseOnce(client, 'target', 'tpl', 'FILE_COPY', 'clone').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toContain('Operation not supported');
+    expect((err as Error).message).toMatch(/reflink=1.*btrfs.*database\.cloneMethod: copy/);
+    // One CREATE, after the SET: no second attempt with another method.
+    expect(statements.filter((s) => s.startsWith('CREATE DATABASE'))).toHaveLength(1);
+    expect(statements[0]).toContain("set_config('file_copy_method'");
+  });
 });

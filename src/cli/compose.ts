@@ -33,6 +33,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     adminUrl: env.DATABASE_URL,
     instance: config.instance,
     loginGroup: config.database.loginGroup,
+    cloneMethod: config.database.cloneMethod,
     log,
   });
   const store = createEnvironmentStore({ databaseUrl: env.DATABASE_URL, log });

@@ -2,6 +2,7 @@
 // documentation in README.md ("Configuration reference") come from here; `previewd
 // config docs` prints the table generated from the `describe()` texts below.
 import { z } from 'zod';
+import { CLONE_METHOD_SETTINGS } from '../database/clone-method.js';
 import { parseDuration } from './duration.js';
 import { REPO_NAME } from '../github/repo-name.js';
 
@@ -187,6 +188,12 @@ export const fileConfigSchema = z
           .optional()
           .describe("host PR jobs use to reach Postgres; default: the host of DATABASE_URL, which then must not be a loopback address (refused: PR jobs run elsewhere); DATABASE_URL's connection parameters (sslmode…) are kept"),
         port: z.number().int().positive().optional().describe('port PR jobs use to reach Postgres; default: that of DATABASE_URL'),
+        cloneMethod: z
+          .enum(CLONE_METHOD_SETTINGS)
+          .default('auto')
+          .describe(
+            "file_copy_method of STRATEGY FILE_COPY clones: auto = clone on PostgreSQL 18+ when the server offers it, else copy; clone = always (refused before 18); copy = never. clone is constant-time on a data directory with reflinks (XFS reflink=1, btrfs, ZFS), a full copy on ext4",
+          ),
       })
       .prefault({}),
     gc: z

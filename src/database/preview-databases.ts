@@ -20,6 +20,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
 import { BUSY, retryWhileBusy, type Busy } from './busy-retry.js';
+import { cloneFailure, planFileCopy, type CloneMethodSetting, type FileCopyFacts } from './clone-method.js';
+import { readFileCopyFacts } from './file-copy-facts.js';
 import { planOwnershipTransfer } from './ownership-transfer.js';
 import { isPermissionPgError, mapPgError, permissionError, pgCode, scrubPgError } from './pg-errors.js';
 import { quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
@@ -33,6 +35,8 @@ export interface PreviewDatabasesOptions {
   instance: string;
   loginGroup: string;
   log: Logger;
+  /** file_copy_method of FILE_COPY clones (config database.cloneMethod; clone-method.ts); default auto. */
+  cloneMethod?: CloneMethodSetting;
   /** For tests; defaults to real time. */
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -78,19 +82,28 @@ const DATABASE_COLUMNS = `
   d.datdba OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS "ownedByMe",
   d.datistemplate AS "isTemplate"`;
 
-/** Runs one CREATE DATABASE … TEMPLATE; BUSY when the template has other sessions (SQLSTATE 55006). */
+/**
+ * Runs one CREATE DATABASE … TEMPLATE; BUSY when the template has other sessions
+ * (SQLSTATE 55006). `fileCopyMethod` is SET in the same session first (FILE_COPY on
+ * PG 18+ only; see clone-method.ts); the caller gives a session of its own.
+ */
 export async function cloneDatabaseOnce(
   client: Pick<pg.ClientBase, 'query'>,
   target: string,
   template: string,
   strategy: CreateDatabaseOptions['strategy'],
+  fileCopyMethod: 'clone' | 'copy' | null = null,
 ): Promise<'created' | Busy> {
   if (strategy !== 'FILE_COPY' && strategy !== 'WAL_LOG') throw new UserError(`unknown clone strategy ${String(strategy)}`, { system: 'postgres' });
+  if (fileCopyMethod !== null) await client.query(`SELECT pg_catalog.set_config('file_copy_method', $1, false)`, [fileCopyMethod]);
   try {
     await client.query(`CREATE DATABASE ${quoteIdent(target)} TEMPLATE ${quoteIdent(template)} STRATEGY ${strategy}`);
     return 'created';
   } catch (err) {
     if (pgCode(err) === SQLSTATE.objectInUse) return BUSY;
+    // clone_file raises instead of falling back to a copy: say what to change.
+    const failure = fileCopyMethod === 'clone' ? cloneFailure((err as Error).message ?? '', pgCode(err)) : null;
+    if (failure) throw new UserError(failure, { system: 'postgres', cause: err });
     throw err;
   }
 }
@@ -129,6 +142,16 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   // An idle client losing its connection must not crash the daemon.
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres admin connection lost'));
   const marker = (envId: string) => postgresComment(instance, envId);
+  const cloneMethod = options.cloneMethod ?? 'auto';
+  // The server's version and file_copy_method, read once per pool (a failed read is retried next time).
+  let fileCopyFacts: Promise<FileCopyFacts> | undefined;
+  function serverFileCopyFacts(): Promise<FileCopyFacts> {
+    fileCopyFacts ??= readFileCopyFacts(pool).catch((err: unknown) => {
+      fileCopyFacts = undefined;
+      throw err;
+    });
+    return fileCopyFacts;
+  }
 
   async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -253,7 +276,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
   }
 
   /** Clones the template into `staging`, retrying while the template is busy. */
-  async function cloneWithRetry(staging: string, opts: CreateDatabaseOptions): Promise<void> {
+  async function cloneWithRetry(staging: string, opts: CreateDatabaseOptions): Promise<'clone' | 'copy' | null> {
     const { rows } = await pool.query<{ db: string }>('SELECT pg_catalog.current_database() AS db');
     if (rows[0]?.db === opts.template) {
       throw new UserError(`the admin connection uses the template database "${opts.template}"; point DATABASE_URL at another database`, {
@@ -263,9 +286,20 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     // A pre-check on pg_stat_activity spares each busy attempt Postgres's own 5 s
     // wait inside CREATE DATABASE; the 55006 path still covers sessions arriving
     // between the check and the CREATE.
+    const plan = planFileCopy(cloneMethod, await serverFileCopyFacts(), opts.strategy);
+    if (!plan.ok) throw new UserError(`${plan.detail}: ${plan.fix}`, { system: 'postgres' });
     const attempt = async (): Promise<'created' | Busy> => {
       if ((await templateSessions(opts.template)) > 0) return BUSY;
-      return cloneDatabaseOnce(pool, staging, opts.template, opts.strategy);
+      if (plan.set === null) return cloneDatabaseOnce(pool, staging, opts.template, opts.strategy);
+      // A session of its own: the setting applies to this CREATE and is reset before the session returns to the pool.
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await cloneDatabaseOnce(client, staging, opts.template, opts.strategy, plan.set);
+      } finally {
+        await client.query('RESET file_copy_method').catch((err: Error) => void (broken = err));
+        client.release(broken);
+      }
     };
     // The caller stopping ends a wait at once: its pools may be closing right after.
     const waitBusy = (ms: number) => sleepUnlessAborted(sleep, ms, opts.signal);
@@ -292,6 +326,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         { system: 'postgres' },
       );
     }
+    return plan.set;
   }
 
   async function seed(staging: string, seedFile: string): Promise<void> {
@@ -329,8 +364,9 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
       await dropStagingLeftover(name);
       const staging = stagingDatabaseName(instance, name);
       const started = now();
+      let fileCopyMethod: 'clone' | 'copy' | null = null;
       if (opts.mode === 'template') {
-        await cloneWithRetry(staging, opts);
+        fileCopyMethod = await cloneWithRetry(staging, opts);
       } else {
         // template0 accepts no connections, so it is never busy, and carries no site additions.
         await pool.query(`CREATE DATABASE ${quoteIdent(staging)} TEMPLATE template0`);
@@ -349,7 +385,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         }
         throw err;
       }
-      log.info({ database: name, env: envId, mode: opts.mode, strategy: opts.strategy, ms: now() - started }, 'preview database created');
+      log.info({ database: name, env: envId, mode: opts.mode, strategy: opts.strategy, fileCopyMethod, ms: now() - started }, 'preview database created');
       return 'created';
     });
   }

@@ -229,7 +229,13 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     const log = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
 
     // As in production (cli/compose.ts): previewd's own state database, as its role.
-    const databases = createPreviewDatabases({ adminUrl: stateDb.url, instance: config.instance, loginGroup: config.database.loginGroup, log });
+    const databases = createPreviewDatabases({
+      adminUrl: stateDb.url,
+      instance: config.instance,
+      loginGroup: config.database.loginGroup,
+      cloneMethod: config.database.cloneMethod,
+      log,
+    });
     cleanups.push(async () => {
       // Anything this world's instance still owns (a failed test) goes, then the connection.
       for (const db of await databases.listOwnedDatabases()) await databases.dropDatabase(db.name).catch(() => undefined);
