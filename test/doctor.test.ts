@@ -326,4 +326,15 @@ describe.each(pgServers())('doctor postgres checks on $label', (server) => {
     expect(broken.filter((r) => r.status === 'fail').map((r) => r.check)).toEqual(['postgres.role']);
     expect(broken.find((r) => r.check === 'postgres.role')!.fix).toContain(`ALTER ROLE "${role.server.role}" CREATEDB;`);
   });
+
+  it('say whether clones are constant-time, from what the server reports, and fail a cloneMethod it cannot apply', async () => {
+    const pg18 = server.label !== 'pg15';
+    const clone = (results: Awaited<ReturnType<typeof checkPostgres>>) => results.find((r) => r.check === 'postgres.clone');
+    const auto = clone(await checkPostgres(world.config));
+    expect(auto?.status).toBe('ok');
+    expect(auto?.detail).toMatch(pg18 ? /^constant-time on a reflink filesystem: PostgreSQL 18\.[^:]*: STRATEGY FILE_COPY with file_copy_method = clone .*server default copy/ : /^not constant-time: PostgreSQL 15\.[^:]*: STRATEGY FILE_COPY copies every file/);
+    const forced = clone(await checkPostgres({ ...world.config, database: { ...world.config.database, cloneMethod: 'clone' } }));
+    if (pg18) expect(forced?.status).toBe('ok');
+    else expect(forced).toMatchObject({ status: 'fail', fix: 'upgrade to PostgreSQL 18, or set database.cloneMethod: auto or copy' });
+  });
 });

@@ -8,6 +8,7 @@ import { fail, pass, warn } from './types.js';
 const facts = (patch: Partial<PostgresFacts['role']> = {}, template: Partial<PostgresFacts['templates'][number]> = {}): PostgresFacts => ({
   role: { serverVersionNum: 180001, serverVersion: '18.1', role: 'previewd', superuser: false, createdb: true, createrole: true, memberOf: [], createroleSelfGrant: '', loginGroupExists: false, ...patch },
   templates: [{ name: 'tpl', exists: true, owner: 'previewd', isTemplate: false, publicCanConnect: false, ...template }],
+  fileCopy: { serverVersionNum: 180001, serverVersion: '18.1', methods: ['copy', 'clone'], serverDefault: 'copy' },
 });
 const statusOf = (results: ReturnType<typeof judgePostgres>, check: string) => results.find((r) => r.check === check)?.status;
 
@@ -31,6 +32,21 @@ describe('doctor judgements', () => {
     expect(statusOf(judgePostgres(facts({}, { owner: 'someone', isTemplate: true }), 'g'), 'postgres.template tpl')).toBe('fail');
     expect(statusOf(judgePostgres(facts({}, { publicCanConnect: true }), 'g'), 'postgres.template tpl')).toBe('fail');
     expect(statusOf(judgePostgres(facts({ serverVersionNum: 140010, serverVersion: '14.10' }), 'g'), 'postgres.version')).toBe('warn');
+  });
+
+  it('Postgres: whether clones are constant-time, informational unless the configured method cannot apply', () => {
+    const clone = (f: PostgresFacts, cloneMethod: 'auto' | 'clone' | 'copy', strategies: ('FILE_COPY' | 'WAL_LOG')[] = ['FILE_COPY']) =>
+      judgePostgres(f, 'g', { cloneMethod, strategies }).find((r) => r.check === 'postgres.clone');
+    const pg15 = { ...facts(), fileCopy: { serverVersionNum: 150014, serverVersion: '15.14', methods: null, serverDefault: null } };
+    expect(clone(facts(), 'auto')).toMatchObject({ status: 'ok' });
+    expect(clone(facts(), 'auto')!.detail).toMatch(/^constant-time on a reflink filesystem: .*file_copy_method = clone/);
+    expect(clone(pg15, 'auto')).toMatchObject({ status: 'ok' });
+    expect(clone(pg15, 'auto')!.detail).toMatch(/^not constant-time: .*PostgreSQL 18\+ with database\.cloneMethod auto or clone.*reflink=1/);
+    expect(clone(facts(), 'copy')!.detail).toMatch(/^not constant-time: .*cloneMethod: copy/);
+    expect(clone(facts(), 'auto', ['WAL_LOG'])!.detail).toMatch(/^not constant-time: STRATEGY WAL_LOG/);
+    expect(clone(pg15, 'clone')).toMatchObject({ status: 'fail', fix: 'upgrade to PostgreSQL 18, or set database.cloneMethod: auto or copy' });
+    // No repo clones a template: nothing to say.
+    expect(clone(facts(), 'auto', [])).toBeUndefined();
   });
 
   it('GitHub: the hook must be ours, active, JSON and carry pull_request', () => {

@@ -3,7 +3,10 @@
 // be able to grant, and per repo the template database (README "Postgres").
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
+import { planFileCopy, REFLINK_FIX, type CloneMethodSetting, type FileCopyFacts } from '../database/clone-method.js';
+import { readFileCopyFacts } from '../database/file-copy-facts.js';
 import { quoteIdent } from '../database/sql.js';
+import type { CreateDatabaseOptions } from '../database/types.js';
 import { fail, pass, warn, type CheckResult } from './types.js';
 
 export interface RoleFacts {
@@ -30,6 +33,13 @@ export interface TemplateFacts {
 export interface PostgresFacts {
   role: RoleFacts;
   templates: TemplateFacts[];
+  fileCopy: FileCopyFacts;
+}
+
+/** How previewd will clone: database.cloneMethod and the strategies of the repos that clone a template. */
+export interface CloneSettings {
+  cloneMethod: CloneMethodSetting;
+  strategies: CreateDatabaseOptions['strategy'][];
 }
 
 type Queryable = Pick<pg.Client, 'query'>;
@@ -56,7 +66,9 @@ async function gatherPostgres(client: Queryable, loginGroup: string, templates: 
     [templates],
   );
   const row = me.rows[0]!;
+  const fileCopy = await readFileCopyFacts(client);
   return {
+    fileCopy,
     role: {
       serverVersionNum,
       serverVersion: version.rows[0]!.text,
@@ -76,7 +88,7 @@ async function gatherPostgres(client: Queryable, loginGroup: string, templates: 
 }
 
 /** The judgement, pure: facts in, one result per precondition out. */
-export function judgePostgres(facts: PostgresFacts, loginGroup: string): CheckResult[] {
+export function judgePostgres(facts: PostgresFacts, loginGroup: string, clones: CloneSettings = { cloneMethod: 'auto', strategies: [] }): CheckResult[] {
   const { role: r } = facts;
   const results: CheckResult[] = [];
   const major = Math.floor(r.serverVersionNum / 10000);
@@ -120,7 +132,31 @@ export function judgePostgres(facts: PostgresFacts, loginGroup: string): CheckRe
       results.push(pass(check, `exists, owned by ${t.owner}, CONNECT revoked from PUBLIC`));
     }
   }
+  results.push(...judgeClone(facts.fileCopy, clones));
   return results;
+}
+
+/**
+ * Whether a PR database will take constant time (clone-method.ts decides, as for the
+ * clones themselves). Informational where the server simply copies: that works, and
+ * its fix (PG 18 on a reflink filesystem) is the operator's to weigh; a failure only
+ * when the configured method cannot apply, because every clone would then fail.
+ */
+function judgeClone(fileCopy: FileCopyFacts, clones: CloneSettings): CheckResult[] {
+  const strategies = [...new Set(clones.strategies)];
+  if (strategies.length === 0) return [];
+  const plans = strategies.map((strategy) => ({ strategy, plan: planFileCopy(clones.cloneMethod, fileCopy, strategy) }));
+  const refused = plans.find((p) => !p.plan.ok);
+  if (refused && !refused.plan.ok) return [fail('postgres.clone', refused.plan.detail, refused.plan.fix)];
+  const detail = plans
+    .map(({ strategy, plan }) => {
+      if (!plan.ok) return '';
+      const verdict = plan.constantTime === 'if-reflink' ? 'constant-time on a reflink filesystem' : 'not constant-time';
+      const advice = plan.constantTime === 'no' && strategy === 'FILE_COPY' ? `; for constant-time clones: PostgreSQL 18+ with database.cloneMethod auto or clone, and ${REFLINK_FIX}` : '';
+      return `${verdict}: ${plan.detail}${advice}`;
+    })
+    .join('; ');
+  return [pass('postgres.clone', detail)];
 }
 
 export async function checkPostgres(config: Config): Promise<CheckResult[]> {
@@ -132,7 +168,11 @@ export async function checkPostgres(config: Config): Promise<CheckResult[]> {
   }
   try {
     const templates = [...new Set(config.repos.filter((r) => r.database.mode === 'template').map((r) => r.database.template))];
-    return judgePostgres(await gatherPostgres(client, config.database.loginGroup, templates), config.database.loginGroup);
+    const strategies = config.repos.filter((r) => r.database.mode === 'template').map((r) => r.database.strategy);
+    return judgePostgres(await gatherPostgres(client, config.database.loginGroup, templates), config.database.loginGroup, {
+      cloneMethod: config.database.cloneMethod,
+      strategies,
+    });
   } finally {
     await client.end().catch(() => undefined);
   }
