@@ -158,6 +158,7 @@ describe('fencing token', () => {
       redisUrl: world.config.env.REDIS_URL,
       prefix: world.redisPrefix,
       concurrency: 1,
+      metrics: world.deps.metrics,
       log: world.deps.log,
       lockDurationMs: LOCK_TTL_MS,
       attempts: 1,
