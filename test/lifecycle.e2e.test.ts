@@ -6,10 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnershipError, UserError } from '../src/errors.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { classifyFailure } from '../src/queue/retry-policy.js';
-import { randomSha, type World } from '../src/sandbox/world.js';
-import { pgServers, startWorld, withAdminClient, type PgServer } from './support/pg.js';
+import { randomSha } from '../src/sandbox/world.js';
+import { liveCluster, startTestWorld, type TestWorld } from './support/live.js';
+import { pgServers, withAdminClient, type PgServer } from './support/pg.js';
 
 const PR = 42;
+// Live mode (README "Live mode") runs this file against real agents; the cases that
+// inject faults into the emulated cluster or register as one of its node agents need it.
+const emulated = liveCluster() === undefined;
 
 async function databaseExists(server: PgServer, name: string): Promise<boolean> {
   return withAdminClient(async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1, undefined, server);
@@ -19,13 +23,13 @@ async function roleExists(server: PgServer, name: string): Promise<boolean> {
 }
 
 describe.each(pgServers())('environment lifecycle (emulators + real Postgres $label/Redis, previewd as the README role)', (server: PgServer) => {
-  let world: World;
+  let world: TestWorld;
   const sha1 = randomSha();
   const sha2 = randomSha();
   const seen = { passwords: new Set<string>(), jobSpecs: [] as string[] };
 
   beforeAll(async () => {
-    world = await startWorld({ server });
+    world = await startTestWorld({ server });
   });
   afterAll(async () => {
     await world?.cleanup();
@@ -36,18 +40,18 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
   const prDeployments = () => world.github.deployments(repo()).filter((d) => d.environment === names().githubEnvironment);
   const ourComments = () => world.github.comments(repo(), PR).filter((c) => c.body.includes(names().commentMarker));
   const latestCommitState = (sha: string) => world.github.commitStatuses(repo(), sha).filter((s) => s.context === world.config.github.statusContext).at(-1)?.state;
-  const rememberPassword = () => {
-    const url = world.vault.secret(names().vaultPath)?.data?.DATABASE_URL;
+  const rememberPassword = async () => {
+    const url = (await world.observe.secret(names().vaultPath))?.data?.DATABASE_URL;
     if (typeof url === 'string') seen.passwords.add(decodeURIComponent(new URL(url).password));
     // The job specs as Nomad stored them, while they exist.
-    seen.jobSpecs.push(...world.cluster.listJobs().map((j) => JSON.stringify(j)));
+    seen.jobSpecs.push(...(await world.observe.jobs()).map((j) => JSON.stringify(j)));
   };
 
   it('when a PR opens then it becomes ready in every layer and GitHub shows one success', async () => {
     await world.open(PR, sha1);
     const result = await reconcileEnvironment(world.deps, world.key(PR));
     expect(result.status).toBe('ready');
-    rememberPassword();
+    await rememberPassword();
 
     const record = await world.deps.store.get(world.key(PR));
     expect(record).toMatchObject({ status: 'ready', observedSha: sha1, lastError: null });
@@ -59,7 +63,7 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
       expect(job?.meta['previewd.sha']).toBe(sha1);
     }
     // The cache is a stock image, not built from the PR: its tag is its own, its meta has no SHA.
-    const cache = world.cluster.getJob(world.config.env.NOMAD_NAMESPACE, n.jobId('cache'))!;
+    const cache = (await world.observe.job(n.jobId('cache')))!;
     expect((cache.Meta as Record<string, string>)['previewd.sha']).toBeUndefined();
     expect(JSON.stringify(cache)).not.toContain(sha1);
     for (const component of ['api', 'frontend']) {
@@ -70,18 +74,18 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     }
     expect(await databaseExists(server, n.database)).toBe(true);
     expect(await roleExists(server, n.role)).toBe(true);
-    expect(world.vault.secret(n.vaultPath)?.customMetadata).toMatchObject({ previewd_managed_by: world.config.instance, previewd_env: n.id });
-    expect(world.vault.policy(n.vaultPolicy)).toContain(`${world.config.vault.kvMount}/data/${n.vaultPath}`);
-    expect(world.vault.jwtRole(n.vaultRole)).toMatchObject({ token_policies: [n.vaultPolicy] });
+    expect((await world.observe.secret(n.vaultPath))?.customMetadata).toMatchObject({ previewd_managed_by: world.config.instance, previewd_env: n.id });
+    expect(await world.observe.policy(n.vaultPolicy)).toContain(`${world.config.vault.kvMount}/data/${n.vaultPath}`);
+    expect(await world.observe.jwtRole(n.vaultRole)).toMatchObject({ token_policies: [n.vaultPolicy] });
 
     // What the tasks actually got: the template runner logged in with each task's
     // workload identity and rendered the PR's secret, and found the PR's cache through
     // Consul with the task's Consul identity (under ACLs it needs the group's `consul {}`).
-    const secretData = world.vault.secret(n.vaultPath)!.data!;
-    const cacheService = world.cluster.listServices().find((s) => s.Service === n.serviceName('cache'))!;
+    const secretData = (await world.observe.secret(n.vaultPath))!.data!;
+    const cacheService = (await world.observe.services(n.serviceName('cache')))[0]!;
     for (const [component, task] of [['api', 'migrate'], ['api', 'api'], ['worker', 'worker'], ['frontend', 'frontend']] as const) {
-      const alloc = world.cluster.listAllocations(undefined, n.jobId(component)).find((a) => a.DesiredStatus === 'run')!;
-      const env = world.cluster.renderedEnv(alloc.ID as string, task);
+      const alloc = (await world.observe.allocations(n.jobId(component))).find((a) => a.DesiredStatus === 'run')!;
+      const env = await world.observe.renderedEnv(alloc.ID as string, task);
       expect(env?.DATABASE_URL, `${component}/${task}`).toBe(secretData.DATABASE_URL);
       expect(env?.REDIS_URL, `${component}/${task}`).toBe(`redis://${cacheService.Address}:${cacheService.Port}`);
     }
@@ -95,7 +99,7 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
   });
 
   it('when the PR role connects with the password from Vault then it reaches its own database', async () => {
-    const url = world.vault.secret(names().vaultPath)!.data!.DATABASE_URL as string;
+    const url = (await world.observe.secret(names().vaultPath))!.data!.DATABASE_URL as string;
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
@@ -109,17 +113,17 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
 
   it('when a new commit is pushed then it is ready at the new SHA with the same database and one comment', async () => {
     const firstDeployment = prDeployments()[0]!.id;
-    const cacheAllocs = () => world.cluster.listAllocations(world.config.env.NOMAD_NAMESPACE, names().jobId('cache'));
-    const cacheBefore = cacheAllocs().map((a) => [a.ID, a.ModifyIndex, a.ClientStatus]);
+    const cacheAllocs = () => world.observe.allocations(names().jobId('cache'));
+    const cacheBefore = (await cacheAllocs()).map((a) => [a.ID, a.ModifyIndex, a.ClientStatus]);
     await world.open(PR, sha2, { reason: 'synchronize' });
     await reconcileEnvironment(world.deps, world.key(PR));
-    rememberPassword();
+    await rememberPassword();
 
     const record = await world.deps.store.get(world.key(PR));
     expect(record).toMatchObject({ status: 'ready', observedSha: sha2 });
     expect((await world.deps.nomad.getJob(names().jobId('api')))?.meta['previewd.sha']).toBe(sha2);
     // A push must not restart the PR's cache (its queue and data live there): same allocation, untouched.
-    expect(cacheAllocs().map((a) => [a.ID, a.ModifyIndex, a.ClientStatus])).toEqual(cacheBefore);
+    expect((await cacheAllocs()).map((a) => [a.ID, a.ModifyIndex, a.ClientStatus])).toEqual(cacheBefore);
     const deployments = prDeployments();
     expect(deployments).toHaveLength(2);
     expect(deployments.find((d) => d.id === firstDeployment)!.statuses.at(-1)!.state).toBe('inactive');
@@ -142,9 +146,9 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     for (const component of ['cache', 'api', 'worker', 'frontend']) {
       expect(await world.deps.consul.listServiceInstances(n.serviceName(component))).toEqual([]);
     }
-    expect(world.vault.secret(n.vaultPath)).toBeNull();
-    expect(world.vault.policy(n.vaultPolicy)).toBeNull();
-    expect(world.vault.jwtRole(n.vaultRole)).toBeNull();
+    expect(await world.observe.secret(n.vaultPath)).toBeNull();
+    expect(await world.observe.policy(n.vaultPolicy)).toBeNull();
+    expect(await world.observe.jwtRole(n.vaultRole)).toBeNull();
     expect(await databaseExists(server, n.database)).toBe(false);
     expect(await roleExists(server, n.role)).toBe(false);
 
@@ -155,13 +159,13 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect((await reconcileEnvironment(world.deps, world.key(PR))).plan).toEqual([]);
   });
 
-  it('when a PR closes with registrations left under its service names then ours go and a foreign one stays', async () => {
+  it.runIf(emulated)('when a PR closes with registrations left under its service names then ours go and a foreign one stays', async () => {
     const pr = PR + 10;
     await world.open(pr, randomSha());
     await reconcileEnvironment(world.deps, world.key(pr));
     const service = world.names(pr).serviceName('api');
     // Registered through the node's agent, as a Nomad client does, by allocations Nomad no longer knows.
-    const agent = world.cluster.agent('client-1');
+    const agent = world.cluster!.agent('client-1');
     const leftover = (id: string, meta: Record<string, string>) => agent.register({ ID: id, Name: service, Tags: [], Meta: meta, Port: 1234, Address: '10.0.0.9', Checks: [] });
     const ours = `_nomad-task-${randomUUID()}-api-${service}-http`;
     const theirs = `_nomad-task-${randomUUID()}-api-${service}-http`;
@@ -175,11 +179,11 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     agent.deregister(theirs);
   });
 
-  it('when a task fails to start then the environment is failed with the task event, reported, and a fixed push recovers', async () => {
+  it.runIf(emulated)('when a task fails to start then the environment is failed with the task event, reported, and a fixed push recovers', async () => {
     const pr = 43;
     const n = world.names(pr);
     const bad = randomSha();
-    world.cluster.behaviour.set(n.jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: 'Failed to pull `ghcr.io/acme/shop-api`: manifest unknown' } });
+    world.cluster!.behaviour.set(n.jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: 'Failed to pull `ghcr.io/acme/shop-api`: manifest unknown' } });
     await world.open(pr, bad);
     await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
     const failed = await world.deps.store.get(world.key(pr));
@@ -195,13 +199,13 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     // Delivered again at the same SHA: nothing is retried.
     expect((await reconcileEnvironment(world.deps, world.key(pr))).plan).toEqual([]);
 
-    world.cluster.behaviour.delete(n.jobId('api'));
+    world.cluster!.behaviour.delete(n.jobId('api'));
     const fixed = randomSha();
     await world.open(pr, fixed, { reason: 'synchronize' });
     await reconcileEnvironment(world.deps, world.key(pr));
     expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'ready', observedSha: fixed, lastError: null });
     expect(world.github.comments(repo(), pr).filter((c) => c.body.includes(n.commentMarker))).toHaveLength(1);
-    rememberPassword();
+    await rememberPassword();
     await world.close(pr);
     await reconcileEnvironment(world.deps, world.key(pr));
   });
@@ -211,8 +215,8 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     const n = world.names(pr);
     await world.open(pr, randomSha());
     expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('ready');
-    rememberPassword();
-    const url = world.vault.secret(n.vaultPath)!.data!.DATABASE_URL as string;
+    await rememberPassword();
+    const url = (await world.observe.secret(n.vaultPath))!.data!.DATABASE_URL as string;
     const sessions = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
     for (const c of sessions) {
       c.on('error', () => undefined);
@@ -236,9 +240,9 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
       expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('removed');
       expect(await databaseExists(server, n.database)).toBe(false);
       expect(await roleExists(server, n.role)).toBe(false);
-      expect(world.vault.secret(n.vaultPath)).toBeNull();
-      expect(world.vault.policy(n.vaultPolicy)).toBeNull();
-      expect(world.vault.jwtRole(n.vaultRole)).toBeNull();
+      expect(await world.observe.secret(n.vaultPath)).toBeNull();
+      expect(await world.observe.policy(n.vaultPolicy)).toBeNull();
+      expect(await world.observe.jwtRole(n.vaultRole)).toBeNull();
     } finally {
       for (const c of sessions) await c.end().catch(() => undefined);
     }
@@ -270,40 +274,40 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     await world.open(pr, fixed, { reason: 'synchronize' });
     await reconcileEnvironment(world.deps, world.key(pr));
     expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'ready', observedSha: fixed, lastError: null });
-    rememberPassword();
+    await rememberPassword();
     await world.close(pr);
     await reconcileEnvironment(world.deps, world.key(pr));
     expect(await databaseExists(server, n.database)).toBe(false);
     expect(await roleExists(server, n.role)).toBe(false);
   });
 
-  it('when a failed deploy is redeployed at the same SHA after the cause is fixed then Nomad gets a new version and the environment becomes ready', async () => {
+  it.runIf(emulated)('when a failed deploy is redeployed at the same SHA after the cause is fixed then Nomad gets a new version and the environment becomes ready', async () => {
     const pr = 46;
     const n = world.names(pr);
     const sha = randomSha();
-    world.cluster.behaviour.set(n.jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: 'registry unreachable' } });
+    world.cluster!.behaviour.set(n.jobId('api'), { fail: { task: 'api', event: 'Driver Failure', message: 'registry unreachable' } });
     await world.open(pr, sha);
     await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
     const failedVersion = (await world.deps.nomad.getJob(n.jobId('api')))!.version;
     // The registry is back; the operator asks for a redeploy of the same SHA (same spec).
-    world.cluster.behaviour.delete(n.jobId('api'));
+    world.cluster!.behaviour.delete(n.jobId('api'));
     expect(await world.deps.store.requestReconcile(world.key(pr), 'test: redeploy')).not.toBeNull();
     await reconcileEnvironment(world.deps, world.key(pr));
     expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'ready', observedSha: sha, lastError: null });
     const api = (await world.deps.nomad.getJob(n.jobId('api')))!;
     expect(api.version).toBeGreaterThan(failedVersion);
-    expect(world.cluster.listDeployments(world.config.env.NOMAD_NAMESPACE, n.jobId('api'))[0]).toMatchObject({ JobVersion: api.version, Status: 'successful' });
+    expect((await world.observe.deployments(n.jobId('api')))[0]).toMatchObject({ JobVersion: api.version, Status: 'successful' });
     await world.close(pr);
     await reconcileEnvironment(world.deps, world.key(pr));
   });
 
-  it('when a push fails and Nomad auto-reverts it then the PR is told the push failed, naming the version rolled back to', async () => {
+  it.runIf(emulated)('when a push fails and Nomad auto-reverts it then the PR is told the push failed, naming the version rolled back to', async () => {
     const pr = 47;
     const n = world.names(pr);
     await world.open(pr, randomSha());
     await reconcileEnvironment(world.deps, world.key(pr));
     const good = (await world.deps.nomad.getJob(n.jobId('api')))!.version;
-    world.cluster.behaviour.set(n.jobId('api'), { fail: { task: 'api', message: 'exec format error' }, failVersions: [good + 1] });
+    world.cluster!.behaviour.set(n.jobId('api'), { fail: { task: 'api', message: 'exec format error' }, failVersions: [good + 1] });
     const bad = randomSha();
     await world.open(pr, bad, { reason: 'synchronize' });
     await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toThrow(UserError);
@@ -311,7 +315,7 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(record?.status).toBe('failed');
     expect(record?.lastError).toContain(`version ${good + 1} failed and Nomad rolled it back to version ${good}`);
     expect(world.github.commitStatuses(repo(), bad).at(-1)?.state).toBe('failure');
-    world.cluster.behaviour.delete(n.jobId('api'));
+    world.cluster!.behaviour.delete(n.jobId('api'));
     await world.close(pr);
     await reconcileEnvironment(world.deps, world.key(pr));
   });

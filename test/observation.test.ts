@@ -3,17 +3,15 @@
 // world's own observation gives. This is what proves live mode's plumbing without real
 // agents; the world deploys the live templates (test/live/job-templates), so they pass
 // the emulators' jobspec and admission checks too.
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import type { Json } from '../src/sandbox/emulators/cluster.js';
 import { httpObservation, type ClusterObservation } from '../src/sandbox/observation.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
-import { LIVE_ENV_FILE } from './support/live.js';
+import { LIVE_ENV_FILE, LIVE_TEMPLATES_DIR } from './support/live.js';
 import { startWorld } from './support/pg.js';
 
 const PR = 7;
-const liveTemplates = fileURLToPath(new URL('./live/job-templates', import.meta.url));
 const stub = (a: Json) => ({ ID: a.ID, TaskGroup: a.TaskGroup, DesiredStatus: a.DesiredStatus, ClientStatus: a.ClientStatus, ModifyIndex: a.ModifyIndex });
 const roleView = (r: Record<string, unknown> | null) => r && { token_policies: r.token_policies, bound_audiences: r.bound_audiences, bound_claims: r.bound_claims, role_type: r.role_type };
 
@@ -22,7 +20,7 @@ describe('HTTP observation against the emulators', () => {
   let http: ClusterObservation;
 
   beforeAll(async () => {
-    world = await startWorld({ repos: [{ templatesDir: liveTemplates }] });
+    world = await startWorld({ repos: [{ templatesDir: LIVE_TEMPLATES_DIR }] });
     http = httpObservation({
       nomad: { address: world.nomad.url, namespace: world.config.env.NOMAD_NAMESPACE },
       consul: { address: world.consul.url, token: world.secrets.consulToken },

@@ -58,6 +58,24 @@ export interface WorldOptions {
   consulRules?: string;
 }
 
+/**
+ * The cluster a world deploys to: the emulators (startWorld) or real Nomad, Consul and
+ * Vault agents (live-world.ts). The rest of a world (Postgres, Redis, GitHub emulator,
+ * config, Deps) is the same for both.
+ */
+export interface WorldCluster {
+  nomad: { url: string; token?: string; namespace?: string };
+  consul: { url: string; token?: string; agentAddress: string };
+  vault: { url: string; token: string };
+  /** File config the cluster needs, under the test's own (options.config). */
+  config?: Record<string, unknown>;
+  /** Runs once the config is built: the cluster's own set-up, and how to observe it. */
+  prepare(config: Config): Promise<ClusterObservation>;
+}
+
+/** What a world offers on any cluster; World adds the emulators' handles. */
+export type BaseWorld = Omit<World, 'cluster' | 'nomad' | 'consul' | 'vault'>;
+
 export interface World {
   readonly suffix: string;
   readonly config: Config;
@@ -101,24 +119,11 @@ export function randomSha(): string {
 
 export async function startWorld(options: WorldOptions): Promise<World> {
   const suffix = uniqueSuffix();
+  const secretOf = (prefix: string) => `${prefix}${suffix}-${Math.random().toString(36).slice(2)}`;
+  const vaultToken = secretOf('hvs.root-');
+  const consulToken = secretOf('consul-');
   const cleanups: (() => Promise<void> | void)[] = [];
-  const runCleanups = async () => {
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch {
-        // keep cleaning the rest
-      }
-    }
-  };
   try {
-    const secrets = {
-      vaultToken: `hvs.root-${suffix}-${Math.random().toString(36).slice(2)}`,
-      webhookSecret: `whsec-${suffix}-${Math.random().toString(36).slice(2)}`,
-      githubToken: `ghp_${suffix}${Math.random().toString(36).slice(2)}`,
-      adminToken: `admin-${suffix}-${Math.random().toString(36).slice(2)}`,
-      consulToken: `consul-${suffix}-${Math.random().toString(36).slice(2)}`,
-    };
     const cluster = createCluster({ startDelayMs: 5, healthyDelayMs: 10, ...options.cluster });
     cleanups.push(() => cluster.close());
     const nomad = await startNomadEmulator({ cluster });
@@ -126,16 +131,90 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     const consul = await startConsulEmulator({ cluster, acl: true });
     cleanups.push(() => consul.close());
     if (options.consulRules === undefined) {
-      await cluster.consulAcl.createToken({ secretId: secrets.consulToken, management: true, description: 'previewd (world)' });
+      await cluster.consulAcl.createToken({ secretId: consulToken, management: true, description: 'previewd (world)' });
     } else {
       await cluster.consulAcl.createPolicy('previewd', options.consulRules);
-      await cluster.consulAcl.createToken({ secretId: secrets.consulToken, policies: ['previewd'], description: 'previewd (world)' });
+      await cluster.consulAcl.createToken({ secretId: consulToken, policies: ['previewd'], description: 'previewd (world)' });
     }
     // Vault keeps time with the world's clock: a test that moves the clock moves KV
     // version deletion (delete_version_after) and token expiry with it.
     const clock = options.clock ?? systemClock;
-    const vault = await startVaultEmulator({ rootToken: secrets.vaultToken, now: () => clock.now().getTime() });
+    const vault = await startVaultEmulator({ rootToken: vaultToken, now: () => clock.now().getTime() });
     cleanups.push(() => vault.close());
+
+    const base = await assembleWorld(options, suffix, {
+      nomad: { url: nomad.url },
+      // Every node's agent answers on the emulator's port under /_agent/<node>.
+      consul: { url: consul.url, token: consulToken, agentAddress: `${consul.url}/_agent/{node}` },
+      vault: { url: vault.url, token: vaultToken },
+      config: { deployTimeout: '20s' },
+      async prepare(config) {
+        // As an operator sets up a real cluster: Vault's JWT auth mount trusts Nomad's JWKS,
+        // the servers give tasks with a vault block a vault_default identity (and a
+        // consul_default one only with a consul block), and the client renders each task's
+        // templates with what those identities may read.
+        const jwks = await fetch(`${vault.url}/v1/auth/${config.vault.jwtMount}/config`, {
+          method: 'POST',
+          headers: { 'X-Vault-Token': vaultToken },
+          body: JSON.stringify({ jwks_url: `${nomad.url}/.well-known/jwks.json` }),
+        });
+        if (jwks.status !== 204) throw new Error(`world: configuring the Vault JWT mount failed (${jwks.status})`);
+        await cluster.consulAcl.createPolicy('nomad-tasks', 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\n');
+        const taskConsulToken = (await cluster.consulAcl.createToken({ policies: ['nomad-tasks'], description: 'Nomad task (world)' })).SecretID;
+        cluster.attachTemplateRuntime(
+          createWorkloadRuntime({
+            signingKey: cluster.identityKey,
+            now: () => clock.now().getTime(),
+            vault: { address: vault.url, jwtMount: config.vault.jwtMount },
+            // Consul's JWT auth method for Nomad tasks, as its binding rule would: a token that
+            // reads the catalog. A task without a Consul identity gets none (anonymous, default deny).
+            consul: { address: consul.url, login: async () => taskConsulToken },
+          }),
+        );
+        return emulatorObservation({ cluster, vault, namespace: config.env.NOMAD_NAMESPACE, jwtMount: config.vault.jwtMount });
+      },
+    });
+    return {
+      ...base,
+      cluster,
+      nomad,
+      consul,
+      vault,
+      cleanup: async () => {
+        await base.cleanup();
+        await runAll(cleanups);
+      },
+    };
+  } catch (err) {
+    await runAll(cleanups);
+    throw err;
+  }
+}
+
+/** Runs clean-ups newest first; one failing does not stop the rest. */
+async function runAll(cleanups: (() => Promise<void> | void)[]): Promise<void> {
+  for (const fn of cleanups.reverse()) {
+    try {
+      await fn();
+    } catch {
+      // keep cleaning the rest
+    }
+  }
+}
+
+/** The cluster-independent part of a world (Postgres, Redis, GitHub, config, Deps) on `cluster`. */
+export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'consulRules'>, suffix: string, cluster: WorldCluster): Promise<BaseWorld> {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const runCleanups = () => runAll(cleanups);
+  try {
+    const secrets = {
+      vaultToken: cluster.vault.token,
+      webhookSecret: `whsec-${suffix}-${Math.random().toString(36).slice(2)}`,
+      githubToken: `ghp_${suffix}${Math.random().toString(36).slice(2)}`,
+      adminToken: `admin-${suffix}-${Math.random().toString(36).slice(2)}`,
+      consulToken: cluster.consul.token ?? '',
+    };
+    const clock = options.clock ?? systemClock;
     const github = await startGitHubEmulator({ token: secrets.githubToken });
     cleanups.push(() => github.close());
 
@@ -172,19 +251,20 @@ export async function startWorld(options: WorldOptions): Promise<World> {
         instance: `t${suffix}`,
         baseDomain: 'preview.test',
         publicUrl: 'http://previewd.test:8080',
-        deployTimeout: '20s',
-        // Every node's agent answers on the emulator's port under /_agent/<node>.
-        consul: { agentAddress: `${consul.url}/_agent/{node}`, deregisterTimeout: '10s' },
+        consul: { agentAddress: cluster.consul.agentAddress, deregisterTimeout: '10s' },
         database: { namePrefix: `p${suffix}_`, host: admin.hostname, port: Number(admin.port || 5432) },
+        ...cluster.config,
         ...options.config,
         repos,
       },
       {
-        NOMAD_ADDR: nomad.url,
-        CONSUL_HTTP_ADDR: consul.url,
-        CONSUL_HTTP_TOKEN: secrets.consulToken,
-        VAULT_ADDR: vault.url,
-        VAULT_TOKEN: secrets.vaultToken,
+        NOMAD_ADDR: cluster.nomad.url,
+        ...(cluster.nomad.token ? { NOMAD_TOKEN: cluster.nomad.token } : {}),
+        ...(cluster.nomad.namespace ? { NOMAD_NAMESPACE: cluster.nomad.namespace } : {}),
+        CONSUL_HTTP_ADDR: cluster.consul.url,
+        ...(cluster.consul.token ? { CONSUL_HTTP_TOKEN: cluster.consul.token } : {}),
+        VAULT_ADDR: cluster.vault.url,
+        VAULT_TOKEN: cluster.vault.token,
         DATABASE_URL: stateDb.url,
         REDIS_URL: redis.url,
         GITHUB_WEBHOOK_SECRET: secrets.webhookSecret,
@@ -196,28 +276,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       'world',
     );
 
-    // As an operator sets up a real cluster: Vault's JWT auth mount trusts Nomad's JWKS,
-    // the servers give tasks with a vault block a vault_default identity (and a
-    // consul_default one only with a consul block), and the client renders each task's
-    // templates with what those identities may read.
-    const jwks = await fetch(`${vault.url}/v1/auth/${config.vault.jwtMount}/config`, {
-      method: 'POST',
-      headers: { 'X-Vault-Token': secrets.vaultToken },
-      body: JSON.stringify({ jwks_url: `${nomad.url}/.well-known/jwks.json` }),
-    });
-    if (jwks.status !== 204) throw new Error(`world: configuring the Vault JWT mount failed (${jwks.status})`);
-    await cluster.consulAcl.createPolicy('nomad-tasks', 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\n');
-    const taskConsulToken = (await cluster.consulAcl.createToken({ policies: ['nomad-tasks'], description: 'Nomad task (world)' })).SecretID;
-    cluster.attachTemplateRuntime(
-      createWorkloadRuntime({
-        signingKey: cluster.identityKey,
-        now: () => clock.now().getTime(),
-        vault: { address: vault.url, jwtMount: config.vault.jwtMount },
-        // Consul's JWT auth method for Nomad tasks, as its binding rule would: a token that
-        // reads the catalog. A task without a Consul identity gets none (anonymous, default deny).
-        consul: { address: consul.url, login: async () => taskConsulToken },
-      }),
-    );
+    const observe = await cluster.prepare(config);
 
     const logLines: string[] = [];
     const sink = new Writable({
@@ -251,9 +310,9 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       config,
       log,
       clock,
-      nomad: createNomadClient({ address: nomad.url, namespace: config.env.NOMAD_NAMESPACE }),
-      consul: createConsulClient({ address: consul.url, token: secrets.consulToken, agentAddress: config.consul.agentAddress }),
-      vault: createVaultClient({ address: vault.url, token: secrets.vaultToken, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
+      nomad: createNomadClient({ address: cluster.nomad.url, token: cluster.nomad.token, namespace: config.env.NOMAD_NAMESPACE }),
+      consul: createConsulClient({ address: cluster.consul.url, token: cluster.consul.token, agentAddress: config.consul.agentAddress }),
+      vault: createVaultClient({ address: cluster.vault.url, token: cluster.vault.token, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
       github: createGitHubClient({
         apiUrl: github.url,
         auth: { token: secrets.githubToken },
@@ -287,11 +346,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       config,
       deps,
       repos: repoNames,
-      cluster,
-      observe: emulatorObservation({ cluster, vault, namespace: config.env.NOMAD_NAMESPACE, jwtMount: config.vault.jwtMount }),
-      nomad,
-      consul,
-      vault,
+      observe,
       github,
       templateDatabase,
       server,
