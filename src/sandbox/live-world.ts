@@ -52,10 +52,10 @@ async function removeLeftovers(world: BaseWorld, live: LiveCluster): Promise<str
   const idPrefixes = world.repos.map((repo) => world.names(1, repo).id.replace(/pr-1$/, ''));
   const ours = (name: string) => idPrefixes.some((p) => name.startsWith(p));
   const found: string[] = [];
-  const get = async (url: string, headers: Record<string, string>, method = 'GET'): Promise<unknown> => {
-    const res = await fetch(url, { method, headers });
+  const get = async (url: string, headers: Record<string, string>): Promise<unknown> => {
+    const res = await fetch(url, { headers });
     if (res.status === 404) return null;
-    if (!res.ok) throw new Error(`live world: ${method} ${url} answered ${res.status}`);
+    if (!res.ok) throw new Error(`live world: GET ${url} answered ${res.status}`);
     return res.json();
   };
   const nomadHeaders: Record<string, string> = live.nomad.token ? { 'X-Nomad-Token': live.nomad.token } : {};
@@ -69,13 +69,14 @@ async function removeLeftovers(world: BaseWorld, live: LiveCluster): Promise<str
   const services = ((await get(`${live.consul.address}/v1/catalog/services`, consulHeaders)) as Record<string, string[]> | null) ?? {};
   for (const name of Object.keys(services)) if (ours(name)) found.push(`Consul service ${name}`);
   const vaultHeaders = { 'X-Vault-Token': live.vault.token };
+  // Vault lists with LIST or its equivalent GET ?list=true (http/logical.go); a list of nothing is a 404.
   const keys = (body: unknown) => (((body as { data?: { keys?: string[] } } | null)?.data?.keys) ?? []);
   const policies = ((await get(`${live.vault.address}/v1/sys/policy`, vaultHeaders)) as { policies?: string[] } | null)?.policies ?? [];
   for (const p of policies) if (p.startsWith(`${config.instance}-`)) found.push(`Vault policy ${p}`);
-  for (const r of keys(await get(`${live.vault.address}/v1/auth/${config.vault.jwtMount}/role`, vaultHeaders, 'LIST'))) {
+  for (const r of keys(await get(`${live.vault.address}/v1/auth/${config.vault.jwtMount}/role?list=true`, vaultHeaders))) {
     if (r.startsWith(`${config.instance}-`)) found.push(`Vault JWT role ${r}`);
   }
-  for (const k of keys(await get(`${live.vault.address}/v1/${config.vault.kvMount}/metadata/${config.vault.pathPrefix}`, vaultHeaders, 'LIST'))) {
+  for (const k of keys(await get(`${live.vault.address}/v1/${config.vault.kvMount}/metadata/${config.vault.pathPrefix}?list=true`, vaultHeaders))) {
     if (ours(k)) found.push(`Vault secret ${config.vault.pathPrefix}/${k}`);
   }
   return found;
