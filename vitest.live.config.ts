@@ -11,6 +11,7 @@ export default defineConfig({
     pool: 'forks',
     // One run at a time against the one dev cluster.
     fileParallelism: false,
-    globalSetup: ['test/support/global-setup.ts', 'test/support/live-setup.ts'],
+    // The agents first: without them the run refuses before it starts any Postgres.
+    globalSetup: ['test/support/live-setup.ts', 'test/support/global-setup.ts'],
   },
 });
