@@ -12,7 +12,7 @@ export interface LiveCluster {
 /** Variables live mode cannot run without (the tokens of a dev Nomad/Consul are optional: ACLs are off there). */
 export const LIVE_REQUIRED = ['NOMAD_ADDR', 'CONSUL_HTTP_ADDR', 'VAULT_ADDR', 'VAULT_TOKEN'] as const;
 
-export const LIVE_README_SECTION = 'README.md, "Development" → "Live mode"';
+const LIVE_README_SECTION = 'README.md, "Development" → "Live mode"';
 
 export type LiveEnvResult = { ok: true; cluster: LiveCluster } | { ok: false; missing: string[]; message: string };
 

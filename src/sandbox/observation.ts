@@ -80,7 +80,7 @@ export interface HttpObservationOptions {
 }
 
 /** Parses a KEY=VALUE env file as Nomad's template hook does for `env = true` (blank lines and # comments skipped). */
-export function parseEnvText(text: string): Record<string, string> {
+function parseEnvText(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const raw of text.split('\n')) {
     const line = raw.trim();
