@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../src/deps.js';
 import { TransientError } from '../src/errors.js';
 import { applyStep } from '../src/environments/apply.js';
+import { ensureGitHubReport, githubRefsOf } from '../src/environments/github-report.js';
+import { projectOutcome, projectStart } from '../src/environments/projection.js';
 import { createApplyContext, reconcileEnvironment, reconcileInputs } from '../src/environments/reconcile.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld } from './support/pg.js';
@@ -145,7 +147,17 @@ describe('idempotency and crash convergence', () => {
       await applyStep(ctx, step);
       await applyStep(ctx, step);
     }
-    expect(ctx.state.github.failures).toEqual([]);
+    // GitHub is brought to each state the PR shows (deploying, then ready) twice: nothing fails.
+    const { desired } = reconcileInputs(world.deps.config, world.key(pr), record);
+    const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record!.lastPushAt, idleTtlMs: 0, scrub: ctx.scrubber.scrub };
+    let refs = githubRefsOf(record);
+    for (const projection of [projectStart(record, desired, plan), projectOutcome(record, desired, ctx.sha, { ok: true, status: 'ready', startTold: true })]) {
+      for (const _twice of [1, 2]) {
+        const told = await ensureGitHubReport(world.deps, view, refs, projection!);
+        expect(told.failed).toEqual([]);
+        refs = told.refs;
+      }
+    }
     // The store learns what exists from a normal reconcile, which must find nothing to duplicate.
     await reconcileEnvironment(world.deps, world.key(pr));
     await expectReady(pr);

@@ -14,7 +14,6 @@ import { vaultSecretMetadata, withGeneration } from '../ownership/markers.js';
 import { ownedBy, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { ApplyContext, ApplyState } from './apply-context.js';
 import type { RenderedJob } from './renderer.js';
-import { reportReady, reportRemoved, reportStart } from './github-report.js';
 import { repoConfig } from '../config/repos.js';
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */
@@ -86,9 +85,6 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       if (step.fatal) throw new OwnershipError(`refusing to touch ${step.target}: ${step.reason}`);
       deps.log.warn({ env: names.id, target: step.target }, 'left a resource that is not ours alone');
       return;
-    case 'report-start':
-      await reportStart(ctx, step.sha);
-      return;
     case 'ensure-database': {
       const { database } = repoConfig(config, names.key.repo);
       await untilStopped(ctx, (signal) =>
@@ -134,9 +130,6 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       return;
     case 'check-routing':
       await checkRouting(ctx, step.serviceName, step.host);
-      return;
-    case 'report-ready':
-      await reportReady(ctx, step.sha);
       return;
     case 'stop-job': {
       const job = await deps.nomad.getJob(step.jobId);
@@ -187,9 +180,6 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
       delete ctx.state.resources.vaultRole;
       return;
     }
-    case 'report-removed':
-      await reportRemoved(ctx);
-      return;
   }
 }
 

@@ -83,7 +83,6 @@ export interface PlanContext {
 
 export type Step =
   | { kind: 'refuse'; target: string; reason: string; fatal: boolean }
-  | { kind: 'report-start'; sha: string }
   | { kind: 'ensure-database'; database: string; mode: 'template' | 'empty'; template: string; strategy: 'FILE_COPY' | 'WAL_LOG' }
   /** The PR's login (VALID UNTIL renewed) and the Vault secret holding its DATABASE_URL, as one step: the password never leaves it. */
   | { kind: 'ensure-credentials'; role: string; database: string; path: string; keepPassword: boolean }
@@ -92,15 +91,13 @@ export type Step =
   | { kind: 'register-job'; component: string; jobId: string; enforceIndex: number; group: string; generation: string | null }
   | { kind: 'watch-deployment'; component: string; jobId: string; group: string }
   | { kind: 'check-routing'; component: string; serviceName: string; host: string; group: string }
-  | { kind: 'report-ready'; sha: string }
   | { kind: 'stop-job'; jobId: string }
   | { kind: 'deregister-services'; serviceNames: string[] }
   | { kind: 'drop-database'; database: string }
   | { kind: 'drop-role'; role: string }
   | { kind: 'destroy-secret'; path: string }
   | { kind: 'delete-policy'; name: string }
-  | { kind: 'delete-jwt-role'; name: string }
-  | { kind: 'report-removed' };
+  | { kind: 'delete-jwt-role'; name: string };
 
 export type Plan = Step[];
 
@@ -115,7 +112,7 @@ export interface RecordedResources {
   /** ISO time the current login expires (VALID UNTIL). */
   credentialsValidUntil?: string;
   githubDeploymentSha?: string;
-  /** Last state brought to GitHub: "ready:<sha>", "failed:<sha>", "removed". */
+  /** Last state brought to GitHub (projection.ts GitHubProjection.reported): "ready:<sha>", "failed:<sha>", "removed". */
   githubReported?: string;
   /** The SHA whose deploy failed permanently; not retried until a push or a redeploy. */
   failedSha?: string;

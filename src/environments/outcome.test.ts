@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { OwnershipError, TransientError, UserError } from '../errors.js';
 import type { DesiredEnvironment, Plan, Step } from './model.js';
-import { decideOutcome, decideReportLag, decideStart, decideStep, failureReport, type OutcomeRecord, type Progress, type RunResult } from './outcome.js';
+import { decideOutcome, decideReportLag, decideStart, decideStep, outcomeStatus, type OutcomeRecord, type Progress, type RunResult } from './outcome.js';
 import type { EnvironmentStatus, ObservedPatch } from './types.js';
 
 const SHA1 = '1'.repeat(40);
@@ -35,13 +35,13 @@ const register: Step = { kind: 'register-job', component: 'api', jobId: 'j-api',
 const dropDb: Step = { kind: 'drop-database', database: 'db' };
 const DEPLOY: Plan = [register];
 const TEARDOWN: Plan = [dropDb];
-const REPORT_ONLY: Plan = [{ kind: 'report-ready', sha: SHA1 }];
+const RENEW_ONLY: Plan = [{ kind: 'ensure-credentials', role: 'r', database: 'db', path: 'p', keepPassword: true }];
 const SKIP_ONLY: Plan = [{ kind: 'refuse', target: 'nomad job x', reason: 'not ours: left alone', fatal: false }];
 
 const ok: RunResult = { ok: true };
 const failed = (step: Step | null, error: Error): RunResult => ({ ok: false, step, error, message: error.message });
 
-type Trigger = 'nothing to do' | 'deployed' | 'torn down' | 'reported only' | 'skipped only' | 'failed for good' | 'failed for now' | 'prepare failed for good' | 'prepare failed for now';
+type Trigger = 'nothing to do' | 'deployed' | 'torn down' | 'renewed' | 'skipped only' | 'failed for good' | 'failed for now' | 'prepare failed for good' | 'prepare failed for now';
 
 interface Row {
   from: EnvironmentStatus;
@@ -85,8 +85,8 @@ for (const from of STATUSES) {
 // Present with nothing to do keeps the status (ready and running; failed at this SHA, held back).
 rows.push({ from: 'ready', desired: present(SHA1, 1), plan: [], result: ok, trigger: 'nothing to do', during: 'ready', to: 'ready' });
 rows.push({ from: 'failed', desired: present(SHA1, 1), plan: [], result: ok, trigger: 'nothing to do', during: 'failed', to: 'failed' });
-// Ready, only GitHub to tell: no provisioning in between.
-rows.push({ from: 'ready', desired: present(SHA1, 1), plan: REPORT_ONLY, result: ok, trigger: 'reported only', during: 'ready', to: 'ready' });
+// Ready, only the login to renew: provisioning in between, as any change to the systems.
+rows.push({ from: 'ready', desired: present(SHA1, 1), plan: RENEW_ONLY, result: ok, trigger: 'renewed', during: 'provisioning', to: 'ready' });
 
 describe('decideStart / decideOutcome: every status transition', () => {
   it.each(rows.map((r) => [r.from, r.trigger, r.plan.map((s) => s.kind).join(',') || 'no steps', r.desired.present ? 'present' : 'absent', r.during, r.to, r] as const))(
@@ -96,6 +96,8 @@ describe('decideStart / decideOutcome: every status transition', () => {
       expect(got.during).toBe(during);
       expect(got.to).toBe(to);
       expect(got.outcome.status).toBe(to);
+      // What the PR is shown is computed from the same status, before the outcome is written.
+      expect(outcomeStatus(record(row.from), row.desired, row.plan, row.result)).toBe(to);
     },
   );
 
@@ -117,10 +119,10 @@ describe('decideStart', () => {
     expect(decideStart(record('ready'), absent(), TEARDOWN, ['1. y']).events[0]).toEqual({ type: 'plan', message: 'tearing down', data: { reason: 'closed', steps: ['1. y'] } });
   });
 
-  it('when there is no record or only reporting/skipping to do then nothing is written', () => {
+  it('when there is no record, nothing to do or only skipping then nothing is written', () => {
     expect(decideStart(null, present(), DEPLOY, [])).toEqual({ patch: null, events: [] });
-    expect(decideStart(record('ready'), present(SHA1), REPORT_ONLY, [])).toEqual({ patch: null, events: [] });
-    expect(decideStart(record('ready'), absent(), [{ kind: 'report-removed' }, ...SKIP_ONLY], [])).toEqual({ patch: null, events: [] });
+    expect(decideStart(record('ready'), present(SHA1), [], [])).toEqual({ patch: null, events: [] });
+    expect(decideStart(record('ready'), absent(), SKIP_ONLY, [])).toEqual({ patch: null, events: [] });
   });
 });
 
@@ -156,11 +158,13 @@ describe('decideOutcome fields', () => {
     expect(decideOutcome(record('ready'), present(SHA1, 3), DEPLOY, ok, progress(), NOW).provisioningSeconds).toBeNull();
   });
 
-  it('when only GitHub was told then readyAt stays and no event is written; after a degraded run readyAt is set', () => {
-    const o = decideOutcome(record('ready'), present(SHA1, 1), REPORT_ONLY, ok, progress(), NOW);
-    expect(o.patch?.readyAt).toBeUndefined();
+  it('when nothing was to be done but GitHub was told then only its refs and a stale error on ready are written, no status, readyAt or event', () => {
+    const o = decideOutcome(record('ready', { lastError: 'GitHub not up to date' }), present(SHA1, 1), [], ok, progress(), NOW, true);
+    expect(o.patch).toEqual({ resources: progress().resources, githubDeploymentId: 5, githubCommentId: 6, lastError: null });
     expect(o.events).toEqual([]);
-    expect(decideOutcome(record('degraded'), present(SHA1, 1), REPORT_ONLY, ok, progress(), NOW).patch?.readyAt).toEqual(NOW);
+    expect(o.status).toBe('ready');
+    const removed = decideOutcome(record('tearing_down'), absent(2), [], ok, progress(), NOW, true);
+    expect(removed.patch).toMatchObject({ status: 'removed', githubDeploymentId: 5 });
   });
 
   it('when torn down then every component is stopped, hosts are released and a removed event is written', () => {
@@ -216,15 +220,6 @@ describe('decideOutcome fields', () => {
   it('when there is no record then nothing is written but the status is still decided', () => {
     expect(decideOutcome(null, present(), DEPLOY, failed(register, new UserError('x')), progress(), NOW)).toMatchObject({ patch: null, events: [], status: 'failed' });
     expect(decideOutcome(null, present(), DEPLOY, ok, progress(), NOW)).toMatchObject({ patch: null, events: [], status: 'ready', releaseHosts: false });
-  });
-});
-
-describe('failureReport', () => {
-  it('tells the PR failed for good, degraded while retrying, and nothing when GitHub itself fails or the PR is closing', () => {
-    expect(failureReport(present(), new UserError('bad'))).toBe('failed');
-    expect(failureReport(present(), new TransientError('nomad 500', { system: 'nomad' }))).toBe('degraded');
-    expect(failureReport(present(), new TransientError('github 502', { system: 'github' }))).toBeNull();
-    expect(failureReport(absent(), new UserError('bad'))).toBeNull();
   });
 });
 

@@ -1,7 +1,7 @@
 // What one reconcile records: the record patch and events written when it starts, after
 // each step and when it ends (done, failed, or done with GitHub lagging). Pure, so every
 // status transition is table-tested (outcome.test.ts) apart from the loop that writes them.
-import { errorSystem, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import type { DesiredEnvironment, Plan, RecordedResources, Step } from './model.js';
 import { describeStep } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from './types.js';
@@ -54,9 +54,9 @@ export function shaOf(record: Pick<EnvironmentRecord, 'observedSha'> | null, des
   return isPresent(desired) ? desired.sha : (record?.observedSha ?? null);
 }
 
-/** A plan that changes the cluster, the database or Vault (not only tells GitHub or skips). */
+/** A plan that changes the cluster, the database or Vault (not only skips what is not ours). */
 export function changesSystems(plan: Plan): boolean {
-  return plan.some((s) => s.kind !== 'report-ready' && s.kind !== 'report-removed' && s.kind !== 'refuse');
+  return plan.some((s) => s.kind !== 'refuse');
 }
 
 /** A UserError does not go away on a retry: failed, until a push or an operator. Anything else: degraded, retrying. */
@@ -86,7 +86,14 @@ export function decideStep(record: OutcomeRecord | null, step: Step, progress: P
   return { patch: { ...progress }, events: [{ type: 'step', message: describeStep(step), data: { kind: step.kind } }] };
 }
 
-/** Written when the reconcile ends. `progress` is taken after any GitHub reporting of the failure. */
+/** The status a reconcile ends in: what projection.ts shows the PR, before the outcome is written. */
+export function outcomeStatus(record: OutcomeRecord | null, desired: DesiredEnvironment | null, plan: Plan, result: RunResult): EnvironmentStatus | null {
+  if (!result.ok) return failureStatus(result.error);
+  if (plan.length === 0) return decideNothingDone(record, desired, null).status;
+  return isPresent(desired) ? 'ready' : 'removed';
+}
+
+/** Written when the reconcile ends. `progress` is taken after GitHub was told (projection.ts). */
 export function decideOutcome(
   record: OutcomeRecord | null,
   desired: DesiredEnvironment | null,
@@ -94,10 +101,12 @@ export function decideOutcome(
   result: RunResult,
   progress: Progress,
   now: Date,
+  /** GitHub was brought to a new state this run: its refs in `progress` are recorded even when nothing else changed. */
+  githubTold = false,
 ): Outcome {
   if (!result.ok) return decideFailure(record, desired, result, progress);
   const present = isPresent(desired);
-  if (plan.length === 0) return decideNothingDone(record, desired);
+  if (plan.length === 0) return decideNothingDone(record, desired, githubTold ? progress : null);
 
   const deploys = changesSystems(plan);
   const status: EnvironmentStatus = present ? 'ready' : 'removed';
@@ -130,10 +139,10 @@ export function decideOutcome(
  * Nothing to do, but the record must still say so: a PR closed before anything of it
  * existed is removed, not pending forever.
  */
-function decideNothingDone(record: OutcomeRecord | null, desired: DesiredEnvironment | null): Outcome {
+function decideNothingDone(record: OutcomeRecord | null, desired: DesiredEnvironment | null, told: Progress | null): Outcome {
   if (!record || !desired) return { patch: null, events: [], status: record?.status ?? null, releaseHosts: false, provisioningSeconds: null };
   const present = isPresent(desired);
-  const patch: ObservedPatch = {};
+  const patch: ObservedPatch = told ? { resources: told.resources, githubDeploymentId: told.githubDeploymentId, githubCommentId: told.githubCommentId } : {};
   if (record.observedGeneration < desired.generation) patch.observedGeneration = desired.generation;
   if (!present && record.status !== 'removed') patch.status = 'removed';
   // Nothing left to do means nothing is failing: drop a reason a finished retry left.
@@ -167,14 +176,6 @@ function decideFailure(record: OutcomeRecord | null, desired: DesiredEnvironment
     ],
     ...none,
   };
-}
-
-/** How the PR is told about a failure: failed for good, or (a retry coming) degraded. */
-export function failureReport(desired: DesiredEnvironment | null, err: unknown): 'failed' | 'degraded' | null {
-  if (!isPresent(desired)) return null;
-  if (failureStatus(err) === 'failed') return 'failed';
-  // GitHub itself being the problem, its comment cannot say so.
-  return errorSystem(err) === 'github' ? null : 'degraded';
 }
 
 /** A GitHub call that failed: scrubbed message, and whether a retry fails the same way. */

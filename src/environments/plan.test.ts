@@ -69,8 +69,9 @@ const validUntil = new Date(NOW.getTime() + config.credentialTtl).toISOString();
 describe('planEnvironment', () => {
   it('when a PR opens with nothing in place then it creates every layer in order and registers jobs in dependency waves', () => {
     const plan = planEnvironment(present(SHA1), EMPTY_OBSERVED, ctx(record()));
-    expect(kinds(plan).slice(0, 5)).toEqual(['report-start', 'ensure-database', 'ensure-credentials', 'ensure-policy', 'ensure-jwt-role']);
-    expect(plan.at(-1)).toEqual({ kind: 'report-ready', sha: SHA1 });
+    // GitHub is not a step: the PR is shown a projection of the run (projection.test.ts).
+    expect(kinds(plan).slice(0, 4)).toEqual(['ensure-database', 'ensure-credentials', 'ensure-policy', 'ensure-jwt-role']);
+    expect(plan.at(-1)?.kind).toBe('check-routing');
     const db = plan.find((s) => s.kind === 'ensure-database');
     expect(db).toMatchObject({ database: names.database, mode: 'template', template: 'shop_template', strategy: 'WAL_LOG' });
     expect(plan.find((s) => s.kind === 'ensure-credentials')).toMatchObject({ keepPassword: false });
@@ -96,7 +97,7 @@ describe('planEnvironment', () => {
     expect(plan.find((s) => s.kind === 'ensure-credentials')).toMatchObject({ keepPassword: true });
     const registers = plan.filter((s) => s.kind === 'register-job') as Extract<Step, { kind: 'register-job' }>[];
     expect(registers.map((r) => r.enforceIndex)).toEqual([10, 11, 12, 13]);
-    expect(plan[0]).toEqual({ kind: 'report-start', sha: SHA2 });
+    expect(plan[0]).toMatchObject({ kind: 'ensure-credentials' });
   });
 
   it('when everything runs at the desired SHA and GitHub is told then there is nothing to do', () => {
@@ -122,9 +123,9 @@ describe('planEnvironment', () => {
     expect(Object.fromEntries(registers.map((r) => [r.component, r.generation]))).toEqual({ cache: '3', api: '5', worker: null, frontend: null });
   });
 
-  it('when the environment is ready but GitHub missed the news then only the report is planned', () => {
+  it('when the environment is ready but GitHub missed the news then nothing is planned (the projection tells GitHub)', () => {
     const plan = planEnvironment(present(SHA1), complete(SHA1), ctx(record({ status: 'ready', observedSha: SHA1, observedGeneration: 1, resources: { credentialsValidUntil: validUntil } })));
-    expect(plan).toEqual([{ kind: 'report-ready', sha: SHA1 }]);
+    expect(plan).toEqual([]);
   });
 
   it('when the login is past half its lifetime then it is renewed keeping the password, and nothing else changes', () => {
@@ -187,7 +188,6 @@ describe('planEnvironment', () => {
         for (const k of c.absentKinds) expect(kinds(plan)).not.toContain(k);
         expect(plan.find((s) => s.kind === 'ensure-credentials')).toMatchObject({ keepPassword: c.keepPassword });
         expect((plan.filter((s) => s.kind === 'register-job') as { enforceIndex: number }[]).map((s) => s.enforceIndex)).toEqual(c.enforce);
-        expect(plan.at(-1)?.kind).toBe('report-ready');
       });
     }
   });
@@ -212,7 +212,7 @@ describe('planEnvironment', () => {
     expect(kinds(planEnvironment(present(SHA2, 2), complete(SHA1), ctx(failed)))).toContain('register-job');
   });
 
-  it('when the PR closes then every owned resource is removed, jobs first, GitHub last', () => {
+  it('when the PR closes then every owned resource is removed, jobs first, services last', () => {
     const plan = planEnvironment(absent(), complete(SHA1), ctx(record({ status: 'ready', githubDeploymentId: 7, resources: { githubReported: `ready:${SHA1}` } }), []));
     expect(kinds(plan)).toEqual([
       'stop-job',
@@ -225,7 +225,6 @@ describe('planEnvironment', () => {
       'delete-policy',
       'delete-jwt-role',
       'deregister-services',
-      'report-removed',
     ]);
     expect(plan.find((s) => s.kind === 'deregister-services')).toMatchObject({ serviceNames: [...jobIds].sort() });
   });
@@ -253,12 +252,7 @@ describe('planEnvironment', () => {
     expect(kinds(plan)).toEqual(['drop-role', 'delete-jwt-role']);
   });
 
-  it('when a crash came between telling GitHub and recording it and the PR closes then the removal is still reported', () => {
-    const plan = planEnvironment(absent(), EMPTY_OBSERVED, ctx(record({ status: 'provisioning', githubDeploymentId: null }), []));
-    expect(kinds(plan)).toEqual(['report-removed']);
-  });
-
-  it('when a PR closes before anything of it existed then nothing is reported', () => {
+  it('when a PR closes before anything of it existed then nothing is planned', () => {
     expect(planEnvironment(absent(), EMPTY_OBSERVED, ctx(record({ status: 'pending', githubDeploymentId: null }), []))).toEqual([]);
   });
 
@@ -275,7 +269,7 @@ describe('planEnvironment', () => {
   it('when describing a plan then each step is one line and no line carries a password-like value', () => {
     const lines = describePlan(planEnvironment(present(SHA1), EMPTY_OBSERVED, ctx(record())));
     expect(lines.length).toBeGreaterThan(10);
-    expect(lines[0]).toMatch(/^1\. report deploying aaaaaaaaaaaa/);
+    expect(lines[0]).toMatch(/^1\. create database /);
     expect(lines.some((l) => l.includes(`create database ${names.database} from template shop_template (WAL_LOG)`))).toBe(true);
     expect(lines.join('\n')).not.toMatch(/postgres:\/\/|password=/i);
   });

@@ -78,10 +78,9 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
   const renewalDue = credentialRenewalDue(resources.credentialsValidUntil, context.now, config.credentialTtl);
   const policyStale = observed.policy === null || !observed.policy.upToDate;
   const roleStale = observed.jwtRole === null || observed.jwtRole.jobIds.join(',') !== [...jobIds].sort().join(',');
-  const reportedReady = resources.githubReported === `ready:${sha}`;
 
   if (!deploying) {
-    // Everything runs at the desired SHA: only drift, renewal and reporting remain.
+    // Everything runs at the desired SHA: only drift and renewal remain (GitHub: projection.ts).
     const steps: Step[] = [];
     if (renewalDue) {
       // Same password, later VALID UNTIL; and a new secret version with identical data:
@@ -93,12 +92,11 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
     }
     if (policyStale) steps.push({ kind: 'ensure-policy', name: names.vaultPolicy });
     if (roleStale) steps.push({ kind: 'ensure-jwt-role', name: names.vaultRole, jobIds });
-    if (!reportedReady) steps.push({ kind: 'report-ready', sha });
     return steps;
   }
 
   const db = repoConfig(config, names.key.repo).database;
-  const steps: Step[] = [{ kind: 'report-start', sha }];
+  const steps: Step[] = [];
   if (!observed.database) {
     steps.push({ kind: 'ensure-database', database: names.database, mode: db.mode, template: db.template, strategy: db.strategy });
   }
@@ -123,12 +121,11 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
   for (const c of components) {
     if (c.routable && c.host) steps.push({ kind: 'check-routing', component: c.component, serviceName: c.serviceName, host: c.host, group: 'routing' });
   }
-  steps.push({ kind: 'report-ready', sha });
   return steps;
 }
 
 function planAbsent(observed: ObservedEnvironment, context: PlanContext): Plan {
-  const { names, record } = context;
+  const { names } = context;
   const steps: Step[] = [];
   const skip = (target: string, reason: string): Step => ({ kind: 'refuse', target, reason, fatal: false });
   for (const job of observed.jobs) {
@@ -157,13 +154,6 @@ function planAbsent(observed: ObservedEnvironment, context: PlanContext): Plan {
     steps.push(observed.jwtRole.owned ? { kind: 'delete-jwt-role', name: names.vaultRole } : skip(`vault role ${names.vaultRole}`, 'not ours: left alone'));
   }
   steps.push(...servicesStep);
-  const resources = recordedResources(record);
-  const removalReported = resources.githubReported === 'removed';
-  // A crash can land between telling GitHub and recording that we did: any status past
-  // "pending" means a deployment may exist, and report-removed finds it by environment.
-  const mayHaveReported = record !== null && record.status !== 'pending' && record.status !== 'removed';
-  const everReported = record !== null && (record.githubDeploymentId !== null || resources.githubReported !== undefined || mayHaveReported);
-  if (everReported && !removalReported) steps.push({ kind: 'report-removed' });
   return steps;
 }
 
@@ -172,8 +162,6 @@ export function describeStep(step: Step): string {
   switch (step.kind) {
     case 'refuse':
       return `${step.fatal ? 'refuse' : 'skip'}: ${step.target} (${step.reason})`;
-    case 'report-start':
-      return `report deploying ${step.sha.slice(0, 12)} to GitHub (deployment, commit status, comment)`;
     case 'ensure-database':
       return step.mode === 'template'
         ? `create database ${step.database} from template ${step.template} (${step.strategy})`
@@ -190,8 +178,6 @@ export function describeStep(step: Step): string {
       return `wait for deployment of ${step.jobId} to succeed`;
     case 'check-routing':
       return `wait for a passing ${step.serviceName} instance routed to ${step.host}`;
-    case 'report-ready':
-      return `report ready at ${step.sha.slice(0, 12)} to GitHub`;
     case 'stop-job':
       return `stop and purge nomad job ${step.jobId}`;
     case 'deregister-services':
@@ -206,8 +192,6 @@ export function describeStep(step: Step): string {
       return `delete vault policy ${step.name}`;
     case 'delete-jwt-role':
       return `delete vault jwt role ${step.name}`;
-    case 'report-removed':
-      return 'report removal to GitHub (deployments inactive, comment updated)';
   }
 }
 

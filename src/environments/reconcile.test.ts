@@ -509,10 +509,31 @@ describe('reconcileEnvironment (in-memory fakes)', () => {
     f.githubDown.value = false;
     const next = await run();
     expect(f.records.get('acme/shop#7')!.lastError).toBeNull();
-    expect(next.plan.map((s) => s.kind)).toEqual(['report-ready']);
+    // Nothing left for the cluster: only GitHub is brought to the projection (ready).
+    expect(next.plan).toEqual([]);
     expect(f.deployments).toHaveLength(1);
     expect(f.deployments[0]!.states.at(-1)).toBe('success');
     expect(f.comments.size).toBe(1);
+    expect(f.statuses.at(-1)).toEqual({ sha: SHA1, state: 'success' });
+    // Recorded as shown: a further run tells GitHub nothing again.
+    const told = { states: f.deployments[0]!.states.length, statuses: f.statuses.length };
+    await run();
+    expect({ states: f.deployments[0]!.states.length, statuses: f.statuses.length }).toEqual(told);
+  });
+
+  it('when a redeploy at a SHA already shown ready cannot tell GitHub it is ready then the retry does, not leaving it "deploying"', async () => {
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'opened', prUpdatedAt: new Date() });
+    await run();
+    await f.deps.store.recordDesired(key, { present: true, sha: SHA1, reason: 'redeploy', prUpdatedAt: new Date() });
+    const { createCommitStatus } = f.deps.github;
+    f.deps.github.createCommitStatus = (repo, sha, input) =>
+      input.state === 'success' ? Promise.reject(new TransientError('github create commit status: 502', { system: 'github', status: 502 })) : createCommitStatus(repo, sha, input);
+    await expect(run()).rejects.toThrow(TransientError);
+    expect(f.statuses.at(-1)).toEqual({ sha: SHA1, state: 'pending' });
+    f.deps.github.createCommitStatus = createCommitStatus;
+    await run();
+    expect(f.statuses.at(-1)).toEqual({ sha: SHA1, state: 'success' });
+    expect(f.records.get('acme/shop#7')!.lastError).toBeNull();
   });
 
   it('when the PR closes then everything is removed and the comment says so', async () => {

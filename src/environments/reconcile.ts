@@ -1,18 +1,19 @@
-// reconcileEnvironment: the whole loop for one PR. Desired (store) → observed (every
-// layer) → plan (pure) → apply, recording status, resources and events as it goes.
-// Teardown is the same loop with desired absent.
+// reconcileEnvironment: the whole loop for one PR. Desired (store) → render → observe →
+// plan (pure) → apply → record (outcome.ts, pure), with the PR shown a projection of it
+// (projection.ts, pure; github-report.ts). Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
 import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
 import type { ApplyContext, ApplyState } from './apply-context.js';
 import type { RenderedJob } from './renderer.js';
 import { applyPlan, StepError } from './apply.js';
 import { configSecrets, createGrowingScrubber, type Scrubber } from './credentials.js';
-import { reportDegraded, reportFailed } from './github-report.js';
+import { ensureGitHubReport, githubRefsOf, type GitHubRefs } from './github-report.js';
 import { recordedResources, type DesiredEnvironment, type Plan, type RecordedResources, type Step } from './model.js';
-import { decideOutcome, decideReportLag, decideStart, decideStep, failureReport, isPresent, shaOf, type Decision, type Progress } from './outcome.js';
+import { decideOutcome, decideReportLag, decideStart, decideStep, isPresent, outcomeStatus, shaOf, type Decision, type Progress, type ReportFailure } from './outcome.js';
+import { projectOutcome, projectStart, type GitHubProjection } from './projection.js';
 import { environmentNames, keyString, type EnvironmentKey, type EnvironmentNames } from './naming.js';
 import { observeEnvironment } from './observe.js';
-import { describePlan, describeStep, planEnvironment } from './plan.js';
+import { describePlan, planEnvironment } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus } from './types.js';
 import type { Config } from '../config/schema.js';
 import { repoConfig } from '../config/repos.js';
@@ -46,28 +47,21 @@ function errorMessage(err: unknown): string {
 
 export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, options: ReconcileOptions = {}): Promise<ReconcileResult> {
   const inputs = reconcileInputs(deps.config, key, await deps.store.get(key));
-  const { names, record, desired, resources } = inputs;
-  const present = isPresent(desired);
+  const { names, record, desired } = inputs;
   const ctx = createApplyContext(deps, inputs);
   if (options.signal) ctx.signal = options.signal;
+  const github = gitHubReporter(deps, ctx, record);
+  const write = recorder(deps, key);
+  const progress = () => progressOf(ctx.state, github.refs);
   const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
-  const write = async (decision: Decision) => {
-    if (decision.patch) await deps.store.updateObserved(key, decision.patch);
-    for (const event of decision.events) await deps.store.appendEvent(key, event);
-  };
 
   let plan: Plan;
   try {
-    if (present) ctx.jobs = await deps.renderer.render(deps.config, key, desired.sha);
-    const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
-    const observed = await observeEnvironment(deps, names, expectedJobIds);
-    plan = planEnvironment(desired, observed, { config: deps.config, names, record, components: ctx.jobs, now: deps.clock.now() });
-    // Before anything is created: this environment's hosts must be its alone.
-    if (present && !options.dryRun) await ensureHostsClaimed(deps, key, ctx.jobs);
+    plan = await prepare(deps, inputs, ctx, options);
   } catch (err) {
     // Rendering or observing failed before any change: same classification as a step.
     if (options.dryRun) throw err;
-    await recordFailure(ctx, record, desired, [], null, err);
+    await recordFailure(ctx, github, record, desired, [], null, err);
     throw err;
   }
   result.plan = plan;
@@ -75,18 +69,24 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   if (options.dryRun) return result;
 
   await write(decideStart(record, desired, plan, result.lines));
-  ctx.onStep = (step: Step) => write(decideStep(record, step, progressOf(ctx.state)));
+  const start = projectStart(record, desired, plan);
+  ctx.onStep = (step: Step) => write(decideStep(record, step, progress()));
   try {
+    // A run told to stop tells GitHub nothing either: applyPlan stops it before any step.
+    if (start && !ctx.signal?.aborted && (await github.report(start)) && record) await write({ patch: progress(), events: [] });
     await applyPlan(ctx, plan);
   } catch (err) {
     const step = err instanceof StepError ? err.step : null;
     const cause = err instanceof StepError ? err.error : err;
     deps.metrics.stepFailures.inc({ system: errorSystem(cause) });
-    await recordFailure(ctx, record, desired, plan, step, cause);
+    await recordFailure(ctx, github, record, desired, plan, step, cause);
     throw classify(cause, ctx.scrubber.scrub);
   }
 
-  const outcome = decideOutcome(record, desired, plan, { ok: true }, progressOf(ctx.state), deps.clock.now());
+  const status = outcomeStatus(record, desired, plan, { ok: true });
+  // Stopped (lost the lock): the next holder tells GitHub; what it shows is not recorded as told.
+  const told = !ctx.signal?.aborted && (await github.report(projectOutcome(record, desired, ctx.sha, { ok: true, status, startTold: start !== null })));
+  const outcome = decideOutcome(record, desired, plan, { ok: true }, progress(), deps.clock.now(), told);
   await write(outcome);
   if (outcome.releaseHosts) await deps.store.releaseHosts(key);
   if (outcome.provisioningSeconds !== null) deps.metrics.provisioningDuration.observe(outcome.provisioningSeconds);
@@ -94,13 +94,61 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   result.status = outcome.status;
 
   // The environment itself is fine; GitHub is told on the retry.
-  const lag = decideReportLag(record, ctx.state.github.failures.map((f) => ({ ...f, message: ctx.scrubber.scrub(f.message) })));
+  const lag = decideReportLag(record, github.failures.map((f) => ({ ...f, message: ctx.scrubber.scrub(f.message) })));
   if (lag) {
     await write(lag);
     if (lag.error.permanent) throw new UserError(lag.error.message, { system: 'github' });
     throw new TransientError(lag.error.message, { system: 'github' });
   }
   return result;
+}
+
+/** Render → observe → plan; and, before anything is created, claims the environment's hosts. */
+async function prepare(deps: Deps, { names, record, desired, resources }: ReconcileInputs, ctx: ApplyContext, options: ReconcileOptions): Promise<Plan> {
+  const present = isPresent(desired);
+  if (present) ctx.jobs = await deps.renderer.render(deps.config, names.key, desired.sha);
+  const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
+  const observed = await observeEnvironment(deps, names, expectedJobIds);
+  const plan = planEnvironment(desired, observed, { config: deps.config, names, record, components: ctx.jobs, now: deps.clock.now() });
+  // This environment's hosts must be its alone.
+  if (present && !options.dryRun) await ensureHostsClaimed(deps, names.key, ctx.jobs);
+  return plan;
+}
+
+function recorder(deps: Deps, key: EnvironmentKey): (decision: Decision) => Promise<void> {
+  return async (decision) => {
+    if (decision.patch) await deps.store.updateObserved(key, decision.patch);
+    for (const event of decision.events) await deps.store.appendEvent(key, event);
+  };
+}
+
+interface GitHubReporter {
+  readonly refs: GitHubRefs;
+  /** Every GitHub call of this run that failed. */
+  readonly failures: ReportFailure[];
+  /** Brings GitHub to the projection (null: nothing to tell); true when it was told. */
+  report(projection: GitHubProjection | null): Promise<boolean>;
+}
+
+/** This run's GitHub refs (held apart from ApplyState: steps never touch GitHub) and failures. */
+function gitHubReporter(deps: Deps, ctx: ApplyContext, record: EnvironmentRecord | null): GitHubReporter {
+  let refs = githubRefsOf(record);
+  const failures: ReportFailure[] = [];
+  const { idleTtl } = repoConfig(deps.config, ctx.names.key.repo);
+  return {
+    get refs() {
+      return refs;
+    },
+    failures,
+    async report(projection) {
+      if (!projection) return false;
+      const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl, scrub: ctx.scrubber.scrub };
+      const told = await ensureGitHubReport(deps, view, refs, projection);
+      refs = told.refs;
+      failures.push(...told.failed);
+      return true;
+    },
+  };
 }
 
 /**
@@ -139,7 +187,6 @@ export function reconcileInputs(config: Config, key: EnvironmentKey, record: Env
  */
 export function createApplyContext(deps: Deps, { names, record, desired, resources }: ReconcileInputs): ApplyContext {
   const sha = shaOf(record, desired);
-  const { idleTtl } = repoConfig(deps.config, names.key.repo);
   return {
     deps,
     names,
@@ -150,27 +197,23 @@ export function createApplyContext(deps: Deps, { names, record, desired, resourc
     state: {
       components: { ...(record?.components ?? {}) },
       resources: { ...resources },
-      github: {
-        deploymentId: record?.githubDeploymentId ?? null,
-        deploymentSha: resources.githubDeploymentSha ?? null,
-        commentId: record?.githubCommentId ?? null,
-        failures: [],
-      },
       registeredVersions: {},
     },
-    timing: { lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl },
   };
 }
 
-function progressOf(state: ApplyState): Progress {
+function progressOf(state: ApplyState, refs: GitHubRefs): Progress {
+  // What GitHub shows is the reporter's to say, not the record's copy in state.resources.
+  const { githubDeploymentSha: _sha, githubReported: _reported, ...resources } = state.resources;
   return {
     components: { ...state.components },
     resources: {
-      ...state.resources,
-      ...(state.github.deploymentSha ? { githubDeploymentSha: state.github.deploymentSha } : {}),
+      ...resources,
+      ...(refs.deploymentSha ? { githubDeploymentSha: refs.deploymentSha } : {}),
+      ...(refs.reported ? { githubReported: refs.reported } : {}),
     } as Record<string, unknown>,
-    githubDeploymentId: state.github.deploymentId,
-    githubCommentId: state.github.commentId,
+    githubDeploymentId: refs.deploymentId,
+    githubCommentId: refs.commentId,
   };
 }
 
@@ -185,20 +228,24 @@ function classify(err: unknown, scrub: Scrubber): Error {
   return err instanceof Error ? err : new Error(message);
 }
 
-async function recordFailure(ctx: ApplyContext, record: EnvironmentRecord | null, desired: DesiredEnvironment | null, plan: Plan, step: Step | null, err: unknown): Promise<void> {
+async function recordFailure(
+  ctx: ApplyContext,
+  github: GitHubReporter,
+  record: EnvironmentRecord | null,
+  desired: DesiredEnvironment | null,
+  plan: Plan,
+  step: Step | null,
+  err: unknown,
+): Promise<void> {
   const { deps, names } = ctx;
   const message = ctx.scrubber.scrub(errorMessage(err));
   deps.log.warn({ env: keyString(names.key), step: step?.kind ?? 'prepare', err: { type: (err as Error)?.name ?? 'Error', message } }, 'reconcile step failed');
-  // The PR is public: it gets the classified reason, the store and log the details.
-  const report = failureReport(desired, err);
-  if (report && ctx.sha) {
-    // failed: permanent for this SHA, a push or a redeploy tries again; degraded: retrying.
-    await (report === 'failed' ? reportFailed : reportDegraded)(ctx, ctx.sha, publicReason(err, message));
-  }
-  const outcome = decideOutcome(record, desired, plan, { ok: false, step, error: err, message }, progressOf(ctx.state), deps.clock.now());
+  // The PR is public: it gets the classified reason, the store and log the details. What
+  // GitHub failed to show is not recorded as lagging: this failure is what the queue acts on.
+  await github.report(projectOutcome(record, desired, ctx.sha, { ok: false, error: err, publicReason: publicReason(err, message) }));
+  const outcome = decideOutcome(record, desired, plan, { ok: false, step, error: err, message }, progressOf(ctx.state, github.refs), deps.clock.now());
   try {
-    if (outcome.patch) await deps.store.updateObserved(names.key, outcome.patch);
-    for (const event of outcome.events) await deps.store.appendEvent(names.key, event);
+    await recorder(deps, names.key)(outcome);
   } catch (storeErr) {
     deps.log.warn({ env: keyString(names.key), err: { message: ctx.scrubber.scrub(errorMessage(storeErr)) } }, 'could not record the failure');
   }

@@ -94,9 +94,7 @@ function orphanContext(deps: SweepDeps, envId: string, onStep: (step: Step) => P
     jobs: [],
     secretData: () => Promise.reject(new Error('an orphan removal never writes a secret')),
     scrubber: createGrowingScrubber(configSecrets(deps.config)),
-    state: { components: {}, resources: {}, github: { deploymentId: null, deploymentSha: null, commentId: null, failures: [] }, registeredVersions: {} },
-    // Only read by the PR comment, which an orphan (no PR known) never gets.
-    timing: { lastPushAt: null, idleTtlMs: 0 },
+    state: { components: {}, resources: {}, registeredVersions: {} },
     onStep,
   };
 }
