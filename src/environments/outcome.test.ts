@@ -217,6 +217,12 @@ describe('decideOutcome fields', () => {
     expect(t.patch).toMatchObject({ status: 'failed', observedGeneration: 3, resources: { database: 'db', failedSha: SHA1 } });
   });
 
+  it('when a step meets a bug (an error previewd has no class for) then it fails for good like a UserError: the queue will not retry it', () => {
+    const o = decideOutcome(record('provisioning'), present(SHA2, 3), DEPLOY, failed(register, new TypeError("Cannot read properties of undefined (reading 'id')")), progress(), NOW);
+    expect(o.patch).toMatchObject({ status: 'failed', observedGeneration: 3, resources: { database: 'db', failedSha: SHA2 } });
+    expect(o.events[0]?.data).toEqual({ step: 'register-job', error: 'TypeError', status: 'failed' });
+  });
+
   it('when there is no record then nothing is written but the status is still decided', () => {
     expect(decideOutcome(null, present(), DEPLOY, failed(register, new UserError('x')), progress(), NOW)).toMatchObject({ patch: null, events: [], status: 'failed' });
     expect(decideOutcome(null, present(), DEPLOY, ok, progress(), NOW)).toMatchObject({ patch: null, events: [], status: 'ready', releaseHosts: false });

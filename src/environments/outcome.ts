@@ -1,7 +1,7 @@
 // What one reconcile records: the record patch and events written when it starts, after
 // each step and when it ends (done, failed, or done with GitHub lagging). Pure, so every
 // status transition is table-tested (outcome.test.ts) apart from the loop that writes them.
-import { UserError } from '../errors.js';
+import { classifyFailure } from '../queue/retry-policy.js';
 import type { DesiredEnvironment, Plan, RecordedResources, Step } from './model.js';
 import { describeStep } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from './types.js';
@@ -59,9 +59,13 @@ export function changesSystems(plan: Plan): boolean {
   return plan.some((s) => s.kind !== 'refuse');
 }
 
-/** A UserError does not go away on a retry: failed, until a push or an operator. Anything else: degraded, retrying. */
+/**
+ * What the queue will retry (an outage, a conflict) is degraded, retrying. What it will
+ * not is failed, until a push or an operator: a UserError, which fails the same way next
+ * time, and a bug (an error previewd has no class for), which the queue parks at once.
+ */
 export function failureStatus(err: unknown): EnvironmentStatus {
-  return err instanceof UserError ? 'failed' : 'degraded';
+  return classifyFailure(err) === 'transient' ? 'degraded' : 'failed';
 }
 
 /** Written before the first step: the record says it is being worked on, and what the plan is. */

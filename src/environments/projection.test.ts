@@ -62,6 +62,15 @@ describe('projectOutcome', () => {
     expect(projectOutcome(record(), present(SHA1), SHA1, { ok: false, error: new TransientError('x', { system: 'github' }), publicReason: 'github: 502' })).toBeNull();
   });
 
+  it('when a step hits a bug (an error previewd has no class for) then failed is shown: the queue parks it, nothing retries', () => {
+    expect(projectOutcome(record(), present(SHA1), SHA1, { ok: false, error: new Error('no rendered job for component web'), publicReason: 'internal error in previewd' })).toEqual({
+      state: 'failed',
+      sha: SHA1,
+      error: 'internal error in previewd',
+      reported: `failed:${SHA1}`,
+    });
+  });
+
   it('when a teardown fails then the PR is not told (it is told removed once it is)', () => {
     expect(projectOutcome(record({ status: 'ready' }), absent(), SHA1, { ok: false, error: new OwnershipError('not ours'), publicReason: 'x' })).toBeNull();
     expect(projectOutcome(record({ status: 'ready' }), absent(), SHA1, { ok: false, error: new TransientError('pg'), publicReason: 'x' })).toBeNull();
