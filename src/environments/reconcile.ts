@@ -62,7 +62,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
     // Rendering or observing failed before any change: same classification as a step.
     if (options.dryRun) throw err;
     await recordFailure(ctx, github, record, desired, [], null, err);
-    throw err;
+    throw classify(err, ctx.scrubber.scrub);
   }
   result.plan = plan;
   result.lines = describePlan(plan);
@@ -225,7 +225,11 @@ function classify(err: unknown, scrub: Scrubber): Error {
   if (err instanceof UserError) return new UserError(message, { system, status, cause: err });
   if (err instanceof ConflictError) return new ConflictError(message, { system, status, cause: err });
   if (err instanceof TransientError) return new TransientError(message, { system, status, cause: err, retryAfterMs: err.retryAfterMs });
-  return err instanceof Error ? err : new Error(message);
+  // A bug: the queue logs and parks its message and stack, so both are scrubbed; no cause (unscrubbed).
+  const bug = new Error(message);
+  bug.name = err instanceof Error ? err.name : 'Error';
+  bug.stack = scrub(err instanceof Error && err.stack ? err.stack : `${bug.name}: ${message}`);
+  return bug;
 }
 
 async function recordFailure(
