@@ -2,7 +2,7 @@
 // plan (pure) → apply → record (outcome.ts, pure), with the PR shown a projection of it
 // (projection.ts, pure; github-report.ts). Teardown is the same loop with desired absent.
 import type { Deps } from '../deps.js';
-import { ConflictError, errorSystem, OwnershipError, publicReason, TransientError, UserError, type SystemName } from '../errors.js';
+import { ConflictError, errorSystem, OwnershipError, publicReason, StaleFenceError, TransientError, UserError, type SystemName } from '../errors.js';
 import type { ApplyContext, ApplyState } from './apply-context.js';
 import type { RenderedJob } from './renderer.js';
 import { applyPlan, StepError } from './apply.js';
@@ -225,6 +225,8 @@ function classify(err: unknown, scrub: Scrubber): Error {
   if (err instanceof UserError) return new UserError(message, { system, status, cause: err });
   if (err instanceof ConflictError) return new ConflictError(message, { system, status, cause: err });
   if (err instanceof TransientError) return new TransientError(message, { system, status, cause: err, retryAfterMs: err.retryAfterMs });
+  // Tokens only, no text to scrub; the fenced processor recognises it by class.
+  if (err instanceof StaleFenceError) return err;
   // A bug: the queue logs and parks its message and stack, so both are scrubbed; no cause (unscrubbed).
   const bug = new Error(message);
   bug.name = err instanceof Error ? err.name : 'Error';
