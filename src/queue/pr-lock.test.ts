@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestRedis } from '../../test/support/services.js';
+import { waitFor } from '../../test/support/wait.js';
 import { createLogger } from '../log.js';
 import { createPrLocks } from './pr-lock.js';
 
@@ -27,9 +28,11 @@ describe('per-PR lock', () => {
   });
 
   it('when a holder keeps running past the TTL then renewal keeps the lock', async () => {
-    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 150, log });
+    // A 150 ms TTL lapsed whenever a loaded 2-core machine stalled this process that long; the
+    // TTL must outlast a stall, and the wait must still span several of them.
+    const locks = createPrLocks({ redis: redis.redis, prefix: redis.prefix, ttlMs: 1_000, log });
     const held = await locks.acquire({ repo: 'acme/shop', pr: 3 });
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 3_000));
     expect(held!.signal.aborted).toBe(false);
     expect(await locks.holder({ repo: 'acme/shop', pr: 3 })).toBe(held!.fencingToken);
     await held!.release();
@@ -41,7 +44,8 @@ describe('per-PR lock', () => {
     const target = { repo: 'acme/shop', pr: 4 };
     const held = await locks.acquire(target);
     await redis.redis.set(`${redis.prefix}:lock:acme/shop#4`, '999999');
-    await new Promise((r) => setTimeout(r, 200));
+    // The next renewal (every 50 ms) sees it; under load that may take a while, so wait for it.
+    await waitFor('the holder to see the takeover', () => held!.signal.aborted, 10_000);
     expect(held!.signal.aborted).toBe(true);
     await held!.release();
     expect(await locks.holder(target)).toBe(999999);
