@@ -278,8 +278,9 @@ describe('webhook redelivery and failures', () => {
       expect(res.status).toBe(202);
     }
     times.sort((a, b) => a - b);
-    // Generous for a loaded CI box; anything slow in the request (a reconcile) takes seconds.
-    expect(times[Math.floor(times.length / 2)]!).toBeLessThan(100);
+    // Anything slow in the request (a reconcile) takes seconds; 500 ms tells that apart and
+    // still holds when a loaded 2-core machine (load ~16) gives this process a sliver of a core.
+    expect(times[Math.floor(times.length / 2)]!).toBeLessThan(500);
   });
 });
 
