@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, type Cluster } from '../../src/sandbox/emulators/cluster.js';
 import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emulators/consul.js';
+import { waitFor } from '../support/wait.js';
 
 let cluster: Cluster;
 let consul: ConsulEmulator;
@@ -280,11 +281,25 @@ describe('consul emulator: the Nomad client keeps its services on its agent', ()
         tick();
       });
       const id = registered()!.ID;
-      expect((await call('PUT', `/v1/agent/service/deregister/${encodeURIComponent(id)}`)).status).toBe(200);
-      expect(agent.service(id)).toBeUndefined();
-      await new Promise((r) => setTimeout(r, 3 * cluster.options.antiEntropyIntervalMs));
-      expect(agent.service(id)).toBeDefined();
+      // Watched synchronously from the agent's own deregistration, not after the HTTP answer:
+      // on a loaded machine the client's next sync tick can run before this test's await resumes.
+      let removedOnce = false;
+      const deregister = agent.deregister;
+      agent.deregister = (serviceId) => {
+        const removed = deregister(serviceId);
+        if (serviceId === id && removed && agent.service(id) === undefined) removedOnce = true;
+        return removed;
+      };
+      try {
+        expect((await call('PUT', `/v1/agent/service/deregister/${encodeURIComponent(id)}`)).status).toBe(200);
+      } finally {
+        agent.deregister = deregister;
+      }
+      expect(removedOnce).toBe(true);
+      // Back within the client's sync interval; the bound holds under load.
+      await waitFor('the Nomad client to register the service again', () => agent.service(id) !== undefined, 10_000);
       await client.stopJob(name, { purge: true });
+      await waitFor('the stopped allocation to deregister its service', () => agent.service(id) === undefined, 10_000);
       await new Promise((r) => setTimeout(r, 3 * cluster.options.antiEntropyIntervalMs));
       expect(agent.service(id)).toBeUndefined();
     } finally {
