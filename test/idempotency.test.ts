@@ -17,7 +17,7 @@ const MUTATING: Record<'nomad' | 'consul' | 'vault' | 'github' | 'databases', st
   nomad: ['registerJob', 'stopJob'],
   consul: ['deregisterService', 'deregisterFromAgent'],
   vault: ['writeSecret', 'destroySecret', 'putPolicy', 'deletePolicy', 'putJwtRole', 'deleteJwtRole'],
-  github: ['createDeployment', 'createDeploymentStatus', 'createCommitStatus', 'createComment', 'updateComment'],
+  github: ['createDeployment', 'createDeploymentStatus', 'createCommitStatus', 'createComment', 'updateComment', 'deleteComment'],
   databases: ['ensureDatabase', 'ensureLoginRole', 'dropDatabase', 'dropRole'],
 };
 
@@ -160,6 +160,30 @@ describe('idempotency and crash convergence', () => {
     }
     // The store learns what exists from a normal reconcile, which must find nothing to duplicate.
     await reconcileEnvironment(world.deps, world.key(pr));
+    await expectReady(pr);
+  });
+
+  it('when two overlapping runs each found no sticky comment and created one then the PR keeps one, the older', async () => {
+    // Under a lapsed lock two runs of a PR overlap for a step (issue 12 §7): the other run
+    // looked for our comment before this one's existed, so it knows none and finds none.
+    const pr = 2;
+    shas.set(pr, randomSha());
+    await world.open(pr, shas.get(pr)!);
+    await reconcileEnvironment(world.deps, world.key(pr));
+    const n = world.names(pr);
+    const ours = () => world.github.comments(world.repos[0]!, pr).filter((c) => c.body.includes(n.commentMarker));
+    const [first] = ours();
+    expect(ours()).toHaveLength(1);
+    const record = await world.deps.store.get(world.key(pr));
+    const ctx = createApplyContext(world.deps, reconcileInputs(world.deps.config, world.key(pr), record));
+    ctx.jobs = await world.deps.renderer.render(world.deps.config, world.key(pr), shas.get(pr)!);
+    const { desired } = reconcileInputs(world.deps.config, world.key(pr), record);
+    const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record!.lastPushAt, idleTtlMs: 0, scrub: ctx.scrubber.scrub };
+    const racing = { ...world.deps, github: { ...world.deps.github, findComment: async () => null } };
+    const told = await ensureGitHubReport(racing, view, { ...githubRefsOf(record), commentId: null, reported: null }, projectOutcome(record, desired, ctx.sha, { ok: true, status: 'ready', startTold: true })!);
+    expect(told.failed).toEqual([]);
+    expect(ours().map((c) => c.id)).toEqual([first!.id]);
+    expect(told.refs.commentId).toBe(first!.id);
     await expectReady(pr);
   });
 

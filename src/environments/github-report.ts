@@ -154,7 +154,14 @@ async function upsertComment(ctx: Report, body: string, create: boolean): Promis
       return true;
     }
     const created = await github.createComment(repo, ctx.view.names.key.pr, body);
-    ctx.refs.commentId = created.id;
+    // Two runs of one PR can overlap for a step when a lock lapses (issue 12 §7), and both
+    // may have found no comment and created one. Every run that creates looks again and
+    // keeps the oldest: whichever looks last sees both, so the PR ends with one comment.
+    const ours = await github.findComments(repo, ctx.view.names.key.pr, ctx.view.names.commentMarker);
+    const keep = ours[0]?.id ?? created.id;
+    for (const extra of ours) if (extra.id !== keep) await github.deleteComment(repo, extra.id);
+    if (keep !== created.id) await github.updateComment(repo, keep, body);
+    ctx.refs.commentId = keep;
     return true;
   });
   return result === true;

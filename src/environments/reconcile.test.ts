@@ -237,6 +237,8 @@ function makeFakes(): Fakes {
     getLatestDeploymentState: (_r, id) => gh(() => deployments.find((d) => d.id === id)?.states.at(-1) ?? null),
     createCommitStatus: (_r, sha, input) => gh(() => void statuses.push({ sha, state: input.state })),
     findComment: (_r, _pr, marker) => gh(() => [...comments].map(([id, body]) => ({ id, body })).find((c) => c.body.includes(marker)) ?? null),
+    findComments: (_r, _pr, marker) => gh(() => [...comments].map(([id, body]) => ({ id, body })).filter((c) => c.body.includes(marker))),
+    deleteComment: (_r, id) => gh(() => void comments.delete(id)),
     createComment: (_r, _pr, body) =>
       gh(() => {
         const id = (nextId += 1);

@@ -103,6 +103,19 @@ describe('github client: the sticky comment', () => {
     expect((await client.findComment(REPO, 42, MARKER))?.id).toBe(id);
   });
 
+  it('when two of our comments carry the marker then findComments lists both oldest first, and deleteComment removes one (twice is fine)', async () => {
+    const client = patClient();
+    const older = await client.createComment(REPO, 42, `${MARKER} one`);
+    gh.addComment(REPO, 42, { login: 'mallory', body: `${MARKER} fake` });
+    const newer = await client.createComment(REPO, 42, `${MARKER} two`);
+    expect((await client.findComments(REPO, 42, MARKER)).map((c) => c.id)).toEqual([older.id, newer.id]);
+    expect((await client.findComment(REPO, 42, MARKER))?.id).toBe(older.id);
+    await client.deleteComment(REPO, newer.id);
+    await client.deleteComment(REPO, newer.id);
+    expect(gh.comments(REPO, 42).map((c) => c.id)).not.toContain(newer.id);
+    expect((await client.findComments(REPO, 42, MARKER)).map((c) => c.id)).toEqual([older.id]);
+  });
+
   it('when the comment was deleted then updateComment returns false; otherwise it edits and returns true', async () => {
     const client = patClient();
     const { id } = await client.createComment(REPO, 42, `${MARKER} v1`);

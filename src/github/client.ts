@@ -241,6 +241,18 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
     return { items, notModified: cache !== undefined && notModified };
   }
 
+  /** Our own comments carrying `marker`, oldest first (ids grow with creation). */
+  async function ourComments(repo: string, pr: number, marker: string): Promise<{ id: number; body: string }[]> {
+    if (marker.trim() === '') throw new UserError('empty comment marker', { system: 'github' });
+    const me = (await login(repo)).toLowerCase();
+    const { items: comments } = await listAll(repo, `${repoPath(repo)}/issues/${checkId(pr, 'pull number')}/comments?per_page=100`, `list comments in ${repo}#${pr}`, wire.Comments);
+    // Author check first: anyone can post a comment that quotes our marker.
+    return comments
+      .filter((c) => c.user?.login.toLowerCase() === me && (c.body ?? '').includes(marker))
+      .map((c) => ({ id: c.id, body: c.body ?? '' }))
+      .sort((a, b) => a.id - b.id);
+  }
+
   async function login(repo: string): Promise<string> {
     if (!ownLogin) {
       ownLogin = (async () => {
@@ -327,18 +339,22 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       if (answer.status < 200 || answer.status >= 300) throw failure(answer, `create commit status in ${repo}`);
     },
 
+    findComments: ourComments,
+
     async findComment(repo, pr, marker) {
-      if (marker.trim() === '') throw new UserError('empty comment marker', { system: 'github' });
-      const me = (await login(repo)).toLowerCase();
-      const { items: comments } = await listAll(repo, `${repoPath(repo)}/issues/${checkId(pr, 'pull number')}/comments?per_page=100`, `list comments in ${repo}#${pr}`, wire.Comments);
-      // Author check first: anyone can post a comment that quotes our marker.
-      const ours = comments.find((c) => c.user?.login.toLowerCase() === me && (c.body ?? '').includes(marker));
-      return ours ? { id: ours.id, body: ours.body ?? '' } : null;
+      return (await ourComments(repo, pr, marker))[0] ?? null;
     },
 
     async createComment(repo, pr, body) {
       const answer = await call('POST', repo, `${repoPath(repo)}/issues/${checkId(pr, 'pull number')}/comments`, { body });
       return { id: expect2xx(answer, `create comment in ${repo}#${pr}`, wire.Comment).id };
+    },
+
+    async deleteComment(repo, commentId) {
+      const answer = await call('DELETE', repo, `${repoPath(repo)}/issues/comments/${checkId(commentId, 'comment id')}`);
+      // 204 No Content; 404 means it is already gone, which is what was asked.
+      if (answer.status === 404) return;
+      if (answer.status < 200 || answer.status >= 300) throw failure(answer, `delete comment in ${repo}`);
     },
 
     async updateComment(repo, commentId, body) {

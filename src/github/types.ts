@@ -53,11 +53,15 @@ export interface GitHubClient {
   getLatestDeploymentState(repo: string, deploymentId: number): Promise<DeploymentState | null>;
   /** POST /repos/{o}/{r}/statuses/{sha}. */
   createCommitStatus(repo: string, sha: string, input: { state: CommitState; description: string; context: string; targetUrl?: string }): Promise<void>;
-  /** Our own comment on the PR carrying `marker` (author must be previewd's own login), or null. */
+  /** Our own comment on the PR carrying `marker` (author must be previewd's own login), the oldest, or null. */
   findComment(repo: string, pr: number, marker: string): Promise<{ id: number; body: string } | null>;
+  /** Every one of our own comments on the PR carrying `marker`, oldest first. */
+  findComments(repo: string, pr: number, marker: string): Promise<{ id: number; body: string }[]>;
   createComment(repo: string, pr: number, body: string): Promise<{ id: number }>;
   /** PATCH; returns false when the comment is gone (404) so the caller can recreate it. */
   updateComment(repo: string, commentId: number, body: string): Promise<boolean>;
+  /** DELETE …/issues/comments/{id}; a comment already gone (404) is not an error. */
+  deleteComment(repo: string, commentId: number): Promise<void>;
   /** GET /repos/{o}/{r}/pulls?state=open, every page; conditional when given a cache. */
   listOpenPulls(repo: string, cache?: ListingCache): Promise<PullListing>;
   /** GET /repos/{o}/{r}/pulls/{n}; null on 404. */
