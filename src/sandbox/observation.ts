@@ -6,6 +6,7 @@
 // test/observation.test.ts, which is what lets the lifecycle test run unchanged on both.
 import type { Cluster, Json } from './emulators/cluster.js';
 import type { VaultEmulator } from './emulators/vault.js';
+import { parseEnvFile } from './emulators/workload-runtime.js';
 
 export interface ObservedSecret {
   /** The latest live version's data; null when it is deleted or destroyed. */
@@ -79,21 +80,6 @@ export interface HttpObservationOptions {
   fetch?: typeof fetch;
 }
 
-/** Parses a KEY=VALUE env file as Nomad's template hook does for `env = true` (blank lines and # comments skipped). */
-function parseEnvText(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    let value = line.slice(eq + 1);
-    if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) value = value.slice(1, -1);
-    env[line.slice(0, eq)] = value;
-  }
-  return env;
-}
-
 /** The live observation: the agents' HTTP APIs, read-only. */
 export function httpObservation(options: HttpObservationOptions): ClusterObservation {
   const doFetch = options.fetch ?? fetch;
@@ -144,7 +130,7 @@ export function httpObservation(options: HttpObservationOptions): ClusterObserva
     renderedEnv: async (allocId, task) => {
       const r = await get(nomad.address, `/v1/client/fs/cat/${id(allocId)}?path=${encodeURIComponent(`${task}/${options.envFile}`)}&${ns}`, nomadHeaders);
       if (r.status !== 200) return null;
-      return parseEnvText(r.body);
+      return parseEnvFile(r.body);
     },
     // agent/catalog_endpoint.go CatalogServiceNodes: GET /v1/catalog/service/:name, [] when none.
     services: async (name) => {

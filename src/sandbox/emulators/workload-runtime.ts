@@ -173,15 +173,21 @@ function renderNodes(nodes: Node[], dot: unknown, resolved: Resolved): string {
   return out;
 }
 
-/** Nomad's template.go parseEnvFile (go-envparse): KEY=value lines; blank lines and # comments skipped. */
-function parseEnvFile(text: string): Record<string, string> {
+/**
+ * Nomad's template.go parseEnvFile (hashicorp/go-envparse): KEY=value lines, blank lines
+ * and # comments skipped, a value in matching single or double quotes unquoted. The live
+ * observation reads a real allocation's env file with the same parser.
+ */
+export function parseEnvFile(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     if (eq <= 0) continue;
-    env[line.slice(0, eq).trim()] = line.slice(eq + 1);
+    let value = line.slice(eq + 1);
+    if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) value = value.slice(1, -1);
+    env[line.slice(0, eq).trim()] = value;
   }
   return env;
 }
