@@ -1,19 +1,16 @@
 // applyPlan: runs a plan's steps against the real systems. Every step is idempotent
 // (create-or-update, absent-is-fine deletes) and re-checks ownership right before it
 // changes anything, so a crash at any point followed by a new reconcile converges.
-import type { Deps } from '../deps.js';
 import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
 import type { NomadAllocation } from '../nomad/types.js';
-import { buildDatabaseUrl, databaseEndpoint, generatePassword, reusablePassword, type Scrubber } from './credentials.js';
-import type { PlannedComponent, RecordedResources, Step } from './model.js';
-import type { EnvironmentNames } from './naming.js';
+import { buildDatabaseUrl, databaseEndpoint, generatePassword, reusablePassword } from './credentials.js';
+import type { Step } from './model.js';
 import { describeStep } from './plan.js';
 import { removeServices } from './service-teardown.js';
 import { renderJwtRole, renderPolicy } from './vault-access.js';
 import { vaultSecretMetadata, withGeneration } from '../ownership/markers.js';
 import { ownedBy, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
-import type { ApplyContext, ApplyState } from './apply-context.js';
-import type { RenderedJob } from './renderer.js';
+import type { ApplyContext } from './apply-context.js';
 import { repoConfig } from '../config/repos.js';
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */
