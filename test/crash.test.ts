@@ -315,9 +315,12 @@ describe('when the daemon dies at seeded random points of random lifecycles', ()
   // and costs each recovery ~2.4 s more, well inside the settle wait.
   const queueOptions = { lockDurationMs: 3_000, stalledIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400, jitter: 0.2 } };
   // Runs share one state database but each has its own Redis prefix: a resume sweep
-  // would take the other runs' PRs into this run's queue, so it is off here.
+  // would take the other runs' PRs into this run's queue, and so would a resync (it lists
+  // every open PR of the repo), so both are off here. A resync through the crashing deps
+  // would also hang on the crash switch, and stop() waits for a running sweep: the
+  // crashed daemon's stop never ended (seed 395993563 timed out at 480 s).
   const startFor = (deps: Deps, prefix: string) =>
-    startDaemon(deps, { port: 0, host: '127.0.0.1', redisPrefix: prefix, gc: false, resume: false, queue: queueOptions });
+    startDaemon(deps, { port: 0, host: '127.0.0.1', redisPrefix: prefix, gc: false, resume: false, resync: false, queue: queueOptions });
 
   // A closed PR must also end "removed" with no live GitHub deployment, even when the
   // crash fell between telling GitHub and recording it (the pinned test below).
