@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, OwnershipError, TransientError, UserError } from '../errors.js';
+import { ConflictError, OwnershipError, StaleFenceError, TransientError, UserError } from '../errors.js';
 import { redactPatterns, safeErrorLine } from '../secrets.js';
 import { backoffDelay, bugStack, classifyFailure } from './retry-policy.js';
 
@@ -10,6 +10,7 @@ describe('classifyFailure', () => {
     ['a refused connection', Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }), 'transient'],
     ['a UserError', new UserError('template does not parse'), 'permanent'],
     ['an OwnershipError', new OwnershipError('job lacks our marker'), 'permanent'],
+    ['a write refused by a newer lock holder', new StaleFenceError('fence moved', { token: 3, fence: 4 }), 'transient'],
     ['an aborted wait', Object.assign(new Error('aborted'), { name: 'AbortError' }), 'transient'],
     ['a plain Error', new Error('no rendered job for component web'), 'bug'],
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'id')"), 'bug'],

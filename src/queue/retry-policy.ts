@@ -3,7 +3,7 @@
 // an incompatible remote) are parked at once; anything else is a bug in previewd and
 // is parked at once too, with its stack for the operator. Error text is scrubbed
 // before BullMQ stores it in Redis, where operators (and the admin API) read it.
-import { ConflictError, isNetworkError, TransientError, UserError } from '../errors.js';
+import { ConflictError, isNetworkError, StaleFenceError, TransientError, UserError } from '../errors.js';
 import { redactPatterns } from '../secrets.js';
 
 /**
@@ -24,6 +24,9 @@ export function classifyFailure(err: unknown): FailureKind {
   if (err instanceof UserError) return 'permanent';
   // Raw network errors are outages an adapter let through unmapped: still an outage.
   if (err instanceof TransientError || err instanceof ConflictError || isNetworkError(err)) return 'transient';
+  // A run whose lock a newer holder took: fencedReconcile stops such a run itself, but
+  // one that reaches the queue is no bug; its retry takes the lock and a fresh token.
+  if (err instanceof StaleFenceError) return 'transient';
   return 'bug';
 }
 
