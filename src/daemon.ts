@@ -21,6 +21,7 @@ import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions }
 import { sweepResume } from './queue/resume.js';
 import { createResyncState, sweepResync } from './resync/sweep.js';
 import { uiRouter } from './ui/router.js';
+import { redisPrefix } from './queue/redis-prefix.js';
 import { createRedisSessions } from './ui/sessions.js';
 
 export interface DaemonOptions {
@@ -51,7 +52,7 @@ export interface Daemon {
 
 export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Promise<Daemon> {
   const { config, log } = deps;
-  const prefix = options.redisPrefix ?? `previewd:${config.instance}`;
+  const prefix = options.redisPrefix ?? redisPrefix(config.instance);
   await deps.store.migrate();
 
   const queue = createReconcileQueue({

@@ -102,7 +102,7 @@ describe('GC orphans (emulators + real Postgres)', () => {
   it('when GC runs as a dry run then it plans exactly the orphan and every system is unchanged', async () => {
     const before = await snapshot(world);
     const out: string[] = [];
-    const code = await runGc(world.deps, { dryRun: true, json: true, exitCode: true }, { out: (t) => out.push(t), err: () => undefined }, async () => false);
+    const code = await runGc(world.deps, { dryRun: true, json: true, exitCode: true }, { out: (t) => out.push(t), err: () => undefined }, async () => false, { redisUrl: world.deps.config.env.REDIS_URL, prefix: world.redisPrefix });
     const after = await snapshot(world);
     expect(after).toEqual(before);
     expect(code).toBe(3);

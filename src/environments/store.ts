@@ -6,8 +6,9 @@
 // (recordTeardown) compare-and-set on the same per-PR generation.
 // Observed state is written by the holder of the PR's lock: its writes carry the lock's
 // fencing token (fenced-store.ts) and are refused once a newer holder wrote. Writes
-// without a token (desired state from webhooks, admin and GC; the CLI's and the resume
-// sweep's observed writes) neither check nor move the fence.
+// without a token (desired state from webhooks, admin and GC; the resume sweep's
+// observed writes) neither check nor move the fence. The CLI's reconciles take the
+// lock like a worker (queue/locked-reconcile.ts).
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import type { Logger } from 'pino';

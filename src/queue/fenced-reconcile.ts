@@ -2,9 +2,9 @@
 // the store through the lock's fencing token (environments/fenced-store.ts), so once the lock is lost
 // and a newer holder has written, this run's writes are refused. A refused run stops
 // and is not retried: the newer holder read the state after this one took the lock,
-// so it owns whatever this run was for. Other writers of the store (webhooks, admin,
-// GC, the CLI) do not take the lock and write unfenced: desired state and events, or,
-// for the CLI's own reconciles, observed state without moving the fence (see store.ts).
+// so it owns whatever this run was for. The CLI's reconciles run through here too, under
+// the same lock (locked-reconcile.ts). Other writers of the store (webhooks, admin, GC)
+// do not take the lock and write unfenced: desired state and events (see store.ts).
 // GitHub is told nothing more by a refused run either, nor by one whose signal fired
 // (its lock was seen lost, or the worker is stopping and the job resumes elsewhere):
 // its failure handling would otherwise report "degraded" on the PR, over what the newer

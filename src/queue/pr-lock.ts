@@ -11,6 +11,9 @@ import type { Logger } from 'pino';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import { createFencedLock } from './fenced-lock.js';
 
+/** How long a PR lock lives unrenewed: a crashed holder's PR is free again after about this long. */
+export const DEFAULT_PR_LOCK_TTL_MS = 30_000;
+
 export interface HeldLock {
   /** This holder's token; raiseAbove may replace it with a higher one. */
   readonly fencingToken: number;

@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { TransientError } from '../errors.js';
 import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
-import { createPrLocks, type PrLocks } from './pr-lock.js';
+import { createPrLocks, DEFAULT_PR_LOCK_TTL_MS, type PrLocks } from './pr-lock.js';
 import type { PreviewdMetrics } from '../metrics.js';
 import { backoffDelay, bugStack, classifyFailure, DEFAULT_BACKOFF, type BackoffOptions } from './retry-policy.js';
 import { safeErrorLine } from '../secrets.js';
@@ -165,7 +165,7 @@ function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> 
 
 export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQueue {
   const log = options.log.child({ component: 'queue' });
-  const lockDurationMs = options.lockDurationMs ?? 30_000;
+  const lockDurationMs = options.lockDurationMs ?? DEFAULT_PR_LOCK_TTL_MS;
   const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff };
   const lockBusyDelayMs = options.lockBusyDelayMs ?? 1_000;
   const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 3_000;

@@ -5,12 +5,12 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import { keyString } from '../../environments/naming.js';
-import { reconcileEnvironment } from '../../environments/reconcile.js';
+import { reconcileUnderLock, type LockedReconcileOptions } from '../../queue/locked-reconcile.js';
 import { describeGcPlan } from '../../gc/format.js';
 import { sweepGc, type SweepEvent, type SweepOptions } from '../../gc/sweep.js';
 import type { GcFilter } from '../../gc/types.js';
 import { EXIT } from '../exit-codes.js';
-import { assertConfiguredRepo, duration, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
+import { assertConfiguredRepo, cliLockOptions, duration, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 
 export interface GcCommandOptions {
   dryRun?: boolean;
@@ -44,7 +44,7 @@ function progressLine(event: SweepEvent): string | null {
 }
 
 /** The command's whole behaviour, with Deps and output passed in (tests call this). */
-export async function runGc(deps: Deps, options: GcCommandOptions, io: Io, confirm: (question: string) => Promise<boolean>): Promise<number> {
+export async function runGc(deps: Deps, options: GcCommandOptions, io: Io, confirm: (question: string) => Promise<boolean>, lock: LockedReconcileOptions): Promise<number> {
   const filter: GcFilter = { repo: options.repo, pr: options.pr, olderThanMs: options.olderThan };
   const progress = (event: SweepEvent) => {
     const line = progressLine(event);
@@ -52,8 +52,9 @@ export async function runGc(deps: Deps, options: GcCommandOptions, io: Io, confi
   };
   const teardownNow: SweepOptions['requestTeardown'] = async (key) => {
     // No daemon needed: the CLI runs the reconciler itself, which tears down and reports.
-    const result = await reconcileEnvironment(deps, key);
-    for (const line of result.lines) io.err(`  ${keyString(key)}: ${line}\n`);
+    const result = await reconcileUnderLock(deps, key, 'cli: gc', lock);
+    if (result === null) io.err(`  ${keyString(key)}: a newer reconcile took the PR over mid-run; it reports the outcome\n`);
+    for (const line of result?.lines ?? []) io.err(`  ${keyString(key)}: ${line}\n`);
   };
   const planned = await sweepGc(deps, { dryRun: true, filter, requestTeardown: teardownNow, onProgress: progress });
   const changes = planned.plan.actions.length;
@@ -105,6 +106,6 @@ export function registerGcCommand(program: Command): void {
         process.exitCode = EXIT.usage;
         return;
       }
-      process.exitCode = await withDeps(config, (deps) => runGc(deps, options, stdio, askTty));
+      process.exitCode = await withDeps(config, (deps) => runGc(deps, options, stdio, askTty, cliLockOptions(config, stdio)));
     });
 }

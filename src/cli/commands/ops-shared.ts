@@ -9,6 +9,8 @@ import { createLogger } from '../../log.js';
 import { buildDeps, type OwnedDeps } from '../compose.js';
 import { configuredRepo } from '../../config/repos.js';
 import { REPO_NAME } from '../../github/repo-name.js';
+import type { LockedReconcileOptions } from '../../queue/locked-reconcile.js';
+import { redisPrefix } from '../../queue/redis-prefix.js';
 
 export interface Io {
   out(text: string): void;
@@ -56,6 +58,15 @@ export async function withDeps<T>(config: Config, fn: (deps: OwnedDeps) => Promi
   } finally {
     await deps.close();
   }
+}
+
+/** The daemon's PR locks, as the CLI's own reconciles take them; tells the operator when it waits. */
+export function cliLockOptions(config: Config, io: Io): LockedReconcileOptions {
+  return {
+    redisUrl: config.env.REDIS_URL,
+    prefix: redisPrefix(config.instance),
+    onBusy: () => io.err('waiting for the PR lock: another reconcile of this PR is running (up to 60 s)\n'),
+  };
 }
 
 /** A fixed-width table: the last column is not padded. */

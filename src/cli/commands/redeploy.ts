@@ -3,11 +3,11 @@
 import type { Command } from 'commander';
 import type { Deps } from '../../deps.js';
 import { keyString } from '../../environments/naming.js';
-import { reconcileEnvironment } from '../../environments/reconcile.js';
+import { reconcileUnderLock, type LockedReconcileOptions } from '../../queue/locked-reconcile.js';
 import { EXIT } from '../exit-codes.js';
-import { assertConfiguredRepo, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
+import { assertConfiguredRepo, cliLockOptions, loadCommandConfig, prNumber, repoName, stdio, withDeps, type Io } from './ops-shared.js';
 
-async function runRedeploy(deps: Deps, options: { repo: string; pr: number }, io: Io): Promise<number> {
+export async function runRedeploy(deps: Deps, options: { repo: string; pr: number }, io: Io, lock: LockedReconcileOptions): Promise<number> {
   const key = { repo: options.repo, pr: options.pr };
   const generation = await deps.store.requestReconcile(key, 'cli: redeploy');
   if (generation === null) {
@@ -16,7 +16,11 @@ async function runRedeploy(deps: Deps, options: { repo: string; pr: number }, io
   }
   io.err(`reconciling ${keyString(key)} (generation ${generation})\n`);
   try {
-    const result = await reconcileEnvironment(deps, key);
+    const result = await reconcileUnderLock(deps, key, 'cli: redeploy', lock);
+    if (result === null) {
+      io.err(`${keyString(key)}: a newer reconcile took the PR over mid-run; it reports the outcome\n`);
+      return EXIT.failed;
+    }
     for (const line of result.lines) io.out(`${line}\n`);
     io.out(`${keyString(key)}: ${result.status ?? 'unknown'}\n`);
     return result.status === 'ready' || result.status === 'removed' ? EXIT.ok : EXIT.failed;
@@ -36,6 +40,6 @@ export function registerRedeployCommand(program: Command): void {
     .action(async (options: { repo: string; pr: number }) => {
       const config = loadCommandConfig(program);
       assertConfiguredRepo(config, options.repo);
-      process.exitCode = await withDeps(config, (deps) => runRedeploy(deps, options, stdio));
+      process.exitCode = await withDeps(config, (deps) => runRedeploy(deps, options, stdio, cliLockOptions(config, stdio)));
     });
 }
