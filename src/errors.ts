@@ -1,7 +1,7 @@
 // The few error classes previewd uses. Each one tells the caller what to do;
 // anything else thrown is a bug. Adapters turn HTTP statuses into these and keep `cause`.
 
-export type SystemName = 'nomad' | 'consul' | 'vault' | 'github' | 'postgres' | 'redis' | 'templates' | 'config';
+export type SystemName = 'nomad' | 'consul' | 'vault' | 'github' | 'registry' | 'postgres' | 'redis' | 'templates' | 'config';
 
 interface ErrorOptions {
   system?: SystemName;
@@ -131,6 +131,7 @@ const SYSTEM_LABEL: Record<SystemName, string> = {
   consul: 'Consul',
   vault: 'Vault',
   github: 'GitHub',
+  registry: 'The image registry',
   postgres: 'Postgres',
   redis: 'Redis',
   templates: 'Templates',

@@ -32,6 +32,8 @@ const ENV_DOCS: Record<string, string> = {
   PREVIEWD_ADMIN_TOKEN: 'bearer token of the admin API and the dashboard sign-in (secret)',
   PREVIEWD_LINK_SECRET: 'HMAC key of the read-only dashboard links on PRs, 32+ characters, the same on every replica; unset: derived from PREVIEWD_ADMIN_TOKEN, so rotating that token also invalidates the links (secret)',
   PORT: 'HTTP port of webhooks, admin API, health and metrics',
+  DOCKER_CONFIG: "directory of Docker's config.json, whose `auths` hold image registry credentials (build.waitForImages, doctor); default ~/.docker",
+  HOME: 'home directory; ~/.docker/config.json is read when DOCKER_CONFIG is unset',
   LOG_LEVEL: 'pino log level',
   PREVIEWD_CONFIG: 'config file path when --config is not given',
 };

@@ -74,6 +74,23 @@ export const repoSchema = z
     optOutLabel: z.string().min(1).max(50).default('no-preview').describe('label that opts any PR out'),
     keepLabel: z.string().min(1).max(50).default('preview-keep').describe('label that exempts an environment from GC'),
     baseBranches: z.array(z.string().min(1)).default([]).describe('deploy only PRs into these base branches (empty: all)'),
+    build: z
+      .object({
+        checks: z
+          .array(z.string().min(1).max(200))
+          .max(50)
+          .default([])
+          .describe('check runs (by name) or commit status contexts that must succeed on the head SHA before it is deployed'),
+        waitForImages: z
+          .boolean()
+          .default(false)
+          .describe('deploy only once every image built from the PR (<image>:<head SHA>) exists in its registry (OCI distribution API)'),
+        timeout: duration('30m', 'after this long since the push without the build done, the PR is told the build failed, naming what was missing'),
+        pollInterval: duration('30s', 'a PR waiting for its build is looked at again this often even without a webhook, so a lost event only delays'),
+      })
+      .strict()
+      .optional()
+      .describe('wait for CI before deploying a head SHA (absent: deploy at once)'),
   })
   .strict()
   .superRefine((repo, ctx) => {
@@ -253,6 +270,15 @@ export const fileConfigSchema = z
         requestTimeout: duration('30s', 'time a client has to send a whole request, body included; then 408 and the connection is closed'),
       })
       .prefault({}),
+    registry: z
+      .object({
+        endpoints: z
+          .record(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected a registry host such as "ghcr.io"'), z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'expected a base URL such as "https://registry.example.com"'))
+          .default({})
+          .describe('base URL per image registry host, for a mirror or a registry served over plain http; default: https://<host> (Docker Hub: https://registry-1.docker.io)'),
+        timeout: duration('10s', 'bound on one registry request (manifest probe or token)'),
+      })
+      .prefault({}),
     github: z
       .object({
         statusContext: z.string().min(1).max(100).default('previewd/preview').describe('commit status context'),
@@ -287,6 +313,8 @@ export const envConfigSchema = z
     PREVIEWD_ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters'),
     PREVIEWD_LINK_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    DOCKER_CONFIG: z.string().min(1).optional(),
+    HOME: z.string().min(1).optional(),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
