@@ -248,6 +248,8 @@ function makeFakes(): Fakes {
     updateComment: (_r, id, body) => gh(() => (comments.has(id) ? (comments.set(id, body), true) : false)),
     listOpenPulls: async () => ({ pulls: [], notModified: false }),
     getPull: async () => null,
+    listCheckRuns: async () => [],
+    listCommitStatuses: async () => [],
   };
   const records = new Map<string, EnvironmentRecord>();
   const events: EnvironmentEvent[] = [];

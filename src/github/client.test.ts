@@ -248,3 +248,35 @@ describe('github client: errors', () => {
     expect(gh.requests.length).toBe(before);
   });
 });
+
+describe('github client: check runs and combined status of a ref', () => {
+  it('when a ref has more check runs than a page then every page is read and re-runs count by their latest run', async () => {
+    const client = patClient();
+    for (let i = 0; i < 130; i++) gh.setCheckRun(REPO, SHA, { name: `job-${i}`, status: 'completed', conclusion: 'success' });
+    const first = gh.setCheckRun(REPO, SHA, { name: 'build-images', status: 'completed', conclusion: 'failure' });
+    const rerun = gh.setCheckRun(REPO, SHA, { name: 'build-images', status: 'in_progress' });
+    const runs = await client.listCheckRuns(REPO, SHA);
+    expect(runs).toHaveLength(131);
+    expect(runs.filter((r) => r.name === 'build-images')).toEqual([{ id: rerun, name: 'build-images', status: 'in_progress', conclusion: null }]);
+    expect(first).toBeLessThan(rerun);
+  });
+
+  it('when other integrations set commit statuses then the latest of each context is read', async () => {
+    const client = patClient();
+    gh.addCommitStatus(REPO, SHA, { context: 'ci/build', state: 'pending' });
+    gh.addCommitStatus(REPO, SHA, { context: 'ci/build', state: 'success' });
+    gh.addCommitStatus(REPO, SHA, { context: 'lint', state: 'failure' });
+    const statuses = await client.listCommitStatuses(REPO, SHA);
+    expect(statuses.sort((a, b) => a.context.localeCompare(b.context))).toEqual([
+      { context: 'ci/build', state: 'success' },
+      { context: 'lint', state: 'failure' },
+    ]);
+  });
+
+  it('when the App lacks the checks permission then listing check runs is refused (403), not read as "no checks"', async () => {
+    delete gh.appPermissions['checks'];
+    const err = await captureError(appClient(5).listCheckRuns(REPO, SHA));
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/Resource not accessible by integration/);
+  });
+});

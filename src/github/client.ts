@@ -369,6 +369,18 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       return { pulls: items.map(toSummary), notModified };
     },
 
+    async listCheckRuns(repo, ref) {
+      // docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference (per_page max 100, link pagination).
+      const { items } = await listAll(repo, `${repoPath(repo)}/commits/${checkSha(ref)}/check-runs?filter=latest&per_page=100`, `list check runs in ${repo}`, wire.CheckRunsPage);
+      return items.map((c) => ({ id: c.id, name: c.name, status: c.status, conclusion: c.conclusion }));
+    },
+
+    async listCommitStatuses(repo, ref) {
+      // docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference.
+      const { items } = await listAll(repo, `${repoPath(repo)}/commits/${checkSha(ref)}/status?per_page=100`, `read combined status in ${repo}`, wire.CombinedStatusPage);
+      return items.map((s) => ({ context: s.context, state: s.state }));
+    },
+
     async getPull(repo, pr) {
       const answer = await call('GET', repo, `${repoPath(repo)}/pulls/${checkId(pr, 'pull number')}`);
       if (answer.status === 404) return null;

@@ -36,6 +36,21 @@ export const Pull = z.object({
 });
 export const Pulls = z.array(Pull);
 
+// docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference: one page is
+// {total_count, check_runs}; previewd reads each run's name, status and conclusion.
+export const CheckRun = z.object({
+  id: z.number().int(),
+  name: z.string().max(1_000),
+  status: z.string().max(50),
+  conclusion: z.string().max(50).nullable(),
+});
+export const CheckRunsPage = z.object({ total_count: z.number().int(), check_runs: z.array(CheckRun) }).transform((page) => page.check_runs);
+
+// docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference:
+// the latest status of each context, paged like a listing.
+export const CommitStatusEntry = z.object({ context: z.string().max(1_000), state: z.enum(['error', 'failure', 'pending', 'success']) });
+export const CombinedStatusPage = z.object({ state: z.string(), statuses: z.array(CommitStatusEntry) }).transform((page) => page.statuses);
+
 export const User = z.object({ login: z.string() });
 export const App = z.object({ slug: z.string() });
 export const Installation = z.object({ id: z.number().int() });

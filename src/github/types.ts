@@ -38,6 +38,22 @@ export interface PullListing {
   notModified: boolean;
 }
 
+/** A check run on a commit as previewd reads it (the most recent run of each name). */
+export interface CheckRunSummary {
+  id: number;
+  name: string;
+  /** queued, in_progress, completed, waiting, requested, pending. */
+  status: string;
+  /** Set once completed: success, failure, cancelled, timed_out, neutral, skipped, action_required, stale. */
+  conclusion: string | null;
+}
+
+/** The latest commit status of one context on a commit. */
+export interface CommitStatusSummary {
+  context: string;
+  state: CommitState;
+}
+
 export interface GitHubClient {
   /** POST /repos/{o}/{r}/deployments (auto_merge false, required_contexts [], transient, not production). */
   createDeployment(repo: string, input: { ref: string; environment: string; description: string; payload: Record<string, string> }): Promise<GitHubDeployment>;
@@ -64,6 +80,10 @@ export interface GitHubClient {
   deleteComment(repo: string, commentId: number): Promise<void>;
   /** GET /repos/{o}/{r}/pulls?state=open, every page; conditional when given a cache. */
   listOpenPulls(repo: string, cache?: ListingCache): Promise<PullListing>;
+  /** GET /repos/{o}/{r}/commits/{ref}/check-runs (filter=latest), every page. */
+  listCheckRuns(repo: string, ref: string): Promise<CheckRunSummary[]>;
+  /** GET /repos/{o}/{r}/commits/{ref}/status: the latest status of each context, every page. */
+  listCommitStatuses(repo: string, ref: string): Promise<CommitStatusSummary[]>;
   /** GET /repos/{o}/{r}/pulls/{n}; null on 404. */
   getPull(repo: string, pr: number): Promise<PullSummary | null>;
 }

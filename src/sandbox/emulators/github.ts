@@ -114,6 +114,18 @@ export interface CommitStatusRecord {
   createdAt: number;
 }
 
+/** A check run (GitHub REST "Check runs"; the emulator keeps what a listing shows). */
+export interface CheckRunRecord {
+  id: number;
+  headSha: string;
+  name: string;
+  status: 'queued' | 'in_progress' | 'completed' | 'waiting' | 'requested' | 'pending';
+  conclusion: 'action_required' | 'cancelled' | 'failure' | 'neutral' | 'success' | 'skipped' | 'stale' | 'timed_out' | null;
+  startedAt: number;
+  completedAt: number | null;
+  appSlug: string;
+}
+
 export interface CommentRecord {
   id: number;
   issue: number;
@@ -134,6 +146,7 @@ interface Repo {
   pulls: Map<number, Pull>;
   deployments: DeploymentRecord[];
   statuses: Map<string, CommitStatusRecord[]>;
+  checkRuns: CheckRunRecord[];
   comments: CommentRecord[];
   hooks: Hook[];
   /** What the PAT's user may do here (GET /repos `permissions`). */
@@ -180,6 +193,14 @@ export interface GitHubEmulator extends Emulator {
   deployments(repo: string): DeploymentRecord[];
   comments(repo: string, pr: number): CommentRecord[];
   commitStatuses(repo: string, sha: string): CommitStatusRecord[];
+  /**
+   * Creates a check run on `sha` (as a CI app does; a re-run is a new one with the same
+   * name), or with `id` updates that run's status and conclusion. Returns its id.
+   */
+  setCheckRun(repo: string, sha: string, input: { name: string; status: CheckRunRecord['status']; conclusion?: CheckRunRecord['conclusion']; id?: number; appSlug?: string }): number;
+  /** Adds a commit status as another integration would (a CI context). */
+  addCommitStatus(repo: string, sha: string, input: { context: string; state: 'pending' | 'success' | 'failure' | 'error'; description?: string }): void;
+  checkRuns(repo: string, sha: string): CheckRunRecord[];
   /** How many installation tokens were issued (to test caching). */
   readonly installationTokensIssued: number;
   /** How many conditional requests were answered 304 Not Modified. */
@@ -237,6 +258,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   const appPermissions: Record<string, 'read' | 'write'> = {
     deployments: 'write',
     statuses: 'write',
+    checks: 'read',
     pull_requests: 'write',
     issues: 'write',
     metadata: 'read',
@@ -476,6 +498,51 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     return latest;
   }
 
+  const checkRunJson = (r: Repo, c: CheckRunRecord) => ({
+    id: c.id,
+    node_id: `CR_${c.id}`,
+    head_sha: c.headSha,
+    external_id: '',
+    url: `${repoUrl(r)}/check-runs/${c.id}`,
+    html_url: `https://github.com/${r.fullName}/runs/${c.id}`,
+    details_url: null,
+    status: c.status,
+    conclusion: c.conclusion,
+    started_at: isoSec(c.startedAt),
+    completed_at: c.completedAt === null ? null : isoSec(c.completedAt),
+    output: { title: null, summary: null, text: null, annotations_count: 0, annotations_url: `${repoUrl(r)}/check-runs/${c.id}/annotations` },
+    name: c.name,
+    check_suite: { id: c.id + 1 },
+    app: { id: 1, slug: c.appSlug, name: c.appSlug },
+    pull_requests: [],
+  });
+
+  /**
+   * GET /repos/{o}/{r}/commits/{ref}/check-runs (docs.github.com/en/rest/checks/runs
+   * #list-check-runs-for-a-git-reference): `{total_count, check_runs}`, paged by
+   * per_page (max 100) and page with a link header; check_name and status filter;
+   * filter=latest (the default) keeps the most recent run of each name, filter=all
+   * every run. An unknown ref is a 422 "No commit found for SHA".
+   */
+  function listCheckRuns(req: EmulatorRequest, r: Repo, ref: string): EmulatorResponse {
+    const resolved = resolveRef(r, ref);
+    if (!resolved) return error(422, `No commit found for SHA: ${ref}`);
+    const filter = req.query.get('filter') ?? 'latest';
+    if (filter !== 'latest' && filter !== 'all') return validation([{ resource: 'CheckRun', field: 'filter', code: 'invalid' }]);
+    let runs = r.checkRuns.filter((c) => c.headSha === resolved.sha).sort((x, y) => y.id - x.id);
+    if (filter === 'latest') {
+      const seen = new Set<string>();
+      runs = runs.filter((c) => (seen.has(c.name) ? false : (seen.add(c.name), true)));
+    }
+    const name = req.query.get('check_name');
+    const status = req.query.get('status');
+    if (name !== null) runs = runs.filter((c) => c.name === name);
+    if (status !== null) runs = runs.filter((c) => c.status === status);
+    const result = paginate(req, runs);
+    if ('status' in result) return result;
+    return json(200, { total_count: runs.length, check_runs: result.page.map((c) => checkRunJson(r, c)) }, result.headers);
+  }
+
   function resolveRef(r: Repo, ref: string): { sha: string; branch: string | null } | null {
     const branch = r.branches.get(ref);
     if (branch) return { sha: branch.sha, branch: ref };
@@ -633,8 +700,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   }
 
   /** Which installation permission a route needs ([name, level]); null = metadata only. */
-  function permissionFor(method: string, section: string): [string, 'read' | 'write'] {
+  function permissionFor(method: string, section: string, rest: string[] = []): [string, 'read' | 'write'] {
     const level: 'read' | 'write' = method === 'GET' ? 'read' : 'write';
+    // docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference: "Checks" repository permissions (read).
+    if (section === 'commits' && rest[2] === 'check-runs') return ['checks', level];
     if (section === 'deployments') return ['deployments', level];
     if (section === 'statuses' || section === 'commits') return ['statuses', level];
     if (section === 'issues') return ['issues', level];
@@ -663,7 +732,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (!r) return notFound();
     if (caller.kind === 'installation') {
       if (caller.repos && !caller.repos.has(r.name.toLowerCase())) return notFound();
-      const [perm, level] = permissionFor(method, rest[0] ?? '');
+      const [perm, level] = permissionFor(method, rest[0] ?? '', rest);
       if (!hasPermission(perm, level)) return error(403, 'Resource not accessible by integration');
     }
     const actor = caller.actor;
@@ -716,6 +785,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
       }
     }
     if (section === 'statuses' && rest.length === 2 && method === 'POST') return createCommitStatus(r, a!, actor, body);
+    if (section === 'commits' && rest.length === 3 && method === 'GET' && b === 'check-runs') return listCheckRuns(req, r, a!);
     if (section === 'commits' && rest.length === 3 && method === 'GET' && (b === 'status' || b === 'statuses')) {
       const resolved = resolveRef(r, a!);
       if (!resolved) return error(422, `No commit found for SHA: ${a}`);
@@ -894,6 +964,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         pulls: new Map(),
         deployments: [],
         statuses: new Map(),
+        checkRuns: [],
         comments: [],
         hooks: [],
         role: { ...ADMIN_ROLE },
@@ -987,6 +1058,32 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     },
     commitStatuses(repo: string, sha: string) {
       return structuredClone(getRepo(repo).statuses.get(sha.toLowerCase()) ?? []);
+    },
+    setCheckRun(repo: string, sha: string, input: { name: string; status: CheckRunRecord['status']; conclusion?: CheckRunRecord['conclusion']; id?: number; appSlug?: string }): number {
+      const r = getRepo(repo);
+      const lower = sha.toLowerCase();
+      r.commits.add(lower);
+      const completed = input.status === 'completed';
+      const existing = input.id === undefined ? undefined : r.checkRuns.find((c) => c.id === input.id);
+      if (input.id !== undefined && !existing) throw new Error(`github emulator: no check run ${input.id}`);
+      const run: CheckRunRecord = existing ?? { id: id(), headSha: lower, name: input.name, status: input.status, conclusion: null, startedAt: now(), completedAt: null, appSlug: input.appSlug ?? 'github-actions' };
+      run.status = input.status;
+      // A completed run has a conclusion (GitHub requires one); any other status has none.
+      run.conclusion = completed ? (input.conclusion ?? 'success') : null;
+      run.completedAt = completed ? now() : null;
+      if (!existing) r.checkRuns.push(run);
+      return run.id;
+    },
+    addCommitStatus(repo: string, sha: string, input: { context: string; state: 'pending' | 'success' | 'failure' | 'error'; description?: string }) {
+      const r = getRepo(repo);
+      const lower = sha.toLowerCase();
+      r.commits.add(lower);
+      const list = r.statuses.get(lower) ?? [];
+      list.push({ id: id(), state: input.state, context: input.context, description: input.description ?? null, targetUrl: null, creator: 'ci-bot', createdAt: now() });
+      r.statuses.set(lower, list);
+    },
+    checkRuns(repo: string, sha: string) {
+      return structuredClone(getRepo(repo).checkRuns.filter((c) => c.headSha === sha.toLowerCase()));
     },
   };
   Object.defineProperty(emulator, 'installationTokensIssued', { get: () => tokensIssued, enumerable: true });
