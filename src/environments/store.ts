@@ -1,9 +1,11 @@
 // previewd's own state in Postgres: one row per environment (desired + observed)
 // and an append-only event history. Ordering rules for desired state live in one
-// pure function (ordering.ts); recordDesired applies it to the row as read and writes
-// only if the row's desired generation is unchanged (else it decides again), so
-// concurrent webhooks for one PR cannot interleave, and previewd's own teardowns
-// (recordTeardown) compare-and-set on the same per-PR generation.
+// pure function (ordering.ts); recordDesired group-commits: the facts arriving while a
+// commit is in flight are written together in one transaction that locks their rows and
+// applies the function to each fact in submission order, on the row as the facts before
+// it left it, so concurrent webhooks for one PR cannot interleave and a batch writes
+// exactly what one call per fact would. previewd's own teardowns (recordTeardown)
+// compare-and-set on the same per-PR generation.
 // Observed state is written by the holder of the PR's lock: its writes carry the lock's
 // fencing token (fenced-store.ts) and are refused once a newer holder wrote. Writes
 // without a token (desired state from webhooks, admin and GC; the resume sweep's
@@ -16,7 +18,9 @@ import { StaleFenceError, TransientError, UserError } from '../errors.js';
 import { mapPgError, pgCode } from '../database/pg-errors.js';
 import { packagePath } from '../package-root.js';
 import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
-import { orderGitHubFact, type DesiredBy } from './ordering.js';
+import { orderGitHubFact, type DesiredBy, type GitHubChange } from './ordering.js';
+import { planDesiredRounds } from './desired-rounds.js';
+import { createGroupCommit, type ItemOutcome } from '../group-commit.js';
 import type {
   DesiredInput,
   EnvironmentEvent,
@@ -37,13 +41,17 @@ export interface EnvironmentStoreOptions {
   log: Logger;
   /** Pool size; default 5. */
   maxConnections?: number;
+  /** Most desired-state facts written by one group commit (default 200). */
+  desiredBatchMax?: number;
 }
 
 const MIGRATIONS_DIR = packagePath('migrations');
 const MIGRATIONS_TABLE = 'previewd_migrations';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-/** Lost races before recordDesired gives up (each loss means another fact for the PR was recorded). */
+/** Lost races before recordDesired gives up on a fact (each loss means another replica inserted the PR first). */
 const MAX_DESIRED_ATTEMPTS = 100;
+/** Tries of a whole desired-state commit that collided with another replica's (unique env_id, deadlock). */
+const MAX_BATCH_ATTEMPTS = 5;
 const STATUSES: readonly EnvironmentStatus[] = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];
 
 interface EnvironmentRow {
@@ -133,6 +141,50 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   const hostClaims = `"${schema}".host_claims`;
   /** Moves the fence of the row at $1/$2 to the token at `param` if no newer token wrote it; a row when it did. */
   const fenceClaim = (param: string) => `UPDATE ${environments} SET fence = ${param}::bigint WHERE repo = $1 AND pr = $2 AND fence <= ${param}::bigint RETURNING 1`;
+  // One round of a desired-state group commit (commitDesired), one statement: the facts
+  // accepted ($1..$13, one per PR: an update where the row was read at generation $9,
+  // an insert where there was none) with a 'desired' event each, and the refused ones'
+  // 'desired-ignored' events ($14..$19). Returns the generation of every write that landed.
+  const writeRoundSql = `WITH v AS (
+       SELECT * FROM unnest($1::text[], $2::int[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::boolean[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+         AS v(repo, pr, present, sha, reason, pr_updated_at, labels, closed, generation, why, title, branch, env_id)
+     ), changed AS (
+       UPDATE ${environments} AS e SET
+         desired_present = v.present,
+         desired_sha = v.sha,
+         desired_reason = v.reason,
+         desired_generation = e.desired_generation + 1,
+         desired_by = 'github',
+         pr_closed = v.closed,
+         pr_updated_at = v.pr_updated_at,
+         labels = COALESCE(v.labels, e.labels),
+         pr_title = COALESCE(v.title, e.pr_title),
+         head_ref = COALESCE(v.branch, e.head_ref),
+         status = CASE WHEN v.present AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
+         last_push_at = CASE WHEN v.sha IS DISTINCT FROM e.desired_sha AND v.sha IS NOT NULL THEN now() ELSE e.last_push_at END,
+         updated_at = now()
+       FROM v
+       WHERE v.generation IS NOT NULL AND e.repo = v.repo AND e.pr = v.pr AND e.desired_generation = v.generation
+       RETURNING e.repo, e.pr, e.desired_generation
+     ), inserted AS (
+       INSERT INTO ${environments} (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status, desired_by, pr_closed)
+       SELECT repo, pr, env_id, present, sha, reason, pr_updated_at, COALESCE(labels, '[]'::jsonb), title, branch, 'pending', 'github', closed
+       FROM v WHERE v.generation IS NULL
+       ON CONFLICT (repo, pr) DO NOTHING
+       RETURNING repo, pr, desired_generation
+     ), written AS (
+       SELECT * FROM changed UNION ALL SELECT * FROM inserted
+     ), desired_events AS (
+       INSERT INTO ${events} (repo, pr, type, message, data)
+       SELECT v.repo, v.pr, 'desired', v.reason,
+              jsonb_build_object('present', v.present, 'sha', v.sha, 'prUpdatedAt', v.pr_updated_at, 'generation', w.desired_generation, 'by', 'github', 'why', v.why)
+       FROM written AS w JOIN v ON v.repo = w.repo AND v.pr = w.pr
+     ), ignored_events AS (
+       INSERT INTO ${events} (repo, pr, type, message, data)
+       SELECT repo, pr, 'desired-ignored', message, jsonb_build_object('sha', sha, 'prUpdatedAt', at, 'why', why)
+       FROM unnest($14::text[], $15::int[], $16::text[], $17::text[], $18::timestamptz[], $19::text[]) AS i(repo, pr, message, sha, at, why)
+     )
+     SELECT repo, pr, desired_generation AS generation FROM written`;
   // State queries are small: a server that does not answer in 30 s is an outage (retried).
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
@@ -201,108 +253,168 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     }
   }
 
-  async function recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<{ accepted: boolean; generation: number }> {
+  /** A desired-state fact checked and cleaned, waiting for its group commit. */
+  interface DesiredFact {
+    key: EnvironmentKey;
+    input: DesiredInput;
+    change: GitHubChange;
+    reason: string;
+    labels: string | null;
+    title: string | null;
+    branch: string | null;
+  }
+  type DesiredResult = { accepted: boolean; generation: number };
+  interface HeldRow {
+    repo: string;
+    pr: number;
+    env_id: string;
+    generation: string;
+    pr_updated_at: Date;
+    desired_sha: string | null;
+    desired_by: DesiredBy;
+    desired_present: boolean;
+    pr_closed: boolean;
+  }
+
+  // Every recordDesired goes through one group commit: the facts that arrive while a
+  // commit is in flight are written by the next in one transaction, so a burst of
+  // webhooks pays one durable commit per batch instead of one per delivery, and each
+  // caller still hears back only once its fact is committed.
+  const desiredCommits = createGroupCommit<DesiredFact, DesiredResult>({
+    commit: commitDesired,
+    ...(options.desiredBatchMax !== undefined ? { maxBatch: options.desiredBatchMax } : {}),
+  });
+
+  async function recordDesired(key: EnvironmentKey, input: DesiredInput): Promise<DesiredResult> {
     assertKey(key);
     assertDate(input.prUpdatedAt, 'prUpdatedAt');
     if (input.present && !input.sha) throw new UserError(`desired state of ${keyString(key)} is present but has no SHA`);
-    const change = input.change ?? (input.present ? 'head' : 'close');
-    const what = `record desired state of ${keyString(key)}`;
-    const labels = input.labels === undefined ? null : json(input.labels);
-    const reason = clean(input.reason);
-    // Display only (attacker-controlled): omitted keeps what is stored.
-    const title = input.title === undefined ? null : clean(input.title);
-    const branch = input.branch === undefined ? null : clean(input.branch);
-    // Both writes share $1..$8 and $10..$12; $9 is the generation read (update) or the env ID (insert).
-    const desiredEvent = (source: string) => `INSERT INTO ${events} (repo, pr, type, message, data)
-         SELECT $1, $2, 'desired', $5,
-                jsonb_build_object('present', $3::boolean, 'sha', $4::text, 'prUpdatedAt', $6::timestamptz, 'generation', desired_generation, 'by', 'github', 'why', $10::text)
-         FROM ${source}`;
-    // A concurrent first insert of the same PR can collide on env_id before ON CONFLICT (repo, pr)
-    // sees it: null then means "it exists now"; without a row it is another repo's env_id.
-    const insertFirst = async (text: string, values: unknown[]): Promise<pg.QueryResult<{ generation: string }> | null> => {
+    return desiredCommits.submit({
+      key,
+      input,
+      change: input.change ?? (input.present ? 'head' : 'close'),
+      reason: clean(input.reason),
+      labels: input.labels === undefined ? null : json(input.labels),
+      // Display only (attacker-controlled): omitted keeps what is stored.
+      title: input.title === undefined ? null : clean(input.title),
+      branch: input.branch === undefined ? null : clean(input.branch),
+    });
+  }
+
+  /**
+   * Writes a batch of facts in one transaction, exactly as if recordDesired had run once
+   * per fact in submission order: the rows are locked, each fact is decided by
+   * orderGitHubFact on the row as the facts before it left it (rounds, desired-rounds.ts),
+   * and the changes and their events of a round go in one statement.
+   */
+  async function commitDesired(facts: readonly DesiredFact[]): Promise<ItemOutcome<DesiredResult>[]> {
+    const what = facts.length === 1 ? `record desired state of ${keyString(facts[0]!.key)}` : `record desired state of ${facts.length} environments`;
+    for (let attempt = 1; ; attempt++) {
       try {
-        return await pool.query<{ generation: string }>(text, values);
+        return await inTransaction(what, (client) => decideAndWrite(client, facts));
       } catch (err) {
-        if (pgCode(err) !== '23505') throw err;
-        const exists = await pool.query(`SELECT 1 FROM ${environments} WHERE repo = $1 AND pr = $2`, [key.repo, key.pr]);
-        if (exists.rowCount === 0) throw err;
-        return null;
+        // A concurrent first insert of one of these PRs by another replica can collide on
+        // env_id before ON CONFLICT (repo, pr) sees it, and two replicas' batches can
+        // deadlock on their row locks: both roll back whole, and the next try sees the
+        // other's rows committed.
+        const code = pgCode(err);
+        if ((code === '23505' || code === '40P01') && attempt < MAX_BATCH_ATTEMPTS) continue;
+        throw mapPgError(err, what);
       }
-    };
-    try {
-      // Optimistic: decide on the row as read, write only if its generation is still the
-      // one read (every desired change bumps it). A lost race re-reads and decides again,
-      // so concurrent facts for one PR never interleave, without holding a lock meanwhile.
-      for (let attempt = 1; ; attempt++) {
-        const { rows } = await pool.query<{ generation: string; pr_updated_at: Date; desired_sha: string | null; desired_by: DesiredBy; desired_present: boolean; pr_closed: boolean }>(
-          `SELECT desired_generation AS generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed FROM ${environments} WHERE repo = $1 AND pr = $2`,
-          [key.repo, key.pr],
-        );
-        const held = rows[0] ?? null;
+    }
+  }
+
+  async function decideAndWrite(client: pg.PoolClient, facts: readonly DesiredFact[]): Promise<ItemOutcome<DesiredResult>[]> {
+    const outcomes: ItemOutcome<DesiredResult>[] = new Array(facts.length);
+    const tries = new Array<number>(facts.length).fill(0);
+    const rounds = planDesiredRounds(facts.map((f) => keyString(f.key)));
+    for (let round = rounds.next(); round.length > 0; round = rounds.next()) {
+      const inRound = round.map((i) => facts[i]!);
+      const envIds = inRound.map((f) => environmentId(f.key));
+      // Sorted, so two batches lock shared rows in one order. The env_id arm finds the
+      // rows of other repositories that already own a new PR's environment ID.
+      const { rows } = await client.query<HeldRow>(
+        `SELECT repo, pr, env_id, desired_generation AS generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed
+         FROM ${environments}
+         WHERE (repo, pr) IN (SELECT * FROM unnest($1::text[], $2::int[])) OR env_id = ANY($3::text[])
+         ORDER BY repo, pr FOR UPDATE`,
+        [inRound.map((f) => f.key.repo), inRound.map((f) => f.key.pr), envIds],
+      );
+      const byKey = new Map(rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), r]));
+      const byEnvId = new Map(rows.map((r) => [r.env_id, r]));
+      const writes: { index: number; fact: DesiredFact; held: HeldRow | null; why: string }[] = [];
+      const refusals: { fact: DesiredFact; why: string }[] = [];
+      const insertedIds = new Set<string>();
+      round.forEach((index, n) => {
+        const fact = facts[index]!;
+        const { key, input } = fact;
+        const held = byKey.get(keyString(key)) ?? null;
+        if (held === null && byEnvId.has(envIds[n]!)) {
+          outcomes[index] = { ok: false, error: new UserError(`environment ID ${envIds[n]} of ${keyString(key)} is already used by another repository`) };
+          return rounds.settle(index);
+        }
+        if (held === null && insertedIds.has(envIds[n]!)) {
+          // Two new PRs of this round share an environment ID (two repositories' names map
+          // to one): the earlier one inserts, this one is decided next round against its row.
+          return rounds.retry(index);
+        }
         const decision = orderGitHubFact(
           held && { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, desiredPresent: held.desired_present, prClosed: held.pr_closed },
-          { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change, fromListing: input.fromListing === true },
+          { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change: fact.change, fromListing: input.fromListing === true },
         );
-        if (!decision.accept && input.fromListing) {
+        if (decision.accept) {
+          writes.push({ index, fact, held, why: decision.why });
+          if (held === null) insertedIds.add(envIds[n]!);
+          return;
+        }
+        if (input.fromListing) {
           // Every resync re-reads the same listing: a refusal would add an event per PR per interval.
           log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, why: decision.why }, 'listed state not recorded');
-          return { accepted: false, generation: Number(held?.generation ?? 0) };
-        }
-        if (!decision.accept) {
-          await pool.query(
-            `INSERT INTO ${events} (repo, pr, type, message, data)
-             VALUES ($1, $2, 'desired-ignored', $3, jsonb_build_object('sha', $4::text, 'prUpdatedAt', $5::timestamptz, 'why', $6::text))`,
-            [key.repo, key.pr, clean(`${decision.why}: ${input.reason}`), input.sha, input.prUpdatedAt, decision.why],
-          );
+        } else {
+          refusals.push({ fact, why: decision.why });
           log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, reason: input.reason, why: decision.why }, 'stale desired state ignored');
-          return { accepted: false, generation: Number(held?.generation ?? 0) };
         }
-        const shared = [key.repo, key.pr, input.present, input.sha, reason, input.prUpdatedAt, labels, change === 'close'];
-        const display = [title, branch];
-        const written = held
-          ? await pool.query<{ generation: string }>(
-              `WITH changed AS (
-                 UPDATE ${environments} AS e SET
-                   desired_present = $3,
-                   desired_sha = $4,
-                   desired_reason = $5,
-                   desired_generation = e.desired_generation + 1,
-                   desired_by = 'github',
-                   pr_closed = $8,
-                   pr_updated_at = $6,
-                   labels = COALESCE($7::jsonb, e.labels),
-                   pr_title = COALESCE($11::text, e.pr_title),
-                   head_ref = COALESCE($12::text, e.head_ref),
-                   status = CASE WHEN $3 AND e.status IN ('removed', 'failed') THEN 'pending' ELSE e.status END,
-                   last_push_at = CASE WHEN $4::text IS DISTINCT FROM e.desired_sha AND $4::text IS NOT NULL THEN now() ELSE e.last_push_at END,
-                   updated_at = now()
-                 WHERE repo = $1 AND pr = $2 AND desired_generation = $9::bigint
-                 RETURNING desired_generation
-               ), event AS (${desiredEvent('changed')})
-               SELECT desired_generation AS generation FROM changed`,
-              [...shared, held.generation, decision.why, ...display],
-            )
-          : await insertFirst(
-              `WITH inserted AS (
-                 INSERT INTO ${environments} (repo, pr, env_id, desired_present, desired_sha, desired_reason, pr_updated_at, labels, pr_title, head_ref, status, desired_by, pr_closed)
-                 VALUES ($1, $2, $9, $3, $4, $5, $6, COALESCE($7::jsonb, '[]'::jsonb), $11::text, $12::text, 'pending', 'github', $8)
-                 ON CONFLICT (repo, pr) DO NOTHING
-                 RETURNING desired_generation
-               ), event AS (${desiredEvent('inserted')})
-               SELECT desired_generation AS generation FROM inserted`,
-              [...shared, environmentId(key), decision.why, ...display],
-            );
-        if (written === null) continue; // the same PR was inserted concurrently: decide again on its row
-        const generation = written.rows[0]?.generation;
-        if (generation !== undefined) return { accepted: true, generation: Number(generation) };
-        if (attempt >= MAX_DESIRED_ATTEMPTS) throw new TransientError(`${what}: it kept changing under ${attempt} attempts`, { system: 'postgres' });
+        outcomes[index] = { ok: true, value: { accepted: false, generation: Number(held?.generation ?? 0) } };
+        rounds.settle(index);
+      });
+      if (writes.length === 0 && refusals.length === 0) continue;
+      const written = await client.query<{ repo: string; pr: number; generation: string }>(writeRoundSql, [
+        writes.map((w) => w.fact.key.repo),
+        writes.map((w) => w.fact.key.pr),
+        writes.map((w) => w.fact.input.present),
+        writes.map((w) => w.fact.input.sha),
+        writes.map((w) => w.fact.reason),
+        writes.map((w) => w.fact.input.prUpdatedAt),
+        writes.map((w) => w.fact.labels),
+        writes.map((w) => w.fact.change === 'close'),
+        writes.map((w) => w.held?.generation ?? null),
+        writes.map((w) => w.why),
+        writes.map((w) => w.fact.title),
+        writes.map((w) => w.fact.branch),
+        writes.map((w) => environmentId(w.fact.key)),
+        refusals.map((r) => r.fact.key.repo),
+        refusals.map((r) => r.fact.key.pr),
+        refusals.map((r) => clean(`${r.why}: ${r.fact.input.reason}`)),
+        refusals.map((r) => r.fact.input.sha),
+        refusals.map((r) => r.fact.input.prUpdatedAt),
+        refusals.map((r) => r.why),
+      ]);
+      const landed = new Map(written.rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), Number(r.generation)]));
+      for (const { index, fact } of writes) {
+        const generation = landed.get(keyString(fact.key));
+        if (generation !== undefined) {
+          outcomes[index] = { ok: true, value: { accepted: true, generation } };
+          rounds.settle(index);
+        } else if (++tries[index]! >= MAX_DESIRED_ATTEMPTS) {
+          // Only another writer's insert of the same PR makes a write miss; it cannot keep happening.
+          outcomes[index] = { ok: false, error: new TransientError(`record desired state of ${keyString(fact.key)}: it kept changing under ${tries[index]} attempts`, { system: 'postgres' }) };
+          rounds.settle(index);
+        } else {
+          rounds.retry(index); // another replica inserted this PR meanwhile: decide again on its row
+        }
       }
-    } catch (err) {
-      if (pgCode(err) === '23505') {
-        throw new UserError(`environment ID ${environmentId(key)} of ${keyString(key)} is already used by another repository`, { cause: err });
-      }
-      throw mapPgError(err, what);
     }
+    return outcomes;
   }
 
   async function recordTeardown(key: EnvironmentKey, input: TeardownInput): Promise<{ accepted: boolean; generation: number }> {

@@ -1,0 +1,165 @@
+// The desired-state group commit against real Postgres: a seeded stream of facts (many
+// PRs, several facts per PR with same-second ties, closes, label changes, listings,
+// reopenings, two repositories whose PRs map to one environment ID) recorded all at
+// once must leave exactly what the same calls leave one after the other: the same
+// answers, rows and event history. The batched run must really have put several facts,
+// and facts of one PR, in one transaction, or it proves nothing.
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../src/errors.js';
+import type { EnvironmentKey } from '../src/environments/naming.js';
+import { createEnvironmentStore } from '../src/environments/store.js';
+import type { DesiredInput, EnvironmentStore } from '../src/environments/types.js';
+import { createTestDatabase, withAdminClient } from './support/pg.js';
+import { prng } from './support/wait.js';
+
+const SEED = Number(process.env.BATCH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`desired-batch seed ${SEED} (BATCH_SEED=${SEED} to repeat)`);
+
+const log = pino({ level: 'silent' });
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const stores: EnvironmentStore[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('previewd_batch');
+});
+
+afterAll(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  await db?.drop();
+});
+
+async function storeIn(schema: string, desiredBatchMax?: number): Promise<EnvironmentStore> {
+  const store = createEnvironmentStore({ databaseUrl: db.url, schema, log, ...(desiredBatchMax ? { desiredBatchMax } : {}) });
+  stores.push(store);
+  await store.migrate();
+  return store;
+}
+
+type Call = { key: EnvironmentKey; input: DesiredInput };
+
+/** Facts as GitHub sends them (and resync lists them), shuffled across PRs but in order per PR mostly, with ties and stragglers. */
+function factStream(seed: number): Call[] {
+  const random = prng(seed);
+  const int = (n: number) => Math.floor(random() * n);
+  const sha = (pr: number, n: number) => `${pr.toString(16).padStart(4, '0')}${n.toString(16).padStart(4, '0')}`.padEnd(40, 'c');
+  const perPr: Call[][] = [];
+  const keys: EnvironmentKey[] = Array.from({ length: 14 }, (_, i) => ({ repo: 'acme/shop', pr: i + 1 }));
+  // Two repositories whose PR 7 maps to one environment ID: the second must be refused.
+  keys.push({ repo: 'acme/shop-web', pr: 7 }, { repo: 'acme-shop/web', pr: 7 });
+  for (const key of keys) {
+    const calls: Call[] = [];
+    let second = int(3);
+    let head = 0;
+    const at = () => new Date(Date.UTC(2026, 2, 1, 10, 0, second));
+    calls.push({ key, input: { present: true, sha: sha(key.pr, head), reason: 'opened', prUpdatedAt: at(), title: `PR ${key.pr} \u0000 <b>`, branch: 'feature', labels: [] } });
+    const steps = 2 + int(6);
+    for (let s = 0; s < steps; s++) {
+      // Often the same second as the fact before: the tie rules decide.
+      if (random() < 0.6) second += 1 + int(2);
+      const kind = int(10);
+      if (kind < 4) {
+        const before = random() < 0.8 ? sha(key.pr, head) : sha(key.pr, head + 50); // sometimes not continuing the chain
+        head++;
+        calls.push({ key, input: { present: true, sha: sha(key.pr, head), beforeSha: before, reason: 'synchronize', prUpdatedAt: at() } });
+      } else if (kind < 6) {
+        calls.push({ key, input: { present: true, sha: sha(key.pr, head), reason: 'labeled', prUpdatedAt: at(), change: 'facts', labels: [`l${int(3)}`] } });
+      } else if (kind < 7) {
+        calls.push({ key, input: { present: false, sha: null, reason: 'closed', prUpdatedAt: at() } });
+      } else if (kind < 8) {
+        calls.push({ key, input: { present: true, sha: sha(key.pr, head), reason: 'reopened', prUpdatedAt: at(), title: `reopened ${s}` } });
+      } else if (kind < 9) {
+        calls.push({ key, input: { present: true, sha: sha(key.pr, head), reason: 'resync', prUpdatedAt: at(), fromListing: true } });
+      } else {
+        // A straggler: an older fact delivered late.
+        calls.push({ key, input: { present: true, sha: sha(key.pr, Math.max(0, head - 1)), reason: 'synchronize (late)', prUpdatedAt: new Date(at().getTime() - 2000) } });
+      }
+    }
+    perPr.push(calls);
+  }
+  // Interleave: take the next fact of a random PR, so one PR's facts sit close together.
+  const stream: Call[] = [];
+  while (perPr.some((c) => c.length > 0)) {
+    const open = perPr.filter((c) => c.length > 0);
+    const take = open[int(open.length)]!;
+    stream.push(take.shift()!);
+    if (random() < 0.3 && take.length > 0) stream.push(take.shift()!); // same PR back to back
+  }
+  return stream;
+}
+
+type Answer = { accepted: boolean; generation: number } | { error: string };
+const answer = (p: Promise<{ accepted: boolean; generation: number }>): Promise<Answer> =>
+  p.then(
+    (r) => r,
+    (err: Error) => ({ error: `${err instanceof UserError ? 'UserError' : err.name}: ${err.message}` }),
+  );
+
+/** Everything recordDesired decides, per environment, without the wall-clock columns. */
+async function snapshot(schema: string) {
+  return withAdminClient(async (client) => {
+    const rows = await client.query(
+      `SELECT repo, pr, env_id, desired_present, desired_sha, desired_reason, desired_generation, desired_by, pr_closed, pr_updated_at, labels, pr_title, head_ref, status
+       FROM "${schema}".environments ORDER BY repo, pr`,
+    );
+    const events = await client.query(`SELECT repo, pr, type, message, data FROM "${schema}".environment_events ORDER BY repo, pr, id`);
+    return { rows: rows.rows, events: events.rows };
+  }, db.name);
+}
+
+/** Per transaction (xmin) of the events: how many facts, and whether one PR had several. */
+async function transactions(schema: string) {
+  return withAdminClient(async (client) => {
+    const { rows } = await client.query<{ facts: number; same_pr: boolean }>(
+      `SELECT count(*)::int AS facts, count(*) > count(DISTINCT (repo, pr)) AS same_pr
+       FROM "${schema}".environment_events GROUP BY xmin::text`,
+    );
+    return rows;
+  }, db.name);
+}
+
+describe(`desired-state group commit (seed ${SEED})`, () => {
+  it('when a seeded stream of facts is recorded all at once then answers, rows and events are exactly those of one call after another', async () => {
+    const stream = factStream(SEED);
+    const sequential = await storeIn('sequential');
+    const expected: Answer[] = [];
+    for (const call of stream) expected.push(await answer(sequential.recordDesired(call.key, call.input)));
+
+    for (const [schema, batchMax] of [['batched', undefined], ['small_batches', 5]] as const) {
+      const batched = await storeIn(schema, batchMax);
+      const got = await Promise.all(stream.map((call) => answer(batched.recordDesired(call.key, call.input))));
+      expect(got, `answers of ${schema} (seed ${SEED})`).toEqual(expected);
+      const [want, have] = [await snapshot('sequential'), await snapshot(schema)];
+      expect(have.rows, `rows of ${schema} (seed ${SEED})`).toEqual(want.rows);
+      expect(have.events, `events of ${schema} (seed ${SEED})`).toEqual(want.events);
+      const txs = await transactions(schema);
+      // Batched for real: fewer transactions than facts, and some carried one PR twice.
+      expect(txs.length).toBeLessThan(stream.length / 2);
+      expect(txs.some((t) => t.same_pr)).toBe(true);
+      if (batchMax) expect(Math.max(...txs.map((t) => t.facts))).toBeLessThanOrEqual(batchMax);
+    }
+    // The stream holds the cases the rules exist for, or the comparison is weak.
+    expect(expected.filter((a) => 'accepted' in a && !a.accepted).length).toBeGreaterThan(3);
+    expect(expected.some((a) => 'error' in a && a.error.includes('already used by another repository'))).toBe(true);
+  });
+
+  it('when the same PR is recorded by two stores at once (two replicas) then every fact is decided on the latest row and the generations count the accepted ones', async () => {
+    const [a, b] = [await storeIn('replicas'), await storeIn('replicas')];
+    const key = { repo: 'acme/shop', pr: 500 };
+    const at = (s: number) => new Date(Date.UTC(2026, 2, 1, 11, 0, s));
+    const sha = (n: number) => n.toString(16).padStart(40, '0');
+    const calls = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).recordDesired(key, { present: true, sha: sha(i + 1), reason: `push ${i + 1}`, prUpdatedAt: at(i + 1) }));
+    // And a fresh PR both insert at once: one insert wins, the other decides again on its row.
+    const fresh = { repo: 'acme/shop', pr: 501 };
+    calls.push(a.recordDesired(fresh, { present: true, sha: sha(1), reason: 'opened', prUpdatedAt: at(1) }));
+    calls.push(b.recordDesired(fresh, { present: true, sha: sha(2), reason: 'opened', prUpdatedAt: at(2) }));
+    const results = await Promise.all(calls);
+    const accepted = results.slice(0, 40).filter((r) => r.accepted);
+    const record = await a.get(key);
+    expect(record?.desiredSha).toBe(sha(40));
+    expect(record?.desiredGeneration).toBe(accepted.length);
+    expect(new Set(accepted.map((r) => r.generation)).size).toBe(accepted.length);
+    expect((await a.listEvents(key, 1000)).filter((e) => e.type === 'desired')).toHaveLength(accepted.length);
+    expect((await b.get(fresh))?.desiredSha).toBe(sha(2));
+  });
+});
