@@ -45,6 +45,19 @@ export function stagingDatabaseName(instance: string, finalName: string): string
   return `previewd_staging_${shortHash(`${instance}\0${finalName}`, 24)}`;
 }
 
+/**
+ * The names of a template's warm-pool spares (database/warm-pool.ts): this prefix,
+ * then the slot number. Per instance and template; like the staging name, a shape
+ * naming.ts cannot produce, so the prefix alone says a database is a spare of ours.
+ */
+export function spareNamePrefix(instance: string, template: string): string {
+  return `previewd_spare_${shortHash(`${instance}\0${template}`, 24)}_`;
+}
+
+export function spareDatabaseName(instance: string, template: string, slot: number): string {
+  return `${spareNamePrefix(instance, template)}${slot}`;
+}
+
 // ---- SCRAM-SHA-256 verifier ----------------------------------------------------
 
 /**

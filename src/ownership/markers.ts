@@ -93,3 +93,13 @@ export const VAULT_POLICY_MARKER = /^# previewd managed-by=(\S+) env=(\S+)$/;
 export function postgresComment(instance: string, envId: string): string {
   return `${POSTGRES_COMMENT_PREFIX}${JSON.stringify({ managedBy: POSTGRES_MANAGED_BY, instance, env: envId })}`;
 }
+
+/**
+ * The COMMENT of a warm-pool spare (database/warm-pool.ts): no environment yet, the
+ * template it was cloned from and the template's version marker (hashed) at that
+ * moment. No `env` field, so ownerOfPostgresObject (and with it GC) never takes a
+ * spare for an environment's database.
+ */
+export function postgresSpareComment(instance: string, template: string, version: string): string {
+  return `${POSTGRES_COMMENT_PREFIX}${JSON.stringify({ managedBy: POSTGRES_MANAGED_BY, instance, spare: template, version })}`;
+}

@@ -95,8 +95,7 @@ export function ownerOfVaultJwtRole(name: string, role: Record<string, unknown> 
   return { instance, envId };
 }
 
-/** The marker in a database's or role's COMMENT: null for no comment, someone else's text, or anything malformed. */
-export function ownerOfPostgresObject(comment: string | null | undefined): Owner | null {
+function postgresMarker(comment: string | null | undefined): Record<string, unknown> | null {
   if (!comment || !comment.startsWith(POSTGRES_COMMENT_PREFIX)) return null;
   let value: unknown;
   try {
@@ -105,7 +104,30 @@ export function ownerOfPostgresObject(comment: string | null | undefined): Owner
     return null;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const { managedBy, instance, env } = value as Record<string, unknown>;
-  if (managedBy !== POSTGRES_MANAGED_BY || !nonEmpty(instance) || !nonEmpty(env)) return null;
+  const marker = value as Record<string, unknown>;
+  return marker.managedBy === POSTGRES_MANAGED_BY ? marker : null;
+}
+
+export interface SpareOwner {
+  instance: string;
+  template: string;
+  /** The template's version marker (hashed) when the spare was cloned. */
+  version: string;
+}
+
+/** The marker of a warm-pool spare (markers.ts postgresSpareComment); null for anything else, an environment's database included. */
+export function ownerOfPostgresSpare(comment: string | null | undefined): SpareOwner | null {
+  const marker = postgresMarker(comment);
+  if (!marker || Object.hasOwn(marker, 'env')) return null;
+  const { instance, spare, version } = marker;
+  return nonEmpty(instance) && nonEmpty(spare) && nonEmpty(version) ? { instance, template: spare, version } : null;
+}
+
+/** The marker in a database's or role's COMMENT: null for no comment, someone else's text, or anything malformed. */
+export function ownerOfPostgresObject(comment: string | null | undefined): Owner | null {
+  const marker = postgresMarker(comment);
+  if (!marker) return null;
+  const { instance, env } = marker;
+  if (!nonEmpty(instance) || !nonEmpty(env)) return null;
   return { instance, envId: env };
 }

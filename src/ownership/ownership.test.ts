@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consulServiceMeta, nomadJobMeta, postgresComment, vaultPolicyMarker, vaultSecretMetadata, withGeneration, jobGeneration, jobSha } from './markers.js';
+import { consulServiceMeta, nomadJobMeta, postgresComment, postgresSpareComment, vaultPolicyMarker, vaultSecretMetadata, withGeneration, jobGeneration, jobSha } from './markers.js';
 import {
   boundJobIds,
   isEnvironmentId,
@@ -8,6 +8,7 @@ import {
   ownerOfConsulService,
   ownerOfNomadJob,
   ownerOfPostgresObject,
+  ownerOfPostgresSpare,
   ownerOfVaultJwtRole,
   ownerOfVaultPolicy,
   ownerOfVaultSecret,
@@ -142,6 +143,25 @@ describe('ownership: who owns a resource, per system', () => {
       expect(whats).toContain('ours');
       expect(whats.some((w) => w.startsWith('another instance'))).toBe(true);
     }
+  });
+});
+
+describe('ownership of a warm-pool spare (no environment yet)', () => {
+  const spare = postgresSpareComment(I, 'preview_template', 'v1hash');
+  it('when a spare is marked then it reads back as a spare of that template, and as no environment: GC never takes it for one', () => {
+    expect(spare).toBe(`previewd:{"managedBy":"previewd","instance":"${I}","spare":"preview_template","version":"v1hash"}`);
+    expect(ownerOfPostgresSpare(spare)).toEqual({ instance: I, template: 'preview_template', version: 'v1hash' });
+    expect(ownerOfPostgresObject(spare)).toBeNull();
+  });
+  it.each([
+    ['an environment database', postgresComment(I, ENV)],
+    ['a spare that also names an env', pg({ managedBy: 'previewd', instance: I, env: ENV, spare: 't', version: 'v' })],
+    ['no version', pg({ managedBy: 'previewd', instance: I, spare: 't' })],
+    ['another tool', pg({ managedBy: 'other', instance: I, spare: 't', version: 'v' })],
+    ['no comment', null],
+    ['malformed', 'previewd:{'],
+  ])('when the comment is %s then it is no spare', (_what, comment) => {
+    expect(ownerOfPostgresSpare(comment)).toBeNull();
   });
 });
 
