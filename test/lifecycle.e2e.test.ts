@@ -153,6 +153,8 @@ describe.each(pgServers())('environment lifecycle (emulators + real Postgres $la
     expect(await roleExists(server, n.role)).toBe(false);
 
     expect(prDeployments().every((d) => d.statuses.at(-1)!.state === 'inactive')).toBe(true);
+    // The per-PR GitHub environment goes with the preview (the world's token administers the repo).
+    expect(world.github.environments(repo())).not.toContain(n.githubEnvironment);
     expect(ourComments()).toHaveLength(1);
     expect(ourComments()[0]!.body).toContain('removed');
     expect((await world.deps.store.get(world.key(PR)))!.status).toBe('removed');

@@ -269,4 +269,17 @@ async function reportRemoved(ctx: Report, sha: string | null): Promise<void> {
     if (state !== 'inactive' && state !== undefined) await setDeploymentState(ctx, id, 'inactive', describeState('removed', null));
   }
   await upsertComment(ctx, commentBody(ctx, 'removed', ctx.refs.deploymentSha ?? sha), false);
+  // The PR's environment (pr-<n>) came with previewd's first deployment to it: removed
+  // with the preview, so the repo's environment list does not grow by one per PR. Only
+  // when previewd deployed there (a listing that failed leaves it for the retry).
+  if (listed !== undefined && ids.size > 0) await deleteGitHubEnvironment(ctx);
+}
+
+async function deleteGitHubEnvironment(ctx: Report): Promise<void> {
+  const name = ctx.view.names.githubEnvironment;
+  const outcome = await attempt(ctx, 'delete environment', () => ctx.deps.github.deleteEnvironment(repoOf(ctx), name));
+  if (outcome === 'forbidden') {
+    // Said once per repo and process (the client does not ask again): not a failure of the removal.
+    ctx.deps.log.warn({ env: ctx.view.names.id, repo: repoOf(ctx), environment: name }, 'github environments of removed previews are kept: the token may not delete environments (needs admin rights, or the App permission administration: write)');
+  }
 }

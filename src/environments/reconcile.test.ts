@@ -250,6 +250,10 @@ function makeFakes(): Fakes {
     getPull: async () => null,
     listCheckRuns: async () => [],
     listCommitStatuses: async () => [],
+    getPermission: async () => 'none',
+    createReaction: async () => undefined,
+    addLabels: async () => undefined,
+    deleteEnvironment: async () => 'deleted',
   };
   const records = new Map<string, EnvironmentRecord>();
   const events: EnvironmentEvent[] = [];

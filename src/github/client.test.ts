@@ -280,3 +280,55 @@ describe('github client: check runs and combined status of a ref', () => {
     expect(err.message).toMatch(/Resource not accessible by integration/);
   });
 });
+
+describe('github client: permissions, reactions, labels and environments', () => {
+  it('when users hold roles then getPermission reads role_name, maintain and triage included, and an unknown or malformed login has none', async () => {
+    const client = patClient();
+    gh.setCollaborator(REPO, 'maya', 'maintain');
+    gh.setCollaborator(REPO, 'tri', 'triage');
+    gh.setCollaborator(REPO, 'wendy', 'write');
+    expect(await client.getPermission(REPO, 'maya')).toBe('maintain');
+    expect(await client.getPermission(REPO, 'tri')).toBe('triage');
+    expect(await client.getPermission(REPO, 'wendy')).toBe('write');
+    expect(await client.getPermission(REPO, 'mallory')).toBe('none');
+    expect(await client.getPermission(REPO, '../../user')).toBe('none');
+    expect(await client.getPermission(REPO, 'previewd-bot')).toBe('admin');
+  });
+
+  it('when the same reaction is added twice then GitHub keeps one (201, then 200) and an unknown comment is a UserError', async () => {
+    const client = patClient();
+    const comment = gh.addComment(REPO, 42, { body: '/preview help', login: 'maya' });
+    await client.createReaction(REPO, comment, '+1');
+    await client.createReaction(REPO, comment, '+1');
+    await client.createReaction(REPO, comment, 'confused');
+    expect(gh.reactions(REPO, comment).map((r) => r.content)).toEqual(['+1', 'confused']);
+    expect(await captureError(client.createReaction(REPO, 999_999, '+1'))).toBeInstanceOf(UserError);
+  });
+
+  it('when labels are added then the PR carries them once', async () => {
+    const client = patClient();
+    await client.addLabels(REPO, 42, ['preview-keep', 'preview']);
+    expect(gh.pull(REPO, 42)!['labels']).toEqual([{ name: 'preview' }, { name: 'preview-keep' }].map((l) => expect.objectContaining(l)));
+  });
+
+  it('when an environment is deleted then 204 deletes it, a second delete finds it absent, and a token without admin rights is told once then skipped', async () => {
+    const client = patClient();
+    await client.createDeployment(REPO, { ref: SHA, environment: 'pr-42', description: 'd', payload: {} });
+    expect(gh.environments(REPO)).toEqual(['pr-42']);
+    expect(await client.deleteEnvironment(REPO, 'pr-42')).toBe('deleted');
+    expect(gh.environments(REPO)).toEqual([]);
+    expect(await client.deleteEnvironment(REPO, 'pr-42')).toBe('absent');
+
+    // An App without "administration: write" (previewd's default permissions).
+    const app = appClient(5);
+    await app.createDeployment(REPO, { ref: SHA, environment: 'pr-43', description: 'd', payload: {} });
+    expect(await app.deleteEnvironment(REPO, 'pr-43')).toBe('forbidden');
+    expect(await app.deleteEnvironment(REPO, 'pr-43')).toBe('skipped');
+    expect(gh.environments(REPO)).toEqual(['pr-43']);
+
+    // A user who does not administer the repo: GitHub's 403 "Must have admin rights".
+    gh.setRole(REPO, { admin: false });
+    expect(await patClient().deleteEnvironment(REPO, 'pr-43')).toBe('forbidden');
+    await expect(client.deleteEnvironment(REPO, 'pr 43/..')).rejects.toBeInstanceOf(UserError);
+  });
+});

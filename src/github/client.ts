@@ -7,7 +7,7 @@ import type { ZodType } from 'zod';
 import { ConflictError, TransientError, unexpectedShapeError, UserError } from '../errors.js';
 import { createAppJwt, createInstallationTokenCache } from './app-auth.js';
 import * as wire from './schema.js';
-import type { DeploymentState, GitHubClient, GitHubDeployment, ListingCache, PullSummary } from './types.js';
+import type { DeploymentState, EnvironmentDeletion, GitHubClient, GitHubDeployment, ListingCache, PullSummary, RepoPermission } from './types.js';
 import { REPO_NAME } from './repo-name.js';
 
 export interface FetchResponseLike {
@@ -68,6 +68,18 @@ function checkSha(sha: string): string {
   return sha.toLowerCase();
 }
 
+// GitHub logins: alphanumerics and single hyphens, at most 39 characters; an App's bot adds "[bot]".
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/;
+// Environment names previewd makes ("pr-<n>"); GitHub allows more, previewd deletes only these.
+const ENVIRONMENT = /^[A-Za-z0-9._-]{1,255}$/;
+const ROLES: ReadonlySet<string> = new Set(['admin', 'maintain', 'write', 'triage', 'read', 'none']);
+
+/** role_name when it is a built-in role, else the legacy base `permission` (a custom role inherits one). */
+export function permissionOf(answer: { permission: string; role_name?: string | undefined }): RepoPermission {
+  if (answer.role_name !== undefined && ROLES.has(answer.role_name)) return answer.role_name as RepoPermission;
+  return ROLES.has(answer.permission) ? (answer.permission as RepoPermission) : 'none';
+}
+
 function checkId(value: number, what: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new UserError(`invalid ${what} ${String(value)}`, { system: 'github' });
   return value;
@@ -92,6 +104,8 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
   const app = 'appId' in auth ? { appId: auth.appId, privateKey: auth.privateKey, installationId: auth.installationId } : null;
   const installationIds = new Map<string, Promise<number>>();
   let ownLogin: Promise<string> | null = null;
+  /** Repos where this token may not delete environments: asked once per process, not on every removal. */
+  const environmentsForbidden = new Set<string>();
 
   const tokens = createInstallationTokenCache(async (installationId) => {
     const answer = await send('POST', `/app/installations/${installationId}/access_tokens`, { credential: jwt() });
@@ -385,6 +399,39 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
       const answer = await call('GET', repo, `${repoPath(repo)}/pulls/${checkId(pr, 'pull number')}`);
       if (answer.status === 404) return null;
       return toSummary(expect2xx(answer, `read pull ${repo}#${pr}`, wire.Pull));
+    },
+
+    async getPermission(repo, login): Promise<RepoPermission> {
+      // The login comes from a webhook (attacker-chosen): a malformed one has no rights here.
+      if (!LOGIN.test(login)) return 'none';
+      const answer = await call('GET', repo, `${repoPath(repo)}/collaborators/${encodeURIComponent(login)}/permission`);
+      if (answer.status === 404) return 'none';
+      return permissionOf(expect2xx(answer, `read permission in ${repo}`, wire.CollaboratorPermission));
+    },
+
+    async createReaction(repo, commentId, content) {
+      const answer = await call('POST', repo, `${repoPath(repo)}/issues/comments/${checkId(commentId, 'comment id')}/reactions`, { content });
+      expect2xx(answer, `react to a comment in ${repo}`, wire.Reaction);
+    },
+
+    async addLabels(repo, pr, labels) {
+      const answer = await call('POST', repo, `${repoPath(repo)}/issues/${checkId(pr, 'pull number')}/labels`, { labels });
+      expect2xx(answer, `add labels in ${repo}#${pr}`, wire.Labels);
+    },
+
+    async deleteEnvironment(repo, name): Promise<EnvironmentDeletion> {
+      if (!ENVIRONMENT.test(name)) throw new UserError(`invalid environment name ${JSON.stringify(name.slice(0, 80))}`, { system: 'github' });
+      if (environmentsForbidden.has(repo.toLowerCase())) return 'skipped';
+      const answer = await call('DELETE', repo, `${repoPath(repo)}/environments/${encodeURIComponent(name)}`);
+      if (answer.status === 204 || (answer.status >= 200 && answer.status < 300)) return 'deleted';
+      if (answer.status === 404) return 'absent';
+      // Deleting an environment needs admin rights (App: administration write); a rate limit is not that.
+      const err = failure(answer, `delete environment in ${repo}`);
+      if (answer.status === 403 && err instanceof UserError) {
+        environmentsForbidden.add(repo.toLowerCase());
+        return 'forbidden';
+      }
+      throw err;
     },
   };
 }

@@ -52,6 +52,17 @@ export const CommitStatusEntry = z.object({ context: z.string().max(1_000), stat
 export const CombinedStatusPage = z.object({ state: z.string(), statuses: z.array(CommitStatusEntry) }).transform((page) => page.statuses);
 
 export const User = z.object({ login: z.string() });
+
+// docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user:
+// `permission` is the legacy base role (maintain → write, triage → read); `role_name`
+// names the assigned role, custom roles included.
+export const CollaboratorPermission = z.object({ permission: z.string().max(50), role_name: z.string().max(100).optional() });
+
+// docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment (201 new, 200 already there).
+export const Reaction = z.object({ id: z.number().int(), content: z.string() });
+
+// docs.github.com/rest/issues/labels#add-labels-to-an-issue: the issue's labels after the change.
+export const Labels = z.array(z.object({ name: z.string() }));
 export const App = z.object({ slug: z.string() });
 export const Installation = z.object({ id: z.number().int() });
 export const AccessToken = z.object({ token: z.string(), expires_at: z.string() });

@@ -54,6 +54,18 @@ export interface CommitStatusSummary {
   state: CommitState;
 }
 
+/** A user's role on a repository (GitHub's role_name, custom roles reduced to their base). */
+export type RepoPermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+
+/** The reactions GitHub accepts (docs.github.com/rest/reactions/reactions#about-reactions). */
+export type ReactionContent = '+1' | '-1' | 'laugh' | 'confused' | 'heart' | 'hooray' | 'rocket' | 'eyes';
+
+/**
+ * What deleting a GitHub environment came to: "forbidden" the first time the token may
+ * not (no admin rights) in a repo, "skipped" after that (not asked again until restart).
+ */
+export type EnvironmentDeletion = 'deleted' | 'absent' | 'forbidden' | 'skipped';
+
 export interface GitHubClient {
   /** POST /repos/{o}/{r}/deployments (auto_merge false, required_contexts [], transient, not production). */
   createDeployment(repo: string, input: { ref: string; environment: string; description: string; payload: Record<string, string> }): Promise<GitHubDeployment>;
@@ -86,4 +98,12 @@ export interface GitHubClient {
   listCommitStatuses(repo: string, ref: string): Promise<CommitStatusSummary[]>;
   /** GET /repos/{o}/{r}/pulls/{n}; null on 404. */
   getPull(repo: string, pr: number): Promise<PullSummary | null>;
+  /** GET /repos/{o}/{r}/collaborators/{user}/permission; a user GitHub does not know (404) has none. */
+  getPermission(repo: string, login: string): Promise<RepoPermission>;
+  /** POST /repos/{o}/{r}/issues/comments/{id}/reactions; a reaction already there (200) is not an error. */
+  createReaction(repo: string, commentId: number, content: ReactionContent): Promise<void>;
+  /** POST /repos/{o}/{r}/issues/{n}/labels (adds; labels already on it stay). */
+  addLabels(repo: string, pr: number, labels: string[]): Promise<void>;
+  /** DELETE /repos/{o}/{r}/environments/{name}: gone (404) is "absent", a token without admin rights (403) "forbidden", then "skipped". */
+  deleteEnvironment(repo: string, name: string): Promise<EnvironmentDeletion>;
 }

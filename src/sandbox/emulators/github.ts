@@ -14,6 +14,13 @@ const COMMIT_STATES = new Set(['pending', 'success', 'failure', 'error']);
 const MAX_DESCRIPTION = 140;
 const MAX_COMMENT = 65_536;
 const MAX_STATUSES_PER_CONTEXT = 1000;
+// docs.github.com/rest/reactions/reactions#about-reactions: the eight reaction types.
+const REACTIONS = new Set(['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes']);
+/** Built-in repository roles, highest first (docs.github.com/organizations/…/repository-roles-for-an-organization). */
+export type CollaboratorRole = 'admin' | 'maintain' | 'write' | 'triage' | 'read';
+// The legacy `permission` of each role: maintain reads as write, triage as read
+// (docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user).
+const LEGACY_PERMISSION: Record<CollaboratorRole, string> = { admin: 'admin', maintain: 'write', write: 'write', triage: 'read', read: 'read' };
 
 export interface GitHubAppOptions {
   appId: number;
@@ -126,6 +133,14 @@ export interface CheckRunRecord {
   appSlug: string;
 }
 
+export interface ReactionRecord {
+  id: number;
+  commentId: number;
+  content: string;
+  user: string;
+  createdAt: number;
+}
+
 export interface CommentRecord {
   id: number;
   issue: number;
@@ -149,6 +164,11 @@ interface Repo {
   checkRuns: CheckRunRecord[];
   comments: CommentRecord[];
   hooks: Hook[];
+  /** Roles of other users, by lowercased login (GET …/collaborators/{u}/permission). */
+  collaborators: Map<string, CollaboratorRole>;
+  reactions: ReactionRecord[];
+  /** Deployment environments, created by the first deployment naming one (GitHub does the same). */
+  environments: Set<string>;
   /** What the PAT's user may do here (GET /repos `permissions`). */
   role: RepoRole;
 }
@@ -187,6 +207,12 @@ export interface GitHubEmulator extends Emulator {
   closePull(repo: string, number: number, options?: { merged?: boolean }): void;
   /** Adds a PAT for another user (e.g. a human quoting previewd's marker). */
   addUser(token: string, login: string): void;
+  /** A user's role on a repository (GET …/collaborators/{u}/permission); null removes it. */
+  setCollaborator(repo: string, login: string, role: CollaboratorRole | null): void;
+  /** Reactions on an issue comment, oldest first. */
+  reactions(repo: string, commentId: number): ReactionRecord[];
+  /** The repository's deployment environments by name. */
+  environments(repo: string): string[];
   /** Posts a comment directly, as any login. */
   addComment(repo: string, pr: number, input: { body: string; login: string; type?: 'User' | 'Bot' }): number;
   pull(repo: string, number: number): Record<string, unknown> | null;
@@ -605,6 +631,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
       statuses: [],
     };
     r.deployments.push(d);
+    // "If the environment does not exist, it is created" with the first deployment to it
+    // (docs.github.com/actions/deployment/targeting-different-environments).
+    r.environments.add(environment);
     return json(201, deploymentJson(r, d));
   }
 
@@ -684,6 +713,48 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     return null;
   }
 
+  /**
+   * GET /repos/{o}/{r}/collaborators/{username}/permission: `permission` the legacy base
+   * role, `role_name` the assigned one. A login with no role here reads as "none"; the
+   * repository's own PAT user has its RepoRole.
+   */
+  function collaboratorPermission(r: Repo, caller: Caller, login: string): EmulatorResponse {
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(login)) return notFound();
+    let role: CollaboratorRole | null = r.collaborators.get(login.toLowerCase()) ?? null;
+    if (role === null && caller.kind === 'user' && caller.actor.login.toLowerCase() === login.toLowerCase()) {
+      const own = r.role;
+      role = own.admin ? 'admin' : own.maintain ? 'maintain' : own.push ? 'write' : own.triage ? 'triage' : own.pull ? 'read' : null;
+    }
+    const user = { login, id: id(), type: login.endsWith('[bot]') ? 'Bot' : 'User' };
+    return json(200, { permission: role ? LEGACY_PERMISSION[role] : 'none', role_name: role ?? 'none', user });
+  }
+
+  /** POST …/issues/comments/{id}/reactions: 201 for a new reaction, 200 with the existing one when the user already added that type. */
+  function createReaction(r: Repo, comment: CommentRecord, caller: Actor, body: Record<string, unknown>): EmulatorResponse {
+    const content = body['content'];
+    if (content === undefined) return validation([{ resource: 'Reaction', code: 'missing_field', field: 'content' }]);
+    if (typeof content !== 'string' || !REACTIONS.has(content)) return validation([{ resource: 'Reaction', code: 'invalid', field: 'content' }]);
+    const reactionJson = (x: ReactionRecord) => ({ id: x.id, node_id: `REA_${x.id}`, user: { login: x.user }, content: x.content, created_at: isoSec(x.createdAt) });
+    const existing = r.reactions.find((x) => x.commentId === comment.id && x.user === caller.login && x.content === content);
+    if (existing) return json(200, reactionJson(existing));
+    const created: ReactionRecord = { id: id(), commentId: comment.id, content, user: caller.login, createdAt: now() };
+    r.reactions.push(created);
+    return json(201, reactionJson(created));
+  }
+
+  /** POST …/issues/{n}/labels {labels: [...]}: adds (labels already there stay) and answers the issue's labels. */
+  function addLabels(r: Repo, number: number, body: Record<string, unknown>): EmulatorResponse {
+    const p = r.pulls.get(number);
+    if (!p) return notFound();
+    const labels = body['labels'];
+    if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string' || l === '' || l.length > 50)) {
+      return validation([{ resource: 'Label', code: 'invalid', field: 'labels' }]);
+    }
+    for (const l of labels as string[]) if (!p.labels.includes(l)) p.labels.push(l);
+    p.updatedAt = now();
+    return json(200, p.labels.map((name) => ({ name, color: 'ededed', default: false })));
+  }
+
   function listPulls(req: EmulatorRequest, r: Repo): EmulatorResponse {
     const state = req.query.get('state') ?? 'open';
     if (!['open', 'closed', 'all'].includes(state)) return validation([{ resource: 'Search', field: 'state', code: 'invalid' }]);
@@ -709,6 +780,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (section === 'issues') return ['issues', level];
     if (section === 'pulls') return ['pull_requests', level];
     if (section === 'hooks') return ['repository_hooks', level];
+    // docs.github.com/rest/deployments/environments#delete-an-environment: "Administration" repository permissions (write).
+    if (section === 'environments') return ['administration', level];
     return ['metadata', 'read'];
   }
 
@@ -785,6 +858,13 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
       }
     }
     if (section === 'statuses' && rest.length === 2 && method === 'POST') return createCommitStatus(r, a!, actor, body);
+    if (section === 'collaborators' && rest.length === 3 && b === 'permission' && method === 'GET') return collaboratorPermission(r, caller, a!);
+    if (section === 'environments' && rest.length === 2 && method === 'DELETE') {
+      // Admin-only for users (GitHub: 403 "Must have admin rights to Repository."); an installation passed the administration check above.
+      if (caller.kind === 'user' && !r.role.admin) return error(403, 'Must have admin rights to Repository.');
+      if (!r.environments.delete(a!)) return notFound();
+      return { status: 204 };
+    }
     if (section === 'commits' && rest.length === 3 && method === 'GET' && b === 'check-runs') return listCheckRuns(req, r, a!);
     if (section === 'commits' && rest.length === 3 && method === 'GET' && (b === 'status' || b === 'statuses')) {
       const resolved = resolveRef(r, a!);
@@ -812,6 +892,12 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
           return { status: 204 };
         }
       }
+      if (a === 'comments' && b && /^\d+$/.test(b) && c === 'reactions' && rest.length === 4 && method === 'POST') {
+        const comment = r.comments.find((x) => x.id === Number(b));
+        if (!comment) return notFound();
+        return createReaction(r, comment, actor, body);
+      }
+      if (a && /^\d+$/.test(a) && b === 'labels' && rest.length === 3 && method === 'POST') return addLabels(r, Number(a), body);
       if (a && /^\d+$/.test(a) && b === 'comments' && rest.length === 3) {
         if (!r.pulls.has(Number(a))) return notFound();
         if (method === 'GET') {
@@ -967,6 +1053,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         checkRuns: [],
         comments: [],
         hooks: [],
+        collaborators: new Map(),
+        reactions: [],
+        environments: new Set(),
         role: { ...ADMIN_ROLE },
       });
     },
@@ -1037,6 +1126,17 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     },
     addUser(token: string, login: string) {
       users.set(token, { login, id: id(), type: 'User' });
+    },
+    setCollaborator(repo: string, login: string, role: CollaboratorRole | null) {
+      const r = getRepo(repo);
+      if (role === null) r.collaborators.delete(login.toLowerCase());
+      else r.collaborators.set(login.toLowerCase(), role);
+    },
+    reactions(repo: string, commentId: number) {
+      return structuredClone(getRepo(repo).reactions.filter((x) => x.commentId === commentId));
+    },
+    environments(repo: string) {
+      return [...getRepo(repo).environments].sort();
     },
     addComment(repo: string, pr: number, input: { body: string; login: string; type?: 'User' | 'Bot' }): number {
       const r = getRepo(repo);
