@@ -31,7 +31,7 @@ export interface DaemonOptions {
   /** Redis key prefix; default "previewd:<instance>". */
   redisPrefix?: string;
   /** Queue tuning (tests and the sandbox use short lock durations). */
-  queue?: Partial<Pick<ReconcileQueueOptions, 'lockDurationMs' | 'stalledIntervalMs' | 'backoff' | 'attempts'>>;
+  queue?: Partial<Pick<ReconcileQueueOptions, 'lockDurationMs' | 'stalledIntervalMs' | 'backoff' | 'attempts' | 'concurrency' | 'waitConcurrency'>>;
   /** Run the periodic GC and, with it, credential renewal (default true). */
   gc?: boolean;
   /**
@@ -59,6 +59,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     redisUrl: config.env.REDIS_URL,
     prefix,
     concurrency: config.concurrency,
+    waitConcurrency: config.waitConcurrency,
     log,
     metrics: deps.metrics,
     process: fencedReconcile(deps),

@@ -142,7 +142,16 @@ export const fileConfigSchema = z
       .default('http://127.0.0.1:8080')
       .describe("previewd's own external URL: the dashboard's links on PRs (log_url, target_url, the comment) start with it; https makes session cookies Secure"),
     credentialTtl: duration('72h', 'lifetime of per-PR database logins and Vault secret versions; the daemon renews them once half of it has passed, at a GC sweep'),
-    concurrency: z.number().int().min(1).max(64).default(4).describe('environments reconciled in parallel'),
+    concurrency: z.number().int().min(1).max(64).default(4).describe('environments reconciled in parallel: rendering, planning and the steps that call Postgres, Vault, Nomad, Consul and GitHub'),
+    waitConcurrency: z
+      .number()
+      .int()
+      .min(0)
+      .max(2000)
+      .default(256)
+      .describe(
+        'environments that may wait at once for a Nomad deployment or Consul routing (blocking queries), beside the `concurrency` working ones; a waiting environment holds no work slot. 0: a wait keeps its slot (each waiting environment counts against `concurrency`)',
+      ),
     deployTimeout: duration('10m', 'bounded wait for a Nomad deployment and Consul routing to become healthy'),
     repos: z.array(repoSchema).default([]).describe('repositories served'),
     nomad: z

@@ -29,4 +29,9 @@ export interface ApplyContext {
   onStep?(step: Step): Promise<void>;
   /** Aborted when this run must stop (lost the PR lock, daemon stopping): no further step starts. */
   signal?: AbortSignal;
+  /**
+   * Runs a batch of wait steps (waitsOnly in apply.ts) without the queue's work slot, so a
+   * deployment that takes minutes keeps no other PR from working; absent: waits in place.
+   */
+  whileWaiting?<T>(wait: () => Promise<T>): Promise<T>;
 }

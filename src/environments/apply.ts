@@ -62,11 +62,22 @@ export async function applyPlan(ctx: ApplyContext, plan: Step[]): Promise<void> 
       while (j < plan.length && 'group' in plan[j]! && (plan[j] as { group: string }).group === group) j += 1;
       batch = plan.slice(i, j);
     }
-    const results = await Promise.allSettled(batch.map((s) => runStep(ctx, s)));
+    const run = () => Promise.allSettled(batch.map((s) => runStep(ctx, s)));
+    const results = ctx.whileWaiting && batch.every(isWait) ? await ctx.whileWaiting(run) : await run();
     const failed = results.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) throw new StepError(batch[failed]!, (results[failed] as PromiseRejectedResult).reason);
     i += batch.length;
   }
+}
+
+/**
+ * Steps that mostly wait on a blocking query for Nomad or Consul to get somewhere. Their few
+ * other calls (a failed deployment's allocations, a leftover service's deregistration) are
+ * rare and small, so they run without a work slot too; the store write after each step
+ * (onStep) is a short Postgres write from the pool.
+ */
+function isWait(step: Step): boolean {
+  return step.kind === 'watch-deployment' || step.kind === 'check-routing' || step.kind === 'deregister-services';
 }
 
 async function runStep(ctx: ApplyContext, step: Step): Promise<void> {

@@ -23,6 +23,8 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** From the queue: aborted when the PR lock is lost or the daemon stops; no new step starts then. */
   signal?: AbortSignal;
+  /** From the queue: runs a wait step without the worker's slot (ApplyContext.whileWaiting). */
+  whileWaiting?: <T>(wait: () => Promise<T>) => Promise<T>;
 }
 
 export interface ReconcileResult {
@@ -50,6 +52,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const { names, record, desired } = inputs;
   const ctx = createApplyContext(deps, inputs);
   if (options.signal) ctx.signal = options.signal;
+  if (options.whileWaiting) ctx.whileWaiting = options.whileWaiting;
   const github = gitHubReporter(deps, ctx, record);
   const write = recorder(deps, key);
   const progress = () => progressOf(ctx.state, github.refs);

@@ -24,7 +24,7 @@ export function fencedReconcile(deps: Deps, reconcile: typeof reconcileEnvironme
     const github = refusingAfter(deps.github, stopped);
     let thrown: unknown = null;
     try {
-      await reconcile({ ...deps, store, github }, key, { signal: run.signal });
+      await reconcile({ ...deps, store, github }, key, { signal: run.signal, ...(run.whileWaiting ? { whileWaiting: run.whileWaiting } : {}) });
     } catch (err) {
       thrown = err;
     }

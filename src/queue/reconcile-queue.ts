@@ -8,7 +8,10 @@
 // - bursts coalesce: `keepLastIfActive` keeps at most one waiting job per PR, and an
 //   enqueue while the PR's job runs leaves exactly one more run after it (the processor
 //   reads the latest desired state when it starts, so nothing is lost);
-// - different PRs run in parallel up to `concurrency`;
+// - different PRs run in parallel up to `concurrency`; with `waitConcurrency` > 0 a run gives
+//   its slot back while it waits for Nomad or Consul (ctx.whileWaiting, slots.ts), so up to
+//   `concurrency` runs work and up to `waitConcurrency` more wait. BullMQ's worker takes
+//   `concurrency + waitConcurrency` jobs; the work slots, in this process, decide which run;
 // - TransientError/ConflictError/network errors retry with exponential backoff and
 //   jitter; UserError/OwnershipError park at once (UnrecoverableError); any other error
 //   is a bug: parked at once with its (redacted) stack, logged at error level, counted;
@@ -22,6 +25,7 @@ import { createPrLocks, DEFAULT_PR_LOCK_TTL_MS, type PrLocks } from './pr-lock.j
 import type { PreviewdMetrics } from '../metrics.js';
 import { backoffDelay, bugStack, classifyFailure, DEFAULT_BACKOFF, type BackoffOptions } from './retry-policy.js';
 import { safeErrorLine } from '../secrets.js';
+import { createSlots, runSlots, type Slots } from './slots.js';
 
 export const QUEUE_NAME = 'reconcile';
 const JOB_NAME = 'reconcile';
@@ -45,6 +49,12 @@ export interface ReconcileContext {
   attempt: number;
   reason: string;
   jobId: string;
+  /**
+   * Runs a wait (a blocking query for a deployment or routing) without the run's work
+   * slot, so another PR can work meanwhile; the slot is taken back before it returns.
+   * Absent (the CLI, a queue with waitConcurrency 0): the wait keeps its slot.
+   */
+  whileWaiting?<T>(wait: () => Promise<T>): Promise<T>;
 }
 
 export type ReconcileProcessor = (key: EnvironmentKey, ctx: ReconcileContext) => Promise<void>;
@@ -54,6 +64,8 @@ export interface ReconcileQueueOptions {
   /** Key prefix of this deployment (or test) in Redis. */
   prefix: string;
   concurrency: number;
+  /** Runs that may wait (ctx.whileWaiting) without a work slot, beside `concurrency` working ones; 0: a wait keeps its slot. */
+  waitConcurrency?: number;
   process: ReconcileProcessor;
   log: Logger;
   /** Where bugs (errors no previewd class describes) are counted. */
@@ -184,6 +196,10 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
 
   let worker: Worker<ReconcileJobData> | null = null;
   const shutdown = new AbortController();
+  const waitConcurrency = options.waitConcurrency ?? 0;
+  const slots: { work: Slots; waits: Slots } | null =
+    waitConcurrency > 0 ? { work: createSlots(options.concurrency), waits: createSlots(waitConcurrency) } : null;
+  const stoppedWaiting = () => new TransientError('stopped waiting for a worker slot: the PR lock was lost or previewd is stopping', { system: 'redis' });
   let closed = false;
 
   async function runJob(job: Job<ReconcileJobData>, token?: string): Promise<void> {
@@ -199,11 +215,20 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     const signal = AbortSignal.any([lock.signal, shutdown.signal]);
     const attempt = job.attemptsMade + 1;
     const started = Date.now();
+    const held = slots ? runSlots(slots, signal, stoppedWaiting) : null;
     try {
+      await held?.start();
       if (options.fenceFloor && !(await lock.raiseAbove(await options.fenceFloor(key)))) {
         throw new TransientError('per-PR lock lost before the run started', { system: 'redis' });
       }
-      await options.process(key, { fencingToken: lock.fencingToken, signal, attempt, reason: job.data.reason, jobId: job.id ?? '' });
+      await options.process(key, {
+        fencingToken: lock.fencingToken,
+        signal,
+        attempt,
+        reason: job.data.reason,
+        jobId: job.id ?? '',
+        ...(held ? { whileWaiting: <T>(wait: () => Promise<T>) => held.whileWaiting(wait) } : {}),
+      });
       log.debug({ env: keyString(key), jobId: job.id, ms: Date.now() - started }, 'reconcile finished');
     } catch (err) {
       if (shutdown.signal.aborted && token !== undefined) {
@@ -227,6 +252,7 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
       const retryAfterMs = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
       throw new RetryableFailure(message, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
     } finally {
+      held?.end();
       await lock.release();
     }
   }
@@ -259,7 +285,7 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     worker = new Worker<ReconcileJobData>(QUEUE_NAME, (job, token) => runJob(job, token), {
       connection: workerRedis,
       prefix: options.prefix,
-      concurrency: options.concurrency,
+      concurrency: options.concurrency + waitConcurrency,
       lockDuration: lockDurationMs,
       stalledInterval: options.stalledIntervalMs ?? 15_000,
       maxStalledCount: options.maxStalledCount ?? 3,

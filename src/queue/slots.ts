@@ -1,0 +1,130 @@
+// Counting semaphores for the worker: `concurrency` work slots for the steps that use CPU
+// and the systems' APIs, `waitConcurrency` wait slots for the blocking queries that only
+// wait for Nomad or Consul. A reconcile gives its work slot back while it waits (whileWaiting),
+// so a PR whose deployment takes minutes no longer keeps the next PR from starting.
+// In-process only: the per-PR lock, not these, keeps one PR to one run.
+
+export interface Slots {
+  /**
+   * Resolves with the function that gives the slot back, once one is free. `resuming`
+   * goes ahead of those not started yet: finishing begun work first keeps few half-done
+   * environments in flight. Rejects with the signal's reason if it fires first.
+   */
+  acquire(signal?: AbortSignal, options?: { resuming?: boolean }): Promise<() => void>;
+  readonly size: number;
+  readonly inUse: number;
+  readonly queued: number;
+}
+
+interface Waiter {
+  grant(release: () => void): void;
+}
+
+export function createSlots(size: number): Slots {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`slots need a positive size, got ${size}`);
+  let inUse = 0;
+  const resuming: Waiter[] = [];
+  const fresh: Waiter[] = [];
+
+  function releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = resuming.shift() ?? fresh.shift();
+      // Handed on without becoming free: a newcomer cannot overtake those already queued.
+      if (next) next.grant(releaser());
+      else inUse -= 1;
+    };
+  }
+
+  return {
+    size,
+    get inUse() {
+      return inUse;
+    },
+    get queued() {
+      return resuming.length + fresh.length;
+    },
+    acquire(signal, options = {}) {
+      if (signal?.aborted) return Promise.reject(signal.reason as Error);
+      if (inUse < size && resuming.length + fresh.length === 0) {
+        inUse += 1;
+        return Promise.resolve(releaser());
+      }
+      return new Promise((resolve, reject) => {
+        const line = options.resuming ? resuming : fresh;
+        const onAbort = () => {
+          const at = line.indexOf(waiter);
+          if (at >= 0) line.splice(at, 1);
+          reject(signal!.reason as Error);
+        };
+        const waiter: Waiter = {
+          grant(release) {
+            signal?.removeEventListener('abort', onAbort);
+            resolve(release);
+          },
+        };
+        line.push(waiter);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+}
+
+/** One run's hold on the slots: a work slot from start to end, given back while it waits. */
+export interface RunSlots {
+  /** Takes the run's work slot (behind runs already waiting for one). */
+  start(): Promise<void>;
+  /**
+   * Runs `wait` without the work slot: gives it back, waits within a wait slot, then takes
+   * a work slot again, ahead of runs not started yet. Never holds both, so no run waits
+   * for a slot while keeping one another run needs.
+   */
+  whileWaiting<T>(wait: () => Promise<T>): Promise<T>;
+  /** Gives back whatever is held; idempotent. */
+  end(): void;
+}
+
+/**
+ * `stopped` makes the error a slot acquisition fails with once `signal` fires (the run is
+ * stopping: the lock was lost or the worker shuts down).
+ */
+export function runSlots(slots: { work: Slots; waits: Slots }, signal: AbortSignal, stopped: () => Error): RunSlots {
+  let releaseWork: (() => void) | null = null;
+  const take = async (from: Slots, resuming: boolean) => {
+    try {
+      return await from.acquire(signal, { resuming });
+    } catch (err) {
+      if (signal.aborted) throw stopped();
+      throw err;
+    }
+  };
+  return {
+    async start() {
+      if (releaseWork === null) releaseWork = await take(slots.work, false);
+    },
+    async whileWaiting(wait) {
+      releaseWork?.();
+      releaseWork = null;
+      let result: Awaited<ReturnType<typeof wait>>;
+      const releaseWait = await take(slots.waits, false);
+      try {
+        result = await wait();
+      } catch (err) {
+        releaseWait();
+        // Back with a work slot even after a failed wait: the run records its failure then.
+        // A stopped run takes none and fails with the wait's own error; end() has nothing to give.
+        if (!signal.aborted) releaseWork = await take(slots.work, true);
+        throw err;
+      }
+      releaseWait();
+      releaseWork = await take(slots.work, true);
+      return result;
+    },
+    end() {
+      releaseWork?.();
+      releaseWork = null;
+    },
+  };
+}
