@@ -154,7 +154,7 @@ describe('credential renewal of a quiet PR (emulators + real Postgres)', () => {
     const versionBefore = world.vault.secret(n.vaultPath)!.currentVersion;
     const before = jobsAndAllocations(world);
     time.set(80 * HOUR); // past half the TTL of the renewal at 37 h, before its end at 109 h
-    const config = { ...world.config, gc: { interval: 300 } };
+    const config = { ...world.config, gc: { ...world.config.gc, interval: 300 } };
     const daemon = await startDaemon({ ...world.deps, config }, { port: 0, host: '127.0.0.1', redisPrefix: world.redisPrefix, queue: { lockDurationMs: 5_000 } });
     try {
       await waitFor('the renewed secret version', () => (world.vault.secret(n.vaultPath)?.currentVersion ?? 0) > versionBefore, 20_000);

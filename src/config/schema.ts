@@ -225,6 +225,13 @@ export const fileConfigSchema = z
     gc: z
       .object({
         interval: duration('10m', 'period of the GC sweep'),
+        readsInFlight: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(16)
+          .describe('per system (Nomad, Consul, Vault), at most this many GC inventory reads at once: keeps a big cluster from being hammered'),
       })
       .prefault({}),
     ui: z

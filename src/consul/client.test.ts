@@ -86,6 +86,19 @@ describe('consul client', () => {
     expect(catalog.map((i) => i.serviceId)).toEqual([result.instances[0]!.serviceId]);
   });
 
+  it('when a node\'s services are listed with a meta filter then only the matching ones come back with node and address', async () => {
+    const name = uniqueName('bynode');
+    const node = uniqueName('node');
+    cluster.ensureNode(node, '10.0.0.98');
+    cluster.registerService(node, { ID: `${name}-1`, Name: name, Tags: ['a'], Meta: { owner: 'me' }, Port: 81, Address: '', Checks: [] });
+    cluster.registerService(node, { ID: `${name}-2`, Name: name, Tags: [], Meta: { owner: 'you' }, Port: 82, Address: '10.0.0.5', Checks: [] });
+    expect(await client.listNodes()).toContainEqual({ name: node, address: '10.0.0.98' });
+    const mine = await client.listNodeServices(node, { filter: 'Meta["owner"] == "me"' });
+    expect(mine).toEqual([{ node, nodeAddress: '10.0.0.98', serviceId: `${name}-1`, serviceName: name, tags: ['a'], meta: { owner: 'me' }, address: '10.0.0.98', port: 81, status: 'passing' }]);
+    expect((await client.listNodeServices(node)).map((s) => s.serviceId).sort()).toEqual([`${name}-1`, `${name}-2`]);
+    expect(await client.listNodeServices('no-such-node')).toEqual([]);
+  });
+
   it('when a leftover catalog registration is deregistered then it disappears', async () => {
     const name = uniqueName('leftover');
     cluster.ensureNode('external-preview', '10.0.0.99');

@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import { TransientError, UserError } from '../errors.js';
 import { createTransport, type FetchLike } from '../http-transport.js';
-import { ConsulCatalogServiceWire, ConsulHealthCheckWire, ConsulHealthEntryWire, ConsulServicesWire, ConsulTokenSelfWire } from './schema.js';
+import { ConsulCatalogNodeWire, ConsulCatalogServiceWire, ConsulHealthCheckWire, ConsulHealthEntryWire, ConsulNodeServicesWire, ConsulServicesWire, ConsulTokenSelfWire } from './schema.js';
 import type { CheckStatus, ConsulClient, ConsulServiceInstance } from './types.js';
 
 export interface ConsulClientOptions {
@@ -122,6 +122,32 @@ export function createConsulClient(options: ConsulClientOptions): ConsulClient {
         meta: s.ServiceMeta,
         address: s.ServiceAddress || s.Address,
         port: s.ServicePort,
+        status: 'passing' as const,
+      }));
+    },
+
+    async listNodes() {
+      const what = 'catalog nodes read';
+      const a = await request('GET', '/v1/catalog/nodes', what);
+      return (parseWire(ConsulCatalogNodeWire.array().nullable(), a.body, what) ?? []).map((n) => ({ name: n.Node, address: n.Address }));
+    },
+
+    async listNodeServices(node, opts = {}) {
+      const what = `catalog node read ${node}`;
+      const query: [string, string][] = opts.filter ? [['filter', opts.filter]] : [];
+      const a = await request('GET', `/v1/catalog/node/${enc(node)}`, what, { query });
+      // agent/catalog_endpoint.go CatalogNodeServices: null for a node the catalog does not have.
+      const entry = parseWire(ConsulNodeServicesWire.nullable(), a.body, what);
+      if (!entry) return [];
+      return Object.values(entry.Services).map((s) => ({
+        node: entry.Node.Node,
+        nodeAddress: entry.Node.Address,
+        serviceId: s.ID,
+        serviceName: s.Service,
+        tags: s.Tags,
+        meta: s.Meta,
+        address: s.Address || entry.Node.Address,
+        port: s.Port,
         status: 'passing' as const,
       }));
     },

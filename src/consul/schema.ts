@@ -21,6 +21,18 @@ export const ConsulCatalogServiceWire = z.object({
   ServicePort: z.number(),
 });
 
+/** GET /v1/catalog/nodes: structs.Node. */
+export const ConsulCatalogNodeWire = z.object({ Node: z.string(), Address: z.string() });
+
+/** GET /v1/catalog/node/:node: structs.NodeServices, services keyed by ID (or null: no such node). */
+export const ConsulNodeServicesWire = z.object({
+  Node: ConsulCatalogNodeWire,
+  Services: z
+    .record(z.string(), z.object({ ID: z.string(), Service: z.string(), Tags: tags, Meta: stringMap, Address: z.string().nullish(), Port: z.number() }))
+    .nullish()
+    .transform((m) => m ?? {}),
+});
+
 export const ConsulServicesWire = z.record(z.string(), tags);
 
 export const ConsulHealthCheckWire = z.object({ Node: z.string(), CheckID: z.string(), Status: z.string() });

@@ -26,6 +26,14 @@ export interface ConsulClient {
   listServices(): Promise<Record<string, string[]>>;
   /** GET /v1/catalog/service/:name → instances (status unknown here, reported as 'passing'). */
   listServiceInstances(name: string): Promise<ConsulServiceInstance[]>;
+  /** GET /v1/catalog/nodes → every node of the catalog with its address. */
+  listNodes(): Promise<{ name: string; address: string }[]>;
+  /**
+   * GET /v1/catalog/node/:node with an optional bexpr filter on the node's services
+   * (structs.NodeService fields: ID, Service, Tags, Meta, Port…) → its instances
+   * (status unknown here, reported as 'passing'); [] for a node the catalog lacks.
+   */
+  listNodeServices(node: string, options?: { filter?: string }): Promise<ConsulServiceInstance[]>;
   /**
    * PUT /v1/catalog/deregister {Node, ServiceID}. Only for nodes without an agent: an
    * agent that has the service registers it again at its next anti-entropy sync.

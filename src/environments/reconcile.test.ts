@@ -151,6 +151,12 @@ function makeFakes(): Fakes {
     async listServiceInstances(name) {
       return instancesOf(name);
     },
+    async listNodes() {
+      return [];
+    },
+    async listNodeServices() {
+      return [];
+    },
     async deregisterService() {},
     async deregisterFromAgent() {
       return 'absent' as const;

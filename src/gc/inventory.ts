@@ -1,27 +1,53 @@
-// Lists everything carrying *this* instance's ownership marker, one system at a time.
-// A system that cannot be listed is reported as failed (its orphans wait for the next
-// sweep) rather than read as empty. Only markers decide ownership; names only narrow
-// the search.
+// Lists everything carrying *this* instance's ownership marker, with list calls rather
+// than a read per resource. A system that cannot be listed is reported as failed (its
+// orphans wait for the next sweep) rather than read as empty. Only markers decide
+// ownership; names only narrow the search.
+//
+// Calls per sweep, whatever the number of environments:
+// - Nomad: GET /v1/jobs?meta=true with a server-side filter on the managed-by meta, paged.
+// - Consul: GET /v1/catalog/nodes, then per node GET /v1/catalog/node/:node filtered on the
+//   managed-by service meta (one call per node of the cluster, not per service).
+// - Postgres: one catalog query for databases, one for roles (COMMENT markers included).
+// - Vault: one LIST each for KV metadata, ACL policies and JWT roles. No Vault LIST returns
+//   more than names, and each marker lives only in its object: a secret's custom_metadata in
+//   its metadata read, a policy's marker in its body, a JWT role's shape in its role read.
+//   Those reads cannot be avoided for a resource GC might remove, so they are made only for
+//   names whose environment is not live (`liveEnvIds`): GC never acts on a live
+//   environment's parts, and the teardown steps re-read every marker before deleting.
+// Reads that remain are bounded per system by gc.readsInFlight.
 import type { Deps } from '../deps.js';
-import { NOMAD_META } from '../ownership/markers.js';
-import { ownedEnvId, ownerOfConsulService, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
+import { CONSUL_META, NOMAD_META } from '../ownership/markers.js';
+import { isEnvironmentId, ownedEnvId, ownerOfConsulService, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { OwnedInventory, OwnedKind, OwnedResource } from './types.js';
 
-type InventoryDeps = Pick<Deps, 'config' | 'nomad' | 'consul' | 'vault' | 'databases'>;
+export type InventoryDeps = Pick<Deps, 'config' | 'nomad' | 'consul' | 'vault' | 'databases'>;
 
-/** Runs `fn` over items with at most `limit` in flight (keeps big clusters from being hammered). */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
+export interface InventoryOptions {
+  /**
+   * Read once every list call has answered (so that a resource listed cannot be newer than
+   * the rows behind the answer): the environments whose parts GC leaves alone. Their Vault
+   * markers are not read. Without it every listed Vault name is read.
+   */
+  liveEnvIds?: () => Promise<ReadonlySet<string>>;
+}
+
+/** At most `limit` calls of one system at once; the rest wait their turn in order. */
+export function createLimiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
+
+type Limit = ReturnType<typeof createLimiter>;
 
 function quoteBexpr(value: string): string {
   return JSON.stringify(value);
@@ -37,44 +63,14 @@ async function nomadJobs(deps: InventoryDeps): Promise<OwnedResource[]> {
   });
 }
 
-async function consulServices(deps: InventoryDeps): Promise<OwnedResource[]> {
+async function consulServices(deps: InventoryDeps, limit: Limit): Promise<OwnedResource[]> {
   const { instance } = deps.config;
-  const names = Object.keys(await deps.consul.listServices());
-  const perName = await mapLimit(names, 8, (name) => deps.consul.listServiceInstances(name));
-  return perName.flat().flatMap((svc) => {
+  const filter = `Meta[${quoteBexpr(CONSUL_META.managedBy)}] == ${quoteBexpr(instance)}`;
+  const nodes = await deps.consul.listNodes();
+  const perNode = await Promise.all(nodes.map((node) => limit(() => deps.consul.listNodeServices(node.name, { filter }))));
+  return perNode.flat().flatMap((svc) => {
     const envId = ownedEnvId(ownerOfConsulService(svc.meta), instance);
     return envId ? [{ kind: 'consul-service' as const, name: svc.serviceId, envId, node: svc.node, serviceName: svc.serviceName }] : [];
-  });
-}
-
-async function vaultSecrets(deps: InventoryDeps): Promise<OwnedResource[]> {
-  const { instance, vault } = deps.config;
-  // Only leaves directly under the prefix: previewd writes "<prefix>/<envId>" and nothing deeper.
-  const keys = (await deps.vault.listSecrets(vault.pathPrefix)).filter((k) => !k.endsWith('/'));
-  const metas = await mapLimit(keys, 8, async (key) => ({ path: `${vault.pathPrefix}/${key}`, meta: await deps.vault.readSecretMetadata(`${vault.pathPrefix}/${key}`) }));
-  return metas.flatMap(({ path, meta }) => {
-    const envId = ownedEnvId(ownerOfVaultSecret(meta?.customMetadata), instance);
-    return envId ? [{ kind: 'vault-secret' as const, name: path, envId }] : [];
-  });
-}
-
-async function vaultPolicies(deps: InventoryDeps): Promise<OwnedResource[]> {
-  const { instance } = deps.config;
-  const names = (await deps.vault.listPolicies()).filter((n) => n.startsWith(`${instance}-`));
-  const bodies = await mapLimit(names, 8, async (name) => ({ name, hcl: await deps.vault.getPolicy(name) }));
-  return bodies.flatMap(({ name, hcl }) => {
-    const envId = ownedEnvId(ownerOfVaultPolicy(hcl), instance);
-    return envId ? [{ kind: 'vault-policy' as const, name, envId }] : [];
-  });
-}
-
-async function vaultJwtRoles(deps: InventoryDeps): Promise<OwnedResource[]> {
-  const { instance } = deps.config;
-  const names = (await deps.vault.listJwtRoles()).filter((n) => n.startsWith(`${instance}-`));
-  const roles = await mapLimit(names, 8, async (name) => ({ name, role: await deps.vault.getJwtRole(name) }));
-  return roles.flatMap(({ name, role }) => {
-    const envId = ownedEnvId(ownerOfVaultJwtRole(name, role, instance), instance);
-    return envId ? [{ kind: 'vault-jwt-role' as const, name, envId }] : [];
   });
 }
 
@@ -93,22 +89,71 @@ async function databaseRoles(deps: InventoryDeps): Promise<OwnedResource[]> {
   });
 }
 
-const LISTERS: [OwnedKind, (deps: InventoryDeps) => Promise<OwnedResource[]>][] = [
-  ['nomad-job', nomadJobs],
-  ['consul-service', consulServices],
-  ['vault-secret', vaultSecrets],
-  ['vault-policy', vaultPolicies],
-  ['vault-jwt-role', vaultJwtRoles],
-  ['database', databases],
-  ['database-role', databaseRoles],
-];
+/** A Vault object listed by name, and the environment its name points to (its marker decides). */
+interface VaultCandidate {
+  name: string;
+  nameEnvId: string;
+}
 
-export async function listOwnedResources(deps: InventoryDeps): Promise<OwnedInventory> {
-  const settled = await Promise.allSettled(LISTERS.map(([, list]) => list(deps)));
-  const inventory: OwnedInventory = { resources: [], failed: [] };
-  settled.forEach((result, i) => {
+type VaultKind = 'vault-secret' | 'vault-policy' | 'vault-jwt-role';
+
+/** The LIST of one Vault kind: the names previewd could have made, with the environment each names. */
+async function listVaultNames(deps: InventoryDeps, kind: VaultKind): Promise<VaultCandidate[]> {
+  const { instance, vault } = deps.config;
+  if (kind === 'vault-secret') {
+    // Only leaves directly under the prefix: previewd writes "<prefix>/<envId>" and nothing deeper.
+    const keys = (await deps.vault.listSecrets(vault.pathPrefix)).filter((k) => !k.endsWith('/'));
+    return keys.map((key) => ({ name: `${vault.pathPrefix}/${key}`, nameEnvId: key }));
+  }
+  const names = kind === 'vault-policy' ? await deps.vault.listPolicies() : await deps.vault.listJwtRoles();
+  return names.filter((n) => n.startsWith(`${instance}-`)).map((name) => ({ name, nameEnvId: name.slice(instance.length + 1) }));
+}
+
+/** The one read that shows a Vault object's marker: the environment it is marked for, or null. */
+async function readVaultOwner(deps: InventoryDeps, kind: VaultKind, name: string): Promise<string | null> {
+  const { instance } = deps.config;
+  if (kind === 'vault-secret') return ownedEnvId(ownerOfVaultSecret((await deps.vault.readSecretMetadata(name))?.customMetadata), instance);
+  if (kind === 'vault-policy') return ownedEnvId(ownerOfVaultPolicy(await deps.vault.getPolicy(name)), instance);
+  return ownedEnvId(ownerOfVaultJwtRole(name, await deps.vault.getJwtRole(name), instance), instance);
+}
+
+const VAULT_KINDS: VaultKind[] = ['vault-secret', 'vault-policy', 'vault-jwt-role'];
+
+export async function listOwnedResources(deps: InventoryDeps, options: InventoryOptions = {}): Promise<OwnedInventory> {
+  const inventory: OwnedInventory & { unread: number } = { resources: [], failed: [], unread: 0 };
+  const failed = (kind: OwnedKind, reason: unknown) => inventory.failed.push({ kind, error: (reason as Error)?.message ?? String(reason) });
+  const limits = { consul: createLimiter(deps.config.gc.readsInFlight), vault: createLimiter(deps.config.gc.readsInFlight) };
+
+  const listers: [OwnedKind, () => Promise<OwnedResource[]>][] = [
+    ['nomad-job', () => nomadJobs(deps)],
+    ['consul-service', () => consulServices(deps, limits.consul)],
+    ['database', () => databases(deps)],
+    ['database-role', () => databaseRoles(deps)],
+  ];
+  const [listed, vaultListed] = await Promise.all([
+    Promise.allSettled(listers.map(([, list]) => list())),
+    Promise.allSettled(VAULT_KINDS.map((kind) => limits.vault(() => listVaultNames(deps, kind)))),
+  ]);
+  listed.forEach((result, i) => {
     if (result.status === 'fulfilled') inventory.resources.push(...result.value);
-    else inventory.failed.push({ kind: LISTERS[i]![0], error: (result.reason as Error)?.message ?? String(result.reason) });
+    else failed(listers[i]![0], result.reason);
   });
+
+  const live = options.liveEnvIds ? await options.liveEnvIds() : new Set<string>();
+  await Promise.all(
+    VAULT_KINDS.map(async (kind, i) => {
+      const result = vaultListed[i]!;
+      if (result.status === 'rejected') return failed(kind, result.reason);
+      // A name no environment ID could have is not previewd's; one of a live environment is left alone unread.
+      const toRead = result.value.filter((c) => isEnvironmentId(c.nameEnvId) && !live.has(c.nameEnvId));
+      inventory.unread += result.value.filter((c) => live.has(c.nameEnvId)).length;
+      try {
+        const owners = await Promise.all(toRead.map((c) => limits.vault(async () => ({ name: c.name, envId: await readVaultOwner(deps, kind, c.name) }))));
+        for (const { name, envId } of owners) if (envId) inventory.resources.push({ kind, name, envId });
+      } catch (err) {
+        failed(kind, err);
+      }
+    }),
+  );
   return inventory;
 }

@@ -27,7 +27,7 @@ export interface GcPlanInput {
 export const KIND_ORDER: OwnedKind[] = ['nomad-job', 'vault-jwt-role', 'vault-policy', 'vault-secret', 'database', 'database-role', 'consul-service'];
 
 /** An environment row still counts as live unless it was torn down and is no longer wanted. */
-function isLiveRecord(record: EnvironmentRecord): boolean {
+export function isLiveRecord(record: EnvironmentRecord): boolean {
   return record.desiredPresent || record.status !== 'removed';
 }
 

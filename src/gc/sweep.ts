@@ -11,10 +11,11 @@ import { describeStep } from '../environments/plan.js';
 import type { Step } from '../environments/model.js';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import { safeErrorLine } from '../secrets.js';
-import { listOwnedResources } from './inventory.js';
+import type { EnvironmentRecord } from '../environments/types.js';
+import { listOwnedResources, type InventoryDeps, type InventoryOptions } from './inventory.js';
 import { orphanNames, planOrphanRemoval } from './orphans.js';
-import { planGc, type GcPlanInput } from './plan.js';
-import type { ClosedPull, GcAction, GcFilter, GcPlan, RepoPulls } from './types.js';
+import { isLiveRecord, planGc, type GcPlanInput } from './plan.js';
+import type { ClosedPull, GcAction, GcFilter, GcPlan, OwnedInventory, RepoPulls } from './types.js';
 import { recordTeardownDecision } from '../environments/teardown-request.js';
 
 export type SweepEvent =
@@ -45,6 +46,9 @@ export interface SweepResult {
 
 type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'vault' | 'github' | 'databases' | 'store' | 'metrics'>;
 
+/** How the inventory is taken: listOwnedResources, or (bench/gc.ts only) the per-resource reads it replaced. */
+export type InventoryLister = (deps: InventoryDeps, options: Required<InventoryOptions>) => Promise<OwnedInventory>;
+
 /**
  * Gathers the plan's input. Order matters: resources are listed before environment
  * rows, so anything created after its row was read cannot look orphaned; rows are read
@@ -52,9 +56,15 @@ type SweepDeps = Pick<Deps, 'config' | 'log' | 'clock' | 'nomad' | 'consul' | 'v
  * generation is still the one read here, so a PR (re)opened or pushed to meanwhile is
  * never torn down. No step compares this host's clock with GitHub's.
  */
-async function observeGc(deps: SweepDeps, filter?: GcFilter): Promise<GcPlanInput> {
-  const inventory = await listOwnedResources(deps);
-  const records = await deps.store.list();
+export async function observeGc(deps: SweepDeps, filter?: GcFilter, listInventory: InventoryLister = listOwnedResources): Promise<GcPlanInput> {
+  let records: EnvironmentRecord[] = [];
+  const inventory = await listInventory(deps, {
+    // Called by the inventory once its list calls have answered: rows are read after them.
+    liveEnvIds: async () => {
+      records = await deps.store.list();
+      return new Set(records.filter(isLiveRecord).map((r) => r.envId));
+    },
+  });
   const repos = deps.config.repos.filter((r) => !filter?.repo || r.name === filter.repo);
   const pulls = new Map<string, RepoPulls>();
   await Promise.all(

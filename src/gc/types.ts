@@ -20,6 +20,8 @@ export interface OwnedInventory {
   resources: OwnedResource[];
   /** A system that failed to list: its orphans are left for the next sweep. */
   failed: { kind: OwnedKind; error: string }[];
+  /** Vault objects named for a live environment, whose markers were not read (GC leaves them alone). */
+  unread?: number;
 }
 
 export type StaleReason = 'closed' | 'merged' | 'gone' | 'idle' | 'over-limit';

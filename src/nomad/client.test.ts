@@ -113,6 +113,28 @@ describe('nomad client', () => {
     expect(list.find((j) => j.id === owned)?.meta['previewd.managed-by']).toBe('client-test');
   });
 
+  it('when the owned jobs span several pages then every one is listed once, and a bad filter is a UserError with Nomad\'s text', async () => {
+    const tag = uniqueId('pr-paged');
+    const ids = Array.from({ length: 5 }, (_, i) => `${tag}-${i}`);
+    for (const id of ids) await client.registerJob(await client.parseJob(spec(id)));
+    let pages = 0;
+    const counting = createNomadClient({
+      address: nomad.url,
+      token: TOKEN,
+      namespace: 'default',
+      fetch: (input, init) => {
+        if (String(input).includes('/v1/jobs?')) pages++;
+        return fetch(input, init);
+      },
+    });
+    const list = await counting.listJobs({ prefix: tag, filter: 'Meta["previewd.managed-by"] == "client-test"', perPage: 2 });
+    expect(list.map((j) => j.id)).toEqual(ids);
+    expect(pages).toBe(3);
+    const bad = await counting.listJobs({ filter: 'Meta["x"] ==' }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(UserError);
+    expect((bad as Error).message).toContain('failed to read filter expression');
+  });
+
   it('when stop then purge are asked then the job is stopped, then gone', async () => {
     const id = uniqueId('pr-stop');
     await client.registerJob(await client.parseJob(spec(id)));

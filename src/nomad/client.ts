@@ -25,7 +25,12 @@ interface Answer {
   status: number;
   body: string;
   index: number;
+  /** X-Nomad-NextToken of a paged list: where the next page starts; '' on the last page. */
+  nextToken: string;
 }
+
+/** Jobs per page of GET /v1/jobs: big enough that 2000 environments (8000 jobs) take 16 pages. */
+const JOB_LIST_PAGE = 500;
 
 function describe(body: string): string {
   const trimmed = body.trim();
@@ -88,7 +93,7 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
     const query = new URLSearchParams({ namespace: options.namespace });
     for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) query.set(k, v);
     const a = await transport.request(method, path, what, { query, body: init.body, extraTimeoutMs: init.extraTimeoutMs, signal: init.signal });
-    return { status: a.status, body: a.body, index: Number(a.headers.get('x-nomad-index') ?? 0) || 0 };
+    return { status: a.status, body: a.body, index: Number(a.headers.get('x-nomad-index') ?? 0) || 0, nextToken: a.headers.get('x-nomad-nexttoken') ?? '' };
   }
 
   function expectOk(a: Answer, what: string): Answer {
@@ -128,8 +133,18 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
 
     async listJobs(opts = {}) {
       const what = 'job list';
-      const a = expectOk(await request('GET', '/v1/jobs', what, { query: { meta: 'true', prefix: opts.prefix || undefined, filter: opts.filter || undefined } }), what);
-      return parseWire(NomadJobStubWire.array().nullable(), a.body, what)?.map(toStub) ?? [];
+      const perPage = String(opts.perPage ?? JOB_LIST_PAGE);
+      const jobs: NomadJobStub[] = [];
+      // nomad/state/paginator: each page names where the next starts; the filter runs server-side on every page.
+      let nextToken = '';
+      do {
+        const query = { meta: 'true', prefix: opts.prefix || undefined, filter: opts.filter || undefined, per_page: perPage, next_token: nextToken || undefined };
+        const a = expectOk(await request('GET', '/v1/jobs', what, { query }), what);
+        for (const stub of parseWire(NomadJobStubWire.array().nullable(), a.body, what) ?? []) jobs.push(toStub(stub));
+        if (a.nextToken !== '' && a.nextToken === nextToken) throw new TransientError(`nomad ${what}: the next page token did not advance (${a.nextToken})`, { system });
+        nextToken = a.nextToken;
+      } while (nextToken !== '');
+      return jobs;
     },
 
     async stopJob(id, opts = {}) {

@@ -68,8 +68,11 @@ export interface NomadClient {
   registerJob(job: NomadJob, options?: { enforceIndex?: number }): Promise<{ evalId: string; jobModifyIndex: number; warnings: string }>;
   /** GET /v1/job/:id; null on 404. */
   getJob(id: string): Promise<NomadJobState | null>;
-  /** GET /v1/jobs?meta=true with an optional ID prefix and bexpr filter. */
-  listJobs(options?: { prefix?: string; filter?: string }): Promise<NomadJobStub[]>;
+  /**
+   * GET /v1/jobs?meta=true with an optional ID prefix and bexpr filter (evaluated by the
+   * server on the whole job), every page (per_page, default 500) followed to the last.
+   */
+  listJobs(options?: { prefix?: string; filter?: string; perPage?: number }): Promise<NomadJobStub[]>;
   /** DELETE /v1/job/:id (purge when asked). Unknown job is not an error. */
   stopJob(id: string, options?: { purge?: boolean }): Promise<void>;
   /** GET /v1/job/:id/deployment as a blocking query; deployment null when the job has none. */

@@ -114,6 +114,34 @@ describe('consul emulator: catalog and health', () => {
     expect((await call('GET', '/v1/health/service/never-registered')).text).toBe('[]');
   });
 
+  it('when nodes and one node\'s services are read with a meta filter then only that node\'s matching services come back, keyed by ID', async () => {
+    const name = uniqueName('nodesvc');
+    const node = uniqueName('node');
+    cluster.ensureNode(node, '10.0.0.77');
+    const reg = (id: string, meta: Record<string, string>) => ({ ID: id, Name: name, Tags: [], Meta: meta, Port: 1, Address: '10.0.0.77', Checks: [] });
+    cluster.registerService(node, reg(`${name}-mine`, { owner: 'me' }));
+    cluster.registerService(node, reg(`${name}-theirs`, { owner: 'them' }));
+    cluster.registerService(node, reg(`${name}-bare`, {}));
+    const nodes = await call('GET', '/v1/catalog/nodes');
+    expect(nodes.json.find((n: any) => n.Node === node)).toMatchObject({ Node: node, Address: '10.0.0.77' });
+    const all = await call('GET', `/v1/catalog/node/${node}`);
+    expect(all.json.Node).toMatchObject({ Node: node, Address: '10.0.0.77' });
+    expect(Object.keys(all.json.Services).sort()).toEqual([`${name}-bare`, `${name}-mine`, `${name}-theirs`]);
+    const mine = await call('GET', `/v1/catalog/node/${node}?filter=${encodeURIComponent('Meta["owner"] == "me"')}`);
+    expect(Object.keys(mine.json.Services)).toEqual([`${name}-mine`]);
+    expect(mine.json.Services[`${name}-mine`]).toMatchObject({ ID: `${name}-mine`, Service: name, Meta: { owner: 'me' } });
+    // agent/catalog_endpoint.go CatalogNodeServices: a node the catalog lacks reads as null.
+    expect((await call('GET', '/v1/catalog/node/no-such-node')).text).toBe('null');
+  });
+
+  it('when a filter does not parse then 500 with bexpr\'s text, as a server agent answers', async () => {
+    for (const path of ['/v1/catalog/nodes', '/v1/catalog/node/x', '/v1/health/service/x']) {
+      const r = await call('GET', `${path}?filter=${encodeURIComponent('Meta["a"] ==')}`);
+      expect([path, r.status]).toEqual([path, 500]);
+      expect(r.text).toMatch(/^Failed to create boolean expression evaluator: /);
+    }
+  });
+
   it('when a blocking health read waits then it returns on a change to that service, and after the wait otherwise', async () => {
     const name = uniqueName('block');
     await call('PUT', '/v1/agent/service/register', registration(name));

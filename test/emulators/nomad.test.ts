@@ -562,10 +562,43 @@ describe('nomad emulator: reads', () => {
     expect(otherNs.json).toEqual([]);
   });
 
-  it('when a filter names an unknown selector then 500 error finding value in datum', async () => {
+  it('when a filter names an unknown selector then 400 failed to read result page', async () => {
+    // nomad/job_endpoint.go List: a paginator Page error is NewErrRPCCodedf(400, "failed to read result page: %v").
     await call('POST', '/v1/jobs', { Job: minimalJob(uniqueId('sel')) });
     const r2 = await call('GET', `/v1/jobs?filter=${encodeURIComponent('Nope == "x"')}`);
-    expect([r2.status, r2.text]).toEqual([500, 'error finding value in datum']);
+    expect([r2.status, r2.text]).toEqual([400, 'failed to read result page: error finding value in datum']);
+  });
+
+  it('when a filter does not parse then 400 failed to create result paginator', async () => {
+    const r = await call('GET', `/v1/jobs?filter=${encodeURIComponent('Meta["a"] == ')}`);
+    expect(r.status).toBe(400);
+    expect(r.text).toMatch(/^failed to create result paginator: failed to read filter expression: /);
+  });
+
+  it('when per_page is not a number then 400 as parsePagination answers', async () => {
+    const r = await call('GET', '/v1/jobs?per_page=ten');
+    expect([r.status, r.text]).toEqual([400, 'Expect a number for `per_page` query string parameter']);
+  });
+
+  it('when jobs are listed per_page at a time then next_token walks every match once, in ID order, and the last page has no token', async () => {
+    const tag = uniqueId('page');
+    const ids = Array.from({ length: 7 }, (_, i) => `${tag}-${String(i).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) await call('POST', '/v1/jobs', { Job: { ...minimalJob(id), Meta: { owner: i % 2 === 0 ? tag : 'someone-else' } } });
+    const filter = encodeURIComponent(`Meta["owner"] == "${tag}"`);
+    const seen: string[] = [];
+    const tokens: string[] = [];
+    let next = '';
+    do {
+      const r = await call('GET', `/v1/jobs?prefix=${tag}&filter=${filter}&per_page=2${next ? `&next_token=${encodeURIComponent(next)}` : ''}`);
+      expect(r.status).toBe(200);
+      expect(r.json.length).toBeLessThanOrEqual(2);
+      seen.push(...r.json.map((j: any) => j.ID));
+      next = r.headers.get('x-nomad-nexttoken') ?? '';
+      if (next) tokens.push(next);
+    } while (next);
+    expect(seen).toEqual([ids[0], ids[2], ids[4], ids[6]]);
+    // paginator/tokenizer.go NamespaceIDTokenizer: "<namespace>.<id>" of the first job left out.
+    expect(tokens).toEqual([`default.${ids[4]}`]);
   });
 
   it('when unknown objects are read then 404 texts, deployment null and allocations []', async () => {

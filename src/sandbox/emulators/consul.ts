@@ -299,7 +299,11 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
     try {
       return compileBexpr(filter);
     } catch (err) {
-      return text(400, `Failed to create boolean expression evaluator: ${(err as Error).message}`);
+      // agent/consul/catalog_endpoint.go (and the other list RPCs): bexpr.CreateFilter's error
+      // is returned as is, and agent/http.go answers an untyped error 500 with its text
+      // (hashicorp/consul#7338, #9441: "Unexpected response code: 500 (Failed to create
+      // boolean expression evaluator: …)"; a client agent prefixes "rpc error making call: ").
+      return text(500, `Failed to create boolean expression evaluator: ${(err as Error).message}`);
     }
   }
 
@@ -409,6 +413,54 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
             .map((k) => [k, [...map[k]!].sort()]),
         );
         return { index: cluster.serviceIndex(), value, filtered };
+      });
+    }
+    // agent/catalog_endpoint.go CatalogNodes, agent/consul/catalog_endpoint.go ListNodes:
+    // the bexpr filter runs over structs.Node, then nodes without node:read are dropped.
+    if (path === '/v1/catalog/nodes') {
+      const bad = only('GET');
+      if (bad) return bad;
+      const predicate = compileFilter(req);
+      if (predicate && typeof predicate !== 'function') return predicate;
+      return read(req, () => {
+        const matching = cluster
+          .listNodes()
+          .map((n) => ({ ...n }) as Json)
+          .filter((n) => !predicate || predicate(n))
+          .sort((a, b) => String(a.Node).localeCompare(String(b.Node)));
+        const value = matching.filter((n) => authz.nodeRead(n.Node as string));
+        return { index: cluster.serviceIndex(), value, filtered: value.length < matching.length };
+      });
+    }
+    // agent/catalog_endpoint.go CatalogNodeServices, agent/consul/catalog_endpoint.go
+    // NodeServices: structs.NodeServices {Node, Services: ID → NodeService}, or null for a
+    // node the catalog lacks; the filter runs over the NodeService values (fields ID,
+    // Service, Tags, Meta, Port…); aclfilter: no node:read → null, else services without
+    // service:read are dropped.
+    const catalogNode = /^\/v1\/catalog\/node\/(.+)$/.exec(path);
+    if (catalogNode) {
+      const bad = only('GET');
+      if (bad) return bad;
+      const name = decodeURIComponent(catalogNode[1]!);
+      const predicate = compileFilter(req);
+      if (predicate && typeof predicate !== 'function') return predicate;
+      return read(req, () => {
+        const node = cluster.getNode(name);
+        if (!node) return { index: cluster.serviceIndex(), value: null };
+        if (!authz.nodeRead(name)) return { index: cluster.serviceIndex(), value: null, filtered: true };
+        const services: Record<string, Json> = {};
+        let filtered = false;
+        for (const svc of cluster.listServices()) {
+          if (svc.Node !== name) continue;
+          const wire = serviceWire(svc);
+          if (predicate && !predicate(wire)) continue;
+          if (!authz.serviceRead(svc.Service)) {
+            filtered = true;
+            continue;
+          }
+          services[svc.ID] = wire;
+        }
+        return { index: cluster.serviceIndex(), value: { Node: nodeWire(name), Services: services }, filtered };
       });
     }
     const catalogService = /^\/v1\/catalog\/service\/(.+)$/.exec(path);

@@ -39,12 +39,13 @@ function decodeError(err: SyntaxError): string {
   return `invalid character in request body: ${err.message}`;
 }
 
-function jobSummary(cluster: Cluster, ns: string, job: Json): Json {
+/** A job's allocations, given (a list groups them once: Nomad keeps summaries in their own table, O(1) per job). */
+function jobSummary(allocations: Json[], ns: string, job: Json): Json {
   const summary: Record<string, Json> = {};
   for (const g of (job.TaskGroups as Json[] | null) ?? []) {
     summary[g.Name as string] = { Queued: 0, Complete: 0, Failed: 0, Running: 0, Starting: 0, Lost: 0, Unknown: 0 };
   }
-  for (const a of cluster.listAllocations(ns, job.ID as string)) {
+  for (const a of allocations) {
     const s = summary[a.TaskGroup as string];
     if (!s) continue;
     const field = { pending: 'Starting', running: 'Running', complete: 'Complete', failed: 'Failed', lost: 'Lost' }[a.ClientStatus as string] ?? 'Unknown';
@@ -53,7 +54,7 @@ function jobSummary(cluster: Cluster, ns: string, job: Json): Json {
   return { JobID: job.ID, Namespace: ns, Summary: summary, Children: { Pending: 0, Running: 0, Dead: 0 }, CreateIndex: job.CreateIndex, ModifyIndex: job.ModifyIndex };
 }
 
-function jobStub(cluster: Cluster, job: Json, withMeta: boolean): Json {
+function jobStub(allocations: Json[], job: Json, withMeta: boolean): Json {
   const stub: Json = {
     ID: job.ID,
     ParentID: job.ParentID ?? '',
@@ -69,7 +70,7 @@ function jobStub(cluster: Cluster, job: Json, withMeta: boolean): Json {
     Stop: job.Stop,
     Status: job.Status,
     StatusDescription: job.StatusDescription ?? '',
-    JobSummary: jobSummary(cluster, job.Namespace as string, job),
+    JobSummary: jobSummary(allocations, job.Namespace as string, job),
     CreateIndex: job.CreateIndex,
     ModifyIndex: job.ModifyIndex,
     JobModifyIndex: job.JobModifyIndex,
@@ -227,6 +228,67 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     return text(500, `stat ${path}: no such file or directory`);
   }
 
+  /**
+   * GET /v1/jobs (command/agent/job_endpoint.go jobListRequest, nomad/job_endpoint.go
+   * List, nomad/state/paginator/paginator.go): jobs in (namespace, ID) order; skip to
+   * `next_token` ("<namespace>.<id>", NamespaceIDTokenizer), then the filter is evaluated
+   * on the whole Job (not its stub), then `per_page` cuts the page and the first job left
+   * out becomes X-Nomad-NextToken (absent on the last page). Filter errors are the
+   * paginator's, answered 400 through structs.NewErrRPCCodedf.
+   */
+  async function listJobs(req: EmulatorRequest, ns: string): Promise<EmulatorResponse> {
+    // command/agent/http.go parsePagination: strconv.ParseInt(per_page, 10, 32).
+    const rawPerPage = req.query.get('per_page') ?? '';
+    const perPage = rawPerPage === '' ? 0 : /^[+-]?\d+$/.test(rawPerPage) && Math.abs(Number(rawPerPage)) < 2 ** 31 ? Number(rawPerPage) : NaN;
+    if (Number.isNaN(perPage)) return text(400, 'Expect a number for `per_page` query string parameter');
+    const nextToken = req.query.get('next_token') ?? '';
+    let predicate: ((d: unknown) => boolean) | undefined;
+    const filter = req.query.get('filter');
+    if (filter) {
+      try {
+        predicate = compileBexpr(filter);
+      } catch (err) {
+        return text(400, `failed to create result paginator: failed to read filter expression: ${(err as Error).message}`);
+      }
+    }
+    const prefix = req.query.get('prefix') ?? '';
+    const withMeta = parseBool(req.query.get('meta') ?? 'false') === true;
+    const tokenOf = (j: Json) => `${String(j.Namespace)}.${String(j.ID)}`;
+    try {
+      return await read(req, () => {
+        // memdb's id index orders bytes; localeCompare would not match the token comparison.
+        const all = cluster
+          .listJobs(ns)
+          .filter((j) => (j.ID as string).startsWith(prefix))
+          .sort((a, b) => (tokenOf(a) < tokenOf(b) ? -1 : tokenOf(a) > tokenOf(b) ? 1 : 0));
+        const allocsByJob = new Map<string, Json[]>();
+        for (const a of cluster.listAllocations()) {
+          const k = `${String(a.Namespace)}.${String(a.JobID)}`;
+          const list = allocsByJob.get(k);
+          if (list) list.push(a);
+          else allocsByJob.set(k, [a]);
+        }
+        const page: Json[] = [];
+        let next = '';
+        for (const job of all) {
+          if (nextToken !== '' && tokenOf(job) < nextToken) continue;
+          if (predicate && !predicate(job)) continue;
+          if (perPage !== 0 && page.length + 1 > perPage) {
+            next = tokenOf(job);
+            break;
+          }
+          page.push(jobStub(allocsByJob.get(tokenOf(job)) ?? [], job, withMeta));
+        }
+        const value = ok(page);
+        return { index: cluster.jobIndex(ns, '', 'jobs'), value: next ? { ...value, headers: { 'X-Nomad-NextToken': next } } : value };
+      });
+    } catch (err) {
+      // paginator.go Page: an evaluation error (a selector the Job lacks) ends the page.
+      if (err instanceof BexprError) return text(400, `failed to read result page: ${err.message}`);
+      throw err;
+    }
+  }
+
   const ok = (body: unknown): EmulatorResponse => ({ status: 200, body: body === null ? 'null' : body, headers: body === null ? { 'content-type': 'application/json' } : undefined });
 
   return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
@@ -258,32 +320,7 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     if (path === '/v1/jobs') {
       if (allowed('POST', 'PUT')) return register(req, undefined);
       if (!allowed('GET')) return text(405, 'Invalid method');
-      let predicate: ((d: unknown) => boolean) | undefined;
-      const filter = req.query.get('filter');
-      if (filter) {
-        try {
-          predicate = compileBexpr(filter);
-        } catch (err) {
-          return text(400, `failed to read filter expression: ${(err as Error).message}`);
-        }
-      }
-      const prefix = req.query.get('prefix') ?? '';
-      const withMeta = parseBool(req.query.get('meta') ?? 'false') === true;
-      try {
-        return await read(req, () => ({
-          index: cluster.jobIndex(ns, '', 'jobs'),
-          value: ok(
-            cluster
-              .listJobs(ns)
-              .filter((j) => (j.ID as string).startsWith(prefix))
-              .filter((j) => !predicate || predicate(j))
-              .map((j) => jobStub(cluster, j, withMeta)),
-          ),
-        }));
-      } catch (err) {
-        if (err instanceof BexprError) return text(500, err.message);
-        throw err;
-      }
+      return listJobs(req, ns);
     }
 
     const jobMatch = /^\/v1\/job\/([^/]+)(\/[a-z]+)?$/.exec(path);
