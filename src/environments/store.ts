@@ -1,11 +1,11 @@
 // previewd's own state in Postgres: one row per environment (desired + observed)
 // and an append-only event history. Ordering rules for desired state live in one
-// pure function (ordering.ts); recordDesired group-commits: the facts arriving while a
-// commit is in flight are written together in one transaction that locks their rows and
-// applies the function to each fact in submission order, on the row as the facts before
-// it left it, so concurrent webhooks for one PR cannot interleave and a batch writes
-// exactly what one call per fact would. previewd's own teardowns (recordTeardown)
-// compare-and-set on the same per-PR generation.
+// pure function (ordering.ts); recordDesired group-commits: the facts arriving while
+// commits are in flight are decided on their rows as read and written together by one
+// statement that compare-and-sets each row's per-PR generation, a PR's facts one commit
+// after the other in submission order, so concurrent webhooks for one PR cannot
+// interleave and a batch writes exactly what one call per fact would. previewd's own
+// teardowns (recordTeardown) compare-and-set on the same generation.
 // Observed state is written by the holder of the PR's lock: its writes carry the lock's
 // fencing token (fenced-store.ts) and are refused once a newer holder wrote. Writes
 // without a token (desired state from webhooks, admin and GC; the resume sweep's
@@ -19,7 +19,6 @@ import { mapPgError, pgCode } from '../database/pg-errors.js';
 import { packagePath } from '../package-root.js';
 import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
 import { orderGitHubFact, type DesiredBy, type GitHubChange } from './ordering.js';
-import { planDesiredRounds } from './desired-rounds.js';
 import { createGroupCommit, type ItemOutcome } from '../group-commit.js';
 import type {
   DesiredInput,
@@ -43,6 +42,8 @@ export interface EnvironmentStoreOptions {
   maxConnections?: number;
   /** Most desired-state facts written by one group commit (default 200). */
   desiredBatchMax?: number;
+  /** Desired-state group commits in flight at once, on disjoint PRs (default: the pool size less one, at most 4). */
+  desiredCommitsInFlight?: number;
 }
 
 const MIGRATIONS_DIR = packagePath('migrations');
@@ -50,7 +51,7 @@ const MIGRATIONS_TABLE = 'previewd_migrations';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Lost races before recordDesired gives up on a fact (each loss means another replica inserted the PR first). */
 const MAX_DESIRED_ATTEMPTS = 100;
-/** Tries of a whole desired-state commit that collided with another replica's (unique env_id, deadlock). */
+/** Tries of a whole desired-state statement that collided with another replica's (unique env_id, deadlock). */
 const MAX_BATCH_ATTEMPTS = 5;
 const STATUSES: readonly EnvironmentStatus[] = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];
 
@@ -116,6 +117,9 @@ const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (ty
 /** Events deleted per statement when pruning. */
 const PRUNE_BATCH = 5_000;
 
+/** Repository, then PR number: one order for every replica's writes. */
+const compareKeys = (a: EnvironmentKey, b: EnvironmentKey) => (a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : a.pr - b.pr);
+
 function assertKey(key: EnvironmentKey): void {
   if (!isValidKey(key)) throw new UserError(`invalid environment key ${JSON.stringify(key)}`);
 }
@@ -141,11 +145,13 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   const hostClaims = `"${schema}".host_claims`;
   /** Moves the fence of the row at $1/$2 to the token at `param` if no newer token wrote it; a row when it did. */
   const fenceClaim = (param: string) => `UPDATE ${environments} SET fence = ${param}::bigint WHERE repo = $1 AND pr = $2 AND fence <= ${param}::bigint RETURNING 1`;
-  // One round of a desired-state group commit (commitDesired), one statement: the facts
-  // accepted ($1..$13, one per PR: an update where the row was read at generation $9,
-  // an insert where there was none) with a 'desired' event each, and the refused ones'
-  // 'desired-ignored' events ($14..$19). Returns the generation of every write that landed.
-  const writeRoundSql = `WITH v AS (
+  // The write of a desired-state group commit (commitDesired), one autocommit statement:
+  // the facts accepted ($1..$13, one per PR: an update where the row was read at
+  // generation $9, an insert where there was none) with a 'desired' event each, and the
+  // refused ones' 'desired-ignored' events ($14..$20), each only while its row is still
+  // at the generation it was decided on ($20). Returns what landed: the generation of
+  // every write, and the refusals (generation null).
+  const writeDesiredSql = `WITH v AS (
        SELECT * FROM unnest($1::text[], $2::int[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::boolean[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
          AS v(repo, pr, present, sha, reason, pr_updated_at, labels, closed, generation, why, title, branch, env_id)
      ), changed AS (
@@ -179,12 +185,25 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
        SELECT v.repo, v.pr, 'desired', v.reason,
               jsonb_build_object('present', v.present, 'sha', v.sha, 'prUpdatedAt', v.pr_updated_at, 'generation', w.desired_generation, 'by', 'github', 'why', v.why)
        FROM written AS w JOIN v ON v.repo = w.repo AND v.pr = w.pr
+     ), refused AS (
+       -- FOR SHARE re-reads a row another writer changed meanwhile: a refusal stands only on the row it was decided on.
+       SELECT i.* FROM unnest($14::text[], $15::int[], $16::text[], $17::text[], $18::timestamptz[], $19::text[], $20::bigint[]) AS i(repo, pr, message, sha, at, why, generation)
+       JOIN ${environments} AS e ON e.repo = i.repo AND e.pr = i.pr AND e.desired_generation = i.generation
+       FOR SHARE OF e
      ), ignored_events AS (
        INSERT INTO ${events} (repo, pr, type, message, data)
-       SELECT repo, pr, 'desired-ignored', message, jsonb_build_object('sha', sha, 'prUpdatedAt', at, 'why', why)
-       FROM unnest($14::text[], $15::int[], $16::text[], $17::text[], $18::timestamptz[], $19::text[]) AS i(repo, pr, message, sha, at, why)
+       SELECT repo, pr, 'desired-ignored', message, jsonb_build_object('sha', sha, 'prUpdatedAt', at, 'why', why) FROM refused
      )
-     SELECT repo, pr, desired_generation AS generation FROM written`;
+     SELECT repo, pr, desired_generation AS generation FROM written
+     UNION ALL SELECT repo, pr, NULL FROM refused`;
+  // The rows the facts of a commit are decided on: each PR's own, and any row (of another
+  // repository) already holding a new PR's environment ID. Two index lookups: an OR of
+  // the two made Postgres scan the whole table.
+  const readDesiredSql = `SELECT repo, pr, env_id, desired_generation AS generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed
+     FROM ${environments} JOIN unnest($1::text[], $2::int[]) AS k(repo, pr) USING (repo, pr)
+     UNION
+     SELECT repo, pr, env_id, desired_generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed
+     FROM ${environments} WHERE env_id = ANY($3::text[])`;
   // State queries are small: a server that does not answer in 30 s is an outage (retried).
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
@@ -256,6 +275,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   /** A desired-state fact checked and cleaned, waiting for its group commit. */
   interface DesiredFact {
     key: EnvironmentKey;
+    envId: string;
     input: DesiredInput;
     change: GitHubChange;
     reason: string;
@@ -276,12 +296,16 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     pr_closed: boolean;
   }
 
-  // Every recordDesired goes through one group commit: the facts that arrive while a
-  // commit is in flight are written by the next in one transaction, so a burst of
+  // Every recordDesired goes through one group commit: the facts that arrive while
+  // commits are in flight are written by the next in one statement, so a burst of
   // webhooks pays one durable commit per batch instead of one per delivery, and each
-  // caller still hears back only once its fact is committed.
+  // caller still hears back only once its fact is committed. Facts are ordered per
+  // environment ID, not per PR: two repositories whose PRs map to one ID are decided in
+  // submission order too (the first one's insert wins it).
   const desiredCommits = createGroupCommit<DesiredFact, DesiredResult>({
     commit: commitDesired,
+    keyOf: (fact) => fact.envId,
+    maxConcurrent: options.desiredCommitsInFlight ?? Math.max(1, Math.min(4, (options.maxConnections ?? 5) - 1)),
     ...(options.desiredBatchMax !== undefined ? { maxBatch: options.desiredBatchMax } : {}),
   });
 
@@ -291,6 +315,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     if (input.present && !input.sha) throw new UserError(`desired state of ${keyString(key)} is present but has no SHA`);
     return desiredCommits.submit({
       key,
+      envId: environmentId(key),
       input,
       change: input.change ?? (input.present ? 'head' : 'close'),
       reason: clean(input.reason),
@@ -302,119 +327,116 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
   }
 
   /**
-   * Writes a batch of facts in one transaction, exactly as if recordDesired had run once
-   * per fact in submission order: the rows are locked, each fact is decided by
-   * orderGitHubFact on the row as the facts before it left it (rounds, desired-rounds.ts),
-   * and the changes and their events of a round go in one statement.
+   * Writes a batch of facts (one per environment ID) exactly as if recordDesired had run
+   * once per fact: optimistic, like a single call. Each fact is decided by
+   * orderGitHubFact on its row as read, and one statement writes every decision, each
+   * only if its row is still at the generation read (every desired change bumps it). A
+   * fact whose row changed meanwhile (another replica, previewd's own teardown) is read
+   * and decided again; no lock is held between the two round trips, and the statement is
+   * the only durable commit.
    */
   async function commitDesired(facts: readonly DesiredFact[]): Promise<ItemOutcome<DesiredResult>[]> {
     const what = facts.length === 1 ? `record desired state of ${keyString(facts[0]!.key)}` : `record desired state of ${facts.length} environments`;
-    for (let attempt = 1; ; attempt++) {
+    const outcomes: ItemOutcome<DesiredResult>[] = new Array(facts.length);
+    const tries = new Array<number>(facts.length).fill(0);
+    // Sorted by key, so two replicas' statements take shared row locks in one order.
+    let open = facts.map((_, i) => i).sort((a, b) => compareKeys(facts[a]!.key, facts[b]!.key));
+    for (let attempt = 1; open.length > 0; ) {
       try {
-        return await inTransaction(what, (client) => decideAndWrite(client, facts));
+        open = await decideAndWrite(facts, open, outcomes, tries);
       } catch (err) {
         // A concurrent first insert of one of these PRs by another replica can collide on
-        // env_id before ON CONFLICT (repo, pr) sees it, and two replicas' batches can
-        // deadlock on their row locks: both roll back whole, and the next try sees the
-        // other's rows committed.
+        // env_id before ON CONFLICT (repo, pr) sees it, and two replicas' statements can
+        // deadlock on their row locks: the statement rolls back whole, and the next try
+        // reads the other's rows committed.
         const code = pgCode(err);
-        if ((code === '23505' || code === '40P01') && attempt < MAX_BATCH_ATTEMPTS) continue;
+        if ((code === '23505' || code === '40P01') && attempt++ < MAX_BATCH_ATTEMPTS) continue;
         throw mapPgError(err, what);
       }
     }
+    return outcomes;
   }
 
-  async function decideAndWrite(client: pg.PoolClient, facts: readonly DesiredFact[]): Promise<ItemOutcome<DesiredResult>[]> {
-    const outcomes: ItemOutcome<DesiredResult>[] = new Array(facts.length);
-    const tries = new Array<number>(facts.length).fill(0);
-    const rounds = planDesiredRounds(facts.map((f) => keyString(f.key)));
-    for (let round = rounds.next(); round.length > 0; round = rounds.next()) {
-      const inRound = round.map((i) => facts[i]!);
-      const envIds = inRound.map((f) => environmentId(f.key));
-      // Sorted, so two batches lock shared rows in one order. The env_id arm finds the
-      // rows of other repositories that already own a new PR's environment ID.
-      const { rows } = await client.query<HeldRow>(
-        `SELECT repo, pr, env_id, desired_generation AS generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed
-         FROM ${environments}
-         WHERE (repo, pr) IN (SELECT * FROM unnest($1::text[], $2::int[])) OR env_id = ANY($3::text[])
-         ORDER BY repo, pr FOR UPDATE`,
-        [inRound.map((f) => f.key.repo), inRound.map((f) => f.key.pr), envIds],
+  /** One read and one write for the facts at `open`; settles their outcomes and returns the ones to decide again. */
+  async function decideAndWrite(facts: readonly DesiredFact[], open: number[], outcomes: ItemOutcome<DesiredResult>[], tries: number[]): Promise<number[]> {
+    const { rows } = await pool.query<HeldRow>(readDesiredSql, [open.map((i) => facts[i]!.key.repo), open.map((i) => facts[i]!.key.pr), open.map((i) => facts[i]!.envId)]);
+    const byKey = new Map(rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), r]));
+    const byEnvId = new Map(rows.map((r) => [r.env_id, r]));
+    const writes: { index: number; fact: DesiredFact; held: HeldRow | null; why: string }[] = [];
+    const refusals: { index: number; fact: DesiredFact; held: HeldRow; why: string }[] = [];
+    for (const index of open) {
+      const fact = facts[index]!;
+      const { key, input } = fact;
+      const held = byKey.get(keyString(key)) ?? null;
+      if (held === null && byEnvId.has(fact.envId)) {
+        outcomes[index] = { ok: false, error: new UserError(`environment ID ${fact.envId} of ${keyString(key)} is already used by another repository`) };
+        continue;
+      }
+      const decision = orderGitHubFact(
+        held && { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, desiredPresent: held.desired_present, prClosed: held.pr_closed },
+        { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change: fact.change, fromListing: input.fromListing === true },
       );
-      const byKey = new Map(rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), r]));
-      const byEnvId = new Map(rows.map((r) => [r.env_id, r]));
-      const writes: { index: number; fact: DesiredFact; held: HeldRow | null; why: string }[] = [];
-      const refusals: { fact: DesiredFact; why: string }[] = [];
-      const insertedIds = new Set<string>();
-      round.forEach((index, n) => {
-        const fact = facts[index]!;
-        const { key, input } = fact;
-        const held = byKey.get(keyString(key)) ?? null;
-        if (held === null && byEnvId.has(envIds[n]!)) {
-          outcomes[index] = { ok: false, error: new UserError(`environment ID ${envIds[n]} of ${keyString(key)} is already used by another repository`) };
-          return rounds.settle(index);
-        }
-        if (held === null && insertedIds.has(envIds[n]!)) {
-          // Two new PRs of this round share an environment ID (two repositories' names map
-          // to one): the earlier one inserts, this one is decided next round against its row.
-          return rounds.retry(index);
-        }
-        const decision = orderGitHubFact(
-          held && { prUpdatedAt: held.pr_updated_at, desiredSha: held.desired_sha, desiredBy: held.desired_by, desiredPresent: held.desired_present, prClosed: held.pr_closed },
-          { prUpdatedAt: input.prUpdatedAt, sha: input.sha, beforeSha: input.beforeSha ?? null, change: fact.change, fromListing: input.fromListing === true },
-        );
-        if (decision.accept) {
-          writes.push({ index, fact, held, why: decision.why });
-          if (held === null) insertedIds.add(envIds[n]!);
-          return;
-        }
-        if (input.fromListing) {
-          // Every resync re-reads the same listing: a refusal would add an event per PR per interval.
-          log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, why: decision.why }, 'listed state not recorded');
-        } else {
-          refusals.push({ fact, why: decision.why });
-          log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, reason: input.reason, why: decision.why }, 'stale desired state ignored');
-        }
+      if (decision.accept) {
+        writes.push({ index, fact, held, why: decision.why });
+        continue;
+      }
+      // A refusal is only ever of a row: the first fact of a PR is always accepted.
+      if (input.fromListing) {
+        // Every resync re-reads the same listing: a refusal would add an event per PR per interval.
+        log.debug({ env: keyString(key), sha: input.sha, storedSha: held?.desired_sha, why: decision.why }, 'listed state not recorded');
         outcomes[index] = { ok: true, value: { accepted: false, generation: Number(held?.generation ?? 0) } };
-        rounds.settle(index);
-      });
-      if (writes.length === 0 && refusals.length === 0) continue;
-      const written = await client.query<{ repo: string; pr: number; generation: string }>(writeRoundSql, [
-        writes.map((w) => w.fact.key.repo),
-        writes.map((w) => w.fact.key.pr),
-        writes.map((w) => w.fact.input.present),
-        writes.map((w) => w.fact.input.sha),
-        writes.map((w) => w.fact.reason),
-        writes.map((w) => w.fact.input.prUpdatedAt),
-        writes.map((w) => w.fact.labels),
-        writes.map((w) => w.fact.change === 'close'),
-        writes.map((w) => w.held?.generation ?? null),
-        writes.map((w) => w.why),
-        writes.map((w) => w.fact.title),
-        writes.map((w) => w.fact.branch),
-        writes.map((w) => environmentId(w.fact.key)),
-        refusals.map((r) => r.fact.key.repo),
-        refusals.map((r) => r.fact.key.pr),
-        refusals.map((r) => clean(`${r.why}: ${r.fact.input.reason}`)),
-        refusals.map((r) => r.fact.input.sha),
-        refusals.map((r) => r.fact.input.prUpdatedAt),
-        refusals.map((r) => r.why),
-      ]);
-      const landed = new Map(written.rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), Number(r.generation)]));
-      for (const { index, fact } of writes) {
-        const generation = landed.get(keyString(fact.key));
-        if (generation !== undefined) {
-          outcomes[index] = { ok: true, value: { accepted: true, generation } };
-          rounds.settle(index);
-        } else if (++tries[index]! >= MAX_DESIRED_ATTEMPTS) {
-          // Only another writer's insert of the same PR makes a write miss; it cannot keep happening.
-          outcomes[index] = { ok: false, error: new TransientError(`record desired state of ${keyString(fact.key)}: it kept changing under ${tries[index]} attempts`, { system: 'postgres' }) };
-          rounds.settle(index);
-        } else {
-          rounds.retry(index); // another replica inserted this PR meanwhile: decide again on its row
-        }
+      } else {
+        refusals.push({ index, fact, held: held!, why: decision.why });
       }
     }
-    return outcomes;
+    if (writes.length === 0 && refusals.length === 0) return [];
+    const written = await pool.query<{ repo: string; pr: number; generation: string | null }>(writeDesiredSql, [
+      writes.map((w) => w.fact.key.repo),
+      writes.map((w) => w.fact.key.pr),
+      writes.map((w) => w.fact.input.present),
+      writes.map((w) => w.fact.input.sha),
+      writes.map((w) => w.fact.reason),
+      writes.map((w) => w.fact.input.prUpdatedAt),
+      writes.map((w) => w.fact.labels),
+      writes.map((w) => w.fact.change === 'close'),
+      writes.map((w) => w.held?.generation ?? null),
+      writes.map((w) => w.why),
+      writes.map((w) => w.fact.title),
+      writes.map((w) => w.fact.branch),
+      writes.map((w) => w.fact.envId),
+      refusals.map((r) => r.fact.key.repo),
+      refusals.map((r) => r.fact.key.pr),
+      refusals.map((r) => clean(`${r.why}: ${r.fact.input.reason}`)),
+      refusals.map((r) => r.fact.input.sha),
+      refusals.map((r) => r.fact.input.prUpdatedAt),
+      refusals.map((r) => r.why),
+      refusals.map((r) => r.held.generation),
+    ]);
+    const landed = new Map(written.rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), r.generation]));
+    const again: number[] = [];
+    for (const { index, fact } of writes) {
+      const generation = landed.get(keyString(fact.key));
+      if (typeof generation === 'string') outcomes[index] = { ok: true, value: { accepted: true, generation: Number(generation) } };
+      else missed(index, fact);
+    }
+    for (const { index, fact, held, why } of refusals) {
+      if (landed.has(keyString(fact.key))) {
+        log.debug({ env: keyString(fact.key), sha: fact.input.sha, storedSha: held.desired_sha, reason: fact.input.reason, why }, 'stale desired state ignored');
+        outcomes[index] = { ok: true, value: { accepted: false, generation: Number(held.generation) } };
+      } else {
+        missed(index, fact);
+      }
+    }
+    return again;
+
+    function missed(index: number, fact: DesiredFact): void {
+      if (++tries[index]! >= MAX_DESIRED_ATTEMPTS) {
+        // Only another writer's change of the same PR makes a write miss; it cannot keep happening.
+        outcomes[index] = { ok: false, error: new TransientError(`record desired state of ${keyString(fact.key)}: it kept changing under ${tries[index]} attempts`, { system: 'postgres' }) };
+      } else {
+        again.push(index); // another writer changed this PR meanwhile: decide again on its row
+      }
+    }
   }
 
   async function recordTeardown(key: EnvironmentKey, input: TeardownInput): Promise<{ accepted: boolean; generation: number }> {
