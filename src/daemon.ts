@@ -9,6 +9,7 @@ import type { EnvironmentKey } from './environments/naming.js';
 import { pruneOldEvents } from './environments/retention.js';
 import { createGcLock, createSweepLock, startSweepSchedule } from './gc/schedule.js';
 import { sweepGc } from './gc/sweep.js';
+import { warmPoolSettings } from './database/warm-pool-settings.js';
 import { adminRouter } from './http/admin.js';
 import { createApp } from './http/app.js';
 import { readinessRouter, standardChecks } from './http/health.js';
@@ -41,6 +42,8 @@ export interface DaemonOptions {
   resume?: boolean;
   /** Run resync from GitHub's listings, at start and every resync.interval (default true). */
   resync?: boolean;
+  /** Refill the warm pools of the templates, at start and every database.poolInterval (default true). */
+  warmPool?: boolean;
 }
 
 export interface Daemon {
@@ -142,6 +145,23 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
             await sweepResync({ ...deps, queue }, resyncState, { stillHoldsLock: () => lease.stillHolds() });
           },
         });
+  // Spares cloned in the background, one replica at a time (the lock), so that a PR
+  // database is a rename; at start too, so the first PRs after a deploy find spares.
+  const pools = warmPoolSettings(config);
+  const poolStop = new AbortController();
+  const warmPoolSchedule =
+    options.warmPool === false || pools.length === 0
+      ? null
+      : startSweepSchedule({
+          name: 'warm-pool',
+          lock: createSweepLock(redis, prefix, 'warm-pool'),
+          intervalMs: config.database.poolInterval,
+          immediate: true,
+          log,
+          sweep: async () => {
+            await deps.databases.refillWarmPools(pools, poolStop.signal);
+          },
+        });
   const gcSchedule =
     options.gc === false
       ? null
@@ -178,6 +198,8 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         // Order: no new webhooks, no new sweeps, then let running reconciles finish.
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
+        poolStop.abort();
+        await warmPoolSchedule?.stop();
         await gcSchedule?.stop();
         await resyncSchedule?.stop();
         await resumeSchedule?.stop();

@@ -60,6 +60,26 @@ export const repoSchema = z
           .boolean()
           .default(false)
           .describe('terminate sessions on the template database when it is busy (off: retry, then fail)'),
+        pool: z
+          .object({
+            size: z.number().int().min(0).max(20).default(2).describe('spare databases kept cloned from the template (warm pool); a PR database is then a rename; 0: no pool'),
+            maxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(10 * 1024 ** 3)
+              .describe("bound on the spares' pg_database_size together, in bytes (default 10 GiB); fewer spares when the template is large"),
+            versionQuery: z
+              .string()
+              .min(1)
+              .max(2000)
+              .optional()
+              .describe(
+                "SQL run read-only in the template whose first value is its version (e.g. SELECT max(version) FROM public.schema_migrations); default: the template's COMMENT. A spare of another version is dropped, never used; with neither, no pool",
+              ),
+          })
+          .prefault({})
+          .describe('warm pool of this repo\'s template; repos naming one template share the pool of the first of them'),
       })
       .prefault({})
       .describe('how the PR database is created'),
@@ -220,6 +240,7 @@ export const fileConfigSchema = z
           .describe(
             "file_copy_method of STRATEGY FILE_COPY clones: auto = clone on PostgreSQL 18+ when the server offers it, else copy; clone = always (refused before 18); copy = never. clone is constant-time on a data directory with reflinks (XFS reflink=1, btrfs, ZFS), a full copy on ext4",
           ),
+        poolInterval: duration('30s', 'period of the warm-pool refill (repos[].database.pool): stale spares dropped, used ones replaced'),
       })
       .prefault({}),
     gc: z

@@ -11,9 +11,9 @@
 // - Current spares beyond `size`, or beyond `maxBytes` together (pg_database_size,
 //   the logical size: on a reflink filesystem spares share extents and use less), are
 //   dropped, the highest slot first.
-// - Then clones fill the lowest free slots while the pool has fewer than `size` and
+// - Then clones fill the lowest free slots (a slot whose name someone else's database
+//   holds is skipped) while the pool has fewer than `size` and
 //   one more template's size still fits in `maxBytes`.
-import { spareDatabaseName } from './sql.js';
 
 export interface PoolSettings {
   template: string;
@@ -40,6 +40,8 @@ export interface PoolObservation {
   /** pg_database_size of the template: what one more spare will take. */
   templateBytes: number;
   spares: ObservedSpare[];
+  /** Slots whose name a database that is not ours holds: never touched, never cloned into. */
+  foreignSlots?: number[];
 }
 
 export type DropReason = 'unmarked' | 'stale' | 'no-version' | 'surplus' | 'over-budget';
@@ -50,7 +52,8 @@ export type PoolAction =
   /** Fewer than `size` spares because one more would pass maxBytes: reported, nothing done. */
   | { kind: 'at-budget'; template: string; spares: number; bytes: number; templateBytes: number; maxBytes: number };
 
-export function planWarmPool(instance: string, settings: PoolSettings, observed: PoolObservation): PoolAction[] {
+/** `spareName(slot)`: sql.ts spareDatabaseName of this instance and template. */
+export function planWarmPool(spareName: (slot: number) => string, settings: PoolSettings, observed: PoolObservation): PoolAction[] {
   const { template } = settings;
   const drop = (name: string, reason: DropReason): PoolAction => ({ kind: 'drop-spare', template, name, reason });
   const actions: PoolAction[] = [];
@@ -75,7 +78,7 @@ export function planWarmPool(instance: string, settings: PoolSettings, observed:
     }
   }
 
-  const taken = new Set(kept.map((s) => s.slot));
+  const taken = new Set([...kept.map((s) => s.slot), ...(observed.foreignSlots ?? [])]);
   let count = kept.length;
   for (let slot = 0; count < settings.size; slot++) {
     if (taken.has(slot)) continue;
@@ -83,7 +86,7 @@ export function planWarmPool(instance: string, settings: PoolSettings, observed:
       actions.push({ kind: 'at-budget', template, spares: count, bytes, templateBytes: observed.templateBytes, maxBytes: settings.maxBytes });
       break;
     }
-    actions.push({ kind: 'create-spare', template, name: spareDatabaseName(instance, template, slot), strategy: settings.strategy, version: observed.version });
+    actions.push({ kind: 'create-spare', template, name: spareName(slot), strategy: settings.strategy, version: observed.version });
     bytes += observed.templateBytes;
     count++;
   }

@@ -26,6 +26,8 @@ import { planOwnershipTransfer } from './ownership-transfer.js';
 import { isPermissionPgError, mapPgError, permissionError, pgCode, scrubPgError } from './pg-errors.js';
 import { quoteIdent, quoteLiteral, scramVerifier, stagingDatabaseName } from './sql.js';
 import { postgresComment } from '../ownership/markers.js';
+import type { PoolAction, PoolSettings } from './pool-plan.js';
+import { createWarmPool } from './warm-pool.js';
 import { ownerOfPostgresObject } from '../ownership/owners.js';
 import type { CreateDatabaseOptions, OwnedObject, PreviewDatabases } from './types.js';
 
@@ -329,6 +331,32 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     return plan.set;
   }
 
+  // Spares are cloned exactly as PR databases are (file_copy_method, busy template),
+  // but never terminate the template's sessions: a background refill can wait.
+  const warmPool = createWarmPool({
+    pool,
+    instance,
+    log,
+    clone: (target, template, strategy, signal) =>
+      cloneWithRetry(target, { mode: 'template', template, strategy, terminateTemplateSessions: false, busyRetryMs: 10_000, signal }),
+    withDatabaseClient: (database, fn) => withDatabaseClient(database, fn),
+  });
+
+  async function refillWarmPools(pools: PoolSettings[], signal?: AbortSignal): Promise<PoolAction[]> {
+    const done: PoolAction[] = [];
+    for (const settings of pools) {
+      if (signal?.aborted) break;
+      quoteIdent(settings.template);
+      try {
+        done.push(...(await run(`refill warm pool of ${settings.template}`, () => warmPool.refill(settings, signal))));
+      } catch (err) {
+        // One template's trouble (missing, busy, a failing versionQuery) leaves the others' pools working.
+        log.warn({ template: settings.template, err }, 'warm pool refill failed');
+      }
+    }
+    return done;
+  }
+
   async function seed(staging: string, seedFile: string): Promise<void> {
     let sql: string;
     try {
@@ -356,14 +384,22 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
    * behind sits under the deterministic staging name, which the next ensureDatabase
    * or dropDatabase of that name removes.
    */
-  async function ensureDatabase(name: string, envId: string, opts: CreateDatabaseOptions): Promise<'created' | 'exists'> {
+  async function ensureDatabase(name: string, envId: string, opts: CreateDatabaseOptions): Promise<'created' | 'claimed' | 'exists'> {
     quoteIdent(name);
     return run(`create database ${name}`, async () => {
       const existing = describeDatabase(await databaseEntry(name));
       if (existing) return checkExisting(existing, envId, 'database');
       await dropStagingLeftover(name);
-      const staging = stagingDatabaseName(instance, name);
       const started = now();
+      if (opts.mode === 'template' && opts.pool) {
+        // A hit is one rename; a miss (no current spare, no version marker) clones below as ever.
+        const spare = await warmPool.claim(opts.template, opts.pool.versionQuery, name, envId);
+        if (spare !== null) {
+          log.info({ database: name, env: envId, template: opts.template, spare, ms: now() - started }, 'preview database claimed from the warm pool');
+          return 'claimed';
+        }
+      }
+      const staging = stagingDatabaseName(instance, name);
       let fileCopyMethod: 'clone' | 'copy' | null = null;
       if (opts.mode === 'template') {
         fileCopyMethod = await cloneWithRetry(staging, opts);
@@ -580,6 +616,7 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
         return listOwned(rows);
       }),
     ensureDatabase,
+    refillWarmPools,
     ensureLoginRole,
     dropDatabase,
     dropRole,

@@ -1,6 +1,7 @@
 // PR databases and login roles on the Postgres cluster of DATABASE_URL.
 // Ownership: every database and role previewd creates carries a COMMENT with its
 // marker (ownership/markers.ts postgresComment) besides the configured name prefix.
+import type { PoolAction, PoolSettings } from './pool-plan.js';
 
 export interface OwnedObject {
   name: string;
@@ -18,6 +19,8 @@ export interface CreateDatabaseOptions {
   busyRetryMs: number;
   /** Ends the wait for a busy template at once (the caller is stopping). */
   signal?: AbortSignal | undefined;
+  /** Claim a current spare of the template's warm pool first (warm-pool.ts); absent: always clone. */
+  pool?: { versionQuery?: string | undefined } | undefined;
 }
 
 export interface PreviewDatabases {
@@ -27,8 +30,13 @@ export interface PreviewDatabases {
   /** Databases and roles carrying this instance's marker. */
   listOwnedDatabases(): Promise<OwnedObject[]>;
   listOwnedRoles(): Promise<OwnedObject[]>;
-  /** Creates the database (clone or empty+seed) with the marker; no-op if it exists and is ours; OwnershipError if not ours. */
-  ensureDatabase(name: string, envId: string, options: CreateDatabaseOptions): Promise<'created' | 'exists'>;
+  /**
+   * Creates the database (clone or empty+seed) with the marker; no-op if it exists and is ours; OwnershipError if not ours.
+   * 'claimed': renamed from a current warm-pool spare (options.pool) instead of cloned.
+   */
+  ensureDatabase(name: string, envId: string, options: CreateDatabaseOptions): Promise<'created' | 'claimed' | 'exists'>;
+  /** Brings each template's warm pool to its plan (pool-plan.ts): drops stale and surplus spares, clones missing ones. */
+  refillWarmPools(pools: PoolSettings[], signal?: AbortSignal): Promise<PoolAction[]>;
   /**
    * Creates or updates the PR's login role (member of the login group): password,
    * VALID UNTIL, CONNECT/TEMPORARY/CREATE on the database (which previewd keeps owning) and

@@ -12,6 +12,7 @@ import { vaultSecretMetadata, withGeneration } from '../ownership/markers.js';
 import { ownedBy, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { ApplyContext } from './apply-context.js';
 import { repoConfig } from '../config/repos.js';
+import { warmPoolOf } from '../database/warm-pool-settings.js';
 
 /** Thrown when a step fails: says which one, keeps the classified cause. */
 export class StepError extends Error {
@@ -104,6 +105,7 @@ export async function applyStep(ctx: ApplyContext, step: Step): Promise<void> {
           terminateTemplateSessions: database.terminateTemplateSessions,
           busyRetryMs: Math.min(BUSY_RETRY_MS, config.deployTimeout),
           signal,
+          pool: warmPoolOf(config, step.template),
         }),
       );
       ctx.state.resources.database = step.database;

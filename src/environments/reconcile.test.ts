@@ -211,6 +211,7 @@ function makeFakes(): Fakes {
       dbs.set(n, envId);
       return 'created';
     },
+    refillWarmPools: async () => [],
     async ensureLoginRole(role, _envId, _db, password, validUntil) {
       roles.set(role, { password, validUntil });
     },
