@@ -89,7 +89,16 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   const app = createApp({
     log,
     routers: [
-      createWebhookRouter({ secret: config.env.GITHUB_WEBHOOK_SECRET, repos: config.repos, store: deps.store, queue, deliveries, log, metrics: deps.metrics }),
+      createWebhookRouter({
+        secret: config.env.GITHUB_WEBHOOK_SECRET,
+        repos: config.repos,
+        store: deps.store,
+        queue,
+        deliveries,
+        log,
+        metrics: deps.metrics,
+        ...(deps.approvals ? { trust: { approvals: deps.approvals, github: deps.github } } : {}),
+      }),
       adminRouter({ config, store: deps.store, queue, runGc, readiness }),
       uiRouter({
         config,

@@ -10,6 +10,7 @@ import type { PreviewdMetrics } from './metrics.js';
 import type { GitHubClient } from './github/types.js';
 import type { NomadClient } from './nomad/types.js';
 import type { VaultClient } from './vault/types.js';
+import type { ApprovalStore } from './trust/approvals.js';
 
 export interface Clock {
   now(): Date;
@@ -44,6 +45,11 @@ export interface Deps {
   databases: PreviewDatabases;
   store: EnvironmentStore;
   metrics: PreviewdMetrics;
+  /**
+   * Fork approvals (issue 13 §3). Optional so unit-test deps need not build one; without
+   * it no fork is ever approved, so forks under `forks: label` never deploy (fail closed).
+   */
+  approvals?: ApprovalStore;
   /** Renders a PR's jobs and secret (the templates; a fake in unit tests). */
   renderer: EnvironmentRenderer;
 }

@@ -16,6 +16,9 @@ import { createDeliveryDedupe, type DeliveryDedupe } from '../src/queue/deliveri
 import { createReconcileQueue, type ReconcileQueue } from '../src/queue/reconcile-queue.js';
 import { createTestRedis } from './support/services.js';
 import { createTestDatabase } from './support/pg.js';
+import { createApprovalStore, type ApprovalStore } from '../src/trust/approvals.js';
+import type { TrustDeps } from '../src/trust/intake.js';
+import type { WebhookDeps } from '../src/http/webhooks.js';
 
 export const SECRET = 'test-webhook-secret-0123456789';
 
@@ -59,6 +62,8 @@ export interface IntakeHarness {
   deliveries: DeliveryDedupe;
   logLines: string[];
   redisPrefix: string;
+  /** The fork approvals in the harness's schema. */
+  approvals: ApprovalStore;
   close(): Promise<void>;
 }
 
@@ -73,6 +78,10 @@ export async function startIntake(options: {
   recordTimeoutMs?: number;
   /** Builds the dedupe (default: over the harness's Redis connection), e.g. over a stalling proxy. */
   deliveries?: (prefix: string) => DeliveryDedupe;
+  /** The GitHub client fork trust asks (permissions, notices); without it no fork is approved. */
+  trustGitHub?: TrustDeps['github'];
+  /** Builds the issue_comment handler from the harness's parts (commands). */
+  comments?: (parts: { store: EnvironmentStore; queue: ReconcileQueue; deliveries: DeliveryDedupe; approvals: ApprovalStore; log: ReturnType<typeof createLogger> }) => WebhookDeps['comments'];
 }): Promise<IntakeHarness> {
   const redis = await createTestRedis();
   const logLines: string[] = [];
@@ -86,8 +95,10 @@ export async function startIntake(options: {
     }),
   });
   schemaCounter++;
-  const inner = createEnvironmentStore({ databaseUrl: options.databaseUrl, schema: `intake_${process.pid}_${schemaCounter}`, log, maxConnections: 4 });
+  const schema = `intake_${process.pid}_${schemaCounter}`;
+  const inner = createEnvironmentStore({ databaseUrl: options.databaseUrl, schema, log, maxConnections: 4 });
   await inner.migrate();
+  const approvals = createApprovalStore({ databaseUrl: options.databaseUrl, schema, log });
   const store = new TappedStore(inner);
   const metrics = createMetrics();
   const queue = createReconcileQueue({ redisUrl: redis.url, prefix: redis.prefix, concurrency: 1, process: async () => undefined, log, metrics });
@@ -105,6 +116,8 @@ export async function startIntake(options: {
         metrics,
         ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
         ...(options.recordTimeoutMs !== undefined ? { recordTimeoutMs: options.recordTimeoutMs } : {}),
+        ...(options.trustGitHub ? { trust: { approvals, github: options.trustGitHub } } : {}),
+        ...(options.comments ? { comments: options.comments({ store: inner, queue, deliveries, approvals, log }) } : {}),
       }),
     ],
   });
@@ -119,7 +132,9 @@ export async function startIntake(options: {
     deliveries,
     logLines,
     redisPrefix: redis.prefix,
+    approvals,
     close: async () => {
+      await approvals.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await queue.close({ graceMs: 100 });
@@ -170,6 +185,10 @@ export async function send(url: string, body: string | Buffer, options: SendOpti
 
 export interface PullRequestOptions {
   action?: string;
+  /** The label a `labeled`/`unlabeled` event is about. */
+  label?: string;
+  /** Who caused the event (default alice, the PR's author). */
+  sender?: string;
   number?: number;
   repo?: string;
   sha?: string;
@@ -209,6 +228,7 @@ export function pullRequestPayload(o: PullRequestOptions = {}): Record<string, u
       base: { label: 'acme:main', ref: 'main', sha: 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e', repo: { id: 186853261, full_name: repo, fork: false } },
     },
     repository: { id: 186853261, name: repo.split('/')[1], full_name: repo, owner: { login: repo.split('/')[0] } },
-    sender: { login: 'alice', id: 7 },
+    ...(o.label !== undefined ? { label: { id: 99, name: o.label, color: 'd73a4a', default: false } } : {}),
+    sender: { login: o.sender ?? 'alice', id: 7 },
   };
 }

@@ -62,6 +62,7 @@ function resync() {
       config: { repos },
       github: createGitHubClient({ apiUrl: gh.url, auth: { token: PAT }, userAgent: 'previewd-test', now: () => clock, onRateLimit: (n) => metrics.githubRateLimitRemaining.set(n) }),
       store: store(),
+      approvals: h.approvals,
       log: createLogger({ level: 'silent' }),
       metrics,
       clock: { now: () => new Date(clock), sleep: async () => undefined },
@@ -225,7 +226,7 @@ describe('resync is conservative', () => {
     expect(await desired(9)).toMatchObject({ present: false, sha: A });
   });
 
-  it('when a fork PR has no opt-in label under forks=label then resync does not deploy it; the label does', async () => {
+  it('when a fork PR is not approved under forks=label then resync does not deploy it, not even once labelled (a listing does not say who labelled)', async () => {
     repos = [repoConfig(REPO, { forks: 'label' })];
     gh.openPull(REPO, { number: 10, headSha: A, headRepo: 'mallory/shop' });
     await resync();
@@ -233,6 +234,24 @@ describe('resync is conservative', () => {
     tick();
     gh.updatePull(REPO, 10, { labels: ['preview'] });
     await resync();
-    expect(await desired(10)).toMatchObject({ present: true, sha: A });
+    expect(await desired(10)).toBeNull();
+  });
+
+  it('when an approved fork gets a push that no webhook delivered then resync keeps the approved SHA: the new head waits (issue 13 §3)', async () => {
+    repos = [repoConfig(REPO, { forks: 'label' })];
+    gh.openPull(REPO, { number: 11, headSha: A, headRepo: 'mallory/shop', labels: ['preview'] });
+    await h.approvals.approve(key(11), A, 'maya');
+    await resync();
+    expect(await desired(11)).toMatchObject({ present: true, sha: A });
+    tick();
+    gh.updatePull(REPO, 11, { headSha: B });
+    await resync();
+    expect(await desired(11)).toMatchObject({ present: true, sha: A });
+    // Once B is approved, the next resync moves to it.
+    await h.approvals.approve(key(11), B, 'maya');
+    tick();
+    gh.updatePull(REPO, 11, { title: 'touched' });
+    await resync();
+    expect(await desired(11)).toMatchObject({ present: true, sha: B });
   });
 });

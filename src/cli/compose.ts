@@ -13,6 +13,7 @@ import { createLogger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { createNomadClient } from '../nomad/client.js';
 import { createVaultClient } from '../vault/client.js';
+import { createApprovalStore } from '../trust/approvals.js';
 
 export interface OwnedDeps extends Deps {
   /** Closes the pools this root opened. */
@@ -37,6 +38,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     log,
   });
   const store = createEnvironmentStore({ databaseUrl: env.DATABASE_URL, log });
+  const approvals = createApprovalStore({ databaseUrl: env.DATABASE_URL, log });
   const metrics = createMetrics();
   return {
     config,
@@ -53,10 +55,11 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     }),
     databases,
     store,
+    approvals,
     metrics,
     renderer: createTemplatesRenderer(),
     async close() {
-      await Promise.allSettled([store.close(), databases.close()]);
+      await Promise.allSettled([store.close(), approvals.close(), databases.close()]);
     },
   };
 }

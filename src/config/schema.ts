@@ -89,7 +89,7 @@ export const repoSchema = z
     forks: z
       .enum(['never', 'label', 'always'])
       .default('label')
-      .describe('fork PRs: never, only with the opt-in label applied by a maintainer, or always'),
+      .describe('fork PRs: never, only at a commit approved by a user with write access (the opt-in label or /preview approve), or always'),
     optInLabel: z.string().min(1).max(50).default('preview').describe('label that opts a fork PR in (forks: label)'),
     optOutLabel: z.string().min(1).max(50).default('no-preview').describe('label that opts any PR out'),
     keepLabel: z.string().min(1).max(50).default('preview-keep').describe('label that exempts an environment from GC'),

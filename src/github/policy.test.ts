@@ -70,8 +70,8 @@ describe('decideDesired', () => {
     ['when a PR is converted to draft and drafts are skipped then it is absent', { action: 'converted_to_draft', draft: true }, {}, 'absent'],
     ['when a PR is converted to draft and drafts deploy then it stays present', { action: 'converted_to_draft', draft: true }, { drafts: 'deploy' }, 'present'],
     ['when a fork PR has no label under forks=label then it is absent', { headRepo: 'mallory/shop' }, { forks: 'label' }, 'absent'],
-    ['when a fork PR carries the opt-in label under forks=label then it is present', { headRepo: 'mallory/shop', labels: ['preview'] }, { forks: 'label' }, 'present'],
-    ['when a maintainer labels a fork PR then it becomes present', { action: 'labeled', label: 'preview', headRepo: 'mallory/shop', labels: ['preview'] }, {}, 'present'],
+    ['when a fork PR carries the opt-in label but nobody with write access approved it then it is absent', { headRepo: 'mallory/shop', labels: ['preview'] }, { forks: 'label' }, 'absent'],
+    ['when a fork PR is labelled without an approval then it stays absent', { action: 'labeled', label: 'preview', headRepo: 'mallory/shop', labels: ['preview'] }, {}, 'absent'],
     ['when the opt-in label is removed from a fork PR then it is absent', { action: 'unlabeled', label: 'preview', headRepo: 'mallory/shop', labels: [] }, {}, 'absent'],
     ['when a fork PR carries the opt-in label under forks=never then it is absent', { headRepo: 'mallory/shop', labels: ['preview'] }, { forks: 'never' }, 'absent'],
     ['when a fork PR has no label under forks=always then it is present', { headRepo: 'mallory/shop' }, { forks: 'always' }, 'present'],
@@ -79,7 +79,7 @@ describe('decideDesired', () => {
     ['when the opt-out label is on the PR then it is absent', { labels: ['no-preview'] }, {}, 'absent'],
     ['when the opt-out label is on a labelled fork PR then it is absent', { headRepo: 'x/shop', labels: ['preview', 'no-preview'] }, {}, 'absent'],
     ['when the opt-out label is removed then it is present again', { action: 'unlabeled', label: 'no-preview', labels: [] }, {}, 'present'],
-    ['when a custom opt-in label is applied to a fork then it is present', { action: 'labeled', label: 'deploy-me', headRepo: 'x/shop', labels: ['deploy-me'] }, { optInLabel: 'deploy-me' }, 'present'],
+    ['when a custom opt-in label is applied to a fork then it is handled (not ignored), absent until approved', { action: 'labeled', label: 'deploy-me', headRepo: 'x/shop', labels: ['deploy-me'] }, { optInLabel: 'deploy-me' }, 'absent'],
     ['when the base branch is not configured then it is absent', { baseRef: 'feature' }, { baseBranches: ['main', 'release'] }, 'absent'],
     ['when the base branch is configured then it is present', { baseRef: 'release' }, { baseBranches: ['main', 'release'] }, 'present'],
     ['when the base changes to an unconfigured branch then it is absent', { action: 'edited', baseRef: 'dev', changes: { base: { ref: { from: 'main' } } } }, { baseBranches: ['main'] }, 'absent'],
@@ -205,12 +205,15 @@ describe('decidePull from the REST listing (resync)', () => {
     }
   });
 
-  it('when a fork head has no opt-in label under forks=label then resync does not deploy it', () => {
-    expect(resync({ headRepoFullName: 'mallory/shop' }, { forks: 'label' })).toMatchObject({
-      kind: 'desired',
-      input: { present: false, reason: 'resync: fork: waiting for label "preview"' },
-    });
-    expect(resync({ headRepoFullName: 'mallory/shop', labels: ['preview'] }, { forks: 'label' })).toMatchObject({ kind: 'desired', input: { present: true } });
+  it('when a fork head is not approved under forks=label then resync does not deploy it, labelled or not', () => {
+    const waiting = { kind: 'desired', input: { present: false, reason: 'resync: fork: waiting for approval (label "preview" by a user with write access, or /preview approve)' } };
+    expect(resync({ headRepoFullName: 'mallory/shop' }, { forks: 'label' })).toMatchObject(waiting);
+    expect(resync({ headRepoFullName: 'mallory/shop', labels: ['preview'] }, { forks: 'label' })).toMatchObject(waiting);
+  });
+
+  it('when a fork was approved at an older head then resync keeps the approved SHA and says the new head awaits approval', () => {
+    const approved = decidePull(listed({ headRepoFullName: 'mallory/shop' }), policy({ forks: 'label' }), { kind: 'resync' }, { approvedSha: BEFORE });
+    expect(approved).toMatchObject({ kind: 'desired', input: { present: true, sha: BEFORE, reason: `resync: fork: commit ${HEAD.slice(0, 7)} awaits approval; staying at ${BEFORE.slice(0, 7)}` } });
   });
 
   it('when resync decides then nothing is ignored, the change is "facts" (or "close") and no before SHA is claimed', () => {
@@ -227,5 +230,38 @@ describe('decidePull from the REST listing (resync)', () => {
     expect(pullFactsFromListing('acme/shop', { ...base, headSha: 'not-a-sha', updatedAt: '2026-01-02T03:04:05Z' })).toBeNull();
     expect(pullFactsFromListing('acme/shop', { ...base, headSha: HEAD, updatedAt: 'yesterday' })).toBeNull();
     expect(pullFactsFromListing('acme/shop', { ...base, headSha: HEAD.toUpperCase(), updatedAt: '2026-01-02T03:04:05Z' })?.headSha).toBe(HEAD);
+  });
+});
+
+describe('fork trust pinned to a commit (issue 13 §3)', () => {
+  const fork = { headRepo: 'mallory/shop', labels: ['preview'] };
+  const decide = (ev: PullRequestEvent, approvedSha: string | null, pol: Partial<RepoPolicy> = {}) => decidePull(pullFactsFromEvent(ev), policy(pol), webhookTrigger(ev), { approvedSha });
+
+  it('when the head itself was approved then the fork deploys at its head', () => {
+    expect(decide(event({ action: 'labeled', label: 'preview', ...fork }), HEAD)).toMatchObject({ kind: 'desired', input: { present: true, sha: HEAD, reason: 'pull_request.labeled' } });
+  });
+
+  it('when a push follows the approval then the environment stays at the approved SHA and the reason names the waiting commit', () => {
+    const push = decide(event({ action: 'synchronize', ...fork }), BEFORE);
+    expect(push).toMatchObject({ kind: 'desired', input: { present: true, sha: BEFORE, beforeSha: BEFORE, change: 'head' } });
+    expect(push.kind === 'desired' && push.input.reason).toBe(`pull_request.synchronize: fork: commit ${HEAD.slice(0, 7)} awaits approval; staying at ${BEFORE.slice(0, 7)}`);
+  });
+
+  it('when an approval exists but the PR is closed, opted out or the repo forbids forks then it is absent anyway', () => {
+    expect(decide(event({ action: 'closed', state: 'closed', ...fork }), HEAD)).toMatchObject({ input: { present: false } });
+    expect(decide(event({ ...fork, labels: ['preview', 'no-preview'] }), HEAD)).toMatchObject({ input: { present: false } });
+    expect(decide(event(fork), HEAD, { forks: 'never' })).toMatchObject({ input: { present: false } });
+  });
+
+  it('when the PR is not a fork or forks always deploy then an approval pins nothing', () => {
+    expect(decide(event({ action: 'synchronize' }), BEFORE)).toMatchObject({ input: { present: true, sha: HEAD } });
+    expect(decide(event({ action: 'synchronize', headRepo: 'mallory/shop' }), BEFORE, { forks: 'always' })).toMatchObject({ input: { present: true, sha: HEAD } });
+  });
+
+  it('when a command approves then the change is a head move, like a push', () => {
+    expect(decidePull(pullFactsFromEvent(event(fork)), policy(), { kind: 'command', command: 'approve' }, { approvedSha: HEAD })).toMatchObject({
+      kind: 'desired',
+      input: { present: true, sha: HEAD, change: 'head', reason: 'command: approve' },
+    });
   });
 });

@@ -3,7 +3,9 @@
 // nothing. The intake and resync both decide here, so they cannot disagree. A PR that
 // must not be deployed (draft skipped, fork without opt-in, opted out, wrong base,
 // closed) gets desired = absent rather than "ignored", so an environment that exists
-// is torn down.
+// is torn down. Under `forks: label` a fork is deployed only at the head SHA a writer
+// approved (issue 13 §3; trust/): the label alone is a request, the approval is what
+// previewd holds, and a later push stays at the approved SHA until approved again.
 import type { RepoConfig } from '../config/schema.js';
 import type { GitHubChange } from '../environments/ordering.js';
 import type { DesiredInput } from '../environments/types.js';
@@ -13,6 +15,16 @@ import type { PullRequestEvent } from './webhook-payload.js';
 export type RepoPolicy = Pick<RepoConfig, 'drafts' | 'forks' | 'optInLabel' | 'optOutLabel' | 'keepLabel' | 'baseBranches'>;
 
 export type PolicyDecision = { kind: 'desired'; input: DesiredInput } | { kind: 'ignore'; reason: string };
+
+/** What previewd holds about the PR's fork trust: the head SHA a writer approved, if any. */
+export interface ForkTrust {
+  approvedSha: string | null;
+}
+
+/** No approval: the default, so a caller that knows none never deploys a fork under `forks: label`. */
+export const NOT_APPROVED: ForkTrust = { approvedSha: null };
+
+const short = (sha: string) => sha.slice(0, 7);
 
 /** Actions that can change whether or where an environment should exist. */
 const HANDLED_ACTIONS: ReadonlySet<string> = new Set([
@@ -38,7 +50,8 @@ export function isHandledAction(action: string): boolean {
  */
 export type PullTrigger =
   | { kind: 'webhook'; action: string; label?: string; baseChanged: boolean; before?: string }
-  | { kind: 'resync' };
+  | { kind: 'resync' }
+  | { kind: 'command'; command: string };
 
 /** The trigger of a validated `pull_request` event. */
 export function webhookTrigger(event: PullRequestEvent): PullTrigger {
@@ -50,15 +63,20 @@ export function webhookTrigger(event: PullRequestEvent): PullTrigger {
 
 const isClosed = (facts: PullFacts, trigger: PullTrigger) => facts.state === 'closed' || (trigger.kind === 'webhook' && trigger.action === 'closed');
 
+/** A fork PR whose deploy waits on a writer's approval (forks: label). */
+export function needsApproval(facts: PullFacts, policy: Pick<RepoPolicy, 'forks'>): boolean {
+  return policy.forks === 'label' && isFork(facts);
+}
+
 /** Why the PR must not have an environment, or null when it should have one. */
-function absenceReason(facts: PullFacts, trigger: PullTrigger, policy: RepoPolicy): string | null {
+function absenceReason(facts: PullFacts, trigger: PullTrigger, policy: RepoPolicy, trust: ForkTrust): string | null {
   if (isClosed(facts, trigger)) return facts.merged ? 'closed: merged' : 'closed: not merged';
   if (policy.baseBranches.length > 0 && !policy.baseBranches.includes(facts.baseRef)) return 'base branch not configured';
   if (facts.labels.includes(policy.optOutLabel)) return `opted out by label "${policy.optOutLabel}"`;
   if (facts.draft && policy.drafts === 'skip') return 'draft skipped';
   if (isFork(facts)) {
     if (policy.forks === 'never') return 'fork: forks are never deployed';
-    if (policy.forks === 'label' && !facts.labels.includes(policy.optInLabel)) return `fork: waiting for label "${policy.optInLabel}"`;
+    if (policy.forks === 'label' && trust.approvedSha === null) return `fork: waiting for approval (label "${policy.optInLabel}" by a user with write access, or /preview approve)`;
   }
   return null;
 }
@@ -71,6 +89,8 @@ function absenceReason(facts: PullFacts, trigger: PullTrigger, policy: RepoPolic
 function changeOf(facts: PullFacts, trigger: PullTrigger): GitHubChange {
   if (isClosed(facts, trigger)) return 'close';
   if (trigger.kind === 'webhook' && (trigger.action === 'opened' || trigger.action === 'reopened' || trigger.action === 'synchronize')) return 'head';
+  // An approval by command moves the head previewd holds, like a push.
+  if (trigger.kind === 'command') return 'head';
   return 'facts';
 }
 
@@ -93,16 +113,22 @@ function ignoreReason(trigger: PullTrigger, policy: RepoPolicy): string | null {
   return null;
 }
 
-/** The one policy: the PR's facts and the repo's config → its desired state, whatever brought the facts. */
-export function decidePull(facts: PullFacts, policy: RepoPolicy, trigger: PullTrigger): PolicyDecision {
+/**
+ * The one policy: the PR's facts, the repo's config and the fork's approval → its
+ * desired state, whatever brought the facts.
+ */
+export function decidePull(facts: PullFacts, policy: RepoPolicy, trigger: PullTrigger, trust: ForkTrust = NOT_APPROVED): PolicyDecision {
   const ignored = ignoreReason(trigger, policy);
   if (ignored !== null) return { kind: 'ignore', reason: ignored };
-  const absent = absenceReason(facts, trigger, policy);
-  const source = trigger.kind === 'webhook' ? `pull_request.${trigger.action}` : 'resync';
+  const absent = absenceReason(facts, trigger, policy, trust);
+  const source = trigger.kind === 'webhook' ? `pull_request.${trigger.action}` : trigger.kind === 'command' ? `command: ${trigger.command}` : 'resync';
+  // An approved fork stays at the approved SHA: a newer head is not what was vouched for.
+  const pinned = absent === null && needsApproval(facts, policy) && trust.approvedSha !== null ? trust.approvedSha : null;
+  const awaiting = pinned !== null && pinned !== facts.headSha;
   const input: DesiredInput = {
     present: absent === null,
-    sha: facts.headSha,
-    reason: absent === null ? source : `${source}: ${absent}`,
+    sha: pinned ?? facts.headSha,
+    reason: absent !== null ? `${source}: ${absent}` : awaiting ? `${source}: fork: commit ${short(facts.headSha)} awaits approval; staying at ${short(pinned)}` : source,
     prUpdatedAt: facts.updatedAt,
     change: changeOf(facts, trigger),
     labels: facts.labels,

@@ -45,6 +45,12 @@ const pullRequestEventSchema = z.object({
     base: z.object({ ref: z.string().min(1).max(1024), repo: repoRef }),
   }),
   repository: repoRef,
+  // Who caused the event: under `forks: label` the labeler, whose permission previewd
+  // asks GitHub for (trust/intake.ts). Malformed: treated as unknown, which approves nothing.
+  sender: z
+    .object({ login: z.string().min(1).max(100) })
+    .optional()
+    .catch(undefined),
 });
 
 export type PullRequestEvent = z.output<typeof pullRequestEventSchema>;

@@ -11,13 +11,15 @@ import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.js';
 import type { EnvironmentStore } from '../environments/types.js';
 import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
-import { decidePull, isHandledAction, webhookTrigger } from '../github/policy.js';
+import { decidePull, isHandledAction, needsApproval, NOT_APPROVED, webhookTrigger } from '../github/policy.js';
 import { pullFactsFromEvent } from '../github/pull-facts.js';
 import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-payload.js';
 import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
 import type { PreviewdMetrics } from '../metrics.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
+import { resolveForkTrust, type TrustDeps, type TrustResolution } from '../trust/intake.js';
+import { ensureTrustNotice } from '../trust/notice.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -34,6 +36,13 @@ export interface WebhookDeps {
   bodyLimitBytes?: number;
   /** Bound on record + enqueue, well inside GitHub's 10 s (default 5 s). */
   recordTimeoutMs?: number;
+  /**
+   * Fork approvals (issue 13 §3): without them no fork is approved, so under `forks: label`
+   * forks stay undeployed (fail closed).
+   */
+  trust?: TrustDeps;
+  /** `issue_comment` deliveries (commands, issue 13 §4); without it they are ignored. */
+  comments?: (input: { delivery: string; data: unknown }) => Promise<{ status: number; body: Record<string, unknown> }>;
 }
 
 type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'in_progress' | 'pong' | 'rejected' | 'error';
@@ -122,6 +131,20 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (!event || !delivery) return answer(ctx, 400, 'rejected', { reason: 'missing X-GitHub-Event or X-GitHub-Delivery' });
     if (!DELIVERY_ID.test(delivery)) return answer(ctx, 400, 'rejected', { reason: 'malformed X-GitHub-Delivery' });
     if (event === 'ping') return answer(ctx, 200, 'pong');
+    if (event === 'issue_comment' && deps.comments) {
+      let data: unknown;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        return answer(ctx, 400, 'rejected', { reason: 'malformed JSON' });
+      }
+      const handled = await deps.comments({ delivery, data });
+      const status = handled.body['status'];
+      deps.metrics.recordWebhook(event, typeof status === 'string' ? status : 'accepted');
+      ctx.status = handled.status;
+      ctx.body = handled.body;
+      return;
+    }
     if (event !== 'pull_request') return answer(ctx, 202, 'ignored', { reason: `event "${forLog(event, 40)}" not handled` });
 
     let data: unknown;
@@ -149,7 +172,20 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     }
     const key: EnvironmentKey = { repo: repo.name, pr: payload.number };
     if (!isValidKey(key)) return answer(ctx, 400, 'rejected', { reason: 'number: out of range' });
-    const decision = decidePull(pullFactsFromEvent(payload), repo, webhookTrigger(payload));
+    const facts = pullFactsFromEvent(payload);
+    const trigger = webhookTrigger(payload);
+    const first = decidePull(facts, repo, trigger);
+    if (first.kind === 'ignore') return answer(ctx, 202, 'ignored', { reason: first.reason });
+    let resolution: TrustResolution = { trust: NOT_APPROVED, notice: null };
+    if (deps.trust && needsApproval(facts, repo)) {
+      try {
+        resolution = await withTimeout(resolveForkTrust(deps.trust, repo, key, facts, trigger, payload.sender?.login ?? null), recordTimeoutMs);
+      } catch (err) {
+        log.error({ delivery, env: keyString(key), error: safeErrorLine(err) }, 'fork approval could not be checked');
+        return answer(ctx, 503, 'error', { reason: 'cannot check the fork approval now; redeliver it later' });
+      }
+    }
+    const decision = decidePull(facts, repo, trigger, resolution.trust);
     if (decision.kind === 'ignore') return answer(ctx, 202, 'ignored', { reason: decision.reason });
 
     let claim;
@@ -188,6 +224,14 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
         { delivery, env: keyString(key), action: payload.action, present: decision.input.present, sha: decision.input.sha, accepted: recorded.accepted },
         'desired state recorded',
       );
+      if (deps.trust && resolution.notice !== null) {
+        // Told after the answer, not in it: a notice is idempotent and GitHub's 10 s are for the record.
+        const github = deps.trust.github;
+        const notice = resolution.notice;
+        setImmediate(() => {
+          ensureTrustNotice(github, key, notice).catch((err: unknown) => log.warn({ env: keyString(key), error: safeErrorLine(err) }, 'fork trust notice could not be posted'));
+        });
+      }
       return answer(ctx, 202, 'accepted', { delivery, present: decision.input.present, recorded: recorded.accepted });
     } catch (err) {
       await deps.deliveries.release(delivery, claim.token).catch(() => undefined);

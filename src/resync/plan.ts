@@ -4,7 +4,9 @@
 // change), decided by the same policy as the intake (github/policy.ts decidePull).
 // What it finds is still recorded through the store's ordering (environments/ordering.ts),
 // so a listing older than a webhook changes nothing, and it never brings back a head
-// previewd removed itself (GC, admin, CLI).
+// previewd removed itself (GC, admin, CLI). A fork is decided with the approval previewd
+// holds (trust/approvals.ts): a listing shows labels, not who applied them, so resync
+// never approves a fork head itself.
 import { decidePull, type RepoPolicy } from '../github/policy.js';
 import type { PullFacts } from '../github/pull-facts.js';
 import type { EnvironmentKey } from '../environments/naming.js';
@@ -43,20 +45,23 @@ export function driftOf(record: EnvironmentRecord | null, input: DesiredInput): 
   return null;
 }
 
+/** The head SHA approved per PR number (fork PRs under `forks: label`). */
+export type ApprovedShas = ReadonlyMap<number, string>;
+
 /** The action for one PR's facts against its row (listed, or confirmed one by one). */
-export function actionFor(policy: RepoPolicy, record: EnvironmentRecord | null, facts: PullFacts): ResyncAction | null {
-  const decision = decidePull(facts, policy, { kind: 'resync' });
+export function actionFor(policy: RepoPolicy, record: EnvironmentRecord | null, facts: PullFacts, approved: ApprovedShas = new Map()): ResyncAction | null {
+  const decision = decidePull(facts, policy, { kind: 'resync' }, { approvedSha: approved.get(facts.number) ?? null });
   if (decision.kind !== 'desired') return null;
   const kind = driftOf(record, decision.input);
   return kind === null ? null : { key: { repo: facts.repo, pr: facts.number }, kind, input: decision.input };
 }
 
 /** `records` are the rows of this repo; `listed` what GitHub lists as open in it. */
-export function planResync(policy: RepoPolicy, listed: PullFacts[], records: EnvironmentRecord[]): ResyncPlan {
+export function planResync(policy: RepoPolicy, listed: PullFacts[], records: EnvironmentRecord[], approved: ApprovedShas = new Map()): ResyncPlan {
   const byPr = new Map(records.map((r) => [r.key.pr, r]));
   const actions: ResyncAction[] = [];
   for (const facts of listed) {
-    const action = actionFor(policy, byPr.get(facts.number) ?? null, facts);
+    const action = actionFor(policy, byPr.get(facts.number) ?? null, facts, approved);
     if (action) actions.push(action);
   }
   const open = new Set(listed.map((f) => f.number));

@@ -29,7 +29,7 @@ export function createResyncState(): ResyncState {
   return { caches: new Map(), backoffUntil: 0 };
 }
 
-export type ResyncDeps = Pick<Deps, 'github' | 'store' | 'log' | 'metrics' | 'clock'> & {
+export type ResyncDeps = Pick<Deps, 'github' | 'store' | 'log' | 'metrics' | 'clock' | 'approvals'> & {
   config: Pick<Deps['config'], 'repos'>;
   queue: Pick<ReconcileQueue, 'enqueue'>;
 };
@@ -79,13 +79,16 @@ export async function sweepResync(deps: ResyncDeps, state: ResyncState, options:
           else log.warn({ repo: repo.name, pr: pull.number }, 'listed PR not usable (head SHA or updated_at); left as it is');
         }
         const records = await deps.store.list({ repo: repo.name });
-        const plan = planResync(repo, listed, records);
+        // Without an approval store no fork is approved: resync then deploys none under `forks: label`.
+        const approvals = deps.approvals ? await deps.approvals.listForRepo(repo.name) : new Map();
+        const approved = new Map([...approvals].map(([pr, a]) => [pr, a.sha]));
+        const plan = planResync(repo, listed, records, approved);
         const byPr = new Map<number, EnvironmentRecord>(records.map((r) => [r.key.pr, r]));
         for (const key of plan.unlisted.slice(0, MAX_CONFIRMS_PER_REPO)) {
           const pull = await deps.github.getPull(key.repo, key.pr);
           // Gone (404) is not "closed": GC's own checks handle a PR that vanished.
           const facts = pull && pullFactsFromListing(repo.name, pull);
-          const action = facts ? actionFor(repo, byPr.get(key.pr) ?? null, facts) : null;
+          const action = facts ? actionFor(repo, byPr.get(key.pr) ?? null, facts, approved) : null;
           if (action) plan.actions.push(action);
         }
         for (const action of plan.actions) {

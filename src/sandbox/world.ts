@@ -20,6 +20,7 @@ import { systemClock, type Clock, type Deps } from '../deps.js';
 import { environmentNames, keyString, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { createTemplatesRenderer } from '../environments/render.js';
 import { createEnvironmentStore } from '../environments/store.js';
+import { createApprovalStore } from '../trust/approvals.js';
 import { createGitHubClient } from '../github/client.js';
 import { REDACT_PATHS } from '../log.js';
 import { createMetrics } from '../metrics.js';
@@ -304,6 +305,8 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
     const store = createEnvironmentStore({ databaseUrl: stateDb.url, log, maxConnections: 3 });
     await store.migrate();
     cleanups.push(() => store.close());
+    const approvals = createApprovalStore({ databaseUrl: stateDb.url, log });
+    cleanups.push(() => approvals.close());
 
     const metrics = createMetrics();
     const deps: Deps = {
@@ -321,6 +324,7 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
       }),
       databases,
       store,
+      approvals,
       metrics,
       renderer: createTemplatesRenderer(),
     };
