@@ -8,10 +8,11 @@ const PURE = [
   '^src/github/(policy|pull-facts)\\.ts$',
   '^src/resync/plan\\.ts$',
   '^src/database/(pool-plan|clone-method)\\.ts$',
+  '^src/build/',
 ];
 /** What "a client" is: our adapters and the libraries that talk to a system. */
 const CLIENTS = [
-  '^src/(nomad|consul|vault|github|database)/client\\.ts$',
+  '^src/(nomad|consul|vault|github|database|registry)/client\\.ts$',
   '^src/database/(preview-databases|warm-pool)\\.ts$',
   '^src/http-transport\\.ts$',
   '(^|/)node_modules/(pg|ioredis|bullmq|node-fetch|node-vault|koa|@koa/router)/',
