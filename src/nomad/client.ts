@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import { ConflictError, TransientError, UserError } from '../errors.js';
 import { createTransport, type FetchLike } from '../http-transport.js';
-import { NomadAllocationWire, NomadDeploymentWire, NomadJobStubWire, NomadJobVersionsWire, NomadJobWire, NomadRegisterResponseWire } from './schema.js';
-import type { BlockingOptions, NomadAllocation, NomadClient, NomadDeployment, NomadJob, NomadJobStub } from './types.js';
+import { NomadAllocationWire, NomadDeploymentWire, NomadEvaluationWire, NomadJobStubWire, NomadJobVersionsWire, NomadJobWire, NomadRegisterResponseWire } from './schema.js';
+import type { BlockingOptions, NomadAllocation, NomadBatchClient, NomadClient, NomadDeployment, NomadEvaluation, NomadJob, NomadJobStub } from './types.js';
 
 
 export interface NomadClientOptions {
@@ -61,7 +61,7 @@ function toStub(j: z.infer<typeof NomadJobStubWire>): NomadJobStub {
 function toAllocation(a: z.infer<typeof NomadAllocationWire>): NomadAllocation {
   const tasks: NomadAllocation['tasks'] = {};
   for (const [name, st] of Object.entries(a.TaskStates ?? {})) {
-    tasks[name] = { state: st.State, failed: st.Failed, events: (st.Events ?? []).map((e) => ({ type: e.Type, message: e.DisplayMessage, time: e.Time })) };
+    tasks[name] = { state: st.State, failed: st.Failed, events: (st.Events ?? []).map((e) => ({ type: e.Type, message: e.DisplayMessage, time: e.Time, exitCode: e.ExitCode })) };
   }
   return {
     id: a.ID,
@@ -74,7 +74,25 @@ function toAllocation(a: z.infer<typeof NomadAllocationWire>): NomadAllocation {
   };
 }
 
-export function createNomadClient(options: NomadClientOptions): NomadClient {
+function toEvaluation(e: z.infer<typeof NomadEvaluationWire>): NomadEvaluation {
+  const failedPlacements: NomadEvaluation['failedPlacements'] = {};
+  for (const [group, m] of Object.entries(e.FailedTGAllocs)) {
+    failedPlacements[group] = {
+      nodesEvaluated: m.NodesEvaluated,
+      nodesFiltered: m.NodesFiltered,
+      nodesExhausted: m.NodesExhausted,
+      constraintFiltered: m.ConstraintFiltered,
+      classFiltered: m.ClassFiltered,
+      dimensionExhausted: m.DimensionExhausted,
+      classExhausted: m.ClassExhausted,
+      quotaExhausted: m.QuotaExhausted,
+      coalescedFailures: m.CoalescedFailures,
+    };
+  }
+  return { id: e.ID, status: e.Status, statusDescription: e.StatusDescription, blockedEval: e.BlockedEval, failedPlacements };
+}
+
+export function createNomadClient(options: NomadClientOptions): NomadClient & NomadBatchClient {
   const transport = createTransport({
     system,
     address: options.address,
@@ -190,6 +208,22 @@ export function createNomadClient(options: NomadClientOptions): NomadClient {
       const a = await request('GET', `/v1/allocation/${enc(id)}`, what);
       if (a.status === 404) return null;
       return toAllocation(parseWire(NomadAllocationWire, expectOk(a, what).body, what));
+    },
+
+    async getEvaluation(id) {
+      const what = `evaluation read ${id}`;
+      const a = await request('GET', `/v1/evaluation/${enc(id)}`, what);
+      if (a.status === 404) return null;
+      return toEvaluation(parseWire(NomadEvaluationWire, expectOk(a, what).body, what));
+    },
+
+    async readTaskLogs(allocId, task, type, opts = {}) {
+      const what = `logs of ${allocId}/${task}`;
+      // api/fs.go Logs; origin=end with offset N reads the last N bytes (fs_endpoint.go findClosest).
+      const tail = opts.tailBytes !== undefined ? { origin: 'end', offset: String(opts.tailBytes) } : {};
+      const a = await request('GET', `/v1/client/fs/logs/${enc(allocId)}`, what, { query: { task, type, plain: 'true', ...tail } });
+      if (a.status === 404 && a.body.includes('not started yet')) return null;
+      return expectOk(a, what).body;
     },
 
     async ping() {

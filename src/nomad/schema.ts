@@ -39,6 +39,30 @@ const TaskEventWire = z.object({
   Type: z.string(),
   DisplayMessage: z.string().nullish().transform((v) => v ?? ''),
   Time: z.number(),
+  ExitCode: z.number().nullish().transform((v) => v ?? 0),
+});
+
+const countMap = z.record(z.string(), z.number()).nullish().transform((m) => m ?? {});
+
+/** nomad/structs/structs.go AllocMetric: the fields a placement failure is explained by. */
+const AllocMetricWire = z.object({
+  NodesEvaluated: z.number().nullish().transform((v) => v ?? 0),
+  NodesFiltered: z.number().nullish().transform((v) => v ?? 0),
+  NodesExhausted: z.number().nullish().transform((v) => v ?? 0),
+  ConstraintFiltered: countMap,
+  ClassFiltered: countMap,
+  DimensionExhausted: countMap,
+  ClassExhausted: countMap,
+  QuotaExhausted: z.array(z.string()).nullish().transform((v) => v ?? []),
+  CoalescedFailures: z.number().nullish().transform((v) => v ?? 0),
+});
+
+export const NomadEvaluationWire = z.object({
+  ID: z.string(),
+  Status: z.string(),
+  StatusDescription: z.string().nullish().transform((v) => v ?? ''),
+  BlockedEval: z.string().nullish().transform((v) => v ?? ''),
+  FailedTGAllocs: z.record(z.string(), AllocMetricWire).nullish().transform((m) => m ?? {}),
 });
 
 export const NomadAllocationWire = z.object({

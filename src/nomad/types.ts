@@ -30,6 +30,30 @@ export interface NomadTaskEvent {
   type: string;
   message: string; // DisplayMessage
   time: number;
+  /** The task's exit code on a Terminated event (0 otherwise). */
+  exitCode?: number;
+}
+
+/** One task group's AllocMetric from an evaluation's FailedTGAllocs (nomad/structs/structs.go). */
+export interface NomadPlacementFailure {
+  nodesEvaluated: number;
+  nodesFiltered: number;
+  nodesExhausted: number;
+  constraintFiltered: Record<string, number>;
+  classFiltered: Record<string, number>;
+  dimensionExhausted: Record<string, number>;
+  classExhausted: Record<string, number>;
+  quotaExhausted: string[];
+  coalescedFailures: number;
+}
+
+export interface NomadEvaluation {
+  id: string;
+  status: string;
+  statusDescription: string;
+  blockedEval: string;
+  /** Per task group that could not be placed. */
+  failedPlacements: Record<string, NomadPlacementFailure>;
 }
 
 export interface NomadAllocation {
@@ -55,6 +79,14 @@ export interface BlockingOptions {
   waitMs?: number;
   /** Ends the wait at once when aborted (the caller is stopping). */
   signal?: AbortSignal | undefined;
+}
+
+/** What running a batch job to completion needs beyond NomadClient (the e2e runner). */
+export interface NomadBatchClient {
+  /** GET /v1/evaluation/:id; null on 404. */
+  getEvaluation(id: string): Promise<NomadEvaluation | null>;
+  /** GET /v1/client/fs/logs/:alloc?plain=true: a task's stdout or stderr, the last tailBytes of it; null when the task has not started. */
+  readTaskLogs(allocId: string, task: string, type: 'stdout' | 'stderr', options?: { tailBytes?: number }): Promise<string | null>;
 }
 
 export interface NomadClient {

@@ -53,11 +53,32 @@ export interface Behaviour {
   stopDelayMs?: number;
   /** With `fail`: fail only allocations of these job versions (e.g. a bad push, not its rollback). */
   failVersions?: number[];
+  /** A batch job's main tasks exit with this code once they ran healthyDelayMs (default 0). */
+  exitCode?: number;
+  /** What a task writes to its stdout and stderr while it runs (served by the logs API). */
+  stdout?: string;
+  stderr?: string;
+  /**
+   * The scheduler finds no node for the group: no allocation, the evaluation's
+   * FailedTGAllocs carries the metric and a blocked evaluation waits (scheduler/generic_sched.go).
+   */
+  unschedulable?: PlacementFailure;
 }
+
+/** Why no node fits: a constraint that filters every node, or a resource dimension none has left. */
+export type PlacementFailure = { constraint: string } | { dimension: string };
 
 export interface JobBehaviour extends Behaviour {
   /** Per task group overrides (merged over the job-level behaviour). */
   groups?: Record<string, Behaviour>;
+}
+
+/** A behaviour key ending in "*" applies to every job ID with that prefix (a job named for a SHA). */
+function behaviourOf(behaviour: Map<string, JobBehaviour>, jobId: string): JobBehaviour {
+  const exact = behaviour.get(jobId);
+  if (exact) return exact;
+  for (const [k, b] of behaviour) if (k.endsWith('*') && jobId.startsWith(k.slice(0, -1))) return b;
+  return {};
 }
 
 export interface ClusterOptions {
@@ -130,6 +151,31 @@ export function validateServiceMeta(meta: Record<string, string>): string | null
   return null;
 }
 
+/**
+ * nomad/structs/structs.go AllocMetric as the scheduler fills it on one node that does
+ * not fit: a constraint filtering it (ConstraintFiltered) or a dimension exhausted on it
+ * (DimensionExhausted); CoalescedFailures counts the other allocations that failed alike.
+ */
+function allocMetric(failure: PlacementFailure, count: number): Json {
+  const byConstraint = 'constraint' in failure;
+  return {
+    NodesEvaluated: 1,
+    NodesFiltered: byConstraint ? 1 : 0,
+    NodesInPool: 1,
+    NodesAvailable: { dc1: 1 },
+    ClassFiltered: null,
+    ConstraintFiltered: byConstraint ? { [failure.constraint]: 1 } : null,
+    NodesExhausted: byConstraint ? 0 : 1,
+    ClassExhausted: null,
+    DimensionExhausted: byConstraint ? null : { [failure.dimension]: 1 },
+    QuotaExhausted: null,
+    ResourcesExhausted: null,
+    ScoreMetaData: null,
+    AllocationTime: 12_000,
+    CoalescedFailures: count - 1,
+  };
+}
+
 /** The scheduler's dry run of a register: DesiredUpdates per group (scheduler/annotate.go). */
 export interface JobPlan {
   /** The existing job's JobModifyIndex, 0 when new: the EnforceIndex to register with. */
@@ -181,6 +227,11 @@ export interface Cluster {
   renderedFiles(allocId: string, task: string): Record<string, string> | null;
   /** The task names of an allocation's group; null for an unknown allocation. */
   allocationTasks(allocId: string): string[] | null;
+  /**
+   * What a task of an allocation wrote to stdout or stderr (its behaviour's text, from the
+   * moment the task started); null before it started. Unknown allocation or task: throws.
+   */
+  taskLogs(allocId: string, task: string, type: 'stdout' | 'stderr'): string | null;
   /** consul-template's next poll for every running allocation: a changed file fires its change_mode. */
   rerenderTemplates(): Promise<void>;
 
@@ -433,8 +484,8 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
 
   // ---------------- Nomad side ----------------
 
-  function behaviourFor(jobId: string, group: string, version?: number): Required<Omit<Behaviour, 'fail' | 'failVersions'>> & { fail?: TaskFailure } {
-    const jb = behaviour.get(jobId) ?? {};
+  function behaviourFor(jobId: string, group: string, version?: number) {
+    const jb = behaviourOf(behaviour, jobId);
     const gb = jb.groups?.[group] ?? {};
     const versions = gb.failVersions ?? jb.failVersions;
     return {
@@ -442,6 +493,10 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       healthyDelayMs: gb.healthyDelayMs ?? jb.healthyDelayMs ?? opts.healthyDelayMs,
       stopDelayMs: gb.stopDelayMs ?? jb.stopDelayMs ?? 0,
       fail: versions && version !== undefined && !versions.includes(version) ? undefined : (gb.fail ?? jb.fail),
+      exitCode: gb.exitCode ?? jb.exitCode ?? 0,
+      stdout: gb.stdout ?? jb.stdout ?? '',
+      stderr: gb.stderr ?? jb.stderr ?? '',
+      unschedulable: gb.unschedulable ?? jb.unschedulable,
     };
   }
 
@@ -456,14 +511,14 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return !!lc && lc.Hook === 'prestart' && !lc.Sidecar;
   }
 
-  function taskEvent(type: string, message: string, failsTask = type === 'Driver Failure' || type === 'Setup Failure'): Json {
+  function taskEvent(type: string, message: string, failsTask = type === 'Driver Failure' || type === 'Setup Failure', exitCode = 0): Json {
     return {
       Type: type,
       Time: nowNs(),
       Message: '',
       DisplayMessage: message,
       Details: {},
-      ExitCode: 0,
+      ExitCode: exitCode,
       FailsTask: failsTask,
     };
   }
@@ -657,6 +712,28 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     if (target) registerJob(ns, structuredClone(target), 'deployment-watcher');
   }
 
+  /**
+   * A batch allocation's main tasks exit with the behaviour's code. The task runner's
+   * events (client/allocrunner/taskrunner/task_runner.go: "Terminated" with the exit code;
+   * restarts/restarts.go: a non-zero exit with no restarts left is "Not Restarting",
+   * ReasonNoRestartsAllowed, which fails the task) and the allocation then complete or fail.
+   */
+  function finishBatch(rec: AllocRecord) {
+    const { exitCode } = behaviourFor(rec.alloc.JobID as string, rec.alloc.TaskGroup as string);
+    const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
+    const failed = exitCode !== 0;
+    for (const st of Object.values(states)) {
+      if (st.State === 'dead') continue;
+      st.State = 'dead';
+      st.Failed = failed;
+      st.FinishedAt = new Date(opts.now()).toISOString();
+      (st.Events as Json[]).push(taskEvent('Terminated', `Exit Code: ${exitCode}`, false, exitCode));
+      if (failed) (st.Events as Json[]).push(taskEvent('Not Restarting', 'Policy allows no restarts', true));
+    }
+    deregisterAllocServices(rec);
+    updateAlloc(rec, { ClientStatus: failed ? 'failed' : 'complete', ClientDescription: failed ? 'Failed tasks' : 'All tasks have completed', TaskStates: states });
+  }
+
   function markHealthy(rec: AllocRecord) {
     if (rec.alloc.ClientStatus !== 'running' || rec.alloc.DesiredStatus !== 'run') return;
     const health = (rec.alloc.DeploymentStatus as Json | null)?.Healthy;
@@ -666,16 +743,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
         if (c.ServiceID === id && c.Node === opts.nodeName && c.Status !== 'passing') setCheckStatus(c.CheckID, 'passing', 'HTTP GET: 200 OK');
       }
     }
-    if (rec.alloc.JobType === 'batch') {
-      const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
-      for (const st of Object.values(states)) {
-        st.State = 'dead';
-        (st.Events as Json[]).push(taskEvent('Terminated', 'Exit Code: 0'));
-      }
-      deregisterAllocServices(rec);
-      updateAlloc(rec, { ClientStatus: 'complete', TaskStates: states });
-      return;
-    }
+    if (rec.alloc.JobType === 'batch') return finishBatch(rec);
     updateAlloc(rec, { DeploymentStatus: { Healthy: true, Timestamp: new Date(opts.now()).toISOString(), Canary: false, ModifyIndex: index + 1 } });
     const dep = deploymentOf(rec);
     if (dep && dep.Status === 'running') {
@@ -906,6 +974,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     );
     const running = [...deployments.values()].filter((d) => d.Namespace === ns && d.JobID === jobId && d.Status === 'running');
     let deploymentId = '';
+    const failedPlacements: Record<string, Json> = {};
     if (!stored || stored.job.Stop) {
       for (const d of running) updateDeployment(d, { Status: 'cancelled', StatusDescription: 'Cancelled because job is stopped' });
       for (const a of live) stopAlloc(a, 'alloc not needed due to job update');
@@ -924,12 +993,32 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       for (const group of groupsOf(job)) {
         const have = live.filter((a) => a.alloc.TaskGroup === group.Name && a.alloc.JobVersion === job.Version && a.alloc.DesiredStatus === 'run');
         const want = (group.Count as number) ?? 1;
+        const failure = behaviourFor(jobId, group.Name as string).unschedulable;
+        if (failure && have.length < want) {
+          failedPlacements[group.Name as string] = allocMetric(failure, want - have.length);
+          continue;
+        }
         for (let i = have.length; i < want; i++) placeAlloc(ns, job, group, i, ev.ID as string, deploymentId);
         for (const extra of have.slice(want)) stopAlloc(extra, 'alloc not needed due to job update');
       }
     }
+    // scheduler/generic_sched.go: allocations it could not place leave the evaluation
+    // complete with FailedTGAllocs and a "blocked" evaluation that waits for capacity.
+    let blockedEval = '';
+    if (Object.keys(failedPlacements).length > 0) {
+      const blocked = createEval(ns, stored!.job, ev.TriggeredBy as string);
+      Object.assign(blocked, { Status: 'blocked', StatusDescription: 'created to place remaining allocations', PreviousEval: ev.ID, FailedTGAllocs: null });
+      blockedEval = blocked.ID as string;
+    }
     const at = bump();
-    Object.assign(ev, { Status: 'complete', DeploymentID: deploymentId, ModifyIndex: at, ModifyTime: nowNs(), SnapshotIndex: at });
+    Object.assign(ev, {
+      Status: 'complete',
+      DeploymentID: deploymentId,
+      ModifyIndex: at,
+      ModifyTime: nowNs(),
+      SnapshotIndex: at,
+      ...(blockedEval ? { BlockedEval: blockedEval, FailedTGAllocs: failedPlacements } : {}),
+    });
     tables.evals = at;
     if (stored) recomputeJobStatus(ns, jobId);
   }
@@ -1141,6 +1230,13 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     renderedFiles(allocId, task) {
       const files = allocs.get(allocId)?.renders.get(task)?.files;
       return files ? { ...files } : null;
+    },
+    taskLogs(allocId, task, type) {
+      const rec = allocs.get(allocId);
+      if (!rec) throw new Error(`no allocation ${allocId}`);
+      const state = (rec.alloc.TaskStates as Record<string, Json>)[task];
+      if (!state || !state.StartedAt) return null;
+      return behaviourFor(rec.alloc.JobID as string, rec.alloc.TaskGroup as string)[type];
     },
     allocationTasks(allocId) {
       const rec = allocs.get(allocId);

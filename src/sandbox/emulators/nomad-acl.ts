@@ -144,6 +144,8 @@ export function routeCapability(method: string, path: string): string | null {
   if (path === '/v1/jobs/parse') return 'parse-job';
   if (path === '/v1/jobs') return method === 'GET' ? 'list-jobs' : 'submit-job';
   if (/^\/v1\/job\/[^/]+\/plan$/.test(path)) return 'submit-job';
+  // command/agent/fs_endpoint.go FsRequest: logs need read-logs (or read-fs, accepted by the caller).
+  if (path.startsWith('/v1/client/fs/logs/')) return 'read-logs';
   if (/^\/v1\/job\/[^/]+$/.test(path)) return method === 'GET' ? 'read-job' : 'submit-job';
   return 'read-job';
 }

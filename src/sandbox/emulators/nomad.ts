@@ -289,6 +289,48 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     }
   }
 
+  /**
+   * GET /v1/client/fs/logs/:alloc (command/agent/fs_endpoint.go Logs, api/fs.go Logs): a
+   * task's stdout or stderr, not followed here. `origin=end` with `offset` N gives the last
+   * N bytes; `plain=true` the raw text, else StreamFrames ({Offset, Data base64, File}).
+   * Errors as the agent answers them: missing task or type, an unparsable bool or offset,
+   * a bad origin; 404 for a task not in the group or not started yet.
+   */
+  function logs(req: EmulatorRequest): EmulatorResponse {
+    const allocId = decodeURIComponent(req.path.slice('/v1/client/fs/logs/'.length));
+    if (allocId === '') return text(400, 'must provide a valid alloc id');
+    const q = req.query;
+    const task = q.get('task') ?? '';
+    if (task === '') return text(400, 'must provide task name');
+    for (const field of ['follow', 'plain'] as const) {
+      const raw = q.get(field);
+      if (raw !== null && raw !== '' && parseBool(raw) === undefined) {
+        return text(400, `Failed to parse ${field} field to boolean: strconv.ParseBool: parsing "${raw}": invalid syntax`);
+      }
+    }
+    const plain = parseBool(q.get('plain') ?? '') === true;
+    const type = q.get('type') ?? '';
+    if (type !== 'stdout' && type !== 'stderr') return text(400, 'must provide log type (stdout/stderr)');
+    const rawOffset = q.get('offset') ?? '';
+    if (rawOffset !== '' && !/^[+-]?\d+$/.test(rawOffset)) return text(400, `error parsing offset: strconv.ParseInt: parsing "${rawOffset}": invalid syntax`);
+    const offset = rawOffset === '' ? 0 : Number(rawOffset);
+    const origin = q.get('origin') || 'start';
+    if (origin !== 'start' && origin !== 'end') return text(400, 'origin must be start or end');
+    const alloc = cluster.getAllocation(allocId);
+    const tasks = cluster.allocationTasks(allocId);
+    if (!alloc || tasks === null) return text(404, `Unknown allocation "${allocId}"`);
+    if (!tasks.includes(task)) return text(404, `task group "${alloc.TaskGroup as string}" does not have task with name "${task}"`);
+    const written = cluster.taskLogs(allocId, task, type);
+    if (written === null) return text(404, `task "${task}" not started yet. No logs available`);
+    const bytes = Buffer.from(written, 'utf8');
+    // findClosest: a negative offset from the end, clamped to the file.
+    const start = origin === 'end' ? Math.max(0, bytes.length - Math.max(0, offset)) : Math.min(bytes.length, Math.max(0, offset));
+    const data = bytes.subarray(start);
+    if (plain) return { status: 200, body: data.toString('utf8'), headers: { 'content-type': 'text/plain' } };
+    const frame = data.length === 0 ? {} : { Offset: start, Data: data.toString('base64'), File: `alloc/logs/${task}.${type}.0` };
+    return { status: 200, body: JSON.stringify(frame), headers: { 'content-type': 'application/json' } };
+  }
+
   const ok = (body: unknown): EmulatorResponse => ({ status: 200, body: body === null ? 'null' : body, headers: body === null ? { 'content-type': 'application/json' } : undefined });
 
   return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
@@ -371,6 +413,7 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     }
 
     if (path.startsWith('/v1/client/fs/cat/')) return allowed('GET') ? fileCat(req) : text(405, 'Invalid method');
+    if (path.startsWith('/v1/client/fs/logs/')) return allowed('GET') ? logs(req) : text(405, 'Invalid method');
 
     const objMatch = /^\/v1\/(deployment|evaluation|allocation)\/([^/]+)$/.exec(path);
     if (objMatch) {
@@ -420,7 +463,8 @@ function aclCheck(acl: NomadAcl, req: EmulatorRequest, ns: string): EmulatorResp
   if (needed === null) return null;
   if (!caller) return text(403, 'Permission denied'); // no anonymous policy in the emulator
   // command/agent/job_endpoint.go: /v1/jobs/parse accepts parse-job or submit-job.
-  const ok = acl.allows(caller, ns, needed) || (needed === 'parse-job' && acl.allows(caller, ns, 'submit-job'));
+  const ok =
+    acl.allows(caller, ns, needed) || (needed === 'parse-job' && acl.allows(caller, ns, 'submit-job')) || (needed === 'read-logs' && acl.allows(caller, ns, 'read-fs'));
   return ok ? null : text(403, 'Permission denied');
 }
 
