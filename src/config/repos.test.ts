@@ -16,7 +16,7 @@ describe('repoConfig', () => {
     const gone = repoConfig(config, 'acme/gone');
     expect(gone.name).toBe('acme/gone');
     expect(gone.idleTtl).toBe(7 * 86_400_000);
-    expect(gone.database).toEqual({ mode: 'template', template: 'preview_template', strategy: 'FILE_COPY', terminateTemplateSessions: false });
+    expect(gone.database).toEqual({ mode: 'template', template: 'preview_template', strategy: 'FILE_COPY', terminateTemplateSessions: false, pool: { size: 2, maxBytes: 10 * 1024 ** 3 } });
     expect(gone.keepLabel).toBe('preview-keep');
   });
 });
