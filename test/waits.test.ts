@@ -94,12 +94,16 @@ describe('waiting costs no worker', () => {
       await open(daemon, 23);
       // Both get through their work up to the first wait while A holds the wait slot.
       await waitFor('B and C to register their first job', async () => (await eventAt(22, 'step', 'register-job')) !== null && (await eventAt(23, 'step', 'register-job')) !== null, 30_000);
-      const aFailed = await failedAt(21);
+      await failedAt(21);
       const [bReady, cReady] = [await readyAt(22), await readyAt(23)];
-      // A watched deployment is recorded when it succeeds: neither B's nor C's did while A waited.
+      // A watched deployment is recorded when it succeeds: neither B's nor C's did while A
+      // waited. A's wait began after its register-job was recorded and lasts the deploy
+      // timeout; A records its failure only after giving the slot back, so B may record its
+      // watch a few ms before A's step-failed, never before A's wait could have ended.
+      const aWaitFrom = (await eventAt(21, 'step', 'register-job'))!;
       const watched = await Promise.all([22, 23].map((pr) => eventAt(pr, 'step', 'watch-deployment')));
-      for (const at of watched) expect(at!).toBeGreaterThan(aFailed);
-      expect(Math.min(bReady, cReady)).toBeGreaterThan(aFailed);
+      for (const at of watched) expect(at!).toBeGreaterThanOrEqual(aWaitFrom + DEPLOY_TIMEOUT_S * 1000);
+      expect(Math.min(bReady, cReady)).toBeGreaterThanOrEqual(aWaitFrom + DEPLOY_TIMEOUT_S * 1000);
     } finally {
       await daemon.stop({ graceMs: 2_000 });
     }
