@@ -16,6 +16,19 @@
 //   in place of sharing it and nothing errors: as slow as `copy`, never slower.
 //   When copy_file_range itself fails it raises `could not clone file "…" to "…": %m`
 //   and does not fall back.
+// - src/backend/storage/file/copydir.c copy_file() (`copy`, and every FILE_COPY before
+//   18) is a read()/write() loop through a buffer: it never calls copy_file_range, so it
+//   never shares extents, whatever the filesystem. copydir() then fsyncs every new file
+//   and the directory, but only `if (enableFsync)`: with fsync = off it returns right
+//   after the copy, which then lands in the page cache only.
+//   That is why issue 14's measurement found both methods fast on XFS: the embedded
+//   PG 18 of the tests runs with fsync = off (sandbox/embedded-pg.ts), so `copy` of
+//   1 GB was a memory copy (0.15-0.34 s) while `clone` shared extents. The result
+//   depends on the server's `fsync` setting: with fsync = on, as on any real server
+//   (bench/database.ts --pg18-xfs starts it so), `copy` took 3.9 s at 1 GB and used
+//   1 GB of disk, `clone` 0.18 s and none (bench/RESULTS.md). copy_file_range itself
+//   reflinks on XFS because the kernel's vfs_copy_file_range (linux fs/read_write.c) tries the filesystem's
+//   remap_file_range (FICLONE's path) first when both files are on one filesystem.
 // - Servers before 18 have no such setting: FILE_COPY always copies.
 import type { CreateDatabaseOptions } from './types.js';
 
