@@ -4,7 +4,13 @@
 // templates of several sizes. Prints a table (median of N runs) and appends it
 // with the machine and versions to bench/RESULTS.md.
 //
-//   node --import tsx bench/database.ts [--sizes 10,200,1000] [--runs 3] [--no-append]
+//   node --import tsx bench/database.ts [--sizes 10,200,1000] [--runs 3] [--tables strategies,pool] [--pg18-xfs] [--no-append]
+//   npm run bench -- database --sizes 10 --runs 1 --tables=pool   # a quick check (`=`: run.ts takes bare words for benchmark names)
+//
+// Tables: `strategies` (PG 15: WAL_LOG, FILE_COPY, dump/restore against raw copies),
+// `pool` (issue 14 §1, bench/database-pool.ts: PG 15 FILE_COPY and pool hit, PG 18
+// clone and pool hit on an XFS reflink loop image, each beside cp --reflink=always and
+// cp; targets and ratios), and with --pg18-xfs PG 18 clone against copy.
 //
 // Needs a superuser on the local server (TEST_DATABASE_URL or
 // postgres://postgres@127.0.0.1:5432/postgres) and read access to its data
@@ -16,6 +22,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
 import pg from 'pg';
+import { benchConstantTime } from './database-pool.js';
 
 const exec = promisify(execFile);
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -28,9 +35,15 @@ const program = new Command()
   .option('--sizes <list>', 'template sizes in MB, comma-separated', '10,200,1000')
   .option('--runs <n>', 'runs per strategy (median reported)', '3')
   .option('--no-append', 'do not append to bench/RESULTS.md')
+  .option('--tables <list>', 'tables to measure: strategies, pool (comma-separated)', 'strategies,pool')
   .option('--pg18-xfs', 'also: the embedded PG 18 (fsync on) on an XFS reflink=1 loop image, FILE_COPY with file_copy_method clone and copy beside cp --reflink=always and a plain cp (needs root and mkfs.xfs)')
   .parse();
-const opts = program.opts<{ sizes: string; runs: string; append: boolean; pg18Xfs?: boolean }>();
+const opts = program.opts<{ sizes: string; runs: string; append: boolean; tables: string; pg18Xfs?: boolean }>();
+const tables = new Set(opts.tables.split(',').map((t) => t.trim()));
+if ([...tables].some((t) => t !== 'strategies' && t !== 'pool')) {
+  console.error('--tables takes strategies and/or pool');
+  process.exit(2);
+}
 const sizes = opts.sizes.split(',').map((s) => Number(s.trim()));
 const runs = Number(opts.runs);
 if (sizes.some((s) => !Number.isInteger(s) || s <= 0) || !Number.isInteger(runs) || runs <= 0) {
@@ -126,7 +139,7 @@ async function runOnce(method: Method, template: string, target: string): Promis
 
 const results: { sizeMb: number; actualMb: number; seconds: Record<Method, number[]> }[] = [];
 try {
-  for (const sizeMb of sizes) {
+  for (const sizeMb of tables.has('strategies') ? sizes : []) {
     const template = `previewd_bench_tpl_${sizeMb}`;
     const target = `previewd_bench_clone_${sizeMb}`;
     process.stderr.write(`template ${sizeMb} MB: generating… `);
@@ -152,6 +165,7 @@ try {
 }
 
 const pg18Table = opts.pg18Xfs ? await benchPg18OnXfs() : null;
+const poolTable = tables.has('pool') ? await benchConstantTime({ sizes, runs, adminUrl: ADMIN_URL, makeTemplate, median, timed }) : null;
 
 /**
  * PG 18 on XFS with reflinks (issue 14 §1): `file_copy_method = clone` against `copy`,
@@ -253,8 +267,8 @@ const lines = results.map(({ sizeMb, actualMb, seconds }) => {
   });
   return `| ${sizeMb} MB (actual ${actualMb.toFixed(0)} MB) | ${cells.join(' | ')} |`;
 });
-const table = [header, rule, ...lines].join('\n');
-console.log(table);
+const table = results.length > 0 ? [header, rule, ...lines].join('\n') : null;
+if (table) console.log(table);
 
 if (opts.append) {
   const cpu = cpus();
@@ -262,16 +276,16 @@ if (opts.append) {
     '',
     `## Per-PR database creation — ${new Date().toISOString()}`,
     '',
-    `\`node --import tsx bench/database.ts --sizes ${sizes.join(',')} --runs ${runs}${opts.pg18Xfs ? ' --pg18-xfs' : ''}\`; median of ${runs} runs, seconds (× the raw-copy baseline).`,
+    `\`node --import tsx bench/database.ts --sizes ${sizes.join(',')} --runs ${runs} --tables ${[...tables].join(',')}${opts.pg18Xfs ? ' --pg18-xfs' : ''}\`; median of ${runs} runs, seconds${table ? ' (× the raw-copy baseline)' : ''}.`,
     '',
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM; ` +
       `PostgreSQL ${setting('server_version')} (fsync=${setting('fsync')}, full_page_writes=${setting('full_page_writes')}, ` +
       `wal_level=${setting('wal_level')}, shared_buffers=${setting('shared_buffers')}, max_wal_size=${setting('max_wal_size')}); ` +
       `${pgDumpVersion}; Node ${process.version}.`,
     '',
-    table,
-    '',
+    ...(table ? [table, ''] : []),
     ...(pg18Table ? [pg18Table, ''] : []),
+    ...(poolTable ? [poolTable, ''] : []),
   ].join('\n');
   const existing = await readFile(RESULTS, 'utf8').catch(() => null);
   await appendFile(RESULTS, existing === null ? `# Benchmark results\n${section}` : section);
