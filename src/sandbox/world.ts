@@ -16,6 +16,7 @@ import { buildConfig } from '../config/load.js';
 import type { Config, RepoConfig } from '../config/schema.js';
 import { createConsulClient } from '../consul/client.js';
 import { createPreviewDatabases } from '../database/preview-databases.js';
+import { warmPoolSettings } from '../database/warm-pool-settings.js';
 import { systemClock, type Clock, type Deps } from '../deps.js';
 import { environmentNames, keyString, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import { createTemplatesRenderer } from '../environments/render.js';
@@ -253,9 +254,10 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
         baseDomain: 'preview.test',
         publicUrl: 'http://previewd.test:8080',
         consul: { agentAddress: cluster.consul.agentAddress, deregisterTimeout: '10s' },
-        database: { namePrefix: `p${suffix}_`, host: admin.hostname, port: Number(admin.port || 5432) },
         ...cluster.config,
         ...options.config,
+        // A test's database settings (poolInterval…) on top of the world's own names.
+        database: { namePrefix: `p${suffix}_`, host: admin.hostname, port: Number(admin.port || 5432), ...(options.config?.database as object | undefined) },
         repos,
       },
       {
@@ -299,6 +301,8 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
     cleanups.push(async () => {
       // Anything this world's instance still owns (a failed test) goes, then the connection.
       for (const db of await databases.listOwnedDatabases()) await databases.dropDatabase(db.name).catch(() => undefined);
+      // Warm-pool spares carry no environment: dropped as a pool of size 0 drops them.
+      await databases.refillWarmPools(warmPoolSettings(config).map((pool) => ({ ...pool, size: 0 }))).catch(() => undefined);
       for (const role of await databases.listOwnedRoles()) await databases.dropRole(role.name).catch(() => undefined);
       await databases.close();
     });
