@@ -20,7 +20,7 @@ import { startVaultEmulator } from '../src/sandbox/emulators/vault.js';
 import { createPreviewdRole } from '../src/sandbox/pg-server.js';
 import type { World } from '../src/sandbox/world.js';
 import { checkPostgres } from '../src/doctor/postgres.js';
-import { pgServers, startWorld, withAdminClient } from './support/pg.js';
+import { pgServers, startWorld, withAdminClient, withRoleClient } from './support/pg.js';
 
 interface Run {
   code: number;
@@ -317,7 +317,10 @@ describe.each(pgServers())('doctor postgres checks on $label', (server) => {
   });
 
   it("pass for the README's role and template, and name a role without CREATEDB", async () => {
+    // The README's template carries its version marker (the warm pool needs it).
+    await withRoleClient((c) => c.query(`COMMENT ON DATABASE "${world.templateDatabase}" IS 'schema v1'`), undefined, role.server);
     const healthy = await checkPostgres(world.config);
+    expect(healthy.find((r) => r.check === `postgres.pool ${world.templateDatabase}`)).toMatchObject({ status: 'ok', detail: expect.stringContaining('0 of 2 spare(s) ready') });
     expect(healthy.filter((r) => r.status !== 'ok'), JSON.stringify(healthy)).toEqual([]);
     if (server.label !== 'pg15') expect(healthy.find((r) => r.check === 'postgres.version')!.detail).toContain('createrole_self_grant');
     await withAdminClient((c) => c.query(`ALTER ROLE "${role.server.role}" NOCREATEDB`), undefined, server);
@@ -325,6 +328,18 @@ describe.each(pgServers())('doctor postgres checks on $label', (server) => {
     await withAdminClient((c) => c.query(`ALTER ROLE "${role.server.role}" CREATEDB`), undefined, server);
     expect(broken.filter((r) => r.status === 'fail').map((r) => r.check)).toEqual(['postgres.role']);
     expect(broken.find((r) => r.check === 'postgres.role')!.fix).toContain(`ALTER ROLE "${role.server.role}" CREATEDB;`);
+  });
+
+  it("warn when the template has no version marker or the versionQuery fails: no warm pool, PRs clone", async () => {
+    await withRoleClient((c) => c.query(`COMMENT ON DATABASE "${world.templateDatabase}" IS NULL`), undefined, role.server);
+    const pool = (results: Awaited<ReturnType<typeof checkPostgres>>) => results.find((r) => r.check === `postgres.pool ${world.templateDatabase}`);
+    expect(pool(await checkPostgres(world.config))).toMatchObject({ status: 'warn', detail: expect.stringContaining('no version marker (no COMMENT)') });
+    const withQuery = (versionQuery: string) => ({
+      ...world.config,
+      repos: world.config.repos.map((r) => ({ ...r, database: { ...r.database, pool: { ...r.database.pool, versionQuery } } })),
+    });
+    expect(pool(await checkPostgres(withQuery('SELECT max(id) FROM public.items')))).toMatchObject({ status: 'ok' });
+    expect(pool(await checkPostgres(withQuery('SELECT version FROM schema_migrations')))).toMatchObject({ status: 'warn', detail: expect.stringContaining('versionQuery failed') });
   });
 
   it('say whether clones are constant-time, from what the server reports, and fail a cloneMethod it cannot apply', async () => {

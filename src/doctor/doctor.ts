@@ -32,6 +32,6 @@ export const CHECK_NAMES = [
   'nomad.leader', 'nomad.version', 'nomad.token', 'nomad.render', 'nomad.job',
   'vault.health', 'vault.kv-mount', 'vault.jwt-mount', 'vault.jwt-config', 'vault.capabilities',
   'consul.leader', 'consul.token', 'consul.rights',
-  'postgres.connect', 'postgres.version', 'postgres.role', 'postgres.login-group', 'postgres.template', 'postgres.clone',
+  'postgres.connect', 'postgres.version', 'postgres.role', 'postgres.login-group', 'postgres.template', 'postgres.clone', 'postgres.pool',
   'github.repos', 'github.app', 'github.repo', 'github.webhook',
 ] as const;

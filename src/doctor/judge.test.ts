@@ -23,6 +23,17 @@ describe('doctor runner', () => {
 });
 
 describe('doctor judgements', () => {
+  it('Postgres warm pool: a template without a version marker, or a failing versionQuery, warns that PRs clone; with one it shows the spares ready', () => {
+    const withPool = (pool: Partial<NonNullable<PostgresFacts['pools']>[number]>) =>
+      judgePostgres({ ...facts(), pools: [{ template: 'tpl', size: 2, source: 'COMMENT', version: 'abc', ready: 1, ...pool }] }, 'g');
+    expect(withPool({}).find((r) => r.check === 'postgres.pool tpl')).toMatchObject({ status: 'ok', detail: expect.stringContaining('1 of 2 spare(s) ready') });
+    const unmarked = withPool({ version: null, ready: 0 }).find((r) => r.check === 'postgres.pool tpl');
+    expect(unmarked).toMatchObject({ status: 'warn', detail: expect.stringContaining('no version marker') });
+    expect(unmarked?.fix).toContain('COMMENT ON DATABASE "tpl"');
+    expect(statusOf(withPool({ source: 'versionQuery', version: null, error: 'relation "schema_migrations" does not exist' }), 'postgres.pool tpl')).toBe('warn');
+    expect(judgePostgres(facts(), 'g').some((r) => r.check.startsWith('postgres.pool'))).toBe(false);
+  });
+
   it('Postgres: the README role passes; a missing attribute, a superuser, a group without admin, and each template defect are named', () => {
     expect(judgePostgres(facts(), 'g').every((r) => r.status === 'ok')).toBe(true);
     expect(statusOf(judgePostgres(facts({ createrole: false }), 'g'), 'postgres.role')).toBe('fail');

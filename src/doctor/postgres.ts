@@ -2,7 +2,10 @@
 // the server version, the role's attributes and memberships, the login group it must
 // be able to grant, and per repo the template database (README "Postgres").
 import pg from 'pg';
+import pino from 'pino';
 import type { Config } from '../config/schema.js';
+import { createWarmPool } from '../database/warm-pool.js';
+import { warmPoolSettings } from '../database/warm-pool-settings.js';
 import { planFileCopy, REFLINK_FIX, type CloneMethodSetting, type FileCopyFacts } from '../database/clone-method.js';
 import { readFileCopyFacts } from '../database/file-copy-facts.js';
 import { quoteIdent } from '../database/sql.js';
@@ -30,10 +33,24 @@ export interface TemplateFacts {
   publicCanConnect: boolean;
 }
 
+/** A template's warm pool as configured and as found (size > 0 only). */
+export interface PoolFacts {
+  template: string;
+  size: number;
+  source: 'COMMENT' | 'versionQuery';
+  /** The version marker (hashed), null when the template has none. */
+  version: string | null;
+  /** Why the version could not be read (a failing versionQuery). */
+  error?: string;
+  /** Spares ready at the current version. */
+  ready: number;
+}
+
 export interface PostgresFacts {
   role: RoleFacts;
   templates: TemplateFacts[];
   fileCopy: FileCopyFacts;
+  pools?: PoolFacts[];
 }
 
 /** How previewd will clone: database.cloneMethod and the strategies of the repos that clone a template. */
@@ -133,7 +150,71 @@ export function judgePostgres(facts: PostgresFacts, loginGroup: string, clones: 
     }
   }
   results.push(...judgeClone(facts.fileCopy, clones));
+  results.push(...judgePools(facts.pools ?? []));
   return results;
+}
+
+/**
+ * Whether each warm pool can work: it needs the template's version marker, or no PR
+ * ever gets a spare (warm-pool.ts never hands out one it cannot prove current). A
+ * warning, not a failure: PR databases are then cloned, as without a pool.
+ */
+function judgePools(pools: PoolFacts[]): CheckResult[] {
+  return pools.map((p) => {
+    const check = `postgres.pool ${p.template}`;
+    if (p.error !== undefined) {
+      return warn(check, `versionQuery failed in ${p.template}: ${p.error}; no warm pool, every PR database is cloned`, 'fix repos[].database.pool.versionQuery: schema-qualified names (it runs with search_path=pg_catalog), read-only, its first value the version');
+    }
+    if (p.version === null) {
+      return warn(
+        check,
+        `${p.template} has no version marker (${p.source === 'COMMENT' ? 'no COMMENT' : 'versionQuery returned nothing'}): no warm pool, every PR database is cloned`,
+        `as the last step of each change to the template: COMMENT ON DATABASE ${quoteIdent(p.template)} IS '<version>'; or set repos[].database.pool.versionQuery (README "Warm pool")`,
+      );
+    }
+    return pass(check, `warm pool: ${p.ready} of ${p.size} spare(s) ready at the template's current version (from its ${p.source}); a PR database is a rename when one is`);
+  });
+}
+
+/** Each warm pool's version marker and ready spares, read the way the pool itself reads them (warm-pool.ts). */
+async function gatherPools(config: Config): Promise<PoolFacts[]> {
+  const pools = warmPoolSettings(config).filter((p) => p.size > 0);
+  if (pools.length === 0) return [];
+  const pool = new pg.Pool({ connectionString: config.env.DATABASE_URL, options: '-c search_path=pg_catalog,pg_temp', max: 2, connectionTimeoutMillis: 10_000 });
+  pool.on('error', () => undefined);
+  const warmPool = createWarmPool({
+    pool,
+    instance: config.instance,
+    log: pino({ enabled: false }),
+    clone: () => Promise.reject(new Error('doctor clones nothing')),
+    withDatabaseClient: async (database, fn) => {
+      const url = new URL(config.env.DATABASE_URL);
+      url.pathname = `/${encodeURIComponent(database)}`;
+      const client = new pg.Client({ connectionString: url.toString(), options: '-c search_path=pg_catalog,pg_temp', connectionTimeoutMillis: 10_000 });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        return await fn(client);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  });
+  try {
+    return await Promise.all(
+      pools.map(async (settings): Promise<PoolFacts> => {
+        const base = { template: settings.template, size: settings.size, source: settings.versionQuery === undefined ? ('COMMENT' as const) : ('versionQuery' as const) };
+        try {
+          const observed = await warmPool.observe(settings);
+          return { ...base, version: observed.version, ready: observed.spares.filter((s) => s.version !== null && s.version === observed.version).length };
+        } catch (err) {
+          return { ...base, version: null, error: (err as Error).message, ready: 0 };
+        }
+      }),
+    );
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
 }
 
 /**
@@ -169,7 +250,8 @@ export async function checkPostgres(config: Config): Promise<CheckResult[]> {
   try {
     const templates = [...new Set(config.repos.filter((r) => r.database.mode === 'template').map((r) => r.database.template))];
     const strategies = config.repos.filter((r) => r.database.mode === 'template').map((r) => r.database.strategy);
-    return judgePostgres(await gatherPostgres(client, config.database.loginGroup, templates), config.database.loginGroup, {
+    const facts = { ...(await gatherPostgres(client, config.database.loginGroup, templates)), pools: await gatherPools(config) };
+    return judgePostgres(facts, config.database.loginGroup, {
       cloneMethod: config.database.cloneMethod,
       strategies,
     });
