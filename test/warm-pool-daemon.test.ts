@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../src/daemon.js';
 import { spareNamePrefix } from '../src/database/sql.js';
+import { sweepGc } from '../src/gc/sweep.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld, withAdminClient, withRoleClient } from './support/pg.js';
 import { waitFor } from './support/wait.js';
@@ -45,5 +46,10 @@ describe('warm pool in the daemon', () => {
     expect(claimed).toHaveLength(1);
     expect(claimed[0]).toContain(world.names(71).database);
     await waitFor('the pool refilled', async () => ((await markedSpares()) === 2 ? true : null), 60_000);
+
+    // A real GC sweep: the spares are in no environment's inventory, so nothing of theirs is planned.
+    const gc = await sweepGc(world.deps, { dryRun: false, requestTeardown: async () => undefined });
+    expect(gc.plan.actions).toEqual([]);
+    expect(await markedSpares()).toBe(2);
   }, 200_000);
 });

@@ -159,7 +159,9 @@ export function createWarmPool(deps: WarmPoolDeps): WarmPool {
       const started = Date.now();
       if (action.kind === 'drop-spare') await dropSpare(action.template, action.name);
       else if (action.kind === 'create-spare') await createSpare(action, settings, signal);
-      log.info({ template: action.template, action: action.kind, ms: Date.now() - started }, describePoolAction(action));
+      // At the budget is the steady state of a large template: not worth a line every interval.
+      const level = action.kind === 'at-budget' ? 'debug' : 'info';
+      log[level]({ template: action.template, action: action.kind, ms: Date.now() - started }, describePoolAction(action));
     }
     return actions;
   }
