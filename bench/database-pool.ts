@@ -38,7 +38,7 @@ const COLUMNS: Column[] = ['FILE_COPY', 'pool hit', 'cp --reflink=always', 'cp']
 
 interface ServerRun {
   label: string;
-  /** The data directory's filesystem type (stat -f), as measured, not assumed. */
+  /** The data directory's filesystem type (findmnt), as measured, not assumed. */
   filesystem: string;
   /** Per size: seconds per column (null: could not run, with why). */
   rows: { sizeMb: number; actualMb: number; seconds: Record<Column, number[] | string> }[];
@@ -56,7 +56,8 @@ async function benchServer(
   const run: ServerRun = { label: server.label, filesystem: '?', rows: [] };
   try {
     const dir = (await admin.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]!.d;
-    run.filesystem = (await exec('stat', ['-f', '-c', '%T', dir]).catch(() => ({ stdout: '?' }))).stdout.trim();
+    // findmnt names ext4 as such (stat -f sees only ext2/ext3's shared magic).
+    run.filesystem = (await exec('findmnt', ['-n', '-o', 'FSTYPE', '--target', dir]).catch(() => ({ stdout: '?' }))).stdout.trim();
     for (const sizeMb of options.sizes) {
       const template = `previewd_bench_pool_tpl_${sizeMb}`;
       const target = `previewd_bench_pool_pr_${sizeMb}`;
