@@ -174,6 +174,12 @@ describe.each(pgServers())('warm pool on $label, as the README role', (server: P
     const rebuilt = await databases.refillWarmPools([settings(template, { versionQuery, size: 1 })]);
     expect(rebuilt.map((a) => a.kind)).toEqual(['drop-spare', 'create-spare']);
     expect(await databases.ensureDatabase(`preview_${suffix}_vq2`, 'acme-pr-7', cloneOptions(template, { versionQuery }))).toBe('claimed');
+
+    // A broken query costs the pool, not the PR: its database is cloned, and the refill reports the error and keeps nothing it cannot prove current.
+    const broken = 'SELECT version FROM public.no_such_table';
+    expect(await databases.ensureDatabase(`preview_${suffix}_vq3`, 'acme-pr-12', cloneOptions(template, { versionQuery: broken }))).toBe('created');
+    expect(await databases.refillWarmPools([settings(template, { versionQuery: broken, size: 1 })])).toEqual([]);
+    expect(logLines.some((line) => line.includes('warm pool refill failed') && line.includes('no_such_table'))).toBe(true);
   });
 
   it('when one more spare would pass maxBytes then the pool stops short of size and says so', async () => {

@@ -167,7 +167,14 @@ export function createWarmPool(deps: WarmPoolDeps): WarmPool {
   }
 
   async function claim(template: string, versionQuery: string | undefined, name: string, envId: string): Promise<string | null> {
-    const version = await templateVersion(template, versionQuery);
+    let version: string | null;
+    try {
+      version = await templateVersion(template, versionQuery);
+    } catch (err) {
+      // A failing versionQuery costs the pool, never the PR: it clones as without one (doctor names the query's error).
+      log.warn({ template, err: { message: (err as Error).message } }, 'warm pool version unreadable; cloning instead');
+      return null;
+    }
     if (version === null) return null;
     const candidates = (await listSpares(template)).spares.filter((s) => s.version === version).sort((a, b) => a.slot - b.slot);
     for (const spare of candidates) {
