@@ -16,6 +16,7 @@ import { readinessRouter, standardChecks } from './http/health.js';
 import { metricsRouter } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { createWebhookRouter } from './http/webhooks.js';
+import { createCommentHandler } from './commands/run.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
 import { fencedReconcile } from './queue/fenced-reconcile.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
@@ -97,7 +98,13 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         deliveries,
         log,
         metrics: deps.metrics,
-        ...(deps.approvals ? { trust: { approvals: deps.approvals, github: deps.github } } : {}),
+        ...(deps.approvals
+          ? {
+              trust: { approvals: deps.approvals, github: deps.github },
+              // requestE2eRerun: the e2e runner's hook, wired here once it exists (issue 16).
+              comments: createCommentHandler({ repos: config.repos, github: deps.github, store: deps.store, queue, approvals: deps.approvals, deliveries, log }),
+            }
+          : {}),
       }),
       adminRouter({ config, store: deps.store, queue, runGc, readiness }),
       uiRouter({
