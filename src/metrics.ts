@@ -14,7 +14,7 @@ export interface MetricSources {
 
 // Label values must come from a closed set: a webhook's event name is attacker-chosen,
 // and an open label would let anyone grow the registry without bound.
-const KNOWN_EVENTS = new Set(['pull_request', 'push', 'ping', 'installation', 'label', 'pull_request_review']);
+const KNOWN_EVENTS = new Set(['pull_request', 'issue_comment', 'push', 'ping', 'installation', 'label', 'pull_request_review']);
 const KNOWN_OUTCOMES = new Set(['accepted', 'ignored', 'duplicate', 'in_progress', 'pong', 'stale', 'bad_signature', 'invalid', 'error', 'rejected']);
 
 export function createMetrics(registry = new Registry()) {
