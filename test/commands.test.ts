@@ -8,6 +8,7 @@ import { createGitHubClient } from '../src/github/client.js';
 import type { GitHubClient } from '../src/github/types.js';
 import { startGitHubEmulator, type GitHubEmulator } from '../src/sandbox/emulators/github.js';
 import { createStateDatabase, newDeliveryId, pullRequestPayload, repoConfig, send, startIntake, type IntakeHarness } from './intake-support.js';
+import { prng } from './support/wait.js';
 
 const REPO = 'acme/shop';
 const FORK = 'mallory/shop';
@@ -213,5 +214,33 @@ describe('/preview retest with the e2e runner wired', () => {
     expect(reactions((await comment('maya', '/preview retest')).id)).toEqual(['+1']);
     expect(rerun.calls).toEqual([{ pr, by: 'maya' }]);
     expect(replies()).toEqual(['previewd: end-to-end tests queued again.']);
+  });
+});
+
+describe('hostile comments, seeded', () => {
+  const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  const CASES = 120;
+  beforeEach(async () => {
+    await start({ withRerun: false });
+  });
+
+  it(`when ${CASES} random comments by readers, outsiders and bots arrive then every answer is 2xx/4xx, none is obeyed and the environment is untouched (seed ${SEED})`, async () => {
+    const random = prng(SEED);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const pieces = ['/preview', '/PREVIEW', ' ', '\t', '\n', '\r\n', 'approve', 'destroy', 'keep', 'redeploy', 'help', 'retest', '\u200b', '\u202e', '\u00a0', 'а', '🙂', '\0', '`', '> ', 'x'.repeat(300), '\n'.repeat(50)];
+    await openOwnPull();
+    const before = await record();
+    for (let i = 0; i < CASES; i++) {
+      const body = Array.from({ length: 1 + Math.floor(random() * 6) }, () => pick(pieces)).join('');
+      const login = pick(['rita', 'mallory', 'ghost-user', 'maya']);
+      const type = login === 'maya' ? 'Bot' : pick(['User', 'User', 'Bot']);
+      const res = await comment(login, body, { type, action: pick(['created', 'created', 'edited']) });
+      expect([200, 202, 400, 409], `case ${i} (seed ${SEED}): ${JSON.stringify(body.slice(0, 60))} → ${res.status}`).toContain(res.status);
+      // A writer's comment arrives here only as a bot's (ignored): nobody in this run may command.
+      for (const reaction of reactions(res.id)) expect(reaction).toBe('-1');
+    }
+    expect(await record()).toMatchObject({ desiredPresent: true, desiredGeneration: before!.desiredGeneration });
+    expect(replies()).toEqual([]);
+    expect((gh.pull(REPO, pr)!['labels'] as unknown[]).length).toBe(0);
   });
 });
