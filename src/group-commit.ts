@@ -20,8 +20,8 @@ export type ItemOutcome<O> = { ok: true; value: O } | { ok: false; error: unknow
 export interface GroupCommitOptions<I, O> {
   /** Writes `items` (distinct keys) in one commit; returns one outcome per item, in order. Throwing fails them all. */
   commit(items: readonly I[]): Promise<ItemOutcome<O>[]>;
-  /** What orders items: items of one key are committed one at a time, in submission order. */
-  keyOf(item: I): string;
+  /** What orders items: items of one key are committed one at a time, in submission order. Without it, items are independent. */
+  keyOf?(item: I): string;
   /** Most items per commit (default 200); the rest wait for the next. */
   maxBatch?: number;
   /** Commits in flight at once (default 1). */
@@ -52,6 +52,8 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): Grou
   const maxBatch = positiveInteger(options.maxBatch ?? 200, 'maxBatch');
   const maxConcurrent = positiveInteger(options.maxConcurrent ?? 1, 'maxConcurrent');
   const defer = options.defer ?? ((run) => setImmediate(run));
+  let unkeyed = 0;
+  const keyOf = options.keyOf ?? (() => `#${unkeyed++}`);
   // Per key, its waiting items in submission order; keys in the order they began waiting,
   // so the oldest waiting key goes first.
   const waiting = new Map<string, Waiting<I, O>[]>();
@@ -114,7 +116,7 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): Grou
   return {
     submit(item) {
       return new Promise<O>((resolve, reject) => {
-        const key = options.keyOf(item);
+        const key = keyOf(item);
         const queue = waiting.get(key);
         if (queue) queue.push({ item, resolve, reject });
         else waiting.set(key, [{ item, resolve, reject }]);

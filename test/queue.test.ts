@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { TransientError, UserError } from '../src/errors.js';
 import { keyString, type EnvironmentKey } from '../src/environments/naming.js';
@@ -65,6 +66,20 @@ async function idle(queue: ReconcileQueue, timeoutMs = 10_000): Promise<void> {
 const pr = (n: number): EnvironmentKey => ({ repo: 'acme/shop', pr: n });
 
 describe('reconcile queue', () => {
+  it('when enqueues for several PRs arrive in one turn then they reach Redis as one addBulk and still coalesce per PR', async () => {
+    const bulks = vi.spyOn(Queue.prototype, 'addBulk');
+    try {
+      const queue = makeQueue(async () => undefined);
+      await Promise.all([1, 2, 3, 1, 2, 1].map((n, i) => queue.enqueue(pr(n), `push ${i}`)));
+      expect(bulks).toHaveBeenCalledTimes(1);
+      const pending = await queue.listPending();
+      // One waiting job per PR, the first one, as sequential adds leave it (the run reads the latest desired state).
+      expect(pending.map((j) => [j.key.pr, j.reason]).sort()).toEqual([[1, 'push 0'], [2, 'push 1'], [3, 'push 2']]);
+    } finally {
+      bulks.mockRestore();
+    }
+  });
+
   it('when work waits and runs then listPending shows running first, then waiting, each with its PR and reason, bounded by the limit', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestRedis } from '../../test/support/services.js';
 import { createDeliveryDedupe } from './deliveries.js';
 
@@ -45,5 +45,32 @@ describe('delivery dedupe', () => {
     const dedupe = createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
     await expect(dedupe.claim('x'.repeat(500))).rejects.toThrow('invalid delivery id');
     await expect(dedupe.claim('a*b')).rejects.toThrow('invalid delivery id');
+  });
+
+  it('when many deliveries are claimed in one turn then they go to Redis as one pipeline and each gets its own answer', async () => {
+    const dedupe = createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
+    const first = await dedupe.claim('p-0');
+    if (first.claimed) await dedupe.confirm('p-0', first.token);
+    const pipelines = vi.spyOn(redis.redis, 'pipeline');
+    try {
+      const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => dedupe.claim(`p-${i}`)));
+      expect(pipelines).toHaveBeenCalledTimes(1);
+      expect(claims[0]).toEqual({ claimed: false, reason: 'done' });
+      expect(claims.slice(1).every((c) => c.claimed)).toBe(true);
+      expect(new Set(claims.slice(1).map((c) => (c.claimed ? c.token : '')))).toHaveProperty('size', 19);
+    } finally {
+      pipelines.mockRestore();
+    }
+  });
+
+  it('when Redis has forgotten the scripts (restart, SCRIPT FLUSH) then they are sent whole and the calls still work', async () => {
+    const dedupe = createDeliveryDedupe({ redis: redis.redis, prefix: redis.prefix });
+    await dedupe.claim('f-1');
+    await redis.redis.script('FLUSH');
+    const claim = await dedupe.claim('f-2');
+    expect(claim.claimed).toBe(true);
+    if (claim.claimed) await dedupe.confirm('f-2', claim.token);
+    expect(await dedupe.wasSeen('f-2')).toBe(true);
+    expect(await dedupe.claim('f-1')).toEqual({ claimed: false, reason: 'in-progress' });
   });
 });

@@ -26,6 +26,7 @@ import type { PreviewdMetrics } from '../metrics.js';
 import { backoffDelay, bugStack, classifyFailure, DEFAULT_BACKOFF, type BackoffOptions } from './retry-policy.js';
 import { safeErrorLine } from '../secrets.js';
 import { createSlots, runSlots, type Slots } from './slots.js';
+import { createGroupCommit } from '../group-commit.js';
 
 export const QUEUE_NAME = 'reconcile';
 const JOB_NAME = 'reconcile';
@@ -257,21 +258,31 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     }
   }
 
+  const jobOptions = {
+    // `reschedule` with no delay: new desired state cuts a running backoff short.
+    delay: 0,
+    attempts: options.attempts ?? 8,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: { count: options.keepCompleted ?? 1000 },
+    removeOnFail: false,
+    stackTraceLimit: 1,
+  };
+  // The enqueues of one event-loop turn (a group commit's webhooks resume together) go
+  // to Redis as one addBulk: one pipeline of BullMQ's add script, one round trip. A
+  // failed pipeline fails each of its enqueues; every one of them is safe to repeat.
+  const adds = createGroupCommit<ReconcileJobData, void>({
+    maxConcurrent: 8,
+    commit: async (items) => {
+      await queue.addBulk(items.map((data) => ({ name: JOB_NAME, data, opts: { ...jobOptions, deduplication: { id: keyString(data), keepLastIfActive: true, reschedule: true } } })));
+      return items.map(() => ({ ok: true, value: undefined }));
+    },
+  });
+
   async function enqueue(key: EnvironmentKey, reason: string): Promise<void> {
     if (!isValidKey(key)) throw new Error(`invalid environment key ${JSON.stringify(key)}`);
     const data: ReconcileJobData = { repo: key.repo, pr: key.pr, reason: reason.slice(0, 200), enqueuedAt: Date.now() };
-    const add = queue.add(JOB_NAME, data, {
-      deduplication: { id: keyString(key), keepLastIfActive: true, reschedule: true },
-      // `reschedule` with no delay: new desired state cuts a running backoff short.
-      delay: 0,
-      attempts: options.attempts ?? 8,
-      backoff: { type: BACKOFF_TYPE },
-      removeOnComplete: { count: options.keepCompleted ?? 1000 },
-      removeOnFail: false,
-      stackTraceLimit: 1,
-    });
     try {
-      await withTimeout(add, enqueueTimeoutMs, 'enqueue');
+      await withTimeout(adds.submit(data), enqueueTimeoutMs, 'enqueue');
     } catch (err) {
       if (err instanceof TransientError) throw err;
       throw new TransientError('enqueue failed', { system: 'redis', cause: err });
