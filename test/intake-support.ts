@@ -64,6 +64,8 @@ export interface IntakeHarness {
   redisPrefix: string;
   /** The fork approvals in the harness's schema. */
   approvals: ApprovalStore;
+  /** The state schema of this harness's store. */
+  schema: string;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,8 @@ export async function startIntake(options: {
   repos?: RepoConfig[];
   bodyLimitBytes?: number;
   recordTimeoutMs?: number;
+  /** Most desired-state facts per group commit of the store (its default otherwise). */
+  desiredBatchMax?: number;
   /** Builds the dedupe (default: over the harness's Redis connection), e.g. over a stalling proxy. */
   deliveries?: (prefix: string) => DeliveryDedupe;
   /** The GitHub client fork trust asks (permissions, notices); without it no fork is approved. */
@@ -96,7 +100,13 @@ export async function startIntake(options: {
   });
   schemaCounter++;
   const schema = `intake_${process.pid}_${schemaCounter}`;
-  const inner = createEnvironmentStore({ databaseUrl: options.databaseUrl, schema, log, maxConnections: 4 });
+  const inner = createEnvironmentStore({
+    databaseUrl: options.databaseUrl,
+    schema,
+    log,
+    maxConnections: 4,
+    ...(options.desiredBatchMax !== undefined ? { desiredBatchMax: options.desiredBatchMax } : {}),
+  });
   await inner.migrate();
   const approvals = createApprovalStore({ databaseUrl: options.databaseUrl, schema, log });
   const store = new TappedStore(inner);
@@ -133,6 +143,7 @@ export async function startIntake(options: {
     logLines,
     redisPrefix: redis.prefix,
     approvals,
+    schema,
     close: async () => {
       await approvals.close();
       server.closeAllConnections();

@@ -1,4 +1,5 @@
 // POST /webhooks/github end to end over HTTP, with the real Redis dedupe and queue.
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createStateDatabase,
@@ -246,6 +247,36 @@ describe('webhook redelivery and failures', () => {
     const retried = await send(h.url, payload, { delivery });
     expect(retried.status).toBe(202);
     expect((await h.store.desired('acme/shop', 10))?.present).toBe(true);
+  });
+
+  it('when Postgres fails the group commit carrying some deliveries then exactly those get 503, the others 202, and their redeliveries are recorded', async () => {
+    // A real failure of one statement: Postgres refuses PR 13's insert, rolling back the whole commit that carries it.
+    await h.close();
+    h = await startIntake({ databaseUrl: db.url, desiredBatchMax: 5 });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE FUNCTION "${h.schema}".refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.pr = 13 THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$`);
+      await admin.query(`CREATE TRIGGER refuse_13 BEFORE INSERT ON "${h.schema}".environments FOR EACH ROW EXECUTE FUNCTION "${h.schema}".refuse_13()`);
+      const deliveries = Array.from({ length: 30 }, (_, i) => ({ pr: i + 1, delivery: newDeliveryId(), payload: body({ number: i + 1 }) }));
+      const answers = await Promise.all(deliveries.map((d) => send(h.url, d.payload, { delivery: d.delivery })));
+      const failed = deliveries.filter((_, i) => answers[i]!.status === 503);
+      expect(answers.every((a) => a.status === 202 || a.status === 503)).toBe(true);
+      expect(failed.map((d) => d.pr)).toContain(13);
+      // PR 13's commit carried at most 5 deliveries: those failed, every other commit landed.
+      expect(failed.length).toBeLessThanOrEqual(5);
+      const stored = await h.store.inner.list();
+      // Stored: exactly the 202s; nothing of a 503'd delivery (its whole commit rolled back), none queued twice.
+      expect(stored.map((r) => r.key.pr).sort((a, b) => a - b)).toEqual(deliveries.filter((_, i) => answers[i]!.status === 202).map((d) => d.pr));
+      await admin.query(`DROP TRIGGER refuse_13 ON "${h.schema}".environments`);
+      // GitHub's redelivery of each failed one (same delivery id) is not a duplicate: its claim was let go.
+      const again = await Promise.all(failed.map((d) => send(h.url, d.payload, { delivery: d.delivery })));
+      expect(again.map((a) => a.status)).toEqual(failed.map(() => 202));
+      expect(await h.store.inner.list()).toHaveLength(30);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('when the same delivery arrives five times at once then exactly one is accepted and recorded, none called a duplicate before it is', async () => {
