@@ -49,7 +49,7 @@ export interface EnvironmentStoreOptions {
 const MIGRATIONS_DIR = packagePath('migrations');
 const MIGRATIONS_TABLE = 'previewd_migrations';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-/** Lost races before recordDesired gives up on a fact (each loss means another replica inserted the PR first). */
+/** Lost races before recordDesired gives up on a fact (each loss means another writer changed or inserted the PR's row first). */
 const MAX_DESIRED_ATTEMPTS = 100;
 /** Tries of a whole desired-state statement that collided with another replica's (unique env_id, deadlock). */
 const MAX_BATCH_ATTEMPTS = 5;
@@ -414,6 +414,14 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     ]);
     const landed = new Map(written.rows.map((r) => [keyString({ repo: r.repo, pr: r.pr }), r.generation]));
     const again: number[] = [];
+    const missed = (index: number, fact: DesiredFact) => {
+      if (++tries[index]! >= MAX_DESIRED_ATTEMPTS) {
+        // Only another writer's change of the same PR makes a write miss; it cannot keep happening.
+        outcomes[index] = { ok: false, error: new TransientError(`record desired state of ${keyString(fact.key)}: it kept changing under ${tries[index]} attempts`, { system: 'postgres' }) };
+      } else {
+        again.push(index); // another writer changed this PR meanwhile: decide again on its row
+      }
+    };
     for (const { index, fact } of writes) {
       const generation = landed.get(keyString(fact.key));
       if (typeof generation === 'string') outcomes[index] = { ok: true, value: { accepted: true, generation: Number(generation) } };
@@ -428,15 +436,6 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
       }
     }
     return again;
-
-    function missed(index: number, fact: DesiredFact): void {
-      if (++tries[index]! >= MAX_DESIRED_ATTEMPTS) {
-        // Only another writer's change of the same PR makes a write miss; it cannot keep happening.
-        outcomes[index] = { ok: false, error: new TransientError(`record desired state of ${keyString(fact.key)}: it kept changing under ${tries[index]} attempts`, { system: 'postgres' }) };
-      } else {
-        again.push(index); // another writer changed this PR meanwhile: decide again on its row
-      }
-    }
   }
 
   async function recordTeardown(key: EnvironmentKey, input: TeardownInput): Promise<{ accepted: boolean; generation: number }> {
