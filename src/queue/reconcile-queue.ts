@@ -267,11 +267,14 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     removeOnFail: false,
     stackTraceLimit: 1,
   };
-  // The enqueues of one event-loop turn (a group commit's webhooks resume together) go
-  // to Redis as one addBulk: one pipeline of BullMQ's add script, one round trip. A
-  // failed pipeline fails each of its enqueues; every one of them is safe to repeat.
+  // The enqueues made together (the webhooks a group commit resumes all reach their
+  // enqueue in one run of microtasks) go to Redis as one addBulk: one pipeline of
+  // BullMQ's add script, one round trip. Gathered by a microtask, not a loop turn, so
+  // a lone enqueue is sent at once. A failed pipeline fails each of its enqueues;
+  // every one of them is safe to repeat.
   const adds = createGroupCommit<ReconcileJobData, void>({
     maxConcurrent: 8,
+    defer: queueMicrotask,
     commit: async (items) => {
       await queue.addBulk(items.map((data) => ({ name: JOB_NAME, data, opts: { ...jobOptions, deduplication: { id: keyString(data), keepLastIfActive: true, reschedule: true } } })));
       return items.map(() => ({ ok: true, value: undefined }));
