@@ -9,14 +9,22 @@
 // is a single catalog query either way). One environment in 20 is an orphan (resources,
 // no row), one in 20 has its PR closed (a missed close webhook: stale).
 //
+// Each world is swept twice in one run: "old" takes the inventory the way it was before
+// issue 14 §3 (bench/gc-per-resource-inventory.ts: a read per Consul service name and per
+// Vault object), "new" is sweepGc as previewd runs it (src/gc/inventory.ts: list calls, Vault
+// reads only for names of environments that are not live). Both must reach the same plan.
+//
 //   node --import tsx bench/gc.ts [--quick] [--no-append]
 //
-// Target: 2000 environments swept (dry run) in under 10 s.
+// Target: 2000 environments swept (dry run) in under 10 s, time per environment flat from 100 to 2000.
 import type { Deps } from '../src/deps.js';
 import { quoteIdent, quoteLiteral } from '../src/database/sql.js';
 import { environmentNames } from '../src/environments/naming.js';
 import { renderJwtRole, renderPolicy } from '../src/environments/vault-access.js';
-import { sweepGc } from '../src/gc/sweep.js';
+import { planGc } from '../src/gc/plan.js';
+import { observeGc, sweepGc } from '../src/gc/sweep.js';
+import type { GcPlan } from '../src/gc/types.js';
+import { listOwnedResourcesPerResource } from './gc-per-resource-inventory.js';
 import { CONSUL_META, NOMAD_META, postgresComment, vaultSecretMetadata } from '../src/ownership/markers.js';
 import { randomSha, startLocalWorld, type World } from '../src/sandbox/world.js';
 import { withAdminClient } from '../src/sandbox/services.js';
@@ -128,89 +136,133 @@ function instrument(deps: Deps, spans: Map<string, Span>, t0: number): Deps {
   };
 }
 
+interface Run {
+  ms: number;
+  cpuMs: number;
+  resources: number;
+  plan: GcPlan;
+  spans: Map<string, Span>;
+}
+
+/** One dry-run sweep of the world, through instrumented clients. */
+async function timeSweep(world: World, how: 'old' | 'new'): Promise<Run> {
+  const spans = new Map<string, Span>();
+  const t0 = performance.now();
+  // Production-like logging (info, serialized, discarded) instead of the world's in-memory debug log.
+  const deps = instrument({ ...world.deps, log: benchLogger('info') }, spans, t0);
+  const cpuMark = process.cpuUsage();
+  const start = performance.now();
+  let plan: GcPlan;
+  let resources = 0;
+  if (how === 'old') {
+    const input = await observeGc(deps, undefined, listOwnedResourcesPerResource);
+    resources = input.inventory.resources.length;
+    plan = planGc(input);
+  } else {
+    const result = await sweepGc(deps, {
+      dryRun: true,
+      requestTeardown: async () => {
+        throw new Error('a dry run requests no teardown');
+      },
+      onProgress: (event) => {
+        if (event.type === 'observed') resources = event.resources;
+      },
+    });
+    plan = result.plan;
+  }
+  const ms = performance.now() - start;
+  const cpu = process.cpuUsage(cpuMark);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, resources, plan, spans };
+}
+
+const calls = (run: Run, system: string) => run.spans.get(system)?.calls ?? 0;
+const SYSTEMS = ['nomad', 'consul', 'vault', 'postgres (databases, roles)', 'github', 'store'];
+
 async function main(): Promise<void> {
   const quick = argFlag('quick');
   const sizes = quick ? [100, 500] : [100, 500, 2000];
   const rows: (string | number)[][] = [];
-  let worst = 0;
+  const perEnvNew = new Map<number, number>();
+  const perEnvOld = new Map<number, number>();
+  let largest = { n: 0, ms: 0 };
   let breakdown = '';
   let breakdownSize = 0;
+  let plansDiffer = 0;
   for (const n of sizes) {
     const world = await startLocalWorld({ services: LOCAL_SERVICES, repos: [{ maxEnvironments: 100_000 }], cluster: { startDelayMs: 5, healthyDelayMs: 10 } });
     try {
       const seedStart = performance.now();
       const seeded = await seed(world, n);
       const seedMs = performance.now() - seedStart;
-      // Production-like logging (info, serialized, discarded) instead of the world's in-memory debug log.
-      const spans = new Map<string, Span>();
-      const t0 = performance.now();
-      const deps = instrument({ ...world.deps, log: benchLogger('info') }, spans, t0);
       const sampler = rssSampler(20);
       const rssBefore = process.memoryUsage().rss;
-      const cpuMark = process.cpuUsage();
-      const start = performance.now();
-      let observedAt = 0;
-      let resources = 0;
-      const result = await sweepGc(deps, {
-        dryRun: true,
-        requestTeardown: async () => {
-          throw new Error('a dry run requests no teardown');
-        },
-        onProgress: (event) => {
-          if (event.type === 'observed') {
-            observedAt = performance.now();
-            resources = event.resources;
-          }
-        },
-      });
-      const ms = performance.now() - start;
+      // Old, new, new, old; each the faster of its two: the first sweep of a process pays for
+      // warm-up (JIT, connections), and the order cancels drift on a loaded machine.
+      const runs = [await timeSweep(world, 'old'), await timeSweep(world, 'new'), await timeSweep(world, 'new'), await timeSweep(world, 'old')];
+      const best = (a: Run, b: Run) => (a.ms <= b.ms ? a : b);
+      const old = best(runs[0]!, runs[3]!);
+      const fresh = best(runs[1]!, runs[2]!);
+      const peak = sampler.stop();
+      const samePlan = JSON.stringify(old.plan) === JSON.stringify(fresh.plan);
+      if (!samePlan) plansDiffer++;
+      perEnvNew.set(n, fresh.ms / n);
+      perEnvOld.set(n, old.ms / n);
+      if (n >= largest.n) largest = { n, ms: fresh.ms };
       breakdown = table(
-        ['system', 'calls', 'last call ended at', 'sum of call times'],
-        [...spans.entries()].sort((a, b) => b[1].last - a[1].last).map(([system, sp]) => [system, sp.calls, secs(sp.last), secs(sp.busy)]),
+        ['system', 'calls old', 'calls new', 'new: last call ended at', 'new: sum of call times'],
+        SYSTEMS.map((system) => [system, calls(old, system), calls(fresh, system), secs(fresh.spans.get(system)?.last ?? 0), secs(fresh.spans.get(system)?.busy ?? 0)]),
       );
       breakdownSize = n;
-      const cpu = process.cpuUsage(cpuMark);
-      const peak = sampler.stop();
-      worst = Math.max(worst, n === 2000 ? ms : 0);
       const byKind: Record<string, number> = {};
-      for (const action of result.plan.actions) byKind[action.kind] = (byKind[action.kind] ?? 0) + 1;
+      for (const action of fresh.plan.actions) byKind[action.kind] = (byKind[action.kind] ?? 0) + 1;
       const planned = Object.entries(byKind)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ');
-      console.error(`${n} environments: sweep ${secs(ms)} (observe ${secs(observedAt - start)}), ${resources} resources, plan: ${planned}; seeding took ${secs(seedMs)}`);
+      const callsOf = (run: Run) => SYSTEMS.reduce((sum, system) => sum + calls(run, system), 0);
+      console.error(`${n} environments: old ${secs(old.ms)}, new ${secs(fresh.ms)}; ${callsOf(old)} → ${callsOf(fresh)} calls; plan ${planned}${samePlan ? '' : ' (PLANS DIFFER)'}; seeding took ${secs(seedMs)}`);
       rows.push([
         n,
-        resources,
-        seeded.databases,
-        secs(observedAt - start),
-        secs(ms - (observedAt - start)),
-        `**${secs(ms)}**`,
-        `${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`,
+        `${seeded.orphans} orphans, ${seeded.closed} closed, ${seeded.databases} databases`,
+        secs(old.ms),
+        `**${secs(fresh.ms)}**`,
+        `${(old.ms / fresh.ms).toFixed(1)}×`,
+        `${(old.ms / n).toFixed(2)} ms → ${(fresh.ms / n).toFixed(2)} ms`,
+        `${callsOf(old)} → ${callsOf(fresh)}`,
+        `${(old.cpuMs / 1000).toFixed(2)} s → ${(fresh.cpuMs / 1000).toFixed(2)} s`,
         `+${((peak - rssBefore) / 1024 ** 2).toFixed(0)} MB`,
-        planned || 'none',
-        `${seeded.orphans} orphans, ${seeded.closed} closed`,
+        `${old.resources} → ${fresh.resources}`,
+        `${planned || 'none'}${samePlan ? ' (same)' : ' (**differs**)'}`,
       ]);
     } finally {
       await world.cleanup();
     }
   }
+  const smallest = sizes[0]!;
+  const flat = (m: Map<number, number>) => (m.get(largest.n)! / m.get(smallest)!).toFixed(2);
   const body = [
-    table(['environments', 'owned resources listed', 'of which databases', 'observe', 'plan', 'dry-run sweep', 'CPU (whole process)', 'peak RSS growth', 'plan', 'seeded'], rows),
+    table(
+      ['environments', 'seeded', 'old sweep', 'new sweep', 'speed-up', 'per environment old → new', 'calls old → new', 'CPU old → new', 'peak RSS growth', 'marked resources read old → new', 'plan (new vs old)'],
+      rows,
+    ),
     '',
     sizes.includes(2000)
-      ? `Target: 2000 environments under 10 s — ${worst < 10_000 ? 'met' : 'missed'} (${secs(worst)}).`
+      ? `Target: 2000 environments under 10 s — ${largest.ms < 10_000 ? 'met' : 'missed'} (${secs(largest.ms)}, ${(largest.ms / 10_000).toFixed(2)} of the target).`
       : 'Quick run: 2000 not measured.',
+    `Time per environment, ${largest.n} against ${smallest}: new ${flat(perEnvNew)}×, old ${flat(perEnvOld)}× (1.00 = flat, below 1 = a fixed cost spread over more environments); ` +
+      `each environment past the first ${smallest} added ${(((perEnvNew.get(largest.n)! * largest.n) - perEnvNew.get(smallest)! * smallest) / (largest.n - smallest)).toFixed(2)} ms new, ` +
+      `${(((perEnvOld.get(largest.n)! * largest.n) - perEnvOld.get(smallest)! * smallest) / (largest.n - smallest)).toFixed(2)} ms old.`,
+    plansDiffer === 0 ? 'Old and new inventories led to the same plan at every size.' : `**Plans differed at ${plansDiffer} size(s).**`,
     '',
-    `Where the ${breakdownSize}-environment sweep spent its time (calls through each client, in parallel across systems):`,
+    `Calls per system in the ${breakdownSize}-environment sweeps (systems run in parallel):`,
     '',
     breakdown,
     '',
-    `Seeded per environment: 4 Nomad jobs, 2 Consul services, a Vault secret, policy and JWT role, a Postgres role (databases only for the first ${DATABASES_SEEDED}), a store row and a GitHub PR ` +
-      `(1 in 20 orphaned: no row; 1 in 20 with its PR closed). sweepGc(deps, { dryRun: true }) through the real clients against the emulators (no added latency) and real Postgres; ` +
-      `emulators run in the same process, so CPU and RSS include theirs. "observe" ends at the sweep's \`observed\` event (inventory of 7 kinds, open PR listing, rows).`,
+    `Seeded per environment: 4 Nomad jobs, 2 Consul services (on one node), a Vault secret, policy and JWT role, a Postgres role (databases only for the first ${DATABASES_SEEDED}), a store row and a GitHub PR ` +
+      `(1 in 20 orphaned: no row; 1 in 20 with its PR closed). Both sweeps are dry runs (observe + plan) through the real clients against the emulators (no added latency) and real Postgres, each run twice on the same world (old, new, new, old) and the faster of the two shown; ` +
+      `emulators run in the same process, so CPU and RSS include theirs. "marked resources read": resources whose marker the inventory read (new skips the Vault objects of live environments; GC never acts on them).`,
   ].join('\n');
   console.log(body);
-  await appendResults(`GC dry-run sweep${quick ? ' (quick)' : ''}`, `npm run bench -- gc${quick ? ' --quick' : ''}`, body);
+  await appendResults(`GC dry-run sweep, per-resource reads against list calls${quick ? ' (quick)' : ''}`, `npm run bench -- gc${quick ? ' --quick' : ''}`, body);
 }
 
 await main();
