@@ -252,7 +252,7 @@ export const fileConfigSchema = z
           .min(1)
           .max(256)
           .default(16)
-          .describe('per system (Nomad, Consul, Vault), at most this many GC inventory reads at once: keeps a big cluster from being hammered'),
+          .describe('per system (Consul, Vault, GitHub), at most this many reads of a GC sweep at once (the inventory lists in bulk; the reads left are per Consul node, per Vault object of an environment that is not live, per PR missing from the open list)'),
       })
       .prefault({}),
     ui: z

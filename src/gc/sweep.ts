@@ -12,7 +12,7 @@ import type { Step } from '../environments/model.js';
 import { keyString, type EnvironmentKey } from '../environments/naming.js';
 import { safeErrorLine } from '../secrets.js';
 import type { EnvironmentRecord } from '../environments/types.js';
-import { listOwnedResources, type InventoryDeps, type InventoryOptions } from './inventory.js';
+import { createLimiter, listOwnedResources, type InventoryDeps, type InventoryOptions } from './inventory.js';
 import { orphanNames, planOrphanRemoval } from './orphans.js';
 import { isLiveRecord, planGc, type GcPlanInput } from './plan.js';
 import type { ClosedPull, GcAction, GcFilter, GcPlan, OwnedInventory, RepoPulls } from './types.js';
@@ -51,7 +51,8 @@ export type InventoryLister = (deps: InventoryDeps, options: Required<InventoryO
 
 /**
  * Gathers the plan's input. Order matters: resources are listed before environment
- * rows, so anything created after its row was read cannot look orphaned; rows are read
+ * rows, so anything created after its row was read cannot look orphaned (the Vault
+ * markers the inventory reads after the rows are of names listed before them); rows are read
  * before open PRs are listed, and every teardown is recorded only if the row's desired
  * generation is still the one read here, so a PR (re)opened or pushed to meanwhile is
  * never torn down. No step compares this host's clock with GitHub's.
@@ -78,7 +79,9 @@ export async function observeGc(deps: SweepDeps, filter?: GcFilter, listInventor
     }),
   );
   // Confirm every PR missing from an open list one by one: a list is a page walk and may lag.
+  // Only PRs GC would tear down are read, gc.readsInFlight at a time.
   const closedPulls = new Map<string, ClosedPull | { error: string }>();
+  const limit = createLimiter(deps.config.gc.readsInFlight);
   const missing = records.filter((r) => {
     const listed = pulls.get(r.key.repo);
     return r.desiredPresent && listed?.ok === true && !listed.open.some((p) => p.number === r.key.pr) && (filter?.pr === undefined || r.key.pr === filter.pr);
@@ -86,7 +89,7 @@ export async function observeGc(deps: SweepDeps, filter?: GcFilter, listInventor
   await Promise.all(
     missing.map(async (r) => {
       try {
-        const pull = await deps.github.getPull(r.key.repo, r.key.pr);
+        const pull = await limit(() => deps.github.getPull(r.key.repo, r.key.pr));
         closedPulls.set(keyString(r.key), pull && { state: pull.state, merged: pull.merged, labels: pull.labels, updatedAt: pull.updatedAt });
       } catch (err) {
         closedPulls.set(keyString(r.key), { error: safeErrorLine(err, 200) });
