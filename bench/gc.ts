@@ -184,6 +184,7 @@ async function main(): Promise<void> {
   const rows: (string | number)[][] = [];
   const perEnvNew = new Map<number, number>();
   const perEnvOld = new Map<number, number>();
+  const cpuPerEnvNew = new Map<number, number>();
   let largest = { n: 0, ms: 0 };
   let breakdown = '';
   let breakdownSize = 0;
@@ -207,6 +208,7 @@ async function main(): Promise<void> {
       if (!samePlan) plansDiffer++;
       perEnvNew.set(n, fresh.ms / n);
       perEnvOld.set(n, old.ms / n);
+      cpuPerEnvNew.set(n, fresh.cpuMs / n);
       if (n >= largest.n) largest = { n, ms: fresh.ms };
       breakdown = table(
         ['system', 'calls old', 'calls new', 'new: last call ended at', 'new: sum of call times'],
@@ -251,6 +253,7 @@ async function main(): Promise<void> {
     `Time per environment, ${largest.n} against ${smallest}: new ${flat(perEnvNew)}×, old ${flat(perEnvOld)}× (1.00 = flat, below 1 = a fixed cost spread over more environments); ` +
       `each environment past the first ${smallest} added ${(((perEnvNew.get(largest.n)! * largest.n) - perEnvNew.get(smallest)! * smallest) / (largest.n - smallest)).toFixed(2)} ms new, ` +
       `${(((perEnvOld.get(largest.n)! * largest.n) - perEnvOld.get(smallest)! * smallest) / (largest.n - smallest)).toFixed(2)} ms old.`,
+    `CPU per environment (new), ${largest.n} against ${smallest}: ${flat(cpuPerEnvNew)}× (${cpuPerEnvNew.get(smallest)!.toFixed(2)} ms → ${cpuPerEnvNew.get(largest.n)!.toFixed(2)} ms; steadier than wall time on a shared machine).`,
     plansDiffer === 0 ? 'Old and new inventories led to the same plan at every size.' : `**Plans differed at ${plansDiffer} size(s).**`,
     '',
     `Calls per system in the ${breakdownSize}-environment sweeps (systems run in parallel):`,

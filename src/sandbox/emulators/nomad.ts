@@ -260,25 +260,23 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
         const all = cluster
           .listJobs(ns)
           .filter((j) => (j.ID as string).startsWith(prefix))
-          .sort((a, b) => (tokenOf(a) < tokenOf(b) ? -1 : tokenOf(a) > tokenOf(b) ? 1 : 0));
-        const allocsByJob = new Map<string, Json[]>();
-        for (const a of cluster.listAllocations()) {
-          const k = `${String(a.Namespace)}.${String(a.JobID)}`;
-          const list = allocsByJob.get(k);
-          if (list) list.push(a);
-          else allocsByJob.set(k, [a]);
-        }
-        const page: Json[] = [];
+          .map((job) => ({ job, token: tokenOf(job) }))
+          .sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
+        const chosen: { job: Json; token: string }[] = [];
         let next = '';
-        for (const job of all) {
-          if (nextToken !== '' && tokenOf(job) < nextToken) continue;
-          if (predicate && !predicate(job)) continue;
-          if (perPage !== 0 && page.length + 1 > perPage) {
-            next = tokenOf(job);
+        for (const entry of all) {
+          if (nextToken !== '' && entry.token < nextToken) continue;
+          if (predicate && !predicate(entry.job)) continue;
+          if (perPage !== 0 && chosen.length + 1 > perPage) {
+            next = entry.token;
             break;
           }
-          page.push(jobStub(allocsByJob.get(tokenOf(job)) ?? [], job, withMeta));
+          chosen.push(entry);
         }
+        // The page's allocations in one pass (Nomad reads each summary from its own table).
+        const allocsByJob = new Map<string, Json[]>(chosen.map((c) => [c.token, []]));
+        for (const a of cluster.listAllocations(ns === '*' ? undefined : ns)) allocsByJob.get(`${String(a.Namespace)}.${String(a.JobID)}`)?.push(a);
+        const page = chosen.map((c) => jobStub(allocsByJob.get(c.token)!, c.job, withMeta));
         const value = ok(page);
         return { index: cluster.jobIndex(ns, '', 'jobs'), value: next ? { ...value, headers: { 'X-Nomad-NextToken': next } } : value };
       });
