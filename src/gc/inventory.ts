@@ -65,6 +65,8 @@ async function nomadJobs(deps: InventoryDeps): Promise<OwnedResource[]> {
 
 async function consulServices(deps: InventoryDeps, limit: Limit): Promise<OwnedResource[]> {
   const { instance } = deps.config;
+  // structs.NodeService's Meta is filterable (agent/consul/catalog_endpoint.go NodeServices runs
+  // bexpr over the node's NodeService map); the marker is checked again here regardless.
   const filter = `Meta[${quoteBexpr(CONSUL_META.managedBy)}] == ${quoteBexpr(instance)}`;
   const nodes = await deps.consul.listNodes();
   const perNode = await Promise.all(nodes.map((node) => limit(() => deps.consul.listNodeServices(node.name, { filter }))));

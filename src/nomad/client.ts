@@ -154,6 +154,9 @@ export function createNomadClient(options: NomadClientOptions): NomadClient & No
       const perPage = String(opts.perPage ?? JOB_LIST_PAGE);
       const jobs: NomadJobStub[] = [];
       // nomad/state/paginator: each page names where the next starts; the filter runs server-side on every page.
+      // Stubs carry Meta with meta=true since Nomad 1.5 (hashicorp/nomad#14833, command/agent/job_endpoint.go
+      // jobListRequest); an older server sends none, and then no job reads as previewd's (nothing is touched).
+      // A server that does not page answers everything at once with no X-Nomad-NextToken.
       let nextToken = '';
       do {
         const query = { meta: 'true', prefix: opts.prefix || undefined, filter: opts.filter || undefined, per_page: perPage, next_token: nextToken || undefined };
