@@ -8,7 +8,8 @@ import type { Deps } from '../src/deps.js';
 import { quoteIdent, quoteLiteral } from '../src/database/sql.js';
 import { renderJwtRole, renderPolicy } from '../src/environments/vault-access.js';
 import { listOwnedResources } from '../src/gc/inventory.js';
-import { sweepGc } from '../src/gc/sweep.js';
+import { planGc } from '../src/gc/plan.js';
+import { observeGc, sweepGc } from '../src/gc/sweep.js';
 import { createNomadClient } from '../src/nomad/client.js';
 import { CONSUL_META, NOMAD_META, postgresComment, vaultSecretMetadata } from '../src/ownership/markers.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
@@ -164,6 +165,13 @@ describe('GC inventory in bulk (emulators + real Postgres)', () => {
     expect(vault.calls()).toBe(3 + 3 * (ENVIRONMENTS - liveIds.size + 1));
     expect(consul.calls()).toBeGreaterThanOrEqual(NODES);
     expect([vault.max(), consul.max()]).toEqual([READS_IN_FLIGHT, READS_IN_FLIGHT]);
+  });
+
+  it('when an inventory lister never asks for the live environments then the rows are still read and a live environment is no orphan', async () => {
+    const live = world.names(1);
+    const input = await observeGc(deps, undefined, async () => ({ resources: [{ kind: 'nomad-job', name: live.jobId('api'), envId: live.id }], failed: [] }));
+    expect(input.records.some((r) => r.envId === live.id)).toBe(true);
+    expect(planGc(input).actions.filter((a) => a.kind === 'remove-orphan')).toEqual([]);
   });
 
   it('when a dry-run sweep runs then its orphan actions hold exactly the orphans\' resources and nothing anywhere changed', async () => {

@@ -58,14 +58,16 @@ export type InventoryLister = (deps: InventoryDeps, options: Required<InventoryO
  * never torn down. No step compares this host's clock with GitHub's.
  */
 export async function observeGc(deps: SweepDeps, filter?: GcFilter, listInventory: InventoryLister = listOwnedResources): Promise<GcPlanInput> {
-  let records: EnvironmentRecord[] = [];
+  let read: EnvironmentRecord[] | undefined;
   const inventory = await listInventory(deps, {
     // Called by the inventory once its list calls have answered: rows are read after them.
     liveEnvIds: async () => {
-      records = await deps.store.list();
-      return new Set(records.filter(isLiveRecord).map((r) => r.envId));
+      read = await deps.store.list();
+      return new Set(read.filter(isLiveRecord).map((r) => r.envId));
     },
   });
+  // A lister that never asked still gets rows read after it: no row must read as "no environments".
+  const records = read ?? (await deps.store.list());
   const repos = deps.config.repos.filter((r) => !filter?.repo || r.name === filter.repo);
   const pulls = new Map<string, RepoPulls>();
   await Promise.all(
@@ -78,13 +80,14 @@ export async function observeGc(deps: SweepDeps, filter?: GcFilter, listInventor
       }
     }),
   );
-  // Confirm every PR missing from an open list one by one: a list is a page walk and may lag.
-  // Only PRs GC would tear down are read, gc.readsInFlight at a time.
+  // Confirm every PR missing from an open list one by one (a list is a page walk and may
+  // lag), gc.readsInFlight at a time.
   const closedPulls = new Map<string, ClosedPull | { error: string }>();
   const limit = createLimiter(deps.config.gc.readsInFlight);
+  const openNumbers = new Map([...pulls].map(([repo, listed]) => [repo, new Set(listed.ok ? listed.open.map((p) => p.number) : [])]));
   const missing = records.filter((r) => {
     const listed = pulls.get(r.key.repo);
-    return r.desiredPresent && listed?.ok === true && !listed.open.some((p) => p.number === r.key.pr) && (filter?.pr === undefined || r.key.pr === filter.pr);
+    return r.desiredPresent && listed?.ok === true && !openNumbers.get(r.key.repo)!.has(r.key.pr) && (filter?.pr === undefined || r.key.pr === filter.pr);
   });
   await Promise.all(
     missing.map(async (r) => {
