@@ -211,8 +211,11 @@ async function main(): Promise<void> {
       cpuPerEnvNew.set(n, fresh.cpuMs / n);
       if (n >= largest.n) largest = { n, ms: fresh.ms };
       breakdown = table(
-        ['system', 'calls old', 'calls new', 'new: last call ended at', 'new: sum of call times'],
-        SYSTEMS.map((system) => [system, calls(old, system), calls(fresh, system), secs(fresh.spans.get(system)?.last ?? 0), secs(fresh.spans.get(system)?.busy ?? 0)]),
+        ['system', 'calls old → new', 'last call ended at, old → new', 'sum of call times, old → new'],
+        SYSTEMS.map((system) => {
+          const [o, f] = [old.spans.get(system), fresh.spans.get(system)];
+          return [system, `${calls(old, system)} → ${calls(fresh, system)}`, `${secs(o?.last ?? 0)} → ${secs(f?.last ?? 0)}`, `${secs(o?.busy ?? 0)} → ${secs(f?.busy ?? 0)}`];
+        }),
       );
       breakdownSize = n;
       const byKind: Record<string, number> = {};
