@@ -52,6 +52,15 @@ export function createMetrics(registry = new Registry()) {
     help: 'Reconciles that failed with an error previewd has no class for (a bug in previewd): parked at once, not retried',
     registers: [registry],
   });
+  // Where a reconcile's time goes with waitConcurrency > 0: the work that `concurrency`
+  // bounds, the waits beside it, and the time in line for either slot.
+  const reconcileSlotSeconds = new Histogram({
+    name: 'previewd_reconcile_slot_seconds',
+    help: 'Per reconcile run: seconds holding a work slot (use=work), waiting for Nomad or Consul (use=wait), in line for a slot (use=queued)',
+    labelNames: ['use'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600],
+    registers: [registry],
+  });
   const queueDepth = new Gauge({
     name: 'previewd_queue_depth',
     help: 'Reconcile jobs by queue state',
@@ -123,6 +132,7 @@ export function createMetrics(registry = new Registry()) {
     provisioningDuration,
     stepFailures,
     reconcileBugs,
+    reconcileSlotSeconds,
     queueDepth,
     queueAge,
     webhooks,

@@ -70,7 +70,7 @@ export interface ReconcileQueueOptions {
   process: ReconcileProcessor;
   log: Logger;
   /** Where bugs (errors no previewd class describes) are counted. */
-  metrics: Pick<PreviewdMetrics, 'reconcileBugs'>;
+  metrics: Pick<PreviewdMetrics, 'reconcileBugs'> & Partial<Pick<PreviewdMetrics, 'reconcileSlotSeconds'>>;
   backoff?: Partial<BackoffOptions>;
   /** Tries before a job is parked (default 8). */
   attempts?: number;
@@ -230,7 +230,8 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
         jobId: job.id ?? '',
         ...(held ? { whileWaiting: <T>(wait: () => Promise<T>) => held.whileWaiting(wait) } : {}),
       });
-      log.debug({ env: keyString(key), jobId: job.id, ms: Date.now() - started }, 'reconcile finished');
+      // workMs is what `concurrency` bounds; waitMs what waitConcurrency does; queuedMs the time spent in line for a slot.
+      log.debug({ env: keyString(key), jobId: job.id, ms: Date.now() - started, ...held?.times() }, 'reconcile finished');
     } catch (err) {
       if (shutdown.signal.aborted && token !== undefined) {
         // Cut short by shutdown, not a failure: hand it back without spending an attempt.
@@ -254,6 +255,10 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
       throw new RetryableFailure(message, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
     } finally {
       held?.end();
+      if (held && options.metrics.reconcileSlotSeconds) {
+        const times = held.times();
+        for (const use of ['work', 'wait', 'queued'] as const) options.metrics.reconcileSlotSeconds.observe({ use }, times[`${use}Ms`] / 1000);
+      }
       await lock.release();
     }
   }

@@ -84,6 +84,8 @@ export interface RunSlots {
   whileWaiting<T>(wait: () => Promise<T>): Promise<T>;
   /** Gives back whatever is held; idempotent. */
   end(): void;
+  /** Where the run's time went so far, in ms: holding a work slot, in waits, queued for either slot. */
+  times(): { workMs: number; waitMs: number; queuedMs: number };
 }
 
 /**
@@ -92,39 +94,59 @@ export interface RunSlots {
  */
 export function runSlots(slots: { work: Slots; waits: Slots }, signal: AbortSignal, stopped: () => Error): RunSlots {
   let releaseWork: (() => void) | null = null;
+  const spent = { workMs: 0, waitMs: 0, queuedMs: 0 };
+  let workSince = 0;
   const take = async (from: Slots, resuming: boolean) => {
+    const queued = performance.now();
     try {
       return await from.acquire(signal, { resuming });
     } catch (err) {
       if (signal.aborted) throw stopped();
       throw err;
+    } finally {
+      spent.queuedMs += performance.now() - queued;
     }
+  };
+  const takeWork = async (resuming: boolean) => {
+    releaseWork = await take(slots.work, resuming);
+    workSince = performance.now();
+  };
+  const giveWork = () => {
+    if (releaseWork === null) return;
+    spent.workMs += performance.now() - workSince;
+    releaseWork();
+    releaseWork = null;
   };
   return {
     async start() {
-      if (releaseWork === null) releaseWork = await take(slots.work, false);
+      if (releaseWork === null) await takeWork(false);
     },
     async whileWaiting(wait) {
-      releaseWork?.();
-      releaseWork = null;
+      giveWork();
       let result: Awaited<ReturnType<typeof wait>>;
       const releaseWait = await take(slots.waits, false);
+      const waitSince = performance.now();
       try {
         result = await wait();
       } catch (err) {
         releaseWait();
+        spent.waitMs += performance.now() - waitSince;
         // Back with a work slot even after a failed wait: the run records its failure then.
         // A stopped run takes none and fails with the wait's own error; end() has nothing to give.
-        if (!signal.aborted) releaseWork = await take(slots.work, true);
+        if (!signal.aborted) await takeWork(true);
         throw err;
       }
       releaseWait();
-      releaseWork = await take(slots.work, true);
+      spent.waitMs += performance.now() - waitSince;
+      await takeWork(true);
       return result;
     },
     end() {
-      releaseWork?.();
-      releaseWork = null;
+      giveWork();
+    },
+    times() {
+      const holding = releaseWork === null ? 0 : performance.now() - workSince;
+      return { workMs: Math.round(spent.workMs + holding), waitMs: Math.round(spent.waitMs), queuedMs: Math.round(spent.queuedMs) };
     },
   };
 }
