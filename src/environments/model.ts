@@ -83,11 +83,12 @@ export interface PlanContext {
 
 export type Step =
   | { kind: 'refuse'; target: string; reason: string; fatal: boolean }
-  | { kind: 'ensure-database'; database: string; mode: 'template' | 'empty'; template: string; strategy: 'FILE_COPY' | 'WAL_LOG' }
+  /** `group`: consecutive steps of one group run at once (applyPlan); the database and the Vault access steps are independent. */
+  | { kind: 'ensure-database'; database: string; mode: 'template' | 'empty'; template: string; strategy: 'FILE_COPY' | 'WAL_LOG'; group: string }
   /** The PR's login (VALID UNTIL renewed) and the Vault secret holding its DATABASE_URL, as one step: the password never leaves it. */
   | { kind: 'ensure-credentials'; role: string; database: string; path: string; keepPassword: boolean }
-  | { kind: 'ensure-policy'; name: string }
-  | { kind: 'ensure-jwt-role'; name: string; jobIds: string[] }
+  | { kind: 'ensure-policy'; name: string; group: string }
+  | { kind: 'ensure-jwt-role'; name: string; jobIds: string[]; group: string }
   | { kind: 'register-job'; component: string; jobId: string; enforceIndex: number; group: string; generation: string | null }
   | { kind: 'watch-deployment'; component: string; jobId: string; group: string }
   | { kind: 'check-routing'; component: string; serviceName: string; host: string; group: string }

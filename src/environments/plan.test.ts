@@ -70,7 +70,11 @@ describe('planEnvironment', () => {
   it('when a PR opens with nothing in place then it creates every layer in order and registers jobs in dependency waves', () => {
     const plan = planEnvironment(present(SHA1), EMPTY_OBSERVED, ctx(record()));
     // GitHub is not a step: the PR is shown a projection of the run (projection.test.ts).
-    expect(kinds(plan).slice(0, 4)).toEqual(['ensure-database', 'ensure-credentials', 'ensure-policy', 'ensure-jwt-role']);
+    // The database and the Vault access need nothing of each other: one group, run at once;
+    // the login and its secret need the database.
+    expect(kinds(plan).slice(0, 4)).toEqual(['ensure-database', 'ensure-policy', 'ensure-jwt-role', 'ensure-credentials']);
+    expect(plan.slice(0, 3).map((s) => ('group' in s ? s.group : null))).toEqual(['prepare', 'prepare', 'prepare']);
+    expect('group' in plan[3]!).toBe(false);
     expect(plan.at(-1)?.kind).toBe('check-routing');
     const db = plan.find((s) => s.kind === 'ensure-database');
     expect(db).toMatchObject({ database: names.database, mode: 'template', template: 'shop_template', strategy: 'WAL_LOG' });

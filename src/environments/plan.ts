@@ -52,6 +52,9 @@ export function dependencyWaves(components: PlannedComponent[]): Map<string, num
   return waves;
 }
 
+/** The group of the steps that prepare the data and secrets layers side by side. */
+const PREPARE = 'prepare';
+
 function planPresent(desired: DesiredEnvironment, sha: string, observed: ObservedEnvironment, context: PlanContext): Plan {
   const { names, record, components, config } = context;
   const refusals = refusalsForPresent(observed, context);
@@ -78,6 +81,12 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
   const renewalDue = credentialRenewalDue(resources.credentialsValidUntil, context.now, config.credentialTtl);
   const policyStale = observed.policy === null || !observed.policy.upToDate;
   const roleStale = observed.jwtRole === null || observed.jwtRole.jobIds.join(',') !== [...jobIds].sort().join(',');
+  // The policy and the JWT role need nothing else in place: they are written while the
+  // database is cloned (one group), the login and its secret once the database exists.
+  const accessSteps: Step[] = [
+    ...(policyStale ? [{ kind: 'ensure-policy', name: names.vaultPolicy, group: PREPARE } as const] : []),
+    ...(roleStale ? [{ kind: 'ensure-jwt-role', name: names.vaultRole, jobIds, group: PREPARE } as const] : []),
+  ];
 
   if (!deploying) {
     // Everything runs at the desired SHA: only drift and renewal remain (GitHub: projection.ts).
@@ -90,20 +99,18 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
       // change_mode fires (consul-template renderer.go, nomad template.go).
       steps.push({ kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: true });
     }
-    if (policyStale) steps.push({ kind: 'ensure-policy', name: names.vaultPolicy });
-    if (roleStale) steps.push({ kind: 'ensure-jwt-role', name: names.vaultRole, jobIds });
+    steps.push(...accessSteps);
     return steps;
   }
 
   const db = repoConfig(config, names.key.repo).database;
   const steps: Step[] = [];
   if (!observed.database) {
-    steps.push({ kind: 'ensure-database', database: names.database, mode: db.mode, template: db.template, strategy: db.strategy });
+    steps.push({ kind: 'ensure-database', database: names.database, mode: db.mode, template: db.template, strategy: db.strategy, group: PREPARE });
   }
+  steps.push(...accessSteps);
   // Renewed on every deploy; the password is kept when the secret holds a working one.
   steps.push({ kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: observed.secret?.hasData === true });
-  if (policyStale) steps.push({ kind: 'ensure-policy', name: names.vaultPolicy });
-  if (roleStale) steps.push({ kind: 'ensure-jwt-role', name: names.vaultRole, jobIds });
 
   const waves = dependencyWaves(components);
   const maxWave = Math.max(-1, ...waves.values());

@@ -11,7 +11,7 @@ const SHA2 = 'b'.repeat(40);
 const present = (sha: string, generation = 1): DesiredEnvironment => ({ present: true, sha, generation, reason: 'opened' });
 const absent = (generation = 2): DesiredEnvironment => ({ present: false, sha: null, generation, reason: 'closed' });
 const record = (over: Partial<ProjectionRecord> = {}): ProjectionRecord => ({ status: 'pending', githubDeploymentId: null, resources: {}, ...over });
-const DEPLOY: Plan = [{ kind: 'ensure-database', database: 'db', mode: 'template', template: 't', strategy: 'WAL_LOG' }];
+const DEPLOY: Plan = [{ kind: 'ensure-database', database: 'db', mode: 'template', template: 't', strategy: 'WAL_LOG', group: 'prepare' }];
 const SKIP: Plan = [{ kind: 'refuse', target: 'nomad job x', reason: 'not ours: left alone', fatal: false }];
 const ready = (startTold: boolean) => ({ ok: true as const, status: 'ready' as const, startTold });
 const removed = { ok: true as const, status: 'removed' as const, startTold: false };
