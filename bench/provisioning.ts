@@ -304,7 +304,8 @@ async function main(): Promise<void> {
           againstTarget(o.wallMs / t1, profile.id === 'realistic' ? TARGETS[n] : undefined),
           design === 'new' && old ? `${(old.wallMs / o.wallMs).toFixed(2)}×` : '',
           o.slots ? `${secs(o.slots.work * 1000)} · ${secs(o.slots.wait * 1000)} · ${secs(o.slots.queued * 1000)}` : '',
-          o.slots ? secs(((n * o.slots.work) / concurrency + o.slots.wait) * 1000) : '',
+          // One run's work is not shared among slots: below `concurrency` PRs the floor is one run.
+          o.slots ? secs((Math.max(n / concurrency, 1) * o.slots.work + o.slots.wait) * 1000) : '',
           `${(cpuMs / 1000).toFixed(2)} s`,
           `${(cpuMs / n).toFixed(0)} ms`,
           mb(o.stats.peakRss),
@@ -314,12 +315,12 @@ async function main(): Promise<void> {
     }
   }
   const body = [
-    table(['emulators', 'PRs at once', 'design', 'all ready', 'median PR ready', 't1', 'all ready / t1', 'old ÷ new', 'per run: work · wait · in line', `work floor N × work / ${concurrency} + wait`, 'daemon CPU', 'CPU per PR', 'daemon peak RSS', 'failed'], rows),
+    table(['emulators', 'PRs at once', 'design', 'all ready', 'median PR ready', 't1', 'all ready / t1', 'old ÷ new', 'per run: work · wait · in line', `work floor max(N / ${concurrency}, 1) × work + wait`, 'daemon CPU', 'CPU per PR', 'daemon peak RSS', 'failed'], rows),
     '',
     `Designs: old = a run waiting for a Nomad deployment or Consul routing keeps its worker slot (waitConcurrency 0, today's behaviour before issue 14 §2: N PRs take ceil(N/${concurrency}) waves of one environment's waits); ` +
       `new = a waiting run gives its slot back (waitConcurrency ${waitConcurrency}, the config default): ${concurrency} runs work at once, up to ${waitConcurrency} more wait. ` +
       `Each profile × design starts a fresh world and daemon and opens one warm-up PR first (not counted). t1 = the 1-PR run of the same profile and design (one environment alone: database clone, Vault writes, 4 Nomad jobs in 3 dependency waves deployed and healthy, Consul routing, GitHub calls). ` +
-      `"per run" (new design): mean seconds a reconcile run held a work slot, spent in waits, and stood in line for a slot (previewd_reconcile_slot_seconds); the work floor is what the work alone allows: N runs' work through ${concurrency} slots, plus one run's waits. ` +
+      `"per run" (new design): mean seconds a reconcile run held a work slot, spent in waits, and stood in line for a slot (previewd_reconcile_slot_seconds); the work floor is what the work alone allows: N runs' work through ${concurrency} slots (one run's at least), plus one run's waits. ` +
       `Targets (issue 14 §2) apply to the realistic profile. Queue concurrency ${concurrency} (config default). PR databases cloned with STRATEGY ${strategy} from the world's tiny template. ` +
       `"all ready" is from the first webhook sent to the last PR seen ready in the store (polled every 20 ms). Daemon = startDaemon over buildDeps in its own process, GC off, logging at info to /dev/null; ` +
       `emulators, Postgres and Redis outside it.`,

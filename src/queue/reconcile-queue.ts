@@ -11,7 +11,8 @@
 // - different PRs run in parallel up to `concurrency`; with `waitConcurrency` > 0 a run gives
 //   its slot back while it waits for Nomad or Consul (ctx.whileWaiting, slots.ts), so up to
 //   `concurrency` runs work and up to `waitConcurrency` more wait. BullMQ's worker takes
-//   `concurrency + waitConcurrency` jobs; the work slots, in this process, decide which run;
+//   `concurrency + waitConcurrency` jobs; the work slots, in this process, decide which run.
+//   A run in line for a slot keeps its job, so full waits hold new work back in Redis;
 // - TransientError/ConflictError/network errors retry with exponential backoff and
 //   jitter; UserError/OwnershipError park at once (UnrecoverableError); any other error
 //   is a bug: parked at once with its (redacted) stack, logged at error level, counted;
