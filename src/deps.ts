@@ -9,6 +9,7 @@ import type { EnvironmentStore } from './environments/types.js';
 import type { PreviewdMetrics } from './metrics.js';
 import type { GitHubClient } from './github/types.js';
 import type { NomadClient } from './nomad/types.js';
+import type { RegistryClient } from './registry/client.js';
 import type { VaultClient } from './vault/types.js';
 import type { ApprovalStore } from './trust/approvals.js';
 
@@ -42,6 +43,8 @@ export interface Deps {
   consul: ConsulClient;
   vault: VaultClient;
   github: GitHubClient;
+  /** Image registries (OCI distribution API): the build gate asks whether <image>:<sha> exists. */
+  registry: RegistryClient;
   databases: PreviewDatabases;
   store: EnvironmentStore;
   metrics: PreviewdMetrics;

@@ -14,6 +14,10 @@ import { createMetrics } from '../metrics.js';
 import { createNomadClient } from '../nomad/client.js';
 import { createVaultClient } from '../vault/client.js';
 import { createApprovalStore } from '../trust/approvals.js';
+import { createRegistryClient } from '../registry/client.js';
+import { EMPTY_CREDENTIALS } from '../registry/docker-config.js';
+import { loadDockerCredentials } from '../registry/docker-config-file.js';
+import { safeErrorLine } from '../secrets.js';
 
 export interface OwnedDeps extends Deps {
   /** Closes the pools this root opened. */
@@ -40,6 +44,13 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
   const store = createEnvironmentStore({ databaseUrl: env.DATABASE_URL, log });
   const approvals = createApprovalStore({ databaseUrl: env.DATABASE_URL, log });
   const metrics = createMetrics();
+  let credentials = EMPTY_CREDENTIALS;
+  try {
+    credentials = loadDockerCredentials(env).credentials;
+  } catch (err) {
+    // Anonymous probes still work for public images; doctor names the file and what is wrong.
+    log.warn({ error: safeErrorLine(err) }, 'registry credentials unreadable; probing registries anonymously');
+  }
   return {
     config,
     log,
@@ -53,6 +64,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
       userAgent: 'previewd/0.1.0',
       onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
     }),
+    registry: createRegistryClient({ endpoints: config.registry.endpoints, credentials, timeoutMs: config.registry.timeout }),
     databases,
     store,
     approvals,

@@ -64,6 +64,10 @@ export async function ensureGitHubReport(deps: ReportDeps, view: ReportView, ref
   const r: Report = { deps, view, refs: { ...refs }, failures: [] };
   const error = projection.error === null ? undefined : projection.error;
   switch (projection.state) {
+    case 'waiting':
+    case 'build-failed':
+      await reportBuildHeld(r, projection.state, projection.sha!, error ?? '', projection.runningSha ?? null);
+      break;
     case 'deploying':
       await reportStart(r, projection.sha!);
       break;
@@ -122,7 +126,7 @@ function environmentUrl(ctx: Report): string | undefined {
   return all.frontend ?? Object.values(all)[0];
 }
 
-function commentBody(ctx: Report, state: ReportState, sha: string | null, error?: string): string {
+function commentBody(ctx: Report, state: ReportState, sha: string | null, error?: string, runningSha: string | null = null): string {
   const { lastPushAt, idleTtlMs } = ctx.view;
   return renderComment({
     marker: ctx.view.names.commentMarker,
@@ -134,6 +138,7 @@ function commentBody(ctx: Report, state: ReportState, sha: string | null, error?
     idleTtlMs,
     error: error ? ctx.view.scrub(error) : null,
     logUrl: logUrl(ctx),
+    runningSha,
   });
 }
 
@@ -231,6 +236,16 @@ async function reportStart(ctx: Report, sha: string): Promise<void> {
   }
   await setCommitStatus(ctx, sha, 'pending', description, logUrl(ctx));
   await upsertComment(ctx, commentBody(ctx, 'deploying', sha), true);
+}
+
+/**
+ * The build holds the deploy back: the commit status says what it waits for (pending) or
+ * which check failed (failure), and so does the comment. No deployment is made for a SHA
+ * that is not deployed, and the previous SHA's stays as it is: it keeps running.
+ */
+async function reportBuildHeld(ctx: Report, state: 'waiting' | 'build-failed', sha: string, line: string, runningSha: string | null): Promise<void> {
+  await setCommitStatus(ctx, sha, state === 'waiting' ? 'pending' : 'failure', describeState(state, sha, line), logUrl(ctx));
+  await upsertComment(ctx, commentBody(ctx, state, sha, line, runningSha), true);
 }
 
 async function reportReady(ctx: Report, sha: string): Promise<void> {

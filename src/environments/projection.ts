@@ -21,6 +21,8 @@ export interface GitHubProjection {
    * passing states (deploying, degraded), which every run that is in them tells again.
    */
   reported: string | null;
+  /** Held back by the build gate: the earlier SHA that keeps running meanwhile, if any. */
+  runningSha?: string | null;
 }
 
 export type ProjectionRecord = Pick<EnvironmentRecord, 'status' | 'githubDeploymentId' | 'resources'>;

@@ -13,6 +13,7 @@ import { nomadError } from '../nomad/client.js';
 import type { DeploymentState, GitHubClient } from '../github/types.js';
 import type { NomadClient, NomadDeployment, NomadJob, NomadJobState, NomadJobVersion } from '../nomad/types.js';
 import type { KvSecret, VaultClient } from '../vault/types.js';
+import type { RegistryClient } from '../registry/client.js';
 import type { EnvironmentRenderer, RenderedJob } from './renderer.js';
 import { environmentNames, type EnvironmentKey } from './naming.js';
 import { reconcileEnvironment } from './reconcile.js';
@@ -262,6 +263,15 @@ function makeFakes(): Fakes {
     addLabels: async () => undefined,
     deleteEnvironment: async () => 'deleted',
   };
+  // No build gate is configured here: the registry must never be asked.
+  const registry: RegistryClient = {
+    probe: async () => {
+      throw new Error('registry probed without a build gate');
+    },
+    checkAccess: async () => {
+      throw new Error('registry probed without a build gate');
+    },
+  };
   const records = new Map<string, EnvironmentRecord>();
   const events: EnvironmentEvent[] = [];
   const store: EnvironmentStore = {
@@ -315,6 +325,7 @@ function makeFakes(): Fakes {
     async releaseHosts() {},
     get: async (k) => structuredClone(records.get(`${k.repo}#${k.pr}`) ?? null),
     list: async () => [...records.values()],
+    listAwaitingBuild: async () => [],
     listLagging: async () => [...records.values()].filter((r) => r.observedGeneration < r.desiredGeneration).map((record) => ({ record, parkedRetries: 0 })),
     async updateObserved(k, patch) {
       const r = records.get(`${k.repo}#${k.pr}`)!;
@@ -331,7 +342,7 @@ function makeFakes(): Fakes {
   };
   const logs: string[] = [];
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
-  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, databases, store, metrics: createMetrics(), renderer };
+  const deps: Deps = { config, log, clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, nomad, consul, vault, github, registry, databases, store, metrics: createMetrics(), renderer };
   return { deps, jobs, failJob, revertJob, supersedeJob, dbs, roles, secrets, policies, jwtRoles, deployments, comments, statuses, githubDown, events, records, logs };
 }
 
@@ -348,6 +359,7 @@ const renderer: EnvironmentRenderer = {
         serviceName: names.serviceName(component),
         hcl: JSON.stringify({ ID: names.jobId(component), Meta: meta }),
         builtFromPr: true,
+        image: `ghcr.io/acme/${component}:${sha}`,
         dependsOn,
         routable,
         host,

@@ -13,6 +13,8 @@ import { decideOutcome, decideReportLag, decideStart, decideStep, isPresent, out
 import { projectOutcome, projectStart, type GitHubProjection } from './projection.js';
 import { environmentNames, keyString, type EnvironmentKey, type EnvironmentNames } from './naming.js';
 import { observeEnvironment } from './observe.js';
+import { checkBuildGate } from './build-wait.js';
+import { decideBuildHold, projectBuildHold, type HeldGate } from '../build/hold.js';
 import { describePlan, planEnvironment } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus } from './types.js';
 import type { Config } from '../config/schema.js';
@@ -60,7 +62,9 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
 
   let plan: Plan;
   try {
-    plan = await prepare(deps, inputs, ctx, options);
+    const prepared = await prepare(deps, inputs, ctx, options);
+    if (prepared.kind === 'held') return await recordBuildHold(deps, ctx, github, record, desired as DesiredEnvironment & { sha: string }, prepared.gate, result);
+    plan = prepared.plan;
   } catch (err) {
     // Rendering or observing failed before any change: same classification as a step.
     if (options.dryRun) throw err;
@@ -96,26 +100,61 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   result.applied = plan.length > 0;
   result.status = outcome.status;
 
-  // The environment itself is fine; GitHub is told on the retry.
-  const lag = decideReportLag(record, github.failures.map((f) => ({ ...f, message: ctx.scrubber.scrub(f.message) })));
-  if (lag) {
-    await write(lag);
-    if (lag.error.permanent) throw new UserError(lag.error.message, { system: 'github' });
-    throw new TransientError(lag.error.message, { system: 'github' });
-  }
+  await reportLagging(deps, ctx, github, record);
   return result;
 }
 
-/** Render → observe → plan; and, before anything is created, claims the environment's hosts. */
-async function prepare(deps: Deps, { names, record, desired, resources }: ReconcileInputs, ctx: ApplyContext, options: ReconcileOptions): Promise<Plan> {
+/** The environment itself is fine but GitHub was not told all of it: recorded, and the queue told to retry (or park). */
+async function reportLagging(deps: Deps, ctx: ApplyContext, github: GitHubReporter, record: EnvironmentRecord | null): Promise<void> {
+  const lag = decideReportLag(record, github.failures.map((f) => ({ ...f, message: ctx.scrubber.scrub(f.message) })));
+  if (!lag) return;
+  await recorder(deps, ctx.names.key)(lag);
+  if (lag.error.permanent) throw new UserError(lag.error.message, { system: 'github' });
+  throw new TransientError(lag.error.message, { system: 'github' });
+}
+
+/**
+ * The build of the desired SHA is not done (or failed): nothing is deployed, nothing of
+ * an earlier SHA changes, the PR is told what it waits for, and the run ends without
+ * holding a worker: the build poll (build/poll.ts) or a build webhook asks again.
+ */
+async function recordBuildHold(
+  deps: Deps,
+  ctx: ApplyContext,
+  github: GitHubReporter,
+  record: EnvironmentRecord | null,
+  desired: DesiredEnvironment & { sha: string },
+  gate: HeldGate,
+  result: ReconcileResult,
+): Promise<ReconcileResult> {
+  if (!ctx.signal?.aborted) await github.report(projectBuildHold(record, desired, gate));
+  const hold = decideBuildHold(record, desired, gate, progressOf(ctx.state, github.refs), deps.clock.now());
+  await recorder(deps, ctx.names.key)(hold);
+  deps.log.info({ env: keyString(ctx.names.key), sha: desired.sha, status: hold.status, build: hold.line }, 'deploy held back by the build');
+  await reportLagging(deps, ctx, github, record);
+  return { ...result, status: hold.status };
+}
+
+type Prepared = { kind: 'plan'; plan: Plan } | { kind: 'held'; gate: HeldGate };
+
+/**
+ * Render → build gate → observe → plan; and, before anything is created, claims the
+ * environment's hosts. The gate comes before anything is looked at in the cluster: a SHA
+ * whose build is not done gets no step at all (a dry run shows the plan regardless).
+ */
+async function prepare(deps: Deps, { names, record, desired, resources }: ReconcileInputs, ctx: ApplyContext, options: ReconcileOptions): Promise<Prepared> {
   const present = isPresent(desired);
   if (present) ctx.jobs = await deps.renderer.render(deps.config, names.key, desired.sha);
+  if (present && !options.dryRun) {
+    const gate = await checkBuildGate(deps, names.key, record, desired, ctx.jobs);
+    if (gate) return { kind: 'held', gate };
+  }
   const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
   const observed = await observeEnvironment(deps, names, expectedJobIds);
   const plan = planEnvironment(desired, observed, { config: deps.config, names, record, components: ctx.jobs, now: deps.clock.now() });
   // This environment's hosts must be its alone.
   if (present && !options.dryRun) await ensureHostsClaimed(deps, names.key, ctx.jobs);
-  return plan;
+  return { kind: 'plan', plan };
 }
 
 function recorder(deps: Deps, key: EnvironmentKey): (decision: Decision) => Promise<void> {

@@ -7,6 +7,8 @@ import type { EnvironmentKey } from './naming.js';
 
 export interface RenderedJob extends PlannedComponent {
   hcl: string;
+  /** The image its task runs (<image>:<sha> when built from the PR): the build gate probes these. */
+  image: string;
 }
 
 /** Renders a PR's jobs and its canonical secret from the configuration it is given. */

@@ -3,7 +3,8 @@
 // and error texts are fenced so nothing in them renders as markup.
 import { ownValue } from '../own.js';
 
-export type ReportState = 'deploying' | 'degraded' | 'ready' | 'failed' | 'removed';
+/** `waiting` and `build-failed`: the build gate holds the deploy back (nothing of this SHA deployed). */
+export type ReportState = 'waiting' | 'build-failed' | 'deploying' | 'degraded' | 'ready' | 'failed' | 'removed';
 
 export interface CommentInput {
   marker: string;
@@ -19,9 +20,13 @@ export interface CommentInput {
   error?: string | null;
   /** The PR's signed read-only dashboard page. */
   logUrl: string;
+  /** Held back by the build: the earlier SHA that keeps serving the URLs meanwhile. */
+  runningSha?: string | null;
 }
 
 const TITLE: Record<ReportState, string> = {
+  waiting: '⏳ Preview environment: waiting for the build',
+  'build-failed': '❌ Preview environment: build failed',
   deploying: '🚧 Preview environment: deploying',
   degraded: '⚠️ Preview environment: degraded (retrying)',
   ready: '✅ Preview environment: ready',
@@ -68,7 +73,8 @@ export function renderComment(input: CommentInput): string {
   }
   lines.push('| | |', '| --- | --- |');
   for (const [component, url] of Object.entries(input.urls).sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push(`| ${cell(component)} | ${input.state === 'ready' ? url : `${url} (not yet)`} |`);
+    const serving = input.state === 'ready' || Boolean(input.runningSha);
+    lines.push(`| ${cell(component)} | ${serving ? url : `${url} (not yet)`} |`);
   }
   lines.push(`| commit | \`${shortSha(input.sha)}\` |`);
   if (input.expiresAt) {
@@ -78,6 +84,11 @@ export function renderComment(input: CommentInput): string {
   if (components.length > 0) {
     lines.push('', '| component | state |', '| --- | --- |');
     for (const [component, state] of components) lines.push(`| ${cell(component)} | ${ownValue(COMPONENT_ICON, state) ?? ''} ${cell(state)} |`);
+  }
+  if ((input.state === 'waiting' || input.state === 'build-failed') && input.error) {
+    // Config names and check names only (no secret can be in it), fenced all the same.
+    lines.push('', input.state === 'waiting' ? '**Not deployed yet**' : '**Not deployed**', '', fence(input.error));
+    if (input.runningSha) lines.push('', `The environment at \`${shortSha(input.runningSha)}\` keeps running meanwhile.`);
   }
   if ((input.state === 'failed' || input.state === 'degraded') && input.error) {
     lines.push('', input.state === 'degraded' ? '**Retrying after**' : '**Error**', '', fence(input.error));
@@ -95,6 +106,10 @@ export function statusDescription(text: string): string {
 
 export function describeState(state: ReportState, sha: string | null, error?: string | null): string {
   switch (state) {
+    case 'waiting':
+    case 'build-failed':
+      // The gate's own line: "waiting for the build: …", "build failed: <check> <conclusion>".
+      return statusDescription(error ?? state);
     case 'deploying':
       return statusDescription(`Deploying preview at ${shortSha(sha)}`);
     case 'degraded':

@@ -53,7 +53,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const MAX_DESIRED_ATTEMPTS = 100;
 /** Tries of a whole desired-state statement that collided with another replica's (unique env_id, deadlock). */
 const MAX_BATCH_ATTEMPTS = 5;
-const STATUSES: readonly EnvironmentStatus[] = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];
+const STATUSES: readonly EnvironmentStatus[] = ['pending', 'waiting_for_build', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'];
 
 interface EnvironmentRow {
   repo: string;
@@ -559,6 +559,16 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     return rows.map(rowToRecord);
   }
 
+  async function listAwaitingBuild(repo: string, sha: string): Promise<EnvironmentKey[]> {
+    // Failed ones too: a re-run of a failed check may turn the build green at the same SHA.
+    const { rows } = await query<{ repo: string; pr: number }>(
+      'list environments awaiting a build',
+      `SELECT repo, pr FROM ${environments} WHERE repo = $1 AND desired_sha = $2 AND desired_present AND status IN ('waiting_for_build', 'failed') ORDER BY pr`,
+      [repo, sha],
+    );
+    return rows.map((r) => ({ repo: r.repo, pr: r.pr }));
+  }
+
   async function listLagging(): Promise<LaggingEnvironment[]> {
     const { rows } = await query<EnvironmentRow & { parked_retries: string }>(
       'list lagging environments',
@@ -704,6 +714,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
     requestReconcile,
     get,
     list,
+    listAwaitingBuild,
     listLagging,
     countByStatus,
     updateObserved,

@@ -6,6 +6,7 @@ import type { GitHubChange } from './ordering.js';
 
 export type EnvironmentStatus =
   | 'pending' // desired recorded, not yet worked on
+  | 'waiting_for_build' // the head SHA's CI build (checks, images) is not done: nothing of it deployed yet
   | 'provisioning'
   | 'ready'
   | 'degraded' // a step keeps failing transiently; retrying
@@ -129,6 +130,8 @@ export interface EnvironmentStore {
   requestReconcile(key: EnvironmentKey, reason: string): Promise<number | null>;
   get(key: EnvironmentKey): Promise<EnvironmentRecord | null>;
   list(filter?: { repo?: string; status?: EnvironmentStatus; desiredPresent?: boolean }): Promise<EnvironmentRecord[]>;
+  /** Environments wanting head `sha` of `repo` whose build held them back (waiting, or failed): a build webhook's PRs. */
+  listAwaitingBuild(repo: string, sha: string): Promise<EnvironmentKey[]>;
   /**
    * Environments whose last finished reconcile worked from an older desired generation,
    * each with the parked-work retries already spent on its current generation.

@@ -33,7 +33,7 @@ export interface AdminDeps {
   runGc(options: { dryRun: boolean; filter: GcFilter }): Promise<{ plan: GcPlan; done: unknown[]; failed: { error: string }[] }>;
 }
 
-const STATUSES = ['pending', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'] as const;
+const STATUSES = ['pending', 'waiting_for_build', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'] as const;
 
 // Query schemas are strict: an unknown or array-shaped parameter (`status[]=x`, which
 // koa reads as the key "status[]") is refused, never ignored into an unfiltered answer.

@@ -32,6 +32,9 @@ import { startConsulEmulator, type ConsulEmulator } from './emulators/consul.js'
 import { startGitHubEmulator, type GitHubEmulator } from './emulators/github.js';
 import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
+import { startRegistryEmulator, type RegistryEmulator, type RegistryEmulatorOptions } from './emulators/registry.js';
+import { createRegistryClient } from '../registry/client.js';
+import { EMPTY_CREDENTIALS, type DockerCredentialStore } from '../registry/docker-config.js';
 import { createWorkloadRuntime } from './emulators/workload-runtime.js';
 import { emulatorObservation, type ClusterObservation } from './observation.js';
 import { createPreviewdRole, type PgServer } from './pg-server.js';
@@ -58,6 +61,14 @@ export interface WorldOptions {
    * Default: a management token, which may do anything.
    */
   consulRules?: string;
+  /**
+   * An OCI registry emulator standing for ghcr.io (where the world's images live): the
+   * docker driver then pulls from it, so a job whose image it lacks fails. Default: none
+   * (every image pulls).
+   */
+  registry?: Pick<RegistryEmulatorOptions, 'auth' | 'users'>;
+  /** Registry credentials previewd holds (its Docker config.json); default none. */
+  dockerCredentials?: DockerCredentialStore;
 }
 
 /**
@@ -76,7 +87,7 @@ export interface WorldCluster {
 }
 
 /** What a world offers on any cluster; World adds the emulators' handles. */
-export type BaseWorld = Omit<World, 'cluster' | 'nomad' | 'consul' | 'vault'>;
+export type BaseWorld = Omit<World, 'cluster' | 'nomad' | 'consul' | 'vault' | 'registry'>;
 
 export interface World {
   readonly suffix: string;
@@ -89,6 +100,8 @@ export interface World {
   readonly nomad: NomadEmulator;
   readonly consul: ConsulEmulator;
   readonly vault: VaultEmulator;
+  /** The ghcr.io registry emulator, when the world was asked for one. */
+  readonly registry: RegistryEmulator | null;
   readonly github: GitHubEmulator;
   /** The template database every PR database is cloned from. */
   readonly templateDatabase: string;
@@ -143,13 +156,18 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     const clock = options.clock ?? systemClock;
     const vault = await startVaultEmulator({ rootToken: vaultToken, now: () => clock.now().getTime() });
     cleanups.push(() => vault.close());
+    const registry = options.registry ? await startRegistryEmulator({ host: 'ghcr.io', ...options.registry }) : null;
+    if (registry) {
+      cleanups.push(() => registry.close());
+      cluster.attachImageSource(registry);
+    }
 
     const base = await assembleWorld(options, suffix, {
       nomad: { url: nomad.url },
       // Every node's agent answers on the emulator's port under /_agent/<node>.
       consul: { url: consul.url, token: consulToken, agentAddress: `${consul.url}/_agent/{node}` },
       vault: { url: vault.url, token: vaultToken },
-      config: { deployTimeout: '20s' },
+      config: { deployTimeout: '20s', ...(registry ? { registry: { endpoints: { 'ghcr.io': registry.url } } } : {}) },
       async prepare(config) {
         // As an operator sets up a real cluster: Vault's JWT auth mount trusts Nomad's JWKS,
         // the servers give tasks with a vault block a vault_default identity (and a
@@ -182,6 +200,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       nomad,
       consul,
       vault,
+      registry,
       cleanup: async () => {
         await base.cleanup();
         await runAll(cleanups);
@@ -205,7 +224,7 @@ async function runAll(cleanups: (() => Promise<void> | void)[]): Promise<void> {
 }
 
 /** The cluster-independent part of a world (Postgres, Redis, GitHub, config, Deps) on `cluster`. */
-export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'consulRules'>, suffix: string, cluster: WorldCluster): Promise<BaseWorld> {
+export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'consulRules' | 'registry'>, suffix: string, cluster: WorldCluster): Promise<BaseWorld> {
   const cleanups: (() => Promise<void> | void)[] = [];
   const runCleanups = () => runAll(cleanups);
   try {
@@ -326,6 +345,7 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
         userAgent: 'previewd-test',
         onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
       }),
+      registry: createRegistryClient({ endpoints: config.registry.endpoints, credentials: options.dockerCredentials ?? EMPTY_CREDENTIALS, timeoutMs: config.registry.timeout }),
       databases,
       store,
       approvals,

@@ -21,6 +21,8 @@ export interface RenderedComponent {
   hcl: string;
   /** Built from the PR: its job carries the head SHA (see ComponentContext). */
   builtFromPr: boolean;
+  /** The image its task runs (<image>:<sha> when built from the PR): what the build gate probes. */
+  image: string;
   dependsOn: string[];
   routable: boolean;
   host: string | null;
@@ -127,6 +129,7 @@ export async function renderEnvironment(
         serviceName: c.serviceName,
         hcl: await renderComponent(set, context, name, config.nomad.allowedDrivers),
         builtFromPr: c.builtFromPr,
+        image: c.image,
         dependsOn: [...c.dependsOn],
         routable: c.routable,
         host: c.host,

@@ -34,6 +34,15 @@ export interface TaskFailure {
   before?: TaskEventSpec[];
 }
 
+/**
+ * Where the docker driver pulls images from (registry.ts): true = held, false = the
+ * registry answers the manifest as unknown, null = not this registry's image (pulled
+ * from somewhere the tests do not model, and taken to succeed).
+ */
+export interface ImageSource {
+  pull(image: string): boolean | null;
+}
+
 /** What the client does for a task's templates (workload-runtime.ts); attached once the Vault and Consul emulators run. */
 export interface TaskTemplateRuntime {
   renderTask(alloc: AllocationContext, task: Json): Promise<TaskRenderResult>;
@@ -221,6 +230,8 @@ export interface Cluster {
   readonly identityKey: SigningKey;
   /** Makes allocations render their tasks' templates before the tasks start. */
   attachTemplateRuntime(runtime: TaskTemplateRuntime): void;
+  /** Makes the docker driver pull task images from these registries: a missing image fails its task. */
+  attachImageSource(source: ImageSource): void;
   /** The environment a task's `env = true` templates gave it; tests only, never served. */
   renderedEnv(allocId: string, task: string): Record<string, string> | null;
   /** The files a task's templates rendered, by destination (relative to the task dir); null for an unknown allocation or task. */
@@ -279,6 +290,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
   let closed = false;
   const identityKey = createSigningKey();
   let templateRuntime: TaskTemplateRuntime | null = null;
+  const imageSources: ImageSource[] = [];
 
   const jobs = new Map<string, StoredJob>();
   const evals = new Map<string, Json>();
@@ -784,9 +796,40 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     );
   }
 
+  /**
+   * The docker driver pulls a task's image when it starts the task, after the prestart
+   * hooks (nomad drivers/docker/driver.go StartTask → createImage → coordinator.go
+   * PullImage, which first emits the "Downloading image" driver event). An image its
+   * registry does not hold fails the task with the pull error wrapped by coordinator.go's
+   * recoverablePullError, "Failed to pull `<image>`: <daemon error>", as a "Driver
+   * Failure" task event (nomad/structs/structs.go TaskDriverFailure). The daemon's error
+   * for an unknown manifest is moby's distribution/errors.go translation of
+   * MANIFEST_UNKNOWN, "manifest for <image> not found: manifest unknown: manifest
+   * unknown", behind the API client's "Error response from daemon: ".
+   */
+  function imagePullFailure(group: Json): TaskFailure | null {
+    if (imageSources.length === 0) return null;
+    for (const task of tasksOf(group)) {
+      if (task.Driver !== 'docker') continue;
+      const image = (task.Config as Json | null)?.image;
+      if (typeof image !== 'string') continue;
+      const held = imageSources.map((source) => source.pull(image)).find((answer) => answer !== null);
+      if (held === false) {
+        return {
+          task: task.Name as string,
+          message: `Failed to pull \`${image}\`: Error response from daemon: manifest for ${image} not found: manifest unknown: manifest unknown`,
+          before: [{ type: 'Driver', message: 'Downloading image' }],
+        };
+      }
+    }
+    return null;
+  }
+
   function runAlloc(rec: AllocRecord, templateFailure: TaskFailure | null) {
     // The template hook is a prestart hook: a task whose template failed never started.
     if (templateFailure) return failAlloc(rec, templateFailure);
+    const pullFailure = imagePullFailure(groupsOf(rec.job).find((g) => g.Name === rec.alloc.TaskGroup)!);
+    if (pullFailure) return failAlloc(rec, pullFailure);
     const group = rec.alloc.TaskGroup as string;
     const b = behaviourFor(rec.alloc.JobID as string, group, rec.alloc.JobVersion as number);
     const states = structuredClone(rec.alloc.TaskStates as Record<string, Json>);
@@ -1222,6 +1265,9 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     identityKey,
     attachTemplateRuntime(runtime) {
       templateRuntime = runtime;
+    },
+    attachImageSource(source) {
+      imageSources.push(source);
     },
     renderedEnv(allocId, task) {
       const env = allocs.get(allocId)?.renders.get(task)?.env;

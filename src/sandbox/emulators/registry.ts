@@ -45,8 +45,14 @@ export interface RegistryEmulator extends Emulator {
   holds(image: string): boolean | null;
   /** Tokens the token endpoint issued, with the Basic user (null: anonymous) and scope. */
   readonly issued: { user: string | null; scope: string | null; service: string | null }[];
-  /** Every manifest request with the tag and whether it was held at that moment (for "never deployed a missing image" assertions). */
-  readonly manifestLog: { method: string; repository: string; tag: string; status: number; at: number }[];
+  /**
+   * Every manifest request with the tag and its answer at that moment (for "never deployed a
+   * missing image" assertions): `by` "http" for the API, "docker" for the Nomad emulator's
+   * docker driver pulling a task's image (cluster.ts attachImageSource).
+   */
+  readonly manifestLog: { method: string; repository: string; tag: string; status: number; at: number; by: 'http' | 'docker' }[];
+  /** The docker daemon's pull of a whole image reference: logged; null when the image is another registry's. */
+  pull(image: string): boolean | null;
 }
 
 const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
@@ -100,7 +106,7 @@ export async function startRegistryEmulator(options: RegistryEmulatorOptions): P
 
   function manifest(req: EmulatorRequest, name: string, reference: string): EmulatorResponse {
     const log = (status: number) => {
-      manifestLog.push({ method: req.method, repository: name, tag: reference, status, at: Date.now() });
+      manifestLog.push({ method: req.method, repository: name, tag: reference, status, at: Date.now(), by: 'http' });
       return status;
     };
     if (!NAME.test(name) || name.length > 255) return errors(log(400), 'NAME_INVALID', 'invalid repository name', { name });
@@ -187,6 +193,14 @@ export async function startRegistryEmulator(options: RegistryEmulatorOptions): P
     holds(image: string) {
       const parts = splitImage(image);
       return parts ? (repos.get(parts.repository)?.has(parts.tag) ?? false) : null;
+    },
+    pull(image: string) {
+      const parts = splitImage(image);
+      if (!parts) return null;
+      const held = repos.get(parts.repository)?.has(parts.tag) ?? false;
+      // The daemon GETs the manifest (distribution-spec "Pulling manifests"), then its blobs.
+      manifestLog.push({ method: 'GET', repository: parts.repository, tag: parts.tag, status: held ? 200 : 404, at: Date.now(), by: 'docker' });
+      return held;
     },
   });
 }

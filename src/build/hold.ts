@@ -1,0 +1,79 @@
+// What a reconcile held back by the build gate records and shows. Pure, like
+// outcome.ts and projection.ts (whose vocabulary it uses): the record's patch and
+// events, and the PR's view. Nothing is deployed, so nothing of a previous SHA changes:
+// its jobs keep running, observedSha stays.
+import type { DesiredEnvironment } from '../environments/model.js';
+import type { Decision, Progress } from '../environments/outcome.js';
+import type { GitHubProjection, ProjectionRecord } from '../environments/projection.js';
+import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from '../environments/types.js';
+import { describeBuildGate, type BuildGate } from './gate.js';
+
+export type HeldGate = Exclude<BuildGate, { kind: 'ready' }>;
+
+/** Kept in resources.build: the last gate verdict, so the poll knows when it looked and events are written once per change. */
+export interface RecordedBuildWait {
+  sha: string;
+  /** ISO time of the last look at GitHub and the registry. */
+  checkedAt: string;
+  line: string;
+}
+
+export interface BuildHoldOutcome extends Decision {
+  status: EnvironmentStatus;
+  line: string;
+}
+
+export function heldStatus(gate: HeldGate): EnvironmentStatus {
+  return gate.kind === 'waiting' ? 'waiting_for_build' : 'failed';
+}
+
+export function recordedBuildWait(record: Pick<EnvironmentRecord, 'resources'> | null): RecordedBuildWait | null {
+  const build = record?.resources['build'] as Partial<RecordedBuildWait> | undefined;
+  if (!build || typeof build.sha !== 'string' || typeof build.checkedAt !== 'string' || typeof build.line !== 'string') return null;
+  return { sha: build.sha, checkedAt: build.checkedAt, line: build.line };
+}
+
+/**
+ * The record after a held-back reconcile: waiting_for_build (the poll looks again) or
+ * failed, at the desired generation (it is not lagging: the poll, a build webhook or a
+ * push moves it on). An event only when what it waits for (or why it failed) changed.
+ */
+export function decideBuildHold(
+  record: Pick<EnvironmentRecord, 'status' | 'resources'> | null,
+  desired: DesiredEnvironment & { sha: string },
+  gate: HeldGate,
+  progress: Progress,
+  now: Date,
+): BuildHoldOutcome {
+  const line = describeBuildGate(gate);
+  const status = heldStatus(gate);
+  if (!record) return { patch: null, events: [], status, line };
+  const previous = recordedBuildWait(record);
+  const build: RecordedBuildWait = { sha: desired.sha, checkedAt: now.toISOString(), line };
+  const patch: ObservedPatch = {
+    ...progress,
+    resources: { ...progress.resources, build },
+    status,
+    lastError: status === 'failed' ? line : null,
+    observedGeneration: desired.generation,
+  };
+  const changed = record.status !== status || previous?.sha !== desired.sha || previous.line !== line;
+  const events = changed ? [{ type: status === 'failed' ? 'build-failed' : 'build-wait', message: line, data: { sha: desired.sha } }] : [];
+  return { patch, events, status, line };
+}
+
+/**
+ * What the PR shows while the build holds the deploy back: a pending commit status
+ * naming what it waits for, or a failure naming the check; the comment says the same.
+ * Null when GitHub already shows exactly that.
+ */
+export function projectBuildHold(record: (ProjectionRecord & Pick<EnvironmentRecord, 'observedSha' | 'components'>) | null, desired: DesiredEnvironment & { sha: string }, gate: HeldGate): GitHubProjection | null {
+  const line = describeBuildGate(gate);
+  const state = gate.kind === 'waiting' ? 'waiting' : 'build-failed';
+  const reported = `${state}:${desired.sha}:${line}`;
+  if ((record?.resources['githubReported'] as string | undefined) === reported) return null;
+  // A previous SHA that was deployed keeps running: the comment says so rather than "not yet".
+  const serving = Object.values(record?.components ?? {}).some((c) => c === 'healthy' || c === 'running');
+  const runningSha = serving && record?.observedSha && record.observedSha !== desired.sha ? record.observedSha : null;
+  return { state, sha: desired.sha, error: line, reported, runningSha };
+}
