@@ -106,7 +106,7 @@ async function serve(root: string, secret: string): Promise<void> {
       createWebhookRouter({
         secret,
         repos: [repoSchema.parse({ name: REPO })],
-        store: { recordDesired: async () => ({ accepted: true, generation: 1 }) },
+        store: { recordDesired: async () => ({ accepted: true, generation: 1 }), listAwaitingBuild: async () => [] },
         queue: { enqueue: async () => undefined },
         deliveries: { claim: async () => ({ claimed: true, token: 't' }), confirm: async () => undefined, release: async () => undefined } as never,
         log,

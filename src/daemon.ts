@@ -22,6 +22,7 @@ import { fencedReconcile } from './queue/fenced-reconcile.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
 import { sweepResume } from './queue/resume.js';
 import { createResyncState, sweepResync } from './resync/sweep.js';
+import { buildPollTickMs, planBuildPolls } from './build/poll.js';
 import { uiRouter } from './ui/router.js';
 import { redisPrefix } from './queue/redis-prefix.js';
 import { createRedisSessions } from './ui/sessions.js';
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   resync?: boolean;
   /** Refill the warm pools of the templates, at start and every database.poolInterval (default true). */
   warmPool?: boolean;
+  /** Look again at PRs waiting for their build, every repos[].build.pollInterval (default true). */
+  buildPoll?: boolean;
 }
 
 export interface Daemon {
@@ -178,6 +181,26 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
             await deps.databases.refillWarmPools(pools, poolStop.signal);
           },
         });
+  // PRs waiting for their CI build are looked at again without a webhook: a lost
+  // check_run or status event only delays the deploy (build/poll.ts says which are due).
+  const buildTick = buildPollTickMs(config);
+  const buildSchedule =
+    options.buildPoll === false || buildTick === null
+      ? null
+      : startSweepSchedule({
+          name: 'build',
+          lock: createSweepLock(redis, prefix, 'build'),
+          intervalMs: buildTick,
+          immediate: true,
+          log,
+          sweep: async (lease) => {
+            const due = planBuildPolls(await deps.store.list({ status: 'waiting_for_build' }), config, deps.clock.now());
+            for (const key of due) {
+              if (!(await lease.stillHolds())) return;
+              await queue.enqueue(key, 'build poll');
+            }
+          },
+        });
   const gcSchedule =
     options.gc === false
       ? null
@@ -218,6 +241,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         await warmPoolSchedule?.stop();
         await gcSchedule?.stop();
         await resyncSchedule?.stop();
+        await buildSchedule?.stop();
         await resumeSchedule?.stop();
         await queue.close({ graceMs: stopOptions.graceMs ?? 25_000 });
         redis.disconnect();

@@ -31,7 +31,7 @@ beforeAll(async () => {
       createWebhookRouter({
         secret: 'webhook-secret-0123456789',
         repos: [],
-        store: { recordDesired: async () => ({ accepted: true, generation: 1 }) },
+        store: { recordDesired: async () => ({ accepted: true, generation: 1 }), listAwaitingBuild: async () => [] },
         queue: { enqueue: async () => undefined },
         deliveries: { claim: async () => ({ claimed: true, token: 't' }), confirm: async () => undefined, release: async () => undefined, wasSeen: async () => false },
         log,

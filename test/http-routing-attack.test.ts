@@ -91,7 +91,7 @@ beforeAll(async () => {
       createWebhookRouter({
         secret: 'webhook-secret-0123456789',
         repos: config.repos,
-        store: { recordDesired: store.recordDesired },
+        store: { recordDesired: store.recordDesired, listAwaitingBuild: async () => [] },
         queue: { enqueue: queue.enqueue },
         deliveries: { claim: async () => ({ claimed: true, token: 't' }), confirm: async () => undefined, release: async () => undefined, wasSeen: async () => false },
         log,

@@ -27,7 +27,7 @@ export const SECRET = 'test-webhook-secret-0123456789';
  * reach it (to prove "recorded once") and can be told to fail the next ones the way
  * a dropped connection does (the message carries a password, as pg errors can).
  */
-export class TappedStore implements Pick<EnvironmentStore, 'recordDesired'> {
+export class TappedStore implements Pick<EnvironmentStore, 'recordDesired' | 'listAwaitingBuild'> {
   readonly calls: { key: EnvironmentKey; input: DesiredInput }[] = [];
   failNext = 0;
   constructor(readonly inner: EnvironmentStore) {}
@@ -39,6 +39,10 @@ export class TappedStore implements Pick<EnvironmentStore, 'recordDesired'> {
     }
     this.calls.push({ key, input });
     return this.inner.recordDesired(key, input);
+  }
+
+  listAwaitingBuild(repo: string, sha: string): Promise<EnvironmentKey[]> {
+    return this.inner.listAwaitingBuild(repo, sha);
   }
 
   /** The desired state the store holds for a PR, or null. */

@@ -83,3 +83,35 @@ export function parsePullRequestEvent(data: unknown): PayloadResult {
   const more = result.error.issues.length > MAX_ISSUES ? ` (+${result.error.issues.length - MAX_ISSUES} more)` : '';
   return { ok: false, reason: `${lines.join('; ')}${more}` };
 }
+
+// Build hints (issue 13 §1): `check_run`, `check_suite`, `workflow_run` and `status`
+// events name a commit, not a PR. previewd reads only the repository and the head SHA
+// from them (docs.github.com/en/webhooks/webhook-events-and-payloads: check_run.head_sha,
+// check_suite.head_sha, workflow_run.head_sha; status has `sha` at the top level) and then
+// asks GitHub's REST API for the truth, so nothing else in them is trusted or kept.
+export const BUILD_HINT_EVENTS = ['check_run', 'check_suite', 'workflow_run', 'status'] as const;
+export type BuildHintEvent = (typeof BUILD_HINT_EVENTS)[number];
+
+const headSha = z.object({ head_sha: sha });
+const buildHintSchemas: Record<BuildHintEvent, z.ZodType<{ repo: string; sha: string }>> = {
+  check_run: z.object({ check_run: headSha, repository: repoRef }).transform((p) => ({ repo: p.repository.full_name, sha: p.check_run.head_sha })),
+  check_suite: z.object({ check_suite: headSha, repository: repoRef }).transform((p) => ({ repo: p.repository.full_name, sha: p.check_suite.head_sha })),
+  workflow_run: z.object({ workflow_run: headSha, repository: repoRef }).transform((p) => ({ repo: p.repository.full_name, sha: p.workflow_run.head_sha })),
+  status: z.object({ sha, repository: repoRef }).transform((p) => ({ repo: p.repository.full_name, sha: p.sha })),
+};
+
+export function isBuildHintEvent(event: string): event is BuildHintEvent {
+  return (BUILD_HINT_EVENTS as readonly string[]).includes(event);
+}
+
+export type BuildHint = { ok: true; repo: string; sha: string } | { ok: false; reason: string };
+
+/** The repository and commit a build event is about; the reason names schema paths only. */
+export function parseBuildHint(event: BuildHintEvent, data: unknown): BuildHint {
+  const result = buildHintSchemas[event].safeParse(data);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    return { ok: false, reason: `${issue.path.map(String).join('.') || '(root)'}: ${issue.message.replace(/^Invalid input: /, '').replace(/, received .*$/, '').slice(0, 80)}` };
+  }
+  return { ok: true, ...result.data };
+}

@@ -13,7 +13,8 @@ import type { EnvironmentStore } from '../environments/types.js';
 import { isValidKey, keyString, type EnvironmentKey } from '../environments/naming.js';
 import { decidePull, isHandledAction, needsApproval, NOT_APPROVED, webhookTrigger } from '../github/policy.js';
 import { pullFactsFromEvent } from '../github/pull-facts.js';
-import { actionOnlySchema, parsePullRequestEvent } from '../github/webhook-payload.js';
+import { actionOnlySchema, isBuildHintEvent, parsePullRequestEvent } from '../github/webhook-payload.js';
+import { handleBuildHint } from './build-hints.js';
 import { DELIVERY_ID, type DeliveryDedupe } from '../queue/deliveries.js';
 import type { PreviewdMetrics } from '../metrics.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
@@ -27,7 +28,7 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export interface WebhookDeps {
   secret: string;
   repos: RepoConfig[];
-  store: Pick<EnvironmentStore, 'recordDesired'>;
+  store: Pick<EnvironmentStore, 'recordDesired' | 'listAwaitingBuild'>;
   queue: Pick<ReconcileQueue, 'enqueue'>;
   deliveries: DeliveryDedupe;
   log: Logger;
@@ -144,6 +145,10 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       ctx.status = handled.status;
       ctx.body = handled.body;
       return;
+    }
+    if (isBuildHintEvent(event)) {
+      const hinted = await handleBuildHint({ ...deps, log, reposByName, recordTimeoutMs }, event, text);
+      return answer(ctx, hinted.status, hinted.outcome, hinted.body);
     }
     if (event !== 'pull_request') return answer(ctx, 202, 'ignored', { reason: `event "${forLog(event, 40)}" not handled` });
 
