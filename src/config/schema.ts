@@ -111,6 +111,19 @@ export const repoSchema = z
       .strict()
       .optional()
       .describe('wait for CI before deploying a head SHA (absent: deploy at once)'),
+    e2e: z
+      .object({
+        template: z
+          .string()
+          .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,100}\.nomad\.hcl\.hbs$/, 'expected a file name such as "e2e.nomad.hcl.hbs"')
+          .default('e2e.nomad.hcl.hbs')
+          .describe('the Nomad batch job (in the repo\'s templates directory) that runs the end-to-end tests against the PR\'s environment'),
+        timeout: duration('15m', 'a test job still running this long after it was submitted is stopped and reported as failed'),
+        context: z.string().min(1).max(100).default('previewd/e2e').describe('commit status context and check run name of the tests (what branch protection requires)'),
+      })
+      .strict()
+      .optional()
+      .describe("run the repo's end-to-end tests against each ready preview and report them on the head commit (absent: no tests)"),
   })
   .strict()
   .superRefine((repo, ctx) => {
@@ -314,6 +327,12 @@ export const fileConfigSchema = z
           .default({})
           .describe('base URL per image registry host, for a mirror or a registry served over plain http; default: https://<host> (Docker Hub: https://registry-1.docker.io)'),
         timeout: duration('10s', 'bound on one registry request (manifest probe or token)'),
+      })
+      .prefault({}),
+    e2e: z
+      .object({
+        concurrency: z.number().int().min(1).max(64).default(2).describe('end-to-end test jobs running at once across all PRs (one per PR at most)'),
+        pollInterval: duration('5s', 'how often a running test job is looked at (allocation state, placement failure, timeout)'),
       })
       .prefault({}),
     github: z

@@ -7,7 +7,7 @@ import type { ZodType } from 'zod';
 import { ConflictError, TransientError, unexpectedShapeError, UserError } from '../errors.js';
 import { createAppJwt, createInstallationTokenCache } from './app-auth.js';
 import * as wire from './schema.js';
-import type { DeploymentState, EnvironmentDeletion, GitHubClient, GitHubDeployment, ListingCache, PullSummary, RepoPermission } from './types.js';
+import type { CheckRunInput, DeploymentState, EnvironmentDeletion, GitHubCheckRuns, GitHubClient, GitHubDeployment, ListingCache, PullSummary, RepoPermission } from './types.js';
 import { REPO_NAME } from './repo-name.js';
 
 export interface FetchResponseLike {
@@ -94,7 +94,7 @@ function messageOf(body: unknown): string {
   return [parsed.data.message ?? '', ...details].filter(Boolean).join('; ').slice(0, 500);
 }
 
-export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
+export function createGitHubClient(options: GitHubClientOptions): GitHubClient & GitHubCheckRuns {
   const fetchFn: FetchLike = options.fetch ?? (nodeFetch as unknown as FetchLike);
   const now = options.now ?? Date.now;
   const api = options.apiUrl.replace(/\/+$/, '');
@@ -303,7 +303,30 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
 
   const toDeployment = (d: { id: number; sha: string; environment: string; created_at: string }): GitHubDeployment => ({ id: d.id, sha: d.sha, environment: d.environment, createdAt: d.created_at });
 
+  /** The check run body GitHub takes (docs.github.com/en/rest/checks/runs#create-a-check-run). */
+  function checkRunBody(input: CheckRunInput): Record<string, unknown> {
+    const body: Record<string, unknown> = { status: input.status };
+    if (input.conclusion !== undefined) body['conclusion'] = input.conclusion;
+    if (input.output) body['output'] = { title: input.output.title.slice(0, 255), summary: input.output.summary.slice(0, 65535) };
+    if (input.detailsUrl !== undefined) body['details_url'] = input.detailsUrl;
+    return body;
+  }
+
   return {
+    writesCheckRuns: app !== null,
+
+    async createCheckRun(repo, sha, name, input) {
+      const answer = await call('POST', repo, `${repoPath(repo)}/check-runs`, { name, head_sha: checkSha(sha), ...checkRunBody(input) });
+      return { id: expect2xx(answer, `create check run in ${repo}`, wire.CheckRun).id };
+    },
+
+    async updateCheckRun(repo, id, input) {
+      const answer = await call('PATCH', repo, `${repoPath(repo)}/check-runs/${checkId(id, 'check run id')}`, checkRunBody(input));
+      if (answer.status === 404) return false;
+      if (answer.status < 200 || answer.status >= 300) throw failure(answer, `update check run in ${repo}`);
+      return true;
+    },
+
     async createDeployment(repo, input) {
       const base = repoPath(repo);
       const answer = await call('POST', repo, `${base}/deployments`, {

@@ -65,6 +65,24 @@ export type ReactionContent = '+1' | '-1' | 'laugh' | 'confused' | 'heart' | 'ho
  * not (no admin rights) in a repo, "skipped" after that (not asked again until restart).
  */
 export type EnvironmentDeletion = 'deleted' | 'absent' | 'forbidden' | 'skipped';
+export type CheckRunConclusion = 'success' | 'failure' | 'cancelled' | 'timed_out' | 'neutral';
+
+export interface CheckRunInput {
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion?: CheckRunConclusion;
+  output?: { title: string; summary: string };
+  detailsUrl?: string;
+}
+
+/** Check runs previewd writes itself (only as a GitHub App: a PAT may not). */
+export interface GitHubCheckRuns {
+  /** Whether previewd authenticates as a GitHub App, the only way to write check runs. */
+  readonly writesCheckRuns: boolean;
+  /** POST /repos/{o}/{r}/check-runs. */
+  createCheckRun(repo: string, sha: string, name: string, input: CheckRunInput): Promise<{ id: number }>;
+  /** PATCH /repos/{o}/{r}/check-runs/{id}; false when the run is gone (404). */
+  updateCheckRun(repo: string, id: number, input: CheckRunInput): Promise<boolean>;
+}
 
 export interface GitHubClient {
   /** POST /repos/{o}/{r}/deployments (auto_merge false, required_contexts [], transient, not production). */

@@ -11,6 +11,7 @@ import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorRespon
 const DOCS = 'https://docs.github.com/rest';
 const DEPLOYMENT_STATES = new Set(['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success']);
 const COMMIT_STATES = new Set(['pending', 'success', 'failure', 'error']);
+const CHECK_CONCLUSIONS = new Set(['action_required', 'cancelled', 'failure', 'neutral', 'success', 'skipped', 'timed_out']);
 const MAX_DESCRIPTION = 140;
 const MAX_COMMENT = 65_536;
 const MAX_STATUSES_PER_CONTEXT = 1000;
@@ -131,6 +132,9 @@ export interface CheckRunRecord {
   startedAt: number;
   completedAt: number | null;
   appSlug: string;
+  output?: { title: string; summary: string; text: string | null } | null;
+  detailsUrl?: string | null;
+  externalId?: string;
 }
 
 export interface ReactionRecord {
@@ -528,15 +532,15 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     id: c.id,
     node_id: `CR_${c.id}`,
     head_sha: c.headSha,
-    external_id: '',
+    external_id: c.externalId ?? '',
     url: `${repoUrl(r)}/check-runs/${c.id}`,
     html_url: `https://github.com/${r.fullName}/runs/${c.id}`,
-    details_url: null,
+    details_url: c.detailsUrl ?? null,
     status: c.status,
     conclusion: c.conclusion,
     started_at: isoSec(c.startedAt),
     completed_at: c.completedAt === null ? null : isoSec(c.completedAt),
-    output: { title: null, summary: null, text: null, annotations_count: 0, annotations_url: `${repoUrl(r)}/check-runs/${c.id}/annotations` },
+    output: { title: c.output?.title ?? null, summary: c.output?.summary ?? null, text: c.output?.text ?? null, annotations_count: 0, annotations_url: `${repoUrl(r)}/check-runs/${c.id}/annotations` },
     name: c.name,
     check_suite: { id: c.id + 1 },
     app: { id: 1, slug: c.appSlug, name: c.appSlug },
@@ -567,6 +571,60 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     const result = paginate(req, runs);
     if ('status' in result) return result;
     return json(200, { total_count: runs.length, check_runs: result.page.map((c) => checkRunJson(r, c)) }, result.headers);
+  }
+
+  /**
+   * POST /repos/{o}/{r}/check-runs and PATCH …/check-runs/{id} (docs.github.com/en/rest/
+   * checks/runs#create-a-check-run, #update-a-check-run): only a GitHub App may write
+   * them; name and head_sha are required on create; status queued, in_progress or
+   * completed; a completed run needs a conclusion; output needs title and summary, the
+   * summary at most 65535 characters. Completing sets completed_at; a run of the same
+   * name on the SHA is a new run (the listing's filter=latest shows the newest).
+   */
+  function writeCheckRun(r: Repo, caller: Caller, body: Record<string, unknown>, existing: CheckRunRecord | null): EmulatorResponse {
+    if (caller.kind !== 'installation') return error(403, 'You must authenticate via a GitHub App.');
+    const invalid = (field: string, code = 'invalid') => validation([{ resource: 'CheckRun', code, field }]);
+    let headSha = existing?.headSha ?? '';
+    if (!existing) {
+      if (typeof body['name'] !== 'string' || body['name'] === '') return invalid('name', 'missing_field');
+      if (typeof body['head_sha'] !== 'string' || body['head_sha'] === '') return invalid('head_sha', 'missing_field');
+      const resolved = resolveRef(r, body['head_sha']);
+      if (!resolved) return error(422, `No commit found for SHA: ${body['head_sha']}`);
+      headSha = resolved.sha;
+    } else if (body['name'] !== undefined && (typeof body['name'] !== 'string' || body['name'] === '')) return invalid('name');
+    const status = body['status'] ?? (body['conclusion'] !== undefined ? 'completed' : (existing?.status ?? 'queued'));
+    if (typeof status !== 'string' || !['queued', 'in_progress', 'completed'].includes(status)) return invalid('status');
+    const conclusion = body['conclusion'] ?? null;
+    if (conclusion !== null && (typeof conclusion !== 'string' || !CHECK_CONCLUSIONS.has(conclusion))) return invalid('conclusion');
+    if (status === 'completed' && conclusion === null) return invalid('conclusion', 'missing_field');
+    let output = existing?.output ?? null;
+    if (body['output'] !== undefined) {
+      const o = body['output'];
+      if (!isPlainObject(o) || typeof o['title'] !== 'string' || typeof o['summary'] !== 'string') return invalid('output');
+      if (o['summary'].length > 65535) return validation([{ resource: 'CheckRun', code: 'custom', field: 'output.summary', message: 'summary is too long (maximum is 65535 characters)' }]);
+      output = { title: o['title'], summary: o['summary'], text: typeof o['text'] === 'string' ? o['text'] : null };
+    }
+    const detailsUrl = body['details_url'] ?? existing?.detailsUrl ?? null;
+    if (detailsUrl !== null && (typeof detailsUrl !== 'string' || !/^https?:\/\//.test(detailsUrl))) return invalid('details_url');
+    const run: CheckRunRecord = existing ?? {
+      id: id(),
+      headSha,
+      name: body['name'] as string,
+      status: 'queued',
+      conclusion: null,
+      startedAt: now(),
+      completedAt: null,
+      appSlug: app!.slug,
+    };
+    if (typeof body['name'] === 'string') run.name = body['name'];
+    run.status = status as CheckRunRecord['status'];
+    run.conclusion = status === 'completed' ? (conclusion as CheckRunRecord['conclusion']) : null;
+    run.completedAt = status === 'completed' ? now() : null;
+    run.output = output;
+    run.detailsUrl = detailsUrl as string | null;
+    if (typeof body['external_id'] === 'string') run.externalId = body['external_id'];
+    if (!existing) r.checkRuns.push(run);
+    return json(existing ? 200 : 201, checkRunJson(r, run));
   }
 
   function resolveRef(r: Repo, ref: string): { sha: string; branch: string | null } | null {
@@ -774,7 +832,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   function permissionFor(method: string, section: string, rest: string[] = []): [string, 'read' | 'write'] {
     const level: 'read' | 'write' = method === 'GET' ? 'read' : 'write';
     // docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference: "Checks" repository permissions (read).
-    if (section === 'commits' && rest[2] === 'check-runs') return ['checks', level];
+    if ((section === 'commits' && rest[2] === 'check-runs') || section === 'check-runs') return ['checks', level];
     if (section === 'deployments') return ['deployments', level];
     if (section === 'statuses' || section === 'commits') return ['statuses', level];
     if (section === 'issues') return ['issues', level];
@@ -856,6 +914,13 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         const s = d.statuses.find((x) => String(x.id) === c);
         return s ? json(200, deploymentStatusJson(r, d, s)) : notFound();
       }
+    }
+    if (section === 'check-runs' && rest.length === 1 && method === 'POST') return writeCheckRun(r, caller, body, null);
+    if (section === 'check-runs' && rest.length === 2) {
+      const run = /^\d+$/.test(a!) ? r.checkRuns.find((x) => x.id === Number(a)) : undefined;
+      if (!run) return notFound();
+      if (method === 'PATCH') return writeCheckRun(r, caller, body, run);
+      if (method === 'GET') return json(200, checkRunJson(r, run));
     }
     if (section === 'statuses' && rest.length === 2 && method === 'POST') return createCommitStatus(r, a!, actor, body);
     if (section === 'collaborators' && rest.length === 3 && b === 'permission' && method === 'GET') return collaboratorPermission(r, caller, a!);
