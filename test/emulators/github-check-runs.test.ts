@@ -23,7 +23,7 @@ afterAll(async () => {
 describe('check runs', () => {
   it('when previewd is an App with checks:write then it creates a run in progress and completes it with a summary', async () => {
     gh.appPermissions.checks = 'write';
-    const client = createGitHubClient({ apiUrl: gh.url, auth: { appId: 4242, privateKey: keys.privateKeyPem, installationId: 77 } });
+    const client = createGitHubClient({ apiUrl: gh.url, userAgent: 'previewd-test', auth: { appId: 4242, privateKey: keys.privateKeyPem, installationId: 77 } });
     expect(client.writesCheckRuns).toBe(true);
     const { id } = await client.createCheckRun(REPO, SHA, 'previewd/e2e', { status: 'in_progress', output: { title: 'running', summary: 'started' } });
     expect(gh.checkRuns(REPO, SHA)).toMatchObject([{ id, name: 'previewd/e2e', status: 'in_progress', conclusion: null, appSlug: 'previewd-test' }]);
@@ -39,13 +39,13 @@ describe('check runs', () => {
       return { status: res.status, body: (await res.json()) as { message: string } };
     };
     expect(await post(`token ${PAT}`, { name: 'x', head_sha: SHA })).toMatchObject({ status: 403, body: { message: 'You must authenticate via a GitHub App.' } });
-    const app = createGitHubClient({ apiUrl: gh.url, auth: { appId: 4242, privateKey: keys.privateKeyPem, installationId: 77 } });
+    const app = createGitHubClient({ apiUrl: gh.url, userAgent: 'previewd-test', auth: { appId: 4242, privateKey: keys.privateKeyPem, installationId: 77 } });
     gh.appPermissions.checks = 'read';
     await expect(app.createCheckRun(REPO, SHA, 'x', { status: 'queued' })).rejects.toThrow(/not accessible by integration/);
     gh.appPermissions.checks = 'write';
     await expect(app.createCheckRun(REPO, SHA, 'x', { status: 'completed' })).rejects.toThrow(/Validation Failed|422/);
     await expect(app.createCheckRun(REPO, 'd'.repeat(40), 'x', { status: 'queued' })).rejects.toThrow(/No commit found/);
-    const pat = createGitHubClient({ apiUrl: gh.url, auth: { token: PAT } });
+    const pat = createGitHubClient({ apiUrl: gh.url, userAgent: 'previewd-test', auth: { token: PAT } });
     expect(pat.writesCheckRuns).toBe(false);
   });
 });
