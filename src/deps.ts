@@ -5,6 +5,7 @@ import type { Config } from './config/schema.js';
 import type { ConsulClient } from './consul/types.js';
 import type { PreviewDatabases } from './database/types.js';
 import type { EnvironmentRenderer } from './environments/renderer.js';
+import type { EnvironmentKey } from './environments/naming.js';
 import type { EnvironmentStore } from './environments/types.js';
 import type { PreviewdMetrics } from './metrics.js';
 import type { GitHubClient } from './github/types.js';
@@ -55,4 +56,12 @@ export interface Deps {
   approvals?: ApprovalStore;
   /** Renders a PR's jobs and secret (the templates; a fake in unit tests). */
   renderer: EnvironmentRenderer;
+  /** The e2e test gate (src/e2e/runner.ts), when running: woken when an environment becomes ready; its comment section. */
+  e2e?: E2eHook;
+}
+
+/** What the reconcile needs of the e2e gate; it never waits for a test. */
+export interface E2eHook {
+  notify(key: EnvironmentKey): void;
+  commentSection(key: EnvironmentKey): Promise<string | null>;
 }

@@ -36,6 +36,8 @@ export interface ReportView {
   lastPushAt: Date | null;
   idleTtlMs: number;
   scrub: Scrubber;
+  /** The e2e gate's section (e2e/report.ts renderTestSection), kept on every render. */
+  testSection?: string | null;
 }
 
 export function githubRefsOf(record: Pick<EnvironmentRecord, 'githubDeploymentId' | 'githubCommentId' | 'resources'> | null): GitHubRefs {
@@ -139,6 +141,7 @@ function commentBody(ctx: Report, state: ReportState, sha: string | null, error?
     error: error ? ctx.view.scrub(error) : null,
     logUrl: logUrl(ctx),
     runningSha,
+    testSection: ctx.view.testSection ?? null,
   });
 }
 

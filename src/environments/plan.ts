@@ -12,6 +12,7 @@ import {
   type Step,
 } from './model.js';
 import { repoConfig } from '../config/repos.js';
+import { testJobId } from '../e2e/naming.js';
 
 export function planEnvironment(desired: DesiredEnvironment | null, observed: ObservedEnvironment, context: PlanContext): Plan {
   if (desired?.present && desired.sha) return planPresent(desired, desired.sha, observed, context);
@@ -64,7 +65,9 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
   // A permanent failure at this SHA stays until a push or a redeploy (a new generation).
   if (record?.status === 'failed' && resources.failedSha === sha && record.observedGeneration >= desired.generation) return [];
   const jobsById = new Map(observed.jobs.map((j) => [j.id, j]));
-  const jobIds = components.map((c) => c.jobId);
+  // The e2e test job of this SHA reads the PR's secret too: the role binds it with the components.
+  const testJob = repoConfig(config, names.key.repo).e2e ? [testJobId(names, sha)] : [];
+  const jobIds = [...components.map((c) => c.jobId), ...testJob];
   const jobsInPlace = components.every((c) => {
     const job = jobsById.get(c.jobId);
     return job !== undefined && !job.stop && (job.sha === sha || !c.builtFromPr);

@@ -95,6 +95,8 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const told = !ctx.signal?.aborted && (await github.report(projectOutcome(record, desired, ctx.sha, { ok: true, status, startTold: start !== null })));
   const outcome = decideOutcome(record, desired, plan, { ok: true }, progress(), deps.clock.now(), told);
   await write(outcome);
+  // Ready at a SHA (or gone): the e2e gate looks at once; it runs the tests outside any reconcile.
+  if (outcome.status === 'ready' || outcome.status === 'removed') deps.e2e?.notify(key);
   if (outcome.releaseHosts) await deps.store.releaseHosts(key);
   if (outcome.provisioningSeconds !== null) deps.metrics.provisioningDuration.observe(outcome.provisioningSeconds);
   result.applied = plan.length > 0;
@@ -184,7 +186,9 @@ function gitHubReporter(deps: Deps, ctx: ApplyContext, record: EnvironmentRecord
     failures,
     async report(projection) {
       if (!projection) return false;
-      const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl, scrub: ctx.scrubber.scrub };
+      // The comment carries the tests' section on every render: read from the gate, never from this run's copy.
+      const testSection = (await deps.e2e?.commentSection(ctx.names.key).catch(() => null)) ?? null;
+      const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl, scrub: ctx.scrubber.scrub, testSection };
       const told = await ensureGitHubReport(deps, view, refs, projection);
       refs = told.refs;
       failures.push(...told.failed);

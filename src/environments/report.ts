@@ -22,6 +22,8 @@ export interface CommentInput {
   logUrl: string;
   /** Held back by the build: the earlier SHA that keeps serving the URLs meanwhile. */
   runningSha?: string | null;
+  /** The e2e gate's section (e2e/report.ts), carried on every render. */
+  testSection?: string | null;
 }
 
 const TITLE: Record<ReportState, string> = {
@@ -93,6 +95,7 @@ export function renderComment(input: CommentInput): string {
   if ((input.state === 'failed' || input.state === 'degraded') && input.error) {
     lines.push('', input.state === 'degraded' ? '**Retrying after**' : '**Error**', '', fence(input.error));
   }
+  if (input.testSection) lines.push('', input.testSection);
   // The PR's read-only dashboard page (signed link): events, components, task events.
   lines.push('', `Details: ${input.logUrl}`);
   return lines.join('\n');

@@ -29,7 +29,7 @@ import { createNomadClient } from '../nomad/client.js';
 import { createVaultClient } from '../vault/client.js';
 import { createCluster, type Cluster, type ClusterOptions } from './emulators/cluster.js';
 import { startConsulEmulator, type ConsulEmulator } from './emulators/consul.js';
-import { startGitHubEmulator, type GitHubEmulator } from './emulators/github.js';
+import { generateAppKeyPair, startGitHubEmulator, type GitHubEmulator } from './emulators/github.js';
 import { startNomadEmulator, type NomadEmulator } from './emulators/nomad.js';
 import { startVaultEmulator, type VaultEmulator } from './emulators/vault.js';
 import { startRegistryEmulator, type RegistryEmulator, type RegistryEmulatorOptions } from './emulators/registry.js';
@@ -69,6 +69,8 @@ export interface WorldOptions {
   registry?: Pick<RegistryEmulatorOptions, 'auth' | 'users'>;
   /** Registry credentials previewd holds (its Docker config.json); default none. */
   dockerCredentials?: DockerCredentialStore;
+  /** previewd authenticates to GitHub as an App (with checks: write) instead of with a PAT. */
+  githubApp?: boolean;
 }
 
 /**
@@ -236,7 +238,12 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
       consulToken: cluster.consul.token ?? '',
     };
     const clock = options.clock ?? systemClock;
-    const github = await startGitHubEmulator({ token: secrets.githubToken });
+    const appKeys = options.githubApp ? generateAppKeyPair() : null;
+    const github = await startGitHubEmulator({
+      token: secrets.githubToken,
+      ...(appKeys ? { app: { appId: 4242, slug: `previewd-${suffix}`, installationId: 77, privateKeyPem: appKeys.privateKeyPem } } : {}),
+    });
+    if (appKeys) github.appPermissions.checks = 'write';
     cleanups.push(() => github.close());
 
     const { server } = options;
@@ -341,7 +348,7 @@ export async function assembleWorld(options: Omit<WorldOptions, 'cluster' | 'con
       vault: createVaultClient({ address: cluster.vault.url, token: cluster.vault.token, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
       github: createGitHubClient({
         apiUrl: github.url,
-        auth: { token: secrets.githubToken },
+        auth: appKeys ? { appId: 4242, privateKey: appKeys.privateKeyPem, installationId: 77 } : { token: secrets.githubToken },
         userAgent: 'previewd-test',
         onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
       }),

@@ -174,7 +174,7 @@ export function traefikTags(options: { router: string; host: string; domain: str
  * A component's image and whether the PR builds it: `repos[].images` are tagged with the
  * head SHA; `repos[].fixedImages` and the manifest's `image` keep their own tag.
  */
-function imageFor(config: RenderConfig, repo: string, component: string, manifestImage: string | undefined, sha: string): { image: string; builtFromPr: boolean } {
+export function imageFor(config: RenderConfig, repo: string, component: string, manifestImage: string | undefined, sha: string): { image: string; builtFromPr: boolean } {
   const repoSettings = repoConfig(config, repo);
   const base = ownValue(repoSettings.images, component);
   if (base !== undefined) {

@@ -5,7 +5,10 @@ import { parse as parseHcl } from '@cdktf/hcl2json';
 import { UserError } from '../errors.js';
 import type { EnvironmentKey } from '../environments/naming.js';
 import { packagePath } from '../package-root.js';
-import { buildRenderContext, canonicalEnvironment, type RenderConfig, type RenderContext } from './context.js';
+import { buildRenderContext, canonicalEnvironment, imageFor, type ComponentContext, type RenderConfig, type RenderContext } from './context.js';
+import { environmentNames } from '../environments/naming.js';
+import { consulServiceMeta, nomadJobMeta } from '../ownership/markers.js';
+import { TEST_COMPONENT, testJobId } from '../e2e/naming.js';
 import { createEngine, TemplateError, type CompiledTemplate } from './engine.js';
 import { dependencyOrder, loadManifest, type Manifest } from './manifest.js';
 import { ownValue } from '../own.js';
@@ -93,7 +96,11 @@ export function taskDrivers(parsed: unknown): [string, string, unknown][] {
 async function renderComponent(set: TemplateSet, context: RenderContext, component: string, allowedDrivers: string[]): Promise<string> {
   const template = set.templates.get(component);
   if (!template) throw new UserError(`no template for component ${component}`, { system: 'templates' });
-  const hcl = template.render({ ...context, component: ownValue(context.components, component) });
+  return checkedHcl(template, template.render({ ...context, component: ownValue(context.components, component) }), allowedDrivers);
+}
+
+/** Refuses rendered HCL that does not parse or uses a driver not in nomad.allowedDrivers. */
+async function checkedHcl(template: { file: string }, hcl: string, allowedDrivers: string[]): Promise<string> {
   let parsed: unknown;
   try {
     parsed = await parseHcl(template.file, hcl);
@@ -153,4 +160,50 @@ export async function renderEnvironmentSecret(
 ): Promise<Record<string, string>> {
   const set = await templateSetFor(templatesDirFor(config, key.repo, options), options.fresh);
   return canonicalEnvironment(config, key, sha, set.manifest, databaseUrl);
+}
+
+/**
+ * The PR's end-to-end test job (repos[].e2e.template, a batch job in the repo's templates
+ * directory) at `sha`: the same strict context as the components, the same driver
+ * allowlist, its own ownership marker (component "e2e", the SHA) and job ID (e2e/naming.ts).
+ * Its image is repos[].images.e2e (tagged with the SHA) or repos[].fixedImages.e2e.
+ */
+export async function renderTestJob(config: RenderConfig, key: EnvironmentKey, sha: string, options: RenderOptions = {}): Promise<{ jobId: string; hcl: string }> {
+  const settings = repoConfig(config, key.repo).e2e;
+  if (!settings) throw new UserError(`repo ${key.repo} has no e2e configuration`, { system: 'config' });
+  const dir = templatesDirFor(config, key.repo, options);
+  const set = await templateSetFor(dir, options.fresh);
+  const context = buildRenderContext(config, key, sha, set.manifest);
+  const names = environmentNames(config, key);
+  const jobId = testJobId(names, sha);
+  const { image, builtFromPr } = imageFor(config, key.repo, TEST_COMPONENT, undefined, sha);
+  const component: ComponentContext = {
+    name: TEST_COMPONENT,
+    jobId,
+    serviceName: jobId,
+    image,
+    builtFromPr,
+    port: null,
+    canonicalEnv: true,
+    healthPath: null,
+    routable: false,
+    host: null,
+    url: null,
+    dependsOn: [],
+    tags: [],
+    jobMeta: nomadJobMeta({ instance: config.instance, envId: names.id, repo: key.repo, pr: key.pr, component: TEST_COMPONENT, sha }),
+    serviceMeta: consulServiceMeta(config.instance, names.id, TEST_COMPONENT),
+  };
+  const partialDirs = [SHARED_PARTIALS_DIR];
+  if (resolve(dir, 'partials') !== resolve(SHARED_PARTIALS_DIR)) partialDirs.push(join(dir, 'partials'));
+  const file = join(dir, settings.template);
+  let render: CompiledTemplate;
+  try {
+    render = await (await createEngine(partialDirs)).compileFile(file);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`e2e template ${settings.template}: ${(err as Error).message}`, { system: 'templates', cause: err });
+  }
+  const hcl = await checkedHcl({ file: settings.template }, render({ ...context, component }), config.nomad.allowedDrivers);
+  return { jobId, hcl };
 }
