@@ -6,6 +6,7 @@ import { checkConsul } from './consul.js';
 import { checkGitHub } from './github.js';
 import { checkNomad } from './nomad.js';
 import { checkPostgres } from './postgres.js';
+import { checkRegistries } from './registry.js';
 import { runChecks } from './runner.js';
 import type { CheckResult } from './types.js';
 import { checkVault } from './vault.js';
@@ -24,6 +25,7 @@ export async function runDoctor(config: Config, options: { now?: () => number } 
     { system: 'consul', run: () => checkConsul(config, names.serviceName('doctor')) },
     { system: 'postgres', run: () => checkPostgres(config) },
     { system: 'github', run: () => checkGitHub(config, options.now) },
+    { system: 'registry', run: () => checkRegistries(config) },
   ]);
 }
 
@@ -34,4 +36,5 @@ export const CHECK_NAMES = [
   'consul.leader', 'consul.token', 'consul.rights',
   'postgres.connect', 'postgres.version', 'postgres.role', 'postgres.login-group', 'postgres.template', 'postgres.clone', 'postgres.pool',
   'github.repos', 'github.app', 'github.repo', 'github.webhook',
+  'registry.config', 'registry.access',
 ] as const;
