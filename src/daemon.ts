@@ -17,6 +17,7 @@ import { metricsRouter } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { createWebhookRouter } from './http/webhooks.js';
 import { createCommentHandler } from './commands/run.js';
+import { requestE2eRerun } from './e2e/rerun.js';
 import { createDeliveryDedupe } from './queue/deliveries.js';
 import { fencedReconcile } from './queue/fenced-reconcile.js';
 import { createReconcileQueue, type ReconcileQueue, type ReconcileQueueOptions } from './queue/reconcile-queue.js';
@@ -104,12 +105,11 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         ...(deps.approvals
           ? {
               trust: { approvals: deps.approvals, github: deps.github },
-              // requestE2eRerun: the e2e runner's hook, wired here once it exists (issue 16).
-              comments: createCommentHandler({ repos: config.repos, github: deps.github, store: deps.store, queue, approvals: deps.approvals, deliveries, log }),
+              comments: createCommentHandler({ repos: config.repos, github: deps.github, store: deps.store, queue, approvals: deps.approvals, deliveries, log, requestE2eRerun: (key) => requestE2eRerun(deps, key) }),
             }
           : {}),
       }),
-      adminRouter({ config, store: deps.store, queue, runGc, readiness }),
+      adminRouter({ config, store: deps.store, queue, runGc, readiness, e2e: deps.e2e }),
       uiRouter({
         config,
         clock: deps.clock,
@@ -227,6 +227,8 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   const address = server.address() as AddressInfo;
   const url = `http://${address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address}:${address.port}`;
   log.info({ url, instance: config.instance, repos: config.repos.map((r) => r.name) }, 'previewd serving');
+  // The e2e gate's loop: tests run beside the queue, never inside a reconcile.
+  deps.e2e?.start();
 
   let stopping: Promise<void> | null = null;
   return {
@@ -240,6 +242,7 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         poolStop.abort();
         await warmPoolSchedule?.stop();
         await gcSchedule?.stop();
+        await deps.e2e?.stop();
         await resyncSchedule?.stop();
         await buildSchedule?.stop();
         await resumeSchedule?.stop();

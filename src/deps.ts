@@ -60,8 +60,17 @@ export interface Deps {
   e2e?: E2eHook;
 }
 
-/** What the reconcile needs of the e2e gate; it never waits for a test. */
+export type E2eRerunResult = { ok: true } | { ok: false; reason: string };
+
+/** The e2e gate as the rest of previewd sees it (src/e2e/runner.ts); the reconcile never waits for a test. */
 export interface E2eHook {
+  /** An environment changed (became ready, was removed): look at it soon. */
   notify(key: EnvironmentKey): void;
+  /** The sticky comment's test section, or null when the PR has no run. */
   commentSection(key: EnvironmentKey): Promise<string | null>;
+  /** Runs the PR's tests again at the SHA they last ran at (admin API, CLI, `/preview retest`). */
+  requestRerun(key: EnvironmentKey): Promise<E2eRerunResult>;
+  /** Runs passes every e2e.pollInterval until stop() (the daemon). */
+  start(): void;
+  stop(): Promise<void>;
 }

@@ -37,7 +37,7 @@ async function start(options: { withRerun: boolean }): Promise<void> {
   if (options.withRerun) {
     rerun.hook = async (key, request) => {
       rerun.calls.push({ pr: key.pr, by: request.requestedBy });
-      return 'previewd: end-to-end tests queued again.';
+      return rerun.calls.length === 1 ? { ok: true } : { ok: false, reason: 'the tests of this PR are already running' };
     };
   }
   h = await startIntake({
@@ -207,13 +207,16 @@ describe('/preview retest with the e2e runner wired', () => {
     await start({ withRerun: true });
   });
 
-  it('when a writer asks then the rerun hook runs and its line is the reply, +1; a reader does not reach it', async () => {
+  it('when a writer asks then the rerun hook runs (+1, queued), a refusal is said with its reason (confused); a reader does not reach it', async () => {
     await openOwnPull();
     expect(reactions((await comment('rita', '/preview retest')).id)).toEqual(['-1']);
     expect(rerun.calls).toEqual([]);
     expect(reactions((await comment('maya', '/preview retest')).id)).toEqual(['+1']);
     expect(rerun.calls).toEqual([{ pr, by: 'maya' }]);
-    expect(replies()).toEqual(['previewd: end-to-end tests queued again.']);
+    expect(replies()).toEqual(['previewd: end-to-end tests queued to run again against this preview.']);
+    // The runner refuses the second one: the writer is told why, confused.
+    expect(reactions((await comment('maya', '/preview retest')).id)).toEqual(['confused']);
+    expect(replies()[1]).toBe('previewd: `/preview retest` did not queue a run: the tests of this PR are already running.');
   });
 });
 

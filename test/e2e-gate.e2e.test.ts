@@ -14,6 +14,10 @@ import { createNomadClient } from '../src/nomad/client.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { renderTestJob } from '../src/templates/render.js';
 import { startWorld } from './support/pg.js';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import { adminRouter } from '../src/http/admin.js';
+import { runE2eRerun } from '../src/cli/commands/e2e.js';
 
 const CONTEXT = 'previewd/e2e';
 const seed = process.env.E2E_GATE_SEED ? Number(process.env.E2E_GATE_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -213,6 +217,55 @@ describe('e2e gate (emulators + real Postgres/Redis)', () => {
     const again = await drive(6, (r) => r?.attempt === before.attempt + 1 && r.state === 'passed' && r.jobPurged);
     expect(again!.sha).toBe(shas[0]);
     expect(checkRuns(shas[0]!)).toHaveLength(2);
+    expect(leftovers(6)).toEqual({ jobs: [], allocs: [] });
     expect(await runner.requestRerun(world.key(99))).toMatchObject({ ok: false });
+  });
+
+  it('the admin API and the CLI rerun the tests; hostile or unknown input is a clear 4xx, never a crash', async () => {
+    for (const pr of [9, 10]) {
+      world.cluster.behaviour.set(`${world.names(pr).id}-e2e-*`, { exitCode: 0, healthyDelayMs: 50 });
+      await ready(pr, randomSha());
+      await drive(pr, (r) => r?.state === 'passed' && r.jobPurged);
+    }
+    const app = new Koa();
+    const router = adminRouter({
+      config: world.config,
+      store: world.deps.store,
+      queue: { enqueue: async () => {}, counts: async () => ({}) as never, listParked: async () => [], retryParked: async () => false } as never,
+      runGc: async () => ({ plan: [] as never, done: [], failed: [] }),
+      e2e: runner,
+    });
+    app.use(router.routes());
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/admin/environments`;
+      const post = (path: string, token = world.secrets.adminToken) => fetch(`${base}/${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      const [owner, name] = repo().split('/');
+      const before = (await store.get(world.key(9)))!;
+      const accepted = await post(`${owner}/${name}/9/e2e/rerun`);
+      expect(accepted.status).toBe(202);
+      expect((await store.get(world.key(9)))!).toMatchObject({ state: 'queued', attempt: before.attempt + 1 });
+      // Already queued: a conflict with the reason, nothing changed.
+      const again = await post(`${owner}/${name}/9/e2e/rerun`);
+      expect(again.status).toBe(409);
+      expect(await again.json()).toMatchObject({ reason: expect.stringContaining('already queued') });
+      expect((await post(`${owner}/${name}/4242/e2e/rerun`)).status).toBe(404);
+      expect((await post(`${owner}/${name}/not-a-number/e2e/rerun`)).status).toBe(400);
+      expect((await post(`${owner}/${name}/9/e2e/rerun`, 'wrong-token-wrong-token')).status).toBe(403);
+      await drive(9, (r) => r?.attempt === before.attempt + 1 && r.state === 'passed' && r.jobPurged);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+
+    const out: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => out.push(t) };
+    const cliBefore = (await store.get(world.key(10)))!;
+    expect(await runE2eRerun({ e2e: runner }, { repo: repo(), pr: 10 }, io)).toBe(0);
+    expect(out.join('')).toContain('queued again');
+    expect(await runE2eRerun({}, { repo: repo(), pr: 10 }, io)).not.toBe(0);
+    await drive(10, (r) => r?.attempt === cliBefore.attempt + 1 && r.state === 'passed' && r.jobPurged);
+    expect(leftovers(9)).toEqual({ jobs: [], allocs: [] });
+    expect(leftovers(10)).toEqual({ jobs: [], allocs: [] });
   });
 });

@@ -18,6 +18,9 @@ import { createRegistryClient } from '../registry/client.js';
 import { EMPTY_CREDENTIALS } from '../registry/docker-config.js';
 import { loadDockerCredentials } from '../registry/docker-config-file.js';
 import { safeErrorLine } from '../secrets.js';
+import { createE2eRunner } from '../e2e/runner.js';
+import { createE2eStore } from '../e2e/store.js';
+import { renderTestJob } from '../templates/render.js';
 
 export interface OwnedDeps extends Deps {
   /** Closes the pools this root opened. */
@@ -51,27 +54,36 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     // Anonymous probes still work for public images; doctor names the file and what is wrong.
     log.warn({ error: safeErrorLine(err) }, 'registry credentials unreadable; probing registries anonymously');
   }
+  const clock = options.clock ?? systemClock;
+  const nomad = createNomadClient({ address: env.NOMAD_ADDR, token: env.NOMAD_TOKEN, namespace: env.NOMAD_NAMESPACE });
+  const vault = createVaultClient({ address: env.VAULT_ADDR, token: env.VAULT_TOKEN, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount });
+  const github = createGitHubClient({
+    apiUrl: env.GITHUB_API_URL,
+    auth: githubAuth(env),
+    userAgent: 'previewd/0.1.0',
+    onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
+  });
+  // The e2e gate only where a repo has tests configured: its own table, the same clients.
+  const e2eStore = config.repos.some((r) => r.e2e) ? createE2eStore({ databaseUrl: env.DATABASE_URL }) : null;
+  const e2e = e2eStore ? createE2eRunner({ config, log, clock, nomad, github, vault, store: e2eStore, renderTestJob: (c, key, sha) => renderTestJob(c, key, sha) }) : undefined;
   return {
     config,
     log,
-    clock: options.clock ?? systemClock,
-    nomad: createNomadClient({ address: env.NOMAD_ADDR, token: env.NOMAD_TOKEN, namespace: env.NOMAD_NAMESPACE }),
+    clock,
+    nomad,
     consul: createConsulClient({ address: env.CONSUL_HTTP_ADDR, token: env.CONSUL_HTTP_TOKEN, agentAddress: config.consul.agentAddress }),
-    vault: createVaultClient({ address: env.VAULT_ADDR, token: env.VAULT_TOKEN, kvMount: config.vault.kvMount, jwtMount: config.vault.jwtMount }),
-    github: createGitHubClient({
-      apiUrl: env.GITHUB_API_URL,
-      auth: githubAuth(env),
-      userAgent: 'previewd/0.1.0',
-      onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
-    }),
+    vault,
+    github,
     registry: createRegistryClient({ endpoints: config.registry.endpoints, credentials, timeoutMs: config.registry.timeout }),
     databases,
     store,
     approvals,
     metrics,
     renderer: createTemplatesRenderer(),
+    ...(e2e ? { e2e } : {}),
     async close() {
-      await Promise.allSettled([store.close(), approvals.close(), databases.close()]);
+      await e2e?.stop();
+      await Promise.allSettled([store.close(), approvals.close(), databases.close(), ...(e2eStore ? [e2eStore.close()] : [])]);
     },
   };
 }

@@ -18,17 +18,18 @@ import type { GitHubClient, ReactionContent } from '../github/types.js';
 import type { DeliveryDedupe } from '../queue/deliveries.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
+import type { E2eRerunResult } from '../deps.js';
 import type { ApprovalStore } from '../trust/approvals.js';
 import { ensureTrustNotice, shownLogin, type NoticeGitHub } from '../trust/notice.js';
 import { mayApprove } from '../trust/permission.js';
 import { helpText, parseCommand, type CommandName } from './parse.js';
 
 /**
- * Asks the e2e runner to test the PR's preview again (`/preview retest`). Built by the
- * e2e runner (its `requestE2eRerun`) and wired in the composition root; returns a line
- * for the PR, or nothing.
+ * Asks the e2e runner to test the PR's preview again (`/preview retest`): the daemon wires
+ * the runner's requestE2eRerun (e2e/rerun.ts) here; without one, the writer is told that
+ * nothing is configured.
  */
-export type E2eRerunHook = (key: EnvironmentKey, request: { requestedBy: string; sha: string | null }) => Promise<string | void>;
+export type E2eRerunHook = (key: EnvironmentKey, request: { requestedBy: string }) => Promise<E2eRerunResult>;
 
 export interface CommandDeps {
   repos: RepoConfig[];
@@ -56,6 +57,7 @@ interface Outcome {
   detail: string;
 }
 
+const E2E_RERUN_QUEUED = 'previewd: end-to-end tests queued to run again against this preview.';
 const E2E_NOT_CONFIGURED = 'previewd: `/preview retest` has nothing to run: end-to-end tests are not configured for this repository.';
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -112,9 +114,11 @@ export function createCommentHandler(deps: CommandDeps): (input: { delivery: str
         return { reaction: '+1', reply: helpText(repo.optInLabel), detail: 'help' };
       case 'retest': {
         if (!deps.requestE2eRerun) return { reaction: 'confused', reply: E2E_NOT_CONFIGURED, detail: 'e2e not configured' };
-        const held = await deps.store.get(key);
-        const line = await deps.requestE2eRerun(key, { requestedBy: login, sha: held?.observedSha ?? null });
-        return line ? { reaction: '+1', reply: line, detail: 'e2e rerun requested' } : { reaction: '+1', detail: 'e2e rerun requested' };
+        const result = await deps.requestE2eRerun(key, { requestedBy: login });
+        // A refusal (no run yet, PR has no tests) is a reason the writer can act on: confused, said why.
+        return result.ok
+          ? { reaction: '+1', reply: E2E_RERUN_QUEUED, detail: 'e2e rerun requested' }
+          : { reaction: 'confused', reply: `previewd: \`/preview retest\` did not queue a run: ${result.reason}.`, detail: `e2e rerun refused: ${result.reason}` };
       }
     }
   }

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { repoConfig } from '../config/repos.js';
-import type { Clock } from '../deps.js';
+import type { Clock, E2eHook } from '../deps.js';
 import { environmentNames, keyString, type EnvironmentKey } from '../environments/naming.js';
 import { configSecrets } from '../environments/credentials.js';
 import { UserError } from '../errors.js';
@@ -40,20 +40,9 @@ export interface E2eDeps {
   renderTestJob(config: Config, key: EnvironmentKey, sha: string): Promise<{ jobId: string; hcl: string }>;
 }
 
-export type RerunResult = { ok: true } | { ok: false; reason: string };
-
-export interface E2eRunner {
+export interface E2eRunner extends E2eHook {
   /** One pass over every PR with work. */
   pass(): Promise<void>;
-  /** Runs passes every e2e.pollInterval (and at once when notified) until stop(). */
-  start(): void;
-  stop(): Promise<void>;
-  /** An environment changed (became ready, was removed): look at it soon. */
-  notify(key: EnvironmentKey): void;
-  /** Runs the PR's tests again at the SHA they last ran at (admin API, CLI, `/preview retest`). */
-  requestRerun(key: EnvironmentKey): Promise<RerunResult>;
-  /** The sticky comment's test section, or null when the PR has no run. */
-  commentSection(key: EnvironmentKey): Promise<string | null>;
 }
 
 export function createE2eRunner(deps: E2eDeps): E2eRunner {

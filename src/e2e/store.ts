@@ -183,7 +183,7 @@ export function createE2eStore(options: { databaseUrl: string; schema?: string; 
       const r = await query(
         'rerun e2e',
         `UPDATE ${runs} SET state = 'queued', attempt = attempt + 1, job_id = NULL, eval_id = NULL, reason = NULL, output = NULL, queued_at = now(),
-           started_at = NULL, finished_at = NULL, check_run_id = NULL, reported = NULL, updated_at = now()
+           started_at = NULL, finished_at = NULL, check_run_id = NULL, reported = NULL, job_purged = false, updated_at = now()
           WHERE repo = $1 AND pr = $2 AND state NOT IN ('queued', 'running') AND job_purged`,
         [key.repo, key.pr],
       );

@@ -22,6 +22,8 @@ import { checkReadiness, type ReadinessCheck } from './health.js';
 import { strictRouter } from './strict-router.js';
 import { REPO_NAME, REPO_SEGMENT } from '../github/repo-name.js';
 import { recordTeardownDecision } from '../environments/teardown-request.js';
+import type { Deps } from '../deps.js';
+import { requestE2eRerun } from '../e2e/rerun.js';
 
 export interface AdminDeps {
   config: Pick<Config, 'env' | 'repos'>;
@@ -31,6 +33,8 @@ export interface AdminDeps {
   readiness?: ReadinessCheck[];
   /** Runs GC (plan only when dryRun); the daemon wires it to sweepGc with queue-backed teardowns. */
   runGc(options: { dryRun: boolean; filter: GcFilter }): Promise<{ plan: GcPlan; done: unknown[]; failed: { error: string }[] }>;
+  /** The e2e gate, when a repo has tests configured. */
+  e2e?: Deps['e2e'];
 }
 
 const STATUSES = ['pending', 'waiting_for_build', 'provisioning', 'ready', 'degraded', 'failed', 'tearing_down', 'removed'] as const;
@@ -204,6 +208,19 @@ export function adminRouter(deps: AdminDeps): Router {
     await deps.queue.enqueue(key, 'admin: teardown');
     ctx.status = 202;
     ctx.body = { status: 'accepted', environment: keyString(key), generation: recorded.generation };
+  });
+
+  router.post('/environments/:owner/:repo/:pr/e2e/rerun', requireToken, async (ctx: Context) => {
+    const key = keyOf(ctx);
+    if (!key) return;
+    if (!(await deps.store.get(key))) {
+      ctx.status = 404;
+      ctx.body = { status: 'error', reason: `no environment for ${keyString(key)}` };
+      return;
+    }
+    const result = await requestE2eRerun(deps, key);
+    ctx.status = result.ok ? 202 : 409;
+    ctx.body = result.ok ? { status: 'accepted', environment: keyString(key) } : { status: 'error', reason: result.reason };
   });
 
   router.post('/gc', requireToken, async (ctx: Context) => {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerConfigCommand } from './config.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerGcCommand } from './gc.js';
+import { registerE2eCommand } from './e2e.js';
 import { registerRedeployCommand } from './redeploy.js';
 import { registerRenderCommand } from './render.js';
 import { registerStatusCommand } from './status.js';
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerRedeployCommand(program);
   registerTeardownCommand(program);
   registerGcCommand(program);
+  registerE2eCommand(program);
 }
