@@ -83,6 +83,14 @@ beforeAll(async () => {
     store,
     queue,
     runGc: async () => (calls.push('runGc'), { plan: { actions: [], skipped: [] }, done: [], failed: [] }),
+    // The e2e gate, so its rerun route has a handler that can be reached (or must not be).
+    e2e: {
+      notify: () => void calls.push('e2e.notify'),
+      commentSection: async () => (calls.push('e2e.commentSection'), null),
+      requestRerun: async () => (calls.push('e2e.requestRerun'), { ok: true }),
+      start: () => undefined,
+      stop: async () => undefined,
+    },
   });
   const log = pino({ level: 'silent' });
   const app = createApp({
