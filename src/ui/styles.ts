@@ -42,7 +42,7 @@ td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; line-height: 18px; white-space: nowrap; border: 1px solid transparent; }
 .s-ready, .s-healthy, .s-successful { color: var(--ok); background: var(--ok-bg); border-color: #bfe6cf; }
 .s-provisioning, .s-running, .s-active { color: var(--run); background: var(--run-bg); border-color: #b9e2ee; }
-.s-pending, .s-waiting, .s-delayed, .s-initializing { color: var(--wait); background: var(--wait-bg); border-color: #d3dbea; }
+.s-pending, .s-waiting, .s-waiting_for_build, .s-delayed, .s-initializing { color: var(--wait); background: var(--wait-bg); border-color: #d3dbea; }
 .s-degraded, .s-paused, .s-blocked { color: var(--warn); background: var(--warn-bg); border-color: #f2d9a6; }
 .s-failed, .s-parked, .s-cancelled, .s-lost { color: var(--bad); background: var(--bad-bg); border-color: #f4c4bf; }
 .s-tearing_down, .s-removed, .s-stopped, .s-complete, .s-dead, .s-unknown { color: var(--off); background: var(--off-bg); border-color: #dadde2; }

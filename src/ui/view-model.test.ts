@@ -57,6 +57,12 @@ describe('environment summary', () => {
     expect(summarizeEnvironment(config, record({ key: { repo: 'gone/repo', pr: 5 } }))).toMatchObject({ urls: [], expiresAt: null });
   });
 
+  it('when waiting for its build then the reason is what it waits for, not a failure', () => {
+    const line = 'waiting for the build: check build-images (in_progress)';
+    const waiting = record({ status: 'waiting_for_build', resources: { build: { sha: 'b'.repeat(40), checkedAt: '2026-05-01T00:00:00Z', line } } });
+    expect(summarizeEnvironment(config, waiting)).toMatchObject({ status: 'waiting_for_build', reason: line, failing: false });
+  });
+
   it('when GitHub is Enterprise then PR links go to its web host', () => {
     expect(githubWebUrl('https://api.github.com')).toBe('https://github.com');
     expect(githubWebUrl('https://ghe.example.com/api/v3')).toBe('https://ghe.example.com');

@@ -1,6 +1,7 @@
 // What the dashboard shows of an environment, computed from the stored record and the
 // configuration only (pure): the pages render these, never the raw record. Names come
 // from naming.ts (the one place for them), expiry from the repo's idle TTL.
+import { recordedBuildWait } from '../build/hold.js';
 import type { Config } from '../config/schema.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import type { EnvironmentRecord } from '../environments/types.js';
@@ -71,7 +72,8 @@ export function summarizeEnvironment(config: Config, record: EnvironmentRecord):
     key: record.key,
     envId: record.envId,
     status: record.status,
-    reason: failing ? record.lastError! : record.desiredReason,
+    // Waiting for the build: what it waits for says more than the push that started it.
+    reason: failing ? record.lastError! : record.status === 'waiting_for_build' ? (recordedBuildWait(record)?.line ?? record.desiredReason) : record.desiredReason,
     failing,
     sha: record.observedSha,
     pendingSha: record.desiredSha && record.desiredSha !== record.observedSha ? record.desiredSha : null,
