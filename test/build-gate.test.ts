@@ -137,6 +137,25 @@ describe('build gate (emulators + real Postgres/Redis)', () => {
     expect(world.registry!.manifestLog.some((e) => e.by === 'docker' && e.tag === first)).toBe(false);
   });
 
+  it('when GitHub cannot be told of the wait then the PR still waits (retried), and when GitHub is down for the gate it is degraded, never deployed', async () => {
+    const pr = 6;
+    const sha = randomSha();
+    world.github.setCheckRun(repo(), sha, { name: 'build-images', status: 'in_progress' });
+    await world.open(pr, sha);
+    world.github.faults.failures.push({ method: 'POST', path: new RegExp(`/statuses/${sha}$`), status: 502, body: { message: 'Bad Gateway' }, times: 1 });
+    await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toMatchObject({ name: 'TransientError' });
+    expect(await world.deps.store.get(world.key(pr))).toMatchObject({ status: 'waiting_for_build', lastError: expect.stringMatching(/^GitHub not up to date: commit status pending/) });
+    // The retry tells GitHub.
+    expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('waiting_for_build');
+    expect(previewStatus(sha)).toMatchObject({ state: 'pending' });
+
+    world.github.faults.failures.push({ method: 'GET', path: new RegExp(`/commits/${sha}/check-runs$`), status: 503, body: { message: 'Service Unavailable' }, times: 1 });
+    await expect(reconcileEnvironment(world.deps, world.key(pr))).rejects.toMatchObject({ name: 'TransientError' });
+    expect((await world.deps.store.get(world.key(pr)))!.status).toBe('degraded');
+    expect(await jobsOf(pr)).toEqual([]);
+    expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('waiting_for_build');
+  });
+
   it('when the build is not done within the timeout then the PR is told what was missing', async () => {
     const pr = 4;
     const sha = randomSha();

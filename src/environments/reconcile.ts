@@ -60,17 +60,17 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const progress = () => progressOf(ctx.state, github.refs);
   const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
 
-  let plan: Plan;
+  let prepared: Prepared;
   try {
-    const prepared = await prepare(deps, inputs, ctx, options);
-    if (prepared.kind === 'held') return await recordBuildHold(deps, ctx, github, record, desired as DesiredEnvironment & { sha: string }, prepared.gate, result);
-    plan = prepared.plan;
+    prepared = await prepare(deps, inputs, ctx, options);
   } catch (err) {
     // Rendering or observing failed before any change: same classification as a step.
     if (options.dryRun) throw err;
     await recordFailure(ctx, github, record, desired, [], null, err);
     throw classify(err, ctx.scrubber.scrub);
   }
+  if (prepared.kind === 'held') return recordBuildHold(deps, ctx, github, record, prepared.desired, prepared.gate, result);
+  const { plan } = prepared;
   result.plan = plan;
   result.lines = describePlan(plan);
   if (options.dryRun) return result;
@@ -137,7 +137,7 @@ async function recordBuildHold(
   return { ...result, status: hold.status };
 }
 
-type Prepared = { kind: 'plan'; plan: Plan } | { kind: 'held'; gate: HeldGate };
+type Prepared = { kind: 'plan'; plan: Plan } | { kind: 'held'; gate: HeldGate; desired: DesiredEnvironment & { sha: string } };
 
 /**
  * Render → build gate → observe → plan; and, before anything is created, claims the
@@ -149,7 +149,7 @@ async function prepare(deps: Deps, { names, record, desired, resources }: Reconc
   if (present) ctx.jobs = await deps.renderer.render(deps.config, names.key, desired.sha);
   if (present && !options.dryRun) {
     const gate = await checkBuildGate(deps, names.key, record, desired, ctx.jobs);
-    if (gate) return { kind: 'held', gate };
+    if (gate) return { kind: 'held', gate, desired };
   }
   const expectedJobIds = [...new Set([...ctx.jobs.map((j) => j.jobId), ...(resources.jobs ?? [])])];
   const observed = await observeEnvironment(deps, names, expectedJobIds);
