@@ -295,6 +295,12 @@ describe('previewd doctor', () => {
       const r = await doctor(config);
       expect(failing(r)).toEqual([`github.repo ${world.repos[0]}`]);
       expect(r.lines.find((l) => l.startsWith('FAIL github.repo'))).toContain('installation lacks statuses:write');
+      // A repo that waits for build checks reads them: checks:read too.
+      app.appPermissions['statuses'] = 'write';
+      delete app.appPermissions['checks'];
+      expect(failing(await doctor(config))).toEqual([]);
+      const gated = await doctor({ ...config, repos: config.repos.map((repo) => ({ ...repo, build: { checks: ['build-images'], waitForImages: false, timeout: 1_800_000, pollInterval: 30_000 } })) });
+      expect(gated.lines.find((l) => l.startsWith('FAIL github.repo'))).toContain('installation lacks checks:read');
       expect(app.requests.every((q) => q.method === 'GET')).toBe(true);
       expect(r.lines.join('\n')).not.toContain('PRIVATE KEY');
     } finally {

@@ -30,9 +30,12 @@ export function judgeHooks(check: string, hooks: HookView[], expectedUrl: string
   return pass(check, `active webhook at ${expectedUrl} with pull_request`);
 }
 
-function missingPermissions(granted: Record<string, string> | undefined): string[] {
+/** A repo whose build gate waits on checks reads the SHA's check runs: checks:read on top (build-wait.ts). */
+const BUILD_CHECK_PERMISSIONS: Record<string, 'read' | 'write'> = { checks: 'read' };
+
+function missingPermissions(granted: Record<string, string> | undefined, gatesOnChecks: boolean): string[] {
   const g = granted ?? {};
-  return Object.entries(APP_PERMISSIONS)
+  return Object.entries({ ...APP_PERMISSIONS, ...(gatesOnChecks ? BUILD_CHECK_PERMISSIONS : {}) })
     .filter(([name, level]) => {
       // issues write also covers PR comments: either of the two is enough.
       const have = name === 'pull_requests' ? (g[name] ?? g['issues']) : g[name];
@@ -94,13 +97,13 @@ async function checkApp(config: Config, hookUrl: string, now: () => number): Pro
   } else {
     results.push(warn('github.webhook app', `GET /app/hook/config: ${answerText(hook)}`, `check the App's webhook URL is ${hookUrl}`));
   }
-  for (const { name } of config.repos) {
+  for (const { name, build } of config.repos) {
     const inst = await http(`/repos/${name}/installation`);
     if (inst.status !== 200) {
       results.push(fail(`github.repo ${name}`, `the App is not installed on ${name} (${answerText(inst)})`, `install the App on ${name}`));
       continue;
     }
-    const missing = missingPermissions((inst.body as { permissions?: Record<string, string> }).permissions);
+    const missing = missingPermissions((inst.body as { permissions?: Record<string, string> }).permissions, (build?.checks.length ?? 0) > 0);
     results.push(
       missing.length === 0
         ? pass(`github.repo ${name}`, 'installation has deployments, statuses, pull_requests write and contents read')
