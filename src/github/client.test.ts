@@ -273,6 +273,20 @@ describe('github client: check runs and combined status of a ref', () => {
     ]);
   });
 
+  it('when a waiting SHA is read again unchanged then GitHub answers 304 (no rate limit spent) with the same result, and a change is read in full', async () => {
+    const client = patClient();
+    gh.setCheckRun(REPO, SHA, { name: 'build-images', status: 'in_progress' });
+    gh.addCommitStatus(REPO, SHA, { context: 'ci/build', state: 'pending' });
+    const first = [await client.listCheckRuns(REPO, SHA), await client.listCommitStatuses(REPO, SHA)];
+    const before = gh.notModifiedAnswers;
+    expect([await client.listCheckRuns(REPO, SHA), await client.listCommitStatuses(REPO, SHA)]).toEqual(first);
+    expect(gh.notModifiedAnswers).toBe(before + 2);
+    gh.setCheckRun(REPO, SHA, { name: 'build-images', status: 'completed', conclusion: 'success' });
+    const runs = await client.listCheckRuns(REPO, SHA);
+    expect(runs.find((r) => r.name === 'build-images')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(gh.notModifiedAnswers).toBe(before + 2);
+  });
+
   it('when the App lacks the checks permission then listing check runs is refused (403), not read as "no checks"', async () => {
     delete gh.appPermissions['checks'];
     const err = await captureError(appClient(5).listCheckRuns(REPO, SHA));

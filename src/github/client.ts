@@ -33,6 +33,8 @@ export interface GitHubClientOptions {
 const SHA = /^[0-9a-fA-F]{40}$/;
 const MAX_DESCRIPTION = 140;
 const MAX_PAGES = 200; // a bound against a server that links to itself forever
+/** Listings of commits' check runs and statuses kept for conditional requests (LRU). */
+const MAX_COMMIT_LISTINGS = 512;
 const DEFAULT_SECONDARY_WAIT_MS = 60_000;
 
 interface Answer {
@@ -222,6 +224,18 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient &
    * a 304 is answered from the page kept, and costs no rate limit. Pages no longer
    * linked are dropped from the cache, so it holds one listing's worth at most.
    */
+  // The build gate reads a waiting SHA's checks and statuses every poll: conditional
+  // requests (a 304 costs no rate limit) from the pages kept per listing, for the most
+  // recently read listings only (one per waiting SHA and kind).
+  const commitListings = new Map<string, ListingCache>();
+  function commitListing(path: string): ListingCache {
+    const cache = commitListings.get(path) ?? new Map();
+    commitListings.delete(path);
+    commitListings.set(path, cache);
+    if (commitListings.size > MAX_COMMIT_LISTINGS) commitListings.delete(commitListings.keys().next().value!);
+    return cache;
+  }
+
   async function listAll<T>(repo: string, path: string, what: string, schema: ZodType<T[]>, cache?: ListingCache): Promise<{ items: T[]; notModified: boolean }> {
     const items: T[] = [];
     let notModified = true;
@@ -408,13 +422,15 @@ export function createGitHubClient(options: GitHubClientOptions): GitHubClient &
 
     async listCheckRuns(repo, ref) {
       // docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference (per_page max 100, link pagination).
-      const { items } = await listAll(repo, `${repoPath(repo)}/commits/${checkSha(ref)}/check-runs?filter=latest&per_page=100`, `list check runs in ${repo}`, wire.CheckRunsPage);
+      const path = `${repoPath(repo)}/commits/${checkSha(ref)}/check-runs?filter=latest&per_page=100`;
+      const { items } = await listAll(repo, path, `list check runs in ${repo}`, wire.CheckRunsPage, commitListing(path));
       return items.map((c) => ({ id: c.id, name: c.name, status: c.status, conclusion: c.conclusion }));
     },
 
     async listCommitStatuses(repo, ref) {
       // docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference.
-      const { items } = await listAll(repo, `${repoPath(repo)}/commits/${checkSha(ref)}/status?per_page=100`, `read combined status in ${repo}`, wire.CombinedStatusPage);
+      const path = `${repoPath(repo)}/commits/${checkSha(ref)}/status?per_page=100`;
+      const { items } = await listAll(repo, path, `read combined status in ${repo}`, wire.CombinedStatusPage, commitListing(path));
       return items.map((s) => ({ context: s.context, state: s.state }));
     },
 
