@@ -156,6 +156,19 @@ describe('build gate (emulators + real Postgres/Redis)', () => {
     expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('waiting_for_build');
   });
 
+  it('when a PR closes while it waits for its build then it is removed and its comment says so, nothing having been deployed', async () => {
+    const pr = 7;
+    const sha = randomSha();
+    world.github.setCheckRun(repo(), sha, { name: 'build-images', status: 'in_progress' });
+    await world.open(pr, sha);
+    expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('waiting_for_build');
+    await world.close(pr);
+    expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('removed');
+    expect(comment(pr)).toContain('Preview environment removed');
+    expect(await jobsOf(pr)).toEqual([]);
+    expect(await world.deps.store.listAwaitingBuild(repo(), sha)).toEqual([]);
+  });
+
   it('when the build is not done within the timeout then the PR is told what was missing', async () => {
     const pr = 4;
     const sha = randomSha();
