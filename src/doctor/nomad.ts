@@ -60,9 +60,17 @@ async function version(http: Probe): Promise<CheckResult> {
   return judgeNomadVersion(v);
 }
 
-const policyFix = (ns: string) => `nomad acl policy apply previewd previewd.hcl with: namespace "${ns}" { capabilities = [${NOMAD_CAPABILITIES.map((c) => `"${c}"`).join(', ')}] }, and attach it to NOMAD_TOKEN`;
+/**
+ * What previewd's token needs: the jobs, and with an e2e gate the test jobs' logs
+ * (command/agent/fs_endpoint.go: /v1/client/fs/logs needs read-logs, or read-fs).
+ */
+export function nomadCapabilities(config: Pick<Config, 'repos'>): string[] {
+  return config.repos.some((r) => r.e2e) ? [...NOMAD_CAPABILITIES, 'read-logs'] : NOMAD_CAPABILITIES;
+}
 
-async function token(http: Probe, ns: string): Promise<CheckResult> {
+const policyFix = (ns: string, needed: string[]) => `nomad acl policy apply previewd previewd.hcl with: namespace "${ns}" { capabilities = [${needed.map((c) => `"${c}"`).join(', ')}] }, and attach it to NOMAD_TOKEN`;
+
+async function token(http: Probe, ns: string, needed: string[]): Promise<CheckResult> {
   const check = 'nomad.token';
   const self = await http('/v1/acl/token/self');
   if (self.status !== 200 && typeof self.body === 'string' && self.body.includes('ACL support disabled')) {
@@ -77,9 +85,9 @@ async function token(http: Probe, ns: string): Promise<CheckResult> {
     if (p.status === 200) rules.push(String((p.body as { Rules?: string }).Rules ?? ''));
   }
   const caps = await namespaceCapabilities(rules, ns);
-  const missing = NOMAD_CAPABILITIES.filter((c) => !caps.has(c) && !(c === 'parse-job' && caps.has('submit-job')));
-  if (missing.length > 0) return fail(check, `token ${t.Name ?? ''} (policies: ${(t.Policies ?? []).join(', ') || 'none'}) lacks ${missing.join(', ')} in namespace ${ns}`, policyFix(ns));
-  return pass(check, `token ${t.Name ?? ''} may ${NOMAD_CAPABILITIES.join(', ')} in namespace ${ns}`);
+  const missing = needed.filter((c) => !caps.has(c) && !(c === 'parse-job' && caps.has('submit-job')) && !(c === 'read-logs' && caps.has('read-fs')));
+  if (missing.length > 0) return fail(check, `token ${t.Name ?? ''} (policies: ${(t.Policies ?? []).join(', ') || 'none'}) lacks ${missing.join(', ')} in namespace ${ns}`, policyFix(ns, needed));
+  return pass(check, `token ${t.Name ?? ''} may ${needed.join(', ')} in namespace ${ns}`);
 }
 
 interface PlanAnswer {
@@ -130,7 +138,7 @@ export async function checkNomad(config: Config, key: EnvironmentKey, sha: strin
   if (leader.status !== 200 || typeof leader.body !== 'string' || leader.body === '') {
     return [fail('nomad.leader', leader.status === 200 ? 'no cluster leader' : answerText(leader), 'check NOMAD_ADDR and that the servers have a leader (nomad server members)')];
   }
-  const results = [pass('nomad.leader', `leader ${leader.body}`), await version(http), await token(http, env.NOMAD_NAMESPACE)];
+  const results = [pass('nomad.leader', `leader ${leader.body}`), await version(http), await token(http, env.NOMAD_NAMESPACE, nomadCapabilities(config))];
   // No repository, no templates to try (github.repos names that).
   return configuredRepo(config, key.repo) ? [...results, ...(await jobs(http, config, key, sha, env.NOMAD_NAMESPACE))] : results;
 }
