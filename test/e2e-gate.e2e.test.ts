@@ -268,4 +268,21 @@ describe('e2e gate (emulators + real Postgres/Redis)', () => {
     expect(leftovers(9)).toEqual({ jobs: [], allocs: [] });
     expect(leftovers(10)).toEqual({ jobs: [], allocs: [] });
   });
+
+  it('an orphaned test job of ours (no run holds it) is purged by the sweep; a job without our marker stays', async () => {
+    const nomad = createNomadClient({ address: world.config.env.NOMAD_ADDR, ...(world.config.env.NOMAD_TOKEN ? { token: world.config.env.NOMAD_TOKEN } : {}), namespace: world.config.env.NOMAD_NAMESPACE });
+    const orphanSha = randomSha();
+    world.cluster.behaviour.set(testJobId(world.names(9), orphanSha), { healthyDelayMs: 120_000 });
+    const { jobId, hcl } = await renderTestJob(world.config, world.key(9), orphanSha);
+    await nomad.registerJob(await nomad.parseJob(hcl));
+    const foreignId = `${world.names(9).id}-e2e-notours`;
+    const foreign = await nomad.parseJob(`job "${foreignId}" {\n  type = "batch"\n  datacenters = ["dc1"]\n  group "g" {\n    task "t" {\n      driver = "docker"\n      config {\n        image = "busybox:1"\n      }\n    }\n  }\n}`);
+    await nomad.registerJob(foreign);
+    expect(await runner.sweepOrphans()).toBe(1);
+    expect(world.cluster.getJob('default', jobId)).toBeUndefined();
+    expect(world.cluster.getJob('default', foreignId)).toBeDefined();
+    // The current run's own job is never an orphan.
+    expect((await store.get(world.key(9)))!.jobPurged).toBe(true);
+    await nomad.stopJob(foreignId, { purge: true });
+  });
 });

@@ -17,10 +17,11 @@ import { UserError } from '../errors.js';
 import type { GitHubCheckRuns, GitHubClient } from '../github/types.js';
 import type { NomadBatchClient, NomadClient } from '../nomad/types.js';
 import { ownedBy, ownerOfNomadJob } from '../ownership/owners.js';
+import { NOMAD_META } from '../ownership/markers.js';
 import { createScrubber, type Scrubber } from '../secrets.js';
 import type { VaultClient } from '../vault/types.js';
 import { judgeTestJob, lastLines } from './judge.js';
-import { testJobId } from './naming.js';
+import { TEST_COMPONENT, testJobId } from './naming.js';
 import { planE2e, reportKey } from './plan.js';
 import { checkRunOf, commitStatusOf, OUTPUT_LINES, renderTestSection, withTestSection } from './report.js';
 import type { E2eStore } from './store.js';
@@ -41,8 +42,10 @@ export interface E2eDeps {
 }
 
 export interface E2eRunner extends E2eHook {
-  /** One pass over every PR with work. */
+  /** One pass over every PR with work (and, every gc.interval, the orphan sweep). */
   pass(): Promise<void>;
+  /** Purges test jobs of ours that no run holds; how many. */
+  sweepOrphans(): Promise<number>;
 }
 
 export function createE2eRunner(deps: E2eDeps): E2eRunner {
@@ -51,6 +54,7 @@ export function createE2eRunner(deps: E2eDeps): E2eRunner {
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = true;
+  let lastOrphanSweep = Number.NEGATIVE_INFINITY;
 
   const e2eRepos = () => config.repos.filter((r) => r.e2e).map((r) => r.name);
 
@@ -192,9 +196,40 @@ export function createE2eRunner(deps: E2eDeps): E2eRunner {
     }
   }
 
+  /**
+   * Test jobs of ours that no run holds (a row lost or replaced without its purge):
+   * purged. Only jobs carrying our marker with component "e2e" are looked at, and each
+   * is purged only when its PR's run names another job or has purged its own.
+   */
+  async function sweepOrphans(): Promise<number> {
+    // A bexpr string literal is a JSON string (as gc/inventory.ts quotes it).
+    const quoteBexpr = (value: string) => JSON.stringify(value);
+    const filter = `Meta[${quoteBexpr(NOMAD_META.managedBy)}] == ${quoteBexpr(config.instance)} and Meta[${quoteBexpr(NOMAD_META.component)}] == ${quoteBexpr(TEST_COMPONENT)}`;
+    let removed = 0;
+    for (const job of await deps.nomad.listJobs({ filter })) {
+      const repo = job.meta[NOMAD_META.repo];
+      const pr = Number(job.meta[NOMAD_META.pr]);
+      if (!repo || !Number.isInteger(pr) || pr <= 0) continue;
+      const key = { repo, pr };
+      const run = await store.get(key);
+      if (run && run.jobId === job.id && !run.jobPurged) continue;
+      const names = environmentNames(config, key);
+      if (!ownedBy(ownerOfNomadJob(job.meta), config.instance, names.id)) continue;
+      await deps.nomad.stopJob(job.id, { purge: true });
+      log.info({ env: keyString(key), job: job.id }, 'orphaned test job purged');
+      removed += 1;
+    }
+    return removed;
+  }
+
   async function pass(): Promise<void> {
     const repos = e2eRepos();
     if (repos.length === 0) return;
+    const now = deps.clock.now().getTime();
+    if (now - lastOrphanSweep >= config.gc.interval) {
+      lastOrphanSweep = now;
+      await sweepOrphans().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'orphaned test job sweep failed'));
+    }
     const items = await store.listWork(repos);
     // Finished and cancelled first: they free slots for the queued.
     items.sort((a, b) => rank(a.run) - rank(b.run));
@@ -231,6 +266,7 @@ export function createE2eRunner(deps: E2eDeps): E2eRunner {
 
   return {
     pass,
+    sweepOrphans,
     start() {
       stopped = false;
       schedule(0);
