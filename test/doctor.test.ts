@@ -301,6 +301,14 @@ describe('previewd doctor', () => {
       expect(failing(await doctor(config))).toEqual([]);
       const gated = await doctor({ ...config, repos: config.repos.map((repo) => ({ ...repo, build: { checks: ['build-images'], waitForImages: false, timeout: 1_800_000, pollInterval: 30_000 } })) });
       expect(gated.lines.find((l) => l.startsWith('FAIL github.repo'))).toContain('installation lacks checks:read');
+      // With an e2e gate the App writes check runs: checks:write, and read is not enough.
+      app.appPermissions['checks'] = 'read';
+      expect(failing(await doctor(config))).toEqual([]);
+      const withE2e = { ...config, repos: config.repos.map((repo) => ({ ...repo, e2e: { template: 'e2e.nomad.hcl.hbs', timeout: 900_000, context: 'previewd/e2e' } })) };
+      const e2e = await doctor(withE2e);
+      expect(e2e.lines.find((l) => l.startsWith('FAIL github.repo'))).toContain('installation lacks checks:write');
+      app.appPermissions['checks'] = 'write';
+      expect(failing(await doctor(withE2e)).filter((c) => c.startsWith('github.'))).toEqual([]);
       expect(app.requests.every((q) => q.method === 'GET')).toBe(true);
       expect(r.lines.join('\n')).not.toContain('PRIVATE KEY');
     } finally {

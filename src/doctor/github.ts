@@ -30,12 +30,19 @@ export function judgeHooks(check: string, hooks: HookView[], expectedUrl: string
   return pass(check, `active webhook at ${expectedUrl} with pull_request`);
 }
 
-/** A repo whose build gate waits on checks reads the SHA's check runs: checks:read on top (build-wait.ts). */
-const BUILD_CHECK_PERMISSIONS: Record<string, 'read' | 'write'> = { checks: 'read' };
+/**
+ * The checks grant a repo needs on top: write where the e2e gate writes its check run
+ * (docs.github.com/en/rest/checks/runs), read where the build gate reads the SHA's check
+ * runs (build-wait), none otherwise.
+ */
+function checksNeeded(repo: Pick<Config['repos'][number], 'build' | 'e2e'>): 'read' | 'write' | null {
+  if (repo.e2e) return 'write';
+  return (repo.build?.checks.length ?? 0) > 0 ? 'read' : null;
+}
 
-function missingPermissions(granted: Record<string, string> | undefined, gatesOnChecks: boolean): string[] {
+function missingPermissions(granted: Record<string, string> | undefined, checks: 'read' | 'write' | null): string[] {
   const g = granted ?? {};
-  return Object.entries({ ...APP_PERMISSIONS, ...(gatesOnChecks ? BUILD_CHECK_PERMISSIONS : {}) })
+  return Object.entries({ ...APP_PERMISSIONS, ...(checks ? { checks } : {}) })
     .filter(([name, level]) => {
       // issues write also covers PR comments: either of the two is enough.
       const have = name === 'pull_requests' ? (g[name] ?? g['issues']) : g[name];
@@ -97,13 +104,14 @@ async function checkApp(config: Config, hookUrl: string, now: () => number): Pro
   } else {
     results.push(warn('github.webhook app', `GET /app/hook/config: ${answerText(hook)}`, `check the App's webhook URL is ${hookUrl}`));
   }
-  for (const { name, build } of config.repos) {
+  for (const repo of config.repos) {
+    const { name } = repo;
     const inst = await http(`/repos/${name}/installation`);
     if (inst.status !== 200) {
       results.push(fail(`github.repo ${name}`, `the App is not installed on ${name} (${answerText(inst)})`, `install the App on ${name}`));
       continue;
     }
-    const missing = missingPermissions((inst.body as { permissions?: Record<string, string> }).permissions, (build?.checks.length ?? 0) > 0);
+    const missing = missingPermissions((inst.body as { permissions?: Record<string, string> }).permissions, checksNeeded(repo));
     results.push(
       missing.length === 0
         ? pass(`github.repo ${name}`, 'installation has deployments, statuses, pull_requests write and contents read')
