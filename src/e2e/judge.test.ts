@@ -87,6 +87,9 @@ describe('helpers', () => {
   it('lastLines keeps the last n lines', () => {
     expect(lastLines('1\n2\n3\n', 2)).toBe('2\n3');
     expect(lastLines('only', 50)).toBe('only');
+    const huge = lastLines(`start\n${'x'.repeat(100_000)}`, 50);
+    expect(huge.length).toBe(8000);
+    expect(huge.startsWith('…x')).toBe(true);
   });
   it('formatDuration', () => {
     expect(formatDuration(15 * 60_000)).toBe('15m');

@@ -73,8 +73,13 @@ export function formatDuration(ms: number): string {
   return s % 60 === 0 ? `${m}m` : `${m}m ${s % 60}s`;
 }
 
-/** The last `n` lines of a text (a trailing newline does not count as a line). */
-export function lastLines(text: string, n: number): string {
+/**
+ * The last `n` lines of a text (a trailing newline does not count as a line), at most
+ * `maxChars` of them from the end: one huge line must not push a comment or a check run
+ * summary past GitHub's 65536 characters.
+ */
+export function lastLines(text: string, n: number, maxChars = 8000): string {
   const lines = text.replace(/\n$/, '').split('\n');
-  return lines.slice(-n).join('\n');
+  const tail = lines.slice(-n).join('\n');
+  return tail.length > maxChars ? `…${tail.slice(-(maxChars - 1))}` : tail;
 }
