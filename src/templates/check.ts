@@ -1,14 +1,14 @@
 // `previewd templates check`: renders every template of a directory with sample
 // values, parses the result with the real HCL parser and checks what every job
 // must have. Problems come back as "file:line: reason".
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { defaultRepo } from '../config/repos.js';
 import { UserError } from '../errors.js';
 import { buildRenderContext, type RenderConfig, type RenderContext } from './context.js';
 import { TemplateError } from './engine.js';
-import { loadTemplateSet, type TemplateSet } from './render.js';
+import { loadTemplateSet, renderTestJob, type TemplateSet } from './render.js';
 import { checkTraefikTags, checkTraefikTagSets, type TagSet } from './traefik.js';
 import { ownValue } from '../own.js';
 
@@ -203,7 +203,28 @@ export async function checkTemplates(dir: string, config: RenderConfig): Promise
     }
   }
   for (const p of checkTraefikTagSets(tagSets)) if (/used by both/.test(p)) problems.push({ file: 'manifest.json', line: 1, reason: `traefik tags of two PRs collide: ${p}` });
+  problems.push(...(await checkTestJobTemplate(sample, set.dir)));
   return problems;
+}
+
+const TEST_TEMPLATE = 'e2e.nomad.hcl.hbs';
+
+/** The e2e gate's template, when the directory has one: renders, parses, allowed drivers, a batch job. */
+async function checkTestJobTemplate(sample: RenderConfig, dir: string): Promise<Problem[]> {
+  if (!(await access(join(dir, TEST_TEMPLATE)).then(() => true, () => false))) return [];
+  const repo = { ...sample.repos[0]!, fixedImages: { ...sample.repos[0]!.fixedImages, e2e: 'registry.example.com/sample/e2e:1' }, e2e: { template: TEST_TEMPLATE, timeout: 900_000, context: 'previewd/e2e' } };
+  let hcl: string;
+  try {
+    hcl = (await renderTestJob({ ...sample, repos: [repo] }, { repo: SAMPLE_REPO, pr: SAMPLE_PRS[0]! }, SAMPLE_SHA, { fresh: true })).hcl;
+  } catch (err) {
+    if (err instanceof TemplateError) return [{ file: err.file, line: err.line, reason: err.reason }];
+    if (err instanceof UserError) return [{ file: TEST_TEMPLATE, line: 1, reason: err.message }];
+    throw err;
+  }
+  const parsed = (await parseHcl(TEST_TEMPLATE, hcl)) as Body;
+  const job = blocks(parsed, 'job')[0]?.[1];
+  if (job?.type !== 'batch') return [{ file: TEST_TEMPLATE, line: 1, reason: `the e2e test job must be type = "batch" (its exit code is the result), not ${JSON.stringify(job?.type ?? 'service')}` }];
+  return [];
 }
 
 function tagOptions(context: RenderContext, serviceName: string) {
