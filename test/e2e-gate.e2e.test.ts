@@ -285,4 +285,34 @@ describe('e2e gate (emulators + real Postgres/Redis)', () => {
     expect((await store.get(world.key(9)))!.jobPurged).toBe(true);
     await nomad.stopJob(foreignId, { purge: true });
   });
+
+  it('a crash between claiming a slot and submitting the job converges: the next pass submits it; two replicas passing at once start it once', async () => {
+    const sha = randomSha();
+    world.cluster.behaviour.set(testJobId(world.names(11), sha), { exitCode: 0, healthyDelayMs: 300 });
+    await world.open(11, sha);
+    await reconcileEnvironment(world.deps, world.key(11));
+    // What a runner that died right after claimStart leaves: running, a job ID, no evaluation.
+    const queued = await store.queue(world.key(11), sha, { attempt: null });
+    expect(await store.claimStart(world.key(11), queued!.attempt, 2, testJobId(world.names(11), sha))).toBe(true);
+    expect(world.cluster.getJob('default', testJobId(world.names(11), sha))).toBeUndefined();
+    // Another replica's runner and this one pass at the same time.
+    const replica = createE2eRunner({
+      config: world.config,
+      log: world.deps.log,
+      clock: world.deps.clock,
+      nomad: createNomadClient({ address: world.config.env.NOMAD_ADDR, ...(world.config.env.NOMAD_TOKEN ? { token: world.config.env.NOMAD_TOKEN } : {}), namespace: world.config.env.NOMAD_NAMESPACE }),
+      github: world.deps.github as GitHubClient & GitHubCheckRuns,
+      vault: world.deps.vault,
+      store,
+      renderTestJob: (config, key, sha2) => renderTestJob(config, key, sha2),
+    });
+    await Promise.all([runner.pass(), replica.pass()]);
+    const run = await drive(11, (r) => r?.state === 'passed' && r.jobPurged);
+    expect(run!.attempt).toBe(queued!.attempt);
+    // One job version: registered once (a second identical register makes no new version either way).
+    expect(world.cluster.listAllocations('default', testJobId(world.names(11), sha))).toHaveLength(1);
+    expect(statuses(sha).at(-1)?.state).toBe('success');
+    expect(checkRuns(sha)).toHaveLength(1);
+    expect(leftovers(11)).toEqual({ jobs: [], allocs: [] });
+  });
 });

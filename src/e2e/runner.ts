@@ -125,10 +125,14 @@ export function createE2eRunner(deps: E2eDeps): E2eRunner {
     if (!settings) return;
     const status = commitStatusOf(run);
     await deps.github.createCommitStatus(run.key.repo, run.sha, { state: status.state, description: status.description, context: settings.context });
-    let checkRunId = run.checkRunId;
+    let checkRunId = run.checkRunId !== null && run.checkRunId > 0 ? run.checkRunId : null;
     if (deps.github.writesCheckRuns) {
       const input = checkRunOf(run);
-      if (checkRunId === null || !(await deps.github.updateCheckRun(run.key.repo, checkRunId, input))) {
+      const updated = checkRunId !== null && (await deps.github.updateCheckRun(run.key.repo, checkRunId, input));
+      if (!updated) {
+        // One replica creates it; another one's report waits for the ID (a second run
+        // of the name would leave GitHub's newest one pending forever).
+        if (!(await store.claimCheckRun(run.key, run.attempt))) return;
         checkRunId = (await deps.github.createCheckRun(run.key.repo, run.sha, settings.context, input)).id;
       }
     }

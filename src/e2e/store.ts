@@ -19,6 +19,12 @@ export interface E2eStore {
   update(key: EnvironmentKey, expect: { attempt: number; states: E2eState[] }, patch: Partial<Omit<E2eRun, 'key' | 'attempt' | 'queuedAt'>>): Promise<boolean>;
   /** A finished (or never started) run queued again at its SHA, attempt + 1; false while one is active or none exists. */
   requeue(key: EnvironmentKey): Promise<boolean>;
+  /**
+   * The right to create this attempt's check run, for one replica: true when no check run
+   * exists and no other claim is younger than a minute (a claim is a negative epoch in
+   * check_run_id, replaced by the run's ID once created).
+   */
+  claimCheckRun(key: EnvironmentKey, attempt: number): Promise<boolean>;
   countRunning(): Promise<number>;
   close(): Promise<void>;
 }
@@ -186,6 +192,17 @@ export function createE2eStore(options: { databaseUrl: string; schema?: string; 
            started_at = NULL, finished_at = NULL, check_run_id = NULL, reported = NULL, job_purged = false, updated_at = now()
           WHERE repo = $1 AND pr = $2 AND state NOT IN ('queued', 'running') AND job_purged`,
         [key.repo, key.pr],
+      );
+      return r.rowCount === 1;
+    },
+
+    async claimCheckRun(key, attempt) {
+      const r = await query(
+        'claim e2e check run',
+        `UPDATE ${runs} SET check_run_id = -floor(extract(epoch FROM now()))::bigint, updated_at = now()
+          WHERE repo = $1 AND pr = $2 AND attempt = $3
+            AND (check_run_id IS NULL OR (check_run_id < 0 AND -check_run_id < floor(extract(epoch FROM now())) - 60))`,
+        [key.repo, key.pr, attempt],
       );
       return r.rowCount === 1;
     },
