@@ -108,6 +108,10 @@ describe('commands in comments (issue 13 §4)', () => {
     expect(reactions(approved.id)).toEqual(['+1']);
     expect(await h.approvals.get({ repo: REPO, pr })).toMatchObject({ sha: A, by: 'maya' });
     expect(await h.store.desired(REPO, pr)).toEqual({ present: true, sha: A });
+    // The PR is told in the environment's sticky comment (fork-trust.test.ts): the notice is
+    // recorded with the approval, and the command posts no comment of its own.
+    expect((await h.approvals.getNotice({ repo: REPO, pr }))?.text).toBe(`commit \`${A.slice(0, 7)}\` approved by @maya (\`/preview approve\`); later pushes wait for a new approval.`);
+    expect(replies()).toEqual([]);
 
     // The fork pushes B: it waits; a second approval by comment deploys B.
     gh.updatePull(REPO, pr, { headSha: B });
@@ -115,6 +119,8 @@ describe('commands in comments (issue 13 §4)', () => {
     expect(await h.store.desired(REPO, pr)).toEqual({ present: true, sha: A });
     await comment('maya', '/preview approve');
     expect(await h.store.desired(REPO, pr)).toEqual({ present: true, sha: B });
+    expect((await h.approvals.getNotice({ repo: REPO, pr }))?.text).toContain(`commit \`${B.slice(0, 7)}\` approved by @maya`);
+    expect(replies()).toEqual([]);
   });
 
   it('when a writer comments /preview redeploy then a reconcile is requested, +1; a reader changes nothing', async () => {

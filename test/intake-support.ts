@@ -86,7 +86,7 @@ export async function startIntake(options: {
   desiredBatchMax?: number;
   /** Builds the dedupe (default: over the harness's Redis connection), e.g. over a stalling proxy. */
   deliveries?: (prefix: string) => DeliveryDedupe;
-  /** The GitHub client fork trust asks (permissions, notices); without it no fork is approved. */
+  /** The GitHub client fork trust asks for permissions; without it no fork is approved. */
   trustGitHub?: TrustDeps['github'];
   /** Builds the issue_comment handler from the harness's parts (commands). */
   comments?: (parts: { store: EnvironmentStore; queue: ReconcileQueue; deliveries: DeliveryDedupe; approvals: ApprovalStore; log: ReturnType<typeof createLogger> }) => WebhookDeps['comments'];

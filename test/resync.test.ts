@@ -240,7 +240,7 @@ describe('resync is conservative', () => {
   it('when an approved fork gets a push that no webhook delivered then resync keeps the approved SHA: the new head waits (issue 13 §3)', async () => {
     repos = [repoConfig(REPO, { forks: 'label' })];
     gh.openPull(REPO, { number: 11, headSha: A, headRepo: 'mallory/shop', labels: ['preview'] });
-    await h.approvals.approve(key(11), A, 'maya');
+    await h.approvals.approve(key(11), A, 'maya', 'approved A');
     await resync();
     expect(await desired(11)).toMatchObject({ present: true, sha: A });
     tick();
@@ -248,7 +248,7 @@ describe('resync is conservative', () => {
     await resync();
     expect(await desired(11)).toMatchObject({ present: true, sha: A });
     // Once B is approved, the next resync moves to it.
-    await h.approvals.approve(key(11), B, 'maya');
+    await h.approvals.approve(key(11), B, 'maya', 'approved B');
     tick();
     gh.updatePull(REPO, 11, { title: 'touched' });
     await resync();

@@ -4,7 +4,7 @@
 // its jobs keep running, observedSha stays.
 import type { DesiredEnvironment } from '../environments/model.js';
 import type { Decision, Progress } from '../environments/outcome.js';
-import type { GitHubProjection, ProjectionRecord } from '../environments/projection.js';
+import { withNotice, type GitHubProjection, type NoticeStamp, type ProjectionRecord } from '../environments/projection.js';
 import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from '../environments/types.js';
 import { describeBuildGate, type BuildGate } from './gate.js';
 
@@ -67,10 +67,15 @@ export function decideBuildHold(
  * naming what it waits for, or a failure naming the check; the comment says the same.
  * Null when GitHub already shows exactly that.
  */
-export function projectBuildHold(record: (ProjectionRecord & Pick<EnvironmentRecord, 'observedSha' | 'components'>) | null, desired: DesiredEnvironment & { sha: string }, gate: HeldGate): GitHubProjection | null {
+export function projectBuildHold(
+  record: (ProjectionRecord & Pick<EnvironmentRecord, 'observedSha' | 'components'>) | null,
+  desired: DesiredEnvironment & { sha: string },
+  gate: HeldGate,
+  notice: NoticeStamp | null = null,
+): GitHubProjection | null {
   const line = describeBuildGate(gate);
   const state = gate.kind === 'waiting' ? 'waiting' : 'build-failed';
-  const reported = `${state}:${desired.sha}:${line}`;
+  const reported = withNotice(`${state}:${desired.sha}:${line}`, notice);
   if ((record?.resources['githubReported'] as string | undefined) === reported) return null;
   // A previous SHA that was deployed keeps running: the comment says so rather than "not yet".
   const serving = Object.values(record?.components ?? {}).some((c) => c === 'healthy' || c === 'running');

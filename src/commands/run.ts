@@ -20,7 +20,7 @@ import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
 import type { E2eRerunResult } from '../deps.js';
 import type { ApprovalStore } from '../trust/approvals.js';
-import { ensureTrustNotice, shownLogin, type NoticeGitHub } from '../trust/notice.js';
+import { approvedNotice, shownLogin } from '../trust/notice.js';
 import { mayApprove } from '../trust/permission.js';
 import { helpText, parseCommand, type CommandName } from './parse.js';
 
@@ -33,7 +33,7 @@ export type E2eRerunHook = (key: EnvironmentKey, request: { requestedBy: string 
 
 export interface CommandDeps {
   repos: RepoConfig[];
-  github: Pick<GitHubClient, 'getPermission' | 'createReaction' | 'getPull' | 'addLabels'> & NoticeGitHub;
+  github: Pick<GitHubClient, 'getPermission' | 'createReaction' | 'getPull' | 'addLabels' | 'createComment'>;
   store: Pick<EnvironmentStore, 'get' | 'recordDesired' | 'requestReconcile' | 'recordTeardown'>;
   queue: Pick<ReconcileQueue, 'enqueue'>;
   approvals: ApprovalStore;
@@ -83,15 +83,15 @@ export function createCommentHandler(deps: CommandDeps): (input: { delivery: str
         const facts = pull && pullFactsFromListing(repo.name, pull);
         if (!facts) return { reaction: 'confused', detail: 'pull request not readable' };
         if (!needsApproval(facts, repo) || facts.state === 'closed') return { reaction: '+1', detail: 'nothing to approve' };
-        await deps.approvals.approve(key, facts.headSha, login);
+        // The notice is recorded with the approval; the reconcile queued below shows it in the sticky comment.
+        await deps.approvals.approve(key, facts.headSha, login, approvedNotice(facts.headSha, login, { kind: 'command' }));
         const decision = decidePull(facts, repo, { kind: 'command', command: 'approve' }, { approvedSha: facts.headSha });
         if (decision.kind === 'desired') {
           const held = await deps.store.get(key);
           // The approval moves previewd's head from the one it holds, like a push continuing the chain.
           await deps.store.recordDesired(key, { ...decision.input, reason: `${decision.input.reason} ${by}`, beforeSha: held?.desiredSha ?? null });
-          await deps.queue.enqueue(key, `command: approve ${by}`);
         }
-        await ensureTrustNotice(deps.github, key, `commit \`${facts.headSha.slice(0, 7)}\` approved ${by} (\`/preview approve\`); later pushes wait for a new approval.`);
+        await deps.queue.enqueue(key, `command: approve ${by}`);
         return { reaction: '+1', detail: `approved ${facts.headSha}` };
       }
       case 'redeploy': {

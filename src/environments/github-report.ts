@@ -38,6 +38,8 @@ export interface ReportView {
   scrub: Scrubber;
   /** The e2e gate's section (e2e/report.ts renderTestSection), kept on every render. */
   testSection?: string | null;
+  /** The fork-trust notice (trust/approvals.ts), read once per reconcile and kept on every render. */
+  trustNotice?: string | null;
 }
 
 export function githubRefsOf(record: Pick<EnvironmentRecord, 'githubDeploymentId' | 'githubCommentId' | 'resources'> | null): GitHubRefs {
@@ -69,6 +71,10 @@ export async function ensureGitHubReport(deps: ReportDeps, view: ReportView, ref
     case 'waiting':
     case 'build-failed':
       await reportBuildHeld(r, projection.state, projection.sha!, error ?? '', projection.runningSha ?? null);
+      break;
+    case 'not-deployed':
+      // Nothing deployed, nothing to show on a commit: only the comment, which says why.
+      await upsertComment(r, commentBody(r, 'not-deployed', projection.sha), true);
       break;
     case 'deploying':
       await reportStart(r, projection.sha!);
@@ -142,6 +148,7 @@ function commentBody(ctx: Report, state: ReportState, sha: string | null, error?
     logUrl: logUrl(ctx),
     runningSha,
     testSection: ctx.view.testSection ?? null,
+    trustNotice: ctx.view.trustNotice ?? null,
   });
 }
 

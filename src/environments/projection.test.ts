@@ -95,4 +95,39 @@ describe('projectOutcome', () => {
     expect(projectOutcome(record({ status: 'pending', githubDeploymentId: null }), absent(), null, removed)).toBeNull();
     expect(projectOutcome(null, absent(), null, removed)).toBeNull();
   });
+
+  describe('with a fork-trust notice (issue 13 §3)', () => {
+    const notice = { at: new Date('2026-03-01T10:00:00.000Z') };
+    const later = { at: new Date('2026-03-01T10:05:00.000Z') };
+    const stamp = (n: { at: Date }) => `;notice:${n.at.getTime()}`;
+
+    it('when a fork nobody approved never had an environment then the PR is shown not-deployed with the notice, once per notice', () => {
+      const first = projectOutcome(record({ status: 'pending' }), absent(1), SHA1, removed, notice);
+      expect(first).toEqual({ state: 'not-deployed', sha: SHA1, error: null, reported: `not-deployed${stamp(notice)}` });
+      const shown = record({ status: 'removed', resources: { githubReported: first!.reported! } });
+      expect(projectOutcome(shown, absent(1), SHA1, removed, notice)).toBeNull();
+      expect(projectOutcome(shown, absent(1), SHA1, removed, later)).toMatchObject({ state: 'not-deployed', reported: `not-deployed${stamp(later)}` });
+    });
+
+    it('when a PR shown only not-deployed closes then it is not shown removed: it never had an environment', () => {
+      const shown = record({ status: 'removed', resources: { githubReported: `not-deployed${stamp(notice)}` } });
+      expect(projectOutcome(shown, absent(3), SHA1, removed, null)).toBeNull();
+    });
+
+    it('when a ready environment gets a new notice then ready is shown again so the comment carries it; the same notice, nothing', () => {
+      const shownReady = record({ status: 'ready', resources: { githubReported: `ready:${SHA1}` } });
+      expect(projectOutcome(shownReady, present(SHA1), SHA1, ready(false), notice)).toEqual({ state: 'ready', sha: SHA1, error: null, reported: `ready:${SHA1}${stamp(notice)}` });
+      const shownWith = record({ status: 'ready', resources: { githubReported: `ready:${SHA1}${stamp(notice)}` } });
+      expect(projectOutcome(shownWith, present(SHA1), SHA1, ready(false), notice)).toBeNull();
+      expect(projectOutcome(shownWith, present(SHA1), SHA1, ready(false), later)).toMatchObject({ state: 'ready' });
+    });
+
+    it('when an approval is withdrawn and the environment removed then removed is shown with the notice, and a newer notice again', () => {
+      const deployed = record({ status: 'ready', githubDeploymentId: 7, resources: { githubReported: `ready:${SHA1}` } });
+      expect(projectOutcome(deployed, absent(), SHA1, removed, notice)).toMatchObject({ state: 'removed', reported: `removed${stamp(notice)}` });
+      const shownRemoved = record({ status: 'removed', githubDeploymentId: 7, resources: { githubReported: `removed${stamp(notice)}` } });
+      expect(projectOutcome(shownRemoved, absent(), SHA1, removed, notice)).toBeNull();
+      expect(projectOutcome(shownRemoved, absent(), SHA1, removed, later)).toMatchObject({ state: 'removed' });
+    });
+  });
 });

@@ -27,6 +27,22 @@ export interface GitHubProjection {
 
 export type ProjectionRecord = Pick<EnvironmentRecord, 'status' | 'githubDeploymentId' | 'resources'>;
 
+/** When the PR's fork-trust notice (trust/approvals.ts) was decided: part of what GitHub was told. */
+export interface NoticeStamp {
+  at: Date;
+}
+
+/**
+ * The notice's part of a report key: a new notice makes a resting state be told again, so
+ * the sticky comment carries it (the reconcile after recording it, or the next one after a crash).
+ */
+export function withNotice(key: string, notice: NoticeStamp | null): string {
+  return notice ? `${key};notice:${notice.at.getTime()}` : key;
+}
+
+/** Shown a PR that never had an environment: the key is not-deployed[;notice:…]. */
+const NOT_DEPLOYED = 'not-deployed';
+
 /** Told when a deploy starts to change systems: the PR shows it deploying. */
 export function projectStart(record: ProjectionRecord | null, desired: DesiredEnvironment | null, plan: Plan): GitHubProjection | null {
   if (!isPresent(desired) || !changesSystems(plan)) return null;
@@ -42,23 +58,29 @@ export type Ending =
  * The PR state after a reconcile, or null when GitHub already shows it (or must not be
  * told: a teardown failing, or GitHub itself being what failed).
  */
-export function projectOutcome(record: ProjectionRecord | null, desired: DesiredEnvironment | null, sha: string | null, ending: Ending): GitHubProjection | null {
+export function projectOutcome(record: ProjectionRecord | null, desired: DesiredEnvironment | null, sha: string | null, ending: Ending, notice: NoticeStamp | null = null): GitHubProjection | null {
   const reported = recordedResources(record).githubReported;
   if (!ending.ok) {
     if (!isPresent(desired)) return null;
-    if (failureStatus(ending.error) === 'failed') return { state: 'failed', sha: desired.sha, error: ending.publicReason, reported: `failed:${desired.sha}` };
+    if (failureStatus(ending.error) === 'failed') return { state: 'failed', sha: desired.sha, error: ending.publicReason, reported: withNotice(`failed:${desired.sha}`, notice) };
     // Retrying: the comment says why; GitHub itself being the problem, it cannot.
     if (errorSystem(ending.error) === 'github') return null;
     return { state: 'degraded', sha: desired.sha, error: ending.publicReason, reported: null };
   }
   if (isPresent(desired)) {
     if (ending.status !== 'ready') return null; // held back at a failed SHA: the PR was told
-    const key = `ready:${desired.sha}`;
+    const key = withNotice(`ready:${desired.sha}`, notice);
     // Told "deploying" this run, or GitHub missed the news of an earlier one.
     return ending.startTold || reported !== key ? { state: 'ready', sha: desired.sha, error: null, reported: key } : null;
   }
-  if (ending.status !== 'removed' || reported === 'removed' || !mayHaveReported(record)) return null;
-  return { state: 'removed', sha, error: null, reported: 'removed' };
+  if (ending.status !== 'removed') return null;
+  if (!mayHaveReported(record)) {
+    // Never deployed (a fork nobody approved): told only when there is a notice to tell.
+    const key = withNotice(NOT_DEPLOYED, notice);
+    return notice && reported !== key ? { state: 'not-deployed', sha, error: null, reported: key } : null;
+  }
+  const key = withNotice('removed', notice);
+  return reported === key ? null : { state: 'removed', sha, error: null, reported: key };
 }
 
 /**
@@ -69,5 +91,7 @@ export function projectOutcome(record: ProjectionRecord | null, desired: Desired
 function mayHaveReported(record: ProjectionRecord | null): boolean {
   if (!record) return false;
   const pastPending = record.status !== 'pending' && record.status !== 'removed';
-  return record.githubDeploymentId !== null || recordedResources(record).githubReported !== undefined || pastPending;
+  const reported = recordedResources(record).githubReported;
+  const deployedOnce = reported !== undefined && reported.split(';')[0] !== NOT_DEPLOYED;
+  return record.githubDeploymentId !== null || deployedOnce || pastPending;
 }

@@ -18,6 +18,7 @@ import { decideBuildHold, projectBuildHold, type HeldGate } from '../build/hold.
 import { describePlan, planEnvironment } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus } from './types.js';
 import type { Config } from '../config/schema.js';
+import type { TrustNotice } from '../trust/approvals.js';
 import { repoConfig } from '../config/repos.js';
 
 export interface ReconcileOptions {
@@ -55,7 +56,8 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
   const ctx = createApplyContext(deps, inputs);
   if (options.signal) ctx.signal = options.signal;
   if (options.whileWaiting) ctx.whileWaiting = options.whileWaiting;
-  const github = gitHubReporter(deps, ctx, record);
+  const notice = options.dryRun ? null : await trustNoticeOf(deps, key);
+  const github = gitHubReporter(deps, ctx, record, notice);
   const write = recorder(deps, key);
   const progress = () => progressOf(ctx.state, github.refs);
   const result: ReconcileResult = { key, envId: names.id, desired, plan: [], lines: [], applied: false, status: record?.status ?? null };
@@ -69,7 +71,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
     await recordFailure(ctx, github, record, desired, [], null, err);
     throw classify(err, ctx.scrubber.scrub);
   }
-  if (prepared.kind === 'held') return recordBuildHold(deps, ctx, github, record, prepared.desired, prepared.gate, result);
+  if (prepared.kind === 'held') return recordBuildHold(deps, ctx, github, record, prepared.desired, prepared.gate, result, notice);
   const { plan } = prepared;
   result.plan = plan;
   result.lines = describePlan(plan);
@@ -92,7 +94,7 @@ export async function reconcileEnvironment(deps: Deps, key: EnvironmentKey, opti
 
   const status = outcomeStatus(record, desired, plan, { ok: true });
   // Stopped (lost the lock): the next holder tells GitHub; what it shows is not recorded as told.
-  const told = !ctx.signal?.aborted && (await github.report(projectOutcome(record, desired, ctx.sha, { ok: true, status, startTold: start !== null })));
+  const told = !ctx.signal?.aborted && (await github.report(projectOutcome(record, desired, ctx.sha, { ok: true, status, startTold: start !== null }, notice)));
   const outcome = decideOutcome(record, desired, plan, { ok: true }, progress(), deps.clock.now(), told);
   await write(outcome);
   // Ready at a SHA (or gone): the e2e gate looks at once; it runs the tests outside any reconcile.
@@ -128,8 +130,9 @@ async function recordBuildHold(
   desired: DesiredEnvironment & { sha: string },
   gate: HeldGate,
   result: ReconcileResult,
+  notice: TrustNotice | null,
 ): Promise<ReconcileResult> {
-  if (!ctx.signal?.aborted) await github.report(projectBuildHold(record, desired, gate));
+  if (!ctx.signal?.aborted) await github.report(projectBuildHold(record, desired, gate, notice));
   const hold = decideBuildHold(record, desired, gate, progressOf(ctx.state, github.refs), deps.clock.now());
   await recorder(deps, ctx.names.key)(hold);
   deps.log.info({ env: keyString(ctx.names.key), sha: desired.sha, status: hold.status, build: hold.line }, 'deploy held back by the build');
@@ -168,14 +171,31 @@ function recorder(deps: Deps, key: EnvironmentKey): (decision: Decision) => Prom
 
 interface GitHubReporter {
   readonly refs: GitHubRefs;
+  /** The fork-trust notice this run shows (and keys its report on). */
+  readonly notice: TrustNotice | null;
   /** Every GitHub call of this run that failed. */
   readonly failures: ReportFailure[];
   /** Brings GitHub to the projection (null: nothing to tell); true when it was told. */
   report(projection: GitHubProjection | null): Promise<boolean>;
 }
 
+/**
+ * The PR's fork-trust notice, read once per run so the comment and its report key agree.
+ * Unreadable, the comment goes without it this run rather than failing the deploy; the
+ * key then lacks the notice too, so the next run tells it.
+ */
+async function trustNoticeOf(deps: Deps, key: EnvironmentKey): Promise<TrustNotice | null> {
+  if (!deps.approvals) return null;
+  try {
+    return await deps.approvals.getNotice(key);
+  } catch (err) {
+    deps.log.warn({ env: keyString(key), err: { message: errorMessage(err) } }, 'fork trust notice could not be read');
+    return null;
+  }
+}
+
 /** This run's GitHub refs (held apart from ApplyState: steps never touch GitHub) and failures. */
-function gitHubReporter(deps: Deps, ctx: ApplyContext, record: EnvironmentRecord | null): GitHubReporter {
+function gitHubReporter(deps: Deps, ctx: ApplyContext, record: EnvironmentRecord | null, notice: TrustNotice | null): GitHubReporter {
   let refs = githubRefsOf(record);
   const failures: ReportFailure[] = [];
   const { idleTtl } = repoConfig(deps.config, ctx.names.key.repo);
@@ -183,12 +203,13 @@ function gitHubReporter(deps: Deps, ctx: ApplyContext, record: EnvironmentRecord
     get refs() {
       return refs;
     },
+    notice,
     failures,
     async report(projection) {
       if (!projection) return false;
       // The comment carries the tests' section on every render: read from the gate, never from this run's copy.
       const testSection = (await deps.e2e?.commentSection(ctx.names.key).catch(() => null)) ?? null;
-      const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl, scrub: ctx.scrubber.scrub, testSection };
+      const view = { names: ctx.names, jobs: ctx.jobs, components: ctx.state.components, lastPushAt: record?.lastPushAt ?? null, idleTtlMs: idleTtl, scrub: ctx.scrubber.scrub, testSection, trustNotice: notice?.text ?? null };
       const told = await ensureGitHubReport(deps, view, refs, projection);
       refs = told.refs;
       failures.push(...told.failed);
@@ -294,7 +315,7 @@ async function recordFailure(
   deps.log.warn({ env: keyString(names.key), step: step?.kind ?? 'prepare', err: { type: (err as Error)?.name ?? 'Error', message } }, 'reconcile step failed');
   // The PR is public: it gets the classified reason, the store and log the details. What
   // GitHub failed to show is not recorded as lagging: this failure is what the queue acts on.
-  await github.report(projectOutcome(record, desired, ctx.sha, { ok: false, error: err, publicReason: publicReason(err, message) }));
+  await github.report(projectOutcome(record, desired, ctx.sha, { ok: false, error: err, publicReason: publicReason(err, message) }, github.notice));
   const outcome = decideOutcome(record, desired, plan, { ok: false, step, error: err, message }, progressOf(ctx.state, github.refs), deps.clock.now());
   try {
     await recorder(deps, names.key)(outcome);

@@ -3,8 +3,12 @@
 // and error texts are fenced so nothing in them renders as markup.
 import { ownValue } from '../own.js';
 
-/** `waiting` and `build-failed`: the build gate holds the deploy back (nothing of this SHA deployed). */
-export type ReportState = 'waiting' | 'build-failed' | 'deploying' | 'degraded' | 'ready' | 'failed' | 'removed';
+/**
+ * `waiting` and `build-failed`: the build gate holds the deploy back (nothing of this SHA
+ * deployed). `not-deployed`: a PR that never had an environment but has something to be
+ * told (a fork awaiting approval).
+ */
+export type ReportState = 'waiting' | 'build-failed' | 'not-deployed' | 'deploying' | 'degraded' | 'ready' | 'failed' | 'removed';
 
 export interface CommentInput {
   marker: string;
@@ -24,11 +28,14 @@ export interface CommentInput {
   runningSha?: string | null;
   /** The e2e gate's section (e2e/report.ts), carried on every render. */
   testSection?: string | null;
+  /** The fork-trust notice (trust/notice.ts texts, stored with the PR's approval), carried on every render. */
+  trustNotice?: string | null;
 }
 
 const TITLE: Record<ReportState, string> = {
   waiting: '⏳ Preview environment: waiting for the build',
   'build-failed': '❌ Preview environment: build failed',
+  'not-deployed': '🔒 Preview environment: not deployed',
   deploying: '🚧 Preview environment: deploying',
   degraded: '⚠️ Preview environment: degraded (retrying)',
   ready: '✅ Preview environment: ready',
@@ -69,6 +76,12 @@ function cell(text: string): string {
 
 export function renderComment(input: CommentInput): string {
   const lines: string[] = [input.marker, `### ${TITLE[input.state]}`, ''];
+  // previewd's own text (logins already reduced by shownLogin): first, since it says what the PR waits for.
+  if (input.trustNotice) lines.push(`**Fork pull request:** ${input.trustNotice}`, '');
+  if (input.state === 'not-deployed') {
+    lines.push(`Details: ${input.logUrl}`);
+    return lines.join('\n');
+  }
   if (input.state === 'removed') {
     lines.push(`The environment of this pull request was torn down (last commit \`${shortSha(input.sha)}\`). Push or reopen to get a new one.`);
     return lines.join('\n');
@@ -121,6 +134,8 @@ export function describeState(state: ReportState, sha: string | null, error?: st
       return statusDescription(`Preview ready at ${shortSha(sha)}`);
     case 'failed':
       return statusDescription(`Preview failed at ${shortSha(sha)}${error ? `: ${error}` : ''}`);
+    case 'not-deployed':
+      return 'Preview not deployed';
     case 'removed':
       return 'Preview environment removed';
   }

@@ -20,7 +20,6 @@ import type { PreviewdMetrics } from '../metrics.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
 import { resolveForkTrust, type TrustDeps, type TrustResolution } from '../trust/intake.js';
-import { ensureTrustNotice } from '../trust/notice.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -229,14 +228,6 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
         { delivery, env: keyString(key), action: payload.action, present: decision.input.present, sha: decision.input.sha, accepted: recorded.accepted },
         'desired state recorded',
       );
-      if (deps.trust && resolution.notice !== null) {
-        // Told after the answer, not in it: a notice is idempotent and GitHub's 10 s are for the record.
-        const github = deps.trust.github;
-        const notice = resolution.notice;
-        setImmediate(() => {
-          ensureTrustNotice(github, key, notice).catch((err: unknown) => log.warn({ env: keyString(key), error: safeErrorLine(err) }, 'fork trust notice could not be posted'));
-        });
-      }
       return answer(ctx, 202, 'accepted', { delivery, present: decision.input.present, recorded: recorded.accepted });
     } catch (err) {
       await deps.deliveries.release(delivery, claim.token).catch(() => undefined);
