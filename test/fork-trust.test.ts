@@ -127,6 +127,38 @@ describe('fork trust under forks: label (issue 13 §3)', () => {
     expect(await desired()).toBeNull();
   });
 
+  it('when notices are recorded then each decision keeps one row: the same text keeps its time, a withdrawal keeps the notice and drops the approval', async () => {
+    const key = { repo: REPO, pr };
+    await h.approvals.recordNotice(key, 'waits');
+    const first = await h.approvals.getNotice(key);
+    expect(first?.text).toBe('waits');
+    expect(await h.approvals.get(key)).toBeNull();
+    // A redelivery records the same text: nothing new to tell, so its time (the report key) stays.
+    await h.approvals.recordNotice(key, 'waits');
+    expect((await h.approvals.getNotice(key))?.at.getTime()).toBe(first!.at.getTime());
+
+    await h.approvals.approve(key, A, 'maya', 'approved A');
+    expect(await h.approvals.get(key)).toMatchObject({ sha: A, by: 'maya' });
+    const approved = await h.approvals.getNotice(key);
+    expect(approved?.text).toBe('approved A');
+    expect(approved!.at.getTime()).toBeGreaterThan(first!.at.getTime());
+    // A notice beside an approval leaves the approval as it is.
+    await h.approvals.recordNotice(key, 'B waits');
+    expect(await h.approvals.get(key)).toMatchObject({ sha: A });
+    expect((await h.approvals.listForRepo(REPO)).get(pr)).toMatchObject({ sha: A });
+
+    await h.approvals.revoke(key, 'withdrawn');
+    expect(await h.approvals.get(key)).toBeNull();
+    expect((await h.approvals.listForRepo(REPO)).has(pr)).toBe(false);
+    expect((await h.approvals.getNotice(key))?.text).toBe('withdrawn');
+    // Withdrawn with nothing to tell: the notice spoke of the approval and goes with it.
+    await h.approvals.revoke(key);
+    expect(await h.approvals.getNotice(key)).toBeNull();
+    // Hostile text cannot break the row: NUL is dropped, length bounded.
+    await h.approvals.recordNotice(key, `x\0${'y'.repeat(5000)}`);
+    expect((await h.approvals.getNotice(key))?.text).toMatch(/^xy{999}$/);
+  });
+
   it('when a PR from the repository itself is labelled by anyone then no permission is asked: only forks need approval', async () => {
     const own = pr + 1000;
     gh.openPull(REPO, { number: own, headSha: A });
@@ -155,7 +187,9 @@ describe('the fork-trust notice in the one sticky comment, through the daemon (e
   let number = 300;
   let tick = 0;
   const repo = () => world.repos[0]!;
-  const base = Math.floor(Date.now() / 1000) * 1000;
+  // GitHub's updated_at of each event, a second apart, in the past: a command reads the PR
+  // from the emulator (updated_at = now), and must be newer than every event delivered.
+  const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
   /** Every comment previewd made on the PR: its marker is "<!-- previewd" whatever it was for. */
   const previewdComments = (n: number) => world.github.comments(repo(), n).filter((c) => c.body.includes('<!-- previewd'));
   const deliverTo = async (url: string, n: number, o: Omit<PullRequestEventInput, 'repo' | 'number' | 'headRepo'>) => {
