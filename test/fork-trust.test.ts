@@ -127,6 +127,15 @@ describe('fork trust under forks: label (issue 13 §3)', () => {
     expect(await desired()).toBeNull();
   });
 
+  it('when a fork PR would not be deployed even if approved (a skipped draft, opted out) then it is not told it awaits approval', async () => {
+    await deliver({ action: 'opened', sha: A, draft: true });
+    expect(await desired()).toEqual({ present: false, sha: A });
+    expect(await h.approvals.getNotice({ repo: REPO, pr })).toBeNull();
+    await deliver({ action: 'ready_for_review', sha: A, labels: ['no-preview'] });
+    await deliver({ action: 'synchronize', sha: B, before: A, labels: ['no-preview'] });
+    expect(await h.approvals.getNotice({ repo: REPO, pr })).toBeNull();
+  });
+
   it('when notices are recorded then each decision keeps one row: the same text keeps its time, a withdrawal keeps the notice and drops the approval', async () => {
     const key = { repo: REPO, pr };
     await h.approvals.recordNotice(key, 'waits');

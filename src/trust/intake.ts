@@ -7,9 +7,8 @@
 // webhook answers; the reconcile it leads to shows it in the sticky comment. The
 // permission is GitHub's answer for the event's `sender`, never a field of the payload
 // that claims it.
-import type { RepoConfig } from '../config/schema.js';
 import type { EnvironmentKey } from '../environments/naming.js';
-import { needsApproval, NOT_APPROVED, type ForkTrust, type PullTrigger } from '../github/policy.js';
+import { decidePull, needsApproval, NOT_APPROVED, type ForkTrust, type PullTrigger, type RepoPolicy } from '../github/policy.js';
 import type { PullFacts } from '../github/pull-facts.js';
 import type { GitHubClient } from '../github/types.js';
 import type { ApprovalStore } from './approvals.js';
@@ -32,7 +31,7 @@ const NEW_HEAD: ReadonlySet<string> = new Set(['opened', 'reopened', 'synchroniz
 
 export async function resolveForkTrust(
   deps: TrustDeps,
-  repo: Pick<RepoConfig, 'forks' | 'optInLabel'>,
+  repo: RepoPolicy,
   key: EnvironmentKey,
   facts: PullFacts,
   trigger: PullTrigger,
@@ -60,8 +59,15 @@ export async function resolveForkTrust(
   }
   const held = await deps.approvals.get(key);
   const newHead = trigger.kind === 'webhook' && NEW_HEAD.has(trigger.action);
-  if (!newHead || held?.sha === facts.headSha) return { trust: { approvedSha: held?.sha ?? null }, notice: null };
+  const trust = { approvedSha: held?.sha ?? null };
+  if (!newHead || held?.sha === facts.headSha || !onlyApprovalMissing(facts, repo, trigger)) return { trust, notice: null };
   const notice = awaitsApprovalNotice(facts.headSha, held?.sha ?? null, repo.optInLabel);
   await deps.approvals.recordNotice(key, notice);
-  return { trust: { approvedSha: held?.sha ?? null }, notice };
+  return { trust, notice };
+}
+
+/** Whether an approval of the head is all the PR lacks to be deployed (a skipped draft, say, is not told it awaits one). */
+function onlyApprovalMissing(facts: PullFacts, repo: RepoPolicy, trigger: PullTrigger): boolean {
+  const approved = decidePull(facts, repo, trigger, { approvedSha: facts.headSha });
+  return approved.kind === 'desired' && approved.input.present;
 }
