@@ -23,6 +23,7 @@ import type { ApprovalStore } from '../trust/approvals.js';
 import { approvedNotice, shownLogin } from '../trust/notice.js';
 import { mayApprove } from '../trust/permission.js';
 import { helpText, parseCommand, type CommandName } from './parse.js';
+import { withTimeout } from '../timeout.js';
 
 /**
  * Asks the e2e runner to test the PR's preview again (`/preview retest`): the daemon wires
@@ -59,16 +60,6 @@ interface Outcome {
 
 const E2E_RERUN_QUEUED = 'previewd: end-to-end tests queued to run again against this preview.';
 const E2E_NOT_CONFIGURED = 'previewd: `/preview retest` has nothing to run: end-to-end tests are not configured for this repository.';
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export function createCommentHandler(deps: CommandDeps): (input: { delivery: string; data: unknown }) => Promise<CommentAnswer> {
   const log = deps.log.child({ component: 'commands' });

@@ -17,7 +17,7 @@ import { UserError } from '../errors.js';
 import type { GitHubCheckRuns, GitHubClient } from '../github/types.js';
 import type { NomadBatchClient, NomadClient } from '../nomad/types.js';
 import { ownedBy, ownerOfNomadJob } from '../ownership/owners.js';
-import { NOMAD_META } from '../ownership/markers.js';
+import { NOMAD_META, quoteBexpr } from '../ownership/markers.js';
 import { createScrubber, type Scrubber } from '../secrets.js';
 import type { VaultClient } from '../vault/types.js';
 import { judgeTestJob, lastLines } from './judge.js';
@@ -206,8 +206,6 @@ export function createE2eRunner(deps: E2eDeps): E2eRunner {
    * is purged only when its PR's run names another job or has purged its own.
    */
   async function sweepOrphans(): Promise<number> {
-    // A bexpr string literal is a JSON string (as gc/inventory.ts quotes it).
-    const quoteBexpr = (value: string) => JSON.stringify(value);
     const filter = `Meta[${quoteBexpr(NOMAD_META.managedBy)}] == ${quoteBexpr(config.instance)} and Meta[${quoteBexpr(NOMAD_META.component)}] == ${quoteBexpr(TEST_COMPONENT)}`;
     let removed = 0;
     for (const job of await deps.nomad.listJobs({ filter })) {

@@ -16,7 +16,7 @@
 //   environment's parts, and the teardown steps re-read every marker before deleting.
 // Reads that remain are bounded per system by gc.readsInFlight.
 import type { Deps } from '../deps.js';
-import { CONSUL_META, NOMAD_META } from '../ownership/markers.js';
+import { CONSUL_META, NOMAD_META, quoteBexpr } from '../ownership/markers.js';
 import { isEnvironmentId, ownedEnvId, ownerOfConsulService, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { OwnedInventory, OwnedKind, OwnedResource } from './types.js';
 
@@ -48,10 +48,6 @@ export function createLimiter(limit: number): <T>(fn: () => Promise<T>) => Promi
 }
 
 type Limit = ReturnType<typeof createLimiter>;
-
-function quoteBexpr(value: string): string {
-  return JSON.stringify(value);
-}
 
 async function nomadJobs(deps: InventoryDeps): Promise<OwnedResource[]> {
   const { instance } = deps.config;

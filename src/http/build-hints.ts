@@ -11,6 +11,7 @@ import { keyString } from '../environments/naming.js';
 import { parseBuildHint, type BuildHintEvent } from '../github/webhook-payload.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
+import { withTimeout } from '../timeout.js';
 
 export interface BuildHintDeps {
   reposByName: Map<string, RepoConfig>;
@@ -42,19 +43,13 @@ export async function handleBuildHint(deps: BuildHintDeps, event: BuildHintEvent
   if (!repo) return { status: 202, outcome: 'ignored', body: { reason: 'repository not configured' } };
   if (!gatesDeploys(repo.build)) return { status: 202, outcome: 'ignored', body: { reason: 'repository does not wait for builds' } };
 
-  let timer: NodeJS.Timeout | undefined;
   try {
     const work = (async () => {
       const keys = (await deps.store.listAwaitingBuild(repo.name, hint.sha)).slice(0, MAX_HINTED);
       for (const key of keys) await deps.queue.enqueue(key, `${event} hint`);
       return keys;
     })();
-    const keys = await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${deps.recordTimeoutMs} ms`)), deps.recordTimeoutMs);
-      }),
-    ]);
+    const keys = await withTimeout(work, deps.recordTimeoutMs);
     if (keys.length === 0) return { status: 202, outcome: 'ignored', body: { reason: 'no environment waits for this commit' } };
     deps.log.info({ event, sha: hint.sha, envs: keys.map(keyString) }, 'build hint: reconcile requested');
     return { status: 202, outcome: 'accepted', body: { reconciles: keys.length } };
@@ -62,7 +57,5 @@ export async function handleBuildHint(deps: BuildHintDeps, event: BuildHintEvent
     // GitHub redelivers on a 5xx only when asked to; the poll finds the PR anyway.
     deps.log.warn({ event, error: safeErrorLine(err) }, 'build hint could not be handled');
     return { status: 503, outcome: 'error', body: { reason: 'cannot handle the hint now; the build poll will look again' } };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -20,6 +20,7 @@ import type { PreviewdMetrics } from '../metrics.js';
 import type { ReconcileQueue } from '../queue/reconcile-queue.js';
 import { safeErrorLine } from '../secrets.js';
 import { resolveForkTrust, type TrustDeps, type TrustResolution } from '../trust/intake.js';
+import { withTimeout } from '../timeout.js';
 
 export const WEBHOOK_PATH = '/webhooks/github';
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -71,16 +72,6 @@ async function readRawBody(ctx: Context, limit: number): Promise<Buffer> {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export function createWebhookRouter(deps: WebhookDeps): Router {
   const webhooks = new Webhooks({ secret: deps.secret });

@@ -103,3 +103,12 @@ export function postgresComment(instance: string, envId: string): string {
 export function postgresSpareComment(instance: string, template: string, version: string): string {
   return `${POSTGRES_COMMENT_PREFIX}${JSON.stringify({ managedBy: POSTGRES_MANAGED_BY, instance, spare: template, version })}`;
 }
+
+/**
+ * A string as a literal of a go-bexpr filter (Nomad's and Consul's `filter`): bexpr's
+ * grammar takes a double-quoted string with JSON's escapes (go-bexpr grammar.peg), so a
+ * value can never close the literal and add a clause of its own.
+ */
+export function quoteBexpr(value: string): string {
+  return JSON.stringify(value);
+}

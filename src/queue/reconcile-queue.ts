@@ -28,6 +28,7 @@ import { backoffDelay, bugStack, classifyFailure, DEFAULT_BACKOFF, type BackoffO
 import { safeErrorLine } from '../secrets.js';
 import { createSlots, runSlots, type Slots } from './slots.js';
 import { createGroupCommit } from '../group-commit.js';
+import { withTimeout } from '../timeout.js';
 
 export const QUEUE_NAME = 'reconcile';
 const JOB_NAME = 'reconcile';
@@ -154,14 +155,6 @@ class RetryableFailure extends Error {
     // BullMQ stores the stack next to the reason; ours carries no input values.
     this.stack = `${this.name}: ${message}`;
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransientError(`${what} timed out after ${ms} ms`, { system: 'redis' })), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
@@ -291,7 +284,7 @@ export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQ
     if (!isValidKey(key)) throw new Error(`invalid environment key ${JSON.stringify(key)}`);
     const data: ReconcileJobData = { repo: key.repo, pr: key.pr, reason: reason.slice(0, 200), enqueuedAt: Date.now() };
     try {
-      await withTimeout(adds.submit(data), enqueueTimeoutMs, 'enqueue');
+      await withTimeout(adds.submit(data), enqueueTimeoutMs, () => new TransientError(`enqueue timed out after ${enqueueTimeoutMs} ms`, { system: 'redis' }));
     } catch (err) {
       if (err instanceof TransientError) throw err;
       throw new TransientError('enqueue failed', { system: 'redis', cause: err });
