@@ -2,6 +2,7 @@
 // reconciler: orphans of every kind go, look-alikes stay, a dry run changes nothing,
 // and stale environments (missed close webhook, idle) are torn down unless kept.
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../src/deps.js';
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
@@ -11,6 +12,7 @@ import { sweepGc } from '../src/gc/sweep.js';
 import { runGc } from '../src/cli/commands/gc.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld, withAdminClient } from './support/pg.js';
+import { waitFor } from './support/wait.js';
 
 const DAY = 86_400_000;
 
@@ -252,4 +254,30 @@ describe('GC lock (real Redis)', () => {
       await redis.cleanup();
     }
   });
+});
+
+describe('sweep schedule (real Redis)', () => {
+  it('when one replica holds the lock after its sweep then its own next tick sweeps again: once per interval, not every other one', async () => {
+    const { createTestRedis } = await import('./support/services.js');
+    const { createSweepLock, startSweepSchedule } = await import('../src/gc/schedule.js');
+    const redis = await createTestRedis();
+    const INTERVAL_MS = 1000;
+    const starts: number[] = [];
+    const log = pino({ level: 'silent' });
+    const schedule = startSweepSchedule({ name: 'test', lock: createSweepLock(redis.redis, redis.prefix, 'test'), intervalMs: INTERVAL_MS, immediate: true, log, sweep: async () => void starts.push(Date.now()) });
+    // A second replica ticking meanwhile must not sweep while the first holds the lock.
+    const other: number[] = [];
+    const rival = startSweepSchedule({ name: 'test', lock: createSweepLock(redis.redis, redis.prefix, 'test'), intervalMs: INTERVAL_MS, log, sweep: async () => void other.push(Date.now()) });
+    try {
+      await waitFor('three sweeps', () => (starts.length >= 3 ? true : null), 20_000);
+      // Ticks come 0.9–1.0 interval apart; the old schedule found its own lock held at every
+      // other tick (gaps ≥ 1.8 intervals). 1.6 intervals leaves 0.6 s for a loaded machine.
+      const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+      for (const gap of gaps) expect(gap, `gaps ${gaps.join(', ')} ms`).toBeLessThan(1.6 * INTERVAL_MS);
+      expect(other).toEqual([]);
+    } finally {
+      await Promise.all([schedule.stop(), rival.stop()]);
+      await redis.cleanup();
+    }
+  }, 30_000);
 });

@@ -3,7 +3,9 @@
 // the sweep check *before every change* that it is still the holder (a replica that
 // paused past the lock's lifetime stops instead of racing the new holder).
 // The winner keeps the lock for a whole interval after its sweep, so N replicas
-// together sweep once per interval, not N times.
+// together sweep once per interval, not N times; at its own next tick it sweeps again
+// under the lease it still holds (were it to ask the lock anew it would find it held,
+// by itself, and skip: one sweep every two intervals).
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createFencedLock } from '../queue/fenced-lock.js';
@@ -65,12 +67,16 @@ export function startSweepSchedule(options: {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | null = null;
 
+  // The lease this replica kept after its last sweep (held until a whole interval after it).
+  let kept: GcLease | null = null;
+
   const tick = async () => {
     const renewMs = Math.max(1000, Math.min(intervalMs, 60_000));
-    const lease = await lock.tryAcquire(renewMs * 3).catch((err: unknown) => {
+    const lease = await keptOrAcquired(renewMs * 3).catch((err: unknown) => {
       log.warn({ err }, 'sweep lock unavailable; skipping this sweep');
       return null;
     });
+    kept = null;
     if (!lease) return;
     const renewal = setInterval(() => {
       lock.extend(lease, renewMs * 3).catch((err: unknown) => log.warn({ err }, 'sweep lock renewal failed'));
@@ -82,8 +88,14 @@ export function startSweepSchedule(options: {
     } finally {
       clearInterval(renewal);
       // Hold the lock for the rest of the interval: no other replica sweeps again before it.
-      await lock.extend(lease, intervalMs).catch(() => false);
+      if (await lock.extend(lease, intervalMs).catch(() => false)) kept = lease;
     }
+  };
+
+  /** The kept lease while it still holds (extended), else a new one, else null (another replica's turn). */
+  const keptOrAcquired = async (ttlMs: number): Promise<GcLease | null> => {
+    if (kept && (await lock.extend(kept, ttlMs))) return kept;
+    return lock.tryAcquire(ttlMs);
   };
 
   const schedule = (delayMs: number) => {
