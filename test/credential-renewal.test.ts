@@ -11,6 +11,7 @@ import { planCredentialRenewals } from '../src/environments/credential-renewal.j
 import { reconcileEnvironment } from '../src/environments/reconcile.js';
 import { sweepCredentialRenewals } from '../src/environments/renewal-sweep.js';
 import { createMetrics } from '../src/metrics.js';
+import type { RepoConfig } from '../src/config/schema.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld, withAdminClient } from './support/pg.js';
 import { waitFor } from './support/wait.js';
@@ -194,5 +195,94 @@ describe('without renewal (what issue 11 §3 is about)', () => {
     expect(api.ClientStatus).toBe('failed');
     const events = (api.TaskStates as Record<string, { Events: { DisplayMessage: string }[] }>).api!.Events.map((e) => e.DisplayMessage);
     expect(events.at(-1)).toBe(`Template failed: vault.read(${path}): no secret exists at ${path}`);
+  });
+});
+
+describe('credential renewal behind a held build (issue 13 §1: the previous SHA keeps running)', () => {
+  const IMAGES = { api: 'ghcr.io/acme/shop-api', frontend: 'ghcr.io/acme/shop-web', worker: 'ghcr.io/acme/shop-worker' };
+  const FAILED = 11;
+  const WAITING = 12;
+  const time = movableClock();
+  let world: World;
+  const repo = () => world.repos[0]!;
+  const running: Record<number, { a: string; b: string; data: Record<string, string>; version: number; jobs: string[] }> = {};
+  const jobsOf = (pr: number) => world.cluster.listJobs().filter((j) => String(j.ID).startsWith(world.names(pr).id));
+
+  beforeAll(async () => {
+    world = await startWorld({
+      clock: time.clock,
+      registry: { auth: 'bearer' },
+      // A timeout past the clock's jumps: the waiting head stays waiting (not failed by the timeout).
+      repos: [{ images: IMAGES, build: { checks: ['build-images'], waitForImages: true, timeout: '200h', pollInterval: '1s' } as unknown as NonNullable<RepoConfig['build']> }],
+    });
+    for (const [pr, next] of [[FAILED, { status: 'completed', conclusion: 'failure' }], [WAITING, { status: 'in_progress' }]] as const) {
+      const a = randomSha();
+      world.github.setCheckRun(repo(), a, { name: 'build-images', status: 'completed', conclusion: 'success' });
+      for (const image of Object.values(IMAGES)) world.registry!.push(image.replace(/^ghcr\.io\//, ''), a);
+      await world.open(pr, a);
+      expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe('ready');
+      const read = await readAsPr(world, pr);
+      expect(read.status).toBe(200);
+      const b = randomSha();
+      world.github.setCheckRun(repo(), b, { name: 'build-images', ...next });
+      await world.open(pr, b, { reason: 'synchronize' });
+      expect((await reconcileEnvironment(world.deps, world.key(pr))).status).toBe(pr === FAILED ? 'failed' : 'waiting_for_build');
+      running[pr] = {
+        a,
+        b,
+        data: read.body.data!.data!,
+        version: world.vault.secret(world.names(pr).vaultPath)!.currentVersion,
+        jobs: jobsOf(pr).map((j) => `${String(j.ID)}@v${String(j.Version)}`).sort(),
+      };
+    }
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+  });
+
+  it('when half the TTL has passed behind a failed or waiting build then the sweep renews the running SHA\'s login and secret and creates nothing of the new head', async () => {
+    time.set(37 * HOUR);
+    const requested: number[] = [];
+    const result = await sweepCredentialRenewals(
+      { ...world.deps, metrics: createMetrics() },
+      {
+        requestReconcile: async (key) => {
+          requested.push(key.pr);
+          await reconcileEnvironment(world.deps, key);
+        },
+      },
+    );
+    expect(result.failed).toEqual([]);
+    expect(requested.sort()).toEqual([FAILED, WAITING]);
+
+    // 73 h after the last deploy: without the renewal both would be gone by now.
+    time.set(73 * HOUR);
+    for (const pr of [FAILED, WAITING]) {
+      const n = world.names(pr);
+      const { a, b, data, version, jobs } = running[pr]!;
+      expect((await validUntil(n.role))!.getTime()).toBeGreaterThan(time.clock.now().getTime() + 24 * HOUR);
+      const read = await readAsPr(world, pr);
+      expect(read.status).toBe(200);
+      // The running SHA's secret, identical (rendered at A, not at the held head B).
+      expect(read.body.data!.data).toEqual(data);
+      expect(world.vault.secret(n.vaultPath)!.currentVersion).toBe(version + 1);
+      // Nothing of B: the same jobs at the same versions, all at A; B's images never asked for.
+      expect(jobsOf(pr).map((j) => `${String(j.ID)}@v${String(j.Version)}`).sort()).toEqual(jobs);
+      expect(new Set(jobsOf(pr).map((j) => (j.Meta as Record<string, string>)['previewd.sha']).filter(Boolean))).toEqual(new Set([a]));
+      expect(world.registry!.manifestLog.some((e) => e.by === 'docker' && e.tag === b)).toBe(false);
+      const record = await world.deps.store.get(world.key(pr));
+      expect(record).toMatchObject({ status: pr === FAILED ? 'failed' : 'waiting_for_build', observedSha: a, desiredSha: b });
+      if (pr === FAILED) expect(record!.lastError).toBe('build failed: build-images failure');
+    }
+    // The PR's one database (per PR, not per SHA) and no other.
+    const owned = (await world.deps.databases.listOwnedDatabases()).map((d) => d.name).sort();
+    expect(owned).toEqual([world.names(FAILED).database, world.names(WAITING).database].sort());
+  });
+
+  it('when the renewal behind the build just ran (at 37 h) then the PRs are due again only after half the TTL once more', async () => {
+    const records = await world.deps.store.list({ desiredPresent: true });
+    const ttl = world.config.credentialTtl;
+    expect(planCredentialRenewals(records, new Date(Date.now() + 38 * HOUR), ttl)).toEqual([]);
+    expect(planCredentialRenewals(records, new Date(Date.now() + 74 * HOUR), ttl).map((r) => r.key.pr).sort()).toEqual([FAILED, WAITING]);
   });
 });

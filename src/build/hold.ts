@@ -7,16 +7,9 @@ import type { Decision, Progress } from '../environments/outcome.js';
 import { withNotice, type GitHubProjection, type NoticeStamp, type ProjectionRecord } from '../environments/projection.js';
 import type { EnvironmentRecord, EnvironmentStatus, ObservedPatch } from '../environments/types.js';
 import { describeBuildGate, type BuildGate } from './gate.js';
+import { recordedBuildWait, type RecordedBuildWait } from './recorded-wait.js';
 
 export type HeldGate = Exclude<BuildGate, { kind: 'ready' }>;
-
-/** Kept in resources.build: the last gate verdict, so the poll knows when it looked and events are written once per change. */
-export interface RecordedBuildWait {
-  sha: string;
-  /** ISO time of the last look at GitHub and the registry. */
-  checkedAt: string;
-  line: string;
-}
 
 export interface BuildHoldOutcome extends Decision {
   status: EnvironmentStatus;
@@ -25,12 +18,6 @@ export interface BuildHoldOutcome extends Decision {
 
 export function heldStatus(gate: HeldGate): EnvironmentStatus {
   return gate.kind === 'waiting' ? 'waiting_for_build' : 'failed';
-}
-
-export function recordedBuildWait(record: Pick<EnvironmentRecord, 'resources'> | null): RecordedBuildWait | null {
-  const build = record?.resources['build'] as Partial<RecordedBuildWait> | undefined;
-  if (!build || typeof build.sha !== 'string' || typeof build.checkedAt !== 'string' || typeof build.line !== 'string') return null;
-  return { sha: build.sha, checkedAt: build.checkedAt, line: build.line };
 }
 
 /**

@@ -7,7 +7,7 @@ import { repoConfig } from '../config/repos.js';
 import type { EnvironmentKey } from '../environments/naming.js';
 import type { EnvironmentRecord } from '../environments/types.js';
 import { gatesDeploys } from './gate.js';
-import { recordedBuildWait } from './hold.js';
+import { recordedBuildWait } from './recorded-wait.js';
 
 /**
  * The sweep runs this many times per poll interval. A sweep may find its own lock still

@@ -67,4 +67,23 @@ describe('planCredentialRenewals', () => {
     ];
     expect(planCredentialRenewals(records, NOW, TTL).map((r) => r.key.pr)).toEqual([5, 6]);
   });
+
+  it('when the build gate holds the desired head back then the earlier SHA still running is renewed, and only then', () => {
+    const a = 'a'.repeat(40);
+    const b = 'b'.repeat(40);
+    const line = 'build failed: build-images failure';
+    const held = (pr: number, overrides: Partial<EnvironmentRecord>, build: { sha: string; line: string } = { sha: b, line }) =>
+      record(pr, { desiredSha: b, observedSha: a, ...overrides, resources: { credentialsValidUntil: at(10), build: { ...build, checkedAt: at(0) } } });
+    const records = [
+      held(1, { status: 'waiting_for_build' }, { sha: b, line: 'waiting for check build-images (in_progress)' }),
+      held(2, { status: 'failed', lastError: line }),
+      // Failed by its deploy after the gate let it through: nothing worth keeping alive.
+      held(3, { status: 'failed', lastError: 'nomad job failed' }),
+      // The gate's verdict is of an older head: the current one is deploying, not held.
+      held(4, { status: 'waiting_for_build' }, { sha: 'c'.repeat(40), line }),
+      // Held before anything ran: no credentials to keep.
+      held(5, { status: 'waiting_for_build', observedSha: null }),
+    ];
+    expect(planCredentialRenewals(records, NOW, TTL).map((r) => r.key.pr)).toEqual([1, 2]);
+  });
 });

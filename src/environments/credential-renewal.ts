@@ -4,6 +4,7 @@
 // that long, so the daemon renews every present environment on its own (issue 11 §3).
 // The renewal itself is the reconciler's (plan.ts: the same login, a new identical
 // secret version); the sweep that asks for it is renewal-sweep.ts. Pure.
+import { recordedBuildWait } from '../build/recorded-wait.js';
 import { recordedResources } from './model.js';
 import type { EnvironmentKey } from './naming.js';
 import type { EnvironmentRecord } from './types.js';
@@ -33,15 +34,30 @@ export interface DueRenewal {
  */
 const RENEWALS_PER_SWEEP = 100;
 
+/** Serving its desired SHA: ready, or degraded after a transient failure whose retries may have been parked. */
+function servesDesiredSha(r: EnvironmentRecord): boolean {
+  return (r.status === 'ready' || r.status === 'degraded') && r.observedSha === r.desiredSha;
+}
+
+/**
+ * An earlier SHA still running while the build gate holds the desired head back (waiting,
+ * or failed by the gate itself, not by a deploy: build/hold.ts records the gate's line as
+ * the error). Its reconcile stops at the gate, which renews the credentials only.
+ */
+function servesEarlierShaBehindBuild(r: EnvironmentRecord): boolean {
+  const build = recordedBuildWait(r);
+  if (r.observedSha === null || r.observedSha === r.desiredSha || build?.sha !== r.desiredSha) return false;
+  return r.status === 'waiting_for_build' || (r.status === 'failed' && r.lastError === build.line);
+}
+
 /**
  * Environments whose credentials are due, soonest expiry first: those serving their
- * desired SHA (ready, or degraded after a transient failure whose retries may have been
- * parked). One still deploying is being reconciled anyway; a failed or torn-down one has
- * nothing worth keeping alive.
+ * desired SHA, or an earlier one behind a held build. One still deploying is being
+ * reconciled anyway; a failed or torn-down one has nothing worth keeping alive.
  */
 export function planCredentialRenewals(records: EnvironmentRecord[], now: Date, ttlMs: number, limit = RENEWALS_PER_SWEEP): DueRenewal[] {
   return records
-    .filter((r) => r.desiredPresent && r.desiredSha !== null && (r.status === 'ready' || r.status === 'degraded') && r.observedSha === r.desiredSha)
+    .filter((r) => r.desiredPresent && r.desiredSha !== null && (servesDesiredSha(r) || servesEarlierShaBehindBuild(r)))
     .map((r) => ({ key: r.key, validUntil: recordedResources(r).credentialsValidUntil ?? null }))
     .filter((r) => credentialRenewalDue(r.validUntil ?? undefined, now, ttlMs))
     .sort((a, b) => (a.validUntil ?? '').localeCompare(b.validUntil ?? ''))

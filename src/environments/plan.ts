@@ -19,6 +19,22 @@ export function planEnvironment(desired: DesiredEnvironment | null, observed: Ob
   return planAbsent(observed, context);
 }
 
+/** The routine renewal of the PR's login and secret: the running jobs keep their password. */
+function renewCredentials(names: PlanContext['names']): Step {
+  return { kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: true };
+}
+
+/**
+ * While the build gate holds a new head back, the earlier SHA keeps running on the PR's
+ * login and secret (named per PR, not per SHA): they are renewed by the same rule as a
+ * running head's, and nothing else is planned (nothing of the held SHA is created).
+ */
+export function planHeldRenewal(record: PlanContext['record'], context: Pick<PlanContext, 'config' | 'names' | 'now'>): Plan {
+  const resources = recordedResources(record);
+  if (!record?.observedSha || !resources.role || !resources.vaultSecret) return [];
+  return credentialRenewalDue(resources.credentialsValidUntil, context.now, context.config.credentialTtl) ? [renewCredentials(context.names)] : [];
+}
+
 function refusalsForPresent(observed: ObservedEnvironment, context: PlanContext): Step[] {
   const { names } = context;
   const refuse = (target: string, reason: string): Step => ({ kind: 'refuse', target, reason, fatal: true });
@@ -100,7 +116,7 @@ function planPresent(desired: DesiredEnvironment, sha: string, observed: Observe
       // (vault-plugin-secrets-kv path_metadata.go), while consul-template re-reads the
       // secret every few minutes and, the file being identical, writes nothing, so no
       // change_mode fires (consul-template renderer.go, nomad template.go).
-      steps.push({ kind: 'ensure-credentials', role: names.role, database: names.database, path: names.vaultPath, keepPassword: true });
+      steps.push(renewCredentials(names));
     }
     steps.push(...accessSteps);
     return steps;

@@ -15,7 +15,7 @@ import { environmentNames, keyString, type EnvironmentKey, type EnvironmentNames
 import { observeEnvironment } from './observe.js';
 import { checkBuildGate } from './build-wait.js';
 import { decideBuildHold, projectBuildHold, type HeldGate } from '../build/hold.js';
-import { describePlan, planEnvironment } from './plan.js';
+import { describePlan, planEnvironment, planHeldRenewal } from './plan.js';
 import type { EnvironmentRecord, EnvironmentStatus } from './types.js';
 import type { Config } from '../config/schema.js';
 import type { TrustNotice } from '../trust/approvals.js';
@@ -118,9 +118,9 @@ async function reportLagging(deps: Deps, ctx: ApplyContext, github: GitHubReport
 }
 
 /**
- * The build of the desired SHA is not done (or failed): nothing is deployed, nothing of
- * an earlier SHA changes, the PR is told what it waits for, and the run ends without
- * holding a worker: the build poll (build/poll.ts) or a build webhook asks again.
+ * The build of the desired SHA is not done (or failed): nothing is deployed, an earlier
+ * SHA keeps running (only its credentials are renewed when due), the PR is told what it
+ * waits for, and the run ends without holding a worker: the build poll (build/poll.ts) or a build webhook asks again.
  */
 async function recordBuildHold(
   deps: Deps,
@@ -132,12 +132,37 @@ async function recordBuildHold(
   result: ReconcileResult,
   notice: TrustNotice | null,
 ): Promise<ReconcileResult> {
+  const renewalFailure = await renewWhileHeld(deps, ctx, record);
   if (!ctx.signal?.aborted) await github.report(projectBuildHold(record, desired, gate, notice));
   const hold = decideBuildHold(record, desired, gate, progressOf(ctx.state, github.refs), deps.clock.now());
   await recorder(deps, ctx.names.key)(hold);
   deps.log.info({ env: keyString(ctx.names.key), sha: desired.sha, status: hold.status, build: hold.line }, 'deploy held back by the build');
+  // The hold is recorded either way; a failed renewal is retried like any failed step.
+  if (renewalFailure !== null) throw classify(renewalFailure, ctx.scrubber.scrub);
   await reportLagging(deps, ctx, github, record);
   return { ...result, status: hold.status };
+}
+
+/**
+ * The earlier SHA running behind the hold keeps its login and secret (plan.ts
+ * planHeldRenewal): renewed here, since its reconciles stop at the gate. Returns the
+ * failure's cause (null when none), so the hold is still recorded.
+ */
+async function renewWhileHeld(deps: Deps, ctx: ApplyContext, record: EnvironmentRecord | null): Promise<unknown> {
+  const plan = planHeldRenewal(record, { config: deps.config, names: ctx.names, now: deps.clock.now() });
+  const runningSha = record?.observedSha;
+  if (plan.length === 0 || !runningSha) return null;
+  // The secret keeps the running SHA's data, not the held head's: identical, so its jobs see no change.
+  const running: ApplyContext = { ...ctx, secretData: (databaseUrl) => deps.renderer.secretData(deps.config, ctx.names.key, runningSha, databaseUrl) };
+  try {
+    await applyPlan(running, plan);
+    deps.log.info({ env: keyString(ctx.names.key), sha: runningSha, validUntil: ctx.state.resources.credentialsValidUntil }, 'credentials of the running SHA renewed behind the build');
+    return null;
+  } catch (err) {
+    const cause = err instanceof StepError ? err.error : err;
+    deps.metrics.stepFailures.inc({ system: errorSystem(cause) });
+    return cause;
+  }
 }
 
 type Prepared = { kind: 'plan'; plan: Plan } | { kind: 'held'; gate: HeldGate; desired: DesiredEnvironment & { sha: string } };

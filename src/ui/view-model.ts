@@ -1,7 +1,7 @@
 // What the dashboard shows of an environment, computed from the stored record and the
 // configuration only (pure): the pages render these, never the raw record. Names come
 // from naming.ts (the one place for them), expiry from the repo's idle TTL.
-import { recordedBuildWait } from '../build/hold.js';
+import { recordedBuildWait } from '../build/recorded-wait.js';
 import type { Config } from '../config/schema.js';
 import { environmentNames, type EnvironmentKey, type EnvironmentNames } from '../environments/naming.js';
 import type { EnvironmentRecord } from '../environments/types.js';
