@@ -285,4 +285,19 @@ describe('credential renewal behind a held build (issue 13 §1: the previous SHA
     expect(planCredentialRenewals(records, new Date(Date.now() + 38 * HOUR), ttl)).toEqual([]);
     expect(planCredentialRenewals(records, new Date(Date.now() + 74 * HOUR), ttl).map((r) => r.key.pr).sort()).toEqual([FAILED, WAITING]);
   });
+
+  it('when Vault fails the renewal behind the build then the hold is still recorded, the run is retried, and the retry renews', async () => {
+    time.set(74 * HOUR);
+    const n = world.names(FAILED);
+    const version = world.vault.secret(n.vaultPath)!.currentVersion;
+    world.vault.faults.failures.push({ path: new RegExp(`/data/${n.vaultPath}$`), status: 503, body: { errors: ['Vault is sealed'] }, times: 1 });
+    await expect(reconcileEnvironment(world.deps, world.key(FAILED))).rejects.toMatchObject({ name: 'TransientError' });
+    expect(await world.deps.store.get(world.key(FAILED))).toMatchObject({ status: 'failed', observedSha: running[FAILED]!.a, lastError: 'build failed: build-images failure' });
+    expect(world.vault.secret(n.vaultPath)!.currentVersion).toBe(version);
+
+    expect((await reconcileEnvironment(world.deps, world.key(FAILED))).status).toBe('failed');
+    expect(world.vault.secret(n.vaultPath)!.currentVersion).toBe(version + 1);
+    expect((await validUntil(n.role))!.getTime()).toBeGreaterThan(time.clock.now().getTime() + 48 * HOUR);
+    expect((await readAsPr(world, FAILED)).body.data!.data).toEqual(running[FAILED]!.data);
+  });
 });
