@@ -64,9 +64,10 @@ describe('resume: Postgres is the truth, the queue a hint', () => {
       const records = await Promise.all(prs.map((pr) => world.deps.store.get(world.key(pr))));
       return records.every((r) => r?.status === 'degraded');
     }, 30_000);
+    // Every queue key goes; whatever is queued after this can only be the resume sweep's
+    // (this test enqueues nothing more). The sweep runs every second and may already have
+    // enqueued again by the time the queue could be counted, so it is not counted.
     expect(await flushDaemonKeys()).toBeGreaterThan(0);
-    const counts = await daemon.queue.counts();
-    expect(counts.waiting + counts.delayed + counts.parked).toBe(0);
     world.nomad.up();
 
     await waitFor('every lagging PR to converge after the flush', async () => {
