@@ -114,6 +114,7 @@ describe('logs API', () => {
     expect(await get(`${base}?task=e2e&type=both`)).toEqual({ status: 400, text: 'must provide log type (stdout/stderr)' });
     expect(await get(`${base}?task=e2e&type=stdout&origin=middle`)).toEqual({ status: 400, text: 'origin must be start or end' });
     expect((await get(`${base}?task=e2e&type=stdout&plain=maybe`)).status).toBe(400);
+    expect(await get(`${base}?task=e2e&type=stdout&offset=9223372036854775808`)).toEqual({ status: 400, text: 'error parsing offset: strconv.ParseInt: parsing "9223372036854775808": value out of range' });
     expect(await get(`${base}?task=other&type=stdout`)).toEqual({ status: 404, text: 'task group "e2e" does not have task with name "other"' });
     expect((await get(`/v1/client/fs/logs/nope?task=e2e&type=stdout`)).status).toBe(404);
   });

@@ -237,10 +237,13 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
    * paginator's, answered 400 through structs.NewErrRPCCodedf.
    */
   async function listJobs(req: EmulatorRequest, ns: string): Promise<EmulatorResponse> {
-    // command/agent/http.go parsePagination: strconv.ParseInt(per_page, 10, 32).
+    // command/agent/http.go parsePagination: `perPage, err := strconv.Atoi(per_page); if err
+    // == nil { b.PerPage = int32(perPage) }`: a per_page that does not parse (or overflows
+    // int64) is ignored, so the whole list comes in one page; a parsed one is cut to int32.
     const rawPerPage = req.query.get('per_page') ?? '';
-    const perPage = rawPerPage === '' ? 0 : /^[+-]?\d+$/.test(rawPerPage) && Math.abs(Number(rawPerPage)) < 2 ** 31 ? Number(rawPerPage) : NaN;
-    if (Number.isNaN(perPage)) return text(400, 'Expect a number for `per_page` query string parameter');
+    const parsedPerPage = /^[+-]?\d+$/.test(rawPerPage) ? BigInt(rawPerPage) : null;
+    const fitsInt64 = parsedPerPage !== null && parsedPerPage === BigInt.asIntN(64, parsedPerPage);
+    const perPage = fitsInt64 ? Number(BigInt.asIntN(32, parsedPerPage)) : 0;
     const nextToken = req.query.get('next_token') ?? '';
     let predicate: ((d: unknown) => boolean) | undefined;
     const filter = req.query.get('filter');
@@ -311,6 +314,8 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     if (type !== 'stdout' && type !== 'stderr') return text(400, 'must provide log type (stdout/stderr)');
     const rawOffset = q.get('offset') ?? '';
     if (rawOffset !== '' && !/^[+-]?\d+$/.test(rawOffset)) return text(400, `error parsing offset: strconv.ParseInt: parsing "${rawOffset}": invalid syntax`);
+    // strconv.ParseInt(offset, 10, 64): a number past int64 is ErrRange, not a huge offset.
+    if (rawOffset !== '' && BigInt(rawOffset) !== BigInt.asIntN(64, BigInt(rawOffset))) return text(400, `error parsing offset: strconv.ParseInt: parsing "${rawOffset}": value out of range`);
     const offset = rawOffset === '' ? 0 : Number(rawOffset);
     const origin = q.get('origin') || 'start';
     if (origin !== 'start' && origin !== 'end') return text(400, 'origin must be start or end');
