@@ -8,6 +8,7 @@ import { strictRouter } from './strict-router.js';
 import type { Logger } from 'pino';
 import type { Deps } from '../deps.js';
 import { safeErrorLine } from '../secrets.js';
+import { withTimeout } from '../timeout.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -23,19 +24,11 @@ export interface CheckResult {
 
 async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check.check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await withTimeout(check.check(), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
     return { name: check.name, ok: true, ms: Math.round(performance.now() - started) };
   } catch (err) {
     return { name: check.name, ok: false, ms: Math.round(performance.now() - started), error: safeErrorLine(err, 200) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

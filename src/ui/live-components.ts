@@ -4,6 +4,7 @@
 // failure becomes a line saying so (scrubbed of secrets by pattern).
 import type { NomadClient } from '../nomad/types.js';
 import { safeErrorLine } from '../secrets.js';
+import { withTimeout } from '../timeout.js';
 
 export interface TaskEventView {
   at: Date;
@@ -23,15 +24,7 @@ export interface ComponentLive {
 
 const EVENTS_SHOWN = 8;
 
-function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Nomad did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const nomadSilent = (ms: number) => () => new Error(`Nomad did not answer within ${ms} ms`);
 
 export async function readComponentLive(
   nomad: Pick<NomadClient, 'getLatestDeployment' | 'listAllocations'>,
@@ -39,7 +32,7 @@ export async function readComponentLive(
   timeoutMs: number,
 ): Promise<ComponentLive> {
   try {
-    const [{ deployment }, allocations] = await bounded(Promise.all([nomad.getLatestDeployment(jobId), nomad.listAllocations(jobId)]), timeoutMs);
+    const [{ deployment }, allocations] = await withTimeout(Promise.all([nomad.getLatestDeployment(jobId), nomad.listAllocations(jobId)]), timeoutMs, nomadSilent(timeoutMs));
     const events: TaskEventView[] = [];
     for (const alloc of allocations) {
       for (const [task, state] of Object.entries(alloc.tasks)) {
