@@ -346,8 +346,8 @@ export function createPreviewDatabases(options: PreviewDatabasesOptions): Previe
     const done: PoolAction[] = [];
     for (const settings of pools) {
       if (signal?.aborted) break;
-      quoteIdent(settings.template);
       try {
+        quoteIdent(settings.template);
         done.push(...(await run(`refill warm pool of ${settings.template}`, () => warmPool.refill(settings, signal))));
       } catch (err) {
         // One template's trouble (missing, busy, a failing versionQuery) leaves the others' pools working.

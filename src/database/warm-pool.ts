@@ -61,16 +61,21 @@ interface SpareRow {
   bytes: string | null;
 }
 
+/** A database's COMMENT (null when it has none or does not exist), read on the pool or inside a transaction. */
+async function databaseComment(q: Pick<pg.ClientBase, 'query'>, name: string): Promise<string | null> {
+  const { rows } = await q.query<{ comment: string | null }>(
+    `SELECT pg_catalog.shobj_description(d.oid, 'pg_database') AS comment FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
+    [name],
+  );
+  return rows[0]?.comment ?? null;
+}
+
 export function createWarmPool(deps: WarmPoolDeps): WarmPool {
   const { pool, instance, log } = deps;
 
   async function templateVersion(template: string, versionQuery: string | undefined): Promise<string | null> {
     if (versionQuery === undefined) {
-      const { rows } = await pool.query<{ comment: string | null }>(
-        `SELECT pg_catalog.shobj_description(d.oid, 'pg_database') AS comment FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
-        [template],
-      );
-      const comment = rows[0]?.comment ?? null;
+      const comment = await databaseComment(pool, template);
       return comment === null || comment === '' ? null : hashVersion('comment', comment);
     }
     // Read-only, in the template, first value of the first row; the connection ends
@@ -184,11 +189,7 @@ export function createWarmPool(deps: WarmPoolDeps): WarmPool {
         await client.query('BEGIN');
         await client.query(`ALTER DATABASE ${quoteIdent(spare.name)} RENAME TO ${quoteIdent(name)}`);
         // Under the rename's lock: still the spare it was listed as (nobody re-marked it since).
-        const { rows } = await client.query<{ comment: string | null }>(
-          `SELECT pg_catalog.shobj_description(d.oid, 'pg_database') AS comment FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
-          [name],
-        );
-        const marker = ownerOfPostgresSpare(rows[0]?.comment ?? null);
+        const marker = ownerOfPostgresSpare(await databaseComment(client, name));
         if (!marker || marker.instance !== instance || marker.template !== template || marker.version !== version) {
           await client.query('ROLLBACK');
           continue;
