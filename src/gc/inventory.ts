@@ -19,6 +19,7 @@ import type { Deps } from '../deps.js';
 import { CONSUL_META, NOMAD_META, quoteBexpr } from '../ownership/markers.js';
 import { isEnvironmentId, ownedEnvId, ownerOfConsulService, ownerOfNomadJob, ownerOfVaultJwtRole, ownerOfVaultPolicy, ownerOfVaultSecret } from '../ownership/owners.js';
 import type { OwnedInventory, OwnedKind, OwnedResource } from './types.js';
+import { createSlots } from '../queue/slots.js';
 
 export type InventoryDeps = Pick<Deps, 'config' | 'nomad' | 'consul' | 'vault' | 'databases'>;
 
@@ -31,18 +32,18 @@ export interface InventoryOptions {
   liveEnvIds?: () => Promise<ReadonlySet<string>>;
 }
 
-/** At most `limit` calls of one system at once; the rest wait their turn in order. */
+/**
+ * At most `limit` calls of one system at once; the rest wait their turn in order (the
+ * queue's slots: a freed slot goes straight to the next in line, so none can overtake).
+ */
 export function createLimiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
+  const slots = createSlots(limit);
   return async (fn) => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
+    const release = await slots.acquire();
     try {
       return await fn();
     } finally {
-      active--;
-      waiting.shift()?.();
+      release();
     }
   };
 }
