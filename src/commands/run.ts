@@ -46,8 +46,10 @@ export interface CommandDeps {
   timeoutMs?: number;
 }
 
+/** The webhook's answer to an issue_comment delivery: HTTP status, the outcome it is counted as, and the rest of the body. */
 export interface CommentAnswer {
   status: number;
+  outcome: 'accepted' | 'ignored' | 'duplicate' | 'in_progress' | 'rejected' | 'error';
   body: Record<string, unknown>;
 }
 
@@ -116,16 +118,16 @@ export function createCommentHandler(deps: CommandDeps): (input: { delivery: str
 
   return async ({ data }) => {
     const parsed = parseIssueCommentEvent(data);
-    if (!parsed.ok) return { status: 400, body: { status: 'rejected', reason: parsed.reason } };
+    if (!parsed.ok) return { status: 400, outcome: 'rejected', body: { reason: parsed.reason } };
     const event = parsed.event;
-    if (event.action !== 'created') return { status: 202, body: { status: 'ignored', reason: 'only new comments carry commands' } };
-    if (!event.issue.pull_request) return { status: 202, body: { status: 'ignored', reason: 'not a pull request' } };
+    if (event.action !== 'created') return { status: 202, outcome: 'ignored', body: { reason: 'only new comments carry commands' } };
+    if (!event.issue.pull_request) return { status: 202, outcome: 'ignored', body: { reason: 'not a pull request' } };
     const repo = reposByName.get(event.repository.full_name.toLowerCase());
-    if (!repo) return { status: 202, body: { status: 'ignored', reason: 'repository not configured' } };
+    if (!repo) return { status: 202, outcome: 'ignored', body: { reason: 'repository not configured' } };
     const command = parseCommand(event.comment.body ?? '');
-    if (command.kind === 'none') return { status: 202, body: { status: 'ignored', reason: 'no command' } };
+    if (command.kind === 'none') return { status: 202, outcome: 'ignored', body: { reason: 'no command' } };
     // Bots (previewd itself included) do not command previewd: no loops, no automation by proxy.
-    if (event.comment.user.type === 'Bot') return { status: 202, body: { status: 'ignored', reason: 'comment by a bot' } };
+    if (event.comment.user.type === 'Bot') return { status: 202, outcome: 'ignored', body: { reason: 'comment by a bot' } };
 
     const key: EnvironmentKey = { repo: repo.name, pr: event.issue.number };
     const commentId = event.comment.id;
@@ -135,9 +137,9 @@ export function createCommentHandler(deps: CommandDeps): (input: { delivery: str
       log.error({ env: keyString(key), comment: commentId, error: safeErrorLine(err) }, 'comment dedupe unavailable');
       return null;
     });
-    if (claim === null) return { status: 503, body: { status: 'error', reason: 'cannot record the command now; redeliver it later' } };
-    if (!claim.claimed && claim.reason === 'done') return { status: 200, body: { status: 'duplicate', comment: commentId } };
-    if (!claim.claimed) return { status: 409, body: { status: 'in_progress', comment: commentId } };
+    if (claim === null) return { status: 503, outcome: 'error', body: { reason: 'cannot record the command now; redeliver it later' } };
+    if (!claim.claimed && claim.reason === 'done') return { status: 200, outcome: 'duplicate', body: { comment: commentId } };
+    if (!claim.claimed) return { status: 409, outcome: 'in_progress', body: { comment: commentId } };
 
     try {
       const outcome = await withTimeout(
@@ -154,11 +156,11 @@ export function createCommentHandler(deps: CommandDeps): (input: { delivery: str
       await deps.deliveries.confirm(dedupeId, claim.token).catch((err: unknown) => log.warn({ comment: commentId, error: safeErrorLine(err) }, 'command could not be marked seen'));
       const name = command.kind === 'command' ? command.name : 'unknown';
       log.info({ env: keyString(key), comment: commentId, command: name, reaction: outcome.reaction, detail: outcome.detail }, 'command handled');
-      return { status: 202, body: { status: 'accepted', command: name, reaction: outcome.reaction } };
+      return { status: 202, outcome: 'accepted', body: { command: name, reaction: outcome.reaction } };
     } catch (err) {
       await deps.deliveries.release(dedupeId, claim.token).catch(() => undefined);
       log.error({ env: keyString(key), comment: commentId, error: safeErrorLine(err) }, 'command failed');
-      return { status: 503, body: { status: 'error', reason: 'cannot carry out the command now; redeliver it later' } };
+      return { status: 503, outcome: 'error', body: { reason: 'cannot carry out the command now; redeliver it later' } };
     }
   };
 }

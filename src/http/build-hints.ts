@@ -30,13 +30,7 @@ export interface HintAnswer {
 /** Most PRs one hint reconciles (one head SHA is the head of a handful of PRs at most). */
 const MAX_HINTED = 50;
 
-export async function handleBuildHint(deps: BuildHintDeps, event: BuildHintEvent, text: string): Promise<HintAnswer> {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return { status: 400, outcome: 'rejected', body: { reason: 'malformed JSON' } };
-  }
+export async function handleBuildHint(deps: BuildHintDeps, event: BuildHintEvent, data: unknown): Promise<HintAnswer> {
   const hint = parseBuildHint(event, data);
   if (!hint.ok) return { status: 400, outcome: 'rejected', body: { reason: hint.reason } };
   const repo = deps.reposByName.get(hint.repo.toLowerCase());

@@ -43,7 +43,7 @@ export interface WebhookDeps {
    */
   trust?: TrustDeps;
   /** `issue_comment` deliveries (commands, issue 13 §4); without it they are ignored. */
-  comments?: (input: { delivery: string; data: unknown }) => Promise<{ status: number; body: Record<string, unknown> }>;
+  comments?: (input: { delivery: string; data: unknown }) => Promise<{ status: number; outcome: Exclude<Outcome, 'pong'>; body: Record<string, unknown> }>;
 }
 
 type Outcome = 'accepted' | 'ignored' | 'duplicate' | 'in_progress' | 'pong' | 'rejected' | 'error';
@@ -122,31 +122,23 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (!event || !delivery) return answer(ctx, 400, 'rejected', { reason: 'missing X-GitHub-Event or X-GitHub-Delivery' });
     if (!DELIVERY_ID.test(delivery)) return answer(ctx, 400, 'rejected', { reason: 'malformed X-GitHub-Delivery' });
     if (event === 'ping') return answer(ctx, 200, 'pong');
-    if (event === 'issue_comment' && deps.comments) {
-      let data: unknown;
-      try {
-        data = JSON.parse(text);
-      } catch {
-        return answer(ctx, 400, 'rejected', { reason: 'malformed JSON' });
-      }
-      const handled = await deps.comments({ delivery, data });
-      const status = handled.body['status'];
-      deps.metrics.recordWebhook(event, typeof status === 'string' ? status : 'accepted');
-      ctx.status = handled.status;
-      ctx.body = handled.body;
-      return;
-    }
-    if (isBuildHintEvent(event)) {
-      const hinted = await handleBuildHint({ ...deps, log, reposByName, recordTimeoutMs }, event, text);
-      return answer(ctx, hinted.status, hinted.outcome, hinted.body);
-    }
-    if (event !== 'pull_request') return answer(ctx, 202, 'ignored', { reason: `event "${forLog(event, 40)}" not handled` });
+    const comments = event === 'issue_comment' ? deps.comments : undefined;
+    if (!comments && !isBuildHintEvent(event) && event !== 'pull_request') return answer(ctx, 202, 'ignored', { reason: `event "${forLog(event, 40)}" not handled` });
 
+    // Parsed once, for the events handled (an unhandled event's body is never read).
     let data: unknown;
     try {
       data = JSON.parse(text);
     } catch {
       return answer(ctx, 400, 'rejected', { reason: 'malformed JSON' });
+    }
+    if (comments) {
+      const handled = await comments({ delivery, data });
+      return answer(ctx, handled.status, handled.outcome, handled.body);
+    }
+    if (isBuildHintEvent(event)) {
+      const hinted = await handleBuildHint({ ...deps, log, reposByName, recordTimeoutMs }, event, data);
+      return answer(ctx, hinted.status, hinted.outcome, hinted.body);
     }
     const action = actionOnlySchema.safeParse(data);
     if (!action.success) return answer(ctx, 400, 'rejected', { reason: 'action: expected a short string' });
