@@ -26,6 +26,7 @@ import { createResyncState, sweepResync } from './resync/sweep.js';
 import { buildPollTickMs, planBuildPolls } from './build/poll.js';
 import { uiRouter } from './ui/router.js';
 import { redisPrefix } from './queue/redis-prefix.js';
+import { settledWithin } from './timeout.js';
 import { createRedisSessions } from './ui/sessions.js';
 
 export interface DaemonOptions {
@@ -167,7 +168,6 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
   // Spares cloned in the background, one replica at a time (the lock), so that a PR
   // database is a rename; at start too, so the first PRs after a deploy find spares.
   const pools = warmPoolSettings(config);
-  const poolStop = new AbortController();
   const warmPoolSchedule =
     options.warmPool === false || pools.length === 0
       ? null
@@ -177,8 +177,8 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
           intervalMs: config.database.poolInterval,
           immediate: true,
           log,
-          sweep: async () => {
-            await deps.databases.refillWarmPools(pools, poolStop.signal);
+          sweep: async (_lease, stopping) => {
+            await deps.databases.refillWarmPools(pools, stopping);
           },
         });
   // PRs waiting for their CI build are looked at again without a webhook: a lost
@@ -237,16 +237,20 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         // Order: no new webhooks, no new sweeps, then let running reconciles finish.
+        // The grace bounds the whole stop: a sweep hung inside one call (a Postgres clone
+        // on a partitioned network) is left behind after it, as a reconcile is, instead of
+        // keeping the queue's job locks renewed forever. What the sweeps did not use of
+        // it is the reconciles'.
+        const graceMs = stopOptions.graceMs ?? 25_000;
+        const started = Date.now();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        poolStop.abort();
-        await warmPoolSchedule?.stop();
-        await gcSchedule?.stop();
-        await deps.e2e?.stop();
-        await resyncSchedule?.stop();
-        await buildSchedule?.stop();
-        await resumeSchedule?.stop();
-        await queue.close({ graceMs: stopOptions.graceMs ?? 25_000 });
+        const e2eStop = deps.e2e?.stop();
+        await Promise.all([
+          ...[warmPoolSchedule, gcSchedule, resyncSchedule, buildSchedule, resumeSchedule].map((schedule) => schedule?.stop(graceMs)),
+          e2eStop && settledWithin(e2eStop, graceMs),
+        ]);
+        await queue.close({ graceMs: Math.max(0, graceMs - (Date.now() - started)) });
         redis.disconnect();
         log.info('previewd stopped');
       })();

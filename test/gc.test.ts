@@ -281,3 +281,51 @@ describe('sweep schedule (real Redis)', () => {
     }
   }, 30_000);
 });
+
+describe('stopping a sweep schedule (real Redis)', () => {
+  it('when stopped during a sweep then the sweep sees its signal and its lease as lost, and a sweep hung in a call is left behind after the grace', async () => {
+    const { createTestRedis } = await import('./support/services.js');
+    const { createSweepLock, startSweepSchedule } = await import('../src/gc/schedule.js');
+    const redis = await createTestRedis();
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const seen: { aborted: boolean; holds: boolean }[] = [];
+    let entered = 0;
+    // A careful sweep: it checks its lease between changes, as GC and resync do.
+    const careful = startSweepSchedule({
+      name: 'careful',
+      lock: createSweepLock(redis.redis, redis.prefix, 'careful'),
+      intervalMs: 60_000,
+      immediate: true,
+      log,
+      sweep: async (lease, signal) => {
+        entered++;
+        while (!signal.aborted) await new Promise((r) => setTimeout(r, 10));
+        seen.push({ aborted: signal.aborted, holds: await lease.stillHolds() });
+      },
+    });
+    // A sweep stuck inside one call that ignores every signal (a hung Postgres clone).
+    const hung = startSweepSchedule({
+      name: 'hung',
+      lock: createSweepLock(redis.redis, redis.prefix, 'hung'),
+      intervalMs: 60_000,
+      immediate: true,
+      log,
+      sweep: () => new Promise<void>(() => undefined),
+    });
+    try {
+      await waitFor('the careful sweep to be running', () => entered === 1, 10_000);
+      await careful.stop(5_000);
+      expect(seen).toEqual([{ aborted: true, holds: false }]);
+      const started = performance.now();
+      await hung.stop(200);
+      // The grace plus a loaded machine's timer lateness; the old stop() never returned.
+      expect(performance.now() - started).toBeLessThan(200 + 2_000);
+      const text = lines.join('');
+      expect(text.match(/sweep still running at shutdown/g)).toHaveLength(1);
+      expect(text).not.toContain('sweep failed');
+    } finally {
+      await redis.cleanup();
+    }
+  }, 30_000);
+});

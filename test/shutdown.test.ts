@@ -6,6 +6,7 @@
 // failure of the test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../src/daemon.js';
+import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
 import type { Deps } from '../src/deps.js';
 import { randomSha, type World } from '../src/sandbox/world.js';
 import { startWorld } from './support/pg.js';
@@ -75,6 +76,39 @@ describe('stopping while a deploy waits', () => {
     expect(after).not.toContain('Cannot use a pool');
     // The grace, then the wait is cancelled: well under the 2 s allowed for a processor to take its signal.
     expect(stopMs).toBeLessThan(200 + 2_000);
+  }, 40_000);
+});
+
+describe('stopping while a sweep hangs', () => {
+  it('when the warm-pool refill hangs in a call that ignores its signal then stop() leaves it after the grace and still hands the running reconcile back', async () => {
+    let refills = 0;
+    // A refill stuck inside one call (a clone on a partitioned network): it never settles.
+    const databases = { ...world.deps.databases, refillWarmPools: () => (refills++, new Promise<never>(() => undefined)) };
+    const prefix = `${world.redisPrefix}:hung-sweep`;
+    const daemon = await startDaemon({ ...world.deps, databases }, { port: 0, host: '127.0.0.1', redisPrefix: prefix, gc: false, resync: false, resume: false, queue: { lockDurationMs: 5_000, stalledIntervalMs: 2_000 } });
+    const pr = 2;
+    await world.open(pr, randomSha());
+    await daemon.queue.enqueue(world.key(pr), 'opened');
+    await waitFor('the refill to hang and a deploy to be waiting', async () => {
+      const events = await world.deps.store.listEvents(world.key(pr), 50);
+      return refills === 1 && events.some((e) => e.type === 'step' && (e.data as { kind?: string }).kind === 'register-job');
+    }, 20_000);
+
+    const linesBefore = world.logLines.length;
+    const started = performance.now();
+    await daemon.stop({ graceMs: 200 });
+    const stopMs = performance.now() - started;
+    // Before: stop() waited for the sweep forever, and the worker it never closed kept
+    // renewing the job's lock, so no other daemon could take the PR.
+    expect(stopMs).toBeLessThan(200 + 2_000 + 1_000);
+    expect(world.logLines.slice(linesBefore).join('\n')).toContain('sweep still running at shutdown');
+    const queue = createReconcileQueue({ redisUrl: world.config.env.REDIS_URL, prefix, concurrency: 1, log: world.deps.log, metrics: world.deps.metrics, process: async () => undefined });
+    try {
+      // Handed back without spending an attempt: delayed (due at once), not active.
+      expect(await queue.listPending()).toEqual([expect.objectContaining({ key: world.key(pr), state: 'delayed', attemptsMade: 0 })]);
+    } finally {
+      await queue.close();
+    }
   }, 40_000);
 });
 

@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createFencedLock } from '../queue/fenced-lock.js';
+import { settledWithin } from '../timeout.js';
 
 export interface GcLease {
   fencingToken: number;
@@ -41,8 +42,13 @@ export function createSweepLock(redis: Redis, prefix: string, name: string): GcL
 }
 
 export interface GcSchedule {
-  /** Stops the timer and waits for a running sweep to finish. */
-  stop(): Promise<void>;
+  /**
+   * Stops the timer and asks a running sweep to stop at its next check (its signal fires,
+   * its lease says it no longer holds), then waits for it up to `graceMs` (default: as
+   * long as it takes). A sweep hung inside one call is left behind after that: a shutdown
+   * must not hang on it, and every sweep is safe to cut short and run again.
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -56,7 +62,8 @@ export function startSweepSchedule(options: {
   lock: GcLock;
   intervalMs: number;
   log: Logger;
-  sweep: (lease: GcLease) => Promise<void>;
+  /** `signal` fires when the daemon stops; `lease.stillHolds()` turns false then too. */
+  sweep: (lease: GcLease, signal: AbortSignal) => Promise<void>;
   random?: () => number;
   immediate?: boolean;
 }): GcSchedule {
@@ -66,6 +73,7 @@ export function startSweepSchedule(options: {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | null = null;
+  const stopping = new AbortController();
 
   // The lease this replica kept after its last sweep (held until a whole interval after it).
   let kept: GcLease | null = null;
@@ -81,14 +89,18 @@ export function startSweepSchedule(options: {
     const renewal = setInterval(() => {
       lock.extend(lease, renewMs * 3).catch((err: unknown) => log.warn({ err }, 'sweep lock renewal failed'));
     }, renewMs);
+    // A stopping daemon's sweep sees its lease as lost: it stops before its next change.
+    const stoppable: GcLease = { fencingToken: lease.fencingToken, stillHolds: async () => !stopping.signal.aborted && (await lease.stillHolds()) };
     try {
-      await options.sweep(lease);
+      await options.sweep(stoppable, stopping.signal);
     } catch (err) {
-      log.error({ err }, 'sweep failed');
+      if (stopping.signal.aborted) log.info({ err: { message: (err as Error).message } }, 'sweep stopped by shutdown');
+      else log.error({ err }, 'sweep failed');
     } finally {
       clearInterval(renewal);
       // Hold the lock for the rest of the interval: no other replica sweeps again before it.
-      if (await lock.extend(lease, intervalMs).catch(() => false)) kept = lease;
+      // Not when stopping: the lock then lapses soon and another replica takes the turn.
+      if (!stopping.signal.aborted && (await lock.extend(lease, intervalMs).catch(() => false))) kept = lease;
     }
   };
 
@@ -111,10 +123,15 @@ export function startSweepSchedule(options: {
   schedule(options.immediate ? 0 : intervalMs * (0.9 + random() * 0.1));
 
   return {
-    async stop() {
+    async stop(graceMs) {
       stopped = true;
       clearTimeout(timer);
-      await running;
+      stopping.abort(new Error('previewd is stopping'));
+      const current = running;
+      if (current === null) return;
+      if (graceMs === undefined) return current;
+      if (await settledWithin(current, graceMs)) return;
+      log.warn({ graceMs }, 'sweep still running at shutdown; leaving it (it is safe to cut short and runs again at the next start)');
     },
   };
 }

@@ -28,7 +28,7 @@ import { backoffDelay, bugStack, classifyFailure, DEFAULT_BACKOFF, type BackoffO
 import { safeErrorLine } from '../secrets.js';
 import { createSlots, runSlots, type Slots } from './slots.js';
 import { createGroupCommit } from '../group-commit.js';
-import { withTimeout } from '../timeout.js';
+import { settledWithin, withTimeout } from '../timeout.js';
 
 export const QUEUE_NAME = 'reconcile';
 const JOB_NAME = 'reconcile';
@@ -155,19 +155,6 @@ class RetryableFailure extends Error {
     // BullMQ stores the stack next to the reason; ours carries no input values.
     this.stack = `${this.name}: ${message}`;
   }
-}
-
-function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export function createReconcileQueue(options: ReconcileQueueOptions): ReconcileQueue {
