@@ -10,10 +10,12 @@
 // long (the webhook bounds its claim and its record step to a few seconds each).
 //
 // Claims and confirms arriving in one event-loop turn go to Redis as one pipeline (one
-// write, one round trip), each script by its SHA: under load a delivery's Redis calls
-// cost a share of a syscall instead of one each. Each call still hears its own answer.
-import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+// write, one round trip): under load a delivery's Redis calls cost a share of a syscall
+// instead of one each. Each call still hears its own answer. The scripts are ioredis
+// commands (defineCommand): sent by SHA, whole the first time on a connection and again
+// when Redis has forgotten them (restart, SCRIPT FLUSH).
+import { randomBytes } from 'node:crypto';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { createGroupCommit, type ItemOutcome } from '../group-commit.js';
 
 const PENDING = 'pending:';
@@ -40,14 +42,14 @@ const CONFIRM = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], '${DONE}', 'PX', ARGV[2]) end
 return 0`;
 
-/** A Lua script and its SHA1, the name Redis caches it by (EVALSHA). */
-const script = (text: string) => ({ text, sha: createHash('sha1').update(text).digest('hex') });
-type Script = ReturnType<typeof script>;
-const SCRIPTS = { claim: script(CLAIM), release: script(RELEASE), confirm: script(CONFIRM) };
+/** The scripts as commands of the connection, each with one key (the delivery's). */
+const COMMANDS = { claim: 'previewdDeliveryClaim', release: 'previewdDeliveryRelease', confirm: 'previewdDeliveryConfirm' } as const;
+type Command = (typeof COMMANDS)[keyof typeof COMMANDS];
+type WithCommands = Record<Command, (key: string, ...args: string[]) => ChainableCommander>;
 
 /** One script call of a pipeline: the delivery key and the script's arguments. */
 interface ScriptCall {
-  script: Script;
+  command: Command;
   key: string;
   args: string[];
 }
@@ -84,50 +86,34 @@ export function createDeliveryDedupe(options: {
     if (!DELIVERY_ID.test(id)) throw new Error('invalid delivery id');
     return `${prefix}:delivery:${id}`;
   };
-  /** Runs the calls in one pipeline; a script Redis no longer holds (restart, SCRIPT FLUSH) is sent whole once. */
+  redis.defineCommand(COMMANDS.claim, { numberOfKeys: 1, lua: CLAIM });
+  redis.defineCommand(COMMANDS.release, { numberOfKeys: 1, lua: RELEASE });
+  redis.defineCommand(COMMANDS.confirm, { numberOfKeys: 1, lua: CONFIRM });
   async function runPipeline(calls: readonly ScriptCall[]): Promise<ItemOutcome<unknown>[]> {
-    const send = (which: readonly ScriptCall[], whole: boolean) => {
-      const pipeline = redis.pipeline();
-      for (const c of which) {
-        if (whole) pipeline.eval(c.script.text, 1, c.key, ...c.args);
-        else pipeline.evalsha(c.script.sha, 1, c.key, ...c.args);
-      }
-      return pipeline.exec();
-    };
-    const results = (await send(calls, false)) ?? [];
-    const outcomes = calls.map((_, i): ItemOutcome<unknown> => {
+    const pipeline = redis.pipeline();
+    for (const c of calls) (pipeline as unknown as WithCommands)[c.command](c.key, ...c.args);
+    const results = (await pipeline.exec()) ?? [];
+    return calls.map((_, i): ItemOutcome<unknown> => {
       const [err, value] = results[i] ?? [new Error('no reply from Redis'), null];
       return err ? { ok: false, error: err } : { ok: true, value };
     });
-    const missing = calls.map((_, i) => i).filter((i) => {
-      const o = outcomes[i]!;
-      return !o.ok && /NOSCRIPT/.test((o.error as Error).message);
-    });
-    if (missing.length > 0) {
-      const retried = (await send(missing.map((i) => calls[i]!), true)) ?? [];
-      missing.forEach((i, n) => {
-        const [err, value] = retried[n] ?? [new Error('no reply from Redis'), null];
-        outcomes[i] = err ? { ok: false, error: err } : { ok: true, value };
-      });
-    }
-    return outcomes;
   }
   // Independent calls (no key ordering): the pipelines of several turns may be in flight at once.
   const pipelined = createGroupCommit<ScriptCall, unknown>({ commit: runPipeline, maxConcurrent: 16 });
-  const call = (s: Script, deliveryId: string, ...args: string[]) => pipelined.submit({ script: s, key: keyOf(deliveryId), args });
+  const call = (command: Command, deliveryId: string, ...args: string[]) => pipelined.submit({ command, key: keyOf(deliveryId), args });
 
   return {
     async claim(deliveryId) {
       const token = randomBytes(8).toString('hex');
-      const outcome = await call(SCRIPTS.claim, deliveryId, `${PENDING}${token}`, String(claimTtlMs), String(claimTakeoverMs));
+      const outcome = await call(COMMANDS.claim, deliveryId, `${PENDING}${token}`, String(claimTtlMs), String(claimTakeoverMs));
       if (outcome === 'claimed') return { claimed: true, token };
       return { claimed: false, reason: outcome === 'done' ? 'done' : 'in-progress' };
     },
     async confirm(deliveryId, token) {
-      await call(SCRIPTS.confirm, deliveryId, `${PENDING}${token}`, String(ttlMs));
+      await call(COMMANDS.confirm, deliveryId, `${PENDING}${token}`, String(ttlMs));
     },
     async release(deliveryId, token) {
-      await call(SCRIPTS.release, deliveryId, `${PENDING}${token}`);
+      await call(COMMANDS.release, deliveryId, `${PENDING}${token}`);
     },
     async wasSeen(deliveryId) {
       return (await redis.get(keyOf(deliveryId))) === DONE;
