@@ -161,6 +161,8 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (!isValidKey(key)) return answer(ctx, 400, 'rejected', { reason: 'number: out of range' });
     const facts = pullFactsFromEvent(payload);
     const trigger = webhookTrigger(payload);
+    // Decided once without the fork's trust first: an event ignored either way (a draft,
+    // an unhandled label) costs no approval read and no GitHub permission call.
     const first = decidePull(facts, repo, trigger);
     if (first.kind === 'ignore') return answer(ctx, 202, 'ignored', { reason: first.reason });
     let resolution: TrustResolution = { trust: NOT_APPROVED, notice: null };
