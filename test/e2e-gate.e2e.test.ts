@@ -40,7 +40,7 @@ describe('e2e gate (emulators + real Postgres/Redis)', () => {
       ],
       config: { e2e: { concurrency: 2, pollInterval: '50ms' } },
     });
-    store = createE2eStore({ databaseUrl: world.config.env.DATABASE_URL });
+    store = createE2eStore({ databaseUrl: world.config.env.DATABASE_URL, log: world.deps.log });
     const env = world.config.env;
     runner = createE2eRunner({
       config: world.config,

@@ -64,7 +64,7 @@ export function buildDeps(config: Config, options: { log?: Logger; clock?: Clock
     onRateLimit: (remaining) => metrics.githubRateLimitRemaining.set(remaining),
   });
   // The e2e gate only where a repo has tests configured: its own table, the same clients.
-  const e2eStore = config.repos.some((r) => r.e2e) ? createE2eStore({ databaseUrl: env.DATABASE_URL }) : null;
+  const e2eStore = config.repos.some((r) => r.e2e) ? createE2eStore({ databaseUrl: env.DATABASE_URL, log }) : null;
   const e2e = e2eStore ? createE2eRunner({ config, log, clock, nomad, github, vault, store: e2eStore, renderTestJob: (c, key, sha) => renderTestJob(c, key, sha) }) : undefined;
   return {
     config,

@@ -2,7 +2,9 @@
 // on (attempt, state), so a pass of another replica, or a pass repeated after a crash,
 // changes nothing twice. Reads the environments table (same schema) for what is ready.
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { mapPgError } from '../database/pg-errors.js';
+import { createStatePool, stateSchema } from '../database/state-pool.js';
 import { UserError } from '../errors.js';
 import type { EnvironmentKey } from '../environments/naming.js';
 import type { E2eEnvironment, E2eRun, E2eState } from './types.js';
@@ -83,13 +85,11 @@ const COLUMNS: Record<string, string> = {
 /** Advisory lock key of the concurrency bound (one per state schema). */
 const START_LOCK = 0x0e2e;
 
-export function createE2eStore(options: { databaseUrl: string; schema?: string; maxConnections?: number }): E2eStore {
-  const schema = options.schema ?? 'previewd';
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new UserError(`invalid state schema name "${schema}"`, { system: 'config' });
+export function createE2eStore(options: { databaseUrl: string; schema?: string; log: Logger; maxConnections?: number }): E2eStore {
+  const schema = stateSchema(options.schema);
   const runs = `"${schema}".e2e_runs`;
   const environments = `"${schema}".environments`;
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 2 });
-  pool.on('error', () => {}); // an idle client's error surfaces on its next query
+  const pool = createStatePool({ databaseUrl: options.databaseUrl, max: options.maxConnections ?? 2, log: options.log, what: 'e2e runs' });
 
   async function query<T extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
     try {

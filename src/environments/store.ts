@@ -16,6 +16,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { StaleFenceError, TransientError, UserError } from '../errors.js';
 import { mapPgError, pgCode } from '../database/pg-errors.js';
+import { createStatePool, stateSchema } from '../database/state-pool.js';
 import { packagePath } from '../package-root.js';
 import { environmentId, isValidKey, keyString, type EnvironmentKey } from './naming.js';
 import { orderGitHubFact, type DesiredBy, type GitHubChange } from './ordering.js';
@@ -48,7 +49,6 @@ export interface EnvironmentStoreOptions {
 
 const MIGRATIONS_DIR = packagePath('migrations');
 const MIGRATIONS_TABLE = 'previewd_migrations';
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Lost races before recordDesired gives up on a fact (each loss means another writer changed or inserted the PR's row first). */
 const MAX_DESIRED_ATTEMPTS = 100;
 /** Tries of a whole desired-state statement that collided with another replica's (unique env_id, deadlock). */
@@ -136,9 +136,7 @@ class HostsHeld extends Error {
 }
 
 export function createEnvironmentStore(options: EnvironmentStoreOptions): EnvironmentStore {
-  const schema = options.schema ?? 'previewd';
-  // node-pg-migrate interpolates the schema into its own SQL unescaped: only plain names pass.
-  if (!SCHEMA_NAME.test(schema)) throw new UserError(`invalid state schema name "${schema}"`, { system: 'config' });
+  const schema = stateSchema(options.schema);
   const { log } = options;
   const environments = `"${schema}".environments`;
   const events = `"${schema}".environment_events`;
@@ -204,9 +202,7 @@ export function createEnvironmentStore(options: EnvironmentStoreOptions): Enviro
      UNION
      SELECT repo, pr, env_id, desired_generation, pr_updated_at, desired_sha, desired_by, desired_present, pr_closed
      FROM ${environments} WHERE env_id = ANY($3::text[])`;
-  // State queries are small: a server that does not answer in 30 s is an outage (retried).
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 5, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
-  pool.on('error', (err) => log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres state connection lost'));
+  const pool = createStatePool({ databaseUrl: options.databaseUrl, max: options.maxConnections ?? 5, log, what: 'state' });
 
   async function query<R extends pg.QueryResultRow>(what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {

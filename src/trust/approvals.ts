@@ -8,6 +8,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { mapPgError } from '../database/pg-errors.js';
+import { createStatePool, stateSchema } from '../database/state-pool.js';
 import { UserError } from '../errors.js';
 import { isValidKey, type EnvironmentKey } from '../environments/naming.js';
 
@@ -44,7 +45,6 @@ export interface ApprovalStore {
 }
 
 const SHA = /^[0-9a-f]{40}$/;
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 interface ApprovalRow {
   pr: number;
@@ -60,11 +60,8 @@ const MAX_NOTICE = 1000;
 const toApproval = (row: ApprovalRow): ForkApproval => ({ sha: row.sha, by: row.approved_by, at: row.approved_at });
 
 export function createApprovalStore(options: { databaseUrl: string; schema?: string; log: Logger; maxConnections?: number }): ApprovalStore {
-  const schema = options.schema ?? 'previewd';
-  if (!SCHEMA_NAME.test(schema)) throw new UserError(`invalid state schema name "${schema}"`, { system: 'config' });
-  const table = `"${schema}".fork_approvals`;
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 2, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
-  pool.on('error', (err) => options.log.warn({ err: mapPgError(err, 'keep an idle connection') }, 'postgres approvals connection lost'));
+  const table = `"${stateSchema(options.schema)}".fork_approvals`;
+  const pool = createStatePool({ databaseUrl: options.databaseUrl, max: options.maxConnections ?? 2, log: options.log, what: 'approvals' });
 
   async function query<R extends pg.QueryResultRow>(what: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
