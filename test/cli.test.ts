@@ -39,6 +39,20 @@ describe('previewd CLI', () => {
     for (const secret of Object.values(goodEnv)) expect(result.stderr + result.stdout).not.toContain(secret);
   });
 
+  for (const [option, value, says] of [
+    ['--grace', 'abc', 'expected seconds from 0 to 3600'],
+    ['--grace', '-5', 'expected seconds from 0 to 3600'],
+    ['--port', '99999', 'expected a port number from 0 to 65535'],
+  ] as const) {
+    it(`when serve is given ${option} ${value} then it refuses it in one line before starting anything`, async () => {
+      // Number('abc') was NaN: a grace of no wait at all, from a typo.
+      const result = await run(['serve', option, value], goodEnv);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`option '${option} <${option === '--grace' ? 'seconds' : 'port'}>' argument '${value}' is invalid. ${says}`);
+      expect(result.stderr).not.toContain('previewd serving');
+    });
+  }
+
   it('when a secret is missing then config check names it without any value and exits 2', async () => {
     const { VAULT_TOKEN: _omit, ...env } = goodEnv;
     const result = await run(['config', 'check'], env);
