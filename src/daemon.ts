@@ -243,14 +243,18 @@ export async function startDaemon(deps: Deps, options: DaemonOptions = {}): Prom
         // it is the reconciles'.
         const graceMs = stopOptions.graceMs ?? 25_000;
         const started = Date.now();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
+        const left = () => Math.max(0, graceMs - (Date.now() - started));
+        // Requests under way (a webhook being recorded) may finish; idle keep-alive
+        // connections close now, and whatever still runs when the grace is up is cut.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (!(await settledWithin(closed, graceMs))) server.closeAllConnections();
         const e2eStop = deps.e2e?.stop();
         await Promise.all([
-          ...[warmPoolSchedule, gcSchedule, resyncSchedule, buildSchedule, resumeSchedule].map((schedule) => schedule?.stop(graceMs)),
-          e2eStop && settledWithin(e2eStop, graceMs),
+          ...[warmPoolSchedule, gcSchedule, resyncSchedule, buildSchedule, resumeSchedule].map((schedule) => schedule?.stop(left())),
+          e2eStop && settledWithin(e2eStop, left()),
         ]);
-        await queue.close({ graceMs: Math.max(0, graceMs - (Date.now() - started)) });
+        await queue.close({ graceMs: left() });
         redis.disconnect();
         log.info('previewd stopped');
       })();

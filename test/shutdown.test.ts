@@ -4,6 +4,7 @@
 // and hit "Cannot use a pool after calling end". Here the store and the PR-database
 // client behave exactly so once stop() has returned, and every call after that is a
 // failure of the test.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../src/daemon.js';
 import { createReconcileQueue } from '../src/queue/reconcile-queue.js';
@@ -109,6 +110,25 @@ describe('stopping while a sweep hangs', () => {
     } finally {
       await queue.close();
     }
+  }, 40_000);
+});
+
+describe('stopping while a request is under way', () => {
+  it('when a client holds a request open then stop() waits for it no longer than the grace', async () => {
+    const daemon = await startDaemon(world.deps, { port: 0, host: '127.0.0.1', redisPrefix: `${world.redisPrefix}:slow-client`, gc: false, resync: false, resume: false });
+    const { hostname, port } = new URL(daemon.url);
+    // A request whose body never comes: the server holds it until its requestTimeout (30 s).
+    const socket = connect(Number(port), hostname);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+    const closedByServer = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await sleep(200);
+    const started = performance.now();
+    await daemon.stop({ graceMs: 300 });
+    const stopMs = performance.now() - started;
+    await closedByServer;
+    // Before, stop() waited for every connection to end: here the request timeout's 30 s.
+    expect(stopMs).toBeLessThan(300 + 2_000 + 1_000);
   }, 40_000);
 });
 
