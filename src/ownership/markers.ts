@@ -105,10 +105,15 @@ export function postgresSpareComment(instance: string, template: string, version
 }
 
 /**
- * A string as a literal of a go-bexpr filter (Nomad's and Consul's `filter`): bexpr's
- * grammar takes a double-quoted string with JSON's escapes (go-bexpr grammar.peg), so a
- * value can never close the literal and add a clause of its own.
+ * A string as a literal of a go-bexpr filter (Nomad's and Consul's `filter`), so a value
+ * can never close the literal and add a clause of its own. go-bexpr grammar.peg:
+ * StringLiteral is `"` DoubleStringChar* `"` with DoubleStringChar <- !'"' ., then
+ * strconv.Unquote: Go's escapes (JSON's are a subset) but no escaped quote, as the
+ * literal ends at the first `"`. A value with a `"` goes in a raw `…` literal instead
+ * (RawStringChar <- !'`' ., carriage returns dropped); one that needs both is refused.
  */
 export function quoteBexpr(value: string): string {
-  return JSON.stringify(value);
+  if (!value.includes('"')) return JSON.stringify(value);
+  if (!value.includes('`') && !value.includes('\r')) return `\`${value}\``;
+  throw new Error(`quoteBexpr: ${JSON.stringify(value)} fits no go-bexpr string literal`);
 }

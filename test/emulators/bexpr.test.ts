@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BexprError, compileBexpr } from '../../src/sandbox/emulators/bexpr.js';
+import { quoteBexpr } from '../../src/ownership/markers.js';
 
 function parseError(src: string): string | null {
   try {
@@ -165,5 +166,18 @@ describe('bexpr evaluation: evaluate.go over a Go struct (JSON objects are struc
     const job = { Labels: { a: '1' } };
     expect(evalError('Labels.b == "1"', job)).toBe('error finding value in datum: /Labels/b at part 1: couldn\'t find key: struct field with name "b"');
     expect(compileBexpr('Labels.b == "1"', { mapFields: ['Labels'] })(job)).toBe(false);
+  });
+});
+
+describe('previewd quoteBexpr against the grammar', () => {
+  it('when a value holds quotes, backslashes or control characters then its literal reads back as the value', () => {
+    for (const value of ['plain', 'back\\slash', 'tab\tnew\nline', 'say "hi"', 'ünï']) {
+      const src = `Meta["k"] == ${quoteBexpr(value)}`;
+      expect([value, compileBexpr(src)({ Meta: { k: value } })]).toEqual([value, true]);
+    }
+  });
+
+  it('when a value holds both a double quote and a backtick then no literal fits and it is refused', () => {
+    expect(() => quoteBexpr('a"b`c')).toThrow(/fits no go-bexpr string literal/);
   });
 });
