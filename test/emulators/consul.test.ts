@@ -340,3 +340,64 @@ describe('consul emulator: the Nomad client keeps its services on its agent', ()
     }
   });
 });
+
+describe('consul emulator: catalog register as agent/consul/catalog_endpoint.go Register validates', () => {
+  const reg = (body: Record<string, unknown>) => call('PUT', '/v1/catalog/register', body);
+
+  it('when the node ID is no UUID then 500 Bad node ID with go-uuid\'s error (nodePreApply)', async () => {
+    const base = { Node: uniqueName('n'), Address: '10.0.0.90' };
+    expect([(await reg({ ...base, ID: 'abc' })).status, (await reg({ ...base, ID: 'abc' })).text]).toEqual([500, 'Bad node ID: uuid string is wrong length']);
+    expect((await reg({ ...base, ID: 'x'.repeat(36) })).text).toBe('Bad node ID: uuid is improperly formatted');
+    expect((await reg({ ...base, ID: '4e3a1c2b-0000-1111-2222-33334444555g' })).text).toBe("Bad node ID: encoding/hex: invalid byte: U+0067 'g'");
+    expect((await reg({ ...base, ID: '4e3a1c2b-0000-1111-2222-333344445555' })).status).toBe(200);
+  });
+
+  it('when the service address is 0.0.0.0 or :: then 500 Invalid service address (servicePreApply, ipaddr.IsAny)', async () => {
+    for (const Address of ['0.0.0.0', '::']) {
+      const r = await reg({ Node: uniqueName('n'), Address: '10.0.0.91', Service: { Service: uniqueName('s'), Address } });
+      expect([r.status, r.text]).toEqual([500, 'Invalid service address']);
+    }
+  });
+
+  it('when the service meta is invalid then the state store refuses it: 500 with the node and service ID, and nothing is registered', async () => {
+    const node = uniqueName('n');
+    const name = uniqueName('meta');
+    const r = await reg({ Node: node, Address: '10.0.0.92', Service: { Service: name, Meta: { 'a.b': 'x' } } });
+    expect([r.status, r.text]).toEqual([500, `Invalid Service Meta for node ${node} and serviceID ${name}: Couldn't load metadata pair('a.b', 'x'): Key contains invalid characters`]);
+    expect((await call('GET', `/v1/catalog/node/${node}`)).text).toBe('null');
+  });
+
+  it('when a check names another node or an unknown service then 500 with vetRegisterWithACL\'s text', async () => {
+    const node = uniqueName('n');
+    const name = uniqueName('chk');
+    const other = await reg({ Node: node, Address: '10.0.0.93', Service: { Service: name }, Check: { Node: 'elsewhere', Name: 'c1', ServiceID: name } });
+    expect([other.status, other.text]).toEqual([500, `Node 'elsewhere' for check 'c1' doesn't match register request node '${node}'`]);
+    const unknown = await reg({ Node: node, Address: '10.0.0.93', Service: { Service: name }, Checks: [{ Name: 'c2', ServiceID: 'nope' }] });
+    expect([unknown.status, unknown.text]).toEqual([500, "Unknown service ID 'nope' for check ID 'c2'"]);
+  });
+
+  it('when a check has a Name and no CheckID then its CheckID is the Name (checkPreApply), and its Name stays as sent', async () => {
+    const node = uniqueName('n');
+    const name = uniqueName('cid');
+    expect((await reg({ Node: node, Address: '10.0.0.94', Service: { Service: name }, Check: { Name: 'alive', ServiceID: name, Status: 'passing' } })).status).toBe(200);
+    const checks = (await call('GET', `/v1/health/checks/${name}`)).json;
+    expect(checks.map((c: any) => [c.CheckID, c.Name, c.Status])).toEqual([['alive', 'alive', 'passing']]);
+  });
+});
+
+describe('consul emulator: catalog register ACL order', () => {
+  it('when a token may write neither the node nor the service then servicePreApply\'s service:write denial comes first', async () => {
+    const own = createCluster();
+    const secured = await startConsulEmulator({ cluster: own, token: 'acl-mgmt-secret' });
+    try {
+      await own.consulAcl.createPolicy('read-all', 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }');
+      const ro = await own.consulAcl.createToken({ policies: ['read-all'] });
+      const name = uniqueName('order');
+      const r = await call('PUT', '/v1/catalog/register', { Node: uniqueName('newnode'), Address: '10.0.0.95', Service: { Service: name } }, { 'X-Consul-Token': ro.SecretID }, secured.url);
+      expect([r.status, r.text]).toEqual([403, `Permission denied: token with AccessorID '${ro.AccessorID}' lacks permission 'service:write' on "${name}"`]);
+    } finally {
+      own.close();
+      await secured.close();
+    }
+  });
+});

@@ -48,6 +48,19 @@ function aggregate(checks: ConsulCheck[]): string {
   return 'passing';
 }
 
+/**
+ * hashicorp/go-uuid ParseUUID's error for a node ID, or null: 36 characters, dashes at
+ * 8, 13, 18 and 23, hex between (encoding/hex's error for the first bad byte).
+ */
+function uuidProblem(id: string): string | null {
+  if (id.length !== 36) return 'uuid string is wrong length';
+  if (id[8] !== '-' || id[13] !== '-' || id[18] !== '-' || id[23] !== '-') return 'uuid is improperly formatted';
+  const hex = id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24);
+  const bad = [...hex].find((c) => !/[0-9a-fA-F]/.test(c));
+  if (bad) return `encoding/hex: invalid byte: U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(bad).replace(/^"|"$/g, "'")}`;
+  return null;
+}
+
 /** The path prefix under which the emulator answers as another node's agent. */
 const AGENT_PATH_PREFIX = '/_agent/';
 
@@ -142,59 +155,104 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
     return empty();
   }
 
-  // agent/consul/catalog_endpoint.go Register: the RPC's errors are 500 unless ACL ones (403).
+  /**
+   * PUT /v1/catalog/register: agent/catalog_endpoint.go CatalogRegister decodes the
+   * structs.RegisterRequest (400 "Request decode failed: …") and hands it to the
+   * Catalog.Register RPC (agent/consul/catalog_endpoint.go), whose errors are untyped, so
+   * 500 with their text (agent/http.go), except ACL denials (403). In the RPC's order:
+   * nodePreApply, the address, servicePreApply (with service:write), the checks fixed up
+   * (checkPreApply, check.CheckType().Type()), vetRegisterWithACL, then the raft apply,
+   * where the state store (agent/consul/state/catalog.go ensureServiceTxn) refuses bad
+   * service meta. A refused request changes nothing (one transaction).
+   */
   function catalogRegister(req: EmulatorRequest, authz: Authorizer): EmulatorResponse {
     const parsed = req.json();
     if (parsed instanceof SyntaxError) return text(400, `Request decode failed: ${parsed.message}`);
     const body = (parsed ?? {}) as Json;
+    // nodePreApply: a node name, and a node ID (when given) that hashicorp/go-uuid ParseUUID reads.
     if (typeof body.Node !== 'string' || body.Node === '') return text(500, 'Must provide node');
+    if (typeof body.ID === 'string' && body.ID !== '') {
+      const problem = uuidProblem(body.ID);
+      if (problem) return text(500, `Bad node ID: ${problem}`);
+    }
     if ((typeof body.Address !== 'string' || body.Address === '') && body.SkipNodeUpdate !== true) return text(500, 'Must provide address if SkipNodeUpdate is not set');
     const node = body.Node;
     const svc = body.Service as Json | undefined;
+    let serviceId = '';
     if (svc) {
+      // servicePreApply: the ID defaults to the name; an ID needs a name; no "any" address.
       const name = typeof svc.Service === 'string' ? svc.Service : '';
+      serviceId = typeof svc.ID === 'string' && svc.ID !== '' ? svc.ID : name;
+      // (Neither ID nor name: servicePreApply itself passes; what the state store then does is
+      // not read here, and the emulator keeps refusing it with the ID-without-name text.)
       if (name === '') return text(500, 'Must provide service name (Service.Service) when service ID is provided');
-      const metaProblem = validateServiceMeta((svc.Meta as Record<string, string> | null) ?? {});
-      if (metaProblem) return text(400, `Invalid Service Meta: ${metaProblem}`);
+      // ipaddr.IsAny: 0.0.0.0, :: and [::].
+      if (['0.0.0.0', '::', '[::]'].includes(String(svc.Address ?? ''))) return text(500, 'Invalid service address');
+      if (name !== 'consul' && !authz.serviceWrite(name)) return denied(authz, 'service', 'write', name);
     }
+    // The single Check joins Checks; each check takes the request's node when it names none,
+    // its Name as CheckID when it has none (checkPreApply), and a Type from its definition.
     const rawChecks: Json[] = [];
-    if (body.Check && typeof body.Check === 'object') rawChecks.push(body.Check as Json);
-    if (Array.isArray(body.Checks)) rawChecks.push(...(body.Checks as Json[]));
-    for (const c of rawChecks) {
+    if (body.Check && typeof body.Check === 'object') rawChecks.push(...(Array.isArray(body.Checks) ? (body.Checks as Json[]) : []), body.Check as Json);
+    else if (Array.isArray(body.Checks)) rawChecks.push(...(body.Checks as Json[]));
+    const checks = rawChecks.map((c): Json & { Node: string; CheckID: string; ServiceID: string } => ({
+      ...c,
+      Node: typeof c.Node === 'string' && c.Node !== '' ? c.Node : node,
+      CheckID: typeof c.CheckID === 'string' && c.CheckID !== '' ? c.CheckID : typeof c.Name === 'string' ? c.Name : '',
+      ServiceID: typeof c.ServiceID === 'string' ? c.ServiceID : '',
+    }));
+    for (const c of checks) {
+      // Not in Consul's catalog path (ensureCheckTxn only defaults "" to critical); kept from
+      // the emulator's earlier claim, unverified: see the audit report.
       if (c.Status !== undefined && c.Status !== '' && !checkStatuses.has(String(c.Status))) return text(400, `Invalid check status: "${String(c.Status)}"`);
     }
     // vetRegisterWithACL: node:write when the node is new or changes, service:write on the
-    // service and on a service it overwrites, node:write for node-level checks.
+    // service and on a service it overwrites, then per check: the same node, node:write for
+    // a node-level one, a service of this node for a service-level one.
     const known = cluster.getNode(node);
+    const nodeServices = cluster.listServices().filter((s) => s.Node === node);
     const changesNode = !known || (typeof body.Address === 'string' && body.Address !== '' && body.Address !== known.Address);
     if (changesNode && !authz.nodeWrite(node)) return denied(authz, 'node', 'write', node);
     if (svc) {
       const name = svc.Service as string;
       if (!authz.serviceWrite(name)) return denied(authz, 'service', 'write', name);
-      const id = (svc.ID as string) || name;
-      const overwritten = cluster.listServices().find((s) => s.Node === node && s.ID === id);
+      const overwritten = known ? nodeServices.find((s) => s.ID === serviceId) : undefined;
       if (overwritten && !authz.serviceWrite(overwritten.Service)) return text(403, 'Permission denied');
     }
-    for (const c of rawChecks) {
-      if ((!c.ServiceID || c.ServiceID === '') && !authz.nodeWrite(node)) return denied(authz, 'node', 'write', node);
+    for (const c of checks) {
+      if (c.Node.toLowerCase() !== node.toLowerCase()) return text(500, `Node '${c.Node}' for check '${c.CheckID}' doesn't match register request node '${node}'`);
+      if (c.ServiceID === '') {
+        if (!authz.nodeWrite(node)) return denied(authz, 'node', 'write', node);
+        continue;
+      }
+      if (svc && c.ServiceID === serviceId) continue;
+      const other = known ? nodeServices.find((s) => s.ID === c.ServiceID) : undefined;
+      if (!other) return text(500, `Unknown service ID '${c.ServiceID}' for check ID '${c.CheckID}'`);
+      if (!authz.serviceWrite(other.Service)) return denied(authz, 'service', 'write', other.Service);
+    }
+    // The raft apply: state/catalog.go ensureServiceTxn validates the meta (structs.ValidateServiceMetadata).
+    if (svc) {
+      const metaProblem = validateServiceMeta((svc.Meta as Record<string, string> | null) ?? {});
+      if (metaProblem) return text(500, `Invalid Service Meta for node ${node} and serviceID ${serviceId}: ${metaProblem}`);
     }
     cluster.ensureNode(node, (body.Address as string) || (known?.Address ?? ''), (body.NodeMeta as Record<string, string> | null) ?? {});
     if (svc) {
-      const id = (svc.ID as string) || (svc.Service as string);
       cluster.registerService(node, {
-        ID: id,
+        ID: serviceId,
         Name: svc.Service as string,
         Tags: Array.isArray(svc.Tags) ? (svc.Tags as string[]) : [],
         Meta: (svc.Meta as Record<string, string> | null) ?? {},
         Port: Number(svc.Port ?? 0),
         Address: (svc.Address as string) ?? '',
-        Checks: rawChecks
-          .filter((c) => !c.ServiceID || c.ServiceID === id)
+        // Only this service's checks: the cluster has no store for node-level checks or
+        // checks added to another service by a catalog register (see the audit report).
+        Checks: checks
+          .filter((c) => c.ServiceID === serviceId)
           .map((c) => ({
-            CheckID: (c.CheckID as string) || `service:${id}`,
-            Name: (c.Name as string) || `Service '${svc.Service as string}' check`,
+            CheckID: c.CheckID,
+            Name: typeof c.Name === 'string' ? c.Name : '',
             Status: ((c.Status as string) || 'critical') as CheckStatus,
-            Type: (c.Definition as Json | undefined)?.HTTP ? 'http' : '',
+            Type: typeof c.Type === 'string' && c.Type !== '' ? c.Type : (c.Definition as Json | undefined)?.HTTP ? 'http' : '',
             Definition: (c.Definition as Json) ?? {},
             Notes: (c.Notes as string) ?? '',
           })),
