@@ -1,9 +1,18 @@
 // The Consul catalog's records as the cluster emulator stores them (wire-shaped, as
 // Consul's API names them). A module of its own so that cluster.ts and the agents
-// (consul-agents.ts) share them without importing each other.
+// (consul-agents.ts) share them without importing each other. Each is a subset of the
+// hashicorp/consul struct named beside it; consul.ts builds the wire answers from them.
 
+// api/health.go: HealthPassing, HealthWarning, HealthCritical. Its fourth status,
+// HealthMaint ("maintenance"), is never stored: consul.ts derives it from the
+// _node_maintenance / _service_maintenance: check IDs (NodeMaint, ServiceMaintPrefix).
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
+/**
+ * agent/structs/structs.go NodeService (ID, Service, Tags, Meta, Port, Address,
+ * EnableTagOverride, RaftIndex) with the Node it sits on; not kept: Kind, TaggedAddresses,
+ * Weights (consul.ts answers Passing 1, Warning 1, NodeService's default), Proxy, Connect.
+ */
 export interface ConsulService {
   ID: string;
   Service: string;
@@ -17,6 +26,12 @@ export interface ConsulService {
   ModifyIndex: number;
 }
 
+/**
+ * api/health.go HealthCheck (= agent/structs HealthCheck on the wire): Node, CheckID, Name,
+ * Status, Notes, Output, ServiceID, ServiceName, ServiceTags, Type, Definition
+ * (HealthCheckDefinition: HTTP, TCP, … as registered), CreateIndex, ModifyIndex; not kept:
+ * ExposedPort, Namespace, Partition, PeerName.
+ */
 export interface ConsulCheck {
   Node: string;
   CheckID: string;
@@ -33,6 +48,7 @@ export interface ConsulCheck {
   ModifyIndex: number;
 }
 
+/** agent/structs/structs.go Node: ID, Node, Address, Datacenter, TaggedAddresses, Meta, RaftIndex. */
 export interface ConsulNode {
   ID: string;
   Node: string;
@@ -44,7 +60,11 @@ export interface ConsulNode {
   ModifyIndex: number;
 }
 
-/** What an agent or catalog registration carries once decoded (consul.ts decodes the wire). */
+/**
+ * What an agent (agent/structs ServiceDefinition) or catalog (structs.RegisterRequest's
+ * Service and Checks) registration carries once decoded; consul.ts decodes the wire and
+ * validates it as each endpoint does.
+ */
 export interface ServiceRegistration {
   ID: string;
   Name: string;
