@@ -73,6 +73,11 @@ describe('registry emulator: manifests as distribution/distribution answers them
     expect((await call(open.url, 'GET', '/v2/Acme/api/manifests/v1', { Accept: OCI_MANIFEST })).json.errors[0].code).toBe('MANIFEST_UNKNOWN');
   });
 
+  it('when /v2 is asked without its slash then gorilla/mux StrictSlash redirects to /v2/ (301)', async () => {
+    const r = await fetch(`${open.url}/v2`, { redirect: 'manual' });
+    expect([r.status, r.headers.get('location'), await r.text()]).toEqual([301, '/v2/', '<a href="/v2/">Moved Permanently</a>.\n\n']);
+  });
+
   it('when a digest-shaped reference does not parse as a digest then it is looked up as a tag', async () => {
     const r = await call(open.url, 'GET', '/v2/acme/api/manifests/sha256:abc', { Accept: OCI_MANIFEST });
     expect(r.json.errors[0]).toEqual({ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: 'unknown tag=sha256:abc' });

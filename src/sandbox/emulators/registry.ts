@@ -240,6 +240,14 @@ export async function startRegistryEmulator(options: RegistryEmulatorOptions): P
       } catch {
         path = req.path;
       }
+      if (path === '/v2') {
+        // routes.go: router.StrictSlash(true), so gorilla/mux redirects to the route's slash
+        // (net/http Redirect: 301, Location, a short HTML body for GET).
+        const query = req.query.toString();
+        const location = `/v2/${query ? `?${query}` : ''}`;
+        const html = req.method === 'GET' ? `<a href="${location.replace(/&/g, '&amp;')}">Moved Permanently</a>.\n\n` : undefined;
+        return { status: 301, headers: { ...API_VERSION, Location: location, ...(html ? { 'content-type': 'text/html; charset=utf-8' } : {}) }, body: html };
+      }
       if (path === '/v2/') {
         // The base route needs no repository access (app.go authorized: no records), any method (apiBase).
         const denied = authorize(req, []);
