@@ -176,10 +176,16 @@ describe('vault emulator: KV v2', () => {
     await call('POST', 'secret/metadata/cm', { custom_metadata: { owner: 'previewd' } });
     const tooLong = await call('POST', 'secret/metadata/cm', { custom_metadata: { big: 'x'.repeat(513) } });
     expect(tooLong.status).toBe(400);
-    expect(tooLong.body!['errors'][0]).toMatch(/^custom_metadata validation failed/);
+    // path_metadata.go validateCustomMetadata: a go-multierror list, each line prefixed.
+    expect(tooLong.body!['errors']).toEqual(['1 error occurred:\n\t* custom_metadata validation failed: length of value for key "big" is 513 but must be 0 < len(value) <= 512\n\n']);
     const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
-    expect((await call('POST', 'secret/metadata/cm', { custom_metadata: tooMany })).status).toBe(400);
-    expect((await call('POST', 'secret/metadata/cm', { custom_metadata: { n: 5 } })).status).toBe(400);
+    expect((await call('POST', 'secret/metadata/cm', { custom_metadata: tooMany })).body).toEqual({
+      errors: ['1 error occurred:\n\t* custom_metadata validation failed: payload must contain at most 64 keys, provided 65\n\n'],
+    });
+    // parseCustomMetadata weak-decodes values to strings: a list cannot be one.
+    expect((await call('POST', 'secret/metadata/cm', { custom_metadata: { n: ['a'] } })).body).toEqual({
+      errors: ["custom_metadata validation failed: '' expected type 'string', got unconvertible type '[]interface {}'"],
+    });
     expect(vault.secret('cm')?.customMetadata).toEqual({ owner: 'previewd' });
   });
 
@@ -211,6 +217,164 @@ describe('vault emulator: KV v2', () => {
     expect((await call('POST', 'secret/data/new', { data: { a: '1' } }, token)).status).toBe(403);
     await call('POST', 'secret/data/new', { data: { a: '1' } });
     expect((await call('POST', 'secret/data/new', { data: { a: '2' } }, token)).status).toBe(200);
+  });
+});
+
+describe('vault emulator: KV v2 field decoding and handler texts (vault-plugin-secrets-kv, sdk/framework)', () => {
+  const patch = (path: string, body: unknown, contentType = 'application/merge-patch+json') => call('PATCH', path, body, ROOT, { 'Content-Type': contentType });
+
+  it('when custom_metadata values are numbers they are stored as strings; empty keys or values and unprintable text are refused, every failure listed', async () => {
+    expect((await call('POST', 'secret/metadata/w', { custom_metadata: { n: 5, b: true } })).status).toBe(204);
+    expect(vault.secret('w')?.customMetadata).toEqual({ n: '5', b: '1' });
+    const empty = await call('POST', 'secret/metadata/w', { custom_metadata: { k: '' } });
+    expect(empty.body).toEqual({ errors: ['1 error occurred:\n\t* custom_metadata validation failed: length of value for key "k" is 0 but must be 0 < len(value) <= 512\n\n'] });
+    const two = await call('POST', 'secret/metadata/w', { custom_metadata: { 'bad\u0007': 'x' } });
+    expect(two.status).toBe(400);
+    expect(two.body!['errors'][0]).toBe('1 error occurred:\n\t* custom_metadata validation failed: key "bad\\u0007" (bad\u0007) contains unprintable characters\n\n');
+    const both = await call('POST', 'secret/metadata/w', { custom_metadata: { '': '' } });
+    expect(both.body!['errors'][0]).toMatch(/^2 errors occurred:\n\t\* custom_metadata validation failed: length of key "" is 0 but must be 0 < len\(key\) <= 128\n\t\* custom_metadata validation failed: length of value/);
+    expect(vault.secret('w')?.customMetadata).toEqual({ n: '5', b: '1' });
+  });
+
+  it('when a metadata write names no setting then it is a 204 that creates nothing; a read of the mount root is a plain 404', async () => {
+    expect((await call('POST', 'secret/metadata/nothing', { unrelated: 1 })).status).toBe(204);
+    expect(vault.secret('nothing')).toBeNull();
+    expect(await call('GET', 'secret/metadata/')).toEqual({ status: 404, body: { errors: [] } });
+  });
+
+  it('when a field does not decode to its framework type then it is a 400 Field validation failed', async () => {
+    expect((await call('POST', 'secret/metadata/f', { max_versions: 'many' })).body).toEqual({
+      errors: ['Field validation failed: error converting input many for field "max_versions": cannot parse \'\' as int: strconv.ParseInt: parsing "many": invalid syntax'],
+    });
+    expect((await call('POST', 'secret/metadata/f', { delete_version_after: -5 })).body).toEqual({
+      errors: ['Field validation failed: error converting input -5 for field "delete_version_after": cannot provide negative value \'-5\''],
+    });
+    expect((await call('POST', 'secret/metadata/f', { delete_version_after: 'soon' })).body).toEqual({
+      errors: ['Field validation failed: error converting input soon for field "delete_version_after": time: invalid duration "soon"'],
+    });
+    expect((await call('POST', 'secret/data/f', { data: 'text' })).body).toEqual({
+      errors: ['Field validation failed: error converting input text for field "data": \'\' expected a map, got \'string\''],
+    });
+    expect((await call('GET', 'secret/data/f?version=latest')).status).toBe(400);
+    // Weakly typed: strings that parse are accepted.
+    expect((await call('POST', 'secret/metadata/f', { max_versions: '3', cas_required: 'true' })).status).toBe(204);
+    expect(vault.secret('f')).not.toBeNull();
+    expect((await call('GET', 'secret/metadata/f')).body!['data']).toMatchObject({ max_versions: 3, cas_required: true });
+  });
+
+  it('when data is null then it writes an empty version', async () => {
+    const res = await call('POST', 'secret/data/nul', { data: null });
+    expect(res.status).toBe(200);
+    expect(vault.secret('nul')?.data).toEqual({});
+  });
+
+  it('when cas is a numeric string it is compared as a number; an unparsable cas is its own error; a null cas means 0', async () => {
+    expect((await call('POST', 'secret/data/cs', { data: { a: '1' }, options: { cas: null } })).status).toBe(200);
+    expect((await call('POST', 'secret/data/cs', { data: { a: '2' }, options: { cas: '1' } })).status).toBe(200);
+    expect((await call('POST', 'secret/data/cs', { data: { a: '3' }, options: { cas: 'one' } })).body).toEqual({ errors: ['error parsing check-and-set parameter'] });
+    expect((await call('POST', 'secret/data/cs', { data: { a: '3' }, options: { cas: -1 } })).body).toEqual({ errors: ['check-and-set parameter did not match the current version'] });
+    expect(vault.secret('cs')?.currentVersion).toBe(2);
+  });
+
+  it('when cas_required is turned off on a key that the mount config requires then it is stored with a warning', async () => {
+    expect((await call('POST', 'secret/config', { cas_required: true })).status).toBe(204);
+    const res = await call('POST', 'secret/metadata/cr', { cas_required: false });
+    expect(res.status).toBe(200);
+    expect(res.body!['warnings']).toEqual(['"cas_required" set to false, but is mandated by backend config. This value will be ignored.']);
+  });
+
+  it('when a PATCH lacks the merge-patch content type then it is refused before routing, on any path', async () => {
+    await call('POST', 'secret/metadata/p', { custom_metadata: { a: 'b' } });
+    expect(await patch('secret/metadata/p', { max_versions: 2 }, 'application/json')).toEqual({
+      status: 415,
+      body: { errors: ['PATCH requires Content-Type of application/merge-patch+json, provided application/json'] },
+    });
+    expect(vault.secret('p')?.customMetadata).toEqual({ a: 'b' });
+  });
+
+  it('when metadata is patched then a missing key is a bare 404 and only the patch own custom_metadata is limit-checked', async () => {
+    const missing = await fetch(`${vault.url}/v1/secret/metadata/none`, { method: 'PATCH', headers: { 'X-Vault-Token': ROOT, 'Content-Type': 'application/merge-patch+json' }, body: '{"max_versions":1}' });
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe('');
+    const full = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v']));
+    await call('POST', 'secret/metadata/big', { custom_metadata: full });
+    expect((await patch('secret/metadata/big', { custom_metadata: { extra: 'v', k0: null } })).status).toBe(204);
+    expect(Object.keys(vault.secret('big')!.customMetadata!)).toHaveLength(64);
+    expect(vault.secret('big')!.customMetadata!['extra']).toBe('v');
+  });
+
+  it('when versions are deleted, undeleted or destroyed then the texts and the comma form are the plugin ones, and undelete restarts delete_version_after', async () => {
+    expect((await call('POST', 'secret/delete/x', { versions: [] })).body).toEqual({ errors: ['No version number provided'] });
+    expect((await call('POST', 'secret/destroy/x', {})).body).toEqual({ errors: ['no version number provided'] });
+    await call('POST', 'secret/metadata/u', { delete_version_after: '1h' });
+    await call('POST', 'secret/data/u', { data: { a: '1' } });
+    await call('POST', 'secret/data/u', { data: { a: '2' } });
+    expect((await call('POST', 'secret/delete/u', { versions: '1,2' })).status).toBe(204);
+    expect(vault.secret('u')?.versions.every((v) => v.deleted)).toBe(true);
+    expect((await call('POST', 'secret/undelete/u', { versions: [2, -1] })).status).toBe(204);
+    expect(vault.secret('u')?.data).toEqual({ a: '2' });
+    const meta = await call('GET', 'secret/metadata/u');
+    expect(meta.body!['data'].versions['2'].deletion_time).not.toBe('');
+    vault.advance(3_600_001);
+    expect(vault.secret('u')?.data).toBeNull();
+  });
+
+  it('when the key and the mount set max_versions then the larger wins, and oldest_version stays 0 until a version is dropped', async () => {
+    await call('POST', 'secret/config', { max_versions: 5 });
+    await call('POST', 'secret/metadata/mv', { max_versions: 2 });
+    for (let i = 0; i < 4; i++) await call('POST', 'secret/data/mv', { data: { i: String(i) } });
+    const meta = await call('GET', 'secret/metadata/mv');
+    expect(Object.keys(meta.body!['data'].versions)).toEqual(['1', '2', '3', '4']);
+    expect(meta.body!['data'].oldest_version).toBe(0);
+  });
+
+  it('when the mount config sets a negative delete_version_after then it is disabled and reads as -1s', async () => {
+    await call('POST', 'secret/config', { delete_version_after: '-1h' });
+    expect((await call('GET', 'secret/config')).body!['data'].delete_version_after).toBe('-1s');
+    await call('POST', 'secret/metadata/nd', { delete_version_after: '1s' });
+    await call('POST', 'secret/data/nd', { data: { a: '1' } });
+    vault.advance(5_000);
+    expect(vault.secret('nd')?.data).toEqual({ a: '1' });
+  });
+
+  it('when only metadata exists then the first data write is an update for the ACL, as the existence check looks at metadata', async () => {
+    await call('PUT', 'sys/policies/acl/creator', { policy: 'path "secret/data/*" { capabilities = ["create"] }' });
+    const token = vault.createToken(['creator']);
+    await call('POST', 'secret/metadata/meta-only', { custom_metadata: { a: 'b' } });
+    expect((await call('POST', 'secret/data/meta-only', { data: { a: '1' } }, token)).status).toBe(403);
+    expect((await call('POST', 'secret/data/fresh', { data: { a: '1' } }, token)).status).toBe(200);
+  });
+
+  it('when a path matches no KV v2 pattern then it is a 404 carrying the plugin hint as a warning', async () => {
+    const v1 = await call('GET', 'secret/foo');
+    expect(v1.status).toBe(404);
+    expect(v1.body!['warnings']).toEqual([
+      "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.",
+    ]);
+    expect((await call('GET', 'secret/data')).body!['warnings']).toEqual(['Non-listing operations on the root of a K/V v2 mount are not supported.']);
+  });
+});
+
+describe('vault emulator: the HTTP layer (vault http/logical.go, vault/request_handling.go)', () => {
+  it('when list= is not a Go bool word then it is a 400 with no text; t and TRUE list', async () => {
+    await call('POST', 'secret/data/l/a', { data: { x: '1' } });
+    expect(await call('GET', 'secret/metadata/l?list=yes')).toEqual({ status: 400, body: { errors: [] } });
+    expect((await call('GET', 'secret/metadata/l?list=t')).body!['data'].keys).toEqual(['a']);
+    expect((await call('GET', 'secret/metadata/l?list=TRUE')).body!['data'].keys).toEqual(['a']);
+  });
+
+  it('when the body is not a JSON object then it is a 400 error parsing JSON', async () => {
+    expect(await call('POST', 'secret/data/j', '{"data":')).toEqual({ status: 400, body: { errors: ['error parsing JSON'] } });
+    expect(await call('POST', 'secret/data/j', '[1,2]')).toEqual({ status: 400, body: { errors: ['error parsing JSON'] } });
+  });
+
+  it('when the method is unknown then it is a 405 with no text', async () => {
+    expect(await call('PROPFIND', 'secret/data/j')).toEqual({ status: 405, body: { errors: [] } });
+  });
+
+  it('when a write targets a path ending in a slash then it is a 400 even for a token without rights', async () => {
+    const token = vault.createToken([]);
+    expect(await call('POST', 'sys/policies/acl/x/', { policy: 'path "a" {}' }, token)).toEqual({ status: 400, body: { errors: ["cannot write to a path ending in '/'"] } });
   });
 });
 

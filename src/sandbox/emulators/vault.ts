@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { checkJwtLogin, validateJwtConfig, type JwtAuthConfig } from './vault-jwt-auth.js';
+import { decodeField, fieldValidationError, weakInt, weakString, type FieldType } from './vault-fields.js';
 import { capabilitiesSelf, hasMountAccess, internalUiMount, sysAuth, sysMounts } from './vault-sys.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 
@@ -117,11 +118,19 @@ export interface VaultEmulatorOptions {
 // ---------------------------------------------------------------------------
 // Small helpers: responses, durations, ACL matching
 
+// sdk/logical/response_util.go RespondError: every error body is {"errors":[...]}, one
+// text, or none (a nil error: the 404 of a read or list that found nothing).
 const errorBody = (...errors: string[]) => ({ errors });
 const err = (status: number, ...errors: string[]): EmulatorResponse => ({ status, body: errorBody(...errors) });
 const permissionDenied = (): EmulatorResponse => err(403, 'permission denied');
 const noContent = (): EmulatorResponse => ({ status: 204 });
+// vault/request_handling.go handleRequest wraps a backend's routing error with
+// multierror.Append, hence the "1 error occurred" text; response_util.go RespondErrorCommon
+// maps ErrUnsupportedOperation to 405 and ErrUnsupportedPath to 404
+// (sdk/framework/backend.go HandleRequest: no path regex matched, or no callback for the operation).
 const unsupported = (): EmulatorResponse => err(405, '1 error occurred:\n\t* unsupported operation\n\n');
+const unsupportedPath = (): EmulatorResponse => err(404, '1 error occurred:\n\t* unsupported path\n\n');
+// vault/router.go routeCommon: no mount matches the path.
 const noHandler = (path: string): EmulatorResponse => err(404, `no handler for route "${path}". route entry not found.`);
 
 function envelope(data: unknown, extra: { warnings?: string[]; auth?: unknown; mountType?: string } = {}): Record<string, unknown> {
@@ -164,6 +173,7 @@ export function parseVaultDuration(value: unknown): number | null {
 /** Seconds as Go formats a time.Duration: 0 → "0s", 604800 → "168h0m0s". */
 export function goDuration(sec: number): string {
   if (sec === 0) return '0s';
+  if (sec < 0) return `-${goDuration(-sec)}`;
   const h = Math.floor(sec / 3600);
   const m = Math.floor((sec % 3600) / 60);
   const s = sec % 60;
@@ -273,35 +283,75 @@ path "auth/token/revoke-self" { capabilities = ["update"] }
 path "sys/capabilities-self" { capabilities = ["update"] }
 `;
 
+// vault-plugin-secrets-kv path_metadata.go: the custom_metadata limits, checked per key
+// and value in bytes (Go len), every failure one multierror line with this prefix.
 const CUSTOM_METADATA_MAX_KEYS = 64;
 const CUSTOM_METADATA_MAX_KEY_BYTES = 128;
 const CUSTOM_METADATA_MAX_VALUE_BYTES = 512;
+const CUSTOM_METADATA_PREFIX = 'custom_metadata validation failed';
 
-function validateCustomMetadata(value: unknown): string[] {
-  if (!isPlainObject(value)) return ['custom_metadata must be a map of strings'];
-  const problems: string[] = [];
-  const entries = Object.entries(value);
+/** hashicorp/go-multierror format.go ListFormatFunc. */
+function multierrorText(problems: string[]): string {
+  if (problems.length === 1) return `1 error occurred:\n\t* ${problems[0]}\n\n`;
+  return `${problems.length} errors occurred:\n\t${problems.map((p) => `* ${p}`).join('\n\t')}\n\n`;
+}
+
+/** go-secure-stdlib strutil.Printable: every rune unicode.IsPrint (letters, marks, numbers, punctuation, symbols, ASCII space). */
+const printable = (text: string) => /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]*$/u.test(text);
+
+/**
+ * path_metadata.go parseCustomMetadata: each value weak-decoded to a string (5 → "5",
+ * true → "1"); with filterNils (a PATCH) a null is a removal and is skipped. A value that
+ * does not decode is "custom_metadata validation failed: <decode error>".
+ */
+function parseCustomMetadata(raw: Record<string, unknown>, filterNils: boolean): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (filterNils && v === null) continue;
+    const s = weakString(v);
+    if (!s.ok) return `${CUSTOM_METADATA_PREFIX}: ${s.reason}`;
+    out[k] = s.value;
+  }
+  return out;
+}
+
+/** path_metadata.go validateCustomMetadata; null when valid, else the multierror text. */
+function customMetadataError(map: Record<string, string>): string | null {
+  const entries = Object.entries(map);
+  // More than 64 keys short-circuits: no per-key checks are run.
   if (entries.length > CUSTOM_METADATA_MAX_KEYS) {
-    problems.push(`payload must contain at most ${CUSTOM_METADATA_MAX_KEYS} keys, provided ${entries.length}`);
+    return multierrorText([`${CUSTOM_METADATA_PREFIX}: payload must contain at most ${CUSTOM_METADATA_MAX_KEYS} keys, provided ${entries.length}`]);
   }
+  const problems: string[] = [];
   for (const [k, v] of entries) {
-    if (Buffer.byteLength(k) > CUSTOM_METADATA_MAX_KEY_BYTES) {
-      problems.push(`length of key "${k}" is ${Buffer.byteLength(k)} which exceeds the limit of ${CUSTOM_METADATA_MAX_KEY_BYTES}`);
+    const keyLen = Buffer.byteLength(k);
+    if (keyLen === 0 || keyLen > CUSTOM_METADATA_MAX_KEY_BYTES) {
+      problems.push(`${CUSTOM_METADATA_PREFIX}: length of key ${JSON.stringify(k)} is ${keyLen} but must be 0 < len(key) <= ${CUSTOM_METADATA_MAX_KEY_BYTES}`);
     }
-    if (typeof v !== 'string') {
-      problems.push(`value for key "${k}" is not a string`);
-    } else if (Buffer.byteLength(v) > CUSTOM_METADATA_MAX_VALUE_BYTES) {
-      problems.push(`length of value for key "${k}" is ${Buffer.byteLength(v)} which exceeds the limit of ${CUSTOM_METADATA_MAX_VALUE_BYTES}`);
+    const valueLen = Buffer.byteLength(v);
+    if (valueLen === 0 || valueLen > CUSTOM_METADATA_MAX_VALUE_BYTES) {
+      problems.push(`${CUSTOM_METADATA_PREFIX}: length of value for key ${JSON.stringify(k)} is ${valueLen} but must be 0 < len(value) <= ${CUSTOM_METADATA_MAX_VALUE_BYTES}`);
     }
-    if (k.length === 0) problems.push('key cannot be empty');
+    if (!printable(k)) problems.push(`${CUSTOM_METADATA_PREFIX}: key ${JSON.stringify(k)} (${k}) contains unprintable characters`);
+    if (!printable(v)) problems.push(`${CUSTOM_METADATA_PREFIX}: value for key ${JSON.stringify(k)} contains unprintable characters`);
   }
-  return problems;
+  return problems.length > 0 ? multierrorText(problems) : null;
 }
 
-function customMetadataError(problems: string[]): EmulatorResponse {
-  const list = problems.map((p) => `\t* ${p}`).join('\n');
-  return err(400, `custom_metadata validation failed: ${problems.length} error${problems.length === 1 ? '' : 's'} occurred:\n${list}\n\n`);
-}
+// The framework field schemas of the KV v2 paths (vault-plugin-secrets-kv path_*.go);
+// sdk/framework/backend.go validates a request's fields against them before the handler.
+const KV_FIELDS: Record<string, Record<string, FieldType>> = {
+  data: { path: 'string', version: 'int', options: 'map', data: 'map' }, // path_data.go
+  metadata: { path: 'string', exclude_deleted: 'bool', cas_required: 'bool', max_versions: 'int', delete_version_after: 'durationSecond', custom_metadata: 'map' }, // path_metadata.go
+  config: { max_versions: 'int', cas_required: 'bool', delete_version_after: 'signedDurationSecond' }, // path_config.go
+  delete: { path: 'string', versions: 'commaIntSlice' }, // path_delete.go
+  undelete: { path: 'string', versions: 'commaIntSlice' }, // path_delete.go
+  destroy: { path: 'string', versions: 'commaIntSlice' }, // path_destroy.go
+};
+
+// path_metadata.go pathMetadataWrite / pathMetadataPatch, path_config.go: the warning when a
+// key turns cas_required off that the mount's config requires.
+const CAS_REQUIRED_WARNING = '"cas_required" set to false, but is mandated by backend config. This value will be ignored.';
 
 // ---------------------------------------------------------------------------
 // The emulator
@@ -425,7 +475,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- KV v2 ----------------------------------------------------------------
 
-  const effectiveMax = (entry: KvEntry) => entry.maxVersions || kvConfig.maxVersions || 10;
+  // path_data.go KeyMetadata.AddVersion: the larger of the key's and the mount's
+  // max_versions, or defaultMaxVersions (10) when both are 0.
+  const effectiveMax = (entry: KvEntry) => Math.max(entry.maxVersions, kvConfig.maxVersions) || 10;
 
   // vault-plugin-secrets-kv path_data.go read: a version whose deletion_time has passed
   // (a soft delete, or created + delete_version_after) is a 404 carrying its metadata;
@@ -486,6 +538,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
    */
   function deleteAfterSec(entry: KvEntry): number {
     const mount = kvConfig.deleteVersionAfterSec;
+    // delete_version_after.go IsDeleteVersionAfterDisabled: a negative mount setting (-1s) turns it off.
+    if (mount < 0) return 0;
     const key = entry.deleteVersionAfterSec;
     if (mount > 0 && (key === 0 || key > mount)) return mount;
     return key;
@@ -497,18 +551,17 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     entry.versions.set(n, { data, createdTime: now(), deletionTime: after > 0 ? now() + after * 1000 : null, destroyed: false });
     entry.currentVersion = n;
     entry.updatedTime = now();
-    if (entry.oldestVersion === 0) entry.oldestVersion = n;
+    // path_data.go AddVersion: once current - oldest reaches max_versions, every version up
+    // to current - max goes and oldest moves past it (oldest_version stays 0 until then).
     const max = effectiveMax(entry);
-    while (entry.versions.size > max) {
-      const oldest = Math.min(...entry.versions.keys());
-      entry.versions.delete(oldest);
-      entry.oldestVersion = Math.min(...entry.versions.keys());
+    if (n - entry.oldestVersion >= max) {
+      const toDelete = n - max;
+      for (let i = entry.oldestVersion; i <= toDelete; i++) entry.versions.delete(i);
+      entry.oldestVersion = toDelete + 1;
     }
     return n;
   }
 
-  /** "Live history": a version exists that is not destroyed (CAS 0 refuses then). */
-  const hasVersions = (entry: KvEntry | undefined) => !!entry && entry.currentVersion > 0;
 
   function kvList(prefix: string): string[] {
     const base = prefix === '' ? '' : prefix.endsWith('/') ? prefix : `${prefix}/`;
@@ -522,184 +575,216 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     return [...keys].filter((k) => k !== '').sort();
   }
 
-  function applyMetadata(entry: KvEntry, body: Record<string, unknown>, patch: boolean): EmulatorResponse | null {
-    if ('max_versions' in body) {
-      const v = body['max_versions'];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return err(400, 'max_versions must be a non-negative integer');
-      entry.maxVersions = v;
-    }
-    if ('cas_required' in body) {
-      if (typeof body['cas_required'] !== 'boolean') return err(400, 'cas_required must be a boolean');
-      entry.casRequired = body['cas_required'];
-    }
-    if ('delete_version_after' in body) {
-      const sec = parseVaultDuration(body['delete_version_after']);
-      if (sec === null) return err(400, `error converting input ${JSON.stringify(body['delete_version_after'])} for field "delete_version_after"`);
-      entry.deleteVersionAfterSec = sec;
-    }
-    if ('custom_metadata' in body) {
-      const cm = body['custom_metadata'];
-      if (patch && isPlainObject(cm)) {
-        // merge-patch: null removes a key
-        const merged: Record<string, unknown> = { ...(entry.customMetadata ?? {}) };
-        for (const [k, v] of Object.entries(cm)) {
-          if (v === null) delete merged[k];
-          else merged[k] = v;
-        }
-        const problems = validateCustomMetadata(merged);
-        if (problems.length > 0) return customMetadataError(problems);
-        entry.customMetadata = merged as Record<string, string>;
-      } else if (cm === null) {
-        entry.customMetadata = null;
+  /**
+   * path_metadata.go pathMetadataWrite (patch = false) and pathMetadataPatch (patch = true),
+   * after field validation. A write naming none of the four settings is a no-op 204 that
+   * creates nothing; custom_metadata is checked before anything is stored. A patch checks
+   * only its own custom_metadata map (nulls are removals), then JSON-merge-patches it in.
+   */
+  function writeMetadata(key: string, body: Record<string, unknown>, patch: boolean): EmulatorResponse {
+    if (key === '') return err(400, 'missing path');
+    const has = (f: string) => f in body;
+    let customMetadata: Record<string, string> | null | undefined;
+    if (has('custom_metadata')) {
+      const raw = decodeField('map', body['custom_metadata']);
+      const map = raw.ok ? (raw.value as Record<string, unknown> | null) : null;
+      if (map === null) {
+        customMetadata = null; // GetOk of a null map: the zero value, an empty map
       } else {
-        const problems = validateCustomMetadata(cm);
-        if (problems.length > 0) return customMetadataError(problems);
-        entry.customMetadata = { ...(cm as Record<string, string>) };
+        const parsed = parseCustomMetadata(map, patch);
+        if (typeof parsed === 'string') return err(400, parsed);
+        const problem = customMetadataError(parsed);
+        if (problem) return err(400, problem);
+        customMetadata = parsed;
       }
     }
-    entry.updatedTime = now();
-    return null;
-  }
-
-  function parseVersions(body: unknown): number[] | EmulatorResponse {
-    const versions = isPlainObject(body) ? body['versions'] : undefined;
-    if (!Array.isArray(versions) || versions.length === 0) return err(400, 'no version number provided');
-    const out: number[] = [];
-    for (const v of versions) {
-      const n = typeof v === 'string' ? Number(v) : v;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return err(400, `invalid version "${String(v)}"`);
-      out.push(n);
+    let entry = kv.get(key);
+    if (patch) {
+      // RespondWithStatusCode(nil, req, 404): a raw 404 with no body.
+      if (!entry) return { status: 404 };
+    } else {
+      if (!has('max_versions') && !has('cas_required') && !has('delete_version_after') && !has('custom_metadata')) return noContent();
     }
-    return out;
+    const warnings: string[] = [];
+    const cas = has('cas_required') ? (decodeField('bool', body['cas_required']) as { value: boolean }).value : undefined;
+    if (cas === false && kvConfig.casRequired) warnings.push(CAS_REQUIRED_WARNING);
+    if (!entry) {
+      entry = newEntry();
+      kv.set(key, entry);
+    }
+    // uint32(maxRaw.(int)): a negative number wraps, as Go's conversion does.
+    if (has('max_versions')) entry.maxVersions = (decodeField('int', body['max_versions']) as { value: number }).value >>> 0;
+    if (cas !== undefined) entry.casRequired = cas;
+    if (has('delete_version_after')) entry.deleteVersionAfterSec = (decodeField('durationSecond', body['delete_version_after']) as { value: number }).value;
+    if (customMetadata !== undefined) {
+      if (patch && customMetadata !== null) {
+        const merged: Record<string, string> = { ...(entry.customMetadata ?? {}) };
+        const patchMap = body['custom_metadata'] as Record<string, unknown>;
+        for (const k of Object.keys(patchMap)) if (patchMap[k] === null) delete merged[k];
+        Object.assign(merged, customMetadata);
+        entry.customMetadata = Object.keys(merged).length > 0 ? merged : null;
+      } else {
+        entry.customMetadata = customMetadata && Object.keys(customMetadata).length > 0 ? customMetadata : null;
+      }
+    }
+    return warnings.length > 0 ? ok(null, { warnings }) : noContent();
   }
 
-  function handleKv(op: Operation, method: string, section: string, key: string, req: EmulatorRequest, body: unknown): EmulatorResponse {
+  function handleKv(op: Operation, rest: string, section: string, key: string, body: Record<string, unknown>): EmulatorResponse {
     const entry = kv.get(key);
+    // sdk/framework/backend.go route: the first of backend.go's Paths whose regex matches the
+    // path below the mount: "config$", "data/" + `.*?[^/]$`, "metadata/" + `.*`,
+    // "destroy/.*", "delete/.*", "undelete/.*" (subkeys/ is not emulated).
+    const schema = KV_FIELDS[section];
+    const routed = section === 'config' ? rest === 'config' : section === 'data' ? /^data\/.*[^/]$/.test(rest) : schema !== undefined && rest.startsWith(`${section}/`);
+    // backend.go pathInvalid (".*", last): everything else, e.g. a v1-style "secret/foo".
+    if (!routed) return kvInvalidPath(op, rest);
+    const fieldError = fieldValidationError(body, schema!);
     switch (section) {
       case 'config': {
-        if (key !== '') return noHandler(`${kvMount}/config/${key}`);
-        if (method === 'GET') {
+        // path_config.go: read and update (create) only.
+        if (op === 'read') {
+          if (fieldError) return err(400, fieldError);
           return ok({ cas_required: kvConfig.casRequired, delete_version_after: goDuration(kvConfig.deleteVersionAfterSec), max_versions: kvConfig.maxVersions });
         }
         if (op !== 'create' && op !== 'update') return unsupported();
-        if (!isPlainObject(body)) return err(400, 'invalid request body');
-        if (typeof body['max_versions'] === 'number') kvConfig.maxVersions = body['max_versions'];
-        if (typeof body['cas_required'] === 'boolean') kvConfig.casRequired = body['cas_required'];
-        if ('delete_version_after' in body) kvConfig.deleteVersionAfterSec = parseVaultDuration(body['delete_version_after']) ?? 0;
+        if (fieldError) return err(400, fieldError);
+        const value = (f: string, t: FieldType) => (decodeField(t, body[f]) as { value: unknown }).value;
+        if ('max_versions' in body) kvConfig.maxVersions = (value('max_versions', 'int') as number) >>> 0;
+        if ('cas_required' in body) kvConfig.casRequired = value('cas_required', 'bool') as boolean;
+        // A negative delete_version_after disables it (stored as -1s), 0 resets it.
+        if ('delete_version_after' in body) {
+          const dva = value('delete_version_after', 'signedDurationSecond') as number;
+          kvConfig.deleteVersionAfterSec = dva < 0 ? -1 : dva;
+        }
         return noContent();
       }
       case 'data': {
-        if (key === '') return noHandler(`${kvMount}/data/`);
+        // path_data.go: read, create/update (write), delete, patch; no list.
         if (op === 'list') return unsupported();
+        if (fieldError) return err(400, fieldError);
         if (op === 'read') {
-          if (!entry || entry.currentVersion === 0) return err(404);
-          const wanted = req.query.get('version');
-          const n = wanted && wanted !== '0' ? Number(wanted) : entry.currentVersion;
+          // pathDataRead: no metadata, or no version of that number → nil → 404 with empty errors.
+          if (!entry) return err(404);
+          const wanted = (decodeField('int', body['version']) as { value: number }).value;
+          const n = wanted > 0 ? wanted : entry.currentVersion;
           const v = entry.versions.get(n);
           if (!v) return err(404);
           const meta = versionMeta(entry, n, v);
-          // A deleted or destroyed version is a 404 whose body still says which.
+          // A deleted or destroyed version: RespondWithStatusCode(resp, 404), the whole response with data null.
           if (versionDeleted(v)) return { status: 404, body: envelope({ data: null, metadata: meta }) };
           return ok({ data: v.data, metadata: meta }, { mountType: 'kv' });
         }
         if (op === 'delete') {
-          if (entry) {
-            const v = entry.versions.get(entry.currentVersion);
-            if (v && !versionDeleted(v)) v.deletionTime = now();
-          }
+          // pathDataDelete: soft-deletes the current version unless it is already deleted or destroyed.
+          const v = entry?.versions.get(entry.currentVersion);
+          if (v && !v.destroyed && !versionDeleted(v)) v.deletionTime = now();
           return noContent();
         }
-        if (key.endsWith('/')) return err(400, "cannot write to a path ending in '/'");
-        if (!isPlainObject(body)) return err(400, 'no data provided');
+        if (!('data' in body)) return err(400, 'no data provided');
+        const data = ((decodeField('map', body['data']) as { value: Record<string, unknown> | null }).value ?? {}) as Record<string, unknown>;
         if (op === 'patch') {
-          if (!/^application\/merge-patch\+json/i.test(String(req.headers['content-type'] ?? ''))) {
-            return err(415, "PATCH requires a content type of 'application/merge-patch+json'");
-          }
-          const latest = entry?.versions.get(entry.currentVersion);
-          if (!entry || !latest || versionDeleted(latest)) return err(404);
-          if (!isPlainObject(body['data'])) return err(400, 'no data provided');
+          // pathDataPatch: no metadata → raw 404 without a body; then CAS; then the current
+          // version must be live, else a 404 carrying its version metadata.
+          if (!entry) return { status: 404 };
+          const casCheck = checkCas(entry, body);
+          if (casCheck) return casCheck;
+          const latest = entry.versions.get(entry.currentVersion);
+          if (!latest) return { status: 404 };
+          if (versionDeleted(latest)) return { status: 404, body: envelope(versionMeta(entry, entry.currentVersion, latest)) };
           const merged: Record<string, unknown> = { ...latest.data };
-          for (const [k, v] of Object.entries(body['data'])) {
+          for (const [k, v] of Object.entries(data)) {
             if (v === null) delete merged[k];
             else merged[k] = v;
           }
-          const casCheck = checkCas(entry, body);
-          if (casCheck) return casCheck;
           const n = addVersion(entry, merged);
           return ok(versionMeta(entry, n, entry.versions.get(n)!));
         }
-        // create / update
-        if (!('data' in body) || !isPlainObject(body['data'])) return err(400, 'no data provided');
+        // pathDataWrite (create / update)
         const target = entry ?? newEntry();
         const casCheck = checkCas(target, body);
         if (casCheck) return casCheck;
         if (!entry) kv.set(key, target);
-        const n = addVersion(target, body['data']);
+        const n = addVersion(target, data);
         return ok(versionMeta(target, n, target.versions.get(n)!));
       }
       case 'metadata': {
+        if (fieldError) return err(400, fieldError);
         if (op === 'list') {
+          // pathMetadataList → logical.ListResponse; no keys → response_util.go RespondErrorCommon 404.
           const keys = kvList(key);
           if (keys.length === 0) return err(404);
           return ok({ keys });
         }
-        if (key === '') return noHandler(`${kvMount}/metadata/`);
         if (op === 'read') {
+          // pathMetadataRead: no metadata → nil → 404 with empty errors.
           if (!entry) return err(404);
           return ok(metadataBody(entry));
         }
         if (op === 'delete') {
+          // pathMetadataDelete: every version and the metadata; nil either way → 204.
           kv.delete(key);
           return noContent();
         }
-        if (key.endsWith('/')) return err(400, "cannot write to a path ending in '/'");
-        if (op === 'patch') {
-          if (!entry) return err(404);
-          if (!isPlainObject(body)) return err(400, 'no data provided');
-          const problem = applyMetadata(entry, body, true);
-          return problem ?? noContent();
-        }
-        if (body !== undefined && !isPlainObject(body)) return err(400, 'invalid request body');
-        const target = entry ?? newEntry();
-        const problem = applyMetadata(target, (body as Record<string, unknown> | undefined) ?? {}, false);
-        if (problem) return problem;
-        if (!entry) kv.set(key, target);
-        return noContent();
+        return writeMetadata(key, body, op === 'patch');
       }
       case 'delete':
       case 'undelete':
       case 'destroy': {
+        // path_delete.go / path_destroy.go: update (create) only.
         if (op !== 'create' && op !== 'update') return unsupported();
-        const versions = parseVersions(body);
-        if (!Array.isArray(versions)) return versions;
+        if (fieldError) return err(400, fieldError);
+        const versions = (decodeField('commaIntSlice', body['versions']) as { value: number[] }).value;
+        // The texts differ in case between the files.
+        if (versions.length === 0) return err(400, section === 'destroy' ? 'no version number provided' : 'No version number provided');
         if (!entry) return noContent();
         for (const n of versions) {
-          const v = entry.versions.get(n);
-          if (!v) continue;
-          if (section === 'delete' && !v.destroyed && !versionDeleted(v)) v.deletionTime = now();
-          if (section === 'undelete' && !v.destroyed) v.deletionTime = null;
+          const v = entry.versions.get(n); // uint64(verNum): a negative number is no version
+          if (!v || v.destroyed) continue;
+          if (section === 'delete' && !versionDeleted(v)) v.deletionTime = now();
+          if (section === 'undelete') {
+            // pathUndeleteWrite: deletion_time is cleared, then set again from delete_version_after counted from now.
+            const after = deleteAfterSec(entry);
+            v.deletionTime = after > 0 ? now() + after * 1000 : null;
+          }
           if (section === 'destroy') {
             v.destroyed = true;
             v.data = {};
           }
         }
-        entry.updatedTime = now();
         return noContent();
       }
       default:
-        return noHandler(`${kvMount}/${section}/${key}`);
+        return unsupported();
     }
   }
 
+  /**
+   * backend.go pathInvalid (vault-plugin-secrets-kv): a path no other regex matched, e.g.
+   * v1-style "secret/foo" on a v2 mount, answers 404 with the hint as a warning
+   * (RespondWithStatusCode on a response that carries the warning).
+   */
+  function kvInvalidPath(op: Operation, rest: string): EmulatorResponse {
+    if (['metadata', 'data', 'delete', 'undelete', 'destroy'].includes(rest)) {
+      return { status: 404, body: envelope(null, { warnings: ['Non-listing operations on the root of a K/V v2 mount are not supported.'] }) };
+    }
+    const sub = op === 'list' ? 'list' : op === 'read' ? 'get' : op === 'delete' ? 'delete' : op === 'patch' ? 'patch' : 'put';
+    const warning = `Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv ${sub}' for this operation.`;
+    return { status: 404, body: envelope(null, { warnings: [warning] }) };
+  }
+
+  /** path_data.go validateCheckAndSetOption: options.cas weak-decoded to an int; present → must equal current_version. */
   function checkCas(entry: KvEntry, body: Record<string, unknown>): EmulatorResponse | null {
-    const opts = body['options'];
-    const cas = isPlainObject(opts) ? opts['cas'] : undefined;
-    if (cas === undefined || cas === null) {
-      if (entry.casRequired || kvConfig.casRequired) return err(400, 'check-and-set parameter required for this call');
+    const opts = (decodeField('map', body['options']) as { value: Record<string, unknown> | null }).value ?? {};
+    if ('cas' in opts) {
+      // A null cas decodes as 0 (mapstructure leaves the zero value), so it means "must not exist".
+      const cas = weakInt(opts['cas']);
+      if (!cas.ok) return err(400, 'error parsing check-and-set parameter');
+      // uint64(cas) != meta.CurrentVersion: a negative cas never matches.
+      if (cas.value !== entry.currentVersion) return err(400, 'check-and-set parameter did not match the current version');
       return null;
     }
-    if (typeof cas !== 'number' || !Number.isInteger(cas) || cas < 0) return err(400, 'check-and-set parameter did not match the current version');
-    if (cas !== entry.currentVersion) return err(400, 'check-and-set parameter did not match the current version');
+    if (entry.casRequired || kvConfig.casRequired) return err(400, 'check-and-set parameter required for this call');
     return null;
   }
 
@@ -1068,32 +1153,95 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- routing --------------------------------------------------------------
 
-  function operationOf(req: EmulatorRequest, apiPath: string): Operation | null {
-    const list = req.query.get('list');
-    if (req.method === 'LIST' || (req.method === 'GET' && (list === 'true' || list === '1'))) return 'list';
-    switch (req.method) {
-      case 'GET':
-      case 'HEAD':
-        return 'read';
-      case 'DELETE':
-        return 'delete';
-      case 'PATCH':
-        return 'patch';
-      case 'POST':
-      case 'PUT':
-        return exists(apiPath) ? 'update' : 'create';
-      default:
-        return null;
+  type HttpOp = 'read' | 'list' | 'delete' | 'update' | 'patch';
+  const GO_BOOL_WORDS: Record<string, boolean> = { '1': true, t: true, T: true, TRUE: true, true: true, True: true, '0': false, f: false, F: false, FALSE: false, false: false, False: false };
+
+  /** http/logical.go parseQuery: each query parameter is a request field, a list when repeated. */
+  function queryData(query: URLSearchParams, skip?: string): Record<string, unknown> {
+    const data: Record<string, unknown> = {};
+    for (const k of new Set(query.keys())) {
+      if (k === skip) continue;
+      const all = query.getAll(k);
+      data[k] = all.length === 1 ? all[0] : all;
     }
+    return data;
   }
 
-  /** `<kvMount>/<section>/<key>` (section: data, metadata, delete, …); null outside the KV mount. */
-  function kvPathOf(apiPath: string): { section: string; key: string } | null {
+  /**
+   * http/logical.go buildLogicalRequestNoAuth: the operation and the request fields, or
+   * the error answer. GET ?list= is strconv.ParseBool (an unknown word is a 400 with no
+   * error text) and a list path gains a trailing "/"; GET, DELETE and LIST take their fields
+   * from the query; POST/PUT/PATCH from a JSON object ("error parsing JSON" otherwise);
+   * PATCH needs Content-Type application/merge-patch+json (415); other methods are a 405.
+   */
+  function buildRequest(req: EmulatorRequest, apiPath: string): { op: HttpOp; path: string; body: Record<string, unknown> } | EmulatorResponse {
+    let op: HttpOp;
+    let path = apiPath;
+    let body: Record<string, unknown> = {};
+    switch (req.method) {
+      case 'DELETE':
+        op = 'delete';
+        body = queryData(req.query);
+        break;
+      case 'GET':
+      case 'HEAD': {
+        // HEAD is Vault's HeaderOperation; the emulator answers it as a read.
+        op = 'read';
+        const list = req.query.get('list');
+        if (req.method === 'GET' && list !== null && list !== '') {
+          const value = GO_BOOL_WORDS[list];
+          if (value === undefined) return err(400);
+          if (value) {
+            op = 'list';
+            if (!path.endsWith('/')) path += '/';
+          }
+        }
+        body = queryData(req.query, op === 'list' ? 'list' : undefined);
+        break;
+      }
+      case 'LIST':
+        op = 'list';
+        if (!path.endsWith('/')) path += '/';
+        body = queryData(req.query);
+        break;
+      case 'POST':
+      case 'PUT':
+      case 'PATCH': {
+        op = req.method === 'PATCH' ? 'patch' : 'update';
+        if (op === 'patch') {
+          const header = String(req.headers['content-type'] ?? '');
+          const mediaType = header.split(';')[0]!.trim().toLowerCase();
+          // mime.ParseMediaType: an empty header is "mime: no media type" (400).
+          if (mediaType === '') return err(400, 'mime: no media type');
+          if (mediaType !== 'application/merge-patch+json') {
+            return err(415, `PATCH requires Content-Type of application/merge-patch+json, provided ${mediaType}`);
+          }
+        }
+        const parsed = req.json();
+        // parseJSONRequest decodes into a map: invalid JSON, or JSON that is not an object (null aside), fails.
+        if (parsed instanceof SyntaxError || (parsed !== undefined && parsed !== null && !isPlainObject(parsed))) return err(400, 'error parsing JSON');
+        body = (parsed as Record<string, unknown> | null | undefined) ?? {};
+        break;
+      }
+      default:
+        return err(405);
+    }
+    return { op, path, body };
+  }
+
+  /** The ACL operation: POST/PUT is create or update by the path's existence check (vault/request_handling.go CheckToken). */
+  function aclOperation(op: HttpOp, apiPath: string): Operation {
+    if (op === 'update') return exists(apiPath) ? 'update' : 'create';
+    return op;
+  }
+
+  /** `<kvMount>/<section>/<key>` (section: data, metadata, delete, …); rest is the path below the mount. null outside the KV mount. */
+  function kvPathOf(apiPath: string): { rest: string; section: string; key: string } | null {
     const kvPrefix = `${kvMount}/`;
     if (!apiPath.startsWith(kvPrefix)) return null;
     const rest = apiPath.slice(kvPrefix.length);
     const slash = rest.indexOf('/');
-    return slash === -1 ? { section: rest, key: '' } : { section: rest.slice(0, slash), key: rest.slice(slash + 1) };
+    return slash === -1 ? { rest, section: rest, key: '' } : { rest, section: rest.slice(0, slash), key: rest.slice(slash + 1) };
   }
 
   /** Vault's ExistenceCheck: POST on an existing object needs `update`, on a new one `create`. */
@@ -1101,8 +1249,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     const kvPath = kvPathOf(apiPath);
     if (kvPath) {
       const { section, key } = kvPath;
-      if (section === 'data') return hasVersions(kv.get(key));
-      if (section === 'metadata') return kv.has(key);
+      // path_data.go dataExistenceCheck and path_metadata.go metadataExistenceCheck: both
+      // ask whether the key's metadata exists (a metadata-only key makes a data write an update).
+      if (section === 'data' || section === 'metadata') return kv.has(key);
       return true;
     }
     let m = /^sys\/(?:policies\/acl|policy)\/(.+)$/.exec(apiPath);
@@ -1114,22 +1263,27 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
     if (!req.path.startsWith('/v1/')) return err(404);
-    const apiPath = req.path.slice(4);
+    let apiPath = req.path.slice(4);
     if (apiPath === 'sys/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return unsupported();
       return handleHealth(req);
     }
     if (state.sealed) return err(503, 'Vault is sealed');
+    const built = buildRequest(req, apiPath);
+    if (!('op' in built)) return built;
+    apiPath = built.path;
+    const body = built.body;
+    // vault/request_handling.go handleCancelableRequest, before the token is looked at:
+    // no write (update, create, patch) to a path ending in "/".
+    if (apiPath.endsWith('/') && (built.op === 'update' || built.op === 'patch')) return err(400, "cannot write to a path ending in '/'");
     const ns = req.headers['x-vault-namespace'];
     if (typeof ns === 'string' && ns !== '' && ns !== 'root' && ns !== 'root/') return err(403, 'namespaces feature not enabled');
 
     // Logins are unauthenticated paths (the plugin's PathsSpecial.Unauthenticated: "login").
     const login = /^auth\/(.+)\/login$/.exec(apiPath);
     if (login && jwtMounts.has(login[1]!)) {
-      if (req.method !== 'POST' && req.method !== 'PUT') return unsupported();
-      const parsedLogin = req.json();
-      if (parsedLogin instanceof SyntaxError) return err(400, 'failed to parse JSON input: invalid character');
-      return handleJwtLogin(login[1]!, isPlainObject(parsedLogin) ? parsedLogin : {});
+      if (built.op !== 'update') return unsupported();
+      return handleJwtLogin(login[1]!, body);
     }
 
     const caller = liveToken(tokenRequest(req));
@@ -1144,18 +1298,13 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       return internalUiMount(uiMount[1]!, mounts, (mp) => hasMountAccess(mp, caller.policies, rules, capabilitiesFor), (d) => ok(d), (msg) => err(403, msg));
     }
 
-    const op = operationOf(req, apiPath);
-    if (!op) return unsupported();
-    const parsed = req.json();
-    if (parsed instanceof SyntaxError) return err(400, 'failed to parse JSON input: invalid character');
-    const body = parsed;
+    const op = aclOperation(built.op, apiPath);
 
     // ACL: token self-management is granted by the default policy; everything else by policies.
-    const aclOp: Operation = op;
-    if (!allowed(caller.policies, aclOp, apiPath)) return permissionDenied();
+    if (!allowed(caller.policies, op, apiPath)) return permissionDenied();
 
     const kvPath = kvPathOf(apiPath);
-    if (kvPath) return handleKv(op, req.method, kvPath.section, kvPath.key, req, body);
+    if (kvPath) return handleKv(op, kvPath.rest, kvPath.section, kvPath.key, body);
     const sys = { kvMount, kvVersion: options.kvVersion ?? '2', jwtMounts };
     if (apiPath === 'sys/mounts') return op === 'read' ? sysMounts(sys, (d) => ok(d)) : unsupported();
     if (apiPath === 'sys/auth') return op === 'read' ? sysAuth(sys, (d) => ok(d)) : unsupported();
