@@ -414,6 +414,34 @@ describe('vault emulator: policies, JWT roles, health', () => {
     expect((await call('DELETE', 'sys/policies/acl/unknown')).status).toBe(204);
   });
 
+  it('when a built-in policy is deleted or overwritten then the policy store texts answer (vault/policy_store.go)', async () => {
+    expect((await call('DELETE', 'sys/policies/acl/default')).body).toEqual({ errors: ['cannot delete default policy'] });
+    expect((await call('DELETE', 'sys/policies/acl/ROOT')).body).toEqual({ errors: ['cannot delete "root" policy'] });
+    expect((await call('DELETE', 'sys/policies/acl/response-wrapping')).body).toEqual({ errors: ['cannot delete "response-wrapping" policy'] });
+    expect((await call('PUT', 'sys/policies/acl/response-wrapping', { policy: 'path "x" { capabilities = ["read"] }' })).body).toEqual({
+      errors: ['cannot update "response-wrapping" policy'],
+    });
+  });
+
+  it('when capabilities are not lower case, or a path uses +*, then the policy is refused; old policy = levels and a name key are accepted', async () => {
+    expect((await call('PUT', 'sys/policies/acl/caps', { policy: 'path "x" { capabilities = ["READ"] }' })).body).toEqual({
+      errors: ['failed to parse policy: path "x": invalid capability "READ"'],
+    });
+    expect((await call('PUT', 'sys/policies/acl/caps', { policy: 'path "x/+*" { capabilities = ["read"] }' })).body).toEqual({
+      errors: ["failed to parse policy: path \"x/+*\": invalid use of wildcards ('+*' is forbidden)"],
+    });
+    expect((await call('PUT', 'sys/policies/acl/caps', { policy: 'bogus = 1' })).body).toEqual({ errors: ['failed to parse policy: 1 error occurred:\n\t* invalid key "bogus" on line 1\n\n'] });
+    expect((await call('PUT', 'sys/policies/acl/old', { policy: 'name = "old"\npath "secret/data/*" { policy = "write" }' })).status).toBe(204);
+    expect(vault.capabilities(['old'], 'secret/data/a')).toEqual(['create', 'delete', 'list', 'read', 'update']);
+    expect((await call('PUT', 'sys/policies/acl/blank', { policy: '   ' })).status).toBe(204);
+    expect((await call('PUT', 'sys/policies/acl/obj', { policy: { a: 1 } })).body!['errors'][0]).toMatch(/^Field validation failed: error converting input map\[a:1\] for field "policy": /);
+  });
+
+  it('when policies are listed then root comes last after the stored names, and non-assignable ones are left out', async () => {
+    await call('PUT', 'sys/policies/acl/zeta', { policy: PR_A_POLICY });
+    expect((await call('GET', 'sys/policies/acl?list=true')).body!['data'].keys).toEqual(['default', 'zeta', 'root']);
+  });
+
   it('when a JWT role is valid then it is stored, listed and read back with durations in seconds', async () => {
     const role = {
       role_type: 'jwt',

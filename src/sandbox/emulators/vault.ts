@@ -15,8 +15,9 @@ import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorRespon
 // ---------------------------------------------------------------------------
 // Types and state
 
-export type Capability = 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list' | 'sudo' | 'deny';
-const CAPABILITIES = new Set<Capability>(['create', 'read', 'update', 'patch', 'delete', 'list', 'sudo', 'deny']);
+// vault/policy.go: the capabilities parsePaths accepts (subscribe: Vault 1.15+, the events API).
+export type Capability = 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list' | 'sudo' | 'deny' | 'subscribe';
+const CAPABILITIES = new Set<Capability>(['create', 'read', 'update', 'patch', 'delete', 'list', 'sudo', 'deny', 'subscribe']);
 
 interface PolicyRule {
   path: string;
@@ -232,6 +233,13 @@ function comparePriority(a: string, b: string): number {
   return a > b ? 1 : a < b ? -1 : 0;
 }
 
+const OLD_POLICY_LEVELS: Record<string, Capability[]> = {
+  deny: ['deny'],
+  read: ['read', 'list'],
+  write: ['create', 'read', 'update', 'delete', 'list'],
+  sudo: ['create', 'read', 'update', 'delete', 'list', 'sudo'],
+};
+
 /** Parses a policy's HCL into rules; throws an Error with Vault-like text on bad input. */
 async function parsePolicy(text: string): Promise<PolicyRule[]> {
   let doc: Record<string, unknown>;
@@ -241,9 +249,10 @@ async function parsePolicy(text: string): Promise<PolicyRule[]> {
     throw new Error(`failed to parse policy: ${(e as Error).message}`);
   }
   const rules: PolicyRule[] = [];
-  for (const key of Object.keys(doc)) {
-    if (key !== 'path') throw new Error(`failed to parse policy: invalid key "${key}" on line 1`);
-  }
+  // vault/policy.go ParseACLPolicy: hclutil.CheckHCLKeys against "name" and "path", a
+  // go-multierror of `invalid key %q on line %d` (the line is not known here: always 1).
+  const invalid = Object.keys(doc).filter((key) => key !== 'path' && key !== 'name');
+  if (invalid.length > 0) throw new Error(`failed to parse policy: ${multierrorText(invalid.map((key) => `invalid key "${key}" on line 1`))}`);
   const paths = doc['path'];
   if (paths === undefined) return rules;
   if (!isPlainObject(paths)) throw new Error('failed to parse policy: path must be a block with a label');
@@ -251,29 +260,42 @@ async function parsePolicy(text: string): Promise<PolicyRule[]> {
     const caps = new Set<Capability>();
     for (const block of Array.isArray(blocks) ? blocks : [blocks]) {
       if (!isPlainObject(block)) throw new Error(`failed to parse policy: path "${path}": invalid block`);
+      // policy.go parsePaths: the pre-0.9 `policy = "<level>"` form expands to capabilities.
+      const level = block['policy'];
+      if (level !== undefined && level !== '') {
+        const expanded = OLD_POLICY_LEVELS[String(level)];
+        if (!expanded) throw new Error(`failed to parse policy: path "${path}": invalid policy "${String(level)}"`);
+        for (const c of expanded) caps.add(c);
+      }
       const list = block['capabilities'];
       if (list === undefined) continue;
       if (!Array.isArray(list)) throw new Error(`failed to parse policy: path "${path}": capabilities must be a list`);
+      // policy.go parsePaths: capabilities are matched exactly (case-sensitive); deny drops the rest.
       for (const c of list) {
-        if (typeof c !== 'string' || !CAPABILITIES.has(c.toLowerCase() as Capability)) {
+        if (typeof c !== 'string' || !CAPABILITIES.has(c as Capability)) {
           throw new Error(`failed to parse policy: path "${path}": invalid capability "${String(c)}"`);
         }
-        caps.add(c.toLowerCase() as Capability);
+        caps.add(c as Capability);
       }
     }
-    rules.push({ path: path.replace(/^\//, ''), capabilities: [...caps] });
+    // policy.go parsePaths: a leading "/" is dropped; "+*" is refused.
+    const clean = path.replace(/^\//, '');
+    if (clean.includes('+*')) throw new Error(`failed to parse policy: path "${clean}": invalid use of wildcards ('+*' is forbidden)`);
+    rules.push({ path: clean, capabilities: [...caps] });
   }
   return rules;
 }
 
-/** Accepts raw HCL or base64 of it, as Vault does. */
+/** logical_system.go handlePoliciesSet: text that base64.StdEncoding decodes is replaced by its decoding. */
 function decodePolicyText(raw: string): string {
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(raw) && raw.length % 4 === 0) {
-    const decoded = Buffer.from(raw, 'base64').toString('utf8');
-    if (!decoded.includes('\uFFFD')) return decoded;
-  }
+  if (/^[A-Za-z0-9+/]*={0,2}$/.test(raw) && raw.length % 4 === 0) return Buffer.from(raw, 'base64').toString('utf8');
   return raw;
 }
+
+// vault/policy_store.go: immutablePolicies (never written nor deleted) and
+// nonAssignablePolicies (left out of a list).
+const IMMUTABLE_POLICIES = new Set(['root', 'response-wrapping', 'control-group']);
+const NON_ASSIGNABLE_POLICIES = new Set(['response-wrapping', 'control-group']);
 
 // The default policy real Vault attaches to every token: enough to inspect and
 // manage the token itself.
@@ -790,15 +812,22 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- policies -------------------------------------------------------------
 
-  async function handlePolicy(op: Operation, method: string, legacy: boolean, name: string, body: unknown): Promise<EmulatorResponse> {
-    const lower = name.toLowerCase();
+  // vault/logical_system.go handlePolicies{List,Read,Set,Delete} over vault/policy_store.go.
+  // Errors from the policy store go through logical_system.go handleError: ErrorResponse +
+  // ErrInvalidRequest, a 400 with the store's text.
+  async function handlePolicy(op: Operation, method: string, legacy: boolean, name: string, body: Record<string, unknown>): Promise<EmulatorResponse> {
+    // policy_store.go sanitizeName: strings.ToLower(strings.TrimSpace(name)), on set, get and delete.
+    const lower = name.trim().toLowerCase();
     if (op === 'list' || (legacy && name === '' && method === 'GET')) {
-      const keys = [...policies.keys(), 'root'].sort();
+      // ListPolicies: the stored names in storage order (sorted), without the non-assignable
+      // ones, then handlePoliciesList appends "root" at the end (root namespace).
+      const keys = [...[...policies.keys()].filter((k) => !NON_ASSIGNABLE_POLICIES.has(k)).sort(), 'root'];
       if (legacy) return { status: 200, body: { ...envelope({ keys, policies: keys }), keys, policies: keys } };
       return ok({ keys });
     }
     if (name === '') return unsupported();
     if (op === 'read') {
+      // policy_store.go GetPolicy special-cases root: a policy with no text.
       if (lower === 'root') {
         const data = legacy ? { name: 'root', rules: '' } : { name: 'root', policy: '' };
         return { status: 200, body: { ...envelope(data), ...data } };
@@ -809,20 +838,25 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       return { status: 200, body: { ...envelope(data), ...data } };
     }
     if (op === 'delete') {
-      if (lower === 'root' || lower === 'default') return err(400, `cannot delete "${lower}" policy`);
+      // policy_store.go DeletePolicy: the immutable ones by quoted name, default by its own text.
+      if (IMMUTABLE_POLICIES.has(lower)) return err(400, `cannot delete "${lower}" policy`);
+      if (lower === 'default') return err(400, 'cannot delete default policy');
       policies.delete(lower);
       return noContent();
     }
     if (op === 'patch') return unsupported();
-    if (lower === 'root') return err(400, 'cannot update "root" policy');
-    const args = isPlainObject(body) ? body : {};
+    // The paths' fields (logical_system_paths.go policyPaths): name, policy, and on the legacy path rules, all TypeString.
+    const fieldError = fieldValidationError(body, legacy ? { name: 'string', rules: 'string', policy: 'string' } : { name: 'string', policy: 'string' });
+    if (fieldError) return err(400, fieldError);
+    const str = (f: string) => (decodeField('string', body[f]) as { value: string }).value;
     const warnings: string[] = [];
-    let raw = args['policy'];
-    if (legacy && (raw === undefined || raw === '') && typeof args['rules'] === 'string' && args['rules'] !== '') {
-      raw = args['rules'];
+    let raw = str('policy');
+    // handlePoliciesSet: on sys/policy/ an empty policy falls back to rules, with the warning.
+    if (legacy && raw === '') {
+      raw = str('rules');
       warnings.push("'rules' is deprecated, please use 'policy' instead");
     }
-    if (typeof raw !== 'string' || raw.trim() === '') return err(400, "'policy' parameter not supplied or empty");
+    if (raw === '') return err(400, "'policy' parameter not supplied or empty");
     const text = decodePolicyText(raw);
     let rules: PolicyRule[];
     try {
@@ -830,6 +864,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     } catch (e) {
       return err(400, (e as Error).message);
     }
+    // policy_store.go SetPolicy: the immutable policies cannot be written (checked after parsing).
+    if (IMMUTABLE_POLICIES.has(lower)) return err(400, `cannot update "${lower}" policy`);
     policies.set(lower, { name: lower, text, rules });
     if (warnings.length > 0) return ok(null, { warnings });
     return noContent();
