@@ -469,10 +469,30 @@ describe('vault emulator: policies, JWT roles, health', () => {
       { ...base, bound_audiences: [] },
       { ...base, token_type: 'weird' },
       { ...base, role_type: undefined },
-      { ...base, bound_claims: { x: { nested: true } } },
+      // path_role.go checks bound claims' shapes only for a glob role.
+      { ...base, bound_claims_type: 'glob', bound_claims: { x: { nested: true } } },
     ];
     for (const role of bad) expect((await call('POST', 'auth/jwt-nomad/role/r', role)).status, JSON.stringify(role)).toBe(400);
     expect(vault.jwtRoles()).toEqual({});
+  });
+
+  it('when a JWT role is written then the texts and the read-back are path_role.go and tokenutil ones', async () => {
+    const base = { role_type: 'jwt', bound_audiences: ['vault.io'], user_claim: 'sub', token_policies: ['p'] };
+    const write = (role: unknown) => call('POST', 'auth/jwt-nomad/role/r', role);
+    expect((await write({ ...base, token_type: 'default-service' })).body).toEqual({ errors: ["invalid 'token_type' value \"default-service\""] });
+    expect((await write({ ...base, token_ttl: '2h', token_max_ttl: '1h' })).body).toEqual({ errors: ["'token_ttl' cannot be greater than 'token_max_ttl'"] });
+    expect((await write({ ...base, bound_claims_type: 'glob', bound_claims: { x: { nested: true } } })).body).toEqual({ errors: ['claim is not a string or list: map[nested:true]'] });
+    expect((await write({ ...base, bound_audiences: { a: 1 } })).body!['errors'][0]).toMatch(/^Field validation failed: error converting input map\[a:1\] for field "bound_audiences": /);
+    // A string-typed role stores any claim shape; claim_mappings also take "key=value" pairs.
+    expect((await write({ ...base, bound_claims: { x: { nested: true } }, claim_mappings: ['a=b'] })).status).toBe(204);
+    const read = (await call('GET', 'auth/jwt-nomad/role/r')).body!['data'];
+    expect(read).toMatchObject({ expiration_leeway: 0, not_before_leeway: 0, clock_skew_leeway: 0, token_bound_cidrs: [], token_ttl: 0, token_type: 'default', claim_mappings: { a: 'b' }, allowed_redirect_uris: null });
+    expect(read).not.toHaveProperty('policies');
+    // The legacy field fills token_policies (policyutil: lower-cased, sorted) and is read back.
+    expect((await call('POST', 'auth/jwt-nomad/role/legacy', { ...base, token_policies: undefined, policies: 'Zed,a' })).status).toBe(204);
+    expect((await call('GET', 'auth/jwt-nomad/role/legacy')).body!['data']).toMatchObject({ token_policies: ['a', 'zed'], policies: ['a', 'zed'] });
+    // role_type is data.Get'd on every write: an update without it makes the role oidc.
+    expect((await call('POST', 'auth/jwt-nomad/role/r', { token_ttl: '1m' })).body).toEqual({ errors: ["'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified."] });
   });
 
   it('when the auth mount is unknown then the role write is a 404 no handler', async () => {

@@ -174,7 +174,63 @@ export function durationSecond(value: unknown): Decoded<number> {
 }
 
 /** The framework field types the emulated paths use (sdk/framework/field_type.go). */
-export type FieldType = 'string' | 'lowerCaseString' | 'int' | 'bool' | 'map' | 'durationSecond' | 'signedDurationSecond' | 'commaIntSlice';
+export type FieldType =
+  | 'string'
+  | 'lowerCaseString'
+  | 'int'
+  | 'bool'
+  | 'map'
+  | 'durationSecond'
+  | 'signedDurationSecond'
+  | 'commaIntSlice'
+  | 'commaStringSlice'
+  | 'kvPairs';
+
+/**
+ * go-secure-stdlib parseutil.ParseCommaStringSlice: "" is empty; a string splits on ","; a
+ * list's items (and a lone scalar) weak-decode to strings; every item is trimmed.
+ */
+function commaStringSlice(value: unknown): Decoded<string[]> {
+  if (value === null || value === undefined || value === '') return good([]);
+  if (typeof value === 'string') return good(value.split(',').map((s) => s.trim()));
+  if (isMap(value)) return bad(`'' source data must be an array or slice, got map`);
+  const items = Array.isArray(value) ? value : [value];
+  const out: string[] = [];
+  for (const [i, item] of items.entries()) {
+    const s = weakString(item);
+    if (!s.ok) return bad(s.reason.replace(/^'' /, `'[${i}]' `));
+    out.push(s.value.trim());
+  }
+  return good(out);
+}
+
+/**
+ * field_data.go TypeKVPairs: a map whose values weak-decode to strings, else a list of
+ * "key=value" strings (`invalid key pair %q` when one has no "=" or an empty key).
+ */
+function kvPairs(value: unknown): Decoded<Record<string, string>> {
+  if (value === null || value === undefined) return good({});
+  if (isMap(value)) {
+    const out: Record<string, string> = {};
+    let failed = false;
+    for (const [k, v] of Object.entries(value)) {
+      const s = weakString(v);
+      if (!s.ok) failed = true;
+      else out[k] = s.value;
+    }
+    if (!failed) return good(out);
+    return bad(`'' source data must be an array or slice, got map`);
+  }
+  const list = commaStringSlice(Array.isArray(value) ? value : [value]);
+  if (!list.ok) return list;
+  const out: Record<string, string> = {};
+  for (const pair of list.value) {
+    const at = pair.indexOf('=');
+    if (at <= 0) return bad(`invalid key pair ${JSON.stringify(pair)}`);
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return good(out);
+}
 
 /** field_data.go getPrimitive for one field type. */
 export function decodeField(type: FieldType, value: unknown): Decoded<unknown> {
@@ -197,6 +253,10 @@ export function decodeField(type: FieldType, value: unknown): Decoded<unknown> {
       if (d.ok && type === 'durationSecond' && d.value < 0) return bad(`cannot provide negative value '${d.value}'`);
       return d;
     }
+    case 'commaStringSlice':
+      return commaStringSlice(value);
+    case 'kvPairs':
+      return kvPairs(value);
     case 'commaIntSlice': {
       // mapstructure with StringToSliceHookFunc(","): "1,2" → [1 2]; a list's items decode as ints.
       if (value === null || value === undefined) return good([]);

@@ -8,7 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { checkJwtLogin, validateJwtConfig, type JwtAuthConfig } from './vault-jwt-auth.js';
-import { decodeField, fieldValidationError, weakInt, weakString, type FieldType } from './vault-fields.js';
+import { decodeField, fieldValidationError, goValue, weakInt, weakString, type FieldType } from './vault-fields.js';
 import { capabilitiesSelf, hasMountAccess, internalUiMount, sysAuth, sysMounts } from './vault-sys.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 
@@ -873,131 +873,187 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- JWT auth roles -------------------------------------------------------
 
-  const TOKEN_TYPES = new Set(['service', 'batch', 'default', 'default-service', 'default-batch']);
-  const ROLE_FIELDS = new Set([
-    'role_type', 'bound_audiences', 'bound_subject', 'bound_claims', 'bound_claims_type', 'bound_cidrs', 'user_claim',
-    'user_claim_json_pointer', 'groups_claim', 'claim_mappings', 'expiration_leeway', 'not_before_leeway', 'clock_skew_leeway',
-    'allowed_redirect_uris', 'oidc_scopes', 'verbose_oidc_logging', 'max_age', 'token_policies', 'policies', 'token_type',
-    'token_ttl', 'token_max_ttl', 'token_period', 'token_explicit_max_ttl', 'token_no_default_policy', 'token_num_uses',
-    'token_bound_cidrs', 'ttl', 'max_ttl', 'period', 'num_uses', 'bound_claims_type',
-  ]);
+  // vault-plugin-auth-jwt path_role.go pathRole Fields, plus sdk/helper/tokenutil TokenFields.
+  const ROLE_FIELDS: Record<string, FieldType> = {
+    name: 'lowerCaseString',
+    role_type: 'string',
+    policies: 'commaStringSlice',
+    num_uses: 'int',
+    ttl: 'durationSecond',
+    max_ttl: 'durationSecond',
+    period: 'durationSecond',
+    bound_cidrs: 'commaStringSlice',
+    expiration_leeway: 'signedDurationSecond',
+    not_before_leeway: 'signedDurationSecond',
+    clock_skew_leeway: 'signedDurationSecond',
+    bound_subject: 'string',
+    bound_audiences: 'commaStringSlice',
+    bound_claims_type: 'string',
+    bound_claims: 'map',
+    claim_mappings: 'kvPairs',
+    user_claim: 'string',
+    user_claim_json_pointer: 'bool',
+    groups_claim: 'string',
+    oidc_scopes: 'commaStringSlice',
+    allowed_redirect_uris: 'commaStringSlice',
+    verbose_oidc_logging: 'bool',
+    max_age: 'durationSecond',
+    token_bound_cidrs: 'commaStringSlice',
+    token_explicit_max_ttl: 'durationSecond',
+    token_max_ttl: 'durationSecond',
+    token_no_default_policy: 'bool',
+    token_period: 'durationSecond',
+    token_policies: 'commaStringSlice',
+    token_type: 'string',
+    token_ttl: 'durationSecond',
+    token_num_uses: 'int',
+  };
 
-  function stringList(value: unknown): string[] | null {
-    if (value === undefined || value === null) return [];
-    if (typeof value === 'string') return value === '' ? [] : value.split(',').map((s) => s.trim());
-    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
-    return null;
+  /** A new role as path_role.go's `new(jwtRole)` reads back: Go zero values (nil slices and maps are null). */
+  function emptyRole(): Record<string, unknown> {
+    return {
+      role_type: 'oidc',
+      expiration_leeway: 0,
+      not_before_leeway: 0,
+      clock_skew_leeway: 0,
+      bound_audiences: null,
+      bound_subject: '',
+      bound_claims_type: 'string',
+      bound_claims: null,
+      claim_mappings: null,
+      user_claim: '',
+      user_claim_json_pointer: false,
+      groups_claim: '',
+      allowed_redirect_uris: null,
+      oidc_scopes: null,
+      verbose_oidc_logging: false,
+      max_age: 0,
+      // tokenutil PopulateTokenData
+      token_bound_cidrs: [],
+      token_explicit_max_ttl: 0,
+      token_max_ttl: 0,
+      token_no_default_policy: false,
+      token_period: 0,
+      token_policies: [],
+      token_type: 'default',
+      token_ttl: 0,
+      token_num_uses: 0,
+    };
   }
 
+  /** sdk/helper/policyutil ParsePolicies: trimmed, lower-cased, de-duplicated, sorted, empties dropped. */
+  const parsePolicies = (list: string[]) => [...new Set(list.map((p) => p.trim().toLowerCase()).filter((p) => p !== ''))].sort();
+
+  /**
+   * path_role.go pathRoleCreateUpdate on top of the stored role (or a new one): only the
+   * fields the request names change, except role_type (absent → "oidc") and
+   * bound_claims_type (absent → its default "string"), which data.Get resets on every write.
+   * Returns the role to store and the response's warnings, or the 400 text.
+   */
   function validateRole(body: Record<string, unknown>, existing: Record<string, unknown> | undefined): { role: Record<string, unknown>; warnings: string[] } | string {
-    const merged: Record<string, unknown> = { ...(existing ?? {}), ...body };
-    const roleType = merged['role_type'] ?? 'oidc';
-    if (roleType !== 'jwt' && roleType !== 'oidc') return `invalid 'role_type': ${String(roleType)}`;
-    // vault-plugin-auth-jwt path_role.go: bound_claims_type is string or glob; a glob
-    // role's bound claims must all be strings; "role" is reserved in claim_mappings.
-    const boundClaimsType = merged['bound_claims_type'] ?? 'string';
-    if (boundClaimsType !== 'string' && boundClaimsType !== 'glob') return `invalid 'bound_claims_type': ${String(boundClaimsType)}`;
-    const audiences = stringList(merged['bound_audiences']);
-    if (audiences === null) return 'bound_audiences must be a list of strings';
-    const boundClaims = merged['bound_claims'] ?? null;
-    if (boundClaims !== null) {
-      if (!isPlainObject(boundClaims)) return 'bound_claims must be a map';
-      for (const [k, v] of Object.entries(boundClaims)) {
-        const scalar = (x: unknown) => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
-        if (!(scalar(v) || (Array.isArray(v) && v.every(scalar)))) return `bound claim is not a string or list: ${k}`;
+    const fieldError = fieldValidationError(body, ROLE_FIELDS);
+    if (fieldError) return fieldError;
+    const given = (f: string) => f in body;
+    const get = <T>(f: string, fallback: T): T => (given(f) ? ((decodeField(ROLE_FIELDS[f]!, body[f]) as { value: T }).value ?? fallback) : fallback);
+    const role: Record<string, unknown> = { ...(existing ? structuredClone(existing) : emptyRole()) };
+    delete role['policies'];
+    const roleType = get<string>('role_type', '') || 'oidc';
+    if (roleType !== 'jwt' && roleType !== 'oidc') return `invalid 'role_type': ${roleType}`;
+    role['role_type'] = roleType;
+    // tokenutil ParseTokenFields (errors: ErrorResponse + ErrInvalidRequest, a 400).
+    for (const f of ['token_bound_cidrs', 'token_explicit_max_ttl', 'token_max_ttl', 'token_no_default_policy', 'token_period', 'token_policies', 'token_num_uses', 'token_ttl']) {
+      if (given(f)) role[f] = get(f, null);
+    }
+    if (given('token_type')) {
+      const t = get<string>('token_type', '');
+      const types: Record<string, string> = { '': 'default', default: 'default', service: 'service', batch: 'batch' };
+      if (!(t in types)) return `invalid 'token_type' value ${JSON.stringify(t)}`;
+      role['token_type'] = types[t];
+    }
+    const n = (f: string) => role[f] as number;
+    if (role['token_type'] === 'batch') {
+      if (n('token_period') !== 0) return "'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens";
+      if (n('token_num_uses') !== 0) return "'token_type' cannot be 'batch' or 'default_batch' when set to generate tokens with limited use count";
+    }
+    if (n('token_num_uses') < 0) return "'token_num_uses' cannot be negative";
+    if (n('token_ttl') > 0 && n('token_max_ttl') > 0 && n('token_ttl') > n('token_max_ttl')) return "'token_ttl' cannot be greater than 'token_max_ttl'";
+    // tokenutil UpgradeValue: a legacy field fills its token_ one when that is absent, and is read back.
+    const legacy: string[] = [];
+    for (const [old, now] of [['policies', 'token_policies'], ['bound_cidrs', 'token_bound_cidrs'], ['num_uses', 'token_num_uses'], ['ttl', 'token_ttl'], ['max_ttl', 'token_max_ttl'], ['period', 'token_period']] as const) {
+      if (!given(now) && given(old)) {
+        const v = get(old, null);
+        role[now] = old === 'policies' ? parsePolicies(v as unknown as string[]) : v;
+        legacy.push(old);
       }
     }
-    if (boundClaimsType === 'glob' && isPlainObject(boundClaims)) {
-      for (const v of Object.values(boundClaims)) {
-        for (const item of Array.isArray(v) ? v : [v]) if (typeof item !== 'string') return `claim is not a string: ${String(item)}`;
+    for (const f of ['expiration_leeway', 'not_before_leeway', 'clock_skew_leeway', 'bound_audiences', 'bound_subject', 'verbose_oidc_logging', 'max_age']) {
+      if (given(f)) role[f] = get(f, null);
+    }
+    const boundClaimsType = get<string>('bound_claims_type', '') || 'string';
+    if (boundClaimsType !== 'string' && boundClaimsType !== 'glob') return `invalid 'bound_claims_type': ${boundClaimsType}`;
+    role['bound_claims_type'] = boundClaimsType;
+    if (given('bound_claims')) {
+      const claims = get<Record<string, unknown> | null>('bound_claims', null) ?? {};
+      role['bound_claims'] = claims;
+      // Only a glob role's claims are checked: each a string or a list of strings (claims.go normalizeList).
+      if (boundClaimsType === 'glob') {
+        for (const v of Object.values(claims)) {
+          const list = Array.isArray(v) ? v : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? [v] : null;
+          if (!list) return `claim is not a string or list: ${goValue(v)}`;
+          for (const item of list) if (typeof item !== 'string') return `claim is not a string: ${goValue(item)}`;
+        }
       }
     }
-    const claimMappings = merged['claim_mappings'] ?? null;
-    if (claimMappings !== null && !(isPlainObject(claimMappings) && Object.values(claimMappings).every((v) => typeof v === 'string'))) {
-      return 'claim_mappings must be a map of strings';
-    }
-    if (isPlainObject(claimMappings)) {
+    if (given('claim_mappings')) {
+      const mappings = get<Record<string, string>>('claim_mappings', {});
+      // backend.go reservedMetadata = ["role"]
       const targets = new Set<string>();
-      for (const target of Object.values(claimMappings) as string[]) {
+      for (const target of Object.values(mappings)) {
         if (target === 'role') return `metadata key "role" is reserved and may not be a mapping destination`;
         if (targets.has(target)) return `multiple keys are mapped to metadata key "${target}"`;
         targets.add(target);
       }
+      role['claim_mappings'] = mappings;
     }
-    // path_role.go: leeways in seconds, defaults 150 (exp, nbf) and 60 (clock skew, go-jose's DefaultLeeway).
-    const leeways: Record<string, number> = {};
-    for (const [f, fallback] of [['expiration_leeway', 150], ['not_before_leeway', 150], ['clock_skew_leeway', 60]] as const) {
-      const v = merged[f] ?? fallback;
-      const sec = typeof v === 'number' ? v : parseVaultDuration(v);
-      if (sec === null || !Number.isInteger(sec)) return `error converting input ${JSON.stringify(v)} for field "${f}"`;
-      leeways[f] = sec;
+    if (given('user_claim')) role['user_claim'] = get('user_claim', '');
+    if (role['user_claim'] === '') return 'a user claim must be defined on the role';
+    for (const f of ['user_claim_json_pointer', 'groups_claim', 'oidc_scopes', 'allowed_redirect_uris']) {
+      if (given(f)) role[f] = get(f, null);
     }
-    const userClaim = merged['user_claim'];
-    if (typeof userClaim !== 'string' || userClaim === '') return 'a user claim must be defined on the role';
-    const userClaimPointer = merged['user_claim_json_pointer'] ?? false;
-    if (typeof userClaimPointer !== 'boolean') return 'user_claim_json_pointer must be a boolean';
-    if (roleType === 'oidc') {
-      const redirects = stringList(merged['allowed_redirect_uris']);
-      if (!redirects || redirects.length === 0) return "'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified.";
-    }
-    if (roleType === 'jwt' && audiences.length === 0 && !merged['bound_subject'] && (boundClaims === null || Object.keys(boundClaims).length === 0) && !merged['bound_cidrs']) {
+    const list = (f: string) => (Array.isArray(role[f]) ? (role[f] as unknown[]) : []);
+    if (roleType === 'oidc' && list('allowed_redirect_uris').length === 0) return "'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified.";
+    if (roleType !== 'oidc' && list('bound_audiences').length === 0 && list('token_bound_cidrs').length === 0 && role['bound_subject'] === '' && Object.keys((role['bound_claims'] as object | null) ?? {}).length === 0) {
       return 'must have at least one bound constraint when creating/updating a role';
     }
-    const tokenPolicies = stringList(merged['token_policies'] ?? merged['policies']);
-    if (tokenPolicies === null) return 'token_policies must be a list of strings';
-    const tokenType = merged['token_type'] ?? 'default';
-    if (typeof tokenType !== 'string' || !TOKEN_TYPES.has(tokenType)) return "invalid 'token_type' value";
-    const durations: Record<string, number> = {};
-    for (const f of ['token_ttl', 'token_max_ttl', 'token_period', 'token_explicit_max_ttl']) {
-      const sec = parseVaultDuration(merged[f] ?? 0);
-      if (sec === null) return `error converting input ${JSON.stringify(merged[f])} for field "${f}"`;
-      durations[f] = sec;
+    // pathRoleRead: the legacy fields are read back only when they were the ones set.
+    if (legacy.includes('policies')) role['policies'] = role['token_policies'];
+    const warnings: string[] = [];
+    if (role['verbose_oidc_logging'] === true) {
+      warnings.push('verbose_oidc_logging has been enabled for this role. This is not recommended in production since sensitive information may be present in OIDC responses.');
     }
-    if (durations['token_max_ttl']! > 0 && durations['token_ttl']! > durations['token_max_ttl']!) return 'ttl should not be greater than max ttl';
-    const unknown = Object.keys(body).filter((k) => !ROLE_FIELDS.has(k));
-    const warnings = unknown.length > 0 ? [`Endpoint ignored these unrecognized parameters: [${unknown.sort().join(' ')}]`] : [];
-    return {
-      warnings,
-      role: {
-        role_type: roleType,
-        bound_audiences: audiences,
-        bound_subject: typeof merged['bound_subject'] === 'string' ? merged['bound_subject'] : '',
-        bound_claims: boundClaims,
-        bound_claims_type: boundClaimsType,
-        ...leeways,
-        user_claim: userClaim,
-        user_claim_json_pointer: userClaimPointer,
-        claim_mappings: claimMappings,
-        groups_claim: typeof merged['groups_claim'] === 'string' ? merged['groups_claim'] : '',
-        token_policies: tokenPolicies,
-        policies: tokenPolicies,
-        token_type: tokenType,
-        ...durations,
-        token_no_default_policy: merged['token_no_default_policy'] === true,
-        token_num_uses: typeof merged['token_num_uses'] === 'number' ? merged['token_num_uses'] : 0,
-      },
-    };
+    // sdk/framework: parameters outside the path's schema are ignored, with this warning.
+    const unknown = Object.keys(body).filter((k) => !(k in ROLE_FIELDS));
+    if (unknown.length > 0) warnings.push(`Endpoint ignored these unrecognized parameters: [${unknown.sort().join(' ')}]`);
+    return { role, warnings };
   }
 
-  function handleJwtRole(op: Operation, mount: string, rawName: string, body: unknown): EmulatorResponse {
+  function handleJwtRole(op: Operation, mount: string, rawName: string, body: Record<string, unknown>): EmulatorResponse {
     const store = roles.get(mount)!;
-    const name = rawName.toLowerCase(); // path_role.go: "name" is TypeLowerCaseString
-    if (op === 'list') {
-      if (name !== '') return unsupported();
-      const keys = [...store.keys()].sort();
-      return keys.length === 0 ? err(404) : ok({ keys });
-    }
-    if (name === '') return unsupported();
+    // path_role.go pathRole: "role/" + framework.GenericNameRegex("name"); pathRoleList: "role/?" (list only).
+    if (rawName === '') return op === 'list' ? (store.size === 0 ? err(404) : ok({ keys: [...store.keys()].sort() })) : unsupported();
+    if (!/^\w(([\w.-]+)?\w)?$/.test(rawName)) return unsupportedPath();
+    const name = rawName.toLowerCase(); // "name" is TypeLowerCaseString
+    if (op === 'list') return unsupported();
     if (op === 'read') {
+      // pathRoleRead: no role → nil → 404 with empty errors.
       const role = store.get(name);
-      return role ? ok(role) : err(404);
+      return role ? ok(structuredClone(role)) : err(404);
     }
     if (op === 'delete') {
       store.delete(name);
       return noContent();
     }
     if (op === 'patch') return unsupported();
-    if (!isPlainObject(body)) return err(400, 'invalid request body');
     const result = validateRole(body, store.get(name));
     if (typeof result === 'string') return err(400, result);
     store.set(name, result.role);
@@ -1051,6 +1107,13 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
   }
 
   // --- token endpoints ------------------------------------------------------
+
+  function stringList(value: unknown): string[] | null {
+    if (value === undefined || value === null) return [];
+    if (typeof value === 'string') return value === '' ? [] : value.split(',').map((s) => s.trim());
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+    return null;
+  }
 
   function tokenData(t: StoredToken, forAccessor = false): Record<string, unknown> {
     const ttl = t.expiresAt === null ? 0 : Math.max(0, Math.round((t.expiresAt - now()) / 1000));
