@@ -511,6 +511,14 @@ describe('vault emulator: policies, JWT roles, health', () => {
     expect(await call('GET', 'secret/data/x')).toEqual({ status: 503, body: { errors: ['Vault is sealed'] } });
   });
 
+  it('when sys/health gets a code that is not an integer, or another method, then it is a bare 400 / 405; sealed bodies carry no cluster', async () => {
+    expect(await call('GET', 'sys/health?activecode=ok', undefined, null)).toEqual({ status: 400, body: { errors: [] } });
+    expect(await call('POST', 'sys/health', {}, null)).toEqual({ status: 405, body: { errors: [] } });
+    expect((await call('GET', 'sys/health', undefined, null)).body).toHaveProperty('cluster_name');
+    vault.sealed = true;
+    expect((await call('GET', 'sys/health', undefined, null)).body).not.toHaveProperty('cluster_name');
+  });
+
   it('when durations are parsed and formatted then they follow Go rules', () => {
     expect(parseVaultDuration('1h30m')).toBe(5400);
     expect(parseVaultDuration(90)).toBe(90);

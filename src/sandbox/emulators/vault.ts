@@ -1226,12 +1226,23 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- health ---------------------------------------------------------------
 
+  /**
+   * http/sys_health.go getSysHealth: each *code parameter is strconv.Atoi'd (one that does not
+   * parse is a 400 with no body text, as is a standbyok / perfstandbyok that is not a bool);
+   * the cluster name and ID are left out while sealed (omitempty). HEAD answers the code only.
+   */
   function handleHealth(req: EmulatorRequest): EmulatorResponse {
-    const code = (param: string, fallback: number) => {
+    for (const flag of ['standbyok', 'perfstandbyok']) {
+      const v = req.query.get(flag);
+      if (v !== null && !(v in GO_BOOL_WORDS)) return req.method === 'HEAD' ? { status: 400 } : err(400);
+    }
+    const codes: Record<string, number> = {};
+    for (const [param, fallback] of [['uninitcode', 501], ['sealedcode', 503], ['standbycode', 429], ['activecode', 200], ['drsecondarycode', 472], ['performancestandbycode', 473]] as const) {
       const v = req.query.get(param);
-      return v && /^\d{3}$/.test(v) ? Number(v) : fallback;
-    };
-    const status = state.sealed ? code('sealedcode', 503) : code('activecode', 200);
+      if (v !== null && !/^[+-]?\d+$/.test(v)) return req.method === 'HEAD' ? { status: 400 } : err(400);
+      codes[param] = v !== null ? Number(v) : fallback;
+    }
+    const status = state.sealed ? codes['sealedcode']! : codes['activecode']!;
     const body = {
       initialized: true,
       sealed: state.sealed,
@@ -1242,8 +1253,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       server_time_utc: Math.floor(now() / 1000),
       version: '1.16.0',
       enterprise: false,
-      cluster_name: 'vault-cluster-emulated',
-      cluster_id: '995f749a-0000-4000-8000-000000000000',
+      ...(state.sealed ? {} : { cluster_name: 'vault-cluster-emulated', cluster_id: '995f749a-0000-4000-8000-000000000000' }),
       echo_duration_ms: 0,
       clock_skew_ms: 0,
     };
@@ -1364,7 +1374,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (!req.path.startsWith('/v1/')) return err(404);
     let apiPath = req.path.slice(4);
     if (apiPath === 'sys/health') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return unsupported();
+      // http/sys_health.go handleSysHealth: GET and HEAD only, else a 405 with no text.
+      if (req.method !== 'GET' && req.method !== 'HEAD') return err(405);
       return handleHealth(req);
     }
     if (state.sealed) return err(503, 'Vault is sealed');
