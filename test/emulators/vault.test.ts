@@ -104,6 +104,24 @@ path "secret/data/previews/exact" { capabilities = ["create"] }`,
     expect(res.status).toBe(400);
   });
 
+  it('when tokens are created then token_store.go handleCreateCommon rules and texts apply', async () => {
+    await call('PUT', 'sys/policies/acl/minter', { policy: 'path "auth/token/create" { capabilities = ["update", "sudo"] }' });
+    await call('PUT', 'sys/policies/acl/plain', { policy: 'path "auth/token/create" { capabilities = ["update"] }' });
+    // sudo on the create path lifts the subset rule.
+    const sudo = vault.createToken(['minter']);
+    const minted = await call('POST', 'auth/token/create', { policies: ['Other'] }, sudo);
+    expect(minted.status).toBe(200);
+    expect(minted.body!['auth'].policies).toEqual(['default', 'other']);
+    expect(minted.body!['warnings']).toEqual(['Policy "other" does not exist']);
+    const plain = vault.createToken(['plain']);
+    expect((await call('POST', 'auth/token/create', { no_parent: true }, plain)).body).toEqual({ errors: ['root or sudo privileges required to create orphan token'] });
+    expect((await call('POST', 'auth/token/create', { ttl: '-1h' })).body).toEqual({ errors: ['ttl must be positive'] });
+    expect((await call('POST', 'auth/token/create', { ttl: 'soon' })).body).toEqual({ errors: ['time: invalid duration "soon"'] });
+    expect((await call('POST', 'auth/token/create', { policies: ['response-wrapping'] })).body).toEqual({ errors: ['cannot assign policy "response-wrapping"'] });
+    const periodic = await call('POST', 'auth/token/create', { policies: ['plain'], period: '30m' });
+    expect(periodic.body!['auth'].lease_duration).toBe(1800);
+  });
+
   it('when glob and segment patterns are matched then + is one segment and * a prefix', () => {
     const table: [string, string, boolean][] = [
       ['secret/data/a/*', 'secret/data/a/b/c', true],

@@ -8,7 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { checkJwtLogin, validateJwtConfig, type JwtAuthConfig } from './vault-jwt-auth.js';
-import { decodeField, fieldValidationError, goValue, weakInt, weakString, type FieldType } from './vault-fields.js';
+import { decodeField, durationSecond, fieldValidationError, goValue, weakInt, weakString, type FieldType } from './vault-fields.js';
 import { capabilitiesSelf, hasMountAccess, internalUiMount, sysAuth, sysMounts } from './vault-sys.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
 
@@ -1108,11 +1108,15 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- token endpoints ------------------------------------------------------
 
-  function stringList(value: unknown): string[] | null {
-    if (value === undefined || value === null) return [];
-    if (typeof value === 'string') return value === '' ? [] : value.split(',').map((s) => s.trim());
-    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
-    return null;
+  /**
+   * sdk/helper/policyutil SanitizePolicies: trimmed and lower-cased, empties dropped, root
+   * alone when present, "default" added when asked (unless root), de-duplicated and sorted.
+   */
+  function sanitizePolicies(list: string[], addDefault: boolean): string[] {
+    let out = list.map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+    if (out.includes('root')) out = ['root'];
+    if (addDefault && !out.includes('root') && !out.includes('default')) out.push('default');
+    return [...new Set(out)].sort();
   }
 
   function tokenData(t: StoredToken, forAccessor = false): Record<string, unknown> {
@@ -1165,31 +1169,67 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     switch (action) {
       case 'create':
       case 'create-orphan': {
-        const requested = stringList(args['policies']);
-        if (requested === null) return err(400, 'policies must be a list of strings');
-        const callerIsRoot = caller.policies.includes('root');
-        const wanted = requested.length > 0 ? requested.map((p) => p.toLowerCase()) : caller.policies.filter((p) => p !== 'default');
-        if (!callerIsRoot) {
-          const missing = wanted.filter((p) => !caller.policies.includes(p));
-          if (missing.length > 0) return err(400, 'child policies must be subset of parent');
-          if ((args['no_parent'] === true || (typeof args['period'] === 'string' && args['period'] !== '')) && action === 'create' && needsSudo(caller, 'auth/token/create')) {
-            return err(400, 'root or sudo privileges required to create periodic token');
-          }
+        // vault/token_store.go handleCreateCommon (no role), request decoded with mapstructure.WeakDecode.
+        const isSudo = caller.policies.includes('root') || !needsSudo(caller, `auth/token/${action}`);
+        const raw = args['policies'];
+        const requested = raw === undefined || raw === null ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)];
+        const noDefault = args['no_default_policy'] === true;
+        const parentHasDefault = caller.policies.includes('default');
+        let wanted: string[];
+        let addDefault = false;
+        if (requested.length === 0) {
+          // No policies: the parent's (default only if the parent has it).
+          wanted = sanitizePolicies(caller.policies, false);
+        } else if (!isSudo) {
+          wanted = sanitizePolicies(requested, false);
+          const parent = sanitizePolicies(caller.policies, false);
+          if (!wanted.every((p) => parent.includes(p))) return err(400, 'child policies must be subset of parent');
+          addDefault = !noDefault && parentHasDefault;
+        } else {
+          wanted = requested;
+          addDefault = !noDefault;
         }
-        const ttl = parseVaultDuration(args['ttl'] ?? '768h');
-        if (ttl === null) return err(400, 'invalid ttl');
-        const warnings = wanted.filter((p) => p !== 'root' && p !== 'default' && !policies.has(p)).map((p) => `Policy "${p}" does not exist`);
-        const finalPolicies = [...new Set([...(args['no_default_policy'] === true || wanted.includes('root') ? [] : ['default']), ...wanted])].sort();
+        let finalPolicies = sanitizePolicies(wanted, addDefault);
+        if (noDefault) finalPolicies = finalPolicies.filter((p) => p !== 'default');
+        for (const p of finalPolicies) if (NON_ASSIGNABLE_POLICIES.has(p)) return err(400, `cannot assign policy "${p}"`);
+        const isRootToken = finalPolicies.includes('root');
+        if (isRootToken && !caller.policies.includes('root')) return err(400, 'root tokens may not be created without parent token being root');
+        if (action === 'create' && args['no_parent'] === true && !isSudo) return err(400, 'root or sudo privileges required to create orphan token');
+        let periodSec = 0;
+        if (args['period'] !== undefined && args['period'] !== '') {
+          const period = durationSecond(args['period']);
+          if (!period.ok) return err(400, period.reason);
+          if (period.value < 0) return err(400, 'period must be positive');
+          if (period.value > 0 && !isSudo) return err(400, 'root or sudo privileges required to create periodic token');
+          periodSec = period.value;
+        }
+        let ttlSec = 0;
+        if (args['ttl'] !== undefined && args['ttl'] !== '') {
+          const ttl = durationSecond(args['ttl']);
+          if (!ttl.ok) return err(400, ttl.reason);
+          if (ttl.value < 0) return err(400, 'ttl must be positive');
+          ttlSec = ttl.value;
+        }
+        const numUses = typeof args['num_uses'] === 'number' ? args['num_uses'] : 0;
+        if (numUses < 0) return err(400, 'number of uses cannot be negative');
+        // framework.CalculateTTL against the system defaults (768h default and max lease TTL):
+        // a periodic token lives one period; a root token without a ttl never expires.
+        const MAX_TTL = 768 * 3600;
+        if (periodSec > 0) ttlSec = Math.min(periodSec, MAX_TTL);
+        else if (ttlSec > 0 || !isRootToken) ttlSec = Math.min(ttlSec || MAX_TTL, MAX_TTL);
+        if (ttlSec === 0 && caller.ttlSec !== 0) return err(400, 'expiring root tokens cannot create non-expiring root tokens');
         const meta = isPlainObject(args['meta']) ? (args['meta'] as Record<string, string>) : null;
         const orphan = action === 'create-orphan' || args['no_parent'] === true;
         const t = issueToken(orphan ? null : caller, {
           policies: finalPolicies,
-          ttlSec: wanted.includes('root') && args['ttl'] === undefined ? 0 : ttl,
+          ttlSec,
           meta,
-          displayName: `token${typeof args['display_name'] === 'string' ? `-${args['display_name']}` : ''}`,
-          renewable: args['renewable'] !== false,
-          numUses: typeof args['num_uses'] === 'number' ? args['num_uses'] : 0,
+          displayName: `token${typeof args['display_name'] === 'string' && args['display_name'] !== '' ? `-${args['display_name']}` : ''}`,
+          // Non-expiring (root) tokens are not advertised as renewable.
+          renewable: ttlSec !== 0 && args['renewable'] !== false,
+          numUses,
         });
+        const warnings = finalPolicies.filter((p) => p !== 'root' && !policies.has(p)).map((p) => `Policy "${p}" does not exist`);
         return ok(null, { auth: authBlock(t), warnings });
       }
       case 'lookup': {
