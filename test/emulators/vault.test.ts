@@ -455,6 +455,13 @@ describe('vault emulator: policies, JWT roles, health', () => {
     expect((await call('PUT', 'sys/policies/acl/obj', { policy: { a: 1 } })).body!['errors'][0]).toMatch(/^Field validation failed: error converting input map\[a:1\] for field "policy": /);
   });
 
+  it('when a new policy is written then the ACL asks for update, as the policy paths have no existence check', async () => {
+    await call('PUT', 'sys/policies/acl/updater', { policy: 'path "sys/policies/acl/*" { capabilities = ["update"] }' });
+    await call('PUT', 'sys/policies/acl/creator', { policy: 'path "sys/policies/acl/*" { capabilities = ["create"] }' });
+    expect((await call('PUT', 'sys/policies/acl/fresh-a', { policy: PR_A_POLICY }, vault.createToken(['updater']))).status).toBe(204);
+    expect((await call('PUT', 'sys/policies/acl/fresh-b', { policy: PR_A_POLICY }, vault.createToken(['creator']))).status).toBe(403);
+  });
+
   it('when policies are listed then root comes last after the stored names, and non-assignable ones are left out', async () => {
     await call('PUT', 'sys/policies/acl/zeta', { policy: PR_A_POLICY });
     expect((await call('GET', 'sys/policies/acl?list=true')).body!['data'].keys).toEqual(['default', 'zeta', 'root']);

@@ -1403,9 +1403,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       if (section === 'data' || section === 'metadata') return kv.has(key);
       return true;
     }
-    let m = /^sys\/(?:policies\/acl|policy)\/(.+)$/.exec(apiPath);
-    if (m) return policies.has(m[1]!.toLowerCase());
-    m = /^auth\/(.+)\/role\/([^/]+)$/.exec(apiPath);
+    // vault/logical_system_paths.go: sys/policies/acl/<name> and sys/policy/<name> declare no
+    // ExistenceCheck, so every write is an update, new policy or not.
+    const m = /^auth\/(.+)\/role\/([^/]+)$/.exec(apiPath);
     if (m) return roles.get(m[1]!)?.has(m[2]!.toLowerCase()) ?? false;
     return true; // paths without an existence check are "update"
   }
