@@ -68,14 +68,18 @@ describe('vault emulator: tokens and ACL', () => {
 
   it('when a list is asked without a trailing slash then the ACL checks the path with one, as Vault does', async () => {
     await call('PUT', 'sys/policies/acl/lister', {
-      policy: `path "sys/policies/acl/" { capabilities = ["list"] }\npath "auth/jwt-nomad/role" { capabilities = ["list"] }`,
+      policy: `path "sys/policies/acl/" { capabilities = ["list"] }\npath "auth/jwt-nomad/role" { capabilities = ["list"] }\npath "secret/metadata/a*" { capabilities = ["list"] }`,
     });
     const token = vault.createToken(['lister']);
     // The request path gains a "/" before the ACL check, so the policy's "…/acl/" matches
-    // "?list=true" on ".../acl", and a policy naming ".../role" without the slash does not.
+    // "?list=true" on ".../acl"; vault/acl.go AllowOperation then falls back, for a LIST, to an
+    // exact rule without the slash (".../role"), but a prefix rule still sees the slashed path.
     expect((await call('GET', 'sys/policies/acl?list=true', undefined, token)).status).toBe(200);
-    expect((await call('GET', 'auth/jwt-nomad/role?list=true', undefined, token)).status).toBe(403);
+    expect((await call('GET', 'auth/jwt-nomad/role?list=true', undefined, token)).status).toBe(404);
+    expect((await call('GET', 'secret/metadata/ab?list=true', undefined, token)).status).toBe(404);
+    expect((await call('GET', 'auth/jwt-nomad/role/x', undefined, token)).status).toBe(403);
     expect(vault.allowed(['lister'], 'list', 'sys/policies/acl')).toBe(true);
+    expect(vault.allowed(['lister'], 'read', 'auth/jwt-nomad/role')).toBe(false);
   });
 
   it('when patterns overlap then the most specific wins and deny beats every grant', async () => {

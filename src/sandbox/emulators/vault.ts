@@ -459,9 +459,15 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
 
   // --- ACL ----------------------------------------------------------------
 
-  function capabilitiesFor(policyNames: string[], path: string): Capability[] {
+  /**
+   * vault/acl.go AllowOperation: an exact rule for the path wins; for a LIST (path ending in
+   * "/"), an exact rule for the path without the slash comes next (vault PR #5197); then the
+   * longest prefix rule and the segment-wildcard rules compete by CheckAllowedFromNonExactPaths'
+   * order (comparePriority).
+   */
+  function capabilitiesFor(policyNames: string[], path: string, list = false): Capability[] {
     if (policyNames.includes('root')) return ['create', 'read', 'update', 'patch', 'delete', 'list', 'sudo'];
-    // Capabilities of the same pattern in different policies are merged (deny wins).
+    // NewACL: capabilities of the same pattern in different policies are merged (deny wins).
     const merged = new Map<string, Set<Capability>>();
     for (const name of policyNames) {
       const policy = policies.get(name.toLowerCase());
@@ -472,7 +478,13 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
         merged.set(rule.path, set);
       }
     }
-    let best: string | null = null;
+    // policy.go parsePaths: a path is a segment-wildcard one when it is "+", has "/+" or starts "+/"; a prefix one when it ends in "*".
+    const exact = (p: string) => (merged.has(p) && !p.endsWith('*') && !(p === '+' || p.includes('/+') || p.startsWith('+/')) ? p : null);
+    let best: string | null = exact(path) ?? (list && path.endsWith('/') ? exact(path.slice(0, -1)) : null);
+    if (best !== null) {
+      const caps = merged.get(best)!;
+      return caps.has('deny') ? ['deny'] : [...caps].sort();
+    }
     for (const pattern of merged.keys()) {
       if (!pathMatches(pattern, path)) continue;
       if (best === null || comparePriority(pattern, best) > 0) best = pattern;
@@ -487,7 +499,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     // vault http/logical.go (buildLogicalRequestNoAuth): a LIST, or GET ?list=true, gets a
     // trailing "/" on its path before the request is routed and checked against ACLs.
     const aclPath = op === 'list' && !path.endsWith('/') ? `${path}/` : path;
-    const caps = capabilitiesFor(policyNames, aclPath);
+    const caps = capabilitiesFor(policyNames, aclPath, op === 'list');
     return !caps.includes('deny') && caps.includes(op);
   }
 
