@@ -128,7 +128,7 @@ describe('workload runtime: templates at allocation start', () => {
     expect(alloc.ClientStatus).toBe('failed');
     expect(eventsOf(alloc).slice(-2)).toEqual([
       `Template: Missing: vault.read(${foreign})`,
-      `Killing: Template failed: vault.read(${foreign}): vault.read(${foreign}): Error making API request.\n\nURL: GET ${vault.url}/v1/${foreign}\nCode: 403. Errors:\n\n* permission denied`,
+      `Killing: Template failed: vault.read(${foreign}): vault.read(${foreign}): Error making API request.\n\nURL: GET ${vault.url}/v1/${foreign}\nCode: 403. Errors:\n\n* 1 error occurred:\n\t* permission denied\n\n`,
     ]);
   });
 

@@ -123,7 +123,11 @@ export interface VaultEmulatorOptions {
 // text, or none (a nil error: the 404 of a read or list that found nothing).
 const errorBody = (...errors: string[]) => ({ errors });
 const err = (status: number, ...errors: string[]): EmulatorResponse => ({ status, body: errorBody(...errors) });
+// vault/request_handling.go CheckToken: a missing or unknown token is logical.ErrPermissionDenied
+// as is (fetchACLTokenEntryAndEntity), while an ACL refusal appends it to the policy checks'
+// multierror; handleRequest answers ErrorResponse(ctErr.Error()), so the texts differ.
 const permissionDenied = (): EmulatorResponse => err(403, 'permission denied');
+const aclDenied = (): EmulatorResponse => err(403, '1 error occurred:\n\t* permission denied\n\n');
 const noContent = (): EmulatorResponse => ({ status: 204 });
 // vault/request_handling.go handleRequest wraps a backend's routing error with
 // multierror.Append, hence the "1 error occurred" text; response_util.go RespondErrorCommon
@@ -1463,7 +1467,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     const op = aclOperation(built.op, apiPath);
 
     // ACL: token self-management is granted by the default policy; everything else by policies.
-    if (!allowed(caller.policies, op, apiPath)) return permissionDenied();
+    if (!allowed(caller.policies, op, apiPath)) return aclDenied();
 
     const kvPath = kvPathOf(apiPath);
     if (kvPath) return handleKv(op, kvPath.rest, kvPath.section, kvPath.key, body);
