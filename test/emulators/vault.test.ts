@@ -127,6 +127,11 @@ path "secret/data/previews/exact" { capabilities = ["create"] }`,
     expect(periodic.body!['auth'].lease_duration).toBe(1800);
   });
 
+  it('when lookup gets no token it looks up the caller; revoke without a token is a 400 (token_store.go)', async () => {
+    expect((await call('POST', 'auth/token/lookup', {})).body!['data'].policies).toEqual(['root']);
+    expect(await call('POST', 'auth/token/revoke', {})).toEqual({ status: 400, body: { errors: ['missing token ID'] } });
+  });
+
   it('when glob and segment patterns are matched then + is one segment and * a prefix', () => {
     const table: [string, string, boolean][] = [
       ['secret/data/a/*', 'secret/data/a/b/c', true],

@@ -1249,7 +1249,10 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
         return ok(null, { auth: authBlock(t), warnings });
       }
       case 'lookup': {
-        const t = liveToken(typeof args['token'] === 'string' ? args['token'] : undefined);
+        // token_store.go handleLookup: no token given → the caller's own; unknown → "bad token"
+        // with ErrPermissionDenied (403).
+        const id = typeof args['token'] === 'string' && args['token'] !== '' ? args['token'] : caller.id;
+        const t = liveToken(id);
         return t ? ok(tokenData(t)) : err(403, 'bad token');
       }
       case 'lookup-accessor': {
@@ -1264,7 +1267,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
         return ok(null, { auth: authBlock(caller) });
       }
       case 'revoke': {
-        if (typeof args['token'] === 'string') revokeToken(args['token']);
+        // token_store.go handleRevokeTree: the token is required; an unknown one is a no-op 204 (revokeCommon).
+        if (typeof args['token'] !== 'string' || args['token'] === '') return err(400, 'missing token ID');
+        revokeToken(args['token']);
         return noContent();
       }
       case 'revoke-self':
