@@ -1439,6 +1439,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       if (req.method !== 'GET' && req.method !== 'HEAD') return err(405);
       return handleHealth(req);
     }
+    // vault/request_handling.go switchedLockHandleRequest: consts.ErrSealed ("Vault is sealed"),
+    // which sdk/logical/response_util.go AdjustErrorStatusCode turns into a 503.
     if (state.sealed) return err(503, 'Vault is sealed');
     const built = buildRequest(req, apiPath);
     if (!('op' in built)) return built;
@@ -1448,6 +1450,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     // no write (update, create, patch) to a path ending in "/".
     if (apiPath.endsWith('/') && (built.op === 'update' || built.op === 'patch')) return err(400, "cannot write to a path ending in '/'");
     const ns = req.headers['x-vault-namespace'];
+    // vault/request_handling.go handleCancelableRequest (OSS): a namespace other than root is
+    // logical.CodedError(403, "namespaces feature not enabled").
     if (typeof ns === 'string' && ns !== '' && ns !== 'root' && ns !== 'root/') return err(403, 'namespaces feature not enabled');
 
     // Logins are unauthenticated paths (the plugin's PathsSpecial.Unauthenticated: "login").
@@ -1492,6 +1496,7 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (m && roles.has(m[1]!)) return handleJwtRole(op, m[1]!, m[2] ?? '', body);
     m = /^auth\/(.+)\/config$/.exec(apiPath);
     if (m && jwtMounts.has(m[1]!)) return handleJwtConfig(op, m[1]!, body);
+    // vault/router.go: no mount matches (or a mounted auth path the emulator does not route).
     return noHandler(apiPath);
   }
 
