@@ -530,6 +530,16 @@ describe('vault emulator: policies, JWT roles, health', () => {
     expect((await call('POST', 'auth/jwt-nomad/role/r', { token_ttl: '1m' })).body).toEqual({ errors: ["'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified."] });
   });
 
+  it('when a request carries fields outside the path schema then a response names them in a warning, and a 204 stays a 204 (sdk/framework/backend.go)', async () => {
+    await call('POST', 'secret/data/ign', { data: { a: '1' } });
+    const read = await call('GET', 'secret/data/ign?token=abc&zeta=1');
+    expect(read.body!['warnings']).toEqual(['Endpoint ignored these unrecognized parameters: [token zeta]']);
+    expect((await call('POST', 'secret/data/ign', { data: { a: '2' }, extra: true })).body!['warnings']).toEqual(['Endpoint ignored these unrecognized parameters: [extra]']);
+    expect((await call('POST', 'secret/metadata/ign', { max_versions: 3, extra: true })).status).toBe(204);
+    const role = { role_type: 'jwt', bound_audiences: ['vault.io'], user_claim: 'sub', token_policies: ['p'], surprise: 1 };
+    expect((await call('POST', 'auth/jwt-nomad/role/ign', role)).status).toBe(204);
+  });
+
   it('when the auth mount is unknown then the role write is a 404 no handler', async () => {
     const res = await call('POST', 'auth/nope/role/r', { role_type: 'jwt' });
     expect(res.status).toBe(404);

@@ -128,6 +128,19 @@ const err = (status: number, ...errors: string[]): EmulatorResponse => ({ status
 // multierror; handleRequest answers ErrorResponse(ctErr.Error()), so the texts differ.
 const permissionDenied = (): EmulatorResponse => err(403, 'permission denied');
 const aclDenied = (): EmulatorResponse => err(403, '1 error occurred:\n\t* permission denied\n\n');
+
+/**
+ * sdk/framework/backend.go HandleRequest: when the handler returned a response, request
+ * fields outside the path's schema are named, sorted, in a warning. A nil response (204)
+ * gets none; raw responses (RespondWithStatusCode) carry theirs outside the body.
+ */
+function withIgnoredParams(res: EmulatorResponse, body: Record<string, unknown>, schema: Record<string, unknown>): EmulatorResponse {
+  const ignored = Object.keys(body).filter((k) => !(k in schema)).sort();
+  if (ignored.length === 0 || res.status !== 200 || typeof res.body !== 'object' || res.body === null || !('request_id' in res.body)) return res;
+  const envelopeBody = res.body as Record<string, unknown>;
+  const warnings = [...((envelopeBody['warnings'] as string[] | null) ?? []), `Endpoint ignored these unrecognized parameters: [${ignored.join(' ')}]`];
+  return { ...res, body: { ...envelopeBody, warnings } };
+}
 const noContent = (): EmulatorResponse => ({ status: 204 });
 // vault/request_handling.go handleRequest wraps a backend's routing error with
 // multierror.Append, hence the "1 error occurred" text; response_util.go RespondErrorCommon
@@ -1047,9 +1060,6 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (role['verbose_oidc_logging'] === true) {
       warnings.push('verbose_oidc_logging has been enabled for this role. This is not recommended in production since sensitive information may be present in OIDC responses.');
     }
-    // sdk/framework: parameters outside the path's schema are ignored, with this warning.
-    const unknown = Object.keys(body).filter((k) => !(k in ROLE_FIELDS));
-    if (unknown.length > 0) warnings.push(`Endpoint ignored these unrecognized parameters: [${unknown.sort().join(' ')}]`);
     return { role, warnings };
   }
 
@@ -1073,7 +1083,8 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     const result = validateRole(body, store.get(name));
     if (typeof result === 'string') return err(400, result);
     store.set(name, result.role);
-    return result.warnings.length > 0 ? ok(null, { warnings: result.warnings }) : noContent();
+    // pathRoleCreateUpdate answers nil (204) unless it has warnings of its own.
+    return withIgnoredParams(result.warnings.length > 0 ? ok(null, { warnings: result.warnings }) : noContent(), body, ROLE_FIELDS);
   }
 
   // --- JWT auth config and login -------------------------------------------
@@ -1479,7 +1490,11 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
     if (!allowed(caller.policies, op, apiPath)) return aclDenied();
 
     const kvPath = kvPathOf(apiPath);
-    if (kvPath) return handleKv(op, kvPath.rest, kvPath.section, kvPath.key, body);
+    if (kvPath) {
+      const res = handleKv(op, kvPath.rest, kvPath.section, kvPath.key, body);
+      const schema = KV_FIELDS[kvPath.section];
+      return schema ? withIgnoredParams(res, body, schema) : res;
+    }
     const sys = { kvMount, kvVersion: options.kvVersion ?? '2', jwtMounts };
     if (apiPath === 'sys/mounts') return op === 'read' ? sysMounts(sys, (d) => ok(d)) : unsupported();
     if (apiPath === 'sys/auth') return op === 'read' ? sysAuth(sys, (d) => ok(d)) : unsupported();
@@ -1487,9 +1502,9 @@ export async function startVaultEmulator(options: VaultEmulatorOptions): Promise
       return op === 'update' || op === 'create' ? capabilitiesSelf(body, caller.policies, capabilitiesFor, (d) => ok(d), (msg) => err(400, msg)) : unsupported();
     }
     let m = /^sys\/policies\/acl(?:\/(.*))?$/.exec(apiPath);
-    if (m) return handlePolicy(op, req.method, false, m[1] ?? '', body);
+    if (m) return withIgnoredParams(await handlePolicy(op, req.method, false, m[1] ?? '', body), body, { name: 1, policy: 1 });
     m = /^sys\/policy(?:\/(.*))?$/.exec(apiPath);
-    if (m) return handlePolicy(op, req.method, true, m[1] ?? '', body);
+    if (m) return withIgnoredParams(await handlePolicy(op, req.method, true, m[1] ?? '', body), body, { name: 1, rules: 1, policy: 1 });
     m = /^auth\/token\/([a-z-]+)$/.exec(apiPath);
     if (m) return handleToken(op, m[1]!, caller, body);
     m = /^auth\/(.+?)\/role(?:\/([^/]*))?\/?$/.exec(apiPath);
