@@ -165,6 +165,39 @@ describe('consul emulator: catalog and health', () => {
   });
 });
 
+describe('consul emulator: health and blocking parameters as the HTTP handlers parse them', () => {
+  it('when ?passing is not a Go bool then 400 Invalid value for ?passing; 0/f/False mean all, 1/T mean passing only', async () => {
+    const name = uniqueName('pbool');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    const bad = await call('GET', `/v1/health/service/${name}?passing=yes`);
+    expect([bad.status, bad.text]).toEqual([400, 'Invalid value for ?passing']);
+    for (const v of ['0', 'f', 'False']) expect([v, (await call('GET', `/v1/health/service/${name}?passing=${v}`)).json.length]).toEqual([v, 1]);
+    for (const v of ['1', 'T']) expect([v, (await call('GET', `/v1/health/service/${name}?passing=${v}`)).json.length]).toEqual([v, 0]);
+  });
+
+  it('when a blocking read has wait=0s then it waits the default time instead of answering at once, and a change wakes it', async () => {
+    const name = uniqueName('wait0');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    const index = Number((await call('GET', `/v1/health/service/${name}`)).headers.get('x-consul-index'));
+    let done = false;
+    const pending = call('GET', `/v1/health/service/${name}?index=${index}&wait=0s`).then((r) => {
+      done = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(done).toBe(false);
+    consul.setCheckStatus(`${name}-1`, 'passing');
+    expect(Number((await pending).headers.get('x-consul-index'))).toBeGreaterThan(index);
+  });
+
+  it('when both the wait and the filter are bad then the wait\'s 400 comes first (parseWait runs before the RPC)', async () => {
+    const r = await call('GET', `/v1/health/service/x?wait=10&filter=${encodeURIComponent('Meta["a"] ==')}`);
+    expect([r.status, r.text]).toEqual([400, 'Invalid wait time']);
+    const i = await call('GET', `/v1/catalog/services?index=-1&filter=${encodeURIComponent('==')}`);
+    expect([i.status, i.text]).toEqual([400, 'Invalid index']);
+  });
+});
+
 describe('consul emulator: ACL and faults', () => {
   it('when ACLs are on then a wrong token gets 403 ACL not found and the right one works via header or Bearer', async () => {
     // ACLs are cluster-wide state: a cluster of its own keeps the other tests' agent open.
@@ -382,6 +415,32 @@ describe('consul emulator: catalog register as agent/consul/catalog_endpoint.go 
     expect((await reg({ Node: node, Address: '10.0.0.94', Service: { Service: name }, Check: { Name: 'alive', ServiceID: name, Status: 'passing' } })).status).toBe(200);
     const checks = (await call('GET', `/v1/health/checks/${name}`)).json;
     expect(checks.map((c: any) => [c.CheckID, c.Name, c.Status])).toEqual([['alive', 'alive', 'passing']]);
+  });
+});
+
+describe('consul emulator: catalog register as the state store takes it', () => {
+  const reg = (body: unknown) => call('PUT', '/v1/catalog/register', body);
+
+  it('when a check has a status outside passing/warning/critical then it is stored as sent (ensureCheckTxn checks none), and ?passing leaves its instance out', async () => {
+    const node = uniqueName('n');
+    const name = uniqueName('odd');
+    const r = await reg({ Node: node, Address: '10.0.0.96', Service: { Service: name }, Check: { Name: 'odd', ServiceID: name, Status: 'bogus' } });
+    expect([r.status, r.text]).toEqual([200, 'true']);
+    expect((await call('GET', `/v1/health/checks/${name}`)).json.map((c: any) => c.Status)).toEqual(['bogus']);
+    expect((await call('GET', `/v1/health/service/${name}`)).json).toHaveLength(1);
+    // CheckServiceNodes.Filter: only passing checks pass; an unknown status is not passing.
+    expect((await call('GET', `/v1/health/service/${name}?passing`)).json).toEqual([]);
+  });
+
+  it('when the service has neither ID nor name then it is stored with ID "" under the name ""', async () => {
+    const node = uniqueName('n');
+    const r = await reg({ Node: node, Address: '10.0.0.97', Service: { Port: 8080 } });
+    expect([r.status, r.text]).toEqual([200, 'true']);
+    const services = (await call('GET', `/v1/catalog/node/${node}`)).json.Services;
+    expect(Object.keys(services)).toEqual(['']);
+    expect([services[''].ID, services[''].Service, services[''].Port]).toEqual(['', '', 8080]);
+    const withId = await reg({ Node: node, Address: '10.0.0.97', Service: { ID: 'x' } });
+    expect([withId.status, withId.text]).toEqual([500, 'Must provide service name (Service.Service) when service ID is provided']);
   });
 });
 

@@ -4,8 +4,9 @@
 // hashicorp/consul struct named beside it; consul.ts builds the wire answers from them.
 
 // api/health.go: HealthPassing, HealthWarning, HealthCritical. Its fourth status,
-// HealthMaint ("maintenance"), is never stored: consul.ts derives it from the
-// _node_maintenance / _service_maintenance: check IDs (NodeMaint, ServiceMaintPrefix).
+// HealthMaint ("maintenance"), is never stored: a maintenance check (_node_maintenance,
+// _service_maintenance:<id>) is critical. A catalog register may store any other string
+// (state/catalog.go ensureCheckTxn validates none), which only a cast puts in this type.
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
 /**

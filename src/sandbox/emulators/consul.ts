@@ -41,13 +41,6 @@ function normalizeKeys(o: Json): Json {
 
 const checkStatuses = new Set(['passing', 'warning', 'critical']);
 
-function aggregate(checks: ConsulCheck[]): string {
-  if (checks.some((c) => c.CheckID === '_node_maintenance' || c.CheckID.startsWith('_service_maintenance:'))) return 'maintenance';
-  if (checks.some((c) => c.Status === 'critical')) return 'critical';
-  if (checks.some((c) => c.Status === 'warning')) return 'warning';
-  return 'passing';
-}
-
 /**
  * hashicorp/go-uuid ParseUUID's error for a node ID, or null: 36 characters, dashes at
  * 8, 13, 18 and 23, hex between (encoding/hex's error for the first bad byte).
@@ -59,6 +52,13 @@ function uuidProblem(id: string): string | null {
   const bad = [...hex].find((c) => !/[0-9a-fA-F]/.test(c));
   if (bad) return `encoding/hex: invalid byte: U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(bad).replace(/^"|"$/g, "'")}`;
   return null;
+}
+
+/** Go's strconv.ParseBool: the values it takes, undefined for the rest. */
+function parseGoBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
 }
 
 /** The path prefix under which the emulator answers as another node's agent. */
@@ -183,11 +183,14 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
       // servicePreApply: the ID defaults to the name; an ID needs a name; no "any" address.
       const name = typeof svc.Service === 'string' ? svc.Service : '';
       serviceId = typeof svc.ID === 'string' && svc.ID !== '' ? svc.ID : name;
-      // (Neither ID nor name: servicePreApply itself passes; what the state store then does is
-      // not read here, and the emulator keeps refusing it with the ID-without-name text.)
-      if (name === '') return text(500, 'Must provide service name (Service.Service) when service ID is provided');
+      if (serviceId !== '' && name === '') return text(500, 'Must provide service name (Service.Service) when service ID is provided');
+      // Neither ID nor name passes servicePreApply, and the state store takes it too:
+      // state/catalog_schema.go indexFromServiceNode needs only the Node (ServiceID "" is a
+      // key), indexServiceNameFromServiceNode likewise, and ensureServiceTxn checks nothing
+      // else of a typical service; it is stored with ID "" under the name "".
       // ipaddr.IsAny: 0.0.0.0, :: and [::].
       if (['0.0.0.0', '::', '[::]'].includes(String(svc.Address ?? ''))) return text(500, 'Invalid service address');
+      // agent/consul/catalog_endpoint.go servicePreApply: the ACL check skips the 'consul' service.
       if (name !== 'consul' && !authz.serviceWrite(name)) return denied(authz, 'service', 'write', name);
     }
     // The single Check joins Checks; each check takes the request's node when it names none,
@@ -201,11 +204,10 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
       CheckID: typeof c.CheckID === 'string' && c.CheckID !== '' ? c.CheckID : typeof c.Name === 'string' ? c.Name : '',
       ServiceID: typeof c.ServiceID === 'string' ? c.ServiceID : '',
     }));
-    for (const c of checks) {
-      // Not in Consul's catalog path (ensureCheckTxn only defaults "" to critical); kept from
-      // the emulator's earlier claim, unverified: see the audit report.
-      if (c.Status !== undefined && c.Status !== '' && !checkStatuses.has(String(c.Status))) return text(400, `Invalid check status: "${String(c.Status)}"`);
-    }
+    // A check's Status is not validated anywhere on this path: Catalog.Register and
+    // checkPreApply leave it alone, and state/catalog.go ensureCheckTxn only turns "" into
+    // critical; any other string is stored as sent (the "Invalid check status" text is the
+    // agent's /v1/agent/check/update endpoint, agent/agent_endpoint.go AgentCheckUpdate).
     // vetRegisterWithACL: node:write when the node is new or changes, service:write on the
     // service and on a service it overwrites, then per check: the same node, node:write for
     // a node-level one, a service of this node for a service-level one.
@@ -214,7 +216,7 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
     const changesNode = !known || (typeof body.Address === 'string' && body.Address !== '' && body.Address !== known.Address);
     if (changesNode && !authz.nodeWrite(node)) return denied(authz, 'node', 'write', node);
     if (svc) {
-      const name = svc.Service as string;
+      const name = typeof svc.Service === 'string' ? svc.Service : '';
       if (!authz.serviceWrite(name)) return denied(authz, 'service', 'write', name);
       const overwritten = known ? nodeServices.find((s) => s.ID === serviceId) : undefined;
       if (overwritten && !authz.serviceWrite(overwritten.Service)) return text(403, 'Permission denied');
@@ -239,15 +241,16 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
     if (svc) {
       cluster.registerService(node, {
         ID: serviceId,
-        Name: svc.Service as string,
+        Name: typeof svc.Service === 'string' ? svc.Service : '',
         Tags: Array.isArray(svc.Tags) ? (svc.Tags as string[]) : [],
         Meta: (svc.Meta as Record<string, string> | null) ?? {},
         Port: Number(svc.Port ?? 0),
         Address: (svc.Address as string) ?? '',
         // Only this service's checks: the cluster has no store for node-level checks or
         // checks added to another service by a catalog register (see the audit report).
+        // A check with ServiceID "" is node-level even when the service's ID is "" too.
         Checks: checks
-          .filter((c) => c.ServiceID === serviceId)
+          .filter((c) => c.ServiceID !== '' && c.ServiceID === serviceId)
           .map((c) => ({
             CheckID: c.CheckID,
             Name: typeof c.Name === 'string' ? c.Name : '',
@@ -352,6 +355,10 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
   }
 
   function compileFilter(req: EmulatorRequest): ((d: unknown) => boolean) | undefined | EmulatorResponse {
+    // The HTTP handler parses ?wait and ?index (agent/http.go parseWait, inside s.parse)
+    // before the RPC builds the filter, so a bad wait is the 400, not the filter's 500.
+    const blocking = parseBlocking(req.query);
+    if ('error' in blocking) return text(400, blocking.error === 'index' ? 'Invalid index' : 'Invalid wait time');
     const filter = req.query.get('filter');
     if (!filter) return undefined;
     try {
@@ -367,8 +374,15 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
 
   /** A blocking read whose result may have been cut by ACLs (`filtered`). */
   async function read(req: EmulatorRequest, compute: () => { index: number; value: unknown; filtered?: boolean }): Promise<EmulatorResponse> {
-    const params = parseBlocking(req.query);
-    if ('error' in params) return text(400, params.error === 'index' ? 'Invalid index' : 'Invalid wait time');
+    const parsed = parseBlocking(req.query);
+    // agent/http.go parseWait: time.ParseDuration / strconv.ParseUint refusals are 400s
+    // (compileFilter checks them first where a filter is read).
+    if ('error' in parsed) return text(400, parsed.error === 'index' ? 'Invalid index' : 'Invalid wait time');
+    // agent/consul/rpc.go rpcQueryTimeout (blockingquery.Query's timeout): a wait above
+    // max_query_time (10m) is cut to it, and a wait of 0 or less is default_query_time (5m),
+    // not "answer now" (index 0 is the non-blocking path, blockingquery.go Query). The
+    // jitter of up to wait/16 (structs.JitterFraction) is left out.
+    const params = parsed.waitMs <= 0 ? { ...parsed, waitMs: 5 * 60_000 } : parsed;
     try {
       let filtered = false;
       const { index, value } = await blockingRead(cluster, params, () => {
@@ -544,7 +558,11 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
       if (bad) return bad;
       const name = decodeURIComponent(health[1]!);
       const tags = req.query.getAll('tag');
-      const passing = req.query.has('passing') && req.query.get('passing') !== 'false';
+      // agent/health_endpoint.go HealthServiceNodes getBoolQueryParam: ?passing with no value
+      // is true, else strconv.ParseBool, whose refusal is a 400.
+      const rawPassing = req.query.get('passing');
+      const passing = rawPassing === null ? false : rawPassing === '' ? true : parseGoBool(rawPassing);
+      if (passing === undefined) return text(400, 'Invalid value for ?passing');
       const predicate = compileFilter(req);
       if (predicate && typeof predicate !== 'function') return predicate;
       return read(req, () => {
@@ -555,7 +573,8 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
             const checks = allChecks.filter((c) => c.Node === s.Node && (c.ServiceID === '' || c.ServiceID === s.ID));
             return { s, checks, entry: { Node: nodeWire(s.Node), Service: serviceWire(s), Checks: checks.map(checkWire) } as Json };
           })
-          .filter(({ checks }) => !passing || aggregate(checks) === 'passing')
+          // structs.CheckServiceNodes.Filter(onlyPassing): any check not "passing" drops the instance.
+          .filter(({ checks }) => !passing || checks.every((c) => c.Status === 'passing'))
           .filter(({ entry }) => !predicate || predicate(entry));
         // structs.CheckServiceNode.CanRead: node:read and service:read.
         const value = matching.filter(({ s }) => canRead(s)).map(({ entry }) => entry);
