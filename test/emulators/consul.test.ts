@@ -198,6 +198,22 @@ describe('consul emulator: health and blocking parameters as the HTTP handlers p
   });
 });
 
+describe('consul emulator: ?filter on node and state health reads', () => {
+  it('when /v1/health/node and /v1/health/state get a filter then it is applied, and one that does not parse is the 500', async () => {
+    const name = uniqueName('hf');
+    await call('PUT', '/v1/agent/service/register', registration(name));
+    const f = encodeURIComponent(`ServiceName == "${name}"`);
+    const byNode = (await call('GET', `/v1/health/node/${cluster.nodeName}?filter=${f}`)).json;
+    expect(byNode.map((c: any) => c.ServiceName)).toEqual([name]);
+    const byState = (await call('GET', `/v1/health/state/any?filter=${f}`)).json;
+    expect(byState.map((c: any) => c.ServiceName)).toEqual([name]);
+    for (const path of [`/v1/health/node/${cluster.nodeName}`, '/v1/health/state/any']) {
+      const bad = await call('GET', `${path}?filter=${encodeURIComponent('==')}`);
+      expect([path, bad.status]).toEqual([path, 500]);
+    }
+  });
+});
+
 describe('consul emulator: ACL and faults', () => {
   it('when ACLs are on then a wrong token gets 403 ACL not found and the right one works via header or Bearer', async () => {
     // ACLs are cluster-wide state: a cluster of its own keeps the other tests' agent open.

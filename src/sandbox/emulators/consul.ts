@@ -589,12 +589,11 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
       const predicate = compileFilter(req);
       if (predicate && typeof predicate !== 'function') return predicate;
       return read(req, () => {
-        const matching = cluster.listChecks().filter((c) => c.ServiceName === name);
-        const value = matching
-          .filter((c) => canRead(c))
-          .map(checkWire)
-          .filter((c) => !predicate || predicate(c));
-        return { index: cluster.serviceIndex(name), value, filtered: matching.some((c) => !canRead(c)) };
+        // agent/consul/health_endpoint.go ServiceChecks: the bexpr filter first, then the ACL
+        // filter, so ResultsFilteredByACLs counts only checks the filter kept.
+        const matching = cluster.listChecks().filter((c) => c.ServiceName === name && (!predicate || predicate(checkWire(c))));
+        const value = matching.filter((c) => canRead(c)).map(checkWire);
+        return { index: cluster.serviceIndex(name), value, filtered: value.length < matching.length };
       });
     }
     const healthNode = /^\/v1\/health\/node\/(.+)$/.exec(path);
@@ -602,8 +601,12 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
       const bad = only('GET');
       if (bad) return bad;
       const name = decodeURIComponent(healthNode[1]!);
+      // health_endpoint.go NodeChecks and ChecksInState take ?filter over HealthCheck as
+      // ServiceChecks does (bexpr.CreateFilter before the query, filter then ACL).
+      const predicate = compileFilter(req);
+      if (predicate && typeof predicate !== 'function') return predicate;
       return read(req, () => {
-        const matching = cluster.listChecks().filter((c) => c.Node === name);
+        const matching = cluster.listChecks().filter((c) => c.Node === name && (!predicate || predicate(checkWire(c))));
         const value = matching.filter((c) => canRead(c)).map(checkWire);
         return { index: cluster.serviceIndex(), value, filtered: value.length < matching.length };
       });
@@ -613,8 +616,10 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
       const bad = only('GET');
       if (bad) return bad;
       const state = healthState[1]!;
+      const predicate = compileFilter(req);
+      if (predicate && typeof predicate !== 'function') return predicate;
       return read(req, () => {
-        const matching = cluster.listChecks().filter((c) => state === 'any' || c.Status === state);
+        const matching = cluster.listChecks().filter((c) => (state === 'any' || c.Status === state) && (!predicate || predicate(checkWire(c))));
         const value = matching.filter((c) => canRead(c)).map(checkWire);
         return { index: cluster.serviceIndex(), value, filtered: value.length < matching.length };
       });
