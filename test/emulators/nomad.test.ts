@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, type Cluster, type Json } from '../../src/sandbox/emulators/cluster.js';
-import { startNomadEmulator, type NomadEmulator } from '../../src/sandbox/emulators/nomad.js';
+import { nomadTimeToBlock, startNomadEmulator, type NomadEmulator } from '../../src/sandbox/emulators/nomad.js';
 import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emulators/consul.js';
 import { compileBexpr } from '../../src/sandbox/emulators/bexpr.js';
 
@@ -646,6 +646,42 @@ describe('nomad emulator: reads', () => {
 
     expect((await call('GET', `/v1/job/${id}?index=abc`)).text).toBe('Invalid index');
     expect((await call('GET', `/v1/job/${id}?index=1&wait=soon`)).text).toBe('Invalid wait time');
+  });
+
+  it('when a blocking read asks for a zero or negative wait then it blocks the default time, as QueryOptions.TimeToBlock does', async () => {
+    for (const wait of ['-1s', '0s', '+0']) {
+      // A cluster of its own, so no other job's scheduling moves the index while this one waits.
+      const quiet = createCluster({ startDelayMs: 10, healthyDelayMs: 20 });
+      const own = await startNomadEmulator({ cluster: quiet });
+      try {
+        const id = uniqueId('block-neg');
+        const index = Number((await call('GET', `/v1/job/${id}`, undefined, {}, own.url)).headers.get('x-nomad-index'));
+        const started = Date.now();
+        const pending = call('GET', `/v1/job/${id}?index=${index}&wait=${encodeURIComponent(wait)}`, undefined, {}, own.url);
+        // time.ParseDuration accepts a signed duration; blockingRPC then waits 300s, not 0.
+        const first = await Promise.race([pending, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 200))]);
+        expect(first, wait).toBe('still waiting');
+        expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+        await call('POST', '/v1/jobs', { Job: minimalJob(id) }, {}, own.url);
+        const woke = await pending;
+        expect(woke.status).toBe(200);
+        expect(Number(woke.headers.get('x-nomad-index'))).toBeGreaterThan(index);
+      } finally {
+        quiet.close();
+        await own.close();
+      }
+    }
+    const id = uniqueId('block-bad');
+    expect((await call('GET', `/v1/job/${id}?index=1&wait=.s`)).text).toBe('Invalid wait time');
+    expect((await call('GET', `/v1/job/${id}?index=-1`)).text).toBe('Invalid index');
+  });
+
+  it('when a wait is over five minutes then it is cut to MaxBlockingRPCQueryTime, and a non-positive one is the default', () => {
+    // nomad/structs/structs.go: MaxBlockingRPCQueryTime = DefaultBlockingRPCQueryTime = 300s.
+    expect(nomadTimeToBlock(10 * 60_000)).toBe(300_000);
+    expect(nomadTimeToBlock(299_000)).toBe(299_000);
+    expect(nomadTimeToBlock(0)).toBe(300_000);
+    expect(nomadTimeToBlock(-1000)).toBe(300_000);
   });
 
   it('when fault knobs are set then requests fail the configured way through the harness', async () => {

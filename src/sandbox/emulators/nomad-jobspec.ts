@@ -11,17 +11,24 @@ type Body = Record<string, unknown>;
 
 /** Go's time.ParseDuration for the units jobspecs use; NaN when malformed. */
 export function parseGoDuration(text: string): number {
-  if (text === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  // Go's time.ParseDuration (src/time/format.go): `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, each
+  // number with a digit on at least one side of the dot, or the bare "0" (signed too).
+  const sign = text.startsWith('-') ? -1 : 1;
+  const body = text.startsWith('-') || text.startsWith('+') ? text.slice(1) : text;
+  if (body === '0') return 0;
+  const re = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/g;
+  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
   let total = 0;
   let consumed = 0;
-  for (const m of text.matchAll(re)) {
+  for (const m of body.matchAll(re)) {
     if (m.index !== consumed) return NaN;
-    total += Number(m[1]) * units[m[2]!]!;
+    const whole = m[1] ?? '';
+    const frac = m[2] ?? '';
+    if (whole === '' && frac === '') return NaN; // "time: invalid duration"
+    total += Number(`${whole || '0'}.${frac || '0'}`) * units[m[3]!]!;
     consumed += m[0].length;
   }
-  return consumed === text.length && consumed > 0 ? Math.round(total) : NaN;
+  return consumed === body.length && consumed > 0 ? sign * Math.round(total) : NaN;
 }
 
 export class JobspecError extends Error {}

@@ -81,6 +81,21 @@ function jobStub(allocations: Json[], job: Json, withMeta: boolean): Json {
   return stub;
 }
 
+/**
+ * nomad/structs/structs.go QueryOptions.TimeToBlock (used by nomad/rpc.go blockingRPC): a
+ * wait over MaxBlockingRPCQueryTime (300s) is cut to it, and a wait of zero or below
+ * (`wait=0s`, `wait=-1s`: time.ParseDuration accepts both) blocks the
+ * DefaultBlockingRPCQueryTime (300s), not zero. blockingRPC then adds up to wait/16 of
+ * jitter (structs.JitterFraction); the emulator adds none.
+ */
+const NOMAD_MAX_BLOCK_MS = 300_000;
+const NOMAD_DEFAULT_BLOCK_MS = 300_000;
+export function nomadTimeToBlock(waitMs: number): number {
+  if (waitMs > NOMAD_MAX_BLOCK_MS) return NOMAD_MAX_BLOCK_MS;
+  if (waitMs <= 0) return NOMAD_DEFAULT_BLOCK_MS;
+  return waitMs;
+}
+
 function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
   async function register(req: EmulatorRequest, pathId: string | undefined): Promise<EmulatorResponse> {
     const body = req.json();
@@ -195,9 +210,11 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
   }
 
   async function read(req: EmulatorRequest, compute: () => { index: number; value: EmulatorResponse }): Promise<EmulatorResponse> {
+    // command/agent/http.go parseWait: `wait` through time.ParseDuration, else 400 "Invalid
+    // wait time"; `index` through strconv.ParseUint, else 400 "Invalid index".
     const params = parseBlocking(req.query);
     if ('error' in params) return text(400, params.error === 'index' ? 'Invalid index' : 'Invalid wait time');
-    const { index, value } = await blockingRead(cluster, params, compute);
+    const { index, value } = await blockingRead(cluster, { index: params.index, waitMs: nomadTimeToBlock(params.waitMs) }, compute);
     return { ...value, headers: { ...readHeaders(index), ...(value.headers ?? {}) } };
   }
 
