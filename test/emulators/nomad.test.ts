@@ -624,6 +624,60 @@ describe('nomad emulator: reads', () => {
     expect((await call('GET', '/v1/status/leader')).json).toBe('127.0.0.1:4647');
   });
 
+  it('when a job is registered then the job, its eval and the answer share one raft index; an unchanged spec answers the job ModifyIndex', async () => {
+    // nomad/job_endpoint.go Register: one JobRegisterRequestType apply carries job and eval.
+    const id = uniqueId('reg-index');
+    const reg = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    expect(reg.json.EvalCreateIndex).toBe(reg.json.JobModifyIndex);
+    expect(reg.json.Index).toBe(reg.json.JobModifyIndex);
+    expect((await call('GET', `/v1/evaluation/${reg.json.EvalID}`)).json.CreateIndex).toBe(reg.json.JobModifyIndex);
+    await cluster.settle('default', id);
+    const job = (await call('GET', `/v1/job/${id}`)).json;
+    // Status changes moved ModifyIndex past JobModifyIndex; an unchanged register answers the former.
+    expect(job.ModifyIndex).toBeGreaterThan(job.JobModifyIndex);
+    const again = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    expect(again.json.JobModifyIndex).toBe(job.ModifyIndex);
+    expect(again.json.EvalCreateIndex).toBeGreaterThan(job.ModifyIndex);
+    expect(again.json.Index).toBe(again.json.EvalCreateIndex);
+  });
+
+  it('when a job is deregistered then one apply carries the stop and a service eval, and stopping it again makes another version', async () => {
+    const id = uniqueId('dereg');
+    const reg = await call('POST', '/v1/jobs', { Job: { ...minimalJob(id), Type: 'batch', Priority: 70 } });
+    await poll(async () => (await call('GET', `/v1/evaluation/${reg.json.EvalID}`)).json.Status === 'complete');
+    const stop = await call('DELETE', `/v1/job/${id}?purge=&global=false&no_shutdown_delay=`);
+    expect(stop.status).toBe(200);
+    expect(stop.json.EvalCreateIndex).toBe(stop.json.JobModifyIndex);
+    expect(stop.json.Index).toBe(stop.json.JobModifyIndex);
+    expect(stop.headers.get('x-nomad-index')).toBe(String(stop.json.Index));
+    // Deregister's eval is Type service whatever the job's type, at the job's priority.
+    const ev = (await call('GET', `/v1/evaluation/${stop.json.EvalID}`)).json;
+    expect(ev).toMatchObject({ Type: 'service', Priority: 70, TriggeredBy: 'job-deregister', CreateIndex: stop.json.JobModifyIndex });
+    const stopped = (await call('GET', `/v1/job/${id}`)).json;
+    expect(stopped).toMatchObject({ Stop: true, Version: 1, JobModifyIndex: stop.json.JobModifyIndex });
+    // fsm.go handleJobDeregister upserts the stopped job again: a new version and JobModifyIndex.
+    const again = await call('DELETE', `/v1/job/${id}?eval_priority=90`);
+    expect(again.json.JobModifyIndex).toBeGreaterThan(stop.json.JobModifyIndex);
+    expect((await call('GET', `/v1/job/${id}`)).json).toMatchObject({ Stop: true, Version: 2, JobModifyIndex: again.json.JobModifyIndex });
+    expect((await call('GET', `/v1/evaluation/${again.json.EvalID}`)).json.Priority).toBe(90);
+    const purge = await call('DELETE', `/v1/job/${id}?purge=1`);
+    expect([purge.json.EvalCreateIndex, purge.json.Index]).toEqual([purge.json.JobModifyIndex, purge.json.JobModifyIndex]);
+    expect((await call('GET', `/v1/job/${id}`)).status).toBe(404);
+  });
+
+  it('when deregister query values do not parse then the agent answers before the RPC with its texts', async () => {
+    const r = async (q: string) => {
+      const a = await call('DELETE', `/v1/job/nope?${q}`);
+      return [a.status, a.text];
+    };
+    expect(await r('global=yes')).toEqual([500, 'Failed to parse value of "global" (yes) as a bool: strconv.ParseBool: parsing "yes": invalid syntax']);
+    expect(await r('eval_priority=high')).toEqual([500, 'Failed to parse value of "eval_priority" (high) as a int: strconv.Atoi: parsing "high": invalid syntax']);
+    expect(await r('no_shutdown_delay=nah')).toEqual([500, 'Failed to parse value of "no_shutdown_delay"q (nah) as a bool: strconv.ParseBool: parsing "nah": invalid syntax']);
+    expect(await r('eval_priority=101')).toEqual([400, 'Eval priority must be between 1 and 100 inclusively']);
+    // validateEvalPriorityOpt runs only for a positive value.
+    expect((await r('eval_priority=-5'))[0]).toBe(200);
+  });
+
   it('when a blocking read waits then it returns when the index moves, and after the wait otherwise', async () => {
     const id = uniqueId('block');
     await call('POST', '/v1/jobs', { Job: minimalJob(id) });

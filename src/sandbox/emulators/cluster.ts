@@ -209,7 +209,7 @@ export interface Cluster {
   /** Index a read of this job's data should report (job, allocs or deployments). */
   jobIndex(namespace: string, id: string, what: 'job' | 'allocs' | 'deployments' | 'jobs'): number;
   registerJob(namespace: string, job: Json): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
-  stopJob(namespace: string, id: string, purge: boolean): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
+  stopJob(namespace: string, id: string, purge: boolean, evalPriority?: number): { evalId: string; evalCreateIndex: number; jobModifyIndex: number; index: number };
   /** What registering `job` would do, changing nothing (nomad/job_endpoint.go Plan). */
   planJob(namespace: string, job: Json): JobPlan;
   listAllocations(namespace?: string, jobId?: string): Json[];
@@ -980,13 +980,13 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return rec;
   }
 
-  function createEval(ns: string, job: Json, triggeredBy: string): Json {
-    const at = bump();
+  /** An evaluation written at `at` (the raft apply that carries it), else at a new index of its own. */
+  function createEval(ns: string, job: Json, triggeredBy: string, at = bump(), fields: { Priority?: number; Type?: string } = {}): Json {
     const ev: Json = {
       ID: randomUUID(),
       Namespace: ns,
-      Priority: job.Priority ?? 50,
-      Type: job.Type ?? 'service',
+      Priority: fields.Priority ?? job.Priority ?? 50,
+      Type: fields.Type ?? job.Type ?? 'service',
       TriggeredBy: triggeredBy,
       JobID: job.ID,
       JobModifyIndex: job.JobModifyIndex ?? 0,
@@ -1108,61 +1108,77 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     return dep;
   }
 
+  /**
+   * nomad/job_endpoint.go Register: a changed spec is one raft apply (JobRegisterRequestType)
+   * carrying the job and its eval, so JobModifyIndex, EvalCreateIndex and Index are all that
+   * apply's index. An unchanged spec writes no job: the answer's JobModifyIndex is the
+   * existing job's ModifyIndex (not its JobModifyIndex), and the eval is its own apply
+   * (EvalUpdateRequestType), whose index is EvalCreateIndex and Index.
+   */
   function registerJob(ns: string, incoming: Json, triggeredBy = 'job-register') {
     const id = incoming.ID as string;
     const k = key(ns, id);
     const stored = jobs.get(k);
     const changed = !stored || specOf(stored.job) !== specOf({ ...incoming, Namespace: ns });
-    if (changed) {
-      const at = bump();
-      const version = stored ? (stored.job.Version as number) + 1 : 0;
-      const job: Json = {
-        ...structuredClone(incoming),
-        Namespace: ns,
-        Version: version,
-        Stable: false,
-        Status: stored?.job.Status ?? 'pending',
-        StatusDescription: '',
-        SubmitTime: nowNs(),
-        CreateIndex: stored?.job.CreateIndex ?? at,
-        ModifyIndex: at,
-        JobModifyIndex: at,
-      };
-      if (stored) {
-        stored.job = job;
-        stored.versions.unshift(structuredClone(job));
-      } else jobs.set(k, { namespace: ns, job, versions: [structuredClone(job)] });
-      touch('job', ns, id, at);
-      tables.jobs = at;
+    if (!changed) {
+      const ev = createEval(ns, stored.job, triggeredBy);
+      later(0, () => schedule(ns, id, ev, false));
+      return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex: stored.job.ModifyIndex as number, index: ev.CreateIndex as number };
     }
-    const current = jobs.get(k)!.job;
-    const ev = createEval(ns, current, triggeredBy);
-    later(0, () => schedule(ns, id, ev, changed));
-    return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex: current.JobModifyIndex as number, index: ev.CreateIndex as number };
+    const at = bump();
+    const version = stored ? (stored.job.Version as number) + 1 : 0;
+    const job: Json = {
+      ...structuredClone(incoming),
+      Namespace: ns,
+      Version: version,
+      Stable: false,
+      Status: stored?.job.Status ?? 'pending',
+      StatusDescription: '',
+      SubmitTime: nowNs(),
+      CreateIndex: stored?.job.CreateIndex ?? at,
+      ModifyIndex: at,
+      JobModifyIndex: at,
+    };
+    if (stored) {
+      stored.job = job;
+      stored.versions.unshift(structuredClone(job));
+    } else jobs.set(k, { namespace: ns, job, versions: [structuredClone(job)] });
+    touch('job', ns, id, at);
+    tables.jobs = at;
+    const ev = createEval(ns, job, triggeredBy, at);
+    later(0, () => schedule(ns, id, ev, true));
+    return { evalId: ev.ID as string, evalCreateIndex: at, jobModifyIndex: at, index: at };
   }
 
-  function stopJob(ns: string, id: string, purge: boolean) {
+  /**
+   * nomad/job_endpoint.go Deregister: an unknown job answers nil (a 200 with an empty
+   * EvalID and zero indexes, not a 404). Otherwise one raft apply (JobDeregisterRequestType)
+   * carries the eval, and JobModifyIndex, EvalCreateIndex and Index are its index. The eval
+   * is Type "service" whatever the job's type, at the job's priority (or `evalPriority`),
+   * and there is none for a periodic or parameterized job. nomad/fsm.go handleJobDeregister:
+   * purge deletes the job; otherwise the job is upserted with Stop set, and
+   * state_store.go upsertJobImpl gives every upsert a new version and JobModifyIndex, so
+   * stopping an already stopped job makes another version.
+   */
+  function stopJob(ns: string, id: string, purge: boolean, evalPriority = 0) {
     const k = key(ns, id);
     const stored = jobs.get(k);
     if (!stored) return { evalId: '', evalCreateIndex: 0, jobModifyIndex: 0, index: 0 };
-    let jobModifyIndex = stored.job.JobModifyIndex as number;
+    const at = bump();
     if (purge) {
-      const at = bump();
       jobs.delete(k);
-      touch('job', ns, id, at);
-      tables.jobs = at;
-      jobModifyIndex = at;
-    } else if (!stored.job.Stop) {
-      const at = bump();
+    } else {
       stored.job = { ...stored.job, Stop: true, Version: (stored.job.Version as number) + 1, ModifyIndex: at, JobModifyIndex: at, SubmitTime: nowNs() };
       stored.versions.unshift(structuredClone(stored.job));
-      touch('job', ns, id, at);
-      tables.jobs = at;
-      jobModifyIndex = at;
     }
-    const ev = createEval(ns, stored.job, 'job-deregister');
+    touch('job', ns, id, at);
+    tables.jobs = at;
+    const dispatchOnly = (stored.job.Periodic ?? null) !== null || (stored.job.ParameterizedJob ?? null) !== null;
+    if (dispatchOnly) return { evalId: '', evalCreateIndex: at, jobModifyIndex: at, index: at };
+    const priority = evalPriority > 0 ? evalPriority : (stored.job.Priority as number) > 0 ? (stored.job.Priority as number) : 50;
+    const ev = createEval(ns, stored.job, 'job-deregister', at, { Priority: priority, Type: 'service' });
     later(0, () => schedule(ns, id, ev, false));
-    return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex, index: ev.CreateIndex as number };
+    return { evalId: ev.ID as string, evalCreateIndex: at, jobModifyIndex: at, index: at };
   }
 
   function planJob(ns: string, incoming: Json): JobPlan {

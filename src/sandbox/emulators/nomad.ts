@@ -351,6 +351,46 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     return { status: 200, body: JSON.stringify(frame), headers: { 'content-type': 'application/json' } };
   }
 
+  /**
+   * DELETE /v1/job/:id (command/agent/job_endpoint.go jobDelete): the query is parsed in
+   * this order before the RPC, an empty value counting as absent: purge, global (ParseBool,
+   * else a 500 'Failed to parse value of "purge" (x) as a bool: ...'), eval_priority
+   * (http.go parseInt: strconv.Atoi, else 500 '... as a int: ...'), no_shutdown_delay (its
+   * message has the agent's stray `%qq`), then a positive eval_priority outside 1..100 is a
+   * 400 (validateEvalPriorityOpt). nomad/job_endpoint.go Deregister answers in cluster.stopJob.
+   */
+  function deregister(req: EmulatorRequest, ns: string, id: string): EmulatorResponse {
+    const q = req.query;
+    const boolParam = (field: string, quoted: string): { value: boolean } | { error: EmulatorResponse } => {
+      const raw = q.get(field) ?? '';
+      if (raw === '') return { value: false };
+      const parsed = parseBool(raw);
+      if (parsed === undefined) return { error: text(500, `Failed to parse value of ${quoted} (${raw}) as a bool: strconv.ParseBool: parsing ${JSON.stringify(raw)}: invalid syntax`) };
+      return { value: parsed };
+    };
+    const purge = boolParam('purge', '"purge"');
+    if ('error' in purge) return purge.error;
+    const global = boolParam('global', '"global"');
+    if ('error' in global) return global.error;
+    const rawPriority = q.get('eval_priority') ?? '';
+    let evalPriority = 0;
+    if (rawPriority !== '') {
+      // strconv.Atoi: an optional sign and decimal digits, within int64.
+      const bad = !/^[+-]?\d+$/.test(rawPriority) ? 'invalid syntax' : BigInt(rawPriority) !== BigInt.asIntN(64, BigInt(rawPriority)) ? 'value out of range' : null;
+      if (bad) return text(500, `Failed to parse value of "eval_priority" (${rawPriority}) as a int: strconv.Atoi: parsing ${JSON.stringify(rawPriority)}: ${bad}`);
+      evalPriority = Number(rawPriority);
+    }
+    const noShutdownDelay = boolParam('no_shutdown_delay', '"no_shutdown_delay"q');
+    if ('error' in noShutdownDelay) return noShutdownDelay.error;
+    if (evalPriority > 0 && evalPriority > 100) return text(400, 'Eval priority must be between 1 and 100 inclusively');
+    const r = cluster.stopJob(ns, id, purge.value, evalPriority > 0 ? evalPriority : 0);
+    return {
+      status: 200,
+      headers: { 'X-Nomad-Index': String(r.index) },
+      body: { EvalID: r.evalId, EvalCreateIndex: r.evalCreateIndex, JobModifyIndex: r.jobModifyIndex, VolumeEvalID: '', VolumeEvalIndex: 0, Index: r.index, LastContact: 0, KnownLeader: false, NextToken: '' },
+    };
+  }
+
   const ok = (body: unknown): EmulatorResponse => ({ status: 200, body: body === null ? 'null' : body, headers: body === null ? { 'content-type': 'application/json' } : undefined });
 
   return async function handle(req: EmulatorRequest): Promise<EmulatorResponse> {
@@ -391,21 +431,7 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
       const sub = jobMatch[2];
       if (sub === undefined) {
         if (allowed('POST', 'PUT')) return register(req, id);
-        if (allowed('DELETE')) {
-          const rawPurge = req.query.get('purge');
-          let purge = false;
-          if (rawPurge !== null) {
-            const parsed = parseBool(rawPurge);
-            if (parsed === undefined) return text(500, `Failed to parse value of "purge" (${rawPurge}) as a bool: strconv.ParseBool: parsing "${rawPurge}": invalid syntax`);
-            purge = parsed;
-          }
-          const r = cluster.stopJob(ns, id, purge);
-          return {
-            status: 200,
-            headers: { 'X-Nomad-Index': String(r.index) },
-            body: { EvalID: r.evalId, EvalCreateIndex: r.evalCreateIndex, JobModifyIndex: r.jobModifyIndex, VolumeEvalID: '', VolumeEvalIndex: 0, Index: r.index, LastContact: 0, KnownLeader: false, NextToken: '' },
-          };
-        }
+        if (allowed('DELETE')) return deregister(req, ns, id);
         if (!allowed('GET')) return text(405, 'Invalid method');
         return read(req, () => {
           const job = cluster.getJob(ns, id);
