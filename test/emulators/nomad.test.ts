@@ -230,6 +230,16 @@ describe('nomad emulator: register validation', () => {
   const cases: [string, unknown, number, string | RegExp][] = [
     ['no Job', {}, 400, 'Job must be specified'],
     ['no ID', { Job: { TaskGroups: [] } }, 400, "Job ID hasn't been provided"],
+    // jobUpdate checks the Job before the eval priority.
+    ['no Job and a bad eval priority', { EvalPriority: 500 }, 400, 'Job must be specified'],
+    // Only a missing ID is the agent's 400; an empty one reaches Job.Validate.
+    ['empty ID', { Job: { ...minimalJob('x'), ID: '', Name: '' } }, 500, '2 errors occurred:\n\t* Missing job ID\n\t* Missing job name\n\n'],
+    [
+      'system job with scaling',
+      { Job: { ...minimalJob('x'), Type: 'system', TaskGroups: [{ Name: 'web', Scaling: { Min: 1, Max: 2 }, Tasks: [{ Name: 'web', Driver: 'docker' }] }] } },
+      400,
+      'Task groups with job type system do not support scaling blocks',
+    ],
     ['no task groups', { Job: { ID: 'x' } }, 500, '1 error occurred:\n\t* Missing job task groups\n\n'],
     [
       'an identity with a bad name and an empty audience',

@@ -402,9 +402,14 @@ function identityProblems(wi: Json): string | null {
  */
 export function validateJob(job: Json): string | null {
   const errs: string[] = [];
+  // nomad/structs/structs.go Job.Validate: ID then Name, each an if/else-if chain.
   const id = String(job.ID ?? '');
-  if (id.includes(' ')) errs.push('Job ID contains a space');
-  if (id.includes('\0')) errs.push('Job ID contains a null character');
+  if (id === '') errs.push('Missing job ID');
+  else if (id.includes(' ')) errs.push('Job ID contains a space');
+  else if (id.includes('\0')) errs.push('Job ID contains a null character');
+  const name = String(job.Name ?? '');
+  if (name === '') errs.push('Missing job name');
+  else if (name.includes('\0')) errs.push('Job Name contains a null character');
   if (!['service', 'batch', 'system', 'sysbatch'].includes(String(job.Type))) errs.push(`Invalid job type: "${String(job.Type)}"`);
   const prio = job.Priority as number;
   if (prio < 1 || prio > 100) errs.push('Job priority must be between [1, 100]');

@@ -102,13 +102,24 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     if (body instanceof SyntaxError) return text(400, decodeError(body));
     if (!body || typeof body !== 'object') return text(400, 'Job must be specified');
     const b = body as Json;
+    // command/agent/job_endpoint.go jobUpdate, in its order: no Job; no Job.ID (a nil
+    // pointer: an empty ID goes on to Job.Validate's "Missing job ID"); an ID unlike the
+    // path's; a system job with a scaling block; then a non-zero EvalPriority outside 1..100.
+    if (!b.Job || typeof b.Job !== 'object') return text(400, 'Job must be specified');
+    const job = structuredClone(b.Job) as Json;
+    if (job.ID === undefined || job.ID === null) return text(400, "Job ID hasn't been provided");
+    if (typeof job.ID !== 'string') {
+      // decodeBody's encoding/json UnmarshalTypeError (innermost struct, then the field path).
+      const kind = typeof job.ID === 'number' ? 'number' : typeof job.ID === 'boolean' ? 'bool' : Array.isArray(job.ID) ? 'array' : 'object';
+      return text(400, `json: cannot unmarshal ${kind} into Go struct field Job.Job.ID of type string`);
+    }
+    if (pathId !== undefined && job.ID !== pathId) return text(400, 'Job ID does not match name');
+    if (job.Type === 'system' && ((job.TaskGroups as Json[] | null) ?? []).some((g) => g.Scaling !== undefined && g.Scaling !== null)) {
+      return text(400, 'Task groups with job type system do not support scaling blocks');
+    }
     if (b.EvalPriority !== undefined && b.EvalPriority !== 0 && ((b.EvalPriority as number) < 1 || (b.EvalPriority as number) > 100)) {
       return text(400, 'Eval priority must be between 1 and 100 inclusively');
     }
-    if (!b.Job || typeof b.Job !== 'object') return text(400, 'Job must be specified');
-    const job = structuredClone(b.Job) as Json;
-    if (typeof job.ID !== 'string' || job.ID === '') return text(400, "Job ID hasn't been provided");
-    if (pathId !== undefined && job.ID !== pathId) return text(400, 'Job ID does not match name');
     const ns = req.query.get('namespace') || (b.Namespace as string) || (job.Namespace as string) || 'default';
     canonicalizeJob(job, ns);
     // The register RPC's admission mutators run before validation and the spec comparison.
