@@ -688,6 +688,44 @@ describe('nomad emulator: reads', () => {
     expect((await r('eval_priority=-5'))[0]).toBe(200);
   });
 
+  it('when an object is read then it reports its own ModifyIndex and a blocking read wakes only for it (blockingRPC watch sets)', async () => {
+      const a = uniqueId('watch-a');
+      const reg = await call('POST', '/v1/jobs', { Job: minimalJob(a) });
+      await cluster.settle('default', a);
+      const [stub] = (await call('GET', `/v1/job/${a}/allocations`)).json as any[];
+      const alloc = await call('GET', `/v1/allocation/${stub.ID}`);
+      // alloc_endpoint.go GetAlloc: reply.Index = out.ModifyIndex.
+      expect(Number(alloc.headers.get('x-nomad-index'))).toBe(alloc.json.ModifyIndex);
+      const ev = await call('GET', `/v1/evaluation/${reg.json.EvalID}`);
+      expect(Number(ev.headers.get('x-nomad-index'))).toBe(ev.json.ModifyIndex);
+      const dep = await call('GET', `/v1/job/${a}/deployment`);
+      const byId = await call('GET', `/v1/deployment/${dep.json.ID}`);
+      expect(Number(byId.headers.get('x-nomad-index'))).toBe(byId.json.ModifyIndex);
+
+      // Another job's writes move the tables but not these objects: the reads keep blocking.
+      const started = Date.now();
+      const waits = [
+      call('GET', `/v1/allocation/${stub.ID}?index=${alloc.json.ModifyIndex}&wait=300ms`),
+      call('GET', `/v1/evaluation/${reg.json.EvalID}?index=${ev.json.ModifyIndex}&wait=300ms`),
+      call('GET', `/v1/deployment/${dep.json.ID}?index=${byId.json.ModifyIndex}&wait=300ms`),
+      ];
+      const b = uniqueId('watch-b');
+      await call('POST', '/v1/jobs', { Job: minimalJob(b) });
+      const done = await Promise.all(waits);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+      expect(done.map((r) => r.status)).toEqual([200, 200, 200]);
+      await cluster.settle('default', b);
+
+      // job_endpoint.go LatestDeployment and Allocations report their table's index ("deployment", "allocs").
+      const latest = await call('GET', `/v1/job/${a}/deployment`);
+      const other = (await call('GET', `/v1/job/${b}/deployment`)).json;
+      expect(Number(latest.headers.get('x-nomad-index'))).toBeGreaterThanOrEqual(other.ModifyIndex);
+      expect(latest.json.ID).toBe(dep.json.ID);
+      const otherAllocs = (await call('GET', `/v1/job/${b}/allocations`)).json as any[];
+      const allocsOfA = await call('GET', `/v1/job/${a}/allocations`);
+      expect(Number(allocsOfA.headers.get('x-nomad-index'))).toBeGreaterThanOrEqual(Math.max(...otherAllocs.map((x) => x.ModifyIndex)));
+  });
+
   it('when a blocking read waits then it returns when the index moves, and after the wait otherwise', async () => {
     const id = uniqueId('block');
     await call('POST', '/v1/jobs', { Job: minimalJob(id) });

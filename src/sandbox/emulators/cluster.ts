@@ -219,6 +219,8 @@ export interface Cluster {
   getEvaluation(id: string): Json | undefined;
   evalIndex(): number;
   deploymentIndex(): number;
+  /** The "allocs" table's index (the last write to any allocation). */
+  allocIndex(): number;
   /** Make a running allocation healthy now (skips the healthy timer). */
   forceAllocationHealthy(allocId: string): void;
   /** Fail a task of an allocation now, with a task event. */
@@ -1258,6 +1260,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     getEvaluation: (id) => evals.get(id),
     evalIndex: () => tables.evals,
     deploymentIndex: () => tables.deployments,
+    allocIndex: () => tables.allocs,
     forceAllocationHealthy(allocId) {
       const rec = allocs.get(allocId);
       if (!rec) throw new Error(`no allocation ${allocId}`);

@@ -1,6 +1,6 @@
 // Nomad HTTP API emulator over the shared cluster (nomad.md). Plain-text errors with the
 // real status codes; validation in nomad-jobspec.ts; state and timers in cluster.ts.
-import { blockingRead, parseBlocking } from './blocking.js';
+import { parseBlocking } from './blocking.js';
 import { compileBexpr, BexprError } from './bexpr.js';
 import type { Cluster, JobPlan, Json } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
@@ -220,12 +220,35 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     return { status: 200, body: job };
   }
 
-  async function read(req: EmulatorRequest, compute: () => { index: number; value: EmulatorResponse }): Promise<EmulatorResponse> {
+  /**
+   * A blocking read as nomad/rpc.go blockingRPC runs one. `compute` answers the index the
+   * RPC reports (QueryMeta.Index) and `watch`, the index of what its memdb watch set covers
+   * (the object, or the job's rows), defaulting to the reported one. With `index` 0 the
+   * answer is immediate; otherwise a reported index past it answers at once, and else the
+   * query sleeps until what it watches changes (another job's write does not wake it) and
+   * answers when the reported index has passed `index`, or when the wait runs out.
+   */
+  async function read(req: EmulatorRequest, compute: () => { index: number; watch?: number; value: EmulatorResponse }): Promise<EmulatorResponse> {
     // command/agent/http.go parseWait: `wait` through time.ParseDuration, else 400 "Invalid
     // wait time"; `index` through strconv.ParseUint, else 400 "Invalid index".
     const params = parseBlocking(req.query);
     if ('error' in params) return text(400, params.error === 'index' ? 'Invalid index' : 'Invalid wait time');
-    const { index, value } = await blockingRead(cluster, { index: params.index, waitMs: nomadTimeToBlock(params.waitMs) }, compute);
+    let result = compute();
+    if (params.index > 0) {
+      const deadline = Date.now() + nomadTimeToBlock(params.waitMs);
+      let watched = result.watch ?? result.index;
+      while (result.index <= params.index) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await cluster.waitForIndex(cluster.index, left);
+        const next = compute();
+        const moved = (next.watch ?? next.index) !== watched;
+        if (!moved) continue;
+        watched = next.watch ?? next.index;
+        result = next;
+      }
+    }
+    const { index, value } = result;
     return { ...value, headers: { ...readHeaders(index), ...(value.headers ?? {}) } };
   }
 
@@ -444,26 +467,32 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
         if (allowed('POST', 'PUT')) return register(req, id);
         if (allowed('DELETE')) return deregister(req, ns, id);
         if (!allowed('GET')) return text(405, 'Invalid method');
+        // nomad/job_endpoint.go GetJob: the job's ModifyIndex, else the "jobs" table's index.
         return read(req, () => {
           const job = cluster.getJob(ns, id);
-          return { index: cluster.jobIndex(ns, id, 'job'), value: job ? ok(job) : text(404, 'job not found') };
+          return { index: job ? (job.ModifyIndex as number) : cluster.jobIndex(ns, '', 'jobs'), watch: cluster.jobIndex(ns, id, 'job'), value: job ? ok(job) : text(404, 'job not found') };
         });
       }
       if (sub === '/plan') return allowed('POST', 'PUT') ? plan(req, id) : text(405, 'Invalid method');
       if (!allowed('GET')) return text(405, 'Invalid method');
+      // nomad/job_endpoint.go Allocations, LatestDeployment, Deployments: the table's index
+      // ("allocs", "deployment"), woken by this job's rows only.
       if (sub === '/allocations') {
-        return read(req, () => ({ index: cluster.jobIndex(ns, id, 'allocs'), value: ok(cluster.listAllocations(ns, id)) }));
+        return read(req, () => ({ index: cluster.allocIndex(), watch: cluster.jobIndex(ns, id, 'allocs'), value: ok(cluster.listAllocations(ns, id)) }));
       }
       if (sub === '/deployment') {
-        return read(req, () => ({ index: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)[0] ?? null) }));
+        return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)[0] ?? null) }));
       }
       if (sub === '/deployments') {
-        return read(req, () => ({ index: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)) }));
+        return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)) }));
       }
       if (sub === '/versions') {
+        // nomad/job_endpoint.go GetJobVersions: the highest ModifyIndex among the versions,
+        // else the "jobs" table's index.
         return read(req, () => {
           const versions = cluster.getJobVersions(ns, id);
-          return { index: cluster.jobIndex(ns, id, 'job'), value: versions.length ? ok({ Versions: versions, Diffs: null }) : text(404, 'job versions not found') };
+          const index = versions.length ? Math.max(...versions.map((v) => v.ModifyIndex as number)) : cluster.jobIndex(ns, '', 'jobs');
+          return { index, watch: cluster.jobIndex(ns, id, 'job'), value: versions.length ? ok({ Versions: versions, Diffs: null }) : text(404, 'job versions not found') };
         });
       }
       return text(404, '404 page not found');
@@ -476,17 +505,20 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     if (objMatch) {
       if (!allowed('GET')) return text(405, 'Invalid method');
       const [, kind, id] = objMatch as unknown as [string, string, string];
+      // nomad/deployment_endpoint.go GetDeployment, eval_endpoint.go GetEval,
+      // alloc_endpoint.go GetAlloc: an exact ID (no prefix lookup), answering the object's
+      // ModifyIndex, else the index of its table ("deployment", "evals", "allocs").
       return read(req, () => {
         if (kind === 'deployment') {
           const d = cluster.getDeployment(id);
-          return { index: cluster.deploymentIndex(), value: d ? ok(d) : text(404, 'deployment not found') };
+          return { index: d ? (d.ModifyIndex as number) : cluster.deploymentIndex(), value: d ? ok(d) : text(404, 'deployment not found') };
         }
         if (kind === 'evaluation') {
           const e = cluster.getEvaluation(id);
-          return { index: cluster.evalIndex(), value: e ? ok(e) : text(404, 'eval not found') };
+          return { index: e ? (e.ModifyIndex as number) : cluster.evalIndex(), value: e ? ok(e) : text(404, 'eval not found') };
         }
         const a = cluster.getAllocation(id);
-        return { index: cluster.index, value: a ? ok(a) : text(404, 'alloc not found') };
+        return { index: a ? (a.ModifyIndex as number) : cluster.allocIndex(), value: a ? ok(a) : text(404, 'alloc not found') };
       });
     }
     return text(404, '404 page not found');
