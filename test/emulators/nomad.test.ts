@@ -3,6 +3,7 @@ import { createCluster, type Cluster, type Json } from '../../src/sandbox/emulat
 import { nomadTimeToBlock, startNomadEmulator, type NomadEmulator } from '../../src/sandbox/emulators/nomad.js';
 import { startConsulEmulator, type ConsulEmulator } from '../../src/sandbox/emulators/consul.js';
 import { compileBexpr } from '../../src/sandbox/emulators/bexpr.js';
+import { createNomadAcl } from '../../src/sandbox/emulators/nomad-acl.js';
 
 let cluster: Cluster;
 let nomad: NomadEmulator;
@@ -804,6 +805,56 @@ describe('nomad emulator: ACL', () => {
       expect([wrong.status, wrong.text]).toEqual([403, 'ACL token not found']);
       expect((await call('GET', '/v1/jobs', undefined, { 'X-Nomad-Token': 'sekrit-token' }, secured.url)).status).toBe(200);
       expect((await call('GET', '/v1/jobs', undefined, { Authorization: 'Bearer sekrit-token' }, secured.url)).status).toBe(200);
+    } finally {
+      await secured.close();
+    }
+  });
+});
+
+describe('nomad emulator: ACL against the object read', () => {
+  it('when a token lacks the capability then each RPC refuses its own way: Unknown allocation, read-fs for cat, deregister-job for a stop', async () => {
+    const acl = createNomadAcl();
+    await acl.createPolicy('other-ns', 'namespace "elsewhere" { policy = "write" }');
+    await acl.createPolicy('reader', 'namespace "default" { policy = "read" }');
+    await acl.createPolicy('stopper', 'namespace "default" { capabilities = ["deregister-job", "read-fs"] }');
+    const secured = await startNomadEmulator({ cluster, acl });
+    const as = (t: { SecretID: string }) => ({ 'X-Nomad-Token': t.SecretID });
+    const other = acl.createToken({ policies: ['other-ns'] });
+    const reader = acl.createToken({ policies: ['reader'] });
+    const stopper = acl.createToken({ policies: ['stopper'] });
+    try {
+      const id = uniqueId('acl-obj');
+      const reg = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+      await cluster.settle('default', id);
+      const [alloc] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+      const dep = (await call('GET', `/v1/job/${id}/deployment`)).json;
+      const get = async (path: string, t: { SecretID: string }, method = 'GET') => {
+        const r = await call(method, path, undefined, as(t), secured.url);
+        return [r.status, r.text.startsWith('{') ? 'json' : r.text];
+      };
+      // alloc_endpoint.go GetAlloc: the alloc's namespace only; a refusal hides it as an uncoded error.
+      expect(await get(`/v1/allocation/${alloc.ID}`, other)).toEqual([500, `Unknown allocation "${alloc.ID}"`]);
+      expect(await get(`/v1/allocation/${alloc.ID}?namespace=elsewhere`, other)).toEqual([500, `Unknown allocation "${alloc.ID}"`]);
+      expect(await get(`/v1/allocation/${alloc.ID}`, reader)).toEqual([200, 'json']);
+      expect(await get('/v1/allocation/no-such-alloc', other)).toEqual([404, 'alloc not found']);
+      // eval_endpoint.go GetEval: the request's namespace, then the eval's.
+      expect(await get(`/v1/evaluation/${reg.json.EvalID}`, other)).toEqual([403, 'Permission denied']);
+      expect(await get(`/v1/evaluation/${reg.json.EvalID}?namespace=elsewhere`, other)).toEqual([403, 'Permission denied']);
+      // deployment_endpoint.go GetDeployment: one in a namespace the caller cannot read is hidden.
+      expect(await get(`/v1/deployment/${dep.ID}?namespace=elsewhere`, other)).toEqual([404, 'deployment not found']);
+      // client/fs_endpoint.go stream: cat needs read-fs, which read policy lacks.
+      expect(await get(`/v1/client/fs/cat/${alloc.ID}?path=web/local/x`, reader)).toEqual([403, 'Permission denied']);
+      expect((await get(`/v1/client/fs/cat/${alloc.ID}?path=web/local/x`, stopper))[0]).toBe(500); // allowed; no such file
+      expect(await get(`/v1/client/fs/cat/no-such-alloc?path=web/x`, reader)).toEqual([404, 'Unknown allocation "no-such-alloc"']);
+      // client/fs_endpoint.go logs: read-fs or read-logs, in the alloc's namespace.
+      expect(await get(`/v1/client/fs/logs/${alloc.ID}?task=web&type=stdout&plain=true`, reader)).toEqual([403, 'Permission denied']);
+      expect((await get(`/v1/client/fs/logs/${alloc.ID}?task=web&type=stdout&plain=true&namespace=elsewhere`, other))[0]).toBe(403);
+      // job_endpoint.go Deregister: deregister-job is enough to stop, not to purge.
+      expect(await get(`/v1/job/${id}?purge=true`, stopper, 'DELETE')).toEqual([403, 'Permission denied']);
+      expect(await get(`/v1/job/${id}`, reader, 'DELETE')).toEqual([403, 'Permission denied']);
+      expect(await get(`/v1/job/${id}`, stopper, 'DELETE')).toEqual([200, 'json']);
+      // The query is parsed before the RPC's ACL check.
+      expect((await get(`/v1/job/${id}?purge=maybe`, reader, 'DELETE'))[0]).toBe(500);
     } finally {
       await secured.close();
     }

@@ -97,6 +97,18 @@ export function nomadTimeToBlock(waitMs: number): number {
 }
 
 function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
+  /**
+   * Whether the request's token holds any of `caps` in `namespace`, for the routes whose
+   * RPC authorizes against the object it found (aclCheck lets them through). With ACLs off,
+   * or the one management token of `token`, everything is allowed.
+   */
+  function permits(req: EmulatorRequest, namespace: string, ...caps: string[]): boolean {
+    if (!acl) return true;
+    const secret = tokenOf(req);
+    const caller = secret === undefined ? undefined : acl.token(secret);
+    return !!caller && caps.some((c) => acl.allows(caller, namespace, c));
+  }
+
   async function register(req: EmulatorRequest, pathId: string | undefined): Promise<EmulatorResponse> {
     const body = req.json();
     if (body instanceof SyntaxError) return text(400, decodeError(body));
@@ -266,6 +278,8 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     if (path === '') return text(400, 'must provide a file name'); // fs_endpoint.go fileNameNotPresentErr
     const tasks = cluster.allocationTasks(allocId);
     if (tasks === null) return text(404, `Unknown allocation "${allocId}"`); // structs.NewErrUnknownAllocation
+    // client/fs_endpoint.go stream: read-fs in the allocation's namespace, once it is found.
+    if (!permits(req, cluster.getAllocation(allocId)!.Namespace as string, 'read-fs')) return text(403, 'Permission denied');
     const clean = path.replace(/^\/+/, '');
     const slash = clean.indexOf('/');
     const task = slash < 0 ? clean : clean.slice(0, slash);
@@ -373,6 +387,9 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     const alloc = cluster.getAllocation(allocId);
     const tasks = cluster.allocationTasks(allocId);
     if (!alloc || tasks === null) return text(404, `Unknown allocation "${allocId}"`);
+    // client/fs_endpoint.go logs: read-fs or read-logs in the allocation's namespace, after
+    // the allocation is found and before the task is looked at.
+    if (!permits(req, alloc.Namespace as string, 'read-fs', 'read-logs')) return text(403, 'Permission denied');
     if (!tasks.includes(task)) return text(404, `task group "${alloc.TaskGroup as string}" does not have task with name "${task}"`);
     const written = cluster.taskLogs(allocId, task, type);
     if (written === null) return text(404, `task "${task}" not started yet. No logs available`);
@@ -417,6 +434,10 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     const noShutdownDelay = boolParam('no_shutdown_delay', '"no_shutdown_delay"q');
     if ('error' in noShutdownDelay) return noShutdownDelay.error;
     if (evalPriority > 0 && evalPriority > 100) return text(400, 'Eval priority must be between 1 and 100 inclusively');
+    // nomad/job_endpoint.go Deregister: any of submit-job or purge-job, and deregister-job
+    // unless purging (AllowNsOpAnyOf), checked before the job is looked up.
+    const caps = purge.value ? ['submit-job', 'purge-job'] : ['submit-job', 'purge-job', 'deregister-job'];
+    if (!permits(req, ns, ...caps)) return text(403, 'Permission denied');
     const r = cluster.stopJob(ns, id, purge.value, evalPriority > 0 ? evalPriority : 0);
     return {
       status: 200,
@@ -508,16 +529,24 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
       // nomad/deployment_endpoint.go GetDeployment, eval_endpoint.go GetEval,
       // alloc_endpoint.go GetAlloc: an exact ID (no prefix lookup), answering the object's
       // ModifyIndex, else the index of its table ("deployment", "evals", "allocs").
+      // ACLs: GetEval and GetDeployment want read-job in the request's namespace first (403),
+      // then in the object's: an eval elsewhere is a 403, a deployment elsewhere is hidden
+      // (404). GetAlloc checks only the alloc's namespace, and a refused caller gets
+      // structs.NewErrUnknownAllocation, an uncoded error: 500 'Unknown allocation "<id>"'.
+      if (kind !== 'allocation' && !permits(req, ns, 'read-job')) return text(403, 'Permission denied');
       return read(req, () => {
         if (kind === 'deployment') {
-          const d = cluster.getDeployment(id);
+          const found = cluster.getDeployment(id);
+          const d = found && permits(req, found.Namespace as string, 'read-job') ? found : undefined;
           return { index: d ? (d.ModifyIndex as number) : cluster.deploymentIndex(), value: d ? ok(d) : text(404, 'deployment not found') };
         }
         if (kind === 'evaluation') {
           const e = cluster.getEvaluation(id);
+          if (e && !permits(req, e.Namespace as string, 'read-job')) return { index: e.ModifyIndex as number, value: text(403, 'Permission denied') };
           return { index: e ? (e.ModifyIndex as number) : cluster.evalIndex(), value: e ? ok(e) : text(404, 'eval not found') };
         }
         const a = cluster.getAllocation(id);
+        if (a && !permits(req, a.Namespace as string, 'read-job')) return { index: a.ModifyIndex as number, value: text(500, `Unknown allocation "${id}"`) };
         return { index: a ? (a.ModifyIndex as number) : cluster.allocIndex(), value: a ? ok(a) : text(404, 'alloc not found') };
       });
     }
@@ -548,6 +577,9 @@ function aclCheck(acl: NomadAcl, req: EmulatorRequest, ns: string): EmulatorResp
   }
   // command/agent/agent_endpoint.go AgentSelfRequest: agent:read.
   if (req.path === '/v1/agent/self') return caller && acl.allowsAgentRead(caller) ? null : text(403, 'Permission denied');
+  // Authorized in the handler, against the object found or after the query is parsed.
+  if (/^\/v1\/(allocation|evaluation|deployment)\/[^/]+$/.test(req.path) || req.path.startsWith('/v1/client/fs/')) return null;
+  if (req.method === 'DELETE' && /^\/v1\/job\/[^/]+$/.test(req.path)) return null;
   const needed = routeCapability(req.method, req.path);
   if (needed === null) return null;
   if (!caller) return text(403, 'Permission denied'); // no anonymous policy in the emulator
