@@ -855,6 +855,18 @@ describe('nomad emulator: ACL against the object read', () => {
       expect(await get(`/v1/job/${id}`, stopper, 'DELETE')).toEqual([200, 'json']);
       // The query is parsed before the RPC's ACL check.
       expect((await get(`/v1/job/${id}?purge=maybe`, reader, 'DELETE'))[0]).toBe(500);
+
+      // acl.go AllowNamespaceOperation: "*" passes when any namespace grants list-jobs, and
+      // job_endpoint.go List then shows only the namespaces the token may list.
+      const hidden = uniqueId('acl-else');
+      await call('POST', '/v1/jobs?namespace=elsewhere', { Job: minimalJob(hidden) });
+      const listed = await call('GET', `/v1/jobs?namespace=*&prefix=acl-`, undefined, as(other), secured.url);
+      expect(listed.status).toBe(200);
+      expect(listed.json.map((j: any) => j.ID)).toEqual([hidden]);
+      const byReader = await call('GET', `/v1/jobs?namespace=*&prefix=acl-`, undefined, as(reader), secured.url);
+      expect(byReader.json.map((j: any) => j.ID)).not.toContain(hidden);
+      expect(byReader.json.map((j: any) => j.ID)).toContain(id);
+      expect(await get('/v1/jobs?namespace=elsewhere', reader)).toEqual([403, 'Permission denied']);
     } finally {
       await secured.close();
     }

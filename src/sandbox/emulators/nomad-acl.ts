@@ -131,8 +131,11 @@ export function createNomadAcl(): NomadAcl {
           merged.set(pattern, set);
         }
       }
-      const caps = matchingRule(merged, namespace);
-      return !!caps && !caps.has('deny') && caps.has(capability);
+      const grants = (caps: Set<string> | undefined) => !!caps && !caps.has('deny') && caps.has(capability);
+      // acl.go AllowNamespaceOperation: the all-namespaces sentinel "*" is allowed when any
+      // namespace rule (exact or glob) grants the operation, before the usual match.
+      if (namespace === '*' && [...merged.values()].some(grants)) return true;
+      return grants(matchingRule(merged, namespace));
     },
   };
 }

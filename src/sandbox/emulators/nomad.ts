@@ -328,6 +328,9 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
         const all = cluster
           .listJobs(ns)
           .filter((j) => (j.ID as string).startsWith(prefix))
+          // nomad/job_endpoint.go List: allowedNSes, so namespace=* shows only the namespaces
+          // whose list-jobs the token holds (paginator.NamespaceSelectorFunc).
+          .filter((j) => permits(req, j.Namespace as string, 'list-jobs'))
           .map((job) => ({ job, token: tokenOf(job) }))
           .sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
         const chosen: { job: Json; token: string }[] = [];
