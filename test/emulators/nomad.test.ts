@@ -727,6 +727,24 @@ describe('nomad emulator: reads', () => {
       expect(Number(allocsOfA.headers.get('x-nomad-index'))).toBeGreaterThanOrEqual(Math.max(...otherAllocs.map((x) => x.ModifyIndex)));
   });
 
+  it('when a purged job is registered again then its allocations list hides the old job\'s unless all=true (AllocsByJob)', async () => {
+    const id = uniqueId('reborn');
+    await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    await cluster.settle('default', id);
+    const [old] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    await call('DELETE', `/v1/job/${id}?purge=true`);
+    await poll(() => cluster.getAllocation(old.ID)?.ClientStatus === 'complete');
+    await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    await cluster.settle('default', id);
+    const now = ((await call('GET', `/v1/job/${id}/allocations`)).json as any[]).map((a) => a.ID);
+    expect(now).toHaveLength(1);
+    expect(now).not.toContain(old.ID);
+    const all = ((await call('GET', `/v1/job/${id}/allocations?all=true`)).json as any[]).map((a) => a.ID);
+    expect(all.sort()).toEqual([old.ID, ...now].sort());
+    // strconv.ParseBool's error is ignored: all=maybe is all=false.
+    expect((await call('GET', `/v1/job/${id}/allocations?all=maybe`)).json).toHaveLength(1);
+  });
+
   it('when a blocking read waits then it returns when the index moves, and after the wait otherwise', async () => {
     const id = uniqueId('block');
     await call('POST', '/v1/jobs', { Job: minimalJob(id) });

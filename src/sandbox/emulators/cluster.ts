@@ -213,6 +213,12 @@ export interface Cluster {
   /** What registering `job` would do, changing nothing (nomad/job_endpoint.go Plan). */
   planJob(namespace: string, job: Json): JobPlan;
   listAllocations(namespace?: string, jobId?: string): Json[];
+  /**
+   * GET /v1/job/:id/allocations (nomad/state/state_store.go AllocsByJob): without `all`,
+   * only the allocations of the job as it now exists (the same CreateIndex), not those of
+   * an earlier job of that ID that was purged.
+   */
+  jobAllocations(namespace: string, jobId: string, all: boolean): Json[];
   getAllocation(id: string): Json | undefined;
   listDeployments(namespace?: string, jobId?: string): Json[];
   getDeployment(id: string): Json | undefined;
@@ -1251,6 +1257,13 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       [...allocs.values()]
         .map((a) => a.alloc)
         .filter((a) => (ns === undefined || a.Namespace === ns) && (jobId === undefined || a.JobID === jobId)),
+    jobAllocations(ns, jobId, all) {
+      const current = jobs.get(key(ns, jobId))?.job;
+      return [...allocs.values()]
+        .filter((a) => a.alloc.Namespace === ns && a.alloc.JobID === jobId)
+        .filter((a) => all || !current || a.job.CreateIndex === current.CreateIndex)
+        .map((a) => a.alloc);
+    },
     getAllocation: (id) => allocs.get(id)?.alloc,
     listDeployments: (ns, jobId) =>
       [...deployments.values()]

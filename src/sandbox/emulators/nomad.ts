@@ -502,7 +502,9 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
       // nomad/job_endpoint.go Allocations, LatestDeployment, Deployments: the table's index
       // ("allocs", "deployment"), woken by this job's rows only.
       if (sub === '/allocations') {
-        return read(req, () => ({ index: cluster.allocIndex(), watch: cluster.jobIndex(ns, id, 'allocs'), value: ok(cluster.listAllocations(ns, id)) }));
+        // jobAllocations: `all` through strconv.ParseBool with the error ignored (false).
+        const all = parseBool(req.query.get('all') ?? '') === true;
+        return read(req, () => ({ index: cluster.allocIndex(), watch: cluster.jobIndex(ns, id, 'allocs'), value: ok(cluster.jobAllocations(ns, id, all)) }));
       }
       if (sub === '/deployment') {
         return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)[0] ?? null) }));
