@@ -745,6 +745,23 @@ describe('nomad emulator: reads', () => {
     expect((await call('GET', `/v1/job/${id}/allocations?all=maybe`)).json).toHaveLength(1);
   });
 
+  it('when a job path has no known suffix then the whole rest is the job ID, and versions parse their query first', async () => {
+    // job_endpoint.go JobSpecificRequest: default case jobCRUD(path).
+    expect([(await call('GET', '/v1/job/a/b')).status, (await call('GET', '/v1/job/a/b')).text]).toEqual([404, 'job not found']);
+    const id = uniqueId('slash');
+    const reg = await call('POST', `/v1/job/${id}/extra`, { Job: minimalJob(id) });
+    expect([reg.status, reg.text]).toEqual([400, 'Job ID does not match name']);
+    await call('POST', '/v1/jobs', { Job: minimalJob(id) });
+    expect((await call('GET', `/v1/job/${id}/versions`)).status).toBe(200);
+    const badDiffs = await call('GET', `/v1/job/${id}/versions?diffs=often`);
+    expect([badDiffs.status, badDiffs.text]).toEqual([500, 'Failed to parse value of "diffs" (often) as a bool: strconv.ParseBool: parsing "often": invalid syntax']);
+    const badVersion = await call('GET', `/v1/job/${id}/versions?diff_version=-1`);
+    expect([badVersion.status, badVersion.text]).toEqual([500, 'Failed to parse value of "diff_version" (-1) as a uint64: strconv.ParseUint: parsing "-1": invalid syntax']);
+    // alloc_endpoint.go AllocSpecificRequest: too many segments or an unknown action.
+    expect([(await call('GET', '/v1/allocation/x/y/z')).status, (await call('GET', '/v1/allocation/x/y/z')).text]).toEqual([404, 'resource not found']);
+    expect((await call('GET', '/v1/allocation/x/bogus')).text).toBe('resource not found');
+  });
+
   it('when a blocking read waits then it returns when the index moves, and after the wait otherwise', async () => {
     const id = uniqueId('block');
     await call('POST', '/v1/jobs', { Job: minimalJob(id) });

@@ -483,10 +483,18 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
       return listJobs(req, ns);
     }
 
-    const jobMatch = /^\/v1\/job\/([^/]+)(\/[a-z]+)?$/.exec(path);
-    if (jobMatch) {
-      const id = decodeURIComponent(jobMatch[1]!);
-      const sub = jobMatch[2];
+    // command/agent/job_endpoint.go JobSpecificRequest: the decoded path after /v1/job/ is
+    // routed by its suffix, and anything else is jobCRUD on the whole rest as the job ID
+    // (so /v1/job/a/b reads job "a/b": 404 "job not found"). Suffixes whose endpoints the
+    // emulator lacks answer 404 page not found.
+    const jobRest = path.startsWith('/v1/job/') ? decodeURIComponent(path.slice('/v1/job/'.length)) : null;
+    const jobSuffixes = ['/allocations', '/plan', '/versions', '/deployments', '/deployment'];
+    const unimplemented = ['/evaluate', '/evaluations', '/periodic/force', '/summary', '/dispatch', '/dispatch/payload', '/revert', '/stable', '/scale', '/services', '/submission', '/actions', '/action', '/tag'];
+    if (jobRest !== null && jobRest !== '') {
+      if (unimplemented.some((x) => jobRest.endsWith(x))) return text(404, '404 page not found');
+      const suffix = jobSuffixes.find((x) => jobRest.endsWith(x));
+      const id = suffix ? jobRest.slice(0, -suffix.length) : jobRest;
+      const sub = suffix;
       if (sub === undefined) {
         if (allowed('POST', 'PUT')) return register(req, id);
         if (allowed('DELETE')) return deregister(req, ns, id);
@@ -513,6 +521,15 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
         return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)) }));
       }
       if (sub === '/versions') {
+        // command/agent/job_endpoint.go jobVersions parses diffs (ParseBool) and diff_version
+        // (ParseUint) first, a failure an uncoded 500. The emulator computes no diffs.
+        const diffs = req.query.get('diffs') ?? '';
+        if (diffs !== '' && parseBool(diffs) === undefined) return text(500, `Failed to parse value of "diffs" (${diffs}) as a bool: strconv.ParseBool: parsing ${JSON.stringify(diffs)}: invalid syntax`);
+        const diffVersion = req.query.get('diff_version') ?? '';
+        if (diffVersion !== '' && (!/^\d+$/.test(diffVersion) || BigInt(diffVersion) > 18446744073709551615n)) {
+          const why = /^\d+$/.test(diffVersion) ? 'value out of range' : 'invalid syntax';
+          return text(500, `Failed to parse value of "diff_version" (${diffVersion}) as a uint64: strconv.ParseUint: parsing ${JSON.stringify(diffVersion)}: ${why}`);
+        }
         // nomad/job_endpoint.go GetJobVersions: the highest ModifyIndex among the versions,
         // else the "jobs" table's index.
         return read(req, () => {
@@ -527,6 +544,13 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     if (path.startsWith('/v1/client/fs/cat/')) return allowed('GET') ? fileCat(req) : text(405, 'Invalid method');
     if (path.startsWith('/v1/client/fs/logs/')) return allowed('GET') ? logs(req) : text(405, 'Invalid method');
 
+    // command/agent/alloc_endpoint.go AllocSpecificRequest: <id> or <id>/<action>; more
+    // segments, or an action it does not know, are 404 "resource not found". Its actions
+    // (checks, stop, services) are not emulated.
+    if (path.startsWith('/v1/allocation/')) {
+      const tokens = path.slice('/v1/allocation/'.length).split('/');
+      if (tokens.length > 2 || (tokens.length === 2 && !['checks', 'stop', 'services'].includes(tokens[1]!))) return text(404, 'resource not found');
+    }
     const objMatch = /^\/v1\/(deployment|evaluation|allocation)\/([^/]+)$/.exec(path);
     if (objMatch) {
       if (!allowed('GET')) return text(405, 'Invalid method');
