@@ -727,15 +727,19 @@ describe('nomad emulator: reads', () => {
       expect(Number(allocsOfA.headers.get('x-nomad-index'))).toBeGreaterThanOrEqual(Math.max(...otherAllocs.map((x) => x.ModifyIndex)));
   });
 
-  it('when a purged job is registered again then its allocations list hides the old job\'s unless all=true (AllocsByJob)', async () => {
+  it('when a purged job is registered again then its allocations and deployments lists hide the old job\'s unless all=true (AllocsByJob, DeploymentsByJobID)', async () => {
     const id = uniqueId('reborn');
     await call('POST', '/v1/jobs', { Job: minimalJob(id) });
     await cluster.settle('default', id);
     const [old] = (await call('GET', `/v1/job/${id}/allocations`)).json as any[];
+    const [oldDeployment] = (await call('GET', `/v1/job/${id}/deployments`)).json as any[];
     await call('DELETE', `/v1/job/${id}?purge=true`);
     await poll(() => cluster.getAllocation(old.ID)?.ClientStatus === 'complete');
     await call('POST', '/v1/jobs', { Job: minimalJob(id) });
-    await cluster.settle('default', id);
+    // The new job's deployment, not the purged one's finished one (which made this test
+    // read the allocations before the new job had any, on a loaded machine).
+    const settled = await cluster.settle('default', id);
+    expect(settled?.JobCreateIndex).toBe(cluster.getJob('default', id)?.CreateIndex);
     const now = ((await call('GET', `/v1/job/${id}/allocations`)).json as any[]).map((a) => a.ID);
     expect(now).toHaveLength(1);
     expect(now).not.toContain(old.ID);
@@ -743,6 +747,12 @@ describe('nomad emulator: reads', () => {
     expect(all.sort()).toEqual([old.ID, ...now].sort());
     // strconv.ParseBool's error is ignored: all=maybe is all=false.
     expect((await call('GET', `/v1/job/${id}/allocations?all=maybe`)).json).toHaveLength(1);
+    const deployments = ((await call('GET', `/v1/job/${id}/deployments`)).json as any[]).map((d) => d.ID);
+    expect(deployments).toHaveLength(1);
+    expect(deployments).not.toContain(oldDeployment.ID);
+    expect(((await call('GET', `/v1/job/${id}/deployments?all=true`)).json as any[]).map((d) => d.ID)).toEqual([...deployments, oldDeployment.ID]);
+    // LatestDeploymentByJobID takes the highest CreateIndex of any: the new job's here.
+    expect((await call('GET', `/v1/job/${id}/deployment`)).json.ID).toBe(deployments[0]);
   });
 
   it('when a job path has no known suffix then the whole rest is the job ID, and versions parse their query first', async () => {

@@ -221,6 +221,12 @@ export interface Cluster {
   jobAllocations(namespace: string, jobId: string, all: boolean): Json[];
   getAllocation(id: string): Json | undefined;
   listDeployments(namespace?: string, jobId?: string): Json[];
+  /**
+   * A job's deployments, newest first, as state_store.go DeploymentsByJobID returns them:
+   * unless `all`, only those of the job as it now exists (JobCreateIndex equal to its
+   * CreateIndex), not those of an earlier job of that ID that was purged.
+   */
+  jobDeployments(namespace: string, jobId: string, all: boolean): Json[];
   getDeployment(id: string): Json | undefined;
   getEvaluation(id: string): Json | undefined;
   evalIndex(): number;
@@ -1269,6 +1275,10 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
       [...deployments.values()]
         .filter((d) => (ns === undefined || d.Namespace === ns) && (jobId === undefined || d.JobID === jobId))
         .sort((a, b) => (b.CreateIndex as number) - (a.CreateIndex as number)),
+    jobDeployments(ns, jobId, all) {
+      const current = jobs.get(key(ns, jobId))?.job;
+      return cluster.listDeployments(ns, jobId).filter((d) => all || !current || d.JobCreateIndex === current.CreateIndex);
+    },
     getDeployment: (id) => deployments.get(id),
     getEvaluation: (id) => evals.get(id),
     evalIndex: () => tables.evals,
@@ -1287,7 +1297,8 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     async settle(ns, jobId, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const latest = cluster.listDeployments(ns, jobId)[0] ?? null;
+        // The job as it now exists: a purged predecessor's finished deployment is not this one's.
+        const latest = cluster.jobDeployments(ns, jobId, false)[0] ?? null;
         if (latest && latest.Status !== 'running') return latest;
         if (Date.now() > deadline) throw new Error(`deployment of ${jobId} did not settle within ${timeoutMs}ms`);
         await cluster.waitForIndex(index, Math.max(1, deadline - Date.now()));

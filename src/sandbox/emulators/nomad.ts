@@ -518,7 +518,9 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
         return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)[0] ?? null) }));
       }
       if (sub === '/deployments') {
-        return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.listDeployments(ns, id)) }));
+        // jobDeployments: `all` through strconv.ParseBool with the error ignored, as for allocations.
+        const all = parseBool(req.query.get('all') ?? '') === true;
+        return read(req, () => ({ index: cluster.deploymentIndex(), watch: cluster.jobIndex(ns, id, 'deployments'), value: ok(cluster.jobDeployments(ns, id, all)) }));
       }
       if (sub === '/versions') {
         // command/agent/job_endpoint.go jobVersions parses diffs (ParseBool) and diff_version
