@@ -259,9 +259,9 @@ async function registerJob(ctx: ApplyContext, step: Extract<Step, { kind: 'regis
 }
 
 /**
- * The version a register created: the one written at the index the register answered.
- * An unchanged spec creates none (the answer is the job's ModifyIndex), and then the
- * current version is the one registered. Read now, not when the watch starts: by then
+ * The version a register created or kept: the one whose JobModifyIndex the register
+ * answered (an unchanged spec creates none and answers the job's own JobModifyIndex,
+ * nomad/job_endpoint.go Register). If no version listed carries it, the newest is it. Read now, not when the watch starts: by then
  * an auto_revert may have registered a newer version (deploymentwatcher).
  */
 async function registeredVersion(ctx: ApplyContext, jobId: string, jobModifyIndex: number): Promise<number> {

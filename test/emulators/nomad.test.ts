@@ -635,7 +635,7 @@ describe('nomad emulator: reads', () => {
     expect((await call('GET', '/v1/status/leader')).json).toBe('127.0.0.1:4647');
   });
 
-  it('when a job is registered then the job, its eval and the answer share one raft index; an unchanged spec answers the job ModifyIndex', async () => {
+  it('when a job is registered then the job, its eval and the answer share one raft index; an unchanged spec answers the job JobModifyIndex', async () => {
     // nomad/job_endpoint.go Register: one JobRegisterRequestType apply carries job and eval.
     const id = uniqueId('reg-index');
     const reg = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
@@ -644,10 +644,11 @@ describe('nomad emulator: reads', () => {
     expect((await call('GET', `/v1/evaluation/${reg.json.EvalID}`)).json.CreateIndex).toBe(reg.json.JobModifyIndex);
     await cluster.settle('default', id);
     const job = (await call('GET', `/v1/job/${id}`)).json;
-    // Status changes moved ModifyIndex past JobModifyIndex; an unchanged register answers the former.
+    // Status changes moved ModifyIndex past JobModifyIndex; an unchanged register answers the
+    // latter (job_endpoint.go Register: reply.JobModifyIndex = existingJob.JobModifyIndex).
     expect(job.ModifyIndex).toBeGreaterThan(job.JobModifyIndex);
     const again = await call('POST', '/v1/jobs', { Job: minimalJob(id) });
-    expect(again.json.JobModifyIndex).toBe(job.ModifyIndex);
+    expect(again.json.JobModifyIndex).toBe(job.JobModifyIndex);
     expect(again.json.EvalCreateIndex).toBeGreaterThan(job.ModifyIndex);
     expect(again.json.Index).toBe(again.json.EvalCreateIndex);
   });

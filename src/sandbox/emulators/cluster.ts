@@ -1126,7 +1126,8 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
    * nomad/job_endpoint.go Register: a changed spec is one raft apply (JobRegisterRequestType)
    * carrying the job and its eval, so JobModifyIndex, EvalCreateIndex and Index are all that
    * apply's index. An unchanged spec writes no job: the answer's JobModifyIndex is the
-   * existing job's ModifyIndex (not its JobModifyIndex), and the eval is its own apply
+   * existing job's JobModifyIndex (`reply.JobModifyIndex = existingJob.JobModifyIndex`; not
+   * its ModifyIndex, which status changes move), and the eval is its own apply
    * (EvalUpdateRequestType), whose index is EvalCreateIndex and Index.
    */
   function registerJob(ns: string, incoming: Json, triggeredBy = 'job-register') {
@@ -1137,7 +1138,7 @@ export function createCluster(options: ClusterOptions = {}): Cluster {
     if (!changed) {
       const ev = createEval(ns, stored.job, triggeredBy);
       later(0, () => schedule(ns, id, ev, false));
-      return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex: stored.job.ModifyIndex as number, index: ev.CreateIndex as number };
+      return { evalId: ev.ID as string, evalCreateIndex: ev.CreateIndex as number, jobModifyIndex: stored.job.JobModifyIndex as number, index: ev.CreateIndex as number };
     }
     const at = bump();
     const version = stored ? (stored.job.Version as number) + 1 : 0;
