@@ -11,7 +11,7 @@
 // The emulator's URL is the agent of one node (`cluster.nodeName` unless told); the agent
 // of any other node is reached under `/_agent/<node>` on the same port, standing in for
 // `http://<node address>:8500` in a real cluster.
-import { blockingRead, parseBlocking } from './blocking.js';
+import { blockingRead, parseBlocking, timeToBlock } from './blocking.js';
 import { BexprError, compileBexpr } from './bexpr.js';
 import { validateServiceMeta, type CheckStatus, type Cluster, type ConsulCheck, type ConsulService, type Json, type ServiceRegistration } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
@@ -382,13 +382,14 @@ function createConsulHandler(cluster: Cluster, options: { node?: string } = {}) 
     // max_query_time (10m) is cut to it, and a wait of 0 or less is default_query_time (5m),
     // not "answer now" (index 0 is the non-blocking path, blockingquery.go Query). The
     // jitter of up to wait/16 (structs.JitterFraction) is left out.
-    const params = parsed.waitMs <= 0 ? { ...parsed, waitMs: 5 * 60_000 } : parsed;
+    const blockMs = timeToBlock(parsed.waitMs, { maxMs: 10 * 60_000, defaultMs: 5 * 60_000 });
     try {
-      let filtered = false;
-      const { index, value } = await blockingRead(cluster, params, () => {
+      const {
+        index,
+        value: { value, filtered },
+      } = await blockingRead(cluster, { index: parsed.index, blockMs }, () => {
         const r = compute();
-        filtered = r.filtered === true;
-        return r;
+        return { index: r.index, value: { value: r.value, filtered: r.filtered === true } };
       });
       const headers: Record<string, string> = { 'X-Consul-Index': String(Math.max(1, index)), 'X-Consul-KnownLeader': 'true', 'X-Consul-LastContact': '0' };
       // agent/http.go setResultsFilteredByACLs: present only when something was dropped.

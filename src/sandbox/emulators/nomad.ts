@@ -1,6 +1,6 @@
 // Nomad HTTP API emulator over the shared cluster (nomad.md). Plain-text errors with the
 // real status codes; validation in nomad-jobspec.ts; state and timers in cluster.ts.
-import { parseBlocking } from './blocking.js';
+import { blockingRead, parseBlocking, timeToBlock } from './blocking.js';
 import { compileBexpr, BexprError } from './bexpr.js';
 import type { Cluster, JobPlan, Json } from './cluster.js';
 import { startEmulator, type Emulator, type EmulatorRequest, type EmulatorResponse } from './harness.js';
@@ -88,13 +88,7 @@ function jobStub(allocations: Json[], job: Json, withMeta: boolean): Json {
  * DefaultBlockingRPCQueryTime (300s), not zero. blockingRPC then adds up to wait/16 of
  * jitter (structs.JitterFraction); the emulator adds none.
  */
-const NOMAD_MAX_BLOCK_MS = 300_000;
-const NOMAD_DEFAULT_BLOCK_MS = 300_000;
-export function nomadTimeToBlock(waitMs: number): number {
-  if (waitMs > NOMAD_MAX_BLOCK_MS) return NOMAD_MAX_BLOCK_MS;
-  if (waitMs <= 0) return NOMAD_DEFAULT_BLOCK_MS;
-  return waitMs;
-}
+export const nomadTimeToBlock = (waitMs: number): number => timeToBlock(waitMs, { maxMs: 300_000, defaultMs: 300_000 });
 
 function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
   /**
@@ -245,22 +239,7 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     // wait time"; `index` through strconv.ParseUint, else 400 "Invalid index".
     const params = parseBlocking(req.query);
     if ('error' in params) return text(400, params.error === 'index' ? 'Invalid index' : 'Invalid wait time');
-    let result = compute();
-    if (params.index > 0) {
-      const deadline = Date.now() + nomadTimeToBlock(params.waitMs);
-      let watched = result.watch ?? result.index;
-      while (result.index <= params.index) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        await cluster.waitForIndex(cluster.index, left);
-        const next = compute();
-        const moved = (next.watch ?? next.index) !== watched;
-        if (!moved) continue;
-        watched = next.watch ?? next.index;
-        result = next;
-      }
-    }
-    const { index, value } = result;
+    const { index, value } = await blockingRead(cluster, { index: params.index, blockMs: nomadTimeToBlock(params.waitMs) }, compute);
     return { ...value, headers: { ...readHeaders(index), ...(value.headers ?? {}) } };
   }
 
@@ -436,7 +415,7 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     }
     const noShutdownDelay = boolParam('no_shutdown_delay', '"no_shutdown_delay"q');
     if ('error' in noShutdownDelay) return noShutdownDelay.error;
-    if (evalPriority > 0 && evalPriority > 100) return text(400, 'Eval priority must be between 1 and 100 inclusively');
+    if (evalPriority > 100) return text(400, 'Eval priority must be between 1 and 100 inclusively');
     // nomad/job_endpoint.go Deregister: any of submit-job or purge-job, and deregister-job
     // unless purging (AllowNsOpAnyOf), checked before the job is looked up.
     const caps = purge.value ? ['submit-job', 'purge-job'] : ['submit-job', 'purge-job', 'deregister-job'];
@@ -492,9 +471,8 @@ function createNomadHandler(cluster: Cluster, token?: string, acl?: NomadAcl) {
     const unimplemented = ['/evaluate', '/evaluations', '/periodic/force', '/summary', '/dispatch', '/dispatch/payload', '/revert', '/stable', '/scale', '/services', '/submission', '/actions', '/action', '/tag'];
     if (jobRest !== null && jobRest !== '') {
       if (unimplemented.some((x) => jobRest.endsWith(x))) return text(404, '404 page not found');
-      const suffix = jobSuffixes.find((x) => jobRest.endsWith(x));
-      const id = suffix ? jobRest.slice(0, -suffix.length) : jobRest;
-      const sub = suffix;
+      const sub = jobSuffixes.find((x) => jobRest.endsWith(x));
+      const id = sub ? jobRest.slice(0, -sub.length) : jobRest;
       if (sub === undefined) {
         if (allowed('POST', 'PUT')) return register(req, id);
         if (allowed('DELETE')) return deregister(req, ns, id);
